@@ -1,0 +1,2 @@
+// Benchmarks entry point (placeholder).
+return 0;

@@ -1,0 +1,2 @@
+// The `nativecnn` command (placeholder until the CLI is written).
+return 0;

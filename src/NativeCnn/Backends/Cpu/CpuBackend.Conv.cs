@@ -1,0 +1,9 @@
+// STUB: conv2d forward and both backward passes (to be written).
+namespace NativeCnn.Backends.Cpu;
+
+public sealed partial class CpuBackend
+{
+    public void Conv2dForward(Storage x, Storage w, Storage? bias, Storage y, ConvGeometry g) => throw new NotImplementedException();
+    public void Conv2dBackwardData(Storage gy, Storage w, Storage gx, ConvGeometry g) => throw new NotImplementedException();
+    public void Conv2dBackwardWeight(Storage x, Storage gy, Storage gw, Storage? gbias, ConvGeometry g) => throw new NotImplementedException();
+}

@@ -1,0 +1,36 @@
+// Plain descriptions of the shapes that the conv and pooling primitives work on, computed once in
+// Ops/ from the user's arguments (already validated) and passed unchanged to every backend.
+namespace NativeCnn.Backends;
+
+/// <summary>x: (N, C, H, W), w: (K, C, R, S), y: (N, K, P, Q).</summary>
+public readonly record struct ConvGeometry(
+    int N, int C, int H, int W, int K, int R, int S,
+    int StrideH, int StrideW, int PadH, int PadW, int DilationH, int DilationW)
+{
+    public int P => (H + 2 * PadH - DilationH * (R - 1) - 1) / StrideH + 1;
+    public int Q => (W + 2 * PadW - DilationW * (S - 1) - 1) / StrideW + 1;
+    /// <summary>Rows of the unfolded input (im2col): C*R*S.</summary>
+    public int Crs => C * R * S;
+    public long Flops => 2L * N * K * P * Q * C * R * S;
+}
+
+/// <summary>x: (N, C, H, W) -> y: (N, C, P, Q) over windows R x S.</summary>
+public readonly record struct PoolGeometry(
+    int N, int C, int H, int W, int P, int Q, int R, int S,
+    int StrideH, int StrideW, int PadH, int PadW, bool CountIncludePad);
+
+public enum UnaryOp
+{
+    /// <summary>y = a*x + b (scalar add, scalar multiply, negation).</summary>
+    Affine,
+    Exp, Log, Sqrt,
+    /// <summary>y = x^a.</summary>
+    Pow,
+    Relu, Sigmoid, Tanh,
+    /// <summary>y = min(max(x, a), b).</summary>
+    Clamp,
+}
+
+public enum BinaryOp { Add, Sub, Mul, Div }
+
+public enum ReduceOp { Sum, Mean }
