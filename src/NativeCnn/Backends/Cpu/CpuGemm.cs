@@ -146,9 +146,13 @@ internal static unsafe partial class CpuGemm
         {
             int nc = Math.Min(NC, j1 - jc);
             int panels = (nc + nr - 1) / nr;
-            for (int pc = 0; pc < p.K; pc += KC)
+            // Equal depth blocks of at most KC (a multiple of 8 for the packing transposes): k = 257
+            // runs as 2 x 136, not 256 + 1, since a shallow block pays the C update for little work.
+            int depthBlocks = (p.K + KC - 1) / KC;
+            int kcStep = Math.Min(KC, ((p.K + depthBlocks - 1) / depthBlocks + 7) & ~7);
+            for (int pc = 0; pc < p.K; pc += kcStep)
             {
-                int kc = Math.Min(KC, p.K - pc);
+                int kc = Math.Min(kcStep, p.K - pc);
                 // The first depth block applies beta; the later ones accumulate onto it.
                 float beta = pc == 0 ? p.Beta : 1f;
                 PackB(p.TransB, b, p.Ldb, jc, nc, pc, kc, nr, bPack);
