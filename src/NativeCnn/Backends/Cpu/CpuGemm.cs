@@ -93,15 +93,7 @@ internal static unsafe partial class CpuGemm
 
         double flops = 2.0 * m * n * k * batch;
         int threads = flops < ParallelFlops ? 1 : Math.Max(1, MaxThreads);
-        if (threads > 1)
-        {
-            // Twice as many blocks as threads, so a core that other work slows down leaves its
-            // second block to the faster one. Splitting m re-packs B per row block, splitting n
-            // re-packs A per column block; keep blocks at least 4 row panels / 2 column panels.
-            int want = 2 * threads;
-            while (batch * nItems * mItems < want && mPanels / (mItems + 1) >= 4) mItems++;
-            while (batch * nItems * mItems < want && nPanels / (nItems + 1) >= 2) nItems++;
-        }
+        if (threads > 1) (mItems, nItems) = Split(m, n, k, batch, mPanels, nPanels, nItems, threads);
 
         int items = batch * mItems * nItems;
         if (threads == 1 || items == 1)
@@ -111,6 +103,24 @@ internal static unsafe partial class CpuGemm
         }
         Parallel.For(0, items, new ParallelOptions { MaxDegreeOfParallelism = threads },
                      it => RunItem(in p, it, mItems, nItems, mPanels, nPanels));
+    }
+
+    /// <summary>How many row and column blocks to cut each matrix into: twice as many blocks as
+    /// threads (blocks are handed out dynamically, so a thread that other work on the machine
+    /// slows leaves its second block to the others). Each extra row block re-packs B (k x n
+    /// floats) and each extra column block re-packs A (m x k), so split the way that re-packs
+    /// less; keep blocks at least 4 row panels or 2 column panels wide.</summary>
+    private static (int MItems, int NItems) Split(int m, int n, int k, int batch, int mPanels, int nPanels, int nItems, int threads)
+    {
+        int mItems = 1;
+        while (batch * mItems * nItems < 2 * threads)
+        {
+            bool canM = mPanels / (mItems + 1) >= 4, canN = nPanels / (nItems + 1) >= 2;
+            if (!canM && !canN) break;
+            if (canM && (!canN || (long)k * n <= (long)m * k)) mItems++;
+            else nItems++;
+        }
+        return (mItems, nItems);
     }
 
     /// <summary>Block <paramref name="item"/> of the (batch, row block, column block) grid; rows and
