@@ -35,6 +35,8 @@ internal static unsafe partial class CpuGemm
     /// <summary>Most threads one call uses (benchmarks set 1 to measure a single core).</summary>
     internal static int MaxThreads { get; set; } = Environment.ProcessorCount;
 
+    private static ParallelOptions? s_parallelOptions;
+
     /// <summary>(MR, NR): rows of A and columns of B that one micro-kernel call covers.</summary>
     internal static (int MR, int NR) TileOf(GemmKernel kernel) => kernel switch
     {
@@ -71,7 +73,7 @@ internal static unsafe partial class CpuGemm
 
     /// <summary>C = alpha * op(A) * op(B) + beta * C for each of <paramref name="batch"/> matrices
     /// (row-major, element offsets and leading dimensions). Arguments are trusted: the backend
-    /// adapter checks them against the buffers first.</summary>
+    /// adapter checks them against the buffers first. C must not overlap A or B.</summary>
     public static void Run(GemmKernel kernel, bool transA, bool transB, int m, int n, int k, float alpha,
                            float[] a, int aOffset, int lda, float[] b, int bOffset, int ldb,
                            float beta, float[] c, int cOffset, int ldc,
@@ -101,8 +103,10 @@ internal static unsafe partial class CpuGemm
             for (int it = 0; it < items; it++) RunItem(in p, it, mItems, nItems, mPanels, nPanels);
             return;
         }
-        Parallel.For(0, items, new ParallelOptions { MaxDegreeOfParallelism = threads },
-                     it => RunItem(in p, it, mItems, nItems, mPanels, nPanels));
+        var options = s_parallelOptions;
+        if (options is null || options.MaxDegreeOfParallelism != threads)
+            s_parallelOptions = options = new ParallelOptions { MaxDegreeOfParallelism = threads };
+        Parallel.For(0, items, options, it => RunItem(in p, it, mItems, nItems, mPanels, nPanels));
     }
 
     /// <summary>How many row and column blocks to cut each matrix into: twice as many blocks as
