@@ -57,6 +57,7 @@ public sealed partial class CpuBackend
     }
 
     // gy, indices: (N,C,P,Q) -> gx: (N,C,H,W) =. Overlapping windows that chose the same input add up.
+    // Reads only N, C, H, W, P and Q of g: AdaptiveMaxPool2d's backward reuses it with no window fields.
     public void MaxPool2dBackward(Storage gy, Storage indices, Storage gx, PoolGeometry g)
     {
         var gys = F(gy);
