@@ -3,7 +3,7 @@
 // Every pass walks the N*C rows of HW floats in memory order, split over threads, so the hardware
 // prefetchers stream (walking one channel's N rows, 100 KB apart, was 2-4x slower); per-row partial
 // results go to a small per-call buffer and are merged per channel in double.
-// Must always hold: statistics are exact to float precision whatever the data's offset: each row
+// Must always hold: statistics are accurate to float precision whatever the data's offset: each row
 // gets a two-pass mean and squared deviation (the row is in L1 for the second pass) and rows merge
 // exactly (equal-size groups: total M2 = sum of row M2 + HW * sum of squared row-mean deviations).
 // Training forward reads x from memory twice (statistics, then y). Running variance uses the

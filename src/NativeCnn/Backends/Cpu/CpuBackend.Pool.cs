@@ -150,6 +150,7 @@ public sealed partial class CpuBackend
         if (pq == 1)
         {
             // global average pooling (every CNN head): one vectorised sum per contiguous plane
+            // (SumRow lives with the batch-norm row kernels)
             For(n * c, PlanesPerChunk(hw), (p0, p1) =>
             {
                 for (int plane = p0; plane < p1; plane++) ys[plane] = SumRow(xs.AsSpan(plane * hw, hw)) / hw;
