@@ -78,11 +78,9 @@ public static class TrainCommand
         log.WriteLine(model);
         log.WriteLine($"parameters: {model.ParameterCount():N0}");
 
-        // fastai's defaults: no weight decay on BatchNorm weights and biases (the 1-D parameters).
-        var decay = model.Parameters().Where(p => p.Dim > 1).ToList();
-        var noDecay = model.Parameters().Where(p => p.Dim <= 1).ToList();
-        var optimizer = new AdamW(new[] { new ParamGroup(decay), new ParamGroup(noDecay, weightDecay: 0f) },
-                                  lr: o.Lr, beta1: 0.9f, beta2: 0.99f, eps: 1e-5f, weightDecay: 1e-2f);
+        // fastai v1's defaults (Learner with bn_wd=True, true_wd=True): AdamW, betas (0.9, 0.99),
+        // eps 1e-8, decoupled weight decay 1e-2 on every parameter.
+        var optimizer = new AdamW(model.Parameters(), lr: o.Lr, beta1: 0.9f, beta2: 0.99f, eps: 1e-8f, weightDecay: 1e-2f);
 
         var trainBatches = new BatchIterator(train, o.BatchSize, shuffle: true, dropLast: true, rng: rng);
         var validBatches = new BatchIterator(valid, Math.Max(o.BatchSize, 256), shuffle: false);
