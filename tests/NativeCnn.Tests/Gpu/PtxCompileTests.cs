@@ -36,6 +36,12 @@ public class PtxCompileTests
         var target = Regex.Match(ptx, @"\.target sm_(\d+)");
         Assert.True(target.Success && int.Parse(target.Groups[1].Value) <= 90, $"PTX target: {target.Value}");
         Assert.Contains(".entry", ptx);
+        // NATIVECNN_PTX_DUMP=dir keeps the PTX for reading (cuobjdump / nvdisasm after ptxas)
+        if (Environment.GetEnvironmentVariable("NATIVECNN_PTX_DUMP") is { Length: > 0 } dump)
+        {
+            Directory.CreateDirectory(dump);
+            File.WriteAllText(Path.Combine(dump, Regex.Replace(name, "[^A-Za-z0-9_.]", "_") + ".ptx"), ptx);
+        }
         if (PtxKernels.Ptxas is null)
         {
             _out.WriteLine("ptxas not installed: PTX generated, not assembled");
@@ -48,10 +54,26 @@ public class PtxCompileTests
     }
 
     [Fact]
+    public void GemmRegisterTileStaysInRegisters()
+    {
+        // the 8x4 accumulator tile and the prefetch registers must not fall back to local memory
+        string ptx = PtxKernels.Compile(typeof(GemmKernels).GetMethod(nameof(GemmKernels.GemmForwardKernel))!);
+        Assert.DoesNotContain(".local", ptx);
+        if (PtxKernels.Ptxas is null) return;
+        var (exit, log) = PtxKernels.Assemble(ptx);
+        Assert.Equal(0, exit);
+        var (registers, spill, shared) = PtxKernels.Usage(log);
+        _out.WriteLine($"GemmForwardKernel sm_90: {registers} registers, {shared} bytes shared, {spill} bytes spilled");
+        Assert.Equal(0, spill);
+        Assert.Contains("0 bytes stack frame", log);
+        Assert.Equal(2 * GemmKernels.TileK * 65 * sizeof(float), shared);
+    }
+
+    [Fact]
     public void KernelListCoversEveryFamily()
     {
         var names = PtxKernels.All().Select(k => k.Name).ToList();
-        foreach (var family in new[] { "MemoryKernels.", "ElementwiseKernels.", "ReduceKernels." })
+        foreach (var family in new[] { "MemoryKernels.", "ElementwiseKernels.", "ReduceKernels.", "GemmKernels." })
             Assert.Contains(names, n => n.StartsWith(family, StringComparison.Ordinal));
     }
 }
