@@ -68,3 +68,52 @@ public struct StridedLayout
         }
     }
 }
+
+/// <summary>Group-wide sums for group-per-item kernels: a shuffle tree inside each warp, then the
+/// warps' partial sums through shared memory (two barriers instead of one per halving).</summary>
+public static class GroupReduce
+{
+    /// <summary>Shared scratch the sum needs: one float per warp of the largest group (1024 / 32).</summary>
+    public const int ScratchSize = 32;
+
+    /// <summary>Sum of <paramref name="v"/> over every thread of the group, returned to every thread.
+    /// All threads must call it (it contains barriers).</summary>
+    public static float Sum(ArrayView<float> scratch, float v)
+    {
+        v = WarpSum(v);
+        int warps = (Group.DimX + Warp.WarpSize - 1) / Warp.WarpSize;
+        if (Warp.IsFirstLane) scratch[Warp.WarpIdx] = v;
+        Group.Barrier();
+        float total = 0f;
+        for (int w = 0; w < warps; w++) total += scratch[w];   // the same order in every thread: same result everywhere
+        Group.Barrier();   // scratch is read by all before anyone reuses it
+        return total;
+    }
+
+    /// <summary>Sum over the lanes of a warp, returned to every lane.</summary>
+    public static float WarpSum(float v)
+    {
+        for (int offset = Warp.WarpSize / 2; offset > 0; offset >>= 1) v += Warp.ShuffleXor(v, offset);
+        return v;
+    }
+
+    /// <summary>The group's best (value, index) under <see cref="ReduceKernels.Replaces"/>, returned to
+    /// every thread. The order is total, so every thread agrees whatever the combining order.</summary>
+    public static void ArgMax(ArrayView<float> scratchValue, ArrayView<int> scratchIndex, ref float best, ref int arg)
+    {
+        for (int offset = Warp.WarpSize / 2; offset > 0; offset >>= 1)
+        {
+            float v = Warp.ShuffleXor(best, offset);
+            int k = Warp.ShuffleXor(arg, offset);
+            if (ReduceKernels.Replaces(best, arg, v, k)) { best = v; arg = k; }
+        }
+        int warps = (Group.DimX + Warp.WarpSize - 1) / Warp.WarpSize;
+        if (Warp.IsFirstLane) { scratchValue[Warp.WarpIdx] = best; scratchIndex[Warp.WarpIdx] = arg; }
+        Group.Barrier();
+        best = scratchValue[0];
+        arg = scratchIndex[0];
+        for (int w = 1; w < warps; w++)
+            if (ReduceKernels.Replaces(best, arg, scratchValue[w], scratchIndex[w])) { best = scratchValue[w]; arg = scratchIndex[w]; }
+        Group.Barrier();
+    }
+}

@@ -1,7 +1,7 @@
 // Reductions over the middle axis of x: (outer, n, inner). Two shapes of launch: one thread per
 // output when there are many outputs (each thread walks n; neighbours read neighbouring inner
 // elements, so loads coalesce), and one group per output when there are few outputs and long rows
-// (the group strides over n, then a shared-memory tree combines). Arg-max keeps the first index of
+// (the group strides over n, then warp shuffles and shared memory combine). Arg-max keeps the first index of
 // the maximum and lets NaN win, like the CPU backend. Sums accumulate in float32 (the CPU backend
 // uses float64; the per-thread partial sums keep the difference at float rounding level).
 using ILGPU;
@@ -10,9 +10,6 @@ namespace NativeCnn.Kernels;
 
 public static class ReduceKernels
 {
-    /// <summary>Threads per group of the group-per-output kernels (their shared arrays have this size).</summary>
-    public const int GroupSize = 256;
-
     // x: (outer, n, inner) -> y: (outer, inner) = scale * sum over n; one thread per output
     public static void ReduceForwardKernel(ArrayView<float> x, ArrayView<float> y, int outer, int n, int inner, float scale)
     {
@@ -27,26 +24,19 @@ public static class ReduceKernels
         }
     }
 
-    // x: (outer, n, inner) -> y: (outer, inner) = scale * sum over n; one group of GroupSize threads per output
+    // x: (outer, n, inner) -> y: (outer, inner) = scale * sum over n; one group per output
     public static void ReduceGroupForwardKernel(ArrayView<float> x, ArrayView<float> y, int outer, int n, int inner, float scale)
     {
-        var partial = SharedMemory.Allocate<float>(GroupSize);
-        int t = Group.IdxX;
+        var scratch = SharedMemory.Allocate<float>(GroupReduce.ScratchSize);
+        int t = Group.IdxX, size = Group.DimX;
         for (int j = Grid.IdxX; j < outer * inner; j += Grid.DimX)
         {
             int o = j / inner, i = j - o * inner;
             int p = o * n * inner + i;
             float acc = 0;
-            for (int k = t; k < n; k += GroupSize) acc += x[p + k * inner];
-            partial[t] = acc;
-            Group.Barrier();
-            for (int s = GroupSize / 2; s > 0; s >>= 1)
-            {
-                if (t < s) partial[t] += partial[t + s];
-                Group.Barrier();
-            }
-            if (t == 0) y[j] = partial[0] * scale;
-            Group.Barrier();   // partial[0] is read before the next output overwrites it
+            for (int k = t; k < n; k += size) acc += x[p + k * inner];
+            float total = GroupReduce.Sum(scratch, acc);
+            if (t == 0) y[j] = total * scale;
         }
     }
 
@@ -71,13 +61,13 @@ public static class ReduceKernels
         }
     }
 
-    // as ReduceMaxForwardKernel, one group of GroupSize threads per output
+    // as ReduceMaxForwardKernel, one group per output
     public static void ReduceMaxGroupForwardKernel(ArrayView<float> x, ArrayView<float> values, ArrayView<int> indices,
                                                    int outer, int n, int inner)
     {
-        var bestValue = SharedMemory.Allocate<float>(GroupSize);
-        var bestIndex = SharedMemory.Allocate<int>(GroupSize);
-        int t = Group.IdxX;
+        var scratchValue = SharedMemory.Allocate<float>(GroupReduce.ScratchSize);
+        var scratchIndex = SharedMemory.Allocate<int>(GroupReduce.ScratchSize);
+        int t = Group.IdxX, size = Group.DimX;
         for (int j = Grid.IdxX; j < outer * inner; j += Grid.DimX)
         {
             int o = j / inner, i = j - o * inner;
@@ -85,25 +75,13 @@ public static class ReduceKernels
             // threads with no element start from (-inf, n): any real element replaces it
             float best = float.NegativeInfinity;
             int arg = n;
-            for (int k = t; k < n; k += GroupSize)
+            for (int k = t; k < n; k += size)
             {
                 float v = x[p + k * inner];
                 if (Replaces(best, arg, v, k)) { best = v; arg = k; }
             }
-            bestValue[t] = best;
-            bestIndex[t] = arg;
-            Group.Barrier();
-            for (int s = GroupSize / 2; s > 0; s >>= 1)
-            {
-                if (t < s && Replaces(bestValue[t], bestIndex[t], bestValue[t + s], bestIndex[t + s]))
-                {
-                    bestValue[t] = bestValue[t + s];
-                    bestIndex[t] = bestIndex[t + s];
-                }
-                Group.Barrier();
-            }
-            if (t == 0) { values[j] = bestValue[0]; indices[j] = bestIndex[0]; }
-            Group.Barrier();
+            GroupReduce.ArgMax(scratchValue, scratchIndex, ref best, ref arg);
+            if (t == 0) { values[j] = best; indices[j] = arg; }
         }
     }
 

@@ -35,14 +35,6 @@ public sealed partial class GpuBackend
     private int ImagesPerChunk(ConvGeometry g) =>
         (int)Math.Clamp(ColumnBudget / Math.Max(1L, (long)g.Crs * g.P * g.Q), 1, Math.Max(1, g.N));
 
-    /// <summary>A pooled buffer for use inside one primitive; give it back with ReturnToPool once its launches are queued.</summary>
-    private GpuStorage Scratch(long length)
-    {
-        if (length > int.MaxValue) throw new NativeCnnException($"conv2d: a work buffer of {length} floats exceeds 2^31 elements; use a smaller batch");
-        int n = (int)length;
-        return new GpuStorage(this, DType.Float32, _pool.TryRent(DType.Float32, n) ?? NewBuffer(DType.Float32, n), n);
-    }
-
     private void Unfold(ArrayView<float> x, ArrayView<float> col, ConvGeometry g, int n0, int count, int imageStride, int rowStride) =>
         Load(ref _unfold, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ConvShape, int, int, int, int>(ConvKernels.ConvUnfoldForwardKernel))
             (Flat((long)count * g.Crs * g.P * g.Q), x, col, Shape(g), n0, count, imageStride, rowStride);

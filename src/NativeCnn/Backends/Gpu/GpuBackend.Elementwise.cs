@@ -88,7 +88,7 @@ public sealed partial class GpuBackend
         float scale = op == ReduceOp.Mean ? 1f / n : 1f;
         if (GroupPerOutput(outputs, n))
             Load(ref _reduceGroup, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int, int, float>(ReduceKernels.ReduceGroupForwardKernel))
-                (Groups(outputs, ReduceKernels.GroupSize), F(x), F(y), outer, n, inner, scale);
+                (Groups(outputs), F(x), F(y), outer, n, inner, scale);
         else
             Load(ref _reduce, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int, int, float>(ReduceKernels.ReduceForwardKernel))
                 (Flat(outputs), F(x), F(y), outer, n, inner, scale);
@@ -100,7 +100,7 @@ public sealed partial class GpuBackend
         if (outputs == 0) return;
         if (GroupPerOutput(outputs, n))
             Load(ref _reduceMaxGroup, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int, int>(ReduceKernels.ReduceMaxGroupForwardKernel))
-                (Groups(outputs, ReduceKernels.GroupSize), F(x), F(values), I(indices), outer, n, inner);
+                (Groups(outputs), F(x), F(values), I(indices), outer, n, inner);
         else
             Load(ref _reduceMax, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int, int>(ReduceKernels.ReduceMaxForwardKernel))
                 (Flat(outputs), F(x), F(values), I(indices), outer, n, inner);

@@ -24,6 +24,8 @@ public sealed partial class GpuBackend : IBackend, IDisposable
     /// <summary>Most groups a 1-D grid-stride launch uses: enough to fill the GPU; the simulator runs
     /// each group's threads as OS threads, so it gets few groups doing many elements each.</summary>
     private readonly int _maxGroups;
+    /// <summary>Threads per group of group-per-item kernels (reductions over one row or channel).</summary>
+    private readonly int _itemGroup;
 
     internal GpuBackend(Accelerator accelerator, Device device)
     {
@@ -33,10 +35,12 @@ public sealed partial class GpuBackend : IBackend, IDisposable
         {
             _flatGroup = 64;
             _maxGroups = 2;   // two groups, so grid-stride code is exercised across groups
+            _itemGroup = 64;  // two warps: the cross-warp step of group sums still runs
         }
         else
         {
             _flatGroup = 256;
+            _itemGroup = 256;
             _maxGroups = Math.Max(1, accelerator.NumMultiprocessors * (accelerator.MaxNumThreadsPerMultiprocessor / 256) * 2);
         }
     }
@@ -58,6 +62,7 @@ public sealed partial class GpuBackend : IBackend, IDisposable
         _disposed = true;
         _acc.Synchronize();
         _pool.Dispose();
+        _placeholder?.Dispose();
     }
 
     // ---- helpers -----------------------------------------------------------------------
@@ -77,9 +82,10 @@ public sealed partial class GpuBackend : IBackend, IDisposable
         return new KernelConfig((int)groups, _flatGroup);
     }
 
-    /// <summary>A launch of up to <paramref name="groups"/> groups of <paramref name="groupSize"/> threads (group-per-item kernels loop over items).</summary>
-    private KernelConfig Groups(long groups, int groupSize) =>
-        new((int)Math.Clamp(groups, 1, _acc is CPUAccelerator ? 2 : 65535), groupSize);
+    /// <summary>A launch of up to <paramref name="items"/> groups for group-per-item kernels (they loop
+    /// over items beyond the grid, and take their group size from Group.DimX).</summary>
+    private KernelConfig Groups(long items) =>
+        new((int)Math.Clamp(items, 1, _acc is CPUAccelerator ? 2 : 65535), _itemGroup);
 
     /// <summary>Loads a kernel on first use and caches its launcher.</summary>
     private T Load<T>(ref T? slot, Func<Accelerator, T> load) where T : class
@@ -89,6 +95,14 @@ public sealed partial class GpuBackend : IBackend, IDisposable
     }
 
     // ---- memory ------------------------------------------------------------------------
+
+    /// <summary>A pooled buffer for use inside one primitive; give it back with ReturnToPool once its launches are queued.</summary>
+    private GpuStorage Scratch(long length)
+    {
+        if (length > int.MaxValue) throw new NativeCnnException($"GPU backend: a work buffer of {length} floats exceeds 2^31 elements; use a smaller batch");
+        int n = (int)length;
+        return new GpuStorage(this, DType.Float32, _pool.TryRent(DType.Float32, n) ?? NewBuffer(DType.Float32, n), n);
+    }
 
     public Storage Allocate(DType dtype, int length)
     {
