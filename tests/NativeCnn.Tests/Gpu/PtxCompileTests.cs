@@ -73,7 +73,7 @@ public class PtxCompileTests
     public void KernelListCoversEveryFamily()
     {
         var names = PtxKernels.All().Select(k => k.Name).ToList();
-        foreach (var family in new[] { "MemoryKernels.", "ElementwiseKernels.", "ReduceKernels.", "GemmKernels.", "ConvKernels.", "PoolKernels.", "BatchNormKernels." })
+        foreach (var family in new[] { "MemoryKernels.", "ElementwiseKernels.", "ReduceKernels.", "GemmKernels.", "ConvKernels.", "PoolKernels.", "BatchNormKernels.", "LossKernels." })
             Assert.Contains(names, n => n.StartsWith(family, StringComparison.Ordinal));
     }
 }
