@@ -117,3 +117,4 @@ public static class GroupReduce
         Group.Barrier();
     }
 }
+
