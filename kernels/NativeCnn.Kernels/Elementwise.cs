@@ -1,7 +1,7 @@
 // Elementwise maps: unary functions with their gradients, and binary arithmetic over strided
 // (broadcast) operands. The op is a kernel argument and the switch sits outside the element loop,
 // so every thread of a launch takes the same branch. Formulas mirror CpuBackend.Elementwise.cs
-// exactly (relu'(0) = 0, clamp passes the gradient at its bounds, NaN behaves as in .NET).
+// exactly (relu'(0) = 0, relu keeps NaN, clamp passes the gradient at its bounds, NaN behaves as in .NET).
 using ILGPU;
 
 namespace NativeCnn.Kernels;
@@ -25,7 +25,7 @@ public static class ElementwiseKernels
             case UnaryCode.Log: for (int i = i0; i < n; i += step) y[i] = MathF.Log(x[i]); break;
             case UnaryCode.Sqrt: for (int i = i0; i < n; i += step) y[i] = MathF.Sqrt(x[i]); break;
             case UnaryCode.Pow: for (int i = i0; i < n; i += step) y[i] = MathF.Pow(x[i], a); break;
-            case UnaryCode.Relu: for (int i = i0; i < n; i += step) { float v = x[i]; y[i] = v > 0 ? v : 0f; } break;
+            case UnaryCode.Relu: for (int i = i0; i < n; i += step) { float v = x[i]; y[i] = v <= 0 ? 0f : v; } break;   // NaN stays NaN, as torch.relu
             case UnaryCode.Sigmoid: for (int i = i0; i < n; i += step) y[i] = Sigmoid(x[i]); break;
             case UnaryCode.Tanh: for (int i = i0; i < n; i += step) y[i] = MathF.Tanh(x[i]); break;
             case UnaryCode.Clamp: for (int i = i0; i < n; i += step) y[i] = Clamp(x[i], a, b); break;

@@ -17,6 +17,7 @@ public static partial class GpuCases
             bool positive = op is UnaryOp.Log or UnaryOp.Sqrt or UnaryOp.Pow;
             var x = G.Rand(10 + (int)op, n, positive ? 0.2f : -2f, 2f);
             if (!positive) { x[0] = 0f; x[1] = -0.5f; x[2] = 0.7f; }   // relu at 0, clamp bounds
+            if (op != UnaryOp.Clamp) x[3] = float.NaN;                   // NaN propagates (relu keeps it, as torch)
             float a = op switch { UnaryOp.Affine => 3f, UnaryOp.Pow => 2.5f, UnaryOp.Clamp => -0.5f, _ => 0f };
             float b = op switch { UnaryOp.Affine => -1f, UnaryOp.Clamp => 0.7f, _ => 0f };
             var gy = G.Rand(99, n);

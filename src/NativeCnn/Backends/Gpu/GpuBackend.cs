@@ -258,7 +258,7 @@ public sealed partial class GpuBackend : IBackend, IDisposable
         var s = S(src);
         var d = S(dst);
         int n = s.Length;
-        if (d.Length < n) throw new InvalidOperationException($"internal: Cast of {n} elements into a buffer of {d.Length}");
+        if (d.Length != n) throw new InvalidOperationException($"internal: Cast from {n} to {d.Length} elements; storages must have equal length");
         if (n == 0) return;
         var cfg = Flat(n);
         switch (s.DType, d.DType)
