@@ -49,3 +49,42 @@ public class DevicesTests
         Assert.Contains("one device", e.Message);
     }
 }
+
+/// <summary>Checks that only mean something on a CUDA device; skipped, with the reason, elsewhere.</summary>
+[Collection("Gpu")]
+public class CudaDeviceTests
+{
+    [CudaFact]
+    public void CudaDeviceIsListedUsableAndRunsKernels()
+    {
+        var device = Devices.Cuda();
+        var info = Devices.List().Single(d => d.Device == device);
+        Assert.True(info.Usable);
+        Assert.Equal(32, info.WarpSize);
+        Assert.Equal(device, Devices.Auto());
+        var x = Tensor.FromArray(new[] { 1f, -2f, 3f }, new[] { 3 }).To(device);
+        Assert.Equal(new[] { 3f, 0f, 7f }, (x * 2f + 1f).Relu().To(Device.Cpu).ToArray());
+    }
+
+    [CudaFact]
+    public void CudaGemmAtTileMultiplesAndBeyond()
+    {
+        // sizes a CPU simulator cannot afford: several 64x64 tiles and many k slices
+        var gpu = G.Cuda;
+        foreach (var (m, n, k) in new[] { (256, 192, 320), (300, 257, 1000) })
+        {
+            var a = G.Rand(1, m * k); var b = G.Rand(2, k * n);
+            var sa = G.Up(gpu, a); var sb = G.Up(gpu, b); var sc = G.Out(gpu, m * n);
+            gpu.Gemm(false, false, m, n, k, 1f, sa, 0, k, sb, 0, n, 0f, sc, 0, n);
+            var c = G.Down(gpu, sc);
+            var rnd = new Random(3);
+            for (int t = 0; t < 200; t++)
+            {
+                int i = rnd.Next(m), j = rnd.Next(n);
+                double s = 0;
+                for (int p = 0; p < k; p++) s += (double)a[i * k + p] * b[p * n + j];
+                Assert.InRange(c[i * n + j], s - 1e-3 * (1 + Math.Abs(s)), s + 1e-3 * (1 + Math.Abs(s)));
+            }
+        }
+    }
+}

@@ -1,6 +1,8 @@
 // Shared pieces of the GPU suites: the backends under test, CUDA-only attributes that skip with the
 // reason when no usable CUDA device is present, and helpers that upload inputs, poison outputs
 // (so a kernel that misses an element fails) and compare against the CPU backend or float64 values.
+// On the simulator every ArrayView access is bounds-checked (Trace.Assert in the kernel threads): an
+// out-of-range index aborts the test run with "Index out of range" rather than failing one test.
 using NativeCnn.Backends;
 using NativeCnn.Backends.Cpu;
 using NativeCnn.Backends.Gpu;

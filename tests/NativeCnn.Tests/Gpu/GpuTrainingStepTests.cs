@@ -38,9 +38,13 @@ public class GpuTrainingStepTests
     }
 
     [Fact]
-    public void TrainingStepOnTheSimulatorMatchesTheCpu()
+    public void TrainingStepOnTheSimulatorMatchesTheCpu() => StepMatchesCpu(Devices.Simulator());
+
+    [CudaFact]
+    public void TrainingStepOnCudaMatchesTheCpu() => StepMatchesCpu(Devices.Cuda());
+
+    private static void StepMatchesCpu(Device device)
     {
-        var sim = Devices.Simulator();
         var x = G.Rand(7, 3 * 1 * 8 * 8);
         var labels = new[] { 0, 2, 1 };
         (float Loss, float[][] Grads, float[][] After) Step(Device device)
@@ -59,7 +63,7 @@ public class GpuTrainingStepTests
             return (loss, grads, m.Parameters.Select(p => p.ToArray()).ToArray());
         }
         var cpu = Step(Device.Cpu);
-        var gpu = Step(sim);
+        var gpu = Step(device);
         Assert.True(float.IsFinite(cpu.Loss) && cpu.Loss > 0);
         G.Close(new[] { cpu.Loss }, new[] { gpu.Loss }, 1e-5, "loss");
         for (int k = 0; k < cpu.Grads.Length; k++) G.Close(cpu.Grads[k], gpu.Grads[k], 1e-4, $"gradient / running stat {k}");
