@@ -59,6 +59,13 @@ public static partial class GpuCases
             Both.Agree(gpu, $"{op} dense offsets", new[] { a, b }, new[] { 25 }, (be, i, o) =>
                 be.Binary(op, i[0], 5, new[] { 1 }, i[1], 30, new[] { 1 }, o[0], new[] { 25 }));
         }
+        // nine dimensions that cannot merge (one operand's axes reversed): the walk splits into host slices
+        int[] shape9 = Enumerable.Repeat(2, 9).ToArray();
+        int[] rev = Enumerable.Range(0, 9).Select(d => 1 << d).ToArray();
+        int[] dense = Enumerable.Range(0, 9).Select(d => 1 << (8 - d)).ToArray();
+        var a9 = G.Rand(6, 512); var b9 = G.Rand(7, 512);
+        Both.Agree(gpu, "add over nine dimensions", new[] { a9, b9 }, new[] { 512 }, (be, i, o) =>
+            be.Binary(BinaryOp.Add, i[0], 0, rev, i[1], 0, dense, o[0], shape9));
         // rank 0
         Both.Agree(gpu, "scalar op scalar", new[] { a, b }, new[] { 1 }, (be, i, o) =>
             be.Binary(BinaryOp.Mul, i[0], 1, Array.Empty<int>(), i[1], 2, Array.Empty<int>(), o[0], Array.Empty<int>()));
