@@ -1,0 +1,149 @@
+// GPU conv2d as unfold (im2col) + GEMM + fold (col2im) (kernels: Conv.cs, Gemm.cs):
+//   forward          y[n]   (K, PQ)   = W (K, CRS) * col[n] (CRS, PQ)            batched over the chunk's images
+//   backward-data    gcol[n](CRS, PQ) = W^T * gy[n] (K, PQ)                     batched, then fold into gx
+//   backward-weight  gW     (K, CRS)  = gy' (K, nPQ) * col^T (nPQ, CRS)         one GEMM per chunk, accumulated
+// with gy' = gy with image and channel axes swapped. Pointwise convs (1x1, stride 1, no padding) use x
+// and gx directly as the (C, HW) matrices. The column buffer holds at most ColumnBudget floats; larger
+// batches run in chunks of images. Scratch buffers come from the pool and go back to it right after
+// their launches are queued: later users are queued behind them on the same stream.
+using ILGPU;
+using ILGPU.Runtime;
+using NativeCnn.Kernels;
+
+namespace NativeCnn.Backends.Gpu;
+
+public sealed partial class GpuBackend
+{
+    /// <summary>Most floats an unfolded column buffer may hold (128 MB); settable so tests can force chunking.</summary>
+    internal long ColumnBudget { get; set; } = 32L << 20;
+
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ConvShape, int, int, int, int>? _unfold;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ConvShape, int, int, int, int>? _fold;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, int, int>? _convBias;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, int, int, int>? _swapImageChannel;
+
+    private static ConvShape Shape(ConvGeometry g) => new()
+    {
+        N = g.N, C = g.C, H = g.H, W = g.W, K = g.K, R = g.R, S = g.S, P = g.P, Q = g.Q,
+        StrideH = g.StrideH, StrideW = g.StrideW, PadH = g.PadH, PadW = g.PadW,
+        DilationH = g.DilationH, DilationW = g.DilationW,
+    };
+
+    private static bool IsPointwise(ConvGeometry g) =>
+        g.R == 1 && g.S == 1 && g.StrideH == 1 && g.StrideW == 1 && g.PadH == 0 && g.PadW == 0;
+
+    private int ImagesPerChunk(ConvGeometry g) =>
+        (int)Math.Clamp(ColumnBudget / Math.Max(1L, (long)g.Crs * g.P * g.Q), 1, Math.Max(1, g.N));
+
+    private void Unfold(ArrayView<float> x, ArrayView<float> col, ConvGeometry g, int n0, int count, int imageStride, int rowStride) =>
+        Load(ref _unfold, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ConvShape, int, int, int, int>(ConvKernels.ConvUnfoldForwardKernel))
+            (Flat((long)count * g.Crs * g.P * g.Q), x, col, Shape(g), n0, count, imageStride, rowStride);
+
+    public void Conv2dForward(Storage x, Storage w, Storage? bias, Storage y, ConvGeometry g)
+    {
+        int pq = g.P * g.Q, crs = g.Crs;
+        if (g.N == 0 || g.K == 0 || pq == 0) return;
+        var xv = F(x); var wv = F(w); var yv = F(y);
+        var args = new GemmArgs { M = g.K, N = pq, K = crs, Lda = crs, Ldb = pq, Ldc = pq, Alpha = 1f, StrideC = g.K * pq };
+        if (IsPointwise(g))
+        {
+            args.Batch = g.N; args.StrideB = g.C * pq;
+            GemmViews(args, wv, xv, yv);
+        }
+        else
+        {
+            int chunk = ImagesPerChunk(g);
+            var col = Scratch((long)chunk * crs * pq);
+            for (int n0 = 0; n0 < g.N; n0 += chunk)
+            {
+                int cnt = Math.Min(chunk, g.N - n0);
+                Unfold(xv, col.F32, g, n0, cnt, crs * pq, pq);
+                args.Batch = cnt; args.StrideB = crs * pq;
+                GemmViews(args, wv, col.F32, yv.SubView((long)n0 * g.K * pq));
+            }
+            ReturnToPool(col);
+        }
+        if (bias is not null)
+        {
+            long total = (long)g.N * g.K * pq;
+            Load(ref _convBias, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int, int>(ConvKernels.ConvBiasForwardKernel))
+                (Flat(total), yv, F(bias), g.N, g.K, pq);
+        }
+    }
+
+    public void Conv2dBackwardData(Storage gy, Storage w, Storage gx, ConvGeometry g)
+    {
+        int pq = g.P * g.Q, crs = g.Crs;
+        if (g.N == 0 || (long)g.C * g.H * g.W == 0) return;
+        var gyv = F(gy); var wv = F(w); var gxv = F(gx);
+        if (g.K == 0 || pq == 0) { Fill(gx, 0f); return; }
+        // W stored (K, CRS): op(A) = W^T (CRS, K)
+        var args = new GemmArgs { M = crs, N = pq, K = g.K, Lda = crs, Ldb = pq, Ldc = pq, TransA = 1, Alpha = 1f, StrideB = g.K * pq };
+        if (IsPointwise(g))
+        {
+            args.Batch = g.N; args.StrideC = g.C * pq;
+            GemmViews(args, wv, gyv, gxv);
+            return;
+        }
+        int chunk = ImagesPerChunk(g);
+        var col = Scratch((long)chunk * crs * pq);
+        for (int n0 = 0; n0 < g.N; n0 += chunk)
+        {
+            int cnt = Math.Min(chunk, g.N - n0);
+            args.Batch = cnt; args.StrideC = crs * pq;
+            GemmViews(args, wv, gyv.SubView((long)n0 * g.K * pq), col.F32);
+            Load(ref _fold, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ConvShape, int, int, int, int>(ConvKernels.ConvUnfoldBackwardKernel))
+                (Flat((long)cnt * g.C * g.H * g.W), col.F32, gxv, Shape(g), n0, cnt, crs * pq, pq);
+        }
+        ReturnToPool(col);
+    }
+
+    public void Conv2dBackwardWeight(Storage x, Storage gy, Storage gw, Storage? gbias, ConvGeometry g)
+    {
+        int pq = g.P * g.Q, crs = g.Crs;
+        if (g.N == 0 || pq == 0)
+        {
+            // no output pixels: the gradients are empty sums
+            Fill(gw, 0f);
+            if (gbias is not null) Fill(gbias, 0f);
+            return;
+        }
+        var xv = F(x); var gyv = F(gy); var gwv = F(gw);
+        if (crs > 0 && g.K > 0)
+        {
+            int chunk = ImagesPerChunk(g);
+            var col = Scratch((long)chunk * crs * pq);
+            var gyT = chunk > 1 ? Scratch((long)chunk * g.K * pq) : null;
+            for (int n0 = 0; n0 < g.N; n0 += chunk)
+            {
+                int cnt = Math.Min(chunk, g.N - n0), cols = cnt * pq;
+                // col as one (CRS, cnt*PQ) matrix: image ni's pixels are columns ni*PQ ..
+                Unfold(xv, col.F32, g, n0, cnt, pq, cols);
+                ArrayView<float> a;
+                if (cnt == 1) a = gyv.SubView((long)n0 * g.K * pq);   // one image: (K, PQ) as stored
+                else
+                {
+                    Load(ref _swapImageChannel, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int, int, int>(ConvKernels.ConvSwapImageChannelKernel))
+                        (Flat((long)cnt * g.K * pq), gyv, gyT!.F32, n0, cnt, g.K, pq);
+                    a = gyT.F32;
+                }
+                var args = new GemmArgs
+                {
+                    M = g.K, N = crs, K = cols, Lda = cols, Ldb = cols, Ldc = crs, TransB = 1,
+                    Batch = 1, Alpha = 1f, Beta = n0 == 0 ? 0f : 1f,
+                };
+                GemmViews(args, a, col.F32, gwv);
+            }
+            ReturnToPool(col);
+            if (gyT is not null) ReturnToPool(gyT);
+        }
+        if (gbias is not null)
+        {
+            // sum over pixels, then over images: (N*K, PQ) -> (N, K) -> (K)
+            var perImage = Scratch((long)g.N * g.K);
+            Reduce(ReduceOp.Sum, gy, perImage, g.N * g.K, pq, 1);
+            Reduce(ReduceOp.Sum, perImage, gbias, 1, g.N, g.K);
+            ReturnToPool(perImage);
+        }
+    }
+}

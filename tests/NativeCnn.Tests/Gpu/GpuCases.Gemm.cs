@@ -1,0 +1,62 @@
+// GPU GEMM against a float64 reference: every transpose combination at sizes that cross the 64x64
+// tile and 16-deep slice edges, alpha/beta (beta = 0 must ignore NaN in C), leading dimensions
+// larger than the matrix, offsets, batches (including a shared A), k = 0, and 1x1x1.
+using NativeCnn.Backends;
+using NativeCnn.Backends.Gpu;
+using Xunit;
+
+namespace NativeCnn.Tests.Gpu;
+
+public static partial class GpuCases
+{
+    public static void Gemm_TransposesEdgesAlphaBeta(GpuBackend gpu)
+    {
+        foreach (var (ta, tb) in new[] { (false, false), (true, false), (false, true), (true, true) })
+        {
+            GemmCheck(gpu, ta, tb, m: 70, n: 67, k: 35, alpha: 1f, beta: 0f, seed: 1);
+            GemmCheck(gpu, ta, tb, m: 9, n: 130, k: 17, alpha: -0.5f, beta: 0.75f, seed: 2, pad: 3, offset: 5);
+        }
+        GemmCheck(gpu, false, false, m: 1, n: 1, k: 1, alpha: 2f, beta: 0f, seed: 3);
+        GemmCheck(gpu, false, true, m: 5, n: 6, k: 0, alpha: 1f, beta: 0.5f, seed: 4);    // k = 0: C = beta * C
+    }
+
+    public static void Gemm_Batched(GpuBackend gpu)
+    {
+        GemmCheck(gpu, false, false, m: 20, n: 33, k: 18, alpha: 1f, beta: 0f, seed: 5, batch: 3);
+        GemmCheck(gpu, true, true, m: 20, n: 33, k: 18, alpha: 1f, beta: 1f, seed: 6, batch: 2);
+        GemmCheck(gpu, false, true, m: 12, n: 10, k: 9, alpha: 1f, beta: 0f, seed: 7, batch: 3, sharedA: true);
+    }
+
+    /// <summary>Runs one GEMM on the GPU and compares every element of C (inside and outside the
+    /// written region) with a float64 computation.</summary>
+    private static void GemmCheck(GpuBackend gpu, bool ta, bool tb, int m, int n, int k, float alpha, float beta, int seed,
+                                  int pad = 0, int offset = 0, int batch = 1, bool sharedA = false)
+    {
+        int lda = (ta ? m : k) + pad, ldb = (tb ? k : n) + pad, ldc = n + pad;
+        int aSize = (ta ? k : m) * lda, bSize = (tb ? n : k) * ldb, cSize = m * ldc;
+        int strideA = sharedA ? 0 : aSize + 2, strideB = bSize + 1, strideC = cSize + 3;
+        var A = G.Rand(seed, offset + strideA * (batch - 1) + aSize + 1);
+        var B = G.Rand(seed + 100, offset + strideB * (batch - 1) + bSize + 1);
+        var C = G.Rand(seed + 200, offset + strideC * (batch - 1) + cSize + 1);
+        if (beta == 0f) Array.Fill(C, float.NaN);      // never read when beta == 0
+        var expected = C.Select(v => (double)v).ToArray();
+        for (int bt = 0; bt < batch; bt++)
+        {
+            int ao = offset + bt * strideA, bo = offset + bt * strideB, co = offset + bt * strideC;
+            for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+            {
+                double s = 0;
+                for (int p = 0; p < k; p++)
+                    s += (double)A[ao + (ta ? p * lda + i : i * lda + p)] * B[bo + (tb ? j * ldb + p : p * ldb + j)];
+                double old = C[co + i * ldc + j];
+                expected[co + i * ldc + j] = alpha * s + (beta == 0 ? 0 : beta * old);
+            }
+        }
+        var sa = G.Up(gpu, A); var sb = G.Up(gpu, B); var sc = G.Up(gpu, C);
+        gpu.Gemm(ta, tb, m, n, k, alpha, sa, offset, lda, sb, offset, ldb, beta, sc, offset, ldc, batch, strideA, strideB, strideC);
+        var actual = G.Down(gpu, sc);
+        // outside the matrices (padding, gaps between batches) C must be untouched: NaN stays NaN there
+        G.Close(expected, actual, 1e-5, $"gemm ta={ta} tb={tb} m={m} n={n} k={k} batch={batch}");
+    }
+}

@@ -1,0 +1,151 @@
+// Every kernel in NativeCnn.Kernels compiles to PTX for sm_90 with ILGPU's PTX backend (no GPU or
+// driver needed), with the same context options the CUDA backend uses, and, where NVIDIA's ptxas is
+// installed (/opt/cuda-ptxas, see ../shared/gpu/install-ptxas.sh), assembles for sm_90. So a kernel
+// that cannot build for the GPU fails here, long before anyone has a GPU.
+using System.Diagnostics;
+using System.Reflection;
+using System.Text.RegularExpressions;
+using ILGPU;
+using ILGPU.Algorithms;
+using ILGPU.Backends.EntryPoints;
+using ILGPU.Backends.PTX;
+using ILGPU.Runtime;
+using ILGPU.Runtime.Cuda;
+using NativeCnn.Kernels;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace NativeCnn.Tests.Gpu;
+
+public class PtxCompileTests
+{
+    private readonly ITestOutputHelper _out;
+
+    public PtxCompileTests(ITestOutputHelper output) { _out = output; }
+
+    public static IEnumerable<object[]> KernelNames() => PtxKernels.All().Select(k => new object[] { k.Name });
+
+    [Theory]
+    [MemberData(nameof(KernelNames))]
+    public void CompilesToPtxAndAssemblesForSm90(string name)
+    {
+        var method = PtxKernels.All().Single(k => k.Name == name).Method;
+        string ptx = PtxKernels.Compile(method);
+        // NATIVECNN_PTX_DUMP=dir keeps the PTX for reading (cuobjdump / nvdisasm after ptxas)
+        if (Environment.GetEnvironmentVariable("NATIVECNN_PTX_DUMP") is { Length: > 0 } dump)
+        {
+            Directory.CreateDirectory(dump);
+            File.WriteAllText(Path.Combine(dump, Regex.Replace(name, "[^A-Za-z0-9_.]", "_") + ".ptx"), ptx);
+        }
+        // ILGPU writes the lowest target the kernel needs (sm_80 for plain code); the driver, like
+        // ptxas below, compiles that PTX for the actual sm_90 device
+        var target = Regex.Match(ptx, @"\.target sm_(\d+)");
+        Assert.True(target.Success && int.Parse(target.Groups[1].Value) <= 90, $"PTX target: {target.Value}");
+        Assert.Contains(".entry", ptx);
+        // a .NET method ILGPU cannot lower becomes an external function that only ptxas would reject
+        Assert.DoesNotContain(".extern .func", ptx);
+        if (PtxKernels.Ptxas is null)
+        {
+            _out.WriteLine("ptxas not installed: PTX generated, not assembled");
+            return;
+        }
+        var (exit, log) = PtxKernels.Assemble(ptx);
+        _out.WriteLine(log);
+        Assert.True(exit == 0, $"ptxas -arch=sm_90 failed for {name}:\n{log}");
+        Assert.Contains("Used", log);
+    }
+
+    [Fact]
+    public void GemmRegisterTileStaysInRegisters()
+    {
+        // the 8x4 accumulator tile and the prefetch registers must not fall back to local memory
+        string ptx = PtxKernels.Compile(typeof(GemmKernels).GetMethod(nameof(GemmKernels.GemmForwardKernel))!);
+        Assert.DoesNotContain(".local", ptx);
+        if (PtxKernels.Ptxas is null) return;
+        var (exit, log) = PtxKernels.Assemble(ptx);
+        Assert.Equal(0, exit);
+        var (registers, spill, shared) = PtxKernels.Usage(log);
+        _out.WriteLine($"GemmForwardKernel sm_90: {registers} registers, {shared} bytes shared, {spill} bytes spilled");
+        Assert.Equal(0, spill);
+        Assert.Contains("0 bytes stack frame", log);
+        Assert.Equal(2 * GemmKernels.TileK * 65 * sizeof(float), shared);
+    }
+
+    [Fact]
+    public void KernelListCoversEveryFamily()
+    {
+        var names = PtxKernels.All().Select(k => k.Name).ToList();
+        foreach (var family in new[] { "MemoryKernels.", "ElementwiseKernels.", "ReduceKernels.", "GemmKernels.", "ConvKernels.", "PoolKernels.", "BatchNormKernels.", "LossKernels.", "OptimKernels." })
+            Assert.Contains(names, n => n.StartsWith(family, StringComparison.Ordinal));
+    }
+}
+
+/// <summary>Finds the kernels and compiles them to PTX / cubin.</summary>
+internal static class PtxKernels
+{
+    private static readonly object Lock = new();
+    private static Context? _context;
+    private static PTXBackend? _backend;
+
+    public const string PtxasPath = "/opt/cuda-ptxas/bin/ptxas";
+    public static string? Ptxas => File.Exists(PtxasPath) ? PtxasPath : null;
+
+    /// <summary>Every public static method named *Kernel in NativeCnn.Kernels; generic ones for each element type the backend uses.</summary>
+    public static IReadOnlyList<(string Name, MethodInfo Method)> All()
+    {
+        var list = new List<(string, MethodInfo)>();
+        foreach (var type in typeof(MemoryKernels).Assembly.GetExportedTypes().OrderBy(t => t.Name))
+        foreach (var m in type.GetMethods(BindingFlags.Public | BindingFlags.Static).Where(m => m.Name.EndsWith("Kernel", StringComparison.Ordinal)).OrderBy(m => m.Name))
+        {
+            if (!m.IsGenericMethodDefinition) { list.Add(($"{type.Name}.{m.Name}", m)); continue; }
+            foreach (var t in new[] { typeof(float), typeof(ushort), typeof(int) })
+                list.Add(($"{type.Name}.{m.Name}<{t.Name}>", m.MakeGenericMethod(t)));
+        }
+        return list;
+    }
+
+    public static string Compile(MethodInfo kernel)
+    {
+        lock (Lock)
+        {
+            // the same options as the CUDA backend's context (Devices.CudaContext)
+            _context ??= Context.Create(b => b.Optimize(OptimizationLevel.O2).EnableAlgorithms());
+            _backend ??= new PTXBackend(_context, new CudaCapabilityContext(CudaArchitecture.SM_90), CudaArchitecture.SM_90,
+                                        CudaInstructionSet.ISA_78, null);
+            var compiled = _backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(kernel), KernelSpecialization.Empty);
+            return ((PTXCompiledKernel)compiled).PTXAssembly;
+        }
+    }
+
+    /// <summary>Runs ptxas -arch=sm_90 -v; returns its exit code and its report (registers, shared memory, spills).</summary>
+    public static (int Exit, string Log) Assemble(string ptx)
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "nativecnn-ptx-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        try
+        {
+            string input = Path.Combine(dir, "k.ptx");
+            File.WriteAllText(input, ptx);
+            var psi = new ProcessStartInfo(Ptxas!, $"-arch=sm_90 -v \"{input}\" -o \"{Path.Combine(dir, "k.cubin")}\"")
+            {
+                RedirectStandardError = true,
+                RedirectStandardOutput = true,
+            };
+            using var p = Process.Start(psi)!;
+            var stderr = p.StandardError.ReadToEndAsync();
+            string stdout = p.StandardOutput.ReadToEnd();
+            p.WaitForExit();
+            return (p.ExitCode, stdout + stderr.Result);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    /// <summary>(registers, spill stores + loads in bytes, shared memory bytes) from a ptxas -v report.</summary>
+    public static (int Registers, int SpillBytes, int SharedBytes) Usage(string log)
+    {
+        int regs = int.Parse(Regex.Match(log, @"Used (\d+) registers").Groups[1].Value);
+        var spill = Regex.Match(log, @"(\d+) bytes spill stores, (\d+) bytes spill loads");
+        var smem = Regex.Match(log, @"(\d+) bytes smem");
+        return (regs, int.Parse(spill.Groups[1].Value) + int.Parse(spill.Groups[2].Value), smem.Success ? int.Parse(smem.Groups[1].Value) : 0);
+    }
+}
