@@ -13,14 +13,14 @@ namespace NativeCnn.Backends.Cpu;
 
 /// <summary>Which micro-kernel runs. The best one the hardware accelerates is the default; tests
 /// pick the others explicitly so every path is checked on one machine.</summary>
-internal enum GemmKernel { Vector512, Vector256, Scalar }
+internal enum GemmKernel { Vector512, Vector256, Vector128 }
 
 internal static unsafe partial class CpuGemm
 {
     public static readonly GemmKernel Best =
         Vector512.IsHardwareAccelerated && Avx512F.IsSupported ? GemmKernel.Vector512
         : Vector256.IsHardwareAccelerated && Fma.IsSupported ? GemmKernel.Vector256
-        : GemmKernel.Scalar;
+        : GemmKernel.Vector128;
 
     /// <summary>Depth of one packed block: an 8 x 256 A panel is 8 KiB (L1), a 256 x 512 B block 512 KiB (L2).</summary>
     internal const int KC = 256;
@@ -40,7 +40,7 @@ internal static unsafe partial class CpuGemm
     {
         GemmKernel.Vector512 => (8, 32),
         GemmKernel.Vector256 => (6, 16),
-        _ => (4, 8),
+        _ => (6, 8),
     };
 
     /// <summary>One GEMM call's arguments, passed by reference to the per-block workers.</summary>
@@ -240,7 +240,7 @@ internal static unsafe partial class CpuGemm
         {
             case GemmKernel.Vector512: Kernel8x32(kc, a, b, c, ldc, alpha, beta); break;
             case GemmKernel.Vector256: Kernel6x16(kc, a, b, c, ldc, alpha, beta); break;
-            default: KernelScalar4x8(kc, a, b, c, ldc, alpha, beta); break;
+            default: Kernel6x8(kc, a, b, c, ldc, alpha, beta); break;
         }
     }
 
