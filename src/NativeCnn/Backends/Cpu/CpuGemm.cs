@@ -148,20 +148,25 @@ internal static unsafe partial class CpuGemm
         }
     }
 
-    /// <summary>How many row and column blocks to cut each matrix into: twice as many blocks as
-    /// threads (blocks are handed out dynamically, so a thread that other work on the machine
-    /// slows leaves its second block to the others). Each extra row block re-packs B (k x n
-    /// floats) and each extra column block re-packs A (m x k), so split the way that re-packs
-    /// less; keep blocks at least 4 row panels or 2 column panels wide.</summary>
+    /// <summary>How many row and column blocks to cut each matrix into. Blocks are claimed
+    /// dynamically, so up to twice as many blocks as threads lets a thread that other work slows
+    /// leave its second block to the others. But each extra row block re-packs B (k x n floats)
+    /// and each extra column block re-packs A (m x k), and that work is wasted when the helpers
+    /// never arrive (a busy machine): so split the way that re-packs less, and only while one
+    /// split's re-packing costs under 15% of the multiply (to get a block per thread) or under 3%
+    /// (beyond that). Packing costs about 0.5 cycle per float, as much as 32 flops of kernel time (measured).</summary>
     private static (int MItems, int NItems) Split(int m, int n, int k, int batch, int mPanels, int nPanels, int nItems, int threads)
     {
         int mItems = 1;
+        double work = 2.0 * m * n * k;
         while (batch * mItems * nItems < 2 * threads)
         {
             bool canM = mPanels / (mItems + 1) >= 4, canN = nPanels / (nItems + 1) >= 2;
             if (!canM && !canN) break;
-            if (canM && (!canN || (long)k * n <= (long)m * k)) mItems++;
-            else nItems++;
+            bool splitM = canM && (!canN || (long)k * n <= (long)m * k);
+            double cost = 32.0 * (splitM ? (double)k * n : (double)m * k);
+            if (cost > work * (batch * mItems * nItems < threads ? 0.15 : 0.03)) break;
+            if (splitM) mItems++; else nItems++;
         }
         return (mItems, nItems);
     }
