@@ -4,7 +4,8 @@
 // routes edge tiles through a scratch tile. beta == 0 stores without reading C.
 // Why these shapes: 8x32 on AVX-512 uses 16 accumulators (2 FMA pipes x 4-cycle latency needs at
 // least 8 in flight) plus 2 B vectors and a broadcast, well inside the 32 zmm registers, and MR = 8
-// matches the 8x8 transposes used in packing. 6x16 is the classic AVX2 shape for 16 ymm registers.
+// matches the 8x8 transposes used in packing. 6x16 is the classic AVX2 shape for 16 ymm registers,
+// and 6x8 the same for 128-bit vectors.
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
@@ -114,30 +115,51 @@ internal static unsafe partial class CpuGemm
         }
     }
 
-    /// <summary>Portable fallback for hardware without Vector256 FMA: the same packed layout, plain
-    /// float arithmetic with the 4x8 tile in a local buffer.</summary>
-    private static void KernelScalar4x8(int kc, float* a, float* b, float* c, int ldc, float alpha, float beta)
+    /// <summary>Portable fallback (no AVX2/FMA: e.g. ARM64, where Vector128 is NEON): 12 Vector128
+    /// accumulators fit the 16 registers of SSE as well as NEON's 32.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Kernel6x8(int kc, float* a, float* b, float* c, int ldc, float alpha, float beta)
     {
-        const int MR = 4, NR = 8;
-        float* acc = stackalloc float[MR * NR];
-        for (int i = 0; i < MR * NR; i++) acc[i] = 0;
+        Vector128<float> c00 = default, c01 = default, c10 = default, c11 = default;
+        Vector128<float> c20 = default, c21 = default, c30 = default, c31 = default;
+        Vector128<float> c40 = default, c41 = default, c50 = default, c51 = default;
         for (int p = 0; p < kc; p++)
         {
-            for (int r = 0; r < MR; r++)
-            {
-                float ar = a[r];
-                float* row = acc + r * NR;
-                for (int j = 0; j < NR; j++) row[j] += ar * b[j];
-            }
-            a += MR;
-            b += NR;
+            var b0 = Vector128.Load(b);
+            var b1 = Vector128.Load(b + 4);
+            Vector128<float> x;
+            x = Vector128.Create(a[0]); c00 = Vector128.MultiplyAddEstimate(x, b0, c00); c01 = Vector128.MultiplyAddEstimate(x, b1, c01);
+            x = Vector128.Create(a[1]); c10 = Vector128.MultiplyAddEstimate(x, b0, c10); c11 = Vector128.MultiplyAddEstimate(x, b1, c11);
+            x = Vector128.Create(a[2]); c20 = Vector128.MultiplyAddEstimate(x, b0, c20); c21 = Vector128.MultiplyAddEstimate(x, b1, c21);
+            x = Vector128.Create(a[3]); c30 = Vector128.MultiplyAddEstimate(x, b0, c30); c31 = Vector128.MultiplyAddEstimate(x, b1, c31);
+            x = Vector128.Create(a[4]); c40 = Vector128.MultiplyAddEstimate(x, b0, c40); c41 = Vector128.MultiplyAddEstimate(x, b1, c41);
+            x = Vector128.Create(a[5]); c50 = Vector128.MultiplyAddEstimate(x, b0, c50); c51 = Vector128.MultiplyAddEstimate(x, b1, c51);
+            a += 6;
+            b += 8;
         }
-        for (int r = 0; r < MR; r++)
+        var va = Vector128.Create(alpha);
+        var vb = Vector128.Create(beta);
+        bool read = beta != 0;
+        Row128(c, c00, c01, va, vb, read); c += ldc;
+        Row128(c, c10, c11, va, vb, read); c += ldc;
+        Row128(c, c20, c21, va, vb, read); c += ldc;
+        Row128(c, c30, c31, va, vb, read); c += ldc;
+        Row128(c, c40, c41, va, vb, read); c += ldc;
+        Row128(c, c50, c51, va, vb, read);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Row128(float* c, Vector128<float> x0, Vector128<float> x1, Vector128<float> alpha, Vector128<float> beta, bool read)
+    {
+        if (read)
         {
-            float* d = c + (long)r * ldc;
-            float* row = acc + r * NR;
-            if (beta == 0) for (int j = 0; j < NR; j++) d[j] = alpha * row[j];
-            else for (int j = 0; j < NR; j++) d[j] = alpha * row[j] + beta * d[j];
+            Vector128.MultiplyAddEstimate(x0, alpha, Vector128.Load(c) * beta).Store(c);
+            Vector128.MultiplyAddEstimate(x1, alpha, Vector128.Load(c + 4) * beta).Store(c + 4);
+        }
+        else
+        {
+            (x0 * alpha).Store(c);
+            (x1 * alpha).Store(c + 4);
         }
     }
 }

@@ -13,14 +13,14 @@ namespace NativeCnn.Backends.Cpu;
 
 /// <summary>Which micro-kernel runs. The best one the hardware accelerates is the default; tests
 /// pick the others explicitly so every path is checked on one machine.</summary>
-internal enum GemmKernel { Vector512, Vector256, Scalar }
+internal enum GemmKernel { Vector512, Vector256, Vector128 }
 
 internal static unsafe partial class CpuGemm
 {
     public static readonly GemmKernel Best =
         Vector512.IsHardwareAccelerated && Avx512F.IsSupported ? GemmKernel.Vector512
         : Vector256.IsHardwareAccelerated && Fma.IsSupported ? GemmKernel.Vector256
-        : GemmKernel.Scalar;
+        : GemmKernel.Vector128;
 
     /// <summary>Depth of one packed block: an 8 x 256 A panel is 8 KiB (L1), a 256 x 512 B block 512 KiB (L2).</summary>
     internal const int KC = 256;
@@ -35,14 +35,12 @@ internal static unsafe partial class CpuGemm
     /// <summary>Most threads one call uses (benchmarks set 1 to measure a single core).</summary>
     internal static int MaxThreads { get; set; } = Environment.ProcessorCount;
 
-    private static ParallelOptions? s_parallelOptions;
-
     /// <summary>(MR, NR): rows of A and columns of B that one micro-kernel call covers.</summary>
     internal static (int MR, int NR) TileOf(GemmKernel kernel) => kernel switch
     {
         GemmKernel.Vector512 => (8, 32),
         GemmKernel.Vector256 => (6, 16),
-        _ => (4, 8),
+        _ => (6, 8),
     };
 
     /// <summary>One GEMM call's arguments, passed by reference to the per-block workers.</summary>
@@ -103,26 +101,72 @@ internal static unsafe partial class CpuGemm
             for (int it = 0; it < items; it++) RunItem(in p, it, mItems, nItems, mPanels, nPanels);
             return;
         }
-        var options = s_parallelOptions;
-        if (options is null || options.MaxDegreeOfParallelism != threads)
-            s_parallelOptions = options = new ParallelOptions { MaxDegreeOfParallelism = threads };
-        Parallel.For(0, items, options, it => RunItem(in p, it, mItems, nItems, mPanels, nPanels));
+        new SharedRun(p, items, mItems, nItems, mPanels, nPanels).Run(threads - 1);
     }
 
-    /// <summary>How many row and column blocks to cut each matrix into: twice as many blocks as
-    /// threads (blocks are handed out dynamically, so a thread that other work on the machine
-    /// slows leaves its second block to the others). Each extra row block re-packs B (k x n
-    /// floats) and each extra column block re-packs A (m x k), so split the way that re-packs
-    /// less; keep blocks at least 4 row panels or 2 column panels wide.</summary>
+    /// <summary>One call's blocks shared between the calling thread and thread-pool helpers, each
+    /// claiming the next unclaimed block. Unlike a fork-join loop, the caller never waits for a
+    /// helper that has not started: on a busy machine a queued helper may not run for many
+    /// milliseconds, and then the caller simply does every block itself. It waits only for blocks
+    /// a helper has already claimed.</summary>
+    private sealed class SharedRun
+    {
+        private readonly Problem _p;
+        private readonly int _items, _mItems, _nItems, _mPanels, _nPanels;
+        private int _next, _done;
+        private Exception? _error;
+
+        public SharedRun(in Problem p, int items, int mItems, int nItems, int mPanels, int nPanels)
+        {
+            _p = p;
+            _items = items; _mItems = mItems; _nItems = nItems; _mPanels = mPanels; _nPanels = nPanels;
+        }
+
+        public void Run(int helpers)
+        {
+            for (int h = 0; h < Math.Min(helpers, _items - 1); h++)
+                ThreadPool.UnsafeQueueUserWorkItem(static run => run.Work(), this, preferLocal: false);
+            Work();
+            if (Volatile.Read(ref _done) < _items)
+            {
+                lock (this)
+                    while (_done < _items) Monitor.Wait(this);
+            }
+            if (_error is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(_error);
+        }
+
+        private void Work()
+        {
+            int item;
+            while ((item = Interlocked.Increment(ref _next) - 1) < _items)
+            {
+                try { RunItem(in _p, item, _mItems, _nItems, _mPanels, _nPanels); }
+                catch (Exception e) { Interlocked.CompareExchange(ref _error, e, null); }
+                if (Interlocked.Increment(ref _done) == _items)
+                    lock (this) Monitor.PulseAll(this);
+            }
+        }
+    }
+
+    /// <summary>How many row and column blocks to cut each matrix into. Blocks are claimed
+    /// dynamically, so up to twice as many blocks as threads lets a thread that other work slows
+    /// leave its second block to the others. But each extra row block re-packs B (k x n floats)
+    /// and each extra column block re-packs A (m x k), and that work is wasted when the helpers
+    /// never arrive (a busy machine): so split the way that re-packs less, and only while one
+    /// split's re-packing costs under 15% of the multiply (to get a block per thread) or under 3%
+    /// (beyond that). Packing costs about 0.5 cycle per float, as much as 32 flops of kernel time (measured).</summary>
     private static (int MItems, int NItems) Split(int m, int n, int k, int batch, int mPanels, int nPanels, int nItems, int threads)
     {
         int mItems = 1;
+        double work = 2.0 * m * n * k;
         while (batch * mItems * nItems < 2 * threads)
         {
             bool canM = mPanels / (mItems + 1) >= 4, canN = nPanels / (nItems + 1) >= 2;
             if (!canM && !canN) break;
-            if (canM && (!canN || (long)k * n <= (long)m * k)) mItems++;
-            else nItems++;
+            bool splitM = canM && (!canN || (long)k * n <= (long)m * k);
+            double cost = 32.0 * (splitM ? (double)k * n : (double)m * k);
+            if (cost > work * (batch * mItems * nItems < threads ? 0.15 : 0.03)) break;
+            if (splitM) mItems++; else nItems++;
         }
         return (mItems, nItems);
     }
@@ -201,7 +245,7 @@ internal static unsafe partial class CpuGemm
         {
             case GemmKernel.Vector512: Kernel8x32(kc, a, b, c, ldc, alpha, beta); break;
             case GemmKernel.Vector256: Kernel6x16(kc, a, b, c, ldc, alpha, beta); break;
-            default: KernelScalar4x8(kc, a, b, c, ldc, alpha, beta); break;
+            default: Kernel6x8(kc, a, b, c, ldc, alpha, beta); break;
         }
     }
 
