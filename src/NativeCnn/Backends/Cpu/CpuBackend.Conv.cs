@@ -6,8 +6,9 @@
 //   backward-data    gcol(CRS, nPQ) = W^T * gy'               (transA), then col2im (+=) into gx
 // where y'/gy' are y/gy with the image and channel axes swapped (plain block copies of P*Q rows).
 // Must hold: every output is fully written ("="); workspaces come from a per-backend scratch pool
-// (no large allocation per call once warm); col never exceeds ColLimitFloats unless one image alone
-// does; larger batches run in chunks of images. Pointwise convs (1x1, stride 1, no padding) skip im2col in the forward and
+// (no large allocation per call once warm); batches whose col would exceed ColLimitFloats run in
+// chunks of images (a chunk of one image writes y / reads gy in place, with no layout move).
+// Pointwise convs (1x1, stride 1, no padding) with enough pixels skip im2col in the forward and
 // backward-data passes: x itself is the (C, HW) matrix of each image.
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -18,9 +19,12 @@ namespace NativeCnn.Backends.Cpu;
 
 public sealed partial class CpuBackend
 {
-    /// <summary>Most floats an im2col matrix may hold (64 MB); beyond it a batch runs in chunks of images.
-    /// Settable so tests can force the chunked path on tiny inputs.</summary>
-    internal static long ColLimitFloats = 16L << 20;
+    /// <summary>Most floats an im2col (or y', gy') matrix may hold before the batch is split into
+    /// chunks of images: 4 MB, so the matrix that one pass writes is still in L3 (32 MB, shared
+    /// with the other core and other processes) when the GEMM or col2im reads it back; measured no
+    /// slower than one whole-batch matrix, and faster on the large-image layers. Settable so tests
+    /// can force the chunked path on tiny inputs.</summary>
+    internal static long ColLimitFloats = 1L << 20;
 
     /// <summary>Below this many output pixels per image the pointwise fast path's per-image GEMMs are
     /// too thin (n = P*Q); the general path then batches all images into one wide GEMM instead.</summary>
@@ -139,13 +143,18 @@ public sealed partial class CpuBackend
     private static bool IsPointwise(ConvGeometry g) =>
         g.R == 1 && g.S == 1 && g.StrideH == 1 && g.StrideW == 1 && g.PadH == 0 && g.PadW == 0;
 
+    /// <summary>Images per chunk: as many as fit ColLimitFloats, shared out evenly (8 images under a
+    /// limit of 7 run as 4 + 4, not 7 + 1).</summary>
     private static int ImagesPerChunk(ConvGeometry g)
     {
         long perImage = (long)g.Crs * g.P * g.Q;
         long perImageOut = (long)g.K * g.P * g.Q;
         if (perImage > int.MaxValue || perImageOut > int.MaxValue)
             throw new NativeCnnException($"Conv2d: one image unfolds to {perImage} values (C*R*S*P*Q), more than the CPU backend's limit of {int.MaxValue}; use a smaller input or kernel");
-        return (int)Math.Clamp(ColLimitFloats / Math.Max(1, Math.Max(perImage, perImageOut)), 1, Math.Max(1, g.N));
+        int n = Math.Max(1, g.N);
+        long most = Math.Clamp(ColLimitFloats / Math.Max(1, Math.Max(perImage, perImageOut)), 1, n);
+        int chunks = (int)((n + most - 1) / most);
+        return (n + chunks - 1) / chunks;
     }
 
     // ---- unfolding ------------------------------------------------------------------------
