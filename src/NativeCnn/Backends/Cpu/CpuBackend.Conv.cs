@@ -22,9 +22,9 @@ public sealed partial class CpuBackend
     /// <summary>Most floats an im2col (or y', gy') matrix may hold before the batch is split into
     /// chunks of images: 8 MB, a quarter of the 32 MB L3, so what one pass writes is still cached
     /// when the GEMM or col2im reads it back. Measured (benchmarks/results/conv-notes.md): on a quiet
-    /// machine 4-64 MB chunks are within ~5% of each other; with other processes sharing the L3,
-    /// the 19 MB whole-batch matrices of the 128 px / 32 px layers ran up to 1.5x slower than
-    /// chunks. Settable so tests can force the chunked path on tiny inputs.</summary>
+    /// machine 4-64 MB chunks are within ~8% of each other; with other processes sharing the L3,
+    /// the 19 MB whole-batch matrix of the 7x7 stem layer ran up to 2x slower than 4 MB chunks.
+    /// Settable so tests can force the chunked path on tiny inputs.</summary>
     internal static long ColLimitFloats = 2L << 20;
 
     /// <summary>Below this many output pixels per image the pointwise fast path's per-image GEMMs are
