@@ -114,7 +114,7 @@ public sealed partial class CpuBackend
         if (gbias is not null) BiasGradient(F(gy), F(gbias), g.N, K, pq);
         if (g.N == 0) { Array.Clear(F(gw), 0, K * crs); return; }
         // The pointwise case goes this way too: its im2col is a plain block copy, and one GEMM over
-        // all images (k = N*HW) beats N thin accumulating ones.
+        // a chunk of images (k = n*HW) beats n thin accumulating ones.
         int nb = ImagesPerChunk(g);
         var col = RentScratch((long)crs * nb * pq);
         var gyt = nb > 1 ? RentScratch((long)K * nb * pq) : null;
