@@ -27,7 +27,7 @@ internal sealed record ConvCase(int C, int K, int Hw, int Kernel, int Stride, in
     public ConvGeometry Geometry => new(Batch, C, Hw, Hw, K, Kernel, Kernel, Stride, Stride, Pad, Pad, 1, 1);
 }
 
-[MemoryDiagnoser]
+[MemoryDiagnoser, MedianColumn, MinColumn]
 [SimpleJob(launchCount: 1, warmupCount: 3, iterationCount: 15)]
 public class ConvBenchmarks
 {
@@ -66,6 +66,7 @@ public class ConvBenchmarks
     [Benchmark] public void conv3x3_512to512_4px_s1_fwdbwd() => Run("conv3x3_512to512_4px_s1");
 }
 
+[MedianColumn, MinColumn]
 [SimpleJob(launchCount: 1, warmupCount: 3, iterationCount: 15)]
 public class ConvPartsBenchmarks
 {

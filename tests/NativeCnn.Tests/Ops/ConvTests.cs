@@ -218,6 +218,23 @@ public class ConvTests
     }
 
     [Fact]
+    public void EmptyBatchGivesEmptyOutputAndZeroWeightGradient()
+    {
+        var x = Tensor.Zeros(0, 2, 5, 5);
+        x.RequiresGrad = true;
+        var w = Tensor.Randn(new[] { 3, 2, 3, 3 }, new Rng(11));
+        w.RequiresGrad = true;
+        var b = Tensor.Randn(new[] { 3 }, new Rng(12));
+        b.RequiresGrad = true;
+        var y = F.Conv2d(x, w, b, padding: 1);
+        Assert.Equal(new[] { 0, 3, 5, 5 }, y.Shape.ToArray());
+        y.Sum().Backward();
+        Assert.Equal(new[] { 0, 2, 5, 5 }, x.Grad!.Shape.ToArray());
+        Assert.All(w.Grad!.ToArray(), v => Assert.Equal(0f, v));
+        Assert.All(b.Grad!.ToArray(), v => Assert.Equal(0f, v));
+    }
+
+    [Fact]
     public void KernelExactlyAsLargeAsPaddedInputIsAllowed()
     {
         // 3x3 input with padding 1 is 5x5: a 5x5 kernel fits once

@@ -6,8 +6,9 @@
 //   backward-data    gcol(CRS, nPQ) = W^T * gy'               (transA), then col2im (+=) into gx
 // where y'/gy' are y/gy with the image and channel axes swapped (plain block copies of P*Q rows).
 // Must hold: every output is fully written ("="); workspaces come from a per-backend scratch pool
-// (no large allocation per call once warm); col never exceeds ColLimitFloats unless one image alone
-// does; larger batches run in chunks of images. Pointwise convs (1x1, stride 1, no padding) skip im2col in the forward and
+// (no large allocation per call once warm); batches whose col would exceed ColLimitFloats run in
+// chunks of images (a chunk of one image writes y / reads gy in place, with no layout move).
+// Pointwise convs (1x1, stride 1, no padding) with enough pixels skip im2col in the forward and
 // backward-data passes: x itself is the (C, HW) matrix of each image.
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -18,9 +19,13 @@ namespace NativeCnn.Backends.Cpu;
 
 public sealed partial class CpuBackend
 {
-    /// <summary>Most floats an im2col matrix may hold (64 MB); beyond it a batch runs in chunks of images.
+    /// <summary>Most floats an im2col (or y', gy') matrix may hold before the batch is split into
+    /// chunks of images: 8 MB, a quarter of the 32 MB L3, so what one pass writes is still cached
+    /// when the GEMM or col2im reads it back. Measured (benchmarks/results/conv-notes.md): on a quiet
+    /// machine 4-64 MB chunks are within ~8% of each other; with other processes sharing the L3,
+    /// the 19 MB whole-batch matrix of the 7x7 stem layer ran up to 2x slower than 4 MB chunks.
     /// Settable so tests can force the chunked path on tiny inputs.</summary>
-    internal static long ColLimitFloats = 16L << 20;
+    internal static long ColLimitFloats = 2L << 20;
 
     /// <summary>Below this many output pixels per image the pointwise fast path's per-image GEMMs are
     /// too thin (n = P*Q); the general path then batches all images into one wide GEMM instead.</summary>
@@ -109,7 +114,7 @@ public sealed partial class CpuBackend
         if (gbias is not null) BiasGradient(F(gy), F(gbias), g.N, K, pq);
         if (g.N == 0) { Array.Clear(F(gw), 0, K * crs); return; }
         // The pointwise case goes this way too: its im2col is a plain block copy, and one GEMM over
-        // all images (k = N*HW) beats N thin accumulating ones.
+        // a chunk of images (k = n*HW) beats n thin accumulating ones.
         int nb = ImagesPerChunk(g);
         var col = RentScratch((long)crs * nb * pq);
         var gyt = nb > 1 ? RentScratch((long)K * nb * pq) : null;
@@ -139,13 +144,18 @@ public sealed partial class CpuBackend
     private static bool IsPointwise(ConvGeometry g) =>
         g.R == 1 && g.S == 1 && g.StrideH == 1 && g.StrideW == 1 && g.PadH == 0 && g.PadW == 0;
 
+    /// <summary>Images per chunk: as many as fit ColLimitFloats, shared out evenly (8 images under a
+    /// limit of 7 run as 4 + 4, not 7 + 1).</summary>
     private static int ImagesPerChunk(ConvGeometry g)
     {
         long perImage = (long)g.Crs * g.P * g.Q;
         long perImageOut = (long)g.K * g.P * g.Q;
         if (perImage > int.MaxValue || perImageOut > int.MaxValue)
             throw new NativeCnnException($"Conv2d: one image unfolds to {perImage} values (C*R*S*P*Q), more than the CPU backend's limit of {int.MaxValue}; use a smaller input or kernel");
-        return (int)Math.Clamp(ColLimitFloats / Math.Max(1, Math.Max(perImage, perImageOut)), 1, Math.Max(1, g.N));
+        int n = Math.Max(1, g.N);
+        long most = Math.Clamp(ColLimitFloats / Math.Max(1, Math.Max(perImage, perImageOut)), 1, n);
+        int chunks = (int)((n + most - 1) / most);
+        return (n + chunks - 1) / chunks;
     }
 
     // ---- unfolding ------------------------------------------------------------------------
