@@ -109,6 +109,27 @@ public class SafeTensorsTests
     }
 
     [Fact]
+    public void ReadsTheGoldenFileWrittenByPython()
+    {
+        // An independent writer (tests/goldens/make_goldens.py); the values checked are the ones the
+        // script printed when it made the file.
+        var meta = new Dictionary<string, string>();
+        var t = SafeTensors.Load(Path.Combine(AppContext.BaseDirectory, "Goldens", "mnist_cnn.safetensors"), metadata: meta);
+        Assert.Equal("0", meta["seed"]);
+        Assert.StartsWith("1.13", meta["torch"]);
+        Assert.Equal(new[] { 8, 1, 28, 28 }, t["input"].Shape);
+        Assert.Equal(DType.Int32, t["labels"].DType); // int64 in torch
+        Assert.All(t["labels"].ToInt32Array(), l => Assert.InRange(l, 0, 9));
+        Assert.Equal(new[] { 128, 64, 3, 3 }, t["6.weight"].Shape);
+        Assert.Equal(DType.Int32, t["1.num_batches_tracked"].DType);
+        Assert.Equal(0, t["1.num_batches_tracked"].ToInt32Array()[0]);
+        Assert.Equal(1, t["after.1.num_batches_tracked"].ToInt32Array()[0]);
+        Assert.Empty(t["loss"].Shape);
+        Assert.Equal(2.2403786182403564f, t["loss"].Item());
+        Assert.Equal(1.191267967224121f, t["sgd_losses"].ToArray()[4]);
+    }
+
+    [Fact]
     public void I64OutsideInt32IsRejected()
     {
         var data = new byte[16];
