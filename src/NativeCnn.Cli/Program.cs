@@ -1,2 +1,2 @@
-// The `nativecnn` command (placeholder until the CLI is written).
-return 0;
+// The `nativecnn` command's process entry point; everything else is in Cli (testable in-process).
+return NativeCnn.Cli.Cli.Run(args, Console.Out, Console.Error);

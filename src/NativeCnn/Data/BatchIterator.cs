@@ -1,0 +1,66 @@
+// Mini-batches of an ImageDataset as (x: (B, 1, H, W) float32 normalised, y: (B) int32) tensors.
+// Pixels are normalised once ((v/255 - mean)/std); each epoch uploads the (optionally shuffled)
+// images once and yields views of it, so a training step receives its batch without a new large
+// buffer. Must hold: shuffling draws from the given Rng only (one seed reproduces the order), and
+// every image appears exactly once per epoch (minus the short last batch when dropLast).
+using NativeCnn.Backends;
+
+namespace NativeCnn.Data;
+
+public sealed class BatchIterator
+{
+    private readonly ImageDataset _data;
+    private readonly float[] _normalised;
+    private readonly Rng _rng;
+    private readonly Device _device;
+
+    public BatchIterator(ImageDataset data, int batchSize, bool shuffle, bool dropLast = false, Rng? rng = null,
+                         float mean = Mnist.Mean, float std = Mnist.Std, Device? device = null)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        Check.Positive(batchSize, "BatchIterator: batch size");
+        if (!(std > 0)) throw new NativeCnnException($"BatchIterator: std must be > 0, got {std}");
+        if (dropLast && batchSize > data.Count)
+            throw new NativeCnnException($"BatchIterator: batch size {batchSize} is larger than the {data.Count} images of '{data.Name}', and dropLast would leave no batch");
+        _data = data;
+        BatchSize = batchSize;
+        Shuffle = shuffle;
+        DropLast = dropLast;
+        _rng = rng ?? Rng.Global;
+        _device = device ?? Device.Cpu;
+        _normalised = new float[data.Pixels.Length];
+        float scale = 1f / (255f * std), shift = -mean / std;
+        for (int i = 0; i < _normalised.Length; i++) _normalised[i] = data.Pixels[i] * scale + shift;
+    }
+
+    public int BatchSize { get; }
+    public bool Shuffle { get; }
+    public bool DropLast { get; }
+    public int Count => _data.Count;
+
+    /// <summary>Batches per epoch.</summary>
+    public int BatchCount => DropLast ? _data.Count / BatchSize : (_data.Count + BatchSize - 1) / BatchSize;
+
+    /// <summary>One pass over the data; with Shuffle, a new order each call.</summary>
+    public IEnumerable<(Tensor X, Tensor Y)> Epoch()
+    {
+        int n = _data.Count, h = _data.Height, w = _data.Width, size = h * w;
+        int[] order = Shuffle ? _rng.Permutation(n) : Enumerable.Range(0, n).ToArray();
+        var pixels = new float[n * size];
+        var labels = new int[n];
+        for (int i = 0; i < n; i++)
+        {
+            Array.Copy(_normalised, (long)order[i] * size, pixels, (long)i * size, size);
+            labels[i] = _data.Labels[order[i]];
+        }
+        // Made outside any step's MemoryScope: the epoch's tensors outlive every step.
+        var (xs, ys) = MemoryScope.Outside(() => (Tensor.FromArray(pixels, new[] { n, 1, h, w }, _device), Tensor.FromArray(labels, new[] { n }, _device)));
+        for (int b = 0; b < BatchCount; b++)
+        {
+            int start = b * BatchSize, end = Math.Min(n, start + BatchSize);
+            // Labels are tiny: a dense copy per batch keeps every loss implementation on offset 0.
+            var y = MemoryScope.Outside(() => Tensor.FromArray(labels[start..end], new[] { end - start }, _device));
+            yield return (xs.Slice(0, start, end), y);
+        }
+    }
+}

@@ -1,0 +1,56 @@
+// MNIST in IDX form: the embedded 10,000-digit subset (8,000 train / 2,000 valid, the engine's
+// default data set, compiled into the library as resources "mnist10k/<file>") or the four files
+// from a directory. Must hold: the four files are validated as a pair each (images vs labels).
+using System.Reflection;
+
+namespace NativeCnn.Data;
+
+public sealed record MnistData(ImageDataset Train, ImageDataset Valid);
+
+public static class Mnist
+{
+    /// <summary>Channel mean and standard deviation of MNIST pixels scaled to [0, 1] (torchvision's values).</summary>
+    public const float Mean = 0.1307f, Std = 0.3081f;
+
+    public static readonly string[] FileNames =
+    {
+        "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+        "valid-images-idx3-ubyte.gz", "valid-labels-idx1-ubyte.gz",
+    };
+
+    /// <summary>The 8,000 / 2,000 digits embedded in the library: no download, no files.</summary>
+    public static MnistData LoadEmbedded()
+    {
+        var asm = typeof(Mnist).Assembly;
+        IdxData Load(string file)
+        {
+            using var s = asm.GetManifestResourceStream("mnist10k/" + file)
+                ?? throw new InvalidOperationException($"internal: embedded resource 'mnist10k/{file}' is missing from {asm.GetName().Name}");
+            return Idx.Read(s, "embedded:mnist10k/" + file);
+        }
+        return new MnistData(
+            ImageDataset.FromIdx(Load(FileNames[0]), Load(FileNames[1]), 10, "embedded:mnist10k/" + FileNames[0], "embedded:mnist10k/" + FileNames[1]),
+            ImageDataset.FromIdx(Load(FileNames[2]), Load(FileNames[3]), 10, "embedded:mnist10k/" + FileNames[2], "embedded:mnist10k/" + FileNames[3]));
+    }
+
+    /// <summary>Reads train-/valid-images-idx3-ubyte and -labels-idx1-ubyte (each .gz or plain) from <paramref name="directory"/>.</summary>
+    public static MnistData LoadDirectory(string directory)
+    {
+        ArgumentNullException.ThrowIfNull(directory);
+        if (!Directory.Exists(directory))
+            throw new NativeCnnException($"MNIST data directory '{directory}' does not exist; expected a directory holding {string.Join(", ", FileNames)}");
+        string Find(string file)
+        {
+            var gz = Path.Combine(directory, file);
+            if (File.Exists(gz)) return gz;
+            var plain = Path.Combine(directory, Path.GetFileNameWithoutExtension(file));
+            if (File.Exists(plain)) return plain;
+            throw new NativeCnnException($"MNIST data directory '{directory}' has no '{file}' (or '{Path.GetFileName(plain)}'); expected {string.Join(", ", FileNames)}");
+        }
+        var paths = FileNames.Select(Find).ToArray();
+        var idx = paths.Select(Idx.ReadFile).ToArray();
+        return new MnistData(
+            ImageDataset.FromIdx(idx[0], idx[1], 10, paths[0], paths[1]),
+            ImageDataset.FromIdx(idx[2], idx[3], 10, paths[2], paths[3]));
+    }
+}

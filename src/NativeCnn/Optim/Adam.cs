@@ -1,0 +1,61 @@
+// Adam and AdamW with PyTorch's semantics (torch.optim.Adam / AdamW, bias-corrected moments):
+// Adam adds L2 weight decay to the gradient; AdamW decays the weights directly (p *= 1 - lr*wd).
+// A group's Momentum is beta1. The step counter is per parameter and 1-based.
+namespace NativeCnn.Optim;
+
+public class Adam : Optimizer
+{
+    private sealed class State
+    {
+        public required Tensor M;
+        public required Tensor V;
+        public int Step;
+    }
+
+    private readonly bool _decoupled;
+
+    public Adam(IEnumerable<Tensor> parameters, float lr = 1e-3f, float beta1 = 0.9f, float beta2 = 0.999f, float eps = 1e-8f, float weightDecay = 0)
+        : this(new[] { new ParamGroup(parameters) }, lr, beta1, beta2, eps, weightDecay) { }
+
+    /// <summary>Several groups; a group's unset settings take these defaults.</summary>
+    public Adam(IEnumerable<ParamGroup> groups, float lr = 1e-3f, float beta1 = 0.9f, float beta2 = 0.999f, float eps = 1e-8f, float weightDecay = 0)
+        : this(groups, lr, beta1, beta2, eps, weightDecay, decoupled: false, "Adam") { }
+
+    protected Adam(IEnumerable<ParamGroup> groups, float lr, float beta1, float beta2, float eps, float weightDecay, bool decoupled, string name)
+        : base(groups, name)
+    {
+        _decoupled = decoupled;
+        foreach (var g in ParamGroups) g.ApplyDefaults(lr, beta1, beta2, weightDecay, eps);
+        for (int i = 0; i < ParamGroups.Count; i++) CheckGroup(ParamGroups[i], i);
+    }
+
+    /// <summary>True for AdamW (decoupled weight decay).</summary>
+    public bool Decoupled => _decoupled;
+
+    protected override void CheckGroup(ParamGroup group, int index)
+    {
+        base.CheckGroup(group, index);
+        if (!(group.Momentum >= 0 && group.Momentum < 1)) throw new NativeCnnException($"{Name}: group {index} beta1 must be in [0, 1), got {group.Momentum}");
+        if (!(group.Beta2 >= 0 && group.Beta2 < 1)) throw new NativeCnnException($"{Name}: group {index} beta2 must be in [0, 1), got {group.Beta2}");
+        if (!(group.Eps >= 0)) throw new NativeCnnException($"{Name}: group {index} eps must be >= 0, got {group.Eps}");
+    }
+
+    protected override object CreateState(Tensor parameter) => new State { M = ZerosLike(parameter), V = ZerosLike(parameter) };
+
+    protected override void Update(ParamGroup group, Tensor parameter, Tensor grad, object state)
+    {
+        var s = (State)state;
+        s.Step++;
+        OptimOps.AdamStep(parameter, grad, s.M, s.V, group.Lr, group.Momentum, group.Beta2, group.Eps, group.WeightDecay, _decoupled, s.Step);
+    }
+}
+
+/// <summary>Adam with decoupled weight decay (Loshchilov and Hutter), torch.optim.AdamW's defaults.</summary>
+public sealed class AdamW : Adam
+{
+    public AdamW(IEnumerable<Tensor> parameters, float lr = 1e-3f, float beta1 = 0.9f, float beta2 = 0.999f, float eps = 1e-8f, float weightDecay = 1e-2f)
+        : this(new[] { new ParamGroup(parameters) }, lr, beta1, beta2, eps, weightDecay) { }
+
+    public AdamW(IEnumerable<ParamGroup> groups, float lr = 1e-3f, float beta1 = 0.9f, float beta2 = 0.999f, float eps = 1e-8f, float weightDecay = 1e-2f)
+        : base(groups, lr, beta1, beta2, eps, weightDecay, decoupled: true, "AdamW") { }
+}

@@ -1,0 +1,90 @@
+// Optimizer base: parameter groups, per-parameter state, Step and ZeroGrad. State (momentum buffers,
+// Adam moments) is allocated on a parameter's first step, outside any MemoryScope and kept, so after
+// the first step Step() allocates nothing. Parameters without a gradient are skipped (as in torch).
+// Must hold: the update itself is one fused, in-place OptimOps call per parameter, never recorded.
+using NativeCnn.Autograd;
+using NativeCnn.Backends;
+
+namespace NativeCnn.Optim;
+
+public abstract class Optimizer
+{
+    private readonly List<ParamGroup> _groups;
+    // One state slot per parameter, parallel to each group's parameter list (no lookups per step).
+    private readonly List<object?[]> _state;
+
+    protected Optimizer(IEnumerable<ParamGroup> groups, string name)
+    {
+        ArgumentNullException.ThrowIfNull(groups);
+        Name = name;
+        _groups = groups.ToList();
+        if (_groups.Count == 0) throw new NativeCnnException($"{name}: needs at least one parameter group, got none");
+        var seen = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
+        for (int g = 0; g < _groups.Count; g++)
+        {
+            var ps = _groups[g].Parameters;
+            if (ps.Count == 0) throw new NativeCnnException($"{name}: parameter group {g} is empty");
+            for (int i = 0; i < ps.Count; i++)
+            {
+                var p = ps[i] ?? throw new NativeCnnException($"{name}: parameter {i} of group {g} is null");
+                if (!p.IsLeaf || !p.RequiresGrad)
+                    throw new NativeCnnException($"{name}: parameter {i} of group {g} (shape {Shape.Format(p.ShapeArray)}) must be a leaf with RequiresGrad = true");
+                if (p.DType != DType.Float32)
+                    throw new NativeCnnException($"{name}: parameter {i} of group {g} must be float32 (keep float32 master weights), got {p.DType}");
+                if (!seen.Add(p))
+                    throw new NativeCnnException($"{name}: parameter {i} of group {g} (shape {Shape.Format(p.ShapeArray)}) appears more than once");
+            }
+        }
+        _state = _groups.Select(gr => new object?[gr.Parameters.Count]).ToList();
+    }
+
+    public string Name { get; }
+
+    public IReadOnlyList<ParamGroup> ParamGroups => _groups;
+
+    /// <summary>Applies one update to every parameter that has a gradient.</summary>
+    public void Step()
+    {
+        using var _ = new NoGrad();
+        for (int g = 0; g < _groups.Count; g++)
+        {
+            var group = _groups[g];
+            CheckGroup(group, g);
+            var ps = group.Parameters;
+            var states = _state[g];
+            for (int i = 0; i < ps.Count; i++)
+            {
+                var p = ps[i];
+                var grad = p.Grad;
+                if (grad is null) continue;
+                if (!Shape.Equal(grad.ShapeArray, p.ShapeArray))
+                    throw new NativeCnnException($"{Name}: the gradient of parameter {i} in group {g} has shape {Shape.Format(grad.ShapeArray)}, expected {Shape.Format(p.ShapeArray)}");
+                states[i] ??= MemoryScope.Outside(() => CreateState(p));
+                Update(group, p, grad, states[i]!);
+            }
+        }
+    }
+
+    /// <summary>Zero-fills every existing gradient in place (no allocation).</summary>
+    public void ZeroGrad()
+    {
+        foreach (var group in _groups)
+            foreach (var p in group.Parameters)
+                Nn.Module.ZeroGradOf(p);
+    }
+
+    /// <summary>Makes the per-parameter state on the first step (runs outside any MemoryScope).</summary>
+    protected abstract object CreateState(Tensor parameter);
+
+    protected abstract void Update(ParamGroup group, Tensor parameter, Tensor grad, object state);
+
+    /// <summary>Validates hyper-parameters before a step (they may have been changed by a schedule).</summary>
+    protected virtual void CheckGroup(ParamGroup group, int index)
+    {
+        if (!(group.Lr >= 0) || float.IsInfinity(group.Lr)) throw new NativeCnnException($"{Name}: group {index} lr must be a finite value >= 0, got {group.Lr}");
+        if (!(group.WeightDecay >= 0)) throw new NativeCnnException($"{Name}: group {index} weight decay must be >= 0, got {group.WeightDecay}");
+    }
+
+    /// <summary>A zero-filled persistent tensor shaped like <paramref name="p"/>.</summary>
+    protected static Tensor ZerosLike(Tensor p) => Tensor.Zeros(p.ShapeArray, DType.Float32, p.Device).Keep();
+}

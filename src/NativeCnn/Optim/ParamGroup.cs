@@ -1,0 +1,38 @@
+// A parameter group: a set of parameters with their own hyper-parameters (discriminative learning
+// rates, no weight decay on BatchNorm and bias, ...). Values not given when the group is made take
+// the optimizer's defaults; schedules (OneCycle) change Lr and Momentum between steps.
+namespace NativeCnn.Optim;
+
+public sealed class ParamGroup
+{
+    private readonly float? _lr, _momentum, _beta2, _weightDecay, _eps;
+
+    /// <summary>A group; each setting left null takes the optimizer's default.</summary>
+    public ParamGroup(IEnumerable<Tensor> parameters, float? lr = null, float? momentum = null, float? beta2 = null,
+                      float? weightDecay = null, float? eps = null)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        Parameters = parameters.ToList();
+        _lr = lr; _momentum = momentum; _beta2 = beta2; _weightDecay = weightDecay; _eps = eps;
+    }
+
+    public IReadOnlyList<Tensor> Parameters { get; }
+
+    public float Lr { get; set; }
+    /// <summary>SGD's momentum, or beta1 for Adam/AdamW.</summary>
+    public float Momentum { get; set; }
+    /// <summary>Adam's beta2 (unused by SGD).</summary>
+    public float Beta2 { get; set; }
+    public float WeightDecay { get; set; }
+    /// <summary>Adam's epsilon (unused by SGD).</summary>
+    public float Eps { get; set; }
+
+    internal void ApplyDefaults(float lr, float momentum, float beta2, float weightDecay, float eps)
+    {
+        Lr = _lr ?? lr;
+        Momentum = _momentum ?? momentum;
+        Beta2 = _beta2 ?? beta2;
+        WeightDecay = _weightDecay ?? weightDecay;
+        Eps = _eps ?? eps;
+    }
+}

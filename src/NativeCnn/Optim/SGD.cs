@@ -1,0 +1,52 @@
+// Stochastic gradient descent with PyTorch's semantics (torch.optim.SGD): L2 weight decay added to
+// the gradient, momentum buffer initialised to the first gradient, dampening, nesterov.
+namespace NativeCnn.Optim;
+
+public sealed class SGD : Optimizer
+{
+    private sealed class State
+    {
+        public Tensor? MomentumBuffer;
+    }
+
+    public SGD(IEnumerable<Tensor> parameters, float lr, float momentum = 0, float dampening = 0, float weightDecay = 0, bool nesterov = false)
+        : this(new[] { new ParamGroup(parameters) }, lr, momentum, dampening, weightDecay, nesterov) { }
+
+    /// <summary>Several groups; a group's unset lr, momentum and weight decay take these defaults.</summary>
+    public SGD(IEnumerable<ParamGroup> groups, float lr, float momentum = 0, float dampening = 0, float weightDecay = 0, bool nesterov = false)
+        : base(groups, "SGD")
+    {
+        Dampening = dampening;
+        Nesterov = nesterov;
+        foreach (var g in ParamGroups) g.ApplyDefaults(lr, momentum, 0f, weightDecay, 0f);
+        for (int i = 0; i < ParamGroups.Count; i++) CheckGroup(ParamGroups[i], i);
+    }
+
+    public float Dampening { get; }
+    public bool Nesterov { get; }
+
+    protected override void CheckGroup(ParamGroup group, int index)
+    {
+        base.CheckGroup(group, index);
+        if (!(group.Momentum >= 0)) throw new NativeCnnException($"SGD: group {index} momentum must be >= 0, got {group.Momentum}");
+        if (Nesterov && (group.Momentum <= 0 || Dampening != 0))
+            throw new NativeCnnException($"SGD: nesterov needs momentum > 0 and dampening 0, got momentum {group.Momentum} and dampening {Dampening} (group {index})");
+    }
+
+    protected override object CreateState(Tensor parameter) => new State();
+
+    protected override void Update(ParamGroup group, Tensor parameter, Tensor grad, object state)
+    {
+        var s = (State)state;
+        bool firstStep = false;
+        // The buffer is made the first time momentum is used (a schedule may turn it on later);
+        // torch then starts it from the gradient itself.
+        if (group.Momentum != 0 && s.MomentumBuffer is null)
+        {
+            s.MomentumBuffer = Backends.MemoryScope.Outside(() => ZerosLike(parameter));
+            firstStep = true;
+        }
+        OptimOps.SgdStep(parameter, grad, group.Momentum != 0 ? s.MomentumBuffer : null, group.Lr, group.Momentum,
+                         Dampening, group.WeightDecay, Nesterov, firstStep);
+    }
+}

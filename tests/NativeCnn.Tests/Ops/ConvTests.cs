@@ -1,0 +1,228 @@
+// Conv2d: forward against a plain float64 convolution, backward by central differences, over kernel
+// sizes, strides, paddings, dilations, odd sizes and channel counts; the pointwise fast path and
+// the chunked path; which gradients are computed; float16; and the argument errors.
+using NativeCnn.Backends;
+using NativeCnn.Backends.Cpu;
+using NativeCnn.Tests.Support;
+using Xunit;
+
+namespace NativeCnn.Tests.Ops;
+
+public class ConvTests
+{
+    /// <summary>One convolution: sizes and per-axis stride / padding / dilation.</summary>
+    public sealed record Case(int N, int C, int H, int W, int K, int R, int S,
+                              int Sh = 1, int Sw = 1, int Ph = 0, int Pw = 0, int Dh = 1, int Dw = 1)
+    {
+        public int P => (H + 2 * Ph - Dh * (R - 1) - 1) / Sh + 1;
+        public int Q => (W + 2 * Pw - Dw * (S - 1) - 1) / Sw + 1;
+    }
+
+    /// <summary>The textbook definition, in float64: y[n,k,p,q] = b[k] + sum x[n,c,ih,iw] * w[k,c,r,s].</summary>
+    private static double[] Reference(Case g, double[] x, double[] w, double[]? b)
+    {
+        var y = new double[g.N * g.K * g.P * g.Q];
+        for (int n = 0; n < g.N; n++)
+        for (int k = 0; k < g.K; k++)
+        for (int p = 0; p < g.P; p++)
+        for (int q = 0; q < g.Q; q++)
+        {
+            double s = b is null ? 0 : b[k];
+            for (int c = 0; c < g.C; c++)
+            for (int r = 0; r < g.R; r++)
+            for (int t = 0; t < g.S; t++)
+            {
+                int ih = p * g.Sh - g.Ph + r * g.Dh, iw = q * g.Sw - g.Pw + t * g.Dw;
+                if (ih < 0 || ih >= g.H || iw < 0 || iw >= g.W) continue;
+                s += x[((n * g.C + c) * g.H + ih) * g.W + iw] * w[((k * g.C + c) * g.R + r) * g.S + t];
+            }
+            y[((n * g.K + k) * g.P + p) * g.Q + q] = s;
+        }
+        return y;
+    }
+
+    private static Tensor Conv(Case g, Tensor x, Tensor w, Tensor? b) =>
+        F.Conv2d(x, w, b, (g.Sh, g.Sw), (g.Ph, g.Pw), (g.Dh, g.Dw));
+
+    private static void Check(Case g, bool bias, bool xGrad = true, bool wGrad = true, bool bGrad = true)
+    {
+        var inputs = new List<Input>
+        {
+            new(new[] { g.N, g.C, g.H, g.W }, Input.Rand(1, g.N * g.C * g.H * g.W, -1, 1), xGrad),
+            new(new[] { g.K, g.C, g.R, g.S }, Input.Rand(2, g.K * g.C * g.R * g.S, -1, 1), wGrad),
+        };
+        if (bias) inputs.Add(new(new[] { g.K }, Input.Rand(3, g.K, -1, 1), bGrad));
+        OpCheck.Run(inputs.ToArray(),
+            t => Conv(g, t[0], t[1], bias ? t[2] : null),
+            v => Reference(g, v[0], v[1], bias ? v[2] : null));
+    }
+
+    public static TheoryData<string, Case, bool> Cases => new()
+    {
+        { "1x1", new Case(2, 3, 4, 5, 2, 1, 1), true },
+        { "1x1 stride 2", new Case(1, 3, 5, 7, 2, 1, 1, Sh: 2, Sw: 2), false },
+        { "3x3 pad 1", new Case(1, 3, 5, 7, 4, 3, 3, Ph: 1, Pw: 1), true },
+        { "3x3 pad 0, batch 3, 5 channels", new Case(3, 5, 5, 7, 3, 3, 3), true },
+        { "3x3 stride 2 pad 1, 1 channel", new Case(3, 1, 5, 7, 2, 3, 3, 2, 2, 1, 1), false },
+        { "5x5 pad 2", new Case(1, 2, 6, 5, 3, 5, 5, Ph: 2, Pw: 2), true },
+        { "2x3 non-square", new Case(2, 3, 5, 7, 2, 2, 3, Ph: 1, Pw: 0), false },
+        { "7x7 stride 2 pad 3", new Case(1, 3, 9, 11, 2, 7, 7, 2, 2, 3, 3), false },
+        { "3x3 dilation 2 pad 2", new Case(1, 5, 7, 7, 2, 3, 3, Ph: 2, Pw: 2, Dh: 2, Dw: 2), true },
+        { "per-axis stride/pad/dilation", new Case(2, 2, 6, 7, 3, 3, 2, 2, 1, 2, 1, 1, 2), true },
+        { "stride 3 pad 2", new Case(1, 1, 8, 7, 2, 3, 3, 3, 3, 2, 2), true },
+        { "padding larger than kernel reach", new Case(1, 2, 3, 3, 2, 2, 2, Ph: 2, Pw: 2), false },
+        { "stride 2 wide rows (vector gather)", new Case(1, 1, 3, 40, 2, 3, 3, 2, 2, 1, 1), true },
+        { "stride 2 wide rows, dilation 2", new Case(1, 2, 5, 45, 2, 3, 3, 2, 2, 2, 2, 2, 2), false },
+        { "1x1 pointwise fast path (16x16 pixels)", new Case(2, 3, 16, 16, 4, 1, 1), true },
+    };
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void MatchesReferenceAndGradcheck(string name, Case g, bool bias)
+    {
+        Assert.NotNull(name);
+        Check(g, bias);
+    }
+
+    [Fact]
+    public void OnlyInputGradient()
+    {
+        Check(new Case(2, 2, 5, 5, 3, 3, 3, Ph: 1, Pw: 1), bias: true, xGrad: true, wGrad: false, bGrad: false);
+    }
+
+    [Fact]
+    public void OnlyBiasGradient()
+    {
+        // the weight needs no gradient, so the bias gradient comes from summing gy directly
+        Check(new Case(2, 2, 5, 5, 3, 3, 3, Ph: 1, Pw: 1), bias: true, xGrad: false, wGrad: false, bGrad: true);
+    }
+
+    [Fact]
+    public void InputWithoutGradGetsNone()
+    {
+        var x = Tensor.Randn(new[] { 1, 2, 4, 4 }, new Rng(1));
+        var w = Tensor.Randn(new[] { 3, 2, 3, 3 }, new Rng(2));
+        w.RequiresGrad = true;
+        F.Conv2d(x, w, padding: 1).Sum().Backward();
+        Assert.Null(x.Grad);
+        Assert.NotNull(w.Grad);
+    }
+
+    [Fact]
+    public void ChunkedBatchMatchesReference()
+    {
+        // a tiny column budget forces one image per chunk, then two; the last chunk is partial
+        var saved = CpuBackend.ColLimitFloats;
+        try
+        {
+            var g = new Case(5, 2, 4, 5, 3, 3, 3, Ph: 1, Pw: 1);
+            CpuBackend.ColLimitFloats = 1;
+            Check(g, bias: true);
+            CpuBackend.ColLimitFloats = 2L * g.C * g.R * g.S * g.P * g.Q;
+            Check(g, bias: true);
+        }
+        finally { CpuBackend.ColLimitFloats = saved; }
+    }
+
+    [Fact]
+    public void SymmetricOverloadEqualsPerAxisOverload()
+    {
+        var x = Tensor.Randn(new[] { 2, 3, 7, 6 }, new Rng(4));
+        var w = Tensor.Randn(new[] { 4, 3, 3, 3 }, new Rng(5));
+        var b = Tensor.Randn(new[] { 4 }, new Rng(6));
+        var a = F.Conv2d(x, w, b, stride: 2, padding: 1, dilation: 2).ToArray();
+        var c = F.Conv2d(x, w, b, (2, 2), (1, 1), (2, 2));
+        Assert.Equal(new[] { 2, 4, 3, 2 }, c.Shape.ToArray());
+        Assert.Equal(a, c.ToArray());
+    }
+
+    [Fact]
+    public void Float16InputsGiveFloat16ResultAndGradients()
+    {
+        var x32 = Tensor.Randn(new[] { 2, 3, 6, 5 }, new Rng(7));
+        var w32 = Tensor.Randn(new[] { 4, 3, 3, 3 }, new Rng(8), std: 0.3f);
+        var x = x32.To(DType.Float16); x.RequiresGrad = true;
+        var w = w32.To(DType.Float16); w.RequiresGrad = true;
+        var y = F.Conv2d(x, w, padding: 1);
+        Assert.Equal(DType.Float16, y.DType);
+        // the reference sees the same float16-rounded values, computed in float32
+        var expected = F.Conv2d(x.Detach().To(DType.Float32), w.Detach().To(DType.Float32), padding: 1).ToArray();
+        OpCheck.AssertClose(expected, y.ToArray(), 2e-3, "float16 forward");
+        y.Sum().Backward();
+        Assert.Equal(DType.Float16, x.Grad!.DType);
+        Assert.Equal(DType.Float16, w.Grad!.DType);
+        var x2 = x.Detach().To(DType.Float32); x2.RequiresGrad = true;
+        F.Conv2d(x2, w.Detach().To(DType.Float32), padding: 1).Sum().Backward();
+        OpCheck.AssertClose(x2.Grad!.ToArray(), x.Grad.ToArray(), 2e-3, "float16 input gradient");
+    }
+
+    [Fact]
+    public void SteadyStateReusesWorkspaces()
+    {
+        // col here is 288 x 2048 floats (2.4 MB); after a warm-up call no workspace is allocated again
+        var x = Tensor.Randn(new[] { 2, 32, 32, 32 }, new Rng(9));
+        var w = Tensor.Randn(new[] { 32, 32, 3, 3 }, new Rng(10));
+        x.RequiresGrad = true; w.RequiresGrad = true;
+        void Step()
+        {
+            using var _ = MemoryScope.Begin();
+            F.Conv2d(x, w, padding: 1).Sum().Backward();
+        }
+        Step();
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        Step();
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.True(allocated < 1_000_000, $"a warm conv step allocated {allocated} bytes on the calling thread");
+    }
+
+    private static NativeCnnException Error(Func<Tensor> f) => Assert.Throws<NativeCnnException>(() => f());
+
+    [Fact]
+    public void ErrorsNameGivenAndExpected()
+    {
+        var x = Tensor.Zeros(1, 3, 5, 5);
+        var w = Tensor.Zeros(2, 3, 3, 3);
+
+        var e = Error(() => F.Conv2d(Tensor.Zeros(3, 5, 5), w));
+        Assert.Contains("4 dimensions", e.Message); Assert.Contains("(3, 5, 5)", e.Message);
+
+        e = Error(() => F.Conv2d(x, Tensor.Zeros(2, 3, 3)));
+        Assert.Contains("weight", e.Message); Assert.Contains("(2, 3, 3)", e.Message);
+
+        e = Error(() => F.Conv2d(x, Tensor.Zeros(2, 4, 3, 3)));
+        Assert.Contains("expects 4 input channels", e.Message); Assert.Contains("has 3", e.Message);
+
+        e = Error(() => F.Conv2d(x, Tensor.Zeros(2, 3, 7, 3), padding: 0));
+        Assert.Contains("7x3", e.Message); Assert.Contains("padded input 5x5", e.Message);
+
+        e = Error(() => F.Conv2d(x, w, dilation: 3));
+        Assert.Contains("7x7", e.Message); Assert.Contains("padded input 5x5", e.Message);
+
+        e = Error(() => F.Conv2d(x, w, stride: 0));
+        Assert.Contains("stride must be positive", e.Message); Assert.Contains("(0, 0)", e.Message);
+
+        e = Error(() => F.Conv2d(x, w, null, (1, -2), (0, 0), (1, 1)));
+        Assert.Contains("stride", e.Message); Assert.Contains("(1, -2)", e.Message);
+
+        e = Error(() => F.Conv2d(x, w, dilation: 0));
+        Assert.Contains("dilation must be positive", e.Message);
+
+        e = Error(() => F.Conv2d(x, w, padding: -1));
+        Assert.Contains("padding must be >= 0", e.Message); Assert.Contains("(-1, -1)", e.Message);
+
+        e = Error(() => F.Conv2d(x, w, Tensor.Zeros(3)));
+        Assert.Contains("bias must have shape (2)", e.Message); Assert.Contains("(3)", e.Message);
+
+        e = Error(() => F.Conv2d(Tensor.FromArray(new int[75], new[] { 1, 3, 5, 5 }), w));
+        Assert.Contains("Int32", e.Message);
+    }
+
+    [Fact]
+    public void KernelExactlyAsLargeAsPaddedInputIsAllowed()
+    {
+        // 3x3 input with padding 1 is 5x5: a 5x5 kernel fits once
+        var g = new Case(1, 2, 3, 3, 2, 5, 5, Ph: 1, Pw: 1);
+        Assert.Equal(1, g.P);
+        Check(g, bias: true);
+    }
+}
