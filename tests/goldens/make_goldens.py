@@ -19,8 +19,11 @@ What the file holds (float32 unless said; names of model tensors exactly as torc
   sgd_losses (5)         losses of 5 SGD steps (lr 0.05, momentum 0.9, weight decay 1e-4) from the
                          initial weights on the same batch; loss i is computed before step i
   sgd_eval_logits (8,10) eval-mode logits after those 5 steps
-  adamw_losses (5), adamw_eval_logits (8,10)   the same with AdamW (lr 1e-3, betas (0.9, 0.99),
-                         eps 1e-8, weight decay 1e-2)
+  sgd.<name>             the state_dict after those 5 steps, except the two large conv weights
+                         6.weight and 9.weight (their gradients are checked above and their update is
+                         the same elementwise rule; leaving them out keeps the file ~1 MB smaller)
+  adamw_losses (5), adamw_eval_logits (8,10), adamw.<name>   the same with AdamW (lr 1e-3,
+                         betas (0.9, 0.99), eps 1e-8, weight decay 1e-2)
 
 The model is mnist_cnn exactly as in shared/reference/torch_baseline.py (keep both in step).
 """
@@ -34,6 +37,7 @@ import torch.nn.functional as F
 SEED = 0
 BATCH = 8
 STEPS = 5
+AFTER_STEPS_OMIT = {'6.weight', '9.weight'}
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'NativeCnn.Tests', 'Goldens', 'mnist_cnn.safetensors')
 
 SGD_HP = dict(lr=0.05, momentum=0.9, weight_decay=1e-4)
@@ -104,7 +108,8 @@ def run_steps(initial_state, make_opt, x, y):
     model.eval()
     with torch.no_grad():
         eval_logits = model(x)
-    return torch.tensor(losses, dtype=torch.float32), eval_logits
+    state = {k: v.clone() for k, v in model.state_dict().items() if k not in AFTER_STEPS_OMIT}
+    return torch.tensor(losses, dtype=torch.float32), eval_logits, state
 
 
 def make_goldens():
@@ -128,8 +133,10 @@ def make_goldens():
     for name, b in model.named_buffers():
         out['after.' + name] = b.clone()
 
-    out['sgd_losses'], out['sgd_eval_logits'] = run_steps(initial, lambda ps: torch.optim.SGD(ps, **SGD_HP), x, y)
-    out['adamw_losses'], out['adamw_eval_logits'] = run_steps(initial, lambda ps: torch.optim.AdamW(ps, **ADAMW_HP), x, y)
+    for name, make_opt in (('sgd', lambda ps: torch.optim.SGD(ps, **SGD_HP)), ('adamw', lambda ps: torch.optim.AdamW(ps, **ADAMW_HP))):
+        losses, eval_logits, state = run_steps(initial, make_opt, x, y)
+        out[name + '_losses'], out[name + '_eval_logits'] = losses, eval_logits
+        out.update({f'{name}.{k}': v for k, v in state.items()})
     return out
 
 
