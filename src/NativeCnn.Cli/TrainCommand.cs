@@ -70,8 +70,11 @@ public static class TrainCommand
     /// <summary>The training run itself; writes the table to <paramref name="table"/>.</summary>
     public static List<EpochResult> Train(TrainOptions o, ImageDataset train, ImageDataset valid, TextWriter table, TextWriter log)
     {
+        // One seed for every draw. A private generator (not Rng.Global) keeps a run reproducible even
+        // when other code in the process draws concurrently (the CLI tests run in parallel).
         Rng.Manual(o.Seed);
-        var model = SimpleCnn.MnistCnn(train.Classes);
+        var rng = new Rng(o.Seed);
+        var model = SimpleCnn.MnistCnn(train.Classes, rng);
         log.WriteLine(model);
         log.WriteLine($"parameters: {model.ParameterCount():N0}");
 
@@ -81,7 +84,7 @@ public static class TrainCommand
         var optimizer = new AdamW(new[] { new ParamGroup(decay), new ParamGroup(noDecay, weightDecay: 0f) },
                                   lr: o.Lr, beta1: 0.9f, beta2: 0.99f, eps: 1e-5f, weightDecay: 1e-2f);
 
-        var trainBatches = new BatchIterator(train, o.BatchSize, shuffle: true, dropLast: true);
+        var trainBatches = new BatchIterator(train, o.BatchSize, shuffle: true, dropLast: true, rng: rng);
         var validBatches = new BatchIterator(valid, Math.Max(o.BatchSize, 256), shuffle: false);
         int stepsPerEpoch = trainBatches.BatchCount;
         var schedule = new OneCycle(o.Lr, o.Epochs * stepsPerEpoch);

@@ -94,15 +94,15 @@ public abstract class Module
     public Dictionary<string, Tensor> StateDict()
     {
         var state = new Dictionary<string, Tensor>();
-        CollectState(state, "");
+        CollectState(state, "", detach: true);
         return state;
     }
 
-    private void CollectState(Dictionary<string, Tensor> state, string prefix)
+    private void CollectState(Dictionary<string, Tensor> state, string prefix, bool detach)
     {
-        foreach (var (name, p) in _parameters) state[Join(prefix, name)] = p.Detach();
-        foreach (var (name, b) in _buffers) state[Join(prefix, name)] = b.Detach();
-        foreach (var (name, child) in _children) child.CollectState(state, Join(prefix, name));
+        foreach (var (name, p) in _parameters) state[Join(prefix, name)] = detach ? p.Detach() : p;
+        foreach (var (name, b) in _buffers) state[Join(prefix, name)] = detach ? b.Detach() : b;
+        foreach (var (name, child) in _children) child.CollectState(state, Join(prefix, name), detach);
     }
 
     /// <summary>Copies values into this module's parameters and buffers, in place. Shapes must match
@@ -114,17 +114,17 @@ public abstract class Module
         var targets = new List<(string Name, Tensor Target, Tensor Source)>();
         var missing = new List<string>();
         var mismatched = new List<string>();
-        var known = new HashSet<string>();
-        foreach (var (name, target) in NamedParameters().Concat(NamedBuffers()))
+        var own = new Dictionary<string, Tensor>();
+        CollectState(own, "", detach: false);
+        foreach (var (name, target) in own)
         {
-            known.Add(name);
             if (!state.TryGetValue(name, out var source)) { missing.Add(name); continue; }
             if (!Shape.Equal(source.ShapeArray, target.ShapeArray))
                 mismatched.Add($"{name}: expected shape {Shape.Format(target.ShapeArray)}, got {Shape.Format(source.ShapeArray)}");
             else
                 targets.Add((name, target, source));
         }
-        var unexpected = state.Keys.Where(k => !known.Contains(k)).ToList();
+        var unexpected = state.Keys.Where(k => !own.ContainsKey(k)).ToList();
 
         var problems = new List<string>();
         if (mismatched.Count > 0) problems.Add("shape mismatch for " + string.Join("; ", mismatched));

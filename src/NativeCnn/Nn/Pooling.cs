@@ -93,7 +93,7 @@ public sealed class AdaptiveConcatPool2d : Module
     public (int H, int W) OutputSize { get; }
 
     public override Tensor Forward(Tensor x) =>
-        Tensor.Concat(new[] { F.AdaptiveMaxPool2d(x, OutputSize.H, OutputSize.W), F.AdaptiveAvgPool2d(x, OutputSize.H, OutputSize.W) }, 1);
+        F.AdaptiveConcatPool2d(x, OutputSize.H, OutputSize.W);
 
     protected override string ExtraRepr() => $"output_size={OutputSize}";
 }

@@ -111,7 +111,12 @@ public sealed partial class Tensor
         var target = (int[])shape.Clone();
         for (int i = 0; i < shape.Length; i++)
         {
-            if (i < lead) { strides[i] = 0; continue; }
+            if (i < lead)
+            {
+                if (target[i] < 0) throw new NativeCnnException($"Expand: size {target[i]} is not allowed in the new leading dimension {i} of {NativeCnn.Shape.Format(shape)}; give its size");
+                strides[i] = 0;
+                continue;
+            }
             int own = _shape[i - lead];
             if (target[i] == -1) target[i] = own;
             if (own == target[i]) strides[i] = _strides[i - lead];
@@ -123,22 +128,37 @@ public sealed partial class Tensor
         return Engine.Record("expand", view, new[] { this }, g => new[] { g.SumTo(inShape) });
     }
 
+    /// <summary>Inserts a size-1 dimension at <paramref name="dim"/>; always a view, as torch.unsqueeze.</summary>
     public Tensor Unsqueeze(int dim)
     {
         int d = dim < 0 ? dim + Dim + 1 : dim;
         if (d < 0 || d > Dim) throw new NativeCnnException($"Unsqueeze: dim {dim} is out of range for {Dim} dimensions");
         var shape = _shape.ToList();
+        var strides = _strides.ToList();
         shape.Insert(d, 1);
-        return Reshape(shape.ToArray());
+        // the stride of a size-1 dimension is never used to step; torch's convention keeps IsContiguous exact
+        strides.Insert(d, d < Dim ? _strides[d] * _shape[d] : 1);
+        return ViewAs("unsqueeze", shape.ToArray(), strides.ToArray());
     }
 
+    /// <summary>Removes <paramref name="dim"/> if its size is 1 (otherwise returns this tensor); always a view.</summary>
     public Tensor Squeeze(int dim)
     {
         int d = Check.Dim(dim, Dim, "Squeeze");
         if (_shape[d] != 1) return this;
         var shape = _shape.ToList();
+        var strides = _strides.ToList();
         shape.RemoveAt(d);
-        return Reshape(shape.ToArray());
+        strides.RemoveAt(d);
+        return ViewAs("squeeze", shape.ToArray(), strides.ToArray());
+    }
+
+    /// <summary>A view with the same elements under new shape and strides (same element count, same order).</summary>
+    private Tensor ViewAs(string name, int[] shape, int[] strides)
+    {
+        var view = new Tensor(Storage, Offset, shape, strides);
+        var inShape = _shape;
+        return Engine.Record(name, view, new[] { this }, g => new[] { g.Reshape(inShape) });
     }
 
     /// <summary>Merges dimensions startDim..endDim into one.</summary>

@@ -9,12 +9,12 @@ public sealed class OneCycle
 {
     private readonly float[] _lrMax;
 
-    /// <param name="lrMax">the peak learning rate, for every group</param>
+    /// <summary>A schedule of <paramref name="totalSteps"/> steps peaking at <paramref name="lrMax"/> in every group.</summary>
     public OneCycle(float lrMax, int totalSteps, float pctStart = 0.3f, float div = 25f, float divFinal = 25e4f,
                     float momentumMax = 0.95f, float momentumMin = 0.85f)
         : this(new[] { lrMax }, totalSteps, pctStart, div, divFinal, momentumMax, momentumMin) { }
 
-    /// <param name="lrMaxPerGroup">the peak learning rate of each parameter group (one value: all groups)</param>
+    /// <summary>A schedule with one peak learning rate per parameter group (a single value applies to all groups).</summary>
     public OneCycle(float[] lrMaxPerGroup, int totalSteps, float pctStart = 0.3f, float div = 25f, float divFinal = 25e4f,
                     float momentumMax = 0.95f, float momentumMin = 0.85f)
     {

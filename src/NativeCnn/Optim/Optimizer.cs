@@ -59,11 +59,13 @@ public abstract class Optimizer
                 if (grad is null) continue;
                 if (!Shape.Equal(grad.ShapeArray, p.ShapeArray))
                     throw new NativeCnnException($"{Name}: the gradient of parameter {i} in group {g} has shape {Shape.Format(grad.ShapeArray)}, expected {Shape.Format(p.ShapeArray)}");
-                states[i] ??= MemoryScope.Outside(() => CreateState(p));
-                Update(group, p, grad, states[i]!);
+                Update(group, p, grad, states[i] ??= NewState(p));
             }
         }
     }
+
+    // A separate method: a lambda in Step's loop would allocate its closure on every iteration.
+    private object NewState(Tensor p) => MemoryScope.Outside(() => CreateState(p));
 
     /// <summary>Zero-fills every existing gradient in place (no allocation).</summary>
     public void ZeroGrad()
@@ -86,5 +88,5 @@ public abstract class Optimizer
     }
 
     /// <summary>A zero-filled persistent tensor shaped like <paramref name="p"/>.</summary>
-    protected static Tensor ZerosLike(Tensor p) => Tensor.Zeros(p.ShapeArray, DType.Float32, p.Device).Keep();
+    protected static Tensor ZerosLike(Tensor p) => MemoryScope.Outside(() => Tensor.Zeros(p.ShapeArray, DType.Float32, p.Device)).Keep();
 }

@@ -43,7 +43,7 @@ public sealed class SGD : Optimizer
         // torch then starts it from the gradient itself.
         if (group.Momentum != 0 && s.MomentumBuffer is null)
         {
-            s.MomentumBuffer = Backends.MemoryScope.Outside(() => ZerosLike(parameter));
+            s.MomentumBuffer = ZerosLike(parameter);
             firstStep = true;
         }
         OptimOps.SgdStep(parameter, grad, group.Momentum != 0 ? s.MomentumBuffer : null, group.Lr, group.Momentum,

@@ -151,30 +151,32 @@ public sealed partial class CpuBackend
     // ---- unfolding ------------------------------------------------------------------------
 
     /// <summary>col (CRS, cnt*PQ) = the receptive fields of images n0..n0+cnt of x (zeros in the padding).
-    /// Row (c, kr, ks), column (i, p, q) holds x[n0+i, c, p*sh - ph + kr*dh, q*sw - pw + ks*dw].</summary>
-    private static void Im2Col(float[] x, int n0, int cnt, float[] col, ConvGeometry g)
+    /// Row (c, kr, ks), column (i, p, q) holds x[n0+i, c, p*sh - ph + kr*dh, q*sw - pw + ks*dw].
+    /// Parallel over rows: each row has one writer.</summary>
+    internal static void Im2Col(float[] x, int n0, int cnt, float[] col, ConvGeometry g)
     {
         int P = g.P, Q = g.Q, pq = P * Q, H = g.H, W = g.W, R = g.R, S = g.S, ld = cnt * pq;
+        bool shifted = IsShiftedCopy(g);
         For(g.Crs, Math.Max(1, ParallelThreshold / Math.Max(1, ld)), (r0, r1) =>
         {
             for (int r = r0; r < r1; r++)
             {
                 int c = r / (R * S), kr = r / S % R, ks = r % S;
-                int iw0 = ks * g.DilationW - g.PadW;
+                int iw0 = ks * g.DilationW - g.PadW, ihOff = kr * g.DilationH - g.PadH;
                 var (qlo, qhi) = ValidRange(iw0, g.StrideW, W, Q);
                 for (int i = 0; i < cnt; i++)
                 {
                     int plane = ((n0 + i) * g.C + c) * H * W;
-                    int dst = r * ld + i * pq;
-                    for (int p = 0; p < P; p++, dst += Q)
+                    var block = col.AsSpan(r * ld + i * pq, pq);
+                    if (shifted) { ShiftedCopy(x.AsSpan(plane, H * W), block, ihOff, iw0, P, Q, qlo, qhi); continue; }
+                    for (int p = 0; p < P; p++)
                     {
-                        int ih = p * g.StrideH - g.PadH + kr * g.DilationH;
-                        var d = col.AsSpan(dst, Q);
+                        int ih = p * g.StrideH + ihOff;
+                        var d = block.Slice(p * Q, Q);
                         if ((uint)ih >= (uint)H || qlo >= qhi) { d.Clear(); continue; }
                         d[..qlo].Clear();
                         d[qhi..].Clear();
-                        int src = plane + ih * W + qlo * g.StrideW + iw0;
-                        Gather(x, src, g.StrideW, d[qlo..qhi]);
+                        Gather(x, plane + ih * W + qlo * g.StrideW + iw0, g.StrideW, d[qlo..qhi]);
                     }
                 }
             }
@@ -182,35 +184,88 @@ public sealed partial class CpuBackend
     }
 
     /// <summary>gx[n0..n0+cnt) = the sum, over every receptive field that saw each input pixel, of
-    /// gcol (CRS, cnt*PQ). Parallel over (image, channel) planes: each plane has one writer.</summary>
-    private static void Col2Im(float[] gcol, int n0, int cnt, float[] gx, ConvGeometry g)
+    /// gcol (CRS, cnt*PQ). gcol is clobbered (its padding entries are zeroed). Parallel over
+    /// (image, channel) planes: each plane has one writer.</summary>
+    internal static void Col2Im(float[] gcol, int n0, int cnt, float[] gx, ConvGeometry g)
     {
         int P = g.P, Q = g.Q, pq = P * Q, H = g.H, W = g.W, R = g.R, S = g.S, ld = cnt * pq;
-        int planes = cnt * g.C;
-        For(planes, Math.Max(1, ParallelThreshold / Math.Max(1, R * S * pq)), (a0, a1) =>
+        bool shifted = IsShiftedCopy(g);
+        For(cnt * g.C, Math.Max(1, ParallelThreshold / Math.Max(1, R * S * pq)), (a0, a1) =>
         {
             for (int a = a0; a < a1; a++)
             {
                 int i = a / g.C, c = a % g.C;
-                int plane = ((n0 + i) * g.C + c) * H * W;
+                int plane = ((n0 + i) * g.C + c) * H * W, planeEnd = plane + H * W;
                 gx.AsSpan(plane, H * W).Clear();
                 for (int kr = 0; kr < R; kr++)
                 for (int ks = 0; ks < S; ks++)
                 {
                     int r = (c * R + kr) * S + ks;
-                    int iw0 = ks * g.DilationW - g.PadW;
+                    int iw0 = ks * g.DilationW - g.PadW, ihOff = kr * g.DilationH - g.PadH;
                     var (qlo, qhi) = ValidRange(iw0, g.StrideW, W, Q);
                     if (qlo >= qhi) continue;
                     int src = r * ld + i * pq;
+                    if (shifted) { ShiftedAdd(gcol.AsSpan(src, pq), gx.AsSpan(plane, H * W), ihOff, iw0, P, Q, qlo, qhi); continue; }
                     for (int p = 0; p < P; p++, src += Q)
                     {
-                        int ih = p * g.StrideH - g.PadH + kr * g.DilationH;
+                        int ih = p * g.StrideH + ihOff;
                         if ((uint)ih >= (uint)H) continue;
-                        Scatter(gcol.AsSpan(src + qlo, qhi - qlo), gx, plane + ih * W + qlo * g.StrideW + iw0, g.StrideW);
+                        Scatter(gcol.AsSpan(src + qlo, qhi - qlo), gx, plane + ih * W + qlo * g.StrideW + iw0, g.StrideW, planeEnd);
                     }
                 }
             }
         });
+    }
+
+    /// <summary>Stride 1 with as many output as input columns (the usual "same" padding): output
+    /// (p, q) of one kernel tap reads input pixel (p, q) + a constant, so a whole plane moves in one
+    /// block and only the padding columns need fixing (per-row copies of ~Q floats cost more in calls
+    /// than in bytes).</summary>
+    private static bool IsShiftedCopy(ConvGeometry g) => g.StrideH == 1 && g.StrideW == 1 && g.Q == g.W;
+
+    /// <summary>Output rows p with input row p + ihOff inside [0, H).</summary>
+    private static (int Lo, int Hi) ValidRows(int ihOff, int H, int P) =>
+        (Math.Clamp(-ihOff, 0, P), Math.Clamp(H - ihOff, 0, P));
+
+    /// <summary>block (P, Q) = plane shifted by (ihOff, iw0), zero where that falls outside (Q == W).
+    /// One block copy carries the valid rows; the columns that wrapped into a neighbouring row
+    /// (q outside [qlo, qhi)) are then zeroed, as are the rows outside the plane.</summary>
+    private static void ShiftedCopy(ReadOnlySpan<float> plane, Span<float> block, int ihOff, int iw0, int P, int Q, int qlo, int qhi)
+    {
+        var (plo, phi) = ValidRows(ihOff, plane.Length / Q, P);
+        if (plo >= phi || qlo >= qhi) { block.Clear(); return; }
+        if (plo > 0) block[..(plo * Q)].Clear();
+        if (phi < P) block[(phi * Q)..].Clear();
+        int off = ihOff * Q + iw0;
+        // clip the copy to the plane: what is cut off lies in wrapped columns, zeroed below
+        int a = Math.Max(plo * Q, -off), e = Math.Min(phi * Q, plane.Length - off);
+        if (a < e) plane.Slice(a + off, e - a).CopyTo(block[a..e]);
+        ZeroWrapped(block, plo, phi, Q, qlo, qhi);
+    }
+
+    /// <summary>plane += block shifted back by (ihOff, iw0) (Q == W); the inverse of ShiftedCopy.
+    /// Zeroes block's wrapped columns first, so one block add moves only real contributions.</summary>
+    private static void ShiftedAdd(Span<float> block, Span<float> plane, int ihOff, int iw0, int P, int Q, int qlo, int qhi)
+    {
+        var (plo, phi) = ValidRows(ihOff, plane.Length / Q, P);
+        if (plo >= phi) return;
+        ZeroWrapped(block, plo, phi, Q, qlo, qhi);
+        int off = ihOff * Q + iw0;
+        int a = Math.Max(plo * Q, -off), e = Math.Min(phi * Q, plane.Length - off);
+        if (a < e) AddInto(plane.Slice(a + off, e - a), block[a..e]);
+    }
+
+    /// <summary>Zeroes columns outside [qlo, qhi) of rows [plo, phi): usually one or two floats a
+    /// row, so plain stores beat span calls.</summary>
+    private static void ZeroWrapped(Span<float> block, int plo, int phi, int Q, int qlo, int qhi)
+    {
+        if (qlo == 0 && qhi == Q) return;
+        for (int p = plo; p < phi; p++)
+        {
+            int o = p * Q;
+            for (int q = 0; q < qlo; q++) block[o + q] = 0;
+            for (int q = qhi; q < Q; q++) block[o + q] = 0;
+        }
     }
 
     /// <summary>The output columns q in [lo, hi) whose input column q*stride + iw0 lies inside [0, W).</summary>
@@ -226,31 +281,50 @@ public sealed partial class CpuBackend
     {
         if (stride == 1) { x.AsSpan(src, dst.Length).CopyTo(dst); return; }
         int j = 0, n = dst.Length;
-        if (stride == 2 && Avx512F.IsSupported && n >= 16)
+        // each step loads x[src + 2j .. src + 2j + 31]; the last one must stay inside the array
+        int room = x.Length - src - 32;
+        int last = Math.Min(n - 16, room < 0 ? -1 : room / 2);
+        if (stride == 2 && Avx512F.IsSupported && last >= 0)
         {
             // vpermt2ps with indices 0,2,..,30 takes the even elements of two 16-float loads
             var evens = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
             ref float xs = ref MemoryMarshal.GetArrayDataReference(x);
             ref float ds = ref MemoryMarshal.GetReference(dst);
-            // the last full pair of loads must stay inside the input row: j*2 + 31 <= last read
-            int limit = n - 16;
-            int room = x.Length - src - 32;
-            limit = Math.Min(limit, room < 0 ? -1 : room / 2);
-            for (; j <= limit; j += 16)
+            while (true)
             {
                 var lo = Vector512.LoadUnsafe(ref xs, (nuint)(src + 2 * j));
                 var hi = Vector512.LoadUnsafe(ref xs, (nuint)(src + 2 * j + 16));
                 Avx512F.PermuteVar16x32x2(lo, evens, hi).StoreUnsafe(ref ds, (nuint)j);
+                if (j == last) { j += 16; break; }
+                // a short remainder is covered by one step that overlaps the previous one
+                j = Math.Min(j + 16, last);
             }
         }
         for (; j < n; j++) dst[j] = x[src + j * stride];
     }
 
-    /// <summary>gx[dst + j*stride] += src[j].</summary>
-    private static void Scatter(ReadOnlySpan<float> src, float[] gx, int dst, int stride)
+    /// <summary>gx[dst + j*stride] += src[j]. Stride 2 adds 16 values at a time, interleaved with
+    /// zeros, over 32 consecutive floats; those must lie inside the caller's plane (below planeEnd),
+    /// which no other thread touches.</summary>
+    private static void Scatter(ReadOnlySpan<float> src, float[] gx, int dst, int stride, int planeEnd)
     {
         if (stride == 1) { AddInto(gx.AsSpan(dst, src.Length), src); return; }
-        for (int j = 0; j < src.Length; j++) gx[dst + j * stride] += src[j];
+        int j = 0, n = src.Length;
+        if (stride == 2 && Avx512F.IsSupported)
+        {
+            var lowHalf = Vector512.Create(0, 16, 1, 16, 2, 16, 3, 16, 4, 16, 5, 16, 6, 16, 7, 16);
+            var highHalf = Vector512.Create(8, 16, 9, 16, 10, 16, 11, 16, 12, 16, 13, 16, 14, 16, 15, 16);
+            ref float s = ref MemoryMarshal.GetReference(src);
+            ref float d = ref MemoryMarshal.GetArrayDataReference(gx);
+            for (; j <= n - 16 && dst + 2 * j + 32 <= planeEnd; j += 16)
+            {
+                var v = Vector512.LoadUnsafe(ref s, (nuint)j);
+                nuint at = (nuint)(dst + 2 * j);
+                (Vector512.LoadUnsafe(ref d, at) + Avx512F.PermuteVar16x32x2(v, lowHalf, Vector512<float>.Zero)).StoreUnsafe(ref d, at);
+                (Vector512.LoadUnsafe(ref d, at + 16) + Avx512F.PermuteVar16x32x2(v, highHalf, Vector512<float>.Zero)).StoreUnsafe(ref d, at + 16);
+            }
+        }
+        for (; j < n; j++) gx[dst + j * stride] += src[j];
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -262,9 +336,12 @@ public sealed partial class CpuBackend
         if (Vector512.IsHardwareAccelerated)
             for (; j <= n - 16; j += 16)
                 (Vector512.LoadUnsafe(ref d, (nuint)j) + Vector512.LoadUnsafe(ref s, (nuint)j)).StoreUnsafe(ref d, (nuint)j);
-        else if (Vector256.IsHardwareAccelerated)
+        if (Vector256.IsHardwareAccelerated)
             for (; j <= n - 8; j += 8)
                 (Vector256.LoadUnsafe(ref d, (nuint)j) + Vector256.LoadUnsafe(ref s, (nuint)j)).StoreUnsafe(ref d, (nuint)j);
+        if (Vector128.IsHardwareAccelerated)
+            for (; j <= n - 4; j += 4)
+                (Vector128.LoadUnsafe(ref d, (nuint)j) + Vector128.LoadUnsafe(ref s, (nuint)j)).StoreUnsafe(ref d, (nuint)j);
         for (; j < n; j++) dst[j] += src[j];
     }
 
@@ -285,7 +362,7 @@ public sealed partial class CpuBackend
 
     /// <summary>Between NCHW blocks t[(n0+i), k, :] and the GEMM layout m[k, i*PQ .. (i+1)*PQ) for
     /// cnt images: toNchw copies m -> t (adding bias[k] if given), otherwise t -> m.</summary>
-    private static void SwapImageAndChannel(float[] from, float[] to, int n0, int cnt, int K, int pq, bool toNchw, float[]? bias)
+    internal static void SwapImageAndChannel(float[] from, float[] to, int n0, int cnt, int K, int pq, bool toNchw, float[]? bias)
     {
         int blocks = cnt * K, ld = cnt * pq;
         For(blocks, Math.Max(1, ParallelThreshold / pq), (b0, b1) =>

@@ -1,4 +1,6 @@
-// TEMPORARY simple SGEMM (correct, slow); replaced by the packed, register-blocked kernel.
+// CPU matrix multiply: the IBackend.Gemm adapter. It checks every index the call can touch against
+// the buffers (the packed SGEMM in CpuGemm*.cs works on raw pointers, so a bad offset or leading
+// dimension must fail here, never corrupt memory), then runs the best kernel for this CPU.
 namespace NativeCnn.Backends.Cpu;
 
 public sealed partial class CpuBackend
@@ -8,26 +10,38 @@ public sealed partial class CpuBackend
                      float beta, Storage c, int cOffset, int ldc,
                      int batch = 1, int strideA = 0, int strideB = 0, int strideC = 0)
     {
-        var A = F(a); var B = F(b); var C = F(c);
-        for (int bt = 0; bt < batch; bt++)
-        {
-            int ao = aOffset + bt * strideA, bo = bOffset + bt * strideB, co = cOffset + bt * strideC;
-            For(m, 1, (r0, r1) =>
-            {
-                var row = new float[n];
-                for (int i = r0; i < r1; i++)
-                {
-                    Array.Clear(row);
-                    for (int p = 0; p < k; p++)
-                    {
-                        float av = transA ? A[ao + p * lda + i] : A[ao + i * lda + p];
-                        if (av == 0) continue;
-                        for (int j = 0; j < n; j++) row[j] += av * (transB ? B[bo + j * ldb + p] : B[bo + p * ldb + j]);
-                    }
-                    for (int j = 0; j < n; j++)
-                        C[co + i * ldc + j] = alpha * row[j] + (beta == 0 ? 0 : beta * C[co + i * ldc + j]);
-                }
-            });
-        }
+        CheckGemmArguments(transA, transB, m, n, k, a.Length, aOffset, lda, b.Length, bOffset, ldb,
+                           c.Length, cOffset, ldc, batch, strideA, strideB, strideC);
+        CpuGemm.Run(CpuGemm.Best, transA, transB, m, n, k, alpha, F(a), aOffset, lda, F(b), bOffset, ldb,
+                    beta, F(c), cOffset, ldc, batch, strideA, strideB, strideC);
+    }
+
+    /// <summary>Backend misuse (a bug in an op, not a user error): sizes, leading dimensions and
+    /// the furthest element each operand reaches must fit its buffer.</summary>
+    internal static void CheckGemmArguments(bool transA, bool transB, int m, int n, int k,
+                                            int aLength, int aOffset, int lda, int bLength, int bOffset, int ldb,
+                                            int cLength, int cOffset, int ldc, int batch, int strideA, int strideB, int strideC)
+    {
+        if (m < 0 || n < 0 || k < 0 || batch < 0)
+            throw new ArgumentException($"Gemm: sizes must be >= 0, got m={m}, n={n}, k={k}, batch={batch}");
+        if (strideA < 0 || strideB < 0 || strideC < 0)
+            throw new ArgumentException($"Gemm: batch strides must be >= 0, got {strideA}, {strideB}, {strideC}");
+        if (batch > 1 && strideC == 0 && m > 0 && n > 0)
+            throw new ArgumentException("Gemm: strideC is 0 with batch > 1, so every batch would write the same C");
+        // Stored shapes (row-major): A is (m, k), or (k, m) when transposed; likewise B.
+        CheckOperand("A", transA ? k : m, transA ? m : k, lda, aOffset, strideA, aLength, batch);
+        CheckOperand("B", transB ? n : k, transB ? k : n, ldb, bOffset, strideB, bLength, batch);
+        CheckOperand("C", m, n, ldc, cOffset, strideC, cLength, batch);
+    }
+
+    private static void CheckOperand(string name, int rows, int cols, int ld, int offset, int stride, int length, int batch)
+    {
+        if (ld < Math.Max(1, cols))
+            throw new ArgumentException($"Gemm: leading dimension of {name} is {ld}, must be at least {Math.Max(1, cols)} (its row length)");
+        if (rows == 0 || cols == 0 || batch == 0) return;
+        long last = (long)offset + (long)(batch - 1) * stride + (long)(rows - 1) * ld + cols - 1;
+        if (offset < 0 || last >= length)
+            throw new ArgumentException(
+                $"Gemm: {name} ({rows} x {cols}, ld {ld}, offset {offset}, batch {batch}, stride {stride}) reaches element {last}, but its buffer has {length}");
     }
 }

@@ -1,0 +1,236 @@
+// Packed, register-blocked SGEMM for the CPU backend (the Goto/BLIS scheme): C is cut into blocks,
+// each block packs op(B) into kc x nc panels that stay in L2 and op(A) one MR-row panel at a time
+// (stays in L1), and a micro-kernel keeps an MR x NR tile of C in vector registers over kc steps.
+// Invariants: packed panels are zero-padded to whole MR/NR tiles, so the kernels never branch on
+// edges; partial tiles go through a scratch tile and a scalar merge. beta == 0 never reads C (it may
+// hold NaN garbage). Pack buffers are per thread and reused: no allocation per call after warm-up.
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace NativeCnn.Backends.Cpu;
+
+/// <summary>Which micro-kernel runs. The best one the hardware accelerates is the default; tests
+/// pick the others explicitly so every path is checked on one machine.</summary>
+internal enum GemmKernel { Vector512, Vector256, Scalar }
+
+internal static unsafe partial class CpuGemm
+{
+    public static readonly GemmKernel Best =
+        Vector512.IsHardwareAccelerated && Avx512F.IsSupported ? GemmKernel.Vector512
+        : Vector256.IsHardwareAccelerated && Fma.IsSupported ? GemmKernel.Vector256
+        : GemmKernel.Scalar;
+
+    /// <summary>Depth of one packed block: an 8 x 256 A panel is 8 KiB (L1), a 256 x 512 B block 512 KiB (L2).</summary>
+    internal const int KC = 256;
+
+    /// <summary>Most columns of one packed B block (a multiple of every NR).</summary>
+    internal const int NC = 512;
+
+    /// <summary>Below this many flops the whole call runs on the calling thread: a fork costs
+    /// microseconds, as much as the work itself.</summary>
+    internal const double ParallelFlops = 1 << 23;
+
+    /// <summary>Most threads one call uses (benchmarks set 1 to measure a single core).</summary>
+    internal static int MaxThreads { get; set; } = Environment.ProcessorCount;
+
+    /// <summary>(MR, NR): rows of A and columns of B that one micro-kernel call covers.</summary>
+    internal static (int MR, int NR) TileOf(GemmKernel kernel) => kernel switch
+    {
+        GemmKernel.Vector512 => (8, 32),
+        GemmKernel.Vector256 => (6, 16),
+        _ => (4, 8),
+    };
+
+    /// <summary>One GEMM call's arguments, passed by reference to the per-block workers.</summary>
+    private readonly struct Problem
+    {
+        public readonly GemmKernel Kernel;
+        public readonly int MR, NR;
+        public readonly bool TransA, TransB;
+        public readonly int M, N, K, Lda, Ldb, Ldc;
+        public readonly float Alpha, Beta;
+        public readonly float[] A, B, C;
+        public readonly int AOffset, BOffset, COffset, StrideA, StrideB, StrideC;
+
+        public Problem(GemmKernel kernel, bool transA, bool transB, int m, int n, int k, float alpha,
+                       float[] a, int aOffset, int lda, float[] b, int bOffset, int ldb,
+                       float beta, float[] c, int cOffset, int ldc, int strideA, int strideB, int strideC)
+        {
+            Kernel = kernel;
+            (MR, NR) = TileOf(kernel);
+            TransA = transA; TransB = transB;
+            M = m; N = n; K = k; Lda = lda; Ldb = ldb; Ldc = ldc;
+            Alpha = alpha; Beta = beta;
+            A = a; B = b; C = c;
+            AOffset = aOffset; BOffset = bOffset; COffset = cOffset;
+            StrideA = strideA; StrideB = strideB; StrideC = strideC;
+        }
+    }
+
+    /// <summary>C = alpha * op(A) * op(B) + beta * C for each of <paramref name="batch"/> matrices
+    /// (row-major, element offsets and leading dimensions). Arguments are trusted: the backend
+    /// adapter checks them against the buffers first.</summary>
+    public static void Run(GemmKernel kernel, bool transA, bool transB, int m, int n, int k, float alpha,
+                           float[] a, int aOffset, int lda, float[] b, int bOffset, int ldb,
+                           float beta, float[] c, int cOffset, int ldc,
+                           int batch = 1, int strideA = 0, int strideB = 0, int strideC = 0)
+    {
+        if (m == 0 || n == 0 || batch == 0) return;
+        if (k == 0 || alpha == 0)
+        {
+            // BLAS semantics: op(A) op(B) contributes nothing and A, B are not read.
+            for (int bt = 0; bt < batch; bt++) ScaleC(c, cOffset + bt * strideC, ldc, m, n, beta);
+            return;
+        }
+
+        var p = new Problem(kernel, transA, transB, m, n, k, alpha, a, aOffset, lda, b, bOffset, ldb,
+                            beta, c, cOffset, ldc, strideA, strideB, strideC);
+        int mPanels = (m + p.MR - 1) / p.MR, nPanels = (n + p.NR - 1) / p.NR;
+        int panelsPerBlock = NC / p.NR;
+        int nItems = (nPanels + panelsPerBlock - 1) / panelsPerBlock, mItems = 1;
+
+        double flops = 2.0 * m * n * k * batch;
+        int threads = flops < ParallelFlops ? 1 : Math.Max(1, MaxThreads);
+        if (threads > 1)
+        {
+            // Twice as many blocks as threads, so a core that other work slows down leaves its
+            // second block to the faster one. Splitting m re-packs B per row block, splitting n
+            // re-packs A per column block; keep blocks at least 4 row panels / 2 column panels.
+            int want = 2 * threads;
+            while (batch * nItems * mItems < want && mPanels / (mItems + 1) >= 4) mItems++;
+            while (batch * nItems * mItems < want && nPanels / (nItems + 1) >= 2) nItems++;
+        }
+
+        int items = batch * mItems * nItems;
+        if (threads == 1 || items == 1)
+        {
+            for (int it = 0; it < items; it++) RunItem(in p, it, mItems, nItems, mPanels, nPanels);
+            return;
+        }
+        Parallel.For(0, items, new ParallelOptions { MaxDegreeOfParallelism = threads },
+                     it => RunItem(in p, it, mItems, nItems, mPanels, nPanels));
+    }
+
+    /// <summary>Block <paramref name="item"/> of the (batch, row block, column block) grid; rows and
+    /// columns are shared out in whole panels, as evenly as they divide.</summary>
+    private static void RunItem(in Problem p, int item, int mItems, int nItems, int mPanels, int nPanels)
+    {
+        int perBatch = mItems * nItems;
+        int bt = item / perBatch, rest = item % perBatch;
+        int mi = rest / nItems, ni = rest % nItems;
+        int i0 = (int)((long)mi * mPanels / mItems) * p.MR;
+        int i1 = Math.Min(p.M, (int)((long)(mi + 1) * mPanels / mItems) * p.MR);
+        int j0 = (int)((long)ni * nPanels / nItems) * p.NR;
+        int j1 = Math.Min(p.N, (int)((long)(ni + 1) * nPanels / nItems) * p.NR);
+        if (i0 >= i1 || j0 >= j1) return;
+
+        var buffers = PackBuffers.ForThisThread();
+        fixed (float* aBase = p.A, bBase = p.B, cBase = p.C)
+        {
+            float* a = aBase + p.AOffset + (long)bt * p.StrideA;
+            float* b = bBase + p.BOffset + (long)bt * p.StrideB;
+            float* c = cBase + p.COffset + (long)bt * p.StrideC;
+            RunBlock(in p, a, b, c, i0, i1, j0, j1, buffers);
+        }
+    }
+
+    /// <summary>C[i0..i1, j0..j1] of one matrix: loop over nc column blocks and kc depth blocks, pack,
+    /// then sweep every B panel with each A panel (the A panel stays in L1, the B block in L2).</summary>
+    private static void RunBlock(in Problem p, float* a, float* b, float* c, int i0, int i1, int j0, int j1, PackBuffers buffers)
+    {
+        int mr = p.MR, nr = p.NR;
+        float* bPack = buffers.B, aPack = buffers.A, scratch = buffers.Scratch;
+        for (int jc = j0; jc < j1; jc += NC)
+        {
+            int nc = Math.Min(NC, j1 - jc);
+            int panels = (nc + nr - 1) / nr;
+            for (int pc = 0; pc < p.K; pc += KC)
+            {
+                int kc = Math.Min(KC, p.K - pc);
+                // The first depth block applies beta; the later ones accumulate onto it.
+                float beta = pc == 0 ? p.Beta : 1f;
+                PackB(p.TransB, b, p.Ldb, jc, nc, pc, kc, nr, bPack);
+                for (int i = i0; i < i1; i += mr)
+                {
+                    int rows = Math.Min(mr, i1 - i);
+                    PackA(p.TransA, a, p.Lda, i, rows, pc, kc, mr, aPack);
+                    float* cRow = c + (long)i * p.Ldc + jc;
+                    for (int q = 0; q < panels; q++)
+                    {
+                        int cols = Math.Min(nr, nc - q * nr);
+                        float* bPanel = bPack + (long)q * kc * nr;
+                        float* cTile = cRow + q * nr;
+                        if (rows == mr && cols == nr)
+                            Kernel(p.Kernel, kc, aPack, bPanel, cTile, p.Ldc, p.Alpha, beta);
+                        else
+                        {
+                            // Edge tile: compute the whole padded tile aside, merge the valid part.
+                            Kernel(p.Kernel, kc, aPack, bPanel, scratch, nr, 1f, 0f);
+                            MergeEdge(scratch, nr, cTile, p.Ldc, rows, cols, p.Alpha, beta);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Kernel(GemmKernel kernel, int kc, float* a, float* b, float* c, int ldc, float alpha, float beta)
+    {
+        switch (kernel)
+        {
+            case GemmKernel.Vector512: Kernel8x32(kc, a, b, c, ldc, alpha, beta); break;
+            case GemmKernel.Vector256: Kernel6x16(kc, a, b, c, ldc, alpha, beta); break;
+            default: KernelScalar4x8(kc, a, b, c, ldc, alpha, beta); break;
+        }
+    }
+
+    /// <summary>c[rows x cols] = alpha * tile + beta * c (c not read when beta == 0).</summary>
+    private static void MergeEdge(float* tile, int ldt, float* c, int ldc, int rows, int cols, float alpha, float beta)
+    {
+        for (int r = 0; r < rows; r++)
+        {
+            float* t = tile + r * ldt;
+            float* d = c + (long)r * ldc;
+            if (beta == 0) for (int j = 0; j < cols; j++) d[j] = alpha * t[j];
+            else for (int j = 0; j < cols; j++) d[j] = alpha * t[j] + beta * d[j];
+        }
+    }
+
+    /// <summary>C = beta * C over m x n (zeros when beta == 0, without reading C).</summary>
+    private static void ScaleC(float[] c, int offset, int ldc, int m, int n, float beta)
+    {
+        for (int i = 0; i < m; i++)
+        {
+            var row = c.AsSpan(offset + i * ldc, n);
+            if (beta == 0) row.Clear();
+            else if (beta != 1) for (int j = 0; j < n; j++) row[j] *= beta;
+        }
+    }
+
+    /// <summary>One thread's pack buffers: a kc x NC block of B, a kc x MR panel of A and an MR x NR
+    /// scratch tile, each 64-byte aligned, in one pinned array that lives as long as the thread.</summary>
+    private sealed class PackBuffers
+    {
+        [ThreadStatic] private static PackBuffers? t_buffers;
+
+        private const int MaxMR = 8, MaxNR = 32;
+        private readonly float[] _memory;
+        public readonly float* B, A, Scratch;
+
+        private PackBuffers()
+        {
+            int bSize = KC * NC, aSize = KC * MaxMR, sSize = MaxMR * MaxNR;
+            _memory = GC.AllocateUninitializedArray<float>(bSize + aSize + sSize + 16, pinned: true);
+            float* start = (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_memory));
+            float* aligned = (float*)(((nint)start + 63) & ~(nint)63);
+            B = aligned;
+            A = B + bSize;
+            Scratch = A + aSize;
+        }
+
+        public static PackBuffers ForThisThread() => t_buffers ??= new PackBuffers();
+    }
+}

@@ -1,0 +1,114 @@
+// The `nativecnn` command run in-process: bad command lines give exit code 2 and one line on stderr
+// naming what was given and what was expected; failing runs exit 1 without a stack trace; a tiny
+// training run prints the JSON metrics and learns something.
+using System.Text.Json;
+using NativeCnn.Tests.Data;
+using Xunit;
+using CliEntry = NativeCnn.Cli.Cli;
+
+namespace NativeCnn.Tests.Cli;
+
+public class CliTests
+{
+    private static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        int code = CliEntry.Run(args, stdout, stderr);
+        return (code, stdout.ToString(), stderr.ToString());
+    }
+
+    private static void AssertOneLine(string err, params string[] fragments)
+    {
+        var lines = err.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Single(lines);
+        Assert.DoesNotContain("   at ", err);
+        foreach (var f in fragments) Assert.Contains(f, err);
+    }
+
+    [Theory]
+    [InlineData(new[] { "train", "--bogus" }, new[] { "'--bogus'", "expected --epochs" })]
+    [InlineData(new[] { "train", "--epochs", "abc" }, new[] { "--epochs", "positive integer", "'abc'" })]
+    [InlineData(new[] { "train", "--epochs", "0" }, new[] { "--epochs", "'0'" })]
+    [InlineData(new[] { "train", "--lr", "fast" }, new[] { "--lr", "positive number", "'fast'" })]
+    [InlineData(new[] { "train", "--bs" }, new[] { "--bs needs a value" })]
+    [InlineData(new[] { "train", "--seed", "-3" }, new[] { "--seed", "non-negative integer", "'-3'" })]
+    [InlineData(new[] { "train", "extra" }, new[] { "unexpected argument 'extra'" })]
+    [InlineData(new[] { "frobnicate" }, new[] { "unknown command 'frobnicate'", "train" })]
+    public void BadCommandLinesExitWithUsageCode(string[] args, string[] fragments)
+    {
+        var (code, output, err) = Run(args);
+        Assert.Equal(2, code);
+        Assert.Equal("", output);
+        AssertOneLine(err, fragments);
+    }
+
+    [Fact]
+    public void MissingDataDirectoryExitsWithFailureCode()
+    {
+        var (code, _, err) = Run("train", "--data", "/no/such/mnist");
+        Assert.Equal(1, code);
+        AssertOneLine(err, "'/no/such/mnist' does not exist");
+    }
+
+    [Fact]
+    public void MalformedIdxFileIsNamed()
+    {
+        var dir = Directory.CreateTempSubdirectory("nativecnn-cli").FullName;
+        try
+        {
+            var images = IdxTests.IdxBytes(new[] { 2, 28, 28 }, new byte[2 * 784]);
+            var labels = IdxTests.IdxBytes(new[] { 2 }, new byte[] { 1, 2 });
+            File.WriteAllBytes(Path.Combine(dir, "train-images-idx3-ubyte.gz"), IdxTests.Gzip(images));
+            File.WriteAllBytes(Path.Combine(dir, "train-labels-idx1-ubyte.gz"), IdxTests.Gzip(labels));
+            File.WriteAllBytes(Path.Combine(dir, "valid-images-idx3-ubyte.gz"), IdxTests.Gzip(images[..^10]));
+            File.WriteAllBytes(Path.Combine(dir, "valid-labels-idx1-ubyte.gz"), IdxTests.Gzip(labels));
+            var (code, _, err) = Run("train", "--data", dir);
+            Assert.Equal(1, code);
+            AssertOneLine(err, "valid-images-idx3-ubyte.gz", "need 1584 bytes, got 1574 (truncated)");
+
+            // With --verbose the stack trace follows the message.
+            (code, _, err) = Run("train", "--data", dir, "--verbose");
+            Assert.Equal(1, code);
+            Assert.Contains("   at ", err);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
+    public void HelpIsPrintedWithExitZero()
+    {
+        var (code, output, _) = Run("--help");
+        Assert.Equal(0, code);
+        Assert.Contains("nativecnn train", output.Replace("<command>", "train"));
+        (code, output, _) = Run("train", "--help");
+        Assert.Equal(0, code);
+        foreach (var flag in new[] { "--epochs", "--lr", "--bs", "--seed", "--json", "--data", "--limit", "--verbose" })
+            Assert.Contains(flag, output);
+        (code, _, var err) = Run();
+        Assert.Equal(2, code);
+        Assert.Contains("Usage", err);
+    }
+
+    [Fact]
+    public void TinyTrainingRunPrintsJsonMetricsAboveChance()
+    {
+        var (code, output, err) = Run("train", "--epochs", "2", "--limit", "512", "--bs", "32", "--lr", "0.01", "--seed", "1", "--json");
+        Assert.True(code == 0, err);
+        using var json = JsonDocument.Parse(output.Trim());
+        var root = json.RootElement;
+        foreach (var key in new[] { "accuracy", "valid_loss", "train_loss", "seconds", "epochs" })
+            Assert.True(root.TryGetProperty(key, out _), $"missing '{key}' in {output}");
+        Assert.Equal(2, root.GetProperty("epochs").GetInt32());
+        Assert.Equal(512, root.GetProperty("train_images").GetInt32());
+        // 32 steps on 512 images: far from converged, but far above chance (accuracy 0.1, loss ln 10 = 2.30).
+        Assert.InRange(root.GetProperty("accuracy").GetDouble(), 0.4, 1.0);
+        Assert.InRange(root.GetProperty("valid_loss").GetDouble(), 0.0, 1.8);
+        // The table went to stderr: a header and one row per epoch.
+        var rows = err.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(3, rows.Length);
+        Assert.StartsWith("epoch", rows[0]);
+        Assert.StartsWith("0 ", rows[1]);
+        Assert.StartsWith("1 ", rows[2]);
+    }
+}
