@@ -143,6 +143,32 @@ public class BatchNormTests
     }
 
     [Fact]
+    public void EvaluationWithoutAffineParametersMatchesReference()
+    {
+        var inputs = new[]
+        {
+            Input.Random(32, 4, 3),
+            new Input(new[] { 3 }, new[] { 0.1, 0.2, -0.3 }, Differentiable: false),
+            new Input(new[] { 3 }, new[] { 0.25, 1.0, 4.0 }, Differentiable: false),
+        };
+        OpCheck.Run(inputs, t => F.BatchNorm(t[0], t[1], t[2], null, null, training: false),
+                    v => v[0].Select((x, k) => (x - v[1][k % 3]) / Math.Sqrt(v[2][k % 3] + Eps)).ToArray());
+    }
+
+    [Fact]
+    public void Float16InputGivesFloat16OutputAndFloat32Statistics()
+    {
+        var x = Tensor.FromArray(new[] { 1f, 3f, 5f, 7f }, new[] { 2, 2 }).To(DType.Float16);   // channel 0: 1, 5; channel 1: 3, 7
+        var rm = Tensor.Zeros(2);
+        var rv = Tensor.Ones(2);
+        var y = F.BatchNorm(x, rm, rv, null, null, training: true, momentum: 1f);
+        Assert.Equal(DType.Float16, y.DType);
+        OpCheck.AssertClose(new[] { -1.0, -1, 1, 1 }, y.ToArray(), 1e-3, "forward");
+        Assert.Equal(new[] { 3f, 5f }, rm.ToArray());   // momentum 1: the batch mean
+        Assert.Equal(new[] { 8f, 8f }, rv.ToArray());   // unbiased: ((2^2 + 2^2) / 1)
+    }
+
+    [Fact]
     public void EvaluationAcceptsASingleValuePerChannel()
     {
         var y = F.BatchNorm(Tensor.FromArray(new[] { 3f, 5f }, new[] { 1, 2 }), Tensor.FromArray(new[] { 1f, 1f }),

@@ -18,32 +18,38 @@ public sealed partial class CpuBackend
         int planes = g.N * g.C, hw = g.H * g.W, pq = g.P * g.Q;
         For(planes, PlanesPerChunk((long)pq * g.R * g.S), (p0, p1) =>
         {
+            // locals, not the captured struct, so the JIT keeps the geometry in registers
+            int H = g.H, W = g.W, P = g.P, Q = g.Q, R = g.R, S = g.S, sh = g.StrideH, sw = g.StrideW, ph = g.PadH, pw = g.PadW;
             for (int plane = p0; plane < p1; plane++)
             {
-                int xb = plane * hw, yb = plane * pq;
-                for (int p = 0; p < g.P; p++)
+                var xp = new ReadOnlySpan<float>(xs, plane * hw, hw);
+                var yp = new Span<float>(ys, plane * pq, pq);
+                var ip = new Span<int>(ix, plane * pq, pq);
+                for (int p = 0; p < P; p++)
                 {
-                    int h0 = p * g.StrideH - g.PadH;
-                    int hs = Math.Max(h0, 0), he = Math.Min(h0 + g.R, g.H);
-                    for (int q = 0; q < g.Q; q++)
+                    int h0 = p * sh - ph;
+                    int hs = Math.Max(h0, 0), he = Math.Min(h0 + R, H);
+                    for (int q = 0; q < Q; q++)
                     {
-                        int w0 = q * g.StrideW - g.PadW;
-                        int ws = Math.Max(w0, 0), we = Math.Min(w0 + g.S, g.W);
+                        int w0 = q * sw - pw;
+                        int ws = Math.Max(w0, 0), we = Math.Min(w0 + S, W);
                         // As PyTorch: padding never wins (it is -inf), a strictly greater value
                         // replaces the current max (so the first of equal values stays), NaN propagates.
+                        // Non-short-circuit '|' and selects keep this branch-free on random data.
                         float best = float.NegativeInfinity;
-                        int arg = hs * g.W + ws;
+                        int arg = hs * W + ws;
                         for (int h = hs; h < he; h++)
                         {
-                            int row = h * g.W;
-                            for (int w = ws; w < we; w++)
+                            for (int at = h * W + ws, end = h * W + we; at < end; at++)
                             {
-                                float v = xs[xb + row + w];
-                                if (v > best || float.IsNaN(v)) { best = v; arg = row + w; }
+                                float v = xp[at];
+                                bool take = (v > best) | float.IsNaN(v);
+                                best = take ? v : best;
+                                arg = take ? at : arg;
                             }
                         }
-                        ys[yb + p * g.Q + q] = best;
-                        ix[yb + p * g.Q + q] = arg;
+                        yp[p * Q + q] = best;
+                        ip[p * Q + q] = arg;
                     }
                 }
             }
@@ -51,6 +57,7 @@ public sealed partial class CpuBackend
     }
 
     // gy, indices: (N,C,P,Q) -> gx: (N,C,H,W) =. Overlapping windows that chose the same input add up.
+    // Reads only N, C, H, W, P and Q of g: AdaptiveMaxPool2d's backward reuses it with no window fields.
     public void MaxPool2dBackward(Storage gy, Storage indices, Storage gx, PoolGeometry g)
     {
         var gys = F(gy);
@@ -140,6 +147,16 @@ public sealed partial class CpuBackend
         var xs = F(x);
         var ys = F(y);
         int hw = h * w, pq = p * q;
+        if (pq == 1)
+        {
+            // global average pooling (every CNN head): one vectorised sum per contiguous plane
+            // (SumRow lives with the batch-norm row kernels)
+            For(n * c, PlanesPerChunk(hw), (p0, p1) =>
+            {
+                for (int plane = p0; plane < p1; plane++) ys[plane] = SumRow(xs.AsSpan(plane * hw, hw)) / hw;
+            });
+            return;
+        }
         // every input element is read about once per overlapping window: work ~ hw per plane
         For(n * c, PlanesPerChunk(hw + pq), (p0, p1) =>
         {
@@ -168,6 +185,14 @@ public sealed partial class CpuBackend
         var gys = F(gy);
         var gxs = F(gx);
         int hw = h * w, pq = p * q;
+        if (pq == 1)
+        {
+            For(n * c, PlanesPerChunk(hw), (p0, p1) =>
+            {
+                for (int plane = p0; plane < p1; plane++) gxs.AsSpan(plane * hw, hw).Fill(gys[plane] / hw);
+            });
+            return;
+        }
         For(n * c, PlanesPerChunk(2L * hw + pq), (p0, p1) =>
         {
             for (int plane = p0; plane < p1; plane++)
