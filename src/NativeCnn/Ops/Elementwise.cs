@@ -11,12 +11,16 @@ public sealed partial class Tensor
     /// <summary>A dense float32 tensor with this tensor's values (this one if already so). Not recorded.</summary>
     internal Tensor Dense32()
     {
-        var t = IsDense ? this : ContiguousCopy();
-        if (t.DType == DType.Float32) return t;
+        if (DType == DType.Float32) return IsDense ? this : ContiguousCopy();
+        var t = WholeStorage();
         var y = Empty(t._shape, DType.Float32, t.Backend);
         t.Backend.Cast(t.Storage, y.Storage);
         return y;
     }
+
+    /// <summary>This tensor if it is dense and fills its whole storage (what Cast, which converts
+    /// whole storages, needs), otherwise a dense copy. A leading slice is dense but not whole.</summary>
+    internal Tensor WholeStorage() => IsDense && Storage.Length == Numel ? this : ContiguousCopy();
 
     /// <summary>Narrows a float32 result back to float16 when the op's inputs were all float16.</summary>
     internal static Tensor ResultAs(Tensor y, DType dtype)

@@ -202,7 +202,7 @@ public sealed partial class Tensor
     public Tensor To(DType dtype)
     {
         if (dtype == DType) return this;
-        var src = IsDense ? this : ContiguousCopy();
+        var src = WholeStorage();
         var y = Empty(_shape, dtype, Backend);
         Backend.Cast(src.Storage, y.Storage);
         var from = DType;

@@ -364,4 +364,19 @@ public class TensorTests
         Assert.Contains("7, ...", big);
         Assert.DoesNotContain("8", big.Split('[')[1]);
     }
+
+    [Fact]
+    public void CastOfAPrefixSliceConvertsOnlyItsElements()
+    {
+        // a leading slice is dense (offset 0, contiguous) but its storage is longer than the view
+        var prefix = Tensor.FromArray(Range(10)).Slice(0, 0, 3);
+        var h = prefix.To(DType.Float16);
+        Assert.Equal(new[] { 0f, 1f, 2f }, h.ToArray());
+        Assert.Equal(new[] { 0, 1, 2 }, prefix.To(DType.Int32).ToInt32Array());
+        var hp = Tensor.FromArray(Range(10)).To(DType.Float16).Slice(0, 0, 4);
+        Assert.Equal(new[] { 0f, 2f, 4f, 6f }, (hp + hp).ToArray());
+        var target = Tensor.Zeros(3);
+        target.CopyFrom(hp.Slice(0, 0, 3));
+        Assert.Equal(new[] { 0f, 1f, 2f }, target.ToArray());
+    }
 }

@@ -123,6 +123,23 @@ public class SoftmaxLossTests
     }
 
     [Fact]
+    public void SoftmaxEdgeSizes()
+    {
+        // a size-1 dimension: softmax 1, log_softmax 0, and no gradient whatever the input
+        var x = Tensor.FromArray(new[] { -3f, 50f, 0f }, new[] { 3, 1 }, requiresGrad: true);
+        Assert.Equal(new[] { 1f, 1f, 1f }, F.Softmax(x).ToArray());
+        var y = F.LogSoftmax(x);
+        Assert.Equal(new[] { 0f, 0f, 0f }, y.ToArray());
+        (y * Tensor.FromArray(new[] { 1f, 2f, 3f }, new[] { 3, 1 })).Sum().Backward();
+        Assert.Equal(new[] { 0f, 0f, 0f }, x.Grad!.ToArray());
+        // empty tensors pass through with their shape
+        Assert.Equal(new[] { 0, 4 }, F.Softmax(Tensor.Zeros(0, 4)).Shape);
+        Assert.Equal(new[] { 2, 0 }, F.LogSoftmax(Tensor.Zeros(2, 0), dim: 0).Shape);
+        Assert.Contains("out of range", Assert.Throws<NativeCnnException>(() => F.Softmax(Tensor.Zeros(2, 3), dim: 2)).Message);
+        Assert.Contains("Int32", Assert.Throws<NativeCnnException>(() => F.Softmax(Tensor.FromArray(new[] { 1, 2 }))).Message);
+    }
+
+    [Fact]
     public void SoftmaxOfFloat16StaysFloat16()
     {
         var x = Tensor.FromArray(new[] { 0f, (float)Math.Log(3) }, new[] { 1, 2 }).To(DType.Float16);

@@ -123,6 +123,7 @@ public sealed partial class CpuBackend : IBackend
         var s = (CpuStorage)src;
         var d = (CpuStorage)dst;
         int n = s.Length;
+        if (d.Length != n) throw new InvalidOperationException($"internal: Cast from {n} to {d.Length} elements; storages must have equal length");
         switch (s.DType, d.DType)
         {
             case (DType.Float32, DType.Float16): { var a = s.F32; var b = d.F16; for (int i = 0; i < n; i++) b[i] = (Half)a[i]; break; }
