@@ -7,6 +7,7 @@
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Columns;
 using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Jobs;
 using BenchmarkDotNet.Reports;
 using BenchmarkDotNet.Running;
 using NativeCnn.Backends;
@@ -74,6 +75,9 @@ public sealed class GemmBenchmarkConfig : ManualConfig
 {
     public GemmBenchmarkConfig()
     {
+        // A fixed, modest iteration count: the machine is shared, and the median of 15 runs with
+        // min alongside says more about noise than BenchmarkDotNet's open-ended auto-tuning.
+        AddJob(Job.Default.WithWarmupCount(3).WithIterationCount(15));
         AddColumn(new GflopsColumn());
         AddColumn(StatisticColumn.Median);
         AddColumn(StatisticColumn.Min);

@@ -119,7 +119,9 @@ public class GemmTests
         ex = Assert.Throws<ArgumentException>(() => be.Gemm(false, true, 2, 4, 3, 1f, a, 0, 3, b, 0, 2, 0f, c, 0, 4));
         Assert.Contains("leading dimension of B", ex.Message);
         ex = Assert.Throws<ArgumentException>(() => be.Gemm(false, false, 2, 4, 3, 1f, a, 0, 3, b, 0, 4, 0f, c, 0, 4, batch: 2, strideC: 0));
-        Assert.Contains("strideC", ex.Message);
+        Assert.Contains("strideC 0", ex.Message);
+        ex = Assert.Throws<ArgumentException>(() => be.Gemm(false, false, 2, 4, 3, 1f, a, 0, 3, b, 0, 4, 0f, c, 0, 4, batch: 2, strideC: 7));
+        Assert.Contains("overlap", ex.Message);
         ex = Assert.Throws<ArgumentException>(() => be.Gemm(false, false, 2, 4, 3, 1f, a, 0, 3, b, 0, 4, 0f, c, 0, 4, batch: 2, strideC: 8));
         Assert.Contains("C (2 x 4", ex.Message);
     }

@@ -26,8 +26,8 @@ public sealed partial class CpuBackend
             throw new ArgumentException($"Gemm: sizes must be >= 0, got m={m}, n={n}, k={k}, batch={batch}");
         if (strideA < 0 || strideB < 0 || strideC < 0)
             throw new ArgumentException($"Gemm: batch strides must be >= 0, got {strideA}, {strideB}, {strideC}");
-        if (batch > 1 && strideC == 0 && m > 0 && n > 0)
-            throw new ArgumentException("Gemm: strideC is 0 with batch > 1, so every batch would write the same C");
+        if (batch > 1 && m > 0 && n > 0 && strideC < (long)(m - 1) * ldc + n)
+            throw new ArgumentException($"Gemm: strideC {strideC} makes the batch's C matrices ({m} x {n}, ld {ldc}) overlap");
         // Stored shapes (row-major): A is (m, k), or (k, m) when transposed; likewise B.
         CheckOperand("A", transA ? k : m, transA ? m : k, lda, aOffset, strideA, aLength, batch);
         CheckOperand("B", transB ? n : k, transB ? k : n, ldb, bOffset, strideB, bLength, batch);

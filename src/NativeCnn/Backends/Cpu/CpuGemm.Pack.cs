@@ -58,14 +58,18 @@ internal static unsafe partial class CpuGemm
         long panelSize = (long)kc * nr;
         if (!transB)
         {
-            // op(B)[p, j] = B[p, j]: walk B row by row (one long sequential read per row, which the
-            // hardware prefetcher follows) and deal each row out to the panels.
+            // op(B)[p, j] = B[p, j]: walk B row by row (one long sequential read per row) and deal
+            // each row out to the panels, asking for the row 4 steps ahead as we go.
             for (int p = 0; p < kc; p++)
             {
                 float* s = b + (long)(pc + p) * ldb + j0;
-                Prefetch(s + 4L * ldb, nc);
+                float* ahead = s + 4L * ldb;
                 float* d = dst + p * nr;
-                for (int q = 0; q < full; q++) CopySmall(s + q * nr, d + q * panelSize, nr);
+                for (int q = 0; q < full; q++)
+                {
+                    Prefetch(ahead + q * nr, nr);
+                    CopySmall(s + q * nr, d + q * panelSize, nr);
+                }
                 if (full < panels)
                 {
                     int cols = nc - full * nr;
@@ -77,23 +81,22 @@ internal static unsafe partial class CpuGemm
             return;
         }
 
-        // op(B)[p, j] = B[j, p]: columns of a panel are rows of B, contiguous along p. A panel reads
-        // nr short rows; the next panel's rows are prefetched meanwhile, since that many streams
-        // are more than the hardware prefetcher follows.
+        // op(B)[p, j] = B[j, p]: columns of a panel are rows of B, contiguous along p. Eight rows
+        // at a time are transposed along their whole depth: eight streams, which the hardware
+        // prefetcher follows (all nr rows at once are too many; software prefetch did not help).
         for (int q = 0; q < panels; q++)
         {
             int jq = j0 + q * nr;
             int cols = Math.Min(nr, nc - q * nr);
             float* d = dst + q * panelSize;
             float* rows0 = b + (long)jq * ldb + pc;
-            int next = Math.Min(nr, nc - (q + 1) * nr);
-            for (int j = 0; j < next; j++) Prefetch(rows0 + (long)(nr + j) * ldb, kc);
             int done = 0;
             if (cols == nr && nr % 8 == 0 && Avx.IsSupported)
             {
-                for (; done + 8 <= kc; done += 8)
-                    for (int cb = 0; cb < nr; cb += 8)
-                        Transpose8x8(rows0 + (long)cb * ldb + done, ldb, d + done * nr + cb, nr);
+                done = kc & ~7;
+                for (int cb = 0; cb < nr; cb += 8)
+                    for (int p = 0; p < done; p += 8)
+                        Transpose8x8(rows0 + (long)cb * ldb + p, ldb, d + p * nr + cb, nr);
             }
             for (int j = 0; j < nr; j++)
             {

@@ -35,6 +35,8 @@ internal static unsafe partial class CpuGemm
     /// <summary>Most threads one call uses (benchmarks set 1 to measure a single core).</summary>
     internal static int MaxThreads { get; set; } = Environment.ProcessorCount;
 
+    private static ParallelOptions? s_parallelOptions;
+
     /// <summary>(MR, NR): rows of A and columns of B that one micro-kernel call covers.</summary>
     internal static (int MR, int NR) TileOf(GemmKernel kernel) => kernel switch
     {
@@ -71,7 +73,7 @@ internal static unsafe partial class CpuGemm
 
     /// <summary>C = alpha * op(A) * op(B) + beta * C for each of <paramref name="batch"/> matrices
     /// (row-major, element offsets and leading dimensions). Arguments are trusted: the backend
-    /// adapter checks them against the buffers first.</summary>
+    /// adapter checks them against the buffers first. C must not overlap A or B.</summary>
     public static void Run(GemmKernel kernel, bool transA, bool transB, int m, int n, int k, float alpha,
                            float[] a, int aOffset, int lda, float[] b, int bOffset, int ldb,
                            float beta, float[] c, int cOffset, int ldc,
@@ -93,15 +95,7 @@ internal static unsafe partial class CpuGemm
 
         double flops = 2.0 * m * n * k * batch;
         int threads = flops < ParallelFlops ? 1 : Math.Max(1, MaxThreads);
-        if (threads > 1)
-        {
-            // Twice as many blocks as threads, so a core that other work slows down leaves its
-            // second block to the faster one. Splitting m re-packs B per row block, splitting n
-            // re-packs A per column block; keep blocks at least 4 row panels / 2 column panels.
-            int want = 2 * threads;
-            while (batch * nItems * mItems < want && mPanels / (mItems + 1) >= 4) mItems++;
-            while (batch * nItems * mItems < want && nPanels / (nItems + 1) >= 2) nItems++;
-        }
+        if (threads > 1) (mItems, nItems) = Split(m, n, k, batch, mPanels, nPanels, nItems, threads);
 
         int items = batch * mItems * nItems;
         if (threads == 1 || items == 1)
@@ -109,8 +103,28 @@ internal static unsafe partial class CpuGemm
             for (int it = 0; it < items; it++) RunItem(in p, it, mItems, nItems, mPanels, nPanels);
             return;
         }
-        Parallel.For(0, items, new ParallelOptions { MaxDegreeOfParallelism = threads },
-                     it => RunItem(in p, it, mItems, nItems, mPanels, nPanels));
+        var options = s_parallelOptions;
+        if (options is null || options.MaxDegreeOfParallelism != threads)
+            s_parallelOptions = options = new ParallelOptions { MaxDegreeOfParallelism = threads };
+        Parallel.For(0, items, options, it => RunItem(in p, it, mItems, nItems, mPanels, nPanels));
+    }
+
+    /// <summary>How many row and column blocks to cut each matrix into: twice as many blocks as
+    /// threads (blocks are handed out dynamically, so a thread that other work on the machine
+    /// slows leaves its second block to the others). Each extra row block re-packs B (k x n
+    /// floats) and each extra column block re-packs A (m x k), so split the way that re-packs
+    /// less; keep blocks at least 4 row panels or 2 column panels wide.</summary>
+    private static (int MItems, int NItems) Split(int m, int n, int k, int batch, int mPanels, int nPanels, int nItems, int threads)
+    {
+        int mItems = 1;
+        while (batch * mItems * nItems < 2 * threads)
+        {
+            bool canM = mPanels / (mItems + 1) >= 4, canN = nPanels / (nItems + 1) >= 2;
+            if (!canM && !canN) break;
+            if (canM && (!canN || (long)k * n <= (long)m * k)) mItems++;
+            else nItems++;
+        }
+        return (mItems, nItems);
     }
 
     /// <summary>Block <paramref name="item"/> of the (batch, row block, column block) grid; rows and
@@ -146,9 +160,13 @@ internal static unsafe partial class CpuGemm
         {
             int nc = Math.Min(NC, j1 - jc);
             int panels = (nc + nr - 1) / nr;
-            for (int pc = 0; pc < p.K; pc += KC)
+            // Equal depth blocks of at most KC (a multiple of 8 for the packing transposes): k = 257
+            // runs as 2 x 136, not 256 + 1, since a shallow block pays the C update for little work.
+            int depthBlocks = (p.K + KC - 1) / KC;
+            int kcStep = Math.Min(KC, ((p.K + depthBlocks - 1) / depthBlocks + 7) & ~7);
+            for (int pc = 0; pc < p.K; pc += kcStep)
             {
-                int kc = Math.Min(KC, p.K - pc);
+                int kc = Math.Min(kcStep, p.K - pc);
                 // The first depth block applies beta; the later ones accumulate onto it.
                 float beta = pc == 0 ? p.Beta : 1f;
                 PackB(p.TransB, b, p.Ldb, jc, nc, pc, kc, nr, bPack);
