@@ -30,6 +30,7 @@ using NativeCnn.Backends;
 using NativeCnn.IO;
 using NativeCnn.Models;
 using NativeCnn.Optim;
+using Module = NativeCnn.Nn.Module;
 using Xunit;
 
 namespace NativeCnn.Tests.Goldens;
@@ -51,7 +52,7 @@ public class MnistCnnGoldenTests
     private static Dictionary<string, Tensor> InitialState(Dictionary<string, Tensor> g) =>
         g.Where(p => char.IsAsciiDigit(p.Key[0])).ToDictionary(p => p.Key, p => p.Value);
 
-    private static Nn.Module TorchInitialisedModel(Dictionary<string, Tensor> g)
+    private static Module TorchInitialisedModel(Dictionary<string, Tensor> g)
     {
         var model = SimpleCnn.MnistCnn();
         model.LoadStateDict(InitialState(g), strict: true);
@@ -140,7 +141,7 @@ public class MnistCnnGoldenTests
     }
 
     /// <summary>torch's loop: zero the grads, loss of the batch (recorded before the step), backward, step.</summary>
-    private static float[] Train(Nn.Module model, Action zeroGrad, Action step, Dictionary<string, Tensor> g, bool memoryScope)
+    private static float[] Train(Module model, Action zeroGrad, Action step, Dictionary<string, Tensor> g, bool memoryScope)
     {
         var losses = new float[Steps];
         for (int i = 0; i < Steps; i++)
@@ -157,7 +158,7 @@ public class MnistCnnGoldenTests
 
     /// <summary>Parameter updates and BN buffers after the steps against torch's "<paramref name="prefix"/>.*"
     /// tensors (the golden leaves out 6.weight and 9.weight; see make_goldens.py).</summary>
-    private static void AssertStateAfterSteps(string prefix, Nn.Module model, Dictionary<string, Tensor> g, bool normWise)
+    private static void AssertStateAfterSteps(string prefix, Module model, Dictionary<string, Tensor> g, bool normWise)
     {
         int checkedParams = 0;
         foreach (var (name, p) in model.NamedParameters())
@@ -186,7 +187,7 @@ public class MnistCnnGoldenTests
         }
     }
 
-    private static Tensor EvalLogits(Nn.Module model, Dictionary<string, Tensor> g)
+    private static Tensor EvalLogits(Module model, Dictionary<string, Tensor> g)
     {
         model.Eval();
         using var _ = new NoGrad();
