@@ -19,11 +19,27 @@ What the file holds (float32 unless said; names of model tensors exactly as torc
   sgd_losses (5)         losses of 5 SGD steps (lr 0.05, momentum 0.9, weight decay 1e-4) from the
                          initial weights on the same batch; loss i is computed before step i
   sgd_eval_logits (8,10) eval-mode logits after those 5 steps
-  sgd.<name>             the state_dict after those 5 steps, except the two large conv weights
-                         6.weight and 9.weight (their gradients are checked above and their update is
-                         the same elementwise rule; leaving them out keeps the file ~1 MB smaller)
-  adamw_losses (5), adamw_eval_logits (8,10), adamw.<name>   the same with AdamW (lr 1e-3,
-                         betas (0.9, 0.99), eps 1e-8, weight decay 1e-2)
+  sgd.<bn buffer>        running_mean, running_var, num_batches_tracked after those 5 steps
+  sgd_fixed.<name>       the parameters after 5 SGD steps from the initial weights with the gradient
+                         held at grad.<name> (no forward): the optimizer alone, free of the float32
+                         chaos of a training trajectory (see below). All parameters except the two
+                         large conv weights 6.weight and 9.weight (the update is the same elementwise
+                         rule for every tensor; leaving them out keeps the file ~1 MB smaller)
+  adamw_losses (5), adamw_fixed.<name>
+                         the same with AdamW (lr 1e-3, betas (0.9, 0.99), eps 1e-8, weight decay 1e-2);
+                         no eval logits or BN buffers after the AdamW run: Adam divides by sqrt(v),
+                         so a gradient element that is float32 noise (1e-9 next to 1e-2) gets an
+                         update near lr whose sign is the noise's. torch's own float32 run differs from
+                         its float64 run by 3e-4 relative in running means and 1e-3 in eval logits
+                         after 5 steps, so those values would test rounding, not NativeCnn. The losses
+                         average that out (float32 vs float64 under 1e-7).
+
+Why the seed is 25, and the margin check: a ReLU input within float32 rounding of zero can be on one
+side of zero in torch and on the other in NativeCnn; the gradient then flows through it in one and not
+in the other, and the first layers' gradients differ by ~1e-3 relative for that step (seed 0 had an
+input of 1.8e-8 at the third AdamW step). Seed 25 has the largest margin of seeds 0..99: no ReLU
+input in any forward here (1 + 2 x (5 train + 1 eval)) is within 8.6e-7 of zero, and the script
+refuses to write a file whose margin is under MIN_RELU_MARGIN.
 
 The model is mnist_cnn exactly as in shared/reference/torch_baseline.py (keep both in step).
 """
@@ -34,10 +50,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-SEED = 0
+SEED = 25                # see "Why the seed is 25" above
+MIN_RELU_MARGIN = 5e-7   # smallest |ReLU input| allowed in any forward
 BATCH = 8
 STEPS = 5
-AFTER_STEPS_OMIT = {'6.weight', '9.weight'}
+FIXED_OMIT = {'6.weight', '9.weight'}
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'NativeCnn.Tests', 'Goldens', 'mnist_cnn.safetensors')
 
 SGD_HP = dict(lr=0.05, momentum=0.9, weight_decay=1e-4)
@@ -93,8 +110,24 @@ def load_safetensors(data):
 
 
 # ---- the goldens ------------------------------------------------------------------------------
-def run_steps(initial_state, make_opt, x, y):
-    model = mnist_cnn()
+class ReluMargin:
+    """Records the smallest |input| of every ReLU of the models it watches."""
+    def __init__(self):
+        self.smallest = float('inf')
+
+    def watch(self, model):
+        for m in model.modules():
+            if isinstance(m, nn.ReLU):
+                m.register_forward_pre_hook(self._hook)
+        return model
+
+    def _hook(self, module, inputs):
+        self.smallest = min(self.smallest, inputs[0].detach().abs().min().item())
+
+
+def run_steps(initial_state, make_opt, x, y, margin):
+    """torch's training loop on one batch: the losses, then eval logits and BN buffers after the steps."""
+    model = margin.watch(mnist_cnn())
     model.load_state_dict(copy.deepcopy(initial_state))
     model.train()
     opt = make_opt(model.parameters())
@@ -108,13 +141,27 @@ def run_steps(initial_state, make_opt, x, y):
     model.eval()
     with torch.no_grad():
         eval_logits = model(x)
-    state = {k: v.clone() for k, v in model.state_dict().items() if k not in AFTER_STEPS_OMIT}
-    return torch.tensor(losses, dtype=torch.float32), eval_logits, state
+    buffers = {k: v.clone() for k, v in model.named_buffers()}
+    return torch.tensor(losses, dtype=torch.float32), eval_logits, buffers
+
+
+def run_fixed_grad_steps(initial_state, make_opt, grads):
+    """The optimizer alone: STEPS updates from the initial weights with every gradient held fixed."""
+    model = mnist_cnn()
+    model.load_state_dict(copy.deepcopy(initial_state))
+    params = dict(model.named_parameters())
+    opt = make_opt(params.values())
+    for _ in range(STEPS):
+        for name, p in params.items():
+            p.grad = grads[name].clone()
+        opt.step()
+    return {k: p.detach().clone() for k, p in params.items() if k not in FIXED_OMIT}
 
 
 def make_goldens():
     torch.manual_seed(SEED)
-    model = mnist_cnn()
+    margin = ReluMargin()
+    model = margin.watch(mnist_cnn())
     x = torch.randn(BATCH, 1, 28, 28)
     y = torch.randint(0, 10, (BATCH,))
     initial = copy.deepcopy(model.state_dict())
@@ -128,16 +175,19 @@ def make_goldens():
     loss.backward()
     out['logits'] = logits
     out['loss'] = loss
-    for name, p in model.named_parameters():
-        out['grad.' + name] = p.grad
+    grads = {name: p.grad.clone() for name, p in model.named_parameters()}
+    out.update({'grad.' + name: g for name, g in grads.items()})
     for name, b in model.named_buffers():
         out['after.' + name] = b.clone()
 
     for name, make_opt in (('sgd', lambda ps: torch.optim.SGD(ps, **SGD_HP)), ('adamw', lambda ps: torch.optim.AdamW(ps, **ADAMW_HP))):
-        losses, eval_logits, state = run_steps(initial, make_opt, x, y)
-        out[name + '_losses'], out[name + '_eval_logits'] = losses, eval_logits
-        out.update({f'{name}.{k}': v for k, v in state.items()})
-    return out
+        losses, eval_logits, buffers = run_steps(initial, make_opt, x, y, margin)
+        out[name + '_losses'] = losses
+        if name == 'sgd':  # see "adamw_losses" above for why AdamW's are left out
+            out[name + '_eval_logits'] = eval_logits
+            out.update({f'{name}.{k}': v for k, v in buffers.items()})
+        out.update({f'{name}_fixed.{k}': v for k, v in run_fixed_grad_steps(initial, make_opt, grads).items()})
+    return out, margin.smallest
 
 
 def main():
@@ -148,8 +198,11 @@ def main():
 
     torch.set_num_threads(1)  # one thread: the same summation order on every run
     torch.use_deterministic_algorithms(True)
-    out = make_goldens()
-    metadata = {'generator': 'tests/goldens/make_goldens.py', 'torch': torch.__version__, 'seed': str(SEED),
+    out, margin = make_goldens()
+    if margin < MIN_RELU_MARGIN:
+        sys.exit(f'seed {SEED}: a ReLU input is {margin:.2e} from zero (under {MIN_RELU_MARGIN:.0e}); '
+                 'pick another seed (see "Why the seed is 25")')
+    metadata = {'generator': 'tests/goldens/make_goldens.py', 'torch': torch.__version__, 'seed': str(SEED), 'relu_margin': f'{margin:.3e}',
                 'sgd': json.dumps(SGD_HP), 'adamw': json.dumps(ADAMW_HP)}
     data = save_safetensors(os.path.abspath(a.out), out, metadata)
 
@@ -159,12 +212,12 @@ def main():
     for k, v in out.items():
         assert np.array_equal(back[k], to_numpy(v)), f'{k} differs after read-back'
     if a.check:
-        again = make_goldens()
+        again, _ = make_goldens()
         for k in out:
             assert torch.equal(out[k], again[k]), f'{k} differs between two runs: not deterministic'
         print('deterministic: two runs are identical')
 
-    print(f'wrote {os.path.normpath(a.out)} ({len(data)} bytes, {len(out)} tensors)')
+    print(f'wrote {os.path.normpath(a.out)} ({len(data)} bytes, {len(out)} tensors); smallest |ReLU input| {margin:.3e}')
     print(f"loss {out['loss'].item():.6f}  sgd_losses {out['sgd_losses'].tolist()}")
     print(f"adamw_losses {out['adamw_losses'].tolist()}")
 
