@@ -1,6 +1,6 @@
 // CPU SGEMM throughput: the square cases of torch_baseline.py (gemm_256/512/1024, C = A*B, float32)
 // and the GEMM shapes the im2col convolution sends (forward NN, backward-data TN, backward-weight
-// NT). Reports GFLOP/s from the median in its own column. Every case runs on all cores and on one
+// NT; names stay under 20 characters so BenchmarkDotNet prints them whole). Reports GFLOP/s from the median in its own column. Every case runs on all cores and on one
 // (SingleThread), because the two vCPUs here share one core's FMA throughput and other work on the
 // machine slows the two-thread run first.
 //   dotnet run -c Release --project benchmarks/NativeCnn.Benchmarks -- --filter '*GemmBenchmarks*'
@@ -25,13 +25,13 @@ public class GemmBenchmarks
         ["gemm_512"] = (false, false, 512, 512, 512),
         ["gemm_1024"] = (false, false, 1024, 1024, 1024),
         // conv forward: weight (64, 576) x columns (576, 8192)
-        ["conv_fwd_64x8192x576"] = (false, false, 64, 8192, 576),
+        ["conv_64x8192x576"] = (false, false, 64, 8192, 576),
         // conv backward-data: weight^T (576, 64) x dy (64, 8192)
-        ["conv_bwd_data_576x8192x64_tn"] = (true, false, 576, 8192, 64),
+        ["conv_576x8192x64_tn"] = (true, false, 576, 8192, 64),
         // conv backward-weight: dy (64, 8192) x columns^T (8192, 576)
-        ["conv_bwd_weight_64x576x8192_nt"] = (false, true, 64, 576, 8192),
-        ["conv_fwd_128x3136x1152"] = (false, false, 128, 3136, 1152),
-        ["conv_fwd_32x50176x9"] = (false, false, 32, 50176, 9),
+        ["conv_64x576x8192_nt"] = (false, true, 64, 576, 8192),
+        ["conv_128x3136x1152"] = (false, false, 128, 3136, 1152),
+        ["conv_32x50176x9"] = (false, false, 32, 50176, 9),
     };
 
     public static IEnumerable<string> Cases => Shapes.Keys;

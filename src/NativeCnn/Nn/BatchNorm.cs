@@ -65,7 +65,7 @@ public abstract class BatchNormBase : Module
     }
 
     protected override string ExtraRepr() =>
-        $"{NumFeatures}, eps={Eps}, momentum={Momentum}, affine={(Weight is null ? "False" : "True")}, track_running_stats={(RunningMean is null ? "False" : "True")}";
+        $"{NumFeatures}, eps={Eps.ToString(System.Globalization.CultureInfo.InvariantCulture).ToLowerInvariant()}, momentum={Momentum.ToString(System.Globalization.CultureInfo.InvariantCulture)}, affine={(Weight is null ? "False" : "True")}, track_running_stats={(RunningMean is null ? "False" : "True")}";
 }
 
 /// <summary>Batch normalisation over (N, C, H, W), per channel.</summary>

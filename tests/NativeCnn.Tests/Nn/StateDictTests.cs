@@ -140,6 +140,21 @@ public class StateDictTests
     }
 
     [Fact]
+    public void NumBatchesTrackedLoadsFromAFloatTensor()
+    {
+        // A torch state dict converted to float32 (torch stores int64) still loads.
+        var bn = new BatchNorm2d(2);
+        var state = bn.StateDict();
+        state["num_batches_tracked"] = Tensor.Scalar(7f);
+        bn.LoadStateDict(state);
+        Assert.Equal(DType.Int32, bn.NumBatchesTracked!.DType);
+        Assert.Equal(7, bn.NumBatchesTracked.ToInt32Array()[0]);
+        bn.Forward(Tensor.Randn(new[] { 2, 2, 2, 2 }, new Rng(1)));
+        Assert.Equal(8, bn.NumBatchesTracked.ToInt32Array()[0]);
+        Assert.Equal("BatchNorm2d(2, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)", bn.ToString());
+    }
+
+    [Fact]
     public void SequentialNamesChildrenByIndexAndRejectsBadIndex()
     {
         var seq = new Sequential(new Linear(3, 4, rng: new Rng(1)), new ReLU(), new Linear(4, 2, bias: false, rng: new Rng(1)));
