@@ -129,8 +129,8 @@ public static class HalfBits
     }
 }
 
-/// <summary>The counter-based generator of NativeCnn.Rng, duplicated here because kernels cannot
-/// reference the engine. Any change must be made in both places (a test compares them).</summary>
+/// <summary>The counter-based generator behind NativeCnn.Rng: the one definition, used by the GPU
+/// kernels and (through Rng) by the CPU backend, so both draw identical numbers.</summary>
 public static class CounterRng
 {
     /// <summary>SplitMix64 finaliser.</summary>
