@@ -35,8 +35,6 @@ internal static unsafe partial class CpuGemm
     /// <summary>Most threads one call uses (benchmarks set 1 to measure a single core).</summary>
     internal static int MaxThreads { get; set; } = Environment.ProcessorCount;
 
-    private static ParallelOptions? s_parallelOptions;
-
     /// <summary>(MR, NR): rows of A and columns of B that one micro-kernel call covers.</summary>
     internal static (int MR, int NR) TileOf(GemmKernel kernel) => kernel switch
     {
@@ -103,10 +101,51 @@ internal static unsafe partial class CpuGemm
             for (int it = 0; it < items; it++) RunItem(in p, it, mItems, nItems, mPanels, nPanels);
             return;
         }
-        var options = s_parallelOptions;
-        if (options is null || options.MaxDegreeOfParallelism != threads)
-            s_parallelOptions = options = new ParallelOptions { MaxDegreeOfParallelism = threads };
-        Parallel.For(0, items, options, it => RunItem(in p, it, mItems, nItems, mPanels, nPanels));
+        new SharedRun(p, items, mItems, nItems, mPanels, nPanels).Run(threads - 1);
+    }
+
+    /// <summary>One call's blocks shared between the calling thread and thread-pool helpers, each
+    /// claiming the next unclaimed block. Unlike a fork-join loop, the caller never waits for a
+    /// helper that has not started: on a busy machine a queued helper may not run for many
+    /// milliseconds, and then the caller simply does every block itself. It waits only for blocks
+    /// a helper has already claimed.</summary>
+    private sealed class SharedRun
+    {
+        private readonly Problem _p;
+        private readonly int _items, _mItems, _nItems, _mPanels, _nPanels;
+        private int _next, _done;
+        private Exception? _error;
+
+        public SharedRun(in Problem p, int items, int mItems, int nItems, int mPanels, int nPanels)
+        {
+            _p = p;
+            _items = items; _mItems = mItems; _nItems = nItems; _mPanels = mPanels; _nPanels = nPanels;
+        }
+
+        public void Run(int helpers)
+        {
+            for (int h = 0; h < Math.Min(helpers, _items - 1); h++)
+                ThreadPool.UnsafeQueueUserWorkItem(static run => run.Work(), this, preferLocal: false);
+            Work();
+            if (Volatile.Read(ref _done) < _items)
+            {
+                lock (this)
+                    while (_done < _items) Monitor.Wait(this);
+            }
+            if (_error is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(_error);
+        }
+
+        private void Work()
+        {
+            int item;
+            while ((item = Interlocked.Increment(ref _next) - 1) < _items)
+            {
+                try { RunItem(in _p, item, _mItems, _nItems, _mPanels, _nPanels); }
+                catch (Exception e) { Interlocked.CompareExchange(ref _error, e, null); }
+                if (Interlocked.Increment(ref _done) == _items)
+                    lock (this) Monitor.PulseAll(this);
+            }
+        }
     }
 
     /// <summary>How many row and column blocks to cut each matrix into: twice as many blocks as
