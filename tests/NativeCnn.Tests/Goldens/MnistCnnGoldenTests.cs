@@ -54,13 +54,18 @@ public class MnistCnnGoldenTests
     private static Dictionary<string, Tensor> InitialState(Dictionary<string, Tensor> g) =>
         g.Where(p => char.IsAsciiDigit(p.Key[0])).ToDictionary(p => p.Key, p => p.Value);
 
-    private static Module TorchInitialisedModel(Dictionary<string, Tensor> g)
+    /// <summary>mnist_cnn with torch's initial weights, in training mode, moved to <paramref name="device"/>.</summary>
+    private static Module TorchInitialisedModel(Dictionary<string, Tensor> g, Device? device = null)
     {
         var model = SimpleCnn.MnistCnn();
         model.LoadStateDict(InitialState(g), strict: true);
+        model.To(device ?? Device.Cpu);
         model.Train();
         return model;
     }
+
+    /// <summary>The golden batch (input, labels) on <paramref name="device"/>.</summary>
+    private static (Tensor X, Tensor Y) Batch(Dictionary<string, Tensor> g, Device device) => (g["input"].To(device), g["labels"].To(device));
 
     [Fact]
     public void StateDictHasTorchNamesAndShapes()
@@ -79,13 +84,19 @@ public class MnistCnnGoldenTests
     }
 
     [Fact]
-    public void ForwardAndBackwardMatchTorch()
+    public void ForwardAndBackwardMatchTorch() => ForwardAndBackward(Device.Cpu);
+
+    /// <summary>Logits, loss, every parameter gradient and the BN running statistics after one training
+    /// forward and backward on <paramref name="device"/>, against torch.</summary>
+    internal static void ForwardAndBackward(Device device)
     {
         var g = Golden();
-        var model = TorchInitialisedModel(g);
+        var model = TorchInitialisedModel(g, device);
+        var (x, y) = Batch(g, device);
 
-        var logits = model.Forward(g["input"]);
-        var loss = F.CrossEntropy(logits, g["labels"]);
+        var logits = model.Forward(x);
+        Assert.Equal(device, logits.Device);
+        var loss = F.CrossEntropy(logits, y);
         AssertClose("logits", logits, g["logits"]);
         AssertLoss("loss", loss.Item(), g["loss"].Item());
 
@@ -94,6 +105,7 @@ public class MnistCnnGoldenTests
         foreach (var (name, p) in model.NamedParameters())
         {
             Assert.True(p.Grad is not null, $"{name} has no gradient after Backward()");
+            Assert.Equal(device, p.Grad!.Device);
             AssertClose("grad." + name, p.Grad!, g["grad." + name]);
             checkedGrads++;
         }
@@ -117,40 +129,48 @@ public class MnistCnnGoldenTests
     [Theory]
     [InlineData(false)]
     [InlineData(true)] // each step inside a MemoryScope, as the training loop runs it: pooled buffers must not leak values
-    public void SgdStepsMatchTorch(bool memoryScope)
+    public void SgdStepsMatchTorch(bool memoryScope) => SgdSteps(Device.Cpu, memoryScope);
+
+    /// <summary>5 SGD steps (momentum 0.9, weight decay 1e-4) on <paramref name="device"/>: the losses, the
+    /// BN buffers after them and the eval-mode logits, against torch.</summary>
+    internal static void SgdSteps(Device device, bool memoryScope)
     {
         var g = Golden();
-        var model = TorchInitialisedModel(g);
+        var model = TorchInitialisedModel(g, device);
         var opt = new SGD(model.Parameters(), lr: 0.05f, momentum: 0.9f, weightDecay: 1e-4f);
-        var losses = Train(model, opt.ZeroGrad, opt.Step, g, memoryScope);
+        var losses = Train(model, opt.ZeroGrad, opt.Step, g, device, memoryScope);
         AssertLosses("sgd_losses", losses, g["sgd_losses"].ToArray());
         AssertBuffersAfterSteps("sgd", model, g);
-        AssertClose("sgd_eval_logits", EvalLogits(model, g), g["sgd_eval_logits"]);
+        AssertClose("sgd_eval_logits", EvalLogits(model, g, device), g["sgd_eval_logits"]);
     }
 
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
-    public void AdamWStepsMatchTorch(bool memoryScope)
+    public void AdamWStepsMatchTorch(bool memoryScope) => AdamWSteps(Device.Cpu, memoryScope);
+
+    /// <summary>5 AdamW steps on <paramref name="device"/>: the losses and batch counts, against torch.</summary>
+    internal static void AdamWSteps(Device device, bool memoryScope)
     {
         var g = Golden();
-        var model = TorchInitialisedModel(g);
+        var model = TorchInitialisedModel(g, device);
         var opt = new AdamW(model.Parameters(), lr: 1e-3f, beta1: 0.9f, beta2: 0.99f, eps: 1e-8f, weightDecay: 1e-2f);
-        var losses = Train(model, opt.ZeroGrad, opt.Step, g, memoryScope);
+        var losses = Train(model, opt.ZeroGrad, opt.Step, g, device, memoryScope);
         AssertLosses("adamw_losses", losses, g["adamw_losses"].ToArray());
         foreach (var (name, count) in model.StateDict().Where(p => p.Key.EndsWith("num_batches_tracked", StringComparison.Ordinal)))
             Assert.True(count.ToArray().SequenceEqual(new[] { (float)Steps }), $"{name}: ours {count.ToArray()[0]}, expected {Steps}");
     }
 
     /// <summary>torch's loop: zero the grads, loss of the batch (recorded before the step), backward, step.</summary>
-    private static float[] Train(Module model, Action zeroGrad, Action step, Dictionary<string, Tensor> g, bool memoryScope)
+    private static float[] Train(Module model, Action zeroGrad, Action step, Dictionary<string, Tensor> g, Device device, bool memoryScope)
     {
         var losses = new float[Steps];
+        var (x, y) = Batch(g, device);
         for (int i = 0; i < Steps; i++)
         {
             using var scope = memoryScope ? MemoryScope.Begin() : null;
             zeroGrad();
-            var loss = F.CrossEntropy(model.Forward(g["input"]), g["labels"]);
+            var loss = F.CrossEntropy(model.Forward(x), y);
             losses[i] = loss.Item();
             loss.Backward();
             step();
@@ -159,32 +179,38 @@ public class MnistCnnGoldenTests
     }
 
     [Fact]
-    public void SgdUpdatesMatchTorchWithFixedGradients()
+    public void SgdUpdatesMatchTorchWithFixedGradients() => SgdFixedGradients(Device.Cpu);
+
+    [Fact]
+    public void AdamWUpdatesMatchTorchWithFixedGradients() => AdamWFixedGradients(Device.Cpu);
+
+    /// <summary>The SGD optimizer alone on <paramref name="device"/>: 5 steps with torch's gradients.</summary>
+    internal static void SgdFixedGradients(Device device)
     {
         var g = Golden();
-        var model = TorchInitialisedModel(g);
+        var model = TorchInitialisedModel(g, device);
         var opt = new SGD(model.Parameters(), lr: 0.05f, momentum: 0.9f, weightDecay: 1e-4f);
-        StepWithTorchGradients(model, opt.Step, g);
+        StepWithTorchGradients(model, opt.Step, g, device);
         AssertUpdates("sgd_fixed", model, g);
     }
 
-    [Fact]
-    public void AdamWUpdatesMatchTorchWithFixedGradients()
+    /// <summary>The AdamW optimizer alone on <paramref name="device"/>: 5 steps with torch's gradients.</summary>
+    internal static void AdamWFixedGradients(Device device)
     {
         var g = Golden();
-        var model = TorchInitialisedModel(g);
+        var model = TorchInitialisedModel(g, device);
         var opt = new AdamW(model.Parameters(), lr: 1e-3f, beta1: 0.9f, beta2: 0.99f, eps: 1e-8f, weightDecay: 1e-2f);
-        StepWithTorchGradients(model, opt.Step, g);
+        StepWithTorchGradients(model, opt.Step, g, device);
         AssertUpdates("adamw_fixed", model, g);
     }
 
     /// <summary>Steps times: every parameter's gradient set to (a copy of) torch's grad.*, then a step.</summary>
-    private static void StepWithTorchGradients(Module model, Action step, Dictionary<string, Tensor> g)
+    private static void StepWithTorchGradients(Module model, Action step, Dictionary<string, Tensor> g, Device device)
     {
         for (int i = 0; i < Steps; i++)
         {
             foreach (var (name, p) in model.NamedParameters())
-                p.Grad = Tensor.FromArray(g["grad." + name].ToArray(), g["grad." + name].ShapeArray);
+                p.Grad = Tensor.FromArray(g["grad." + name].ToArray(), g["grad." + name].ShapeArray).To(device);
             step();
         }
     }
@@ -224,11 +250,11 @@ public class MnistCnnGoldenTests
         Assert.Equal(12, checkedBuffers);
     }
 
-    private static Tensor EvalLogits(Module model, Dictionary<string, Tensor> g)
+    private static Tensor EvalLogits(Module model, Dictionary<string, Tensor> g, Device device)
     {
         model.Eval();
         using var _ = new NoGrad();
-        return model.Forward(g["input"]);
+        return model.Forward(g["input"].To(device));
     }
 
     private static void AssertLoss(string name, float actual, float expected)

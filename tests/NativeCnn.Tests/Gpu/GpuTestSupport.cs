@@ -32,6 +32,19 @@ public sealed class CudaTheoryAttribute : TheoryAttribute
     }
 }
 
+/// <summary>A fact that takes minutes on ILGPU's CPU simulator: runs only with NATIVECNN_SLOW_SIMULATOR_TESTS=1,
+/// and is skipped, saying how to run it, otherwise.</summary>
+public sealed class SlowSimulatorFactAttribute : FactAttribute
+{
+    public const string Variable = "NATIVECNN_SLOW_SIMULATOR_TESTS";
+
+    public SlowSimulatorFactAttribute()
+    {
+        if (Environment.GetEnvironmentVariable(Variable) != "1")
+            Skip = $"minutes on the CPU simulator; runs on CUDA, and here with {Variable}=1";
+    }
+}
+
 internal static class CudaSkip
 {
     private static readonly Lazy<string?> Why = new(() =>
