@@ -20,6 +20,7 @@ public static class Cli
         "\n" +
         "Commands:\n" +
         "  train     train the MNIST CNN (embedded 10k digits by default) and print each epoch's metrics\n" +
+        "  devices   list the devices NativeCnn sees (CPU, CUDA GPUs with why one cannot be used)\n" +
         "\n" +
         "Run 'nativecnn <command> --help' for the command's options.";
 
@@ -42,7 +43,8 @@ public static class Cli
             return args[0] switch
             {
                 "train" => TrainCommand.Run(args[1..], stdout, stderr),
-                _ => throw new UsageException($"unknown command '{args[0]}'; expected one of: train (see 'nativecnn --help')"),
+                "devices" => DevicesCommand.Run(args[1..], stdout),
+                _ => throw new UsageException($"unknown command '{args[0]}'; expected one of: train, devices (see 'nativecnn --help')"),
             };
         }
         catch (UsageException e)

@@ -1,7 +1,9 @@
 // `nativecnn train`: mnist_cnn on MNIST with one-cycle AdamW, a fastai-like table of epoch metrics,
-// and optionally one JSON object with the final metrics. Must hold: each training step runs in its
-// own MemoryScope (after warm-up no new buffers); the loss is summed on the device and read only at
-// the end of an epoch (or every 25 steps with --verbose); evaluation runs in Eval mode under NoGrad.
+// and optionally one JSON object with the final metrics. Must hold: everything runs on the chosen
+// device (the model is moved before the optimizer is made; the batch iterators stage each epoch's
+// images and labels there); each training step runs in its own MemoryScope (after warm-up no new
+// buffers); the loss is summed on the device and read only at the end of an epoch (or every 25
+// steps with --verbose); evaluation runs in Eval mode under NoGrad.
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
@@ -37,8 +39,10 @@ public static class TrainCommand
             throw new UsageException($"train: --bs {o.BatchSize} is larger than the {train.Count} training images; expected at most {train.Count}");
         log.WriteLine($"data: {(o.DataDir ?? "embedded mnist10k")} ({train.Count} train, {valid.Count} valid images of {train.Height}x{train.Width})");
 
+        var device = DevicesCommand.Resolve(o.Device);
+        table.WriteLine(DevicesCommand.Describe(device));
         var total = Stopwatch.StartNew();
-        var results = Train(o, train, valid, table, log);
+        var results = Train(o, train, valid, table, log, device);
         total.Stop();
 
         if (o.Json)
@@ -59,6 +63,7 @@ public static class TrainCommand
             json.WriteNumber("train_images", train.Count);
             json.WriteNumber("valid_images", valid.Count);
             json.WriteString("data", o.DataDir ?? "embedded:mnist10k");
+            json.WriteString("device", device.ToString());
             json.WriteEndObject();
             json.Flush();
             stdout.WriteLine(System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan));
@@ -67,14 +72,16 @@ public static class TrainCommand
         return Cli.ExitOk;
     }
 
-    /// <summary>The training run itself; writes the table to <paramref name="table"/>.</summary>
-    public static List<EpochResult> Train(TrainOptions o, ImageDataset train, ImageDataset valid, TextWriter table, TextWriter log)
+    /// <summary>The training run itself on <paramref name="device"/> (the CPU if null); writes the table to <paramref name="table"/>.</summary>
+    public static List<EpochResult> Train(TrainOptions o, ImageDataset train, ImageDataset valid, TextWriter table, TextWriter log, Device? device = null)
     {
+        device ??= Device.Cpu;
         // One seed for every draw. A private generator (not Rng.Global) keeps a run reproducible even
         // when other code in the process draws concurrently (the CLI tests run in parallel).
         Rng.Manual(o.Seed);
         var rng = new Rng(o.Seed);
-        var model = SimpleCnn.MnistCnn(train.Classes, rng);
+        // Initialised on the CPU (the same values on every device for a seed), then moved.
+        var model = SimpleCnn.MnistCnn(train.Classes, rng).To(device);
         log.WriteLine(model);
         log.WriteLine($"parameters: {model.ParameterCount():N0}");
 
@@ -82,11 +89,12 @@ public static class TrainCommand
         // eps 1e-8, decoupled weight decay 1e-2 on every parameter.
         var optimizer = new AdamW(model.Parameters(), lr: o.Lr, beta1: 0.9f, beta2: 0.99f, eps: 1e-8f, weightDecay: 1e-2f);
 
-        var trainBatches = new BatchIterator(train, o.BatchSize, shuffle: true, dropLast: true, rng: rng);
-        var validBatches = new BatchIterator(valid, Math.Max(o.BatchSize, 256), shuffle: false);
+        var trainBatches = new BatchIterator(train, o.BatchSize, shuffle: true, dropLast: true, rng: rng, device: device);
+        var validBatches = new BatchIterator(valid, Math.Max(o.BatchSize, 256), shuffle: false, device: device);
         int stepsPerEpoch = trainBatches.BatchCount;
         var schedule = new OneCycle(o.Lr, o.Epochs * stepsPerEpoch);
-        var lossSum = Tensor.Zeros(Array.Empty<int>(), DType.Float32).Keep();
+        var lossSum = Tensor.Zeros(Array.Empty<int>(), DType.Float32, device).Keep();
+        var zero = Tensor.Zeros(Array.Empty<int>(), DType.Float32, device).Keep();
 
         table.WriteLine($"{"epoch",-7}{"train_loss",-12}{"valid_loss",-12}{"accuracy",-10}{"time",-6}");
         table.Flush();
@@ -96,7 +104,7 @@ public static class TrainCommand
         {
             var clock = Stopwatch.StartNew();
             model.Train();
-            lossSum.CopyFrom(Tensor.Scalar(0f));
+            lossSum.CopyFrom(zero);
             int stepInEpoch = 0;
             foreach (var (x, y) in trainBatches.Epoch())
             {

@@ -14,13 +14,15 @@ public sealed class TrainOptions
     public string? DataDir { get; private set; }
     public int? Limit { get; private set; }
     public bool Verbose { get; private set; }
+    /// <summary>auto, cpu, cuda, cuda:N or simulator, as given (resolved by TrainCommand).</summary>
+    public string Device { get; private set; } = "auto";
     public bool Help { get; private set; }
 
     public const string Usage =
         "Usage: nativecnn train [options]\n" +
         "\n" +
         "Trains mnist_cnn (4 conv-BN-ReLU blocks, average pool, linear) with one-cycle AdamW\n" +
-        "(betas 0.9/0.99, weight decay 1e-2 except on BatchNorm and bias, 30% warm-up) and prints\n" +
+        "(betas 0.9/0.99, decoupled weight decay 1e-2 on every parameter, 30% warm-up) and prints\n" +
         "epoch, train_loss, valid_loss, accuracy and time for each epoch.\n" +
         "\n" +
         "Options:\n" +
@@ -31,6 +33,8 @@ public sealed class TrainOptions
         "  --data DIR     directory holding train-/valid-images-idx3-ubyte.gz and train-/valid-labels-idx1-ubyte.gz\n" +
         "                 (default: the 8,000/2,000 MNIST digits embedded in the library)\n" +
         "  --limit N      use only the first N training and N validation images (quick runs)\n" +
+        "  --device D     auto (default: CUDA when a usable NVIDIA GPU is present, else the CPU), cpu, cuda,\n" +
+        "                 cuda:N, or simulator (ILGPU's CPU simulator of the GPU backend: very slow, for tests)\n" +
         "  --json         print the final metrics as one JSON object on stdout (the table goes to stderr)\n" +
         "  --verbose      print the model, progress every 25 steps, and stack traces on errors\n" +
         "  -h, --help     show this help";
@@ -79,17 +83,28 @@ public sealed class TrainOptions
                     break;
                 }
                 case "--limit": o.Limit = PositiveInt(arg, Value()); break;
+                case "--device":
+                {
+                    var v = Value();
+                    if (v is not ("auto" or "cpu" or "cuda" or "simulator") && !IsCudaIndex(v))
+                        throw new UsageException($"train: --device expects auto, cpu, cuda, cuda:N or simulator, got '{v}'");
+                    o.Device = v;
+                    break;
+                }
                 case "--json": NoValue(); o.Json = true; break;
                 case "--verbose": NoValue(); o.Verbose = true; break;
                 case "--help" or "-h": o.Help = true; break;
                 default:
                     throw new UsageException(arg.StartsWith('-')
-                        ? $"train: unknown option '{arg}'; expected --epochs, --lr, --bs, --seed, --data, --limit, --json, --verbose or --help"
+                        ? $"train: unknown option '{arg}'; expected --epochs, --lr, --bs, --seed, --data, --limit, --device, --json, --verbose or --help"
                         : $"train: unexpected argument '{arg}'; train takes only options (see 'nativecnn train --help')");
             }
         }
         return o;
     }
+
+    private static bool IsCudaIndex(string v) =>
+        v.StartsWith("cuda:", StringComparison.Ordinal) && int.TryParse(v.AsSpan(5), NumberStyles.None, CultureInfo.InvariantCulture, out _);
 
     private static int PositiveInt(string flag, string value)
     {

@@ -32,8 +32,13 @@ internal static class Engine
                 throw new InvalidOperationException($"Backward: a gradient can be implied only for a one-element output, got shape {Shape.Format(root.ShapeArray)}; pass the gradient explicitly");
             gradient = Tensor.Full(root.ShapeArray, 1f, DType.Float32, root.Device);
         }
-        else if (!Shape.Equal(gradient.ShapeArray, root.ShapeArray))
-            throw new NativeCnnException($"Backward: gradient shape {Shape.Format(gradient.ShapeArray)} does not match the output shape {Shape.Format(root.ShapeArray)}");
+        else
+        {
+            if (!Shape.Equal(gradient.ShapeArray, root.ShapeArray))
+                throw new NativeCnnException($"Backward: gradient shape {Shape.Format(gradient.ShapeArray)} does not match the output shape {Shape.Format(root.ShapeArray)}");
+            // every backward closure runs on the output's backend: a gradient elsewhere must fail here, by name
+            Check.SameDevice("Backward (output and its gradient)", root, gradient);
+        }
 
         using var _ = new NoGrad();
         if (root.IsLeaf) { Accumulate(root, gradient); return; }
@@ -86,6 +91,8 @@ internal static class Engine
     private static void Accumulate(Tensor leaf, Tensor g)
     {
         if (g.DType != leaf.DType) g = g.To(leaf.DType);
+        // a .Grad set by hand on another device (or left behind by a move) cannot take this gradient
+        if (leaf.Grad is not null) Check.SameDevice("Backward (accumulating into a leaf's existing .Grad)", leaf.Grad, g);
         if (leaf.Grad is null)
             leaf.Grad = Backends.MemoryScope.Outside(() => g.Clone()).Keep();
         else

@@ -34,7 +34,8 @@ public abstract class Storage
     {
         if (IsReleased)
             throw new InvalidOperationException(
-                "This tensor's memory was returned to the pool when the MemoryScope it was created in ended. " +
-                "Read values (Item, ToArray) inside the scope, or call Keep() on tensors that must outlive it.");
+                "This tensor's memory was returned to the pool: the MemoryScope it was created in ended (or, for a " +
+                "BatchIterator batch, the iterator's next epoch began). Read values (Item, ToArray) before that, or " +
+                "Keep() / Clone() tensors that must outlive it.");
     }
 }

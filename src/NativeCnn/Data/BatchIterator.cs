@@ -1,8 +1,11 @@
-// Mini-batches of an ImageDataset as (x: (B, 1, H, W) float32 normalised, y: (B) int32) tensors.
-// Pixels are normalised once ((v/255 - mean)/std); each epoch uploads the (optionally shuffled)
-// images once and yields views of it, so a training step receives its batch without a new large
-// buffer. Must hold: shuffling draws from the given Rng only (one seed reproduces the order), and
-// every image appears exactly once per epoch (minus the short last batch when dropLast).
+// Mini-batches of an ImageDataset as (x: (B, 1, H, W) float32 normalised, y: (B) int32) tensors on
+// the iterator's device. Pixels are normalised once ((v/255 - mean)/std); each epoch stages the
+// (optionally shuffled) images and labels on the device in one copy each and yields views of them,
+// so a training step receives its batch without a copy or a new buffer. The epoch's buffers go back
+// to the device's pool when the next epoch begins, so after the first epoch no new buffers are made.
+// Must hold: shuffling draws from the given Rng only (one seed reproduces the order); every image
+// appears exactly once per epoch (minus the short last batch when dropLast); a batch used after the
+// next epoch began is an error (the pool took its memory back), never stale data.
 using NativeCnn.Backends;
 
 namespace NativeCnn.Data;
@@ -13,6 +16,8 @@ public sealed class BatchIterator
     private readonly float[] _normalised;
     private readonly Rng _rng;
     private readonly Device _device;
+    private readonly IBackend _backend;
+    private Storage[] _staged = Array.Empty<Storage>();
 
     public BatchIterator(ImageDataset data, int batchSize, bool shuffle, bool dropLast = false, Rng? rng = null,
                          float mean = Mnist.Mean, float std = Mnist.Std, Device? device = null)
@@ -28,6 +33,7 @@ public sealed class BatchIterator
         DropLast = dropLast;
         _rng = rng ?? Rng.Global;
         _device = device ?? Device.Cpu;
+        _backend = Tensor.BackendFor(_device);   // an unavailable device fails here, not at the first batch
         _normalised = new float[data.Pixels.Length];
         float scale = 1f / (255f * std), shift = -mean / std;
         for (int i = 0; i < _normalised.Length; i++) _normalised[i] = data.Pixels[i] * scale + shift;
@@ -38,10 +44,14 @@ public sealed class BatchIterator
     public bool DropLast { get; }
     public int Count => _data.Count;
 
+    /// <summary>Where the batches are made.</summary>
+    public Device Device => _device;
+
     /// <summary>Batches per epoch.</summary>
     public int BatchCount => DropLast ? _data.Count / BatchSize : (_data.Count + BatchSize - 1) / BatchSize;
 
-    /// <summary>One pass over the data; with Shuffle, a new order each call.</summary>
+    /// <summary>One pass over the data; with Shuffle, a new order each call. The batches are views of
+    /// the epoch's staged tensors and stay valid until the next call's enumeration begins.</summary>
     public IEnumerable<(Tensor X, Tensor Y)> Epoch()
     {
         int n = _data.Count, h = _data.Height, w = _data.Width, size = h * w;
@@ -53,14 +63,15 @@ public sealed class BatchIterator
             Array.Copy(_normalised, (long)order[i] * size, pixels, (long)i * size, size);
             labels[i] = _data.Labels[order[i]];
         }
+        // The previous epoch's buffers return to the pool, so the uploads below reuse them.
+        foreach (var s in _staged) s.Release();
         // Made outside any step's MemoryScope: the epoch's tensors outlive every step.
         var (xs, ys) = MemoryScope.Outside(() => (Tensor.FromArray(pixels, new[] { n, 1, h, w }, _device), Tensor.FromArray(labels, new[] { n }, _device)));
+        _staged = new[] { xs.Storage, ys.Storage };
         for (int b = 0; b < BatchCount; b++)
         {
             int start = b * BatchSize, end = Math.Min(n, start + BatchSize);
-            // Labels are tiny: a dense copy per batch keeps every loss implementation on offset 0.
-            var y = MemoryScope.Outside(() => Tensor.FromArray(labels[start..end], new[] { end - start }, _device));
-            yield return (xs.Slice(0, start, end), y);
+            yield return (xs.Slice(0, start, end), ys.Slice(0, start, end));
         }
     }
 }

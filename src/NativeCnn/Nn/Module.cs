@@ -145,6 +145,23 @@ public abstract class Module
     /// <summary>Called after LoadStateDict wrote new values, for modules that mirror a buffer on the host.</summary>
     protected virtual void OnStateLoaded() { }
 
+    /// <summary>Moves every parameter (with its gradient) and buffer of this module and its descendants
+    /// to <paramref name="device"/> in place, like torch's <c>module.to(device)</c>: the same tensor
+    /// objects, now on the device, still persistent leaves (parameters keep RequiresGrad). Create the
+    /// optimizer after moving: its state is made on a parameter's device at the first step, and state
+    /// made before a move stays behind (the next step then fails with a device error).</summary>
+    public Module To(Device device)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        _ = Tensor.BackendFor(device);   // an unavailable device fails before any tensor moved
+        foreach (var (_, p) in NamedParameters()) p.MoveInPlace(device);
+        foreach (var (_, b) in NamedBuffers()) b.MoveInPlace(device);
+        return this;
+    }
+
+    /// <summary>The device of this module's first parameter or buffer (the CPU for a module without any).</summary>
+    public Device Device => NamedParameters().Select(p => p.Value.Device).Concat(NamedBuffers().Select(b => b.Value.Device)).FirstOrDefault() ?? Device.Cpu;
+
     /// <summary>Sets training mode on this module and every descendant.</summary>
     public Module Train(bool mode = true)
     {

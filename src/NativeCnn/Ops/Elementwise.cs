@@ -154,6 +154,7 @@ public sealed partial class Tensor
     /// <summary>this += other (broadcast), in place and not recorded: gradient accumulation.</summary>
     internal void AddInPlace(Tensor other)
     {
+        Check.SameDevice("AddInPlace", this, other);
         var o = other.DType == DType.Float32 ? other : other.Dense32();
         if (DType == DType.Float32 && IsDense)
         {

@@ -239,6 +239,30 @@ public sealed partial class Tensor
         return Engine.Record("to_device", y, new[] { this }, g => new[] { g.To(from) });
     }
 
+    /// <summary>Moves this leaf to <paramref name="device"/> in place: afterwards this same Tensor object
+    /// holds a dense copy of its values there (what Module.To needs, so layers, optimizers and user
+    /// code that hold the parameter see the move, as with torch's param.data). RequiresGrad and
+    /// persistence are kept; a gradient moves too, kept. Views made earlier (Detach, StateDict) still
+    /// see the old storage.</summary>
+    internal void MoveInPlace(Device device)
+    {
+        if (device == Device) return;
+        if (!IsLeaf)
+            throw new NativeCnnException($"MoveInPlace: only a leaf tensor can change device in place, got one made by '{GradFn!.Name}'");
+        var target = BackendFor(device);   // an unknown device fails here, before anything changed
+        Tensor moved;
+        using (new NoGrad()) moved = MemoryScope.Outside(() => Detach().To(device));
+        if (!ReferenceEquals(moved.Backend, target))
+            throw new InvalidOperationException($"internal: a move to {device} produced a tensor on {moved.Device}");
+        bool persistent = Storage.IsPersistent;
+        Storage = moved.Storage;
+        Offset = 0;
+        _strides = NativeCnn.Shape.ContiguousStrides(_shape);
+        if (persistent) Storage.IsPersistent = true;
+        if (Grad is { } g)
+            using (new NoGrad()) Grad = MemoryScope.Outside(() => g.Detach().To(device)).Keep();
+    }
+
     /// <summary>The same values without a graph: a leaf sharing storage.</summary>
     public Tensor Detach() => new(Storage, Offset, _shape, _strides);
 

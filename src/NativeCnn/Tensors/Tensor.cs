@@ -9,7 +9,7 @@ namespace NativeCnn;
 public sealed partial class Tensor
 {
     private readonly int[] _shape;
-    private readonly int[] _strides;
+    private int[] _strides;   // replaced only by MoveInPlace (a leaf changing device)
     private bool _requiresGrad;
 
     internal Tensor(Storage storage, int offset, int[] shape, int[] strides)
@@ -23,8 +23,8 @@ public sealed partial class Tensor
     /// <summary>A fresh contiguous tensor; contents undefined.</summary>
     internal Tensor(Storage storage, int[] shape) : this(storage, 0, shape, NativeCnn.Shape.ContiguousStrides(shape)) { }
 
-    internal Storage Storage { get; }
-    internal int Offset { get; }
+    internal Storage Storage { get; private set; }
+    internal int Offset { get; private set; }
     internal IBackend Backend => Storage.Backend;
     internal int[] ShapeArray => _shape;
     internal int[] StridesArray => _strides;

@@ -34,7 +34,10 @@ public class CliTests
     [InlineData(new[] { "train", "--bs" }, new[] { "--bs needs a value" })]
     [InlineData(new[] { "train", "--seed", "-3" }, new[] { "--seed", "non-negative integer", "'-3'" })]
     [InlineData(new[] { "train", "extra" }, new[] { "unexpected argument 'extra'" })]
-    [InlineData(new[] { "frobnicate" }, new[] { "unknown command 'frobnicate'", "train" })]
+    [InlineData(new[] { "train", "--device", "gpu" }, new[] { "--device", "auto, cpu, cuda, cuda:N or simulator", "'gpu'" })]
+    [InlineData(new[] { "train", "--device", "cuda:x" }, new[] { "--device", "'cuda:x'" })]
+    [InlineData(new[] { "devices", "--all" }, new[] { "devices", "'--all'" })]
+    [InlineData(new[] { "frobnicate" }, new[] { "unknown command 'frobnicate'", "train, devices" })]
     public void BadCommandLinesExitWithUsageCode(string[] args, string[] fragments)
     {
         var (code, output, err) = Run(args);
@@ -83,7 +86,7 @@ public class CliTests
         Assert.Contains("nativecnn train", output.Replace("<command>", "train"));
         (code, output, _) = Run("train", "--help");
         Assert.Equal(0, code);
-        foreach (var flag in new[] { "--epochs", "--lr", "--bs", "--seed", "--json", "--data", "--limit", "--verbose" })
+        foreach (var flag in new[] { "--epochs", "--lr", "--bs", "--seed", "--json", "--data", "--limit", "--device", "--verbose" })
             Assert.Contains(flag, output);
         (code, _, var err) = Run();
         Assert.Equal(2, code);
@@ -93,7 +96,7 @@ public class CliTests
     [Fact]
     public void TinyTrainingRunPrintsJsonMetricsAboveChance()
     {
-        var (code, output, err) = Run("train", "--epochs", "2", "--limit", "512", "--bs", "32", "--lr", "0.01", "--seed", "1", "--json");
+        var (code, output, err) = Run("train", "--epochs", "2", "--limit", "512", "--bs", "32", "--lr", "0.01", "--seed", "1", "--json", "--device", "cpu");
         Assert.True(code == 0, err);
         using var json = JsonDocument.Parse(output.Trim());
         var root = json.RootElement;
@@ -101,14 +104,16 @@ public class CliTests
             Assert.True(root.TryGetProperty(key, out _), $"missing '{key}' in {output}");
         Assert.Equal(2, root.GetProperty("epochs").GetInt32());
         Assert.Equal(512, root.GetProperty("train_images").GetInt32());
+        Assert.Equal("cpu", root.GetProperty("device").GetString());
         // 32 steps on 512 images: far from converged, but far above chance (accuracy 0.1, loss ln 10 = 2.30).
         Assert.InRange(root.GetProperty("accuracy").GetDouble(), 0.4, 1.0);
         Assert.InRange(root.GetProperty("valid_loss").GetDouble(), 0.0, 1.8);
-        // The table went to stderr: a header and one row per epoch.
+        // The device line and the table went to stderr: the device, a header and one row per epoch.
         var rows = err.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.Equal(3, rows.Length);
-        Assert.StartsWith("epoch", rows[0]);
-        Assert.StartsWith("0 ", rows[1]);
-        Assert.StartsWith("1 ", rows[2]);
+        Assert.Equal(4, rows.Length);
+        Assert.StartsWith("device: cpu (managed CPU backend", rows[0]);
+        Assert.StartsWith("epoch", rows[1]);
+        Assert.StartsWith("0 ", rows[2]);
+        Assert.StartsWith("1 ", rows[3]);
     }
 }

@@ -1,5 +1,6 @@
-// Batches: counts with and without drop_last, every image once per epoch, seeded shuffling, and
-// normalisation with MNIST's mean and std.
+// Batches: counts with and without drop_last, every image once per epoch, seeded shuffling,
+// normalisation with MNIST's mean and std, and the epoch's staged buffers: reused by the next epoch,
+// and a batch kept past that point fails clearly. (Batches on the GPU simulator: Gpu/BatchStagingTests.)
 using NativeCnn.Data;
 using Xunit;
 
@@ -59,5 +60,25 @@ public class BatchIteratorTests
         Assert.Equal(new[] { 4, 4 }, batches.Select(b => b.X.Size(0)));
         var e = Assert.Throws<NativeCnnException>(() => new BatchIterator(Numbered(10), 11, shuffle: false, dropLast: true));
         Assert.Contains("batch size 11 is larger than the 10 images", e.Message);
+    }
+
+    [Fact]
+    public void TheNextEpochReusesTheStagedBuffersAndAnOldBatchFailsClearly()
+    {
+        static float[] Pixels(Tensor t) => NativeCnn.Backends.Cpu.CpuBackend.F(t.Storage);
+        static int[] Labels(Tensor t) => NativeCnn.Backends.Cpu.CpuBackend.I(t.Storage);
+        var it = new BatchIterator(Numbered(1009), 4, shuffle: true, rng: new Rng(5));   // an odd size no other test pools
+        var batches = it.Epoch().ToList();
+        // every batch is a view of the epoch's staged images and labels: no copy per batch
+        Assert.All(batches, b => Assert.Same(Pixels(batches[0].X), Pixels(b.X)));
+        Assert.All(batches, b => Assert.Same(Labels(batches[0].Y), Labels(b.Y)));
+        var last = batches[^1];
+        Assert.Single(last.Y.ToInt32Array());   // still valid after its epoch ended
+
+        var first = Pixels(batches[0].X);
+        var second = it.Epoch().First();
+        Assert.Same(first, Pixels(second.X));   // the pool handed the same array back
+        var e = Assert.Throws<InvalidOperationException>(() => last.X.ToArray());
+        Assert.Contains("next epoch began", e.Message);
     }
 }

@@ -45,8 +45,21 @@ public sealed partial class CpuBackend : IBackend
         _pool.Return(cpu.DType, cpu.Length, cpu.DetachForPool());
     }
 
-    public Storage FromHost(float[] data) => new CpuStorage(this, DType.Float32, (float[])data.Clone(), data.Length);
-    public Storage FromHost(int[] data) => new CpuStorage(this, DType.Int32, (int[])data.Clone(), data.Length);
+    // Uploads take their array from the pool, so a buffer released outside any scope (a BatchIterator's
+    // previous epoch) is reused by the next upload of its size instead of piling up in the pool.
+    public Storage FromHost(float[] data)
+    {
+        var copy = (float[])_pool.Rent(DType.Float32, data.Length);
+        data.CopyTo(copy, 0);
+        return new CpuStorage(this, DType.Float32, copy, data.Length);
+    }
+
+    public Storage FromHost(int[] data)
+    {
+        var copy = (int[])_pool.Rent(DType.Int32, data.Length);
+        data.CopyTo(copy, 0);
+        return new CpuStorage(this, DType.Int32, copy, data.Length);
+    }
 
     public void ToHost(Storage src, int offset, Span<float> dst)
     {

@@ -1,0 +1,82 @@
+// Command line of the GPU lab. Must hold: every flag is known and every value parses, or the lab
+// stops before touching the device with a usage line naming the flag and the value.
+using System.Globalization;
+
+namespace NativeCnn.GpuLab;
+
+public sealed class LabOptions
+{
+    public const string Usage =
+        "Usage: NativeCnn.GpuLab OUTDIR [options]\n" +
+        "\n" +
+        "On CUDA device 0 (or ILGPU's CPU simulator): prints the device, runs the GPU correctness cases and\n" +
+        "the mnist_cnn PyTorch goldens, times torch_baseline.py's cases, trains mnist_cnn, and writes\n" +
+        "OUTDIR/results.jsonl (one JSON object per line) and OUTDIR/summary.md.\n" +
+        "\n" +
+        "Options:\n" +
+        "  --simulator      run on ILGPU's CPU simulator instead of CUDA (slow: use with --quick)\n" +
+        "  --quick          tiny sizes everywhere (case names then carry the sizes actually run)\n" +
+        "  --only LIST      sections to run, comma-separated: device,cases,bench,train (default: all)\n" +
+        "  --cases TEXT     run only the correctness cases whose name contains TEXT\n" +
+        "  --bench TEXT     run only the timed cases whose name contains TEXT\n" +
+        "  --epochs N       training epochs (default 2; 1 with --quick)\n" +
+        "  --no-cpu-train   skip the CPU training run of the same seed (default: run it, for the accuracy comparison)\n" +
+        "  --torch FILE     torch_baseline.py's output (JSON lines) for the ratios in summary.md";
+
+    public string Out { get; private set; } = "";
+    public bool Simulator { get; private set; }
+    public bool Quick { get; private set; }
+    public HashSet<string> Sections { get; } = new(StringComparer.Ordinal) { "device", "cases", "bench", "train" };
+    public string? CaseFilter { get; private set; }
+    public string? BenchFilter { get; private set; }
+    public int Epochs { get; private set; }
+    public bool CpuTrain { get; private set; } = true;
+    public string? TorchBaseline { get; private set; }
+
+    public static LabOptions Parse(string[] args)
+    {
+        var o = new LabOptions();
+        int? epochs = null;
+        for (int i = 0; i < args.Length; i++)
+        {
+            string arg = args[i];
+            string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{arg} needs a value");
+            switch (arg)
+            {
+                case "--simulator": o.Simulator = true; break;
+                case "--quick": o.Quick = true; break;
+                case "--only":
+                {
+                    var list = Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+                    var unknown = list.Where(s => s is not ("device" or "cases" or "bench" or "train")).ToList();
+                    if (unknown.Count > 0 || list.Length == 0)
+                        throw new ArgumentException($"--only expects sections from device,cases,bench,train, got '{string.Join(",", list)}'");
+                    o.Sections.Clear();
+                    o.Sections.Add("device");   // every other section needs the device
+                    o.Sections.UnionWith(list);
+                    break;
+                }
+                case "--cases": o.CaseFilter = Value(); break;
+                case "--bench": o.BenchFilter = Value(); break;
+                case "--epochs":
+                {
+                    var v = Value();
+                    if (!int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var n) || n <= 0)
+                        throw new ArgumentException($"--epochs expects a positive integer, got '{v}'");
+                    epochs = n;
+                    break;
+                }
+                case "--no-cpu-train": o.CpuTrain = false; break;
+                case "--torch": o.TorchBaseline = Value(); break;
+                case "-h" or "--help": throw new ArgumentException("help");
+                default:
+                    if (arg.StartsWith('-') || o.Out.Length > 0) throw new ArgumentException($"unknown argument '{arg}'");
+                    o.Out = arg;
+                    break;
+            }
+        }
+        if (o.Out.Length == 0) throw new ArgumentException("an output folder is required");
+        o.Epochs = epochs ?? (o.Quick ? 1 : 2);
+        return o;
+    }
+}

@@ -1,0 +1,113 @@
+// OUTDIR/summary.md: the run at a glance (device, cases passed and failed, timings side by side with
+// torch_baseline.py's numbers from the same run when given, the training table). Built only from the
+// recorded results, so it says nothing that results.jsonl does not hold.
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace NativeCnn.GpuLab;
+
+public static class LabSummary
+{
+    public static string Write(LabOptions o, LabResults results, TimeSpan took, int exit)
+    {
+        var s = new StringBuilder();
+        s.AppendLine("# NativeCnn GPU lab");
+        s.AppendLine();
+        s.AppendLine(Inv($"{DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {took.TotalSeconds:F0} s, exit code {exit}{(o.Quick ? ", quick sizes" : "")}"));
+        s.AppendLine();
+
+        s.AppendLine("## Device");
+        var open = results.Of("device").FirstOrDefault(r => (string?)r["kind"] == "open");
+        if (open is null) s.AppendLine("not opened");
+        else if (open["ok"]?.GetValue<bool>() != true) s.AppendLine($"could not open {open["wanted"]}: {open["type"]}: {open["message"]}");
+        else
+        {
+            long bytes = open["memory_bytes"]?.GetValue<long>() ?? 0;
+            // the simulator reports long.MaxValue bytes: no memory worth a number
+            string gib = bytes < 1L << 50 ? Inv($"{bytes / (double)(1L << 30):F1} GiB") : "host memory";
+            s.AppendLine($"{open["device"]}: {open["name"]}, {gib}, warp {open["warp"]}, {open["multiprocessors"]} multiprocessors" +
+                         $"{Opt(open, "architecture", ", ")}{Opt(open, "instruction_set", ", PTX ")}{Opt(open, "driver_version", ", driver ")}, ILGPU {open["ilgpu"]}");
+        }
+        foreach (var d in results.Of("device").Where(r => (string?)r["kind"] == "listed" && r["usable"]?.GetValue<bool>() == false))
+            s.AppendLine($"- {d["device"]} not usable: {d["reason"]}");
+        s.AppendLine();
+
+        var cases = results.Of("case").ToList();
+        if (cases.Count > 0)
+        {
+            var failed = cases.Where(c => c["passed"]?.GetValue<bool>() != true).ToList();
+            s.AppendLine($"## Cases: {cases.Count - failed.Count} passed, {failed.Count} failed");
+            foreach (var f in failed) s.AppendLine($"- FAIL {f["case"]}: {First(f["error"]?.GetValue<string>())}");
+            s.AppendLine();
+        }
+
+        var bench = results.Of("bench").ToList();
+        if (bench.Count > 0)
+        {
+            var torch = TorchBaseline(o.TorchBaseline);
+            s.AppendLine("## Timings (median ms)");
+            s.AppendLine(torch.Count > 0 ? "| case | NativeCnn | rate | PyTorch | rate | time ratio (ours / torch) |" : "| case | NativeCnn | rate |");
+            s.AppendLine(torch.Count > 0 ? "| --- | ---: | ---: | ---: | ---: | ---: |" : "| --- | ---: | ---: |");
+            foreach (var b in bench)
+            {
+                string name = (string)b["case"]!;
+                if (b["error"] is { } err) { s.AppendLine($"| {name} | failed: {First(err.GetValue<string>())} | |"); continue; }
+                double ms = b["median_ms"]!.GetValue<double>();
+                string row = Inv($"| {name} | {ms:F3} | {Rate(b)} |");
+                if (torch.Count > 0)
+                    row += torch.TryGetValue(name, out var t)
+                        ? Inv($" {t["median_ms"]!.GetValue<double>():F3} | {Rate(t)} | {ms / t["median_ms"]!.GetValue<double>():F2} |")
+                        : " | | |";
+                s.AppendLine(row);
+            }
+            if (o.TorchBaseline is not null && torch.Count == 0) s.AppendLine($"\n(no PyTorch numbers: '{o.TorchBaseline}' is missing or has none)");
+            s.AppendLine();
+        }
+
+        var train = results.Of("train").ToList();
+        if (train.Count > 0)
+        {
+            s.AppendLine("## Training (mnist_cnn, nativecnn train)");
+            s.AppendLine("| device | epoch | train_loss | valid_loss | accuracy | seconds |");
+            s.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: |");
+            foreach (var t in train)
+                s.AppendLine($"| {t["device"]} | {t["epoch"]} | {t["train_loss"]} | {t["valid_loss"]} | {t["accuracy"]} | {t["seconds"]} |");
+            s.AppendLine();
+        }
+
+        foreach (var e in results.Of("error")) s.AppendLine($"ERROR in {e["in"]}: {e["type"]}: {First(e["message"]?.GetValue<string>())}");
+        var text = s.ToString();
+        File.WriteAllText(Path.Combine(results.OutDir, "summary.md"), text);
+        return text;
+    }
+
+    /// <summary>torch_baseline.py's float32, non-AMP records by case name.</summary>
+    private static Dictionary<string, JsonObject> TorchBaseline(string? path)
+    {
+        var byCase = new Dictionary<string, JsonObject>(StringComparer.Ordinal);
+        if (path is null || !File.Exists(path)) return byCase;
+        foreach (var line in File.ReadLines(path))
+        {
+            if (!line.TrimStart().StartsWith('{')) continue;
+            JsonObject? r;
+            try { r = JsonNode.Parse(line) as JsonObject; }
+            catch (JsonException) { continue; }
+            if (r?["case"] is null || r["median_ms"] is null) continue;
+            if ((string?)r["dtype"] is { } dt && dt != "float32") continue;
+            if (r["amp"] is { } amp && amp.GetValue<bool>()) continue;
+            byCase[(string)r["case"]!] = r;
+        }
+        return byCase;
+    }
+
+    private static string Rate(JsonObject r) =>
+        r["tflops"] is { } t ? $"{t} TFLOP/s" : r["gb_per_s"] is { } g ? $"{g} GB/s" : r["images_per_s"] is { } i ? $"{i} img/s" : "";
+
+    private static string Opt(JsonObject r, string key, string prefix) => r[key] is { } v ? prefix + v : "";
+
+    private static string First(string? text) => (text ?? "").Split('\n')[0];
+
+    private static string Inv(FormattableString f) => f.ToString(CultureInfo.InvariantCulture);
+}

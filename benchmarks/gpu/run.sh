@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The GPU bring-up run, on a GPU host, from the bundle made by benchmarks/gpu/bundle.sh (no .NET SDK
+# needed there). Writes everything into one folder:
+#   host.txt, nvidia-smi.txt                      the machine and the driver's view of the GPU
+#   torch_baseline.jsonl / .log                   PyTorch's numbers for the same cases, same card, same run
+#   results.jsonl, summary.md, device.txt, lab.log  the lab: device as ILGPU sees it, the GPU cases and
+#                                                 goldens on CUDA, timings, mnist_cnn trained 2 epochs
+#                                                 (CUDA, then the CPU with the same seed)
+#   usage: bash BUNDLE/run.sh [OUTDIR] [lab options, e.g. --only device,cases]   (OUTDIR defaults to $OUT)
+# A failing step is noted and the next one still runs; the exit code is the lab's.
+set -uo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then out=$1; shift; else out=${OUT:?usage: run.sh OUTDIR [lab options] (or set OUT)}; fi
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+
+{ date -u; uname -a; nproc; free -g 2>/dev/null | head -2; } >"$out/host.txt" 2>&1
+echo "== nvidia-smi"
+if command -v nvidia-smi >/dev/null; then nvidia-smi 2>&1 | tee "$out/nvidia-smi.txt"; else echo "nvidia-smi not found" | tee "$out/nvidia-smi.txt"; fi
+
+echo "== torch_baseline.py --device cuda"
+if command -v python3 >/dev/null && python3 -c 'import torch' 2>/dev/null; then
+  timeout "${TORCH_TIMEOUT:-150}" python3 "$here/torch_baseline.py" --device cuda >"$out/torch_baseline.jsonl" 2>"$out/torch_baseline.log"
+  echo "torch_baseline exit code $? ($(wc -l <"$out/torch_baseline.jsonl") lines)"
+else
+  echo "no python3 with torch here: no PyTorch baseline" | tee "$out/torch_baseline.log"
+fi
+
+echo "== NativeCnn GPU lab"
+timeout "${LAB_TIMEOUT:-420}" bash "$here/lab/run.sh" "$out" --torch "$out/torch_baseline.jsonl" "$@" 2>&1 | tee "$out/lab.log"
+code=${PIPESTATUS[0]}
+echo "lab exit code $code (0 all passed, 1 a case failed or a section crashed, 2 no device, 124 timed out); results in $out"
+exit "$code"

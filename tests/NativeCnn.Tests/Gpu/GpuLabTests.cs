@@ -1,0 +1,86 @@
+// The GPU lab (benchmarks/NativeCnn.GpuLab) run as its own process on the simulator with tiny sizes,
+// so the program that will run on a GPU host is known to work before a GPU is had: it opens the
+// device, runs a linked case and a golden check, times a case, writes results.jsonl and summary.md
+// (with PyTorch's numbers side by side when given), and exits 0. Only a few fast pieces run here; the
+// whole quick run (`--simulator --quick`, about 2 minutes) is in benchmarks/gpu/README.md.
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using Xunit;
+
+namespace NativeCnn.Tests.Gpu;
+
+public class GpuLabTests
+{
+    /// <summary>The lab's build output: the same configuration and framework folders as this test's.</summary>
+    private static string LabDll()
+    {
+        var testDir = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
+        string tfm = testDir.Name, config = testDir.Parent!.Name;
+        var root = testDir.Parent!.Parent!.Parent!.Parent!.Parent!.FullName;   // .../tests/NativeCnn.Tests/bin/<config>/<tfm>
+        var dll = Path.Combine(root, "benchmarks", "NativeCnn.GpuLab", "bin", config, tfm, "NativeCnn.GpuLab.dll");
+        Assert.True(File.Exists(dll), $"the GPU lab is not built at {dll} (the test project builds it first: dotnet build NativeCnn.sln)");
+        return dll;
+    }
+
+    private static (int Exit, string Output) RunLab(params string[] args)
+    {
+        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        start.ArgumentList.Add(LabDll());
+        foreach (var a in args) start.ArgumentList.Add(a);
+        using var p = Process.Start(start)!;
+        var stderr = p.StandardError.ReadToEndAsync();
+        string stdout = p.StandardOutput.ReadToEnd();
+        if (!p.WaitForExit(180_000)) { p.Kill(entireProcessTree: true); Assert.Fail("the GPU lab did not finish within 3 minutes:\n" + stdout); }
+        return (p.ExitCode, stdout + stderr.Result);
+    }
+
+    [Fact]
+    public void QuickSimulatorRunWritesResultsAndSummary()
+    {
+        var dir = Directory.CreateTempSubdirectory("nativecnn-lab").FullName;
+        try
+        {
+            var torch = Path.Combine(dir, "torch.jsonl");
+            File.WriteAllLines(torch, new[]
+            {
+                """{"case": "env", "device": "cpu", "torch": "1.13"}""",
+                """{"case": "copy_1MiB", "device": "cuda", "median_ms": 2.0, "gb_per_s": 1.0}""",
+            });
+            var (exit, output) = RunLab(dir, "--simulator", "--quick", "--only", "cases,bench", "--cases", "Golden_Sgd",
+                                        "--bench", "copy", "--torch", torch);
+            Assert.True(exit == 0, $"exit code {exit}:\n{output}");
+
+            var records = File.ReadAllLines(Path.Combine(dir, "results.jsonl")).Select(l => JsonNode.Parse(l)!.AsObject()).ToList();
+            var open = Assert.Single(records, r => (string?)r["section"] == "device" && (string?)r["kind"] == "open");
+            Assert.True(open["ok"]!.GetValue<bool>());
+            Assert.Equal("gpu-simulator:0", (string?)open["device"]);
+            Assert.Equal(32, open["warp"]!.GetValue<int>());
+            var c = Assert.Single(records, r => (string?)r["section"] == "case");
+            Assert.Equal("Golden_SgdUpdatesWithTorchGradients", (string?)c["case"]);
+            Assert.True(c["passed"]!.GetValue<bool>(), (string?)c["error"]);
+            var b = Assert.Single(records, r => (string?)r["section"] == "bench");
+            Assert.Equal("copy_1MiB", (string?)b["case"]);
+            double ms = b["median_ms"]!.GetValue<double>();
+            Assert.True(ms > 0 && b["gb_per_s"]!.GetValue<double>() > 0, b.ToJsonString());
+
+            var summary = File.ReadAllText(Path.Combine(dir, "summary.md"));
+            Assert.Contains("## Cases: 1 passed, 0 failed", summary);
+            Assert.Contains("| copy_1MiB |", summary);
+            Assert.Contains(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"| 2.000 | 1.0 GB/s | {ms / 2.0:F2} |"), summary);
+            Assert.Contains("PASS Golden_SgdUpdatesWithTorchGradients", output);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
+    public void BadCommandLineIsRefusedBeforeTouchingADevice()
+    {
+        var (exit, output) = RunLab("--only", "bench,gpu", "out");
+        Assert.Equal(64, exit);
+        Assert.Contains("--only expects sections from device,cases,bench,train, got 'bench,gpu'", output);
+    }
+}
