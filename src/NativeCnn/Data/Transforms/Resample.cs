@@ -1,0 +1,86 @@
+// The one resampling step: each output pixel is placed on a canvas (the source resized to the target
+// by squish, crop or pad), its normalised canvas coordinate goes through the composed geometric
+// matrices, and the source is read there by bilinear interpolation with reflection padding (fastai
+// v1's default padding_mode='reflection', align-corners coordinates). Must hold: with no resize and
+// identity matrices every output pixel equals its source pixel exactly; output is fully written.
+namespace NativeCnn.Data.Transforms;
+
+/// <summary>How an image reaches the target size (fastai ResizeMethod).</summary>
+public enum ResizeMethod { Squish, Crop, Pad }
+
+/// <summary>Where the output window sits on the resized canvas.</summary>
+public readonly record struct Canvas(double Height, double Width, double Top, double Left)
+{
+    /// <summary>
+    /// The canvas for a source of (srcH, srcW) resized to (outH, outW): Squish stretches; Crop scales the
+    /// short side to fit and keeps the window at (rowPct, colPct) of the slack; Pad scales the long
+    /// side to fit and centres it (the rest is reflected).
+    /// </summary>
+    public static Canvas For(int srcH, int srcW, int outH, int outW, ResizeMethod method, double rowPct = 0.5, double colPct = 0.5)
+    {
+        if (method == ResizeMethod.Squish || (srcH == outH && srcW == outW))
+            return new Canvas(outH, outW, 0, 0);
+        double scale = method == ResizeMethod.Crop
+            ? Math.Max((double)outH / srcH, (double)outW / srcW)
+            : Math.Min((double)outH / srcH, (double)outW / srcW);
+        double ch = srcH * scale, cw = srcW * scale;
+        double top = method == ResizeMethod.Crop ? (ch - outH) * rowPct : (ch - outH) * 0.5;
+        double left = method == ResizeMethod.Crop ? (cw - outW) * colPct : (cw - outW) * 0.5;
+        return new Canvas(ch, cw, top, left);
+    }
+}
+
+public static class Resample
+{
+    /// <summary>
+    /// Writes dst (C, outH, outW) from src: dst(i, j) = src at geometry(canvas(i, j)), where geometry
+    /// is affine · warp(·) · pre (pre: flips/dihedral on output coordinates). Channels of src and dst agree.
+    /// </summary>
+    public static void Run(DecodedImage src, Span<float> dst, int outH, int outW, Canvas canvas, Mat3 pre, Mat3? warp, Mat3 affine)
+    {
+        int c = src.Channels, h = src.Height, w = src.Width;
+        if (dst.Length != c * outH * outW)
+            throw new NativeCnnException($"resample: destination holds {dst.Length} values, expected {c}x{outH}x{outW}");
+        var px = src.Pixels;
+        double sx = canvas.Width > 1 ? 2.0 / (canvas.Width - 1) : 0, sy = canvas.Height > 1 ? 2.0 / (canvas.Height - 1) : 0;
+        bool identity = pre.IsIdentity && warp is null && affine.IsIdentity && canvas.Top == 0 && canvas.Left == 0 && canvas.Width == w && canvas.Height == h && outH == h && outW == w;
+        if (identity) { px.AsSpan().CopyTo(dst); return; }
+        int plane = h * w, outPlane = outH * outW;
+        for (int i = 0; i < outH; i++)
+        {
+            double v = (i + canvas.Top) * sy - (canvas.Height > 1 ? 1 : 0);
+            for (int j = 0; j < outW; j++)
+            {
+                double u = (j + canvas.Left) * sx - (canvas.Width > 1 ? 1 : 0);
+                var (x1, y1) = pre.Apply(u, v);
+                if (warp is Mat3 wm) (x1, y1) = wm.Apply(x1, y1);
+                var (x2, y2) = affine.Apply(x1, y1);
+                double fx = Reflect((x2 + 1) * 0.5 * (w - 1), w - 1), fy = Reflect((y2 + 1) * 0.5 * (h - 1), h - 1);
+                int x0 = (int)Math.Floor(fx), y0 = (int)Math.Floor(fy);
+                double ax = fx - x0, ay = fy - y0;
+                int xb = Math.Min(x0 + 1, w - 1), yb = Math.Min(y0 + 1, h - 1);
+                float w00 = (float)((1 - ax) * (1 - ay)), w01 = (float)(ax * (1 - ay)), w10 = (float)((1 - ax) * ay), w11 = (float)(ax * ay);
+                int i00 = y0 * w + x0, i01 = y0 * w + xb, i10 = yb * w + x0, i11 = yb * w + xb;
+                int o = i * outW + j;
+                for (int ch = 0; ch < c; ch++)
+                {
+                    int b = ch * plane;
+                    dst[ch * outPlane + o] = w00 * px[b + i00] + w01 * px[b + i01] + w10 * px[b + i10] + w11 * px[b + i11];
+                }
+            }
+        }
+    }
+
+    // Reflection about the first and last pixel centres (period 2*max), like grid_sample's
+    // reflection padding with align_corners; snaps values within 1e-9 of an integer so exact
+    // geometric maps (flips, turns) read pixel centres without interpolation.
+    internal static double Reflect(double x, int max)
+    {
+        if (max <= 0) return 0;
+        double period = 2.0 * max;
+        x = Math.Abs(x) % period;
+        if (x > max) x = period - x;
+        double r = Math.Round(x);
+        return Math.Abs(x - r) < 1e-9 ? r : x;
+    }
+}
