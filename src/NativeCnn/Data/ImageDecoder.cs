@@ -135,7 +135,18 @@ public static class ImageDecoder
             throw new NativeCnnException($"image file '{name}' has size {info.Width}x{info.Height}; expected a positive width and height");
         if ((long)info.Width * info.Height > options.MaxPixels)
             throw new NativeCnnException($"image file '{name}' is {info.Width}x{info.Height} = {(long)info.Width * info.Height} pixels, over the limit of {options.MaxPixels} (DecodeOptions.MaxPixels guards against decompression bombs)");
-        return (info.Width, info.Height, SourceChannels(format, info));
+        return (info.Width, info.Height, format is SixLabors.ImageSharp.Formats.Webp.WebpFormat ? WebpChannels(bytes) : SourceChannels(format, info));
+    }
+
+    // WebP says whether it stores alpha in its first chunk: VP8X's flags (bit 4), VP8L's alpha_is_used
+    // bit (bit 28 of the 32-bit header after the 0x2f signature); simple lossy VP8 never has alpha.
+    private static int WebpChannels(byte[] b)
+    {
+        if (b.Length < 30) return 3;
+        string chunk = System.Text.Encoding.ASCII.GetString(b, 12, 4);
+        if (chunk == "VP8X") return (b[20] & 0x10) != 0 ? 4 : 3;
+        if (chunk == "VP8L" && b[20] == 0x2f) return (System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(b.AsSpan(21)) & (1u << 28)) != 0 ? 4 : 3;
+        return 3;
     }
 
     // The channel count the file itself stores. Where the format's metadata says it exactly (PNG colour
