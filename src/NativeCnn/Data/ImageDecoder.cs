@@ -48,6 +48,9 @@ public sealed record DecodeOptions
 
 public static class ImageDecoder
 {
+    // v / 255f for every byte, so a decoded level equals the float a user computes the same way.
+    private static readonly float[] Levels = Enumerable.Range(0, 256).Select(v => v / 255f).ToArray();
+
     /// <summary>File suffixes recognised as images when scanning folders (lower case, with dot).</summary>
     public static readonly IReadOnlySet<string> Extensions = new HashSet<string>(StringComparer.OrdinalIgnoreCase)
         { ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".tga" };
@@ -83,7 +86,7 @@ public static class ImageDecoder
             int outC = options.ConvertTo ?? channels;
             var px = new float[(long)outC * height * width];
             int plane = height * width;
-            const float s = 1f / 255f;
+            var s = Levels;
             image.ProcessPixelRows(rows =>
             {
                 for (int y = 0; y < height; y++)
@@ -97,14 +100,14 @@ public static class ImageDecoder
                         {
                             case 1:
                                 // A grey source keeps its exact level; colour is mixed with BT.601 luma weights.
-                                px[o + x] = channels <= 2 ? p.R * s : (0.299f * p.R + 0.587f * p.G + 0.114f * p.B) * s;
+                                px[o + x] = channels <= 2 ? s[p.R] : (0.299f * p.R + 0.587f * p.G + 0.114f * p.B) / 255f;
                                 break;
                             case 2:
-                                px[o + x] = p.R * s; px[plane + o + x] = p.A * s;
+                                px[o + x] = s[p.R]; px[plane + o + x] = s[p.A];
                                 break;
                             default:
-                                px[o + x] = p.R * s; px[plane + o + x] = p.G * s; px[2 * plane + o + x] = p.B * s;
-                                if (outC == 4) px[3 * plane + o + x] = p.A * s;
+                                px[o + x] = s[p.R]; px[plane + o + x] = s[p.G]; px[2 * plane + o + x] = s[p.B];
+                                if (outC == 4) px[3 * plane + o + x] = s[p.A];
                                 break;
                         }
                     }
