@@ -46,20 +46,33 @@ public static class Resample
         bool identity = pre.IsIdentity && warp is null && affine.IsIdentity && canvas.Top == 0 && canvas.Left == 0 && canvas.Width == w && canvas.Height == h && outH == h && outW == w;
         if (identity) { px.AsSpan().CopyTo(dst); return; }
         int plane = h * w, outPlane = outH * outW;
+        // Without a warp the chain is affine: fold pre, the canvas placement and the pixel scaling into
+        // one matrix so each pixel costs two multiply-adds per coordinate.
+        Mat3 toPixels = new(0.5 * (w - 1), 0, 0.5 * (w - 1), 0, 0.5 * (h - 1), 0.5 * (h - 1));
+        Mat3 fromOut = new(sx, 0, canvas.Left * sx - (canvas.Width > 1 ? 1 : 0), 0, sy, canvas.Top * sy - (canvas.Height > 1 ? 1 : 0));
+        Mat3 head = toPixels * affine, tail = pre * fromOut;
+        Mat3 all = head * tail;
         for (int i = 0; i < outH; i++)
         {
-            double v = (i + canvas.Top) * sy - (canvas.Height > 1 ? 1 : 0);
             for (int j = 0; j < outW; j++)
             {
-                double u = (j + canvas.Left) * sx - (canvas.Width > 1 ? 1 : 0);
-                var (x1, y1) = pre.Apply(u, v);
-                if (warp is Mat3 wm) (x1, y1) = wm.Apply(x1, y1);
-                var (x2, y2) = affine.Apply(x1, y1);
-                double fx = Reflect((x2 + 1) * 0.5 * (w - 1), w - 1), fy = Reflect((y2 + 1) * 0.5 * (h - 1), h - 1);
-                int x0 = (int)Math.Floor(fx), y0 = (int)Math.Floor(fy);
-                double ax = fx - x0, ay = fy - y0;
+                double px0, py0;
+                if (warp is Mat3 wm)
+                {
+                    var (x1, y1) = tail.Apply(j, i);
+                    (x1, y1) = wm.Apply(x1, y1);
+                    (px0, py0) = head.Apply(x1, y1);
+                }
+                else
+                {
+                    px0 = all.A * j + all.B * i + all.C;
+                    py0 = all.D * j + all.E * i + all.F;
+                }
+                double fx = Reflect(px0, w - 1), fy = Reflect(py0, h - 1);
+                int x0 = (int)fx, y0 = (int)fy;
+                float ax = (float)(fx - x0), ay = (float)(fy - y0);
                 int xb = Math.Min(x0 + 1, w - 1), yb = Math.Min(y0 + 1, h - 1);
-                float w00 = (float)((1 - ax) * (1 - ay)), w01 = (float)(ax * (1 - ay)), w10 = (float)((1 - ax) * ay), w11 = (float)(ax * ay);
+                float w00 = (1 - ax) * (1 - ay), w01 = ax * (1 - ay), w10 = (1 - ax) * ay, w11 = ax * ay;
                 int i00 = y0 * w + x0, i01 = y0 * w + xb, i10 = yb * w + x0, i11 = yb * w + xb;
                 int o = i * outW + j;
                 for (int ch = 0; ch < c; ch++)
@@ -77,9 +90,15 @@ public static class Resample
     internal static double Reflect(double x, int max)
     {
         if (max <= 0) return 0;
+        if (x >= 0 && x <= max) return Snap(x);
         double period = 2.0 * max;
         x = Math.Abs(x) % period;
         if (x > max) x = period - x;
+        return Snap(x);
+    }
+
+    private static double Snap(double x)
+    {
         double r = Math.Round(x);
         return Math.Abs(x - r) < 1e-9 ? r : x;
     }
