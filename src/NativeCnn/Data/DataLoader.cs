@@ -1,4 +1,4 @@
-// Batches of an image-file dataset as (x: (B, C, H, W) float32, y: int32 (B), or float32 (B, classes)
+// Batches of an image source (files, CSV, IDX) as (x: (B, C, H, W) float32, y: int32 (B), or float32 (B, classes)
 // multi-hot) on a device. Items are decoded, channel-adapted, transformed and normalised on worker
 // threads while the consumer trains on earlier batches; at most `prefetch` batches are in flight, each
 // in its own reusable host buffer. Must hold: the order comes from the Rng given (one seed), the
@@ -47,7 +47,7 @@ public sealed record Batch(Tensor X, Tensor Y, int[] Indices);
 
 public sealed class DataLoader
 {
-    private readonly ImageFileDataset _data;
+    private readonly IImageSource _data;
     private readonly Rng _rng;
     private readonly ulong _augmentSeed;
     private ImageTransform _transform;
@@ -56,7 +56,7 @@ public sealed class DataLoader
     private Slot[] _slots = Array.Empty<Slot>();
     private int _skipped;
 
-    public DataLoader(ImageFileDataset data, ImageTransform transform, DataLoaderOptions options, Rng? rng = null)
+    public DataLoader(IImageSource data, ImageTransform transform, DataLoaderOptions options, Rng? rng = null)
     {
         ArgumentNullException.ThrowIfNull(data);
         ArgumentNullException.ThrowIfNull(transform);
@@ -78,7 +78,7 @@ public sealed class DataLoader
     }
 
     public DataLoaderOptions Options { get; }
-    public ImageFileDataset Dataset => _data;
+    public IImageSource Dataset => _data;
     public ImageTransform Transform => _transform;
     public int BatchCount => Options.DropLast ? _data.Count / Options.BatchSize : (_data.Count + Options.BatchSize - 1) / Options.BatchSize;
 
@@ -212,7 +212,7 @@ public sealed class DataLoader
                 }
                 catch (Exception e)
                 {
-                    var path = _data[job.Item].Path;
+                    var path = _data.Describe(job.Item);
                     if (Options.SkipUnreadable && e is NativeCnnException)
                     {
                         slot.Failed[job.Pos] = true;
@@ -237,11 +237,11 @@ public sealed class DataLoader
         var slot = job.Slot;
         var tf = job.Transform;
         int c = o.Channels, plane = tf.Height * tf.Width, item = c * plane;
-        var img = ChannelAdapter.Adapt(_data.Load(job.Item), c, o.TwoChannelFill, _data[job.Item].Path);
+        var img = ChannelAdapter.Adapt(_data.Load(job.Item), c, o.TwoChannelFill, _data.Describe(job.Item));
         var dst = slot.X.AsSpan(job.Pos * item, item);
         tf.Apply(img, dst, o.Train, ItemSeed(job.Epoch, job.Item));
         o.Normalize?.Apply(dst, plane);
-        var labels = _data[job.Item].Labels;
+        var labels = _data.LabelsOf(job.Item);
         if (_data.MultiLabel)
         {
             int classes = _data.Classes.Count;

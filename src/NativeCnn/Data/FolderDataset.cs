@@ -30,7 +30,7 @@ public sealed record DatasetOptions
     public static readonly DatasetOptions Default = new();
 }
 
-public sealed class ImageFileDataset
+public sealed class ImageFileDataset : IImageSource
 {
     private readonly ImageItem[] _items;
 
@@ -76,6 +76,10 @@ public sealed class ImageFileDataset
     public int Skipped { get; }
 
     public ImageItem this[int index] => _items[index];
+
+    public int[] LabelsOf(int index) => _items[index].Labels;
+
+    public string Describe(int index) => _items[index].Path;
 
     /// <summary>Decodes item <paramref name="index"/>; errors name the file and where it came from.</summary>
     public DecodedImage Load(int index)

@@ -42,7 +42,7 @@ public sealed record NormStats
     }
 
     /// <summary>Mean and std per channel over (up to <paramref name="maxImages"/>) images of a dataset, each adapted to <paramref name="channels"/>.</summary>
-    public static NormStats Compute(ImageFileDataset data, int channels, int maxImages = 1000)
+    public static NormStats Compute(IImageSource data, int channels, int maxImages = 1000)
     {
         ArgumentNullException.ThrowIfNull(data);
         if (data.Count == 0) throw new NativeCnnException($"normalisation: dataset '{data.Name}' is empty; cannot compute statistics");

@@ -206,4 +206,28 @@ public class DataLoaderTests
         Assert.Throws<NativeCnnException>(() => new NormStats(new[] { 0f }, new[] { 0f }));
         Assert.Throws<NativeCnnException>(() => NormStats.FromDictionary(new Dictionary<string, float[]>()));
     }
+
+    [Fact]
+    public void EmbeddedMnistThroughTheLoaderWithItsStatistics()
+    {
+        var train = Mnist.LoadEmbedded().Train.Take(64);
+        var src = new IdxImageSource(train);
+        Assert.Equal(10, src.Classes.Count);
+        var loader = new DataLoader(src, new ImageTransform(28, 28), new DataLoaderOptions { BatchSize = 32, Channels = 1, Normalize = NormStats.Mnist }, new Rng(1));
+        var batches = loader.Epoch().ToList();
+        Assert.Equal(2, batches.Count);
+        var x = batches[1].X.ToArray();
+        var y = batches[1].Y.ToInt32Array();
+        for (int r = 0; r < 32; r++)
+        {
+            Assert.Equal(train.Labels[32 + r], y[r]);
+            for (int p = 0; p < 784; p += 97)
+                Assert.Equal((train.Pixels[(32 + r) * 784 + p] / 255f - 0.1307f) / 0.3081f, x[r * 784 + p], 5);
+        }
+        // Augmented 3-channel view of the same digits: replicated grey, values stay finite.
+        var rgb = new DataLoader(src, new ImageTransform(32, 32, ResizeMethod.Pad), new DataLoaderOptions { BatchSize = 16, Train = true, Channels = 3 }, new Rng(2)).Epoch().First();
+        var v = rgb.X.ToArray();
+        Assert.Equal(new[] { 16, 3, 32, 32 }, rgb.X.ShapeArray);
+        for (int p = 0; p < 1024; p++) Assert.Equal(v[p], v[1024 + p]);
+    }
 }
