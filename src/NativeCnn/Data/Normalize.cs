@@ -1,7 +1,10 @@
 // Per-channel normalisation statistics: x = (x - mean[c]) / std[c]. Presets (ImageNet, CIFAR, MNIST)
 // or computed from training images. The statistics belong to the trained model and are saved with it
-// (ToDictionary / FromDictionary), so a model is always fed with its own statistics.
+// (ToMetadata / FromMetadata, with the class vocabulary), so a model is always fed with its own statistics.
 // Must hold: Mean and Std have one entry per channel and every std is > 0.
+using System.Globalization;
+using System.Text.Json;
+
 namespace NativeCnn.Data;
 
 public sealed record NormStats
@@ -69,13 +72,38 @@ public sealed record NormStats
         return new NormStats(mean, std);
     }
 
-    /// <summary>The statistics as a name -> values map, to save beside a model's weights.</summary>
-    public Dictionary<string, float[]> ToDictionary() => new() { ["norm.mean"] = (float[])Mean.Clone(), ["norm.std"] = (float[])Std.Clone() };
+    /// <summary>
+    /// The statistics and the class vocabulary as string entries for a model file's metadata (the
+    /// safetensors "__metadata__" map), so a saved model carries what it must be fed with.
+    /// </summary>
+    public Dictionary<string, string> ToMetadata(IReadOnlyList<string>? classes = null)
+    {
+        var d = new Dictionary<string, string>
+        {
+            ["norm.mean"] = string.Join(",", Mean.Select(v => v.ToString("R", CultureInfo.InvariantCulture))),
+            ["norm.std"] = string.Join(",", Std.Select(v => v.ToString("R", CultureInfo.InvariantCulture))),
+        };
+        if (classes is not null) d["classes"] = JsonSerializer.Serialize(classes);
+        return d;
+    }
 
-    public static NormStats FromDictionary(IReadOnlyDictionary<string, float[]> d)
+    /// <summary>Reads back <see cref="ToMetadata"/>; <paramref name="source"/> names the model file in errors.</summary>
+    public static NormStats FromMetadata(IReadOnlyDictionary<string, string> d, string source)
     {
         if (!d.TryGetValue("norm.mean", out var m) || !d.TryGetValue("norm.std", out var s))
-            throw new NativeCnnException($"normalisation: saved model has no 'norm.mean'/'norm.std' entries (found: {string.Join(", ", d.Keys)})");
-        return new NormStats(m, s);
+            throw new NativeCnnException($"model '{source}' has no 'norm.mean'/'norm.std' metadata (found: {string.Join(", ", d.Keys)}); it was saved without its normalisation statistics");
+        float[] Parse(string text, string key) => text.Split(',').Select(t =>
+            float.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) ? v
+                : throw new NativeCnnException($"model '{source}': metadata '{key}' holds '{text}', expected comma-separated numbers")).ToArray();
+        return new NormStats(Parse(m, "norm.mean"), Parse(s, "norm.std"));
+    }
+
+    /// <summary>The class vocabulary saved by <see cref="ToMetadata"/>.</summary>
+    public static string[] ClassesFromMetadata(IReadOnlyDictionary<string, string> d, string source)
+    {
+        if (!d.TryGetValue("classes", out var json))
+            throw new NativeCnnException($"model '{source}' has no 'classes' metadata; it was saved without its label vocabulary");
+        try { return JsonSerializer.Deserialize<string[]>(json) ?? throw new JsonException("null"); }
+        catch (JsonException e) { throw new NativeCnnException($"model '{source}': metadata 'classes' is not a JSON list of strings ({e.Message})"); }
     }
 }

@@ -199,12 +199,19 @@ public class DataLoaderTests
         m /= n;
         Assert.Equal(m, stats.Mean[1], 5);
         Assert.Equal(Math.Sqrt(sq / n - m * m), stats.Std[1], 4);
-        var back = NormStats.FromDictionary(stats.ToDictionary());
+        // Saved with a model's weights in the safetensors metadata, read back bit for bit.
+        string file = dir.File("model.safetensors");
+        NativeCnn.IO.SafeTensors.Save(file, new Dictionary<string, Tensor> { ["w"] = Tensor.FromArray(new float[] { 1, 2 }) }, stats.ToMetadata(ds.Classes));
+        var meta = new Dictionary<string, string>();
+        NativeCnn.IO.SafeTensors.Load(file, metadata: meta);
+        var back = NormStats.FromMetadata(meta, file);
         Assert.Equal(stats.Mean, back.Mean);
         Assert.Equal(stats.Std, back.Std);
+        Assert.Equal(new[] { "a", "b" }, NormStats.ClassesFromMetadata(meta, file));
         Assert.Equal(new[] { 0.485f, 0.456f, 0.406f }, NormStats.ImageNet.Mean);
         Assert.Throws<NativeCnnException>(() => new NormStats(new[] { 0f }, new[] { 0f }));
-        Assert.Throws<NativeCnnException>(() => NormStats.FromDictionary(new Dictionary<string, float[]>()));
+        Assert.Contains("m.st", Assert.Throws<NativeCnnException>(() => NormStats.FromMetadata(new Dictionary<string, string>(), "m.st")).Message);
+        Assert.Throws<NativeCnnException>(() => NormStats.FromMetadata(new Dictionary<string, string> { ["norm.mean"] = "x", ["norm.std"] = "1" }, "m.st"));
     }
 
     [Fact]
