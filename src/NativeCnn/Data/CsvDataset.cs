@@ -38,12 +38,12 @@ public static class CsvDataset
             string line = lines[i].Trim();
             if (line.Length == 0) continue;
             string origin = $"CSV file '{csvPath}' line {i + 1}";
-            var cols = line.Split(csv.Delimiter);
+            var cols = SplitLine(line, csv.Delimiter);
             if (cols.Length != 2)
                 throw new NativeCnnException($"{origin}: expected 2 columns (name{csv.Delimiter}labels), got {cols.Length}: \"{line}\"");
-            string name = cols[0].Trim().Trim('"');
+            string name = cols[0].Trim();
             if (name.Length == 0) throw new NativeCnnException($"{origin}: the image name is empty");
-            string labelText = cols[1].Trim().Trim('"');
+            string labelText = cols[1].Trim();
             var labels = csv.MultiLabel ? labelText.Split(' ', StringSplitOptions.RemoveEmptyEntries) : new[] { labelText };
             if (labels.Length == 0 || labels[0].Length == 0)
                 throw new NativeCnnException($"{origin}: image '{name}' has an empty label");
@@ -62,5 +62,28 @@ public static class CsvDataset
             foreach (var it in items)
                 if (!File.Exists(it.Path)) throw new NativeCnnException($"{it.Origin}: image file '{it.Path}' does not exist");
         return new ImageFileDataset(items, classes, csv.MultiLabel, csvPath, options);
+    }
+
+    // One CSV line: fields may be double-quoted (a quoted field may hold the delimiter; "" is a quote).
+    internal static string[] SplitLine(string line, char delimiter)
+    {
+        var fields = new List<string>();
+        var sb = new System.Text.StringBuilder();
+        bool quoted = false;
+        for (int i = 0; i < line.Length; i++)
+        {
+            char ch = line[i];
+            if (quoted)
+            {
+                if (ch == '"' && i + 1 < line.Length && line[i + 1] == '"') { sb.Append('"'); i++; }
+                else if (ch == '"') quoted = false;
+                else sb.Append(ch);
+            }
+            else if (ch == '"') quoted = true;
+            else if (ch == delimiter) { fields.Add(sb.ToString()); sb.Clear(); }
+            else sb.Append(ch);
+        }
+        fields.Add(sb.ToString());
+        return fields.ToArray();
     }
 }

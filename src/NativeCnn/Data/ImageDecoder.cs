@@ -62,7 +62,7 @@ public static class ImageDecoder
         if (!File.Exists(path)) throw new NativeCnnException($"image file '{path}' does not exist");
         byte[] bytes;
         try { bytes = File.ReadAllBytes(path); }
-        catch (IOException e) { throw new NativeCnnException($"image file '{path}' cannot be read: {e.Message}"); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new NativeCnnException($"image file '{path}' cannot be read: {e.Message}"); }
         return Decode(bytes, path, options);
     }
 
@@ -75,9 +75,11 @@ public static class ImageDecoder
             throw new NativeCnnException($"image '{name}': conversion to {to} channels is not supported; expected 1, 3 or 4");
         Image<Rgba32> image;
         try { image = Image.Load<Rgba32>(bytes); }
-        catch (Exception e) when (e is ImageFormatException or UnknownImageFormatException or InvalidDataException or NotSupportedException or IndexOutOfRangeException or ArgumentException or EndOfStreamException)
+        // Any decoder failure on bad bytes (ImageSharp's own exceptions, or an index/overflow error deep in a
+        // codec) is the file's fault: report it as such, naming the file, never as an engine crash.
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
-            throw new NativeCnnException($"image file '{name}' is corrupt or truncated: {e.Message}");
+            throw new NativeCnnException($"image file '{name}' is corrupt or truncated: {e.GetType().Name}: {e.Message}");
         }
         using (image)
         {
@@ -128,9 +130,9 @@ public static class ImageDecoder
             format = Image.DetectFormat(bytes);
             info = format is null ? null : Image.Identify(bytes);
         }
-        catch (Exception e) when (e is ImageFormatException or InvalidDataException or NotSupportedException or IndexOutOfRangeException or ArgumentException or EndOfStreamException)
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
-            throw new NativeCnnException($"image file '{name}' has a corrupt header: {e.Message}");
+            throw new NativeCnnException($"image file '{name}' has a corrupt header: {e.GetType().Name}: {e.Message}");
         }
         if (format is null || info is null)
             throw new NativeCnnException($"image file '{name}' is not a known image type (expected PNG, JPEG, BMP, GIF, TIFF, WebP or TGA; first bytes {Convert.ToHexString(bytes.AsSpan(0, Math.Min(8, bytes.Length)))})");

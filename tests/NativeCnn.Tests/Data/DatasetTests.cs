@@ -129,10 +129,10 @@ public class DatasetTests
         Assert.Equal(new[] { 1, 2 }, multi[0].Labels);
         Assert.Equal(new[] { 2, 3, 0 }, multi[2].Labels);
 
-        File.WriteAllText(dir.File("img", "single.csv"), "name,label\np0.png,cat\np1.png,dog\n");
+        File.WriteAllText(dir.File("img", "single.csv"), "name,label\np0.png,cat\n\"p1.png\",\"dog, big\"\n");
         var single = CsvDataset.Load(dir.File("img", "single.csv"));
         Assert.False(single.MultiLabel);
-        Assert.Equal(new[] { "cat", "dog" }, single.Classes);
+        Assert.Equal(new[] { "cat", "dog, big" }, single.Classes);
         Assert.Equal(1, single[1].Labels[0]);
     }
 

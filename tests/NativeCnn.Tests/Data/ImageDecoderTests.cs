@@ -119,6 +119,29 @@ public class ImageDecoderTests
     }
 
     [Fact]
+    public void DamagedFilesOfEveryFormatFailOnlyWithANamedError()
+    {
+        using var dir = new TempDir();
+        var rng = new Random(7);
+        int failures = 0;
+        foreach (var name in new[] { "png-rgb.png", "jpeg-rgb.jpg", "bmp-rgb.bmp", "gif-rgb.gif", "tiff-rgb.tiff", "webp-rgb.webp", "tga-rgb.tga" })
+        {
+            string path = dir.File(name);
+            TestImages.Write(path, 12, 10, 3, Encoder(name, 3));
+            var good = File.ReadAllBytes(path);
+            for (int t = 0; t < 25; t++)
+            {
+                var bad = (byte[])good.Clone();
+                for (int k = 0; k < 4; k++) bad[rng.Next(bad.Length)] = (byte)rng.Next(256);
+                if (t % 5 == 0) bad = bad[..rng.Next(1, bad.Length)];
+                try { ImageDecoder.Decode(bad, name); }
+                catch (NativeCnnException e) { Assert.Contains(name, e.Message); failures++; }
+            }
+        }
+        Assert.True(failures > 0);
+    }
+
+    [Fact]
     public void PixelLimitIsCheckedFromTheHeader()
     {
         using var dir = new TempDir();
