@@ -202,6 +202,20 @@ public class TransformTests
     }
 
     [Fact]
+    public void VectorAndScalarLightingAgreeWithTheFloat64Formula()
+    {
+        // 2 channels of 11 values: 11 colour values (8 vectorised + 3 scalar), alpha untouched.
+        var rng = new Random(3);
+        var px = Enumerable.Range(0, 22).Select(i => i == 0 ? 0f : i == 1 ? 1f : (float)rng.NextDouble()).ToArray();
+        var orig = (float[])px.Clone();
+        Lighting.Apply(px, 2, 11, 0.42, 0.83);
+        static double Logit(double v) { v = Math.Clamp(v, 1e-7, 1 - 1e-7); return Math.Log(v / (1 - v)); }
+        for (int i = 0; i < 11; i++)
+            Assert.Equal(1 / (1 + Math.Exp(-(Logit(orig[i]) + Logit(0.42)) * 0.83)), px[i], 5);
+        Assert.Equal(orig[11..], px[11..]);
+    }
+
+    [Fact]
     public void BadArgumentsAreRejected()
     {
         Assert.Throws<NativeCnnException>(() => new ImageTransform(0, 4));
