@@ -13,20 +13,25 @@ public readonly record struct Canvas(double Height, double Width, double Top, do
 {
     /// <summary>
     /// The canvas for a source of (srcH, srcW) resized to (outH, outW): Squish stretches; Crop scales the
-    /// short side to fit and keeps the window at (rowPct, colPct) of the slack; Pad scales the long
-    /// side to fit and centres it (the rest is reflected).
+    /// short side to fit and, like fastai's crop_pad, takes the window at the whole-pixel offset
+    /// int((slack + 1) * pct); Pad scales the long side to fit and centres it (the rest is reflected).
+    /// Canvas sizes are whole pixels, so crops read pixel centres and are not blurred.
     /// </summary>
     public static Canvas For(int srcH, int srcW, int outH, int outW, ResizeMethod method, double rowPct = 0.5, double colPct = 0.5)
     {
         if (method == ResizeMethod.Squish || (srcH == outH && srcW == outW))
             return new Canvas(outH, outW, 0, 0);
-        double scale = method == ResizeMethod.Crop
+        bool crop = method == ResizeMethod.Crop;
+        double scale = crop
             ? Math.Max((double)outH / srcH, (double)outW / srcW)
             : Math.Min((double)outH / srcH, (double)outW / srcW);
-        double ch = srcH * scale, cw = srcW * scale;
-        double top = method == ResizeMethod.Crop ? (ch - outH) * rowPct : (ch - outH) * 0.5;
-        double left = method == ResizeMethod.Crop ? (cw - outW) * colPct : (cw - outW) * 0.5;
-        return new Canvas(ch, cw, top, left);
+        int ch = Math.Max(1, (int)Math.Round(srcH * scale)), cw = Math.Max(1, (int)Math.Round(srcW * scale));
+        if (crop) { ch = Math.Max(ch, outH); cw = Math.Max(cw, outW); }
+        else { ch = Math.Min(ch, outH); cw = Math.Min(cw, outW); }
+        static int Offset(int slack, double pct) => (int)((slack + 1) * Math.Min(pct, 1 - 1e-7));
+        return crop
+            ? new Canvas(ch, cw, Offset(ch - outH, rowPct), Offset(cw - outW, colPct))
+            : new Canvas(ch, cw, -((outH - ch) / 2), -((outW - cw) / 2));
     }
 }
 
