@@ -216,6 +216,25 @@ public class TransformTests
     }
 
     [Fact]
+    public void AFullDrawOfNeutralParametersIsTheIdentityAndFlipsAreExact()
+    {
+        var img = TestImages.Pattern(3, 6, 6).Build();
+        var tf = new ImageTransform(6, 6);
+        var o = new float[108];
+        tf.Apply(img, o, new AugmentDraw(0.3, 0.9, null, false, new double[4], 0.0, (1.0, 0.2, 0.7), 0.5, 1.0));
+        for (int i = 0; i < o.Length; i++) Assert.InRange(Math.Abs(o[i] - img.Pixels[i]), 0, 1e-6);
+
+        tf.Apply(img, o, new AugmentDraw(0.5, 0.5, null, true, null, null, null, null, null));
+        Assert.Equal(Run(img, Geometry.FlipLr(), null, Mat3.Identity), o);
+        // Dihedral 5 with a 90-degree turn: both exact, composed into one resample.
+        tf.Apply(img, o, new AugmentDraw(0.5, 0.5, 5, false, null, 90.0, null, null, null));
+        Assert.Equal(Run(img, Mat3.Identity, null, Geometry.Dihedral(5) * Geometry.Rotate(90)), o);
+        for (int y = 0; y < 6; y++)
+            for (int x = 0; x < 6; x++)
+                Assert.Contains(o[y * 6 + x], img.Pixels.Take(36));
+    }
+
+    [Fact]
     public void BadArgumentsAreRejected()
     {
         Assert.Throws<NativeCnnException>(() => new ImageTransform(0, 4));

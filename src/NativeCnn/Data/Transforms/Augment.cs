@@ -88,7 +88,9 @@ public sealed class ImageTransform
         Mat3? warp = null;
         if (d is not null)
         {
-            if (d.Dihedral is int k) pre = Geometry.Dihedral(k);
+            // As fastai v1: flip_lr is a pixel transform on the result (so it acts first on output
+            // coordinates), dihedral_affine is the first affine matrix (src = D R Z warp(p)).
+            if (d.Dihedral is int k) affine = Geometry.Dihedral(k);
             else if (d.FlipLr) pre = Geometry.FlipLr();
             if (d.Warp is { } m) warp = Geometry.SymmetricWarp(m[0], m[1], m[2], m[3]);
             if (d.Rotate is double deg) affine = affine * Geometry.Rotate(deg);
