@@ -97,7 +97,7 @@ public sealed class ImageFileDataset : IImageSource
         try
         {
             if (!File.Exists(item.Path)) return $"{item.Origin}: image file '{item.Path}' does not exist";
-            var (_, _, c) = ImageDecoder.Identify(File.ReadAllBytes(item.Path), item.Path, Options.Decode);
+            var (_, _, c) = ImageDecoder.IdentifyFile(item.Path, Options.Decode);
             int effective = Options.Decode.ConvertTo ?? c;
             if (Options.AllowedChannels is { } allowed && !allowed.Contains(effective))
                 return $"image file '{item.Path}' has {effective} channels, expected {string.Join(" or ", allowed)}";

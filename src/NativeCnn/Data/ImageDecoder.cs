@@ -122,25 +122,47 @@ public static class ImageDecoder
     /// <summary>Width, height and channel count from the header only; applies the pixel limit.</summary>
     public static (int Width, int Height, int Channels) Identify(byte[] bytes, string name, DecodeOptions? options = null)
     {
+        using var stream = new MemoryStream(bytes, writable: false);
+        return Identify(stream, name, options);
+    }
+
+    /// <summary>Identifies a file reading only its header (dataset checks stay cheap on large folders).</summary>
+    public static (int Width, int Height, int Channels) IdentifyFile(string path, DecodeOptions? options = null)
+    {
+        if (!File.Exists(path)) throw new NativeCnnException($"image file '{path}' does not exist");
+        try
+        {
+            using var stream = File.OpenRead(path);
+            return Identify(stream, path, options);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new NativeCnnException($"image file '{path}' cannot be read: {e.Message}"); }
+    }
+
+    private static (int Width, int Height, int Channels) Identify(Stream stream, string name, DecodeOptions? options)
+    {
         options ??= DecodeOptions.Default;
+        var head = new byte[32];
+        int got = stream.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
+        head = head[..got];
+        stream.Position = 0;
         IImageInfo? info;
         SixLabors.ImageSharp.Formats.IImageFormat? format;
         try
         {
-            format = Image.DetectFormat(bytes);
-            info = format is null ? null : Image.Identify(bytes);
+            format = Image.DetectFormat(head);
+            info = format is null ? null : Image.Identify(stream);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             throw new NativeCnnException($"image file '{name}' has a corrupt header: {e.GetType().Name}: {e.Message}");
         }
         if (format is null || info is null)
-            throw new NativeCnnException($"image file '{name}' is not a known image type (expected PNG, JPEG, BMP, GIF, TIFF, WebP or TGA; first bytes {Convert.ToHexString(bytes.AsSpan(0, Math.Min(8, bytes.Length)))})");
+            throw new NativeCnnException($"image file '{name}' is not a known image type (expected PNG, JPEG, BMP, GIF, TIFF, WebP or TGA; first bytes {Convert.ToHexString(head.AsSpan(0, Math.Min(8, head.Length)))})");
         if (info.Width <= 0 || info.Height <= 0)
             throw new NativeCnnException($"image file '{name}' has size {info.Width}x{info.Height}; expected a positive width and height");
         if ((long)info.Width * info.Height > options.MaxPixels)
             throw new NativeCnnException($"image file '{name}' is {info.Width}x{info.Height} = {(long)info.Width * info.Height} pixels, over the limit of {options.MaxPixels} (DecodeOptions.MaxPixels guards against decompression bombs)");
-        return (info.Width, info.Height, format is SixLabors.ImageSharp.Formats.Webp.WebpFormat ? WebpChannels(bytes) : SourceChannels(format, info));
+        return (info.Width, info.Height, format is SixLabors.ImageSharp.Formats.Webp.WebpFormat ? WebpChannels(head) : SourceChannels(format, info));
     }
 
     // WebP says whether it stores alpha in its first chunk: VP8X's flags (bit 4), VP8L's alpha_is_used
