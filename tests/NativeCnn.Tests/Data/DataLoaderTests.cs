@@ -237,4 +237,22 @@ public class DataLoaderTests
         Assert.Equal(new[] { 16, 3, 32, 32 }, rgb.X.ShapeArray);
         for (int p = 0; p < 1024; p++) Assert.Equal(v[p], v[1024 + p]);
     }
+
+    [Fact]
+    public void FourChannelModelsKeepAlphaAndLightingSparesIt()
+    {
+        using var dir = new TempDir();
+        var ds = Folder(dir, perClass: 2, channels: 4);
+        var opts = Opts(bs: 4, train: true) with { Channels = 4 };
+        var tf = new ImageTransform(6, 6, augment: new AugmentOptions { DoFlip = false, MaxRotate = 0, MaxZoom = 1, MaxWarp = 0, PLighting = 1 });
+        var b = new DataLoader(ds, tf, opts, new Rng(4)).Epoch().First();
+        Assert.Equal(new[] { 4, 4, 6, 6 }, b.X.ShapeArray);
+        var x = b.X.ToArray();
+        for (int r = 0; r < 4; r++)
+        {
+            var img = ds.Load(b.Indices[r]);
+            Assert.Equal(img.Pixels.AsSpan(3 * 36, 36).ToArray(), x.AsSpan(r * 144 + 108, 36).ToArray());
+            Assert.NotEqual(img.Pixels.AsSpan(0, 36).ToArray(), x.AsSpan(r * 144, 36).ToArray());
+        }
+    }
 }
