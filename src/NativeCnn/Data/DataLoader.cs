@@ -131,6 +131,7 @@ public sealed class DataLoader
             for (int s = 0; s < depth; s++)
                 _slots[s] = new Slot { X = new float[bs * item], YInt = new int[bs], YHot = new float[_data.MultiLabel ? bs * classes : 0], Failed = new bool[bs], Indices = new int[bs] };
         }
+        var slots = _slots; // this epoch's buffers, whatever a later Resize reallocates
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancel);
         using var queue = new BlockingCollection<Job>();
         var threads = new Thread[Math.Min(o.Workers, bs * depth)];
@@ -141,7 +142,7 @@ public sealed class DataLoader
         }
         void Enqueue(int b)
         {
-            var slot = _slots[b % depth];
+            var slot = slots[b % depth];
             int start = b * bs, count = Math.Min(bs, n - start);
             slot.Count = count;
             slot.Remaining = count;
@@ -159,7 +160,7 @@ public sealed class DataLoader
             for (int b = 0; b < depth && b < nb; b++) Enqueue(b);
             for (int b = 0; b < nb; b++)
             {
-                var slot = _slots[b % depth];
+                var slot = slots[b % depth];
                 slot.Done.Wait(cts.Token);
                 if (slot.Error is { } err) ExceptionDispatchInfo.Capture(err).Throw();
                 var batch = MakeBatch(slot, c, h, w, classes);

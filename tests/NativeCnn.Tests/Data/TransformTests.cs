@@ -235,6 +235,22 @@ public class TransformTests
     }
 
     [Fact]
+    public void LargeReductionsAreAntiAliased()
+    {
+        // A one-pixel checkerboard squished 64 -> 8: a box pre-filter gives grey, plain bilinear at
+        // pixel centres would give pure black or white.
+        var px = new float[64 * 64];
+        for (int y = 0; y < 64; y++)
+            for (int x = 0; x < 64; x++) px[y * 64 + x] = (x + y) % 2;
+        var img = new DecodedImage(px, 1, 64, 64);
+        var o = new float[64];
+        new ImageTransform(8, 8, ResizeMethod.Squish).Apply(img, o, train: false, seed: 0);
+        Assert.All(o, v => Assert.InRange(v, 0.4f, 0.6f));
+        var small = Resample.AreaDownscale(new DecodedImage(new float[] { 1, 2, 3, 4, 5, 6, 7, 8, 9 }, 1, 3, 3), 2);
+        Assert.Equal(new float[] { 3, 4.5f, 7.5f, 9 }, small.Pixels);
+    }
+
+    [Fact]
     public void BadArgumentsAreRejected()
     {
         Assert.Throws<NativeCnnException>(() => new ImageTransform(0, 4));

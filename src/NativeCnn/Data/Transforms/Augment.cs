@@ -84,6 +84,10 @@ public sealed class ImageTransform
     public void Apply(DecodedImage src, Span<float> dst, AugmentDraw? d)
     {
         var canvas = Canvas.For(src.Height, src.Width, Height, Width, Resize, d?.RowPct ?? 0.5, d?.ColPct ?? 0.5);
+        // More than 2x smaller: shrink by whole factors first (box filter) so bilinear does not alias.
+        // Normalised coordinates do not depend on the size, so the geometry is unchanged.
+        int factor = (int)Math.Floor(Math.Min(src.Height / canvas.Height, src.Width / canvas.Width) / 2);
+        if (factor > 1) src = Resample.AreaDownscale(src, factor);
         Mat3 pre = Mat3.Identity, affine = Mat3.Identity;
         Mat3? warp = null;
         if (d is not null)

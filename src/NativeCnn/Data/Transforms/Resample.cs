@@ -89,6 +89,37 @@ public static class Resample
         }
     }
 
+    /// <summary>
+    /// Box-filter downscale by an integer factor (blocks at the right and bottom edges average the pixels
+    /// they have). Used before a large reduction so bilinear sampling does not alias, as fastai v1 first
+    /// shrinks with 'area' interpolation when the output is more than 2x smaller.
+    /// </summary>
+    public static DecodedImage AreaDownscale(DecodedImage src, int factor)
+    {
+        if (factor <= 1) return src;
+        int c = src.Channels, h = src.Height, w = src.Width;
+        int oh = (h + factor - 1) / factor, ow = (w + factor - 1) / factor;
+        var dst = new float[c * oh * ow];
+        var px = src.Pixels;
+        for (int ch = 0; ch < c; ch++)
+            for (int y = 0; y < oh; y++)
+            {
+                int y0 = y * factor, y1 = Math.Min(h, y0 + factor);
+                for (int x = 0; x < ow; x++)
+                {
+                    int x0 = x * factor, x1 = Math.Min(w, x0 + factor);
+                    float sum = 0;
+                    for (int yy = y0; yy < y1; yy++)
+                    {
+                        int row = (ch * h + yy) * w;
+                        for (int xx = x0; xx < x1; xx++) sum += px[row + xx];
+                    }
+                    dst[(ch * oh + y) * ow + x] = sum / ((y1 - y0) * (x1 - x0));
+                }
+            }
+        return new DecodedImage(dst, c, oh, ow);
+    }
+
     // Reflection about the first and last pixel centres (period 2*max), like grid_sample's
     // reflection padding with align_corners; snaps values within 1e-9 of an integer so exact
     // geometric maps (flips, turns) read pixel centres without interpolation.
