@@ -64,6 +64,8 @@ public sealed class ImageFileDataset : IImageSource
             kept.Add(item);
         }
         _items = kept.ToArray();
+        if (Skipped > 0)
+            (Options.Warn ?? (m => Console.Error.WriteLine(m)))($"warning: {name}: skipped {Skipped} unreadable file(s), kept {_items.Length}");
     }
 
     public string Name { get; }

@@ -101,8 +101,9 @@ public class DatasetTests
         var ds = FolderDataset.FromClassFolders(Path.Combine(dir.Path, "d"), new DatasetOptions { SkipUnreadable = true, Warn = warnings.Add });
         Assert.Equal(3, ds.Count);
         Assert.Equal(1, ds.Skipped);
-        Assert.Single(warnings);
+        Assert.Equal(2, warnings.Count);
         Assert.Contains(bad, warnings[0]);
+        Assert.Contains("skipped 1 unreadable file(s), kept 3", warnings[1]);
     }
 
     [Fact]
