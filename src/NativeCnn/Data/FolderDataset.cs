@@ -42,26 +42,31 @@ public sealed class ImageFileDataset : IImageSource
         Name = name;
         Classes = classes;
         MultiLabel = multiLabel;
-        var kept = new List<ImageItem>();
-        foreach (var item in items)
+        var all = items.ToArray();
+        foreach (var item in all)
         {
             foreach (int l in item.Labels)
                 if (l < 0 || l >= classes.Count)
                     throw new NativeCnnException($"{name}: {item.Origin} has label index {l}, expected 0 to {classes.Count - 1}");
             if (!multiLabel && item.Labels.Length > 1)
                 throw new NativeCnnException($"{name}: {item.Origin} has {item.Labels.Length} labels but the dataset is single-label");
-            if (Options.Validate || Options.SkipUnreadable)
+        }
+        // Header checks read a few bytes per file: run them on every core, then report in file order
+        // (the first problem, or every skipped file), so the outcome does not depend on timing.
+        var problems = new string?[all.Length];
+        if (Options.Validate || Options.SkipUnreadable)
+            Parallel.For(0, all.Length, i => problems[i] = Probe(all[i]));
+        var kept = new List<ImageItem>(all.Length);
+        for (int i = 0; i < all.Length; i++)
+        {
+            if (problems[i] is string problem)
             {
-                string? problem = Probe(item);
-                if (problem is not null)
-                {
-                    if (!Options.SkipUnreadable) throw new NativeCnnException(problem);
-                    Skipped++;
-                    (Options.Warn ?? (m => Console.Error.WriteLine(m)))($"warning: skipped {problem}");
-                    continue;
-                }
+                if (!Options.SkipUnreadable) throw new NativeCnnException(problem);
+                Skipped++;
+                (Options.Warn ?? (m => Console.Error.WriteLine(m)))($"warning: skipped {problem}");
+                continue;
             }
-            kept.Add(item);
+            kept.Add(all[i]);
         }
         _items = kept.ToArray();
         if (Skipped > 0)

@@ -255,4 +255,14 @@ public class DataLoaderTests
             Assert.NotEqual(img.Pixels.AsSpan(0, 36).ToArray(), x.AsSpan(r * 144, 36).ToArray());
         }
     }
+
+    [Fact]
+    public void AChannelCountWithNoConversionFailsAtFirstReadNamingTheFile()
+    {
+        using var dir = new TempDir();
+        var ds = Folder(dir, perClass: 1, channels: 4);
+        var loader = new DataLoader(ds, new ImageTransform(6, 6), Opts(bs: 2) with { Channels = 2 }, new Rng(1));
+        var e = Assert.Throws<NativeCnnException>(() => loader.Epoch().ToList());
+        Assert.Contains(".png' has 4 channels; no conversion to the model's 2 channels", e.Message);
+    }
 }
