@@ -57,6 +57,10 @@ public static class Resample
         Mat3 fromOut = new(sx, 0, canvas.Left * sx - (canvas.Width > 1 ? 1 : 0), 0, sy, canvas.Top * sy - (canvas.Height > 1 ? 1 : 0));
         Mat3 head = toPixels * affine, tail = pre * fromOut;
         Mat3 all = head * tail;
+        // Pass 1: each output pixel's top-left source index, right/down steps and weights, shared by
+        // all channels. Pass 2: one tight loop per channel plane.
+        var scratch = Scratch.Get(outPlane);
+        var idx = scratch.Index; var stepX = scratch.StepX; var stepY = scratch.StepY; var fxs = scratch.Ax; var fys = scratch.Ay;
         for (int i = 0; i < outH; i++)
         {
             for (int j = 0; j < outW; j++)
@@ -75,17 +79,45 @@ public static class Resample
                 }
                 double fx = Reflect(px0, w - 1), fy = Reflect(py0, h - 1);
                 int x0 = (int)fx, y0 = (int)fy;
-                float ax = (float)(fx - x0), ay = (float)(fy - y0);
-                int xb = Math.Min(x0 + 1, w - 1), yb = Math.Min(y0 + 1, h - 1);
-                float w00 = (1 - ax) * (1 - ay), w01 = ax * (1 - ay), w10 = (1 - ax) * ay, w11 = ax * ay;
-                int i00 = y0 * w + x0, i01 = y0 * w + xb, i10 = yb * w + x0, i11 = yb * w + xb;
                 int o = i * outW + j;
-                for (int ch = 0; ch < c; ch++)
-                {
-                    int b = ch * plane;
-                    dst[ch * outPlane + o] = w00 * px[b + i00] + w01 * px[b + i01] + w10 * px[b + i10] + w11 * px[b + i11];
-                }
+                idx[o] = y0 * w + x0;
+                stepX[o] = x0 < w - 1 ? 1 : 0;
+                stepY[o] = y0 < h - 1 ? w : 0;
+                fxs[o] = (float)(fx - x0);
+                fys[o] = (float)(fy - y0);
             }
+        }
+        for (int ch = 0; ch < c; ch++)
+        {
+            var plane0 = px.AsSpan(ch * plane, plane);
+            var outp = dst.Slice(ch * outPlane, outPlane);
+            for (int o = 0; o < outPlane; o++)
+            {
+                int k = idx[o], sxo = stepX[o], syo = stepY[o];
+                float ax = fxs[o], ay = fys[o];
+                float top = plane0[k] + ax * (plane0[k + sxo] - plane0[k]);
+                float bottom = plane0[k + syo] + ax * (plane0[k + syo + sxo] - plane0[k + syo]);
+                outp[o] = top + ay * (bottom - top);
+            }
+        }
+    }
+
+    // Per-thread buffers of the sampling plan, grown as needed (workers resample concurrently).
+    private sealed class Scratch
+    {
+        [ThreadStatic] private static Scratch? _current;
+        public int[] Index = Array.Empty<int>(), StepX = Array.Empty<int>(), StepY = Array.Empty<int>();
+        public float[] Ax = Array.Empty<float>(), Ay = Array.Empty<float>();
+
+        public static Scratch Get(int n)
+        {
+            var s = _current ??= new Scratch();
+            if (s.Index.Length < n)
+            {
+                s.Index = new int[n]; s.StepX = new int[n]; s.StepY = new int[n];
+                s.Ax = new float[n]; s.Ay = new float[n];
+            }
+            return s;
         }
     }
 
