@@ -19,8 +19,8 @@ public static class Cli
         "Usage: nativecnn <command> [options]\n" +
         "\n" +
         "Commands:\n" +
-        "  train     train the MNIST CNN (embedded 10k digits by default) and print each epoch's metrics\n" +
         "  show-batch  write a PNG grid of augmented training images with their labels\n" +
+        "  train     train the MNIST CNN (embedded 10k digits by default) and print each epoch's metrics\n" +
         "\n" +
         "Run 'nativecnn <command> --help' for the command's options.";
 
@@ -42,8 +42,8 @@ public static class Cli
             }
             return args[0] switch
             {
-                "train" => TrainCommand.Run(args[1..], stdout, stderr),
                 "show-batch" => ShowBatchCommand.Run(args[1..], stdout, stderr),
+                "train" => TrainCommand.Run(args[1..], stdout, stderr),
                 _ => throw new UsageException($"unknown command '{args[0]}'; expected one of: train (see 'nativecnn --help')"),
             };
         }
