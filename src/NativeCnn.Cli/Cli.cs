@@ -19,6 +19,7 @@ public static class Cli
         "Usage: nativecnn <command> [options]\n" +
         "\n" +
         "Commands:\n" +
+        "  show-batch  write a PNG grid of augmented training images with their labels\n" +
         "  train     train the MNIST CNN (embedded 10k digits by default) and print each epoch's metrics\n" +
         "  devices   list the devices NativeCnn sees (CPU, CUDA GPUs with why one cannot be used)\n" +
         "\n" +
@@ -42,6 +43,7 @@ public static class Cli
             }
             return args[0] switch
             {
+                "show-batch" => ShowBatchCommand.Run(args[1..], stdout, stderr),
                 "train" => TrainCommand.Run(args[1..], stdout, stderr),
                 "devices" => DevicesCommand.Run(args[1..], stdout),
                 _ => throw new UsageException($"unknown command '{args[0]}'; expected one of: train, devices (see 'nativecnn --help')"),

@@ -1,0 +1,89 @@
+// CSV-labelled image sets: a header line, then `name,labels` rows (like Kaggle planet's
+// train_v2.csv). Single-label: one label per row; multi-label: labels separated by spaces.
+// Must hold: every error names the CSV file and its 1-based line (missing file, empty label, wrong
+// column count, label outside a given vocabulary); classes are the sorted set of labels seen unless
+// the model's vocabulary is given.
+namespace NativeCnn.Data;
+
+public sealed record CsvOptions
+{
+    /// <summary>Folder the image names are relative to; null: the CSV file's folder.</summary>
+    public string? ImageFolder { get; init; }
+
+    /// <summary>Appended to each name (e.g. ".jpg" when the CSV holds bare ids).</summary>
+    public string Suffix { get; init; } = "";
+
+    /// <summary>Space-separated labels per row (multi-label) instead of one label.</summary>
+    public bool MultiLabel { get; init; }
+
+    public char Delimiter { get; init; } = ',';
+
+    /// <summary>The model's vocabulary; null builds it from the labels in the file.</summary>
+    public IReadOnlyList<string>? Classes { get; init; }
+}
+
+public static class CsvDataset
+{
+    public static ImageFileDataset Load(string csvPath, CsvOptions? csv = null, DatasetOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(csvPath);
+        csv ??= new CsvOptions();
+        if (!File.Exists(csvPath)) throw new NativeCnnException($"CSV file '{csvPath}' does not exist");
+        string folder = csv.ImageFolder ?? Path.GetDirectoryName(Path.GetFullPath(csvPath))!;
+        var lines = File.ReadAllLines(csvPath);
+        if (lines.Length < 2) throw new NativeCnnException($"CSV file '{csvPath}' has no data rows; expected a header line then name{csv.Delimiter}labels rows");
+        var rows = new List<(string Path, string[] Labels, string Origin)>();
+        for (int i = 1; i < lines.Length; i++)
+        {
+            string line = lines[i].Trim();
+            if (line.Length == 0) continue;
+            string origin = $"CSV file '{csvPath}' line {i + 1}";
+            var cols = SplitLine(line, csv.Delimiter);
+            if (cols.Length != 2)
+                throw new NativeCnnException($"{origin}: expected 2 columns (name{csv.Delimiter}labels), got {cols.Length}: \"{line}\"");
+            string name = cols[0].Trim();
+            if (name.Length == 0) throw new NativeCnnException($"{origin}: the image name is empty");
+            string labelText = cols[1].Trim();
+            var labels = csv.MultiLabel ? labelText.Split(' ', StringSplitOptions.RemoveEmptyEntries) : new[] { labelText };
+            if (labels.Length == 0 || labels[0].Length == 0)
+                throw new NativeCnnException($"{origin}: image '{name}' has an empty label");
+            string path = Path.Combine(folder, name + csv.Suffix);
+            rows.Add((path, labels, $"{origin} ('{name}')"));
+        }
+        IReadOnlyList<string> classes = csv.Classes ?? rows.SelectMany(r => r.Labels).Distinct().Order(StringComparer.Ordinal).ToArray();
+        var items = rows.Select(r => new ImageItem(r.Path, r.Labels.Select(l =>
+        {
+            int k = FolderDataset.IndexOf(classes, l);
+            if (k < 0) throw new NativeCnnException($"{r.Origin}: label '{l}' is not one of the model's classes ({string.Join(", ", classes)})");
+            return k;
+        }).Distinct().ToArray(), r.Origin)).ToList();
+        // A missing file is always an error naming its row, also when header validation is off.
+        if (!(options?.SkipUnreadable ?? false))
+            foreach (var it in items)
+                if (!File.Exists(it.Path)) throw new NativeCnnException($"{it.Origin}: image file '{it.Path}' does not exist");
+        return new ImageFileDataset(items, classes, csv.MultiLabel, csvPath, options);
+    }
+
+    // One CSV line: fields may be double-quoted (a quoted field may hold the delimiter; "" is a quote).
+    internal static string[] SplitLine(string line, char delimiter)
+    {
+        var fields = new List<string>();
+        var sb = new System.Text.StringBuilder();
+        bool quoted = false;
+        for (int i = 0; i < line.Length; i++)
+        {
+            char ch = line[i];
+            if (quoted)
+            {
+                if (ch == '"' && i + 1 < line.Length && line[i + 1] == '"') { sb.Append('"'); i++; }
+                else if (ch == '"') quoted = false;
+                else sb.Append(ch);
+            }
+            else if (ch == '"') quoted = true;
+            else if (ch == delimiter) { fields.Add(sb.ToString()); sb.Clear(); }
+            else sb.Append(ch);
+        }
+        fields.Add(sb.ToString());
+        return fields.ToArray();
+    }
+}

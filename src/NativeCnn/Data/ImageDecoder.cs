@@ -1,0 +1,209 @@
+// Image files (PNG, JPEG, BMP, GIF, TIFF, WebP, TGA via SixLabors.ImageSharp 2.1) to CHW float32 in
+// [0, 1]. The channel count is the file's own (grey 1, grey+alpha 2, RGB 3, RGBA 4) unless a
+// conversion is asked for. Must hold: the pixel-count limit is checked from the header (Identify)
+// BEFORE the pixels are decoded, so a decompression bomb never allocates its pixels; every failure
+// (missing, unknown type, corrupt, truncated, too large) is a NativeCnnException naming the file.
+// Samples are read through Rgba32, so 16-bit files are quantised to 8 bits.
+using SixLabors.ImageSharp;
+using SixLabors.ImageSharp.Formats.Bmp;
+using SixLabors.ImageSharp.Formats.Jpeg;
+using SixLabors.ImageSharp.Formats.Png;
+using SixLabors.ImageSharp.Formats.Tga;
+using SixLabors.ImageSharp.PixelFormats;
+
+namespace NativeCnn.Data;
+
+/// <summary>One decoded image: Pixels is (Channels, Height, Width) row-major, values in [0, 1].</summary>
+public sealed class DecodedImage
+{
+    public DecodedImage(float[] pixels, int channels, int height, int width)
+    {
+        ArgumentNullException.ThrowIfNull(pixels);
+        if ((long)channels * height * width != pixels.Length)
+            throw new NativeCnnException($"DecodedImage: {channels}x{height}x{width} needs {(long)channels * height * width} values, got {pixels.Length}");
+        Pixels = pixels;
+        Channels = channels;
+        Height = height;
+        Width = width;
+    }
+
+    public float[] Pixels { get; }
+    public int Channels { get; }
+    public int Height { get; }
+    public int Width { get; }
+
+    public float At(int c, int y, int x) => Pixels[(c * Height + y) * Width + x];
+}
+
+public sealed record DecodeOptions
+{
+    /// <summary>Largest width x height accepted (checked from the header before decoding).</summary>
+    public long MaxPixels { get; init; } = 50_000_000;
+
+    /// <summary>Convert to this many channels (1, 3 or 4); null keeps the file's own count.</summary>
+    public int? ConvertTo { get; init; }
+
+    public static readonly DecodeOptions Default = new();
+}
+
+public static class ImageDecoder
+{
+    // v / 255f for every byte, so a decoded level equals the float a user computes the same way.
+    private static readonly float[] Levels = Enumerable.Range(0, 256).Select(v => v / 255f).ToArray();
+
+    /// <summary>File suffixes recognised as images when scanning folders (lower case, with dot).</summary>
+    public static readonly IReadOnlySet<string> Extensions = new HashSet<string>(StringComparer.OrdinalIgnoreCase)
+        { ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".tga" };
+
+    /// <summary>Decodes a file; see <see cref="DecodeOptions"/>.</summary>
+    public static DecodedImage Decode(string path, DecodeOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        if (!File.Exists(path)) throw new NativeCnnException($"image file '{path}' does not exist");
+        byte[] bytes;
+        try { bytes = File.ReadAllBytes(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new NativeCnnException($"image file '{path}' cannot be read: {e.Message}"); }
+        return Decode(bytes, path, options);
+    }
+
+    /// <summary>Decodes bytes; <paramref name="name"/> is used in error messages.</summary>
+    public static DecodedImage Decode(byte[] bytes, string name, DecodeOptions? options = null)
+    {
+        options ??= DecodeOptions.Default;
+        var (width, height, channels) = Identify(bytes, name, options);
+        if (options.ConvertTo is int to && to is not (1 or 3 or 4))
+            throw new NativeCnnException($"image '{name}': conversion to {to} channels is not supported; expected 1, 3 or 4");
+        Image<Rgba32> image;
+        try { image = Image.Load<Rgba32>(bytes); }
+        // Any decoder failure on bad bytes (ImageSharp's own exceptions, or an index/overflow error deep in a
+        // codec) is the file's fault: report it as such, naming the file, never as an engine crash.
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            throw new NativeCnnException($"image file '{name}' is corrupt or truncated: {e.GetType().Name}: {e.Message}");
+        }
+        using (image)
+        {
+            if (image.Width != width || image.Height != height)
+                throw new NativeCnnException($"image file '{name}': header says {width}x{height} but decoded {image.Width}x{image.Height}");
+            int outC = options.ConvertTo ?? channels;
+            var px = new float[(long)outC * height * width];
+            int plane = height * width;
+            var s = Levels;
+            image.ProcessPixelRows(rows =>
+            {
+                for (int y = 0; y < height; y++)
+                {
+                    var row = rows.GetRowSpan(y);
+                    int o = y * width;
+                    for (int x = 0; x < width; x++)
+                    {
+                        var p = row[x];
+                        switch (outC)
+                        {
+                            case 1:
+                                // A grey source keeps its exact level; colour is mixed with BT.601 luma weights.
+                                px[o + x] = channels <= 2 ? s[p.R] : (0.299f * p.R + 0.587f * p.G + 0.114f * p.B) / 255f;
+                                break;
+                            case 2:
+                                px[o + x] = s[p.R]; px[plane + o + x] = s[p.A];
+                                break;
+                            default:
+                                px[o + x] = s[p.R]; px[plane + o + x] = s[p.G]; px[2 * plane + o + x] = s[p.B];
+                                if (outC == 4) px[3 * plane + o + x] = s[p.A];
+                                break;
+                        }
+                    }
+                }
+            });
+            return new DecodedImage(px, outC, height, width);
+        }
+    }
+
+    /// <summary>Width, height and channel count from the header only; applies the pixel limit.</summary>
+    public static (int Width, int Height, int Channels) Identify(byte[] bytes, string name, DecodeOptions? options = null)
+    {
+        using var stream = new MemoryStream(bytes, writable: false);
+        return Identify(stream, name, options);
+    }
+
+    /// <summary>Identifies a file reading only its header (dataset checks stay cheap on large folders).</summary>
+    public static (int Width, int Height, int Channels) IdentifyFile(string path, DecodeOptions? options = null)
+    {
+        if (!File.Exists(path)) throw new NativeCnnException($"image file '{path}' does not exist");
+        try
+        {
+            using var stream = File.OpenRead(path);
+            return Identify(stream, path, options);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new NativeCnnException($"image file '{path}' cannot be read: {e.Message}"); }
+    }
+
+    private static (int Width, int Height, int Channels) Identify(Stream stream, string name, DecodeOptions? options)
+    {
+        options ??= DecodeOptions.Default;
+        var head = new byte[32];
+        int got = stream.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
+        head = head[..got];
+        stream.Position = 0;
+        IImageInfo? info;
+        SixLabors.ImageSharp.Formats.IImageFormat? format;
+        try
+        {
+            format = Image.DetectFormat(head);
+            info = format is null ? null : Image.Identify(stream);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            throw new NativeCnnException($"image file '{name}' has a corrupt header: {e.GetType().Name}: {e.Message}");
+        }
+        if (format is null || info is null)
+            throw new NativeCnnException($"image file '{name}' is not a known image type (expected PNG, JPEG, BMP, GIF, TIFF, WebP or TGA; first bytes {Convert.ToHexString(head.AsSpan(0, Math.Min(8, head.Length)))})");
+        if (info.Width <= 0 || info.Height <= 0)
+            throw new NativeCnnException($"image file '{name}' has size {info.Width}x{info.Height}; expected a positive width and height");
+        if ((long)info.Width * info.Height > options.MaxPixels)
+            throw new NativeCnnException($"image file '{name}' is {info.Width}x{info.Height} = {(long)info.Width * info.Height} pixels, over the limit of {options.MaxPixels} (DecodeOptions.MaxPixels guards against decompression bombs)");
+        return (info.Width, info.Height, format is SixLabors.ImageSharp.Formats.Webp.WebpFormat ? WebpChannels(head) : SourceChannels(format, info));
+    }
+
+    // WebP says whether it stores alpha in its first chunk: VP8X's flags (bit 4), VP8L's alpha_is_used
+    // bit (bit 28 of the 32-bit header after the 0x2f signature); simple lossy VP8 never has alpha.
+    private static int WebpChannels(byte[] b)
+    {
+        if (b.Length < 30) return 3;
+        string chunk = System.Text.Encoding.ASCII.GetString(b, 12, 4);
+        if (chunk == "VP8X") return (b[20] & 0x10) != 0 ? 4 : 3;
+        if (chunk == "VP8L" && b[20] == 0x2f) return (System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(b.AsSpan(21)) & (1u << 28)) != 0 ? 4 : 3;
+        return 3;
+    }
+
+    // The channel count the file itself stores. Where the format's metadata says it exactly (PNG colour
+    // type, JPEG colour type, TGA) it is used; otherwise the bits per pixel decide (8 grey, 16 grey+alpha,
+    // 24 RGB, 32 RGBA); palette formats (GIF, 8-bit BMP) count as RGB.
+    private static int SourceChannels(SixLabors.ImageSharp.Formats.IImageFormat format, IImageInfo info)
+    {
+        int bpp = info.PixelType?.BitsPerPixel ?? 24;
+        switch (format)
+        {
+            case PngFormat:
+                var png = info.Metadata.GetPngMetadata();
+                return png.ColorType switch
+                {
+                    PngColorType.Grayscale => 1,
+                    PngColorType.GrayscaleWithAlpha => 2,
+                    PngColorType.RgbWithAlpha => 4,
+                    PngColorType.Palette => png.HasTransparency ? 4 : 3,
+                    _ => 3,
+                };
+            case JpegFormat:
+                return info.Metadata.GetJpegMetadata().ColorType == JpegColorType.Luminance ? 1 : 3;
+            case BmpFormat:
+                return info.Metadata.GetBmpMetadata().BitsPerPixel == BmpBitsPerPixel.Pixel32 ? 4 : 3;
+            case TgaFormat:
+                return info.Metadata.GetTgaMetadata().BitsPerPixel switch { TgaBitsPerPixel.Pixel8 => 1, TgaBitsPerPixel.Pixel32 => 4, _ => 3 };
+            case SixLabors.ImageSharp.Formats.Gif.GifFormat:
+                return 3;
+            default:
+                return bpp switch { <= 8 => 1, 16 => 2, 32 or 64 => 4, _ => 3 };
+        }
+    }
+}

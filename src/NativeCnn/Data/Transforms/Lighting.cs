@@ -1,0 +1,50 @@
+// Brightness and contrast in logit space, as fastai v1: brightness(change) adds logit(change),
+// contrast(scale) multiplies the logit; then sigmoid. Must hold: brightness 0.5 and contrast 1 are
+// the identity (up to the 1e-7 clamp of logit); alpha channels (2nd of 2, 4th of 4) are untouched.
+using System.Runtime.Intrinsics;
+
+namespace NativeCnn.Data.Transforms;
+
+public static class Lighting
+{
+    private const float Eps = 1e-7f;
+
+    public static float Logit(float x)
+    {
+        x = Math.Clamp(x, Eps, 1 - Eps);
+        return MathF.Log(x / (1 - x));
+    }
+
+    /// <summary>x = sigmoid((logit(x) + logit(change)) * scale) on the colour channels of a (C, H, W) buffer.</summary>
+    public static void Apply(Span<float> chw, int channels, int plane, double change = 0.5, double scale = 1)
+    {
+        if (!(change > 0 && change < 1)) throw new NativeCnnException($"brightness: change must be in (0, 1), got {change}");
+        if (!(scale > 0)) throw new NativeCnnException($"contrast: scale must be > 0, got {scale}");
+        int colour = channels is 2 or 4 ? channels - 1 : channels;
+        float s = (float)scale;
+        // sigmoid((L + b) * s) = 1 / (1 + e^(-b s) * ((1 - x) / x)^s): one log and one exp per value,
+        // vectorised; the clamp keeps logit's 1e-7 bounds.
+        float k = MathF.Exp(-Logit((float)change) * s);
+        var span = chw[..(colour * plane)];
+        int i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var lo = Vector256.Create(Eps);
+            var hi = Vector256.Create(1 - Eps);
+            var one = Vector256<float>.One;
+            var vs = Vector256.Create(s);
+            var vk = Vector256.Create(k);
+            for (; i <= span.Length - 8; i += 8)
+            {
+                var x = Vector256.Min(Vector256.Max(Vector256.Create<float>(span.Slice(i, 8)), lo), hi);
+                var r = Vector256.Exp(Vector256.Log((one - x) / x) * vs);
+                (one / (one + vk * r)).CopyTo(span.Slice(i, 8));
+            }
+        }
+        for (; i < span.Length; i++)
+        {
+            float x = Math.Clamp(span[i], Eps, 1 - Eps);
+            span[i] = 1f / (1f + k * MathF.Exp(MathF.Log((1 - x) / x) * s));
+        }
+    }
+}

@@ -1,0 +1,65 @@
+// `nativecnn show-batch` in-process: writes a PNG grid whose cells are the loader's first batch
+// (checked pixel by pixel in the validation view) with label strips; bad command lines exit 2.
+using NativeCnn.Data;
+using NativeCnn.Data.Transforms;
+using SixLabors.ImageSharp;
+using SixLabors.ImageSharp.PixelFormats;
+using Xunit;
+using CliEntry = NativeCnn.Cli.Cli;
+
+namespace NativeCnn.Tests.Data;
+
+public class ShowBatchTests
+{
+    private static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        int code = CliEntry.Run(args, stdout, stderr);
+        return (code, stdout.ToString(), stderr.ToString());
+    }
+
+    [Fact]
+    public void WritesTheFirstBatchAsAGrid()
+    {
+        using var dir = new TempDir();
+        var enc = ImageDecoderTests.Encoder("png", 3);
+        for (int i = 0; i < 3; i++) TestImages.Write(dir.File("d", "cat", $"c{i}.png"), 8, 8, 3, enc, seed: i);
+        for (int i = 0; i < 3; i++) TestImages.Write(dir.File("d", "dog", $"d{i}.png"), 8, 8, 3, enc, seed: 10 + i);
+        string outPath = dir.File("grid.png");
+        var (code, output, err) = Run("show-batch", dir.File("d"), "--out", outPath, "--size", "8", "--rows", "2", "--cols", "2", "--no-augment", "--seed", "3");
+        Assert.True(code == 0, err);
+        Assert.Contains("wrote", output);
+        using var grid = Image.Load<Rgb24>(outPath);
+        // 2 columns of (8 + gap 4) + gap; 2 rows of (8 + label strip 14 + gap 4) + gap.
+        Assert.Equal(2 * 12 + 4, grid.Width);
+        Assert.Equal(2 * 26 + 4, grid.Height);
+        var ds = FolderDataset.FromClassFolders(dir.File("d"));
+        var loader = new DataLoader(ds, new ImageTransform(8, 8), new DataLoaderOptions { BatchSize = 4, Shuffle = true, Channels = 3 }, new Rng(3));
+        var batch = loader.Epoch().First();
+        var x3 = batch.X.ToArray().AsSpan(3 * 192, 192).ToArray();
+        // Cell 3 is row 1, column 1; without augmentation it is the decoded file itself.
+        Assert.Equal(ds.Load(batch.Indices[3]).Pixels, x3);
+        int ox = 4 + 12, oy = 4 + 26;
+        for (int y = 0; y < 8; y++)
+            for (int x = 0; x < 8; x++)
+                Assert.Equal((byte)Math.Round(x3[64 + y * 8 + x] * 255), grid[ox + x, oy + y].G);
+        // The label strip holds dark text pixels.
+        int dark = 0;
+        for (int y = oy + 8; y < oy + 22; y++)
+            for (int x = ox; x < ox + 8; x++) if (grid[x, y].R == 0) dark++;
+        Assert.True(dark > 0);
+    }
+
+    [Fact]
+    public void BadCommandLines()
+    {
+        Assert.Equal(2, Run("show-batch").Code);
+        Assert.Equal(2, Run("show-batch", "x", "--size", "zero", "--out", "a.png").Code);
+        Assert.Equal(2, Run("show-batch", "x").Code);
+        var (code, _, err) = Run("show-batch", "/no/such/folder", "--out", "/tmp/a.png");
+        Assert.Equal(1, code);
+        Assert.Contains("/no/such/folder", err);
+        Assert.Equal(0, Run("show-batch", "--help").Code);
+    }
+}
