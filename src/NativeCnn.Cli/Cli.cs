@@ -46,7 +46,7 @@ public static class Cli
                 "show-batch" => ShowBatchCommand.Run(args[1..], stdout, stderr),
                 "train" => TrainCommand.Run(args[1..], stdout, stderr),
                 "devices" => DevicesCommand.Run(args[1..], stdout),
-                _ => throw new UsageException($"unknown command '{args[0]}'; expected one of: train, devices (see 'nativecnn --help')"),
+                _ => throw new UsageException($"unknown command '{args[0]}'; expected one of: train, devices, show-batch (see 'nativecnn --help')"),
             };
         }
         catch (UsageException e)
