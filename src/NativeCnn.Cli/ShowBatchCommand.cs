@@ -13,9 +13,10 @@ namespace NativeCnn.Cli;
 public static class ShowBatchCommand
 {
     public const string Usage =
-        "Usage: nativecnn show-batch <data> --out <grid.png> [options]\n" +
+        "Usage: nativecnn show-batch [<data>] --out <grid.png> [options]\n" +
         "\n" +
-        "<data> is a folder (root/train/<class>/*, or root/<class>/*) or a CSV file (name,labels).\n" +
+        "<data> is a folder (root/train/<class>/*, or root/<class>/*) or a CSV file (name,labels);\n" +
+        "without it, the embedded MNIST training digits.\n" +
         "Options:\n" +
         "  --out PATH          the PNG to write (required)\n" +
         "  --size N            image side in pixels (default 128)\n" +
@@ -70,14 +71,13 @@ public static class ShowBatchCommand
                     break;
             }
         }
-        if (data is null) throw new UsageException("show-batch: no data given; expected a folder or a CSV file (see 'nativecnn show-batch --help')");
         if (outPath is null) throw new UsageException("show-batch: --out <grid.png> is required");
 
-        var ds = Load(data, imageFolder, suffix, multi);
+        IImageSource ds = data is null ? new IdxImageSource(Mnist.LoadEmbedded().Train) : Load(data, imageFolder, suffix, multi);
         var tf = new ImageTransform(size, size, resize, new AugmentOptions { FlipVert = flipVert });
         var loader = new DataLoader(ds, tf, new DataLoaderOptions { BatchSize = Math.Min(rows * cols, ds.Count), Shuffle = true, Train = augment, Channels = 3 }, new Rng(seed));
         var batch = loader.Epoch().First();
-        var labels = batch.Indices.Select(i => string.Join(" ", ds[i].Labels.Select(l => ds.Classes[l]))).ToArray();
+        var labels = batch.Indices.Select(i => string.Join(" ", ds.LabelsOf(i).Select(l => ds.Classes[l]))).ToArray();
         WriteGrid(outPath, batch.X.ToArray(), labels, size, rows, cols);
         stdout.WriteLine($"wrote {outPath}: {labels.Length} {(augment ? "augmented training" : "validation")} images of {size}x{size} from {ds.Name} ({ds.Count} images, {ds.Classes.Count} classes)");
         return Cli.ExitOk;

@@ -52,6 +52,33 @@ public class ShowBatchTests
     }
 
     [Fact]
+    public void WithoutDataShowsTheEmbeddedMnist()
+    {
+        using var dir = new TempDir();
+        string outPath = dir.File("mnist.png");
+        var (code, output, err) = Run("show-batch", "--out", outPath, "--size", "28", "--rows", "1", "--cols", "2", "--no-augment", "--seed", "1");
+        Assert.True(code == 0, err);
+        Assert.Contains("mnist10k", output);
+        Assert.Contains("8000 images, 10 classes", output);
+        using var grid = Image.Load<Rgb24>(outPath);
+        Assert.Equal(2 * 32 + 4, grid.Width);
+        Assert.Equal(28 + 14 + 4 + 4, grid.Height);
+        // The validation view of the first shuffled digit, drawn grey on black: the cell equals it.
+        var ds = new IdxImageSource(Mnist.LoadEmbedded().Train);
+        var loader = new DataLoader(ds, new ImageTransform(28, 28), new DataLoaderOptions { BatchSize = 2, Shuffle = true, Channels = 3 }, new Rng(1));
+        var x = loader.Epoch().First().X.ToArray();
+        int bright = 0;
+        for (int y = 0; y < 28; y++)
+            for (int c = 0; c < 28; c++)
+            {
+                byte expected = (byte)Math.Round(Math.Clamp(x[y * 28 + c], 0f, 1f) * 255);
+                Assert.Equal(expected, grid[4 + c, 4 + y].R);
+                if (expected > 128) bright++;
+            }
+        Assert.True(bright > 20, "a digit has strokes");
+    }
+
+    [Fact]
     public void BadCommandLines()
     {
         Assert.Equal(2, Run("show-batch").Code);
