@@ -87,7 +87,7 @@ public sealed partial class Tensor
     /// <summary>All elements in row-major order, as float32 (float16 and int32 are converted).</summary>
     public float[] ToArray()
     {
-        var t = IsDenseOrContiguous() ? this : ContiguousCopy();
+        var t = IsContiguous ? this : ContiguousCopy();
         var result = new float[Numel];
         Backend.ToHost(t.Storage, t.Offset, result);
         return result;
@@ -96,13 +96,11 @@ public sealed partial class Tensor
     /// <summary>All elements in row-major order, as int32.</summary>
     public int[] ToInt32Array()
     {
-        var t = IsDenseOrContiguous() ? this : ContiguousCopy();
+        var t = IsContiguous ? this : ContiguousCopy();
         var result = new int[Numel];
         Backend.ToHost(t.Storage, t.Offset, result);
         return result;
     }
-
-    private bool IsDenseOrContiguous() => IsContiguous;
 
     /// <summary>The single value of a one-element tensor.</summary>
     public float Item()
