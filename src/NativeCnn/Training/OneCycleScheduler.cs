@@ -1,0 +1,32 @@
+// The one-cycle schedule as a callback: before every training batch it sets lr and momentum (beta1
+// for Adam) on every parameter group from Optim.OneCycle, at the fit's global training step.
+// Must hold: the schedule spans exactly the fit's NEpochs x train batches, so step 0 uses
+// maxLr/divFactor and momentum moms.Start; validation batches change nothing.
+using NativeCnn.Optim;
+
+namespace NativeCnn.Training;
+
+public sealed class OneCycleScheduler : Callback
+{
+    private readonly float _maxLr, _div, _pctStart, _finalDiv;
+    private readonly (float Start, float Mid) _moms;
+    private OneCycle? _sched;
+
+    public OneCycleScheduler(float maxLr, (float Start, float Mid) moms, float divFactor = 25f, float pctStart = 0.3f, float finalDiv = 25e4f)
+    {
+        _maxLr = maxLr; _moms = moms; _div = divFactor; _pctStart = pctStart; _finalDiv = finalDiv;
+    }
+
+    // Before every other callback, so recorders and printers see this batch's values.
+    public override int Order => -10;
+
+    public OneCycle Schedule => _sched ?? throw new NativeCnnException("OneCycleScheduler: the schedule exists only once a fit has begun");
+
+    public override void BeforeFit(Learner learn) =>
+        _sched = new OneCycle(_maxLr, learn.TotalTrainSteps, _pctStart, _div, _finalDiv, _moms.Start, _moms.Mid);
+
+    public override void BeforeBatch(Learner learn)
+    {
+        if (learn.Training) Schedule.Apply(learn.Opt!, learn.TrainIter);
+    }
+}
