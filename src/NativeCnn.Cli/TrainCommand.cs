@@ -1,18 +1,15 @@
-// `nativecnn train`: mnist_cnn on MNIST with one-cycle AdamW, a fastai-like table of epoch metrics,
-// and optionally one JSON object with the final metrics. Must hold: everything runs on the chosen
-// device (the model is moved before the optimizer is made; the batch iterators stage each epoch's
-// images and labels there); each training step runs in its own MemoryScope (after warm-up no new
-// buffers); the loss is summed on the device and read only at the end of an epoch (or every 25
-// steps with --verbose); evaluation runs in Eval mode under NoGrad.
+// `nativecnn train`: mnist_cnn on MNIST through the Learner (FitOneCycle, fastai v1's AdamW), the
+// fastai epoch table, and optionally one JSON object with the final metrics. Must hold: everything
+// runs on the chosen device (the model is moved before the Learner makes its optimizer; the batch
+// iterators stage each epoch's images and labels there); the Learner runs each step in its own
+// MemoryScope and its Recorder reads losses once per epoch (every 25 steps with --verbose).
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
-using NativeCnn.Autograd;
-using NativeCnn.Backends;
 using NativeCnn.Data;
 using NativeCnn.Models;
 using NativeCnn.Nn;
-using NativeCnn.Optim;
+using NativeCnn.Training;
 
 namespace NativeCnn.Cli;
 
@@ -85,84 +82,31 @@ public static class TrainCommand
         log.WriteLine(model);
         log.WriteLine($"parameters: {model.ParameterCount():N0}");
 
-        // fastai v1's defaults (Learner with bn_wd=True, true_wd=True): AdamW, betas (0.9, 0.99),
-        // eps 1e-8, decoupled weight decay 1e-2 on every parameter.
-        var optimizer = new AdamW(model.Parameters(), lr: o.Lr, beta1: 0.9f, beta2: 0.99f, eps: 1e-8f, weightDecay: 1e-2f);
-
         var trainBatches = new BatchIterator(train, o.BatchSize, shuffle: true, dropLast: true, rng: rng, device: device);
         var validBatches = new BatchIterator(valid, Math.Max(o.BatchSize, 256), shuffle: false, device: device);
-        int stepsPerEpoch = trainBatches.BatchCount;
-        var schedule = new OneCycle(o.Lr, o.Epochs * stepsPerEpoch);
-        var lossSum = Tensor.Zeros(Array.Empty<int>(), DType.Float32, device).Keep();
-        var zero = Tensor.Zeros(Array.Empty<int>(), DType.Float32, device).Keep();
+        // fastai v1's defaults (Learner with bn_wd=True, true_wd=True): AdamW, betas (0.9, 0.99),
+        // eps 1e-8, decoupled weight decay 1e-2 on every parameter (Learner.DefaultOptimizer).
+        var learn = new Learner(DataBunch.From(trainBatches, validBatches), model, (pred, y) => F.CrossEntropy(pred, y), new[] { Metrics.Accuracy() });
+        learn.AddCallback(new EpochTablePrinter(table));
+        if (log != TextWriter.Null) learn.AddCallback(new ProgressLog(log));
+        learn.FitOneCycle(o.Epochs, o.Lr);
 
-        table.WriteLine($"{"epoch",-7}{"train_loss",-12}{"valid_loss",-12}{"accuracy",-10}{"time",-6}");
-        table.Flush();
-        var results = new List<EpochResult>();
-        int step = 0;
-        for (int epoch = 0; epoch < o.Epochs; epoch++)
-        {
-            var clock = Stopwatch.StartNew();
-            model.Train();
-            lossSum.CopyFrom(zero);
-            int stepInEpoch = 0;
-            foreach (var (x, y) in trainBatches.Epoch())
-            {
-                using (MemoryScope.Begin())
-                {
-                    schedule.Apply(optimizer, step);
-                    optimizer.ZeroGrad();
-                    var loss = F.CrossEntropy(model.Forward(x), y);
-                    loss.Backward();
-                    optimizer.Step();
-                    using (new NoGrad()) lossSum.CopyFrom(lossSum + loss);
-                    step++;
-                    stepInEpoch++;
-                    if (log != TextWriter.Null && stepInEpoch % ProgressEvery == 0)
-                        log.WriteLine($"  epoch {epoch} step {stepInEpoch}/{stepsPerEpoch}: loss {loss.Item():F4}, lr {optimizer.ParamGroups[0].Lr:G4}");
-                }
-            }
-            double trainLoss = lossSum.Item() / stepInEpoch;
-            var (validLoss, accuracy) = Evaluate(model, validBatches);
-            clock.Stop();
-            var r = new EpochResult(epoch, trainLoss, validLoss, accuracy, clock.Elapsed.TotalSeconds);
-            results.Add(r);
-            table.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{r.Epoch,-7}{r.TrainLoss,-12:F6}{r.ValidLoss,-12:F6}{r.Accuracy,-10:F6}{FormatTime(r.Seconds),-6}"));
-            table.Flush();
-        }
-        return results;
+        var r = learn.Recorder;
+        return Enumerable.Range(0, r.EpochSeconds.Count)
+            .Select(e => new EpochResult(e, r.TrainLosses[e], r.ValidLosses[e], r.MetricValues[e][0], r.EpochSeconds[e]))
+            .ToList();
     }
 
-    /// <summary>Mean cross-entropy and accuracy over the whole set, in Eval mode without a graph.</summary>
-    public static (double Loss, double Accuracy) Evaluate(Module model, BatchIterator batches)
+    /// <summary>--verbose: the loss and lr every few steps (reading the loss there is the only extra sync).</summary>
+    private sealed class ProgressLog(TextWriter log) : Callback
     {
-        model.Eval();
-        double lossSum = 0;
-        long correct = 0, count = 0;
-        using (new NoGrad())
-        {
-            foreach (var (x, y) in batches.Epoch())
-            {
-                using (MemoryScope.Begin())
-                {
-                    var logits = model.Forward(x);
-                    int b = y.Size(0);
-                    lossSum += (double)F.CrossEntropy(logits, y).Item() * b;
-                    var predicted = logits.ArgMax(1).ToInt32Array();
-                    var labels = y.ToInt32Array();
-                    for (int i = 0; i < b; i++) if (predicted[i] == labels[i]) correct++;
-                    count += b;
-                }
-            }
-        }
-        model.Train();
-        return (lossSum / count, (double)correct / count);
-    }
+        public override int Order => 30;
 
-    private static string FormatTime(double seconds)
-    {
-        var t = TimeSpan.FromSeconds(Math.Round(seconds));
-        return t.TotalHours >= 1 ? t.ToString(@"h\:mm\:ss", CultureInfo.InvariantCulture) : t.ToString(@"mm\:ss", CultureInfo.InvariantCulture);
+        public override void AfterBatch(Learner learn)
+        {
+            if (!learn.Training || learn.Loss is null || (learn.Iter + 1) % ProgressEvery != 0) return;
+            log.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  epoch {learn.Epoch} step {learn.Iter + 1}/{learn.NIter}: loss {learn.Loss.Item():F4}, lr {learn.Opt!.ParamGroups[0].Lr:G4}"));
+        }
     }
 }
