@@ -2,6 +2,7 @@
 // callback events, each cancellation kind, the one-cycle values it applies, what the Recorder keeps
 // (checked against the final model evaluated by hand) and a tiny MNIST run that must beat chance.
 using NativeCnn.Data;
+using NativeCnn.Data.Transforms;
 using NativeCnn.Models;
 using NativeCnn.Nn;
 using NativeCnn.Optim;
@@ -192,6 +193,38 @@ public class LearnerTests
         Assert.Equal(1 - acc, r.MetricValues[0][1], 1e-12);
         Assert.True(r.ValidLosses[0] < 1.5, $"valid loss {r.ValidLosses[0]} (chance is ln 10 = 2.30)");
         Assert.True(learn.Model.Training, "the model is back in train mode after validation");
+    }
+
+    [Fact]
+    public void TheDataLoaderAdapterFeedsEveryBatchThrough()
+    {
+        var mnist = Mnist.LoadEmbedded();
+        DataLoader Loader(ImageDataset d, bool train) => new(new IdxImageSource(d), new ImageTransform(28, 28),
+            new DataLoaderOptions { BatchSize = 16, Shuffle = train, Train = train, Channels = 1, Workers = 1 }, new Rng(3));
+        var validLoader = Loader(mnist.Valid.Take(40), false);
+        var learn = new Learner(DataBunch.From(Loader(mnist.Train.Take(48), true), validLoader), SimpleCnn.MnistCnn(10, new Rng(3)),
+            (p, y) => F.CrossEntropy(p, y), new[] { Metrics.Accuracy() });
+        learn.Fit(2, 1e-3f);
+        var r = learn.Recorder;
+        Assert.Equal(6, r.Losses.Count);                    // 3 batches of 16 per epoch
+        Assert.All(r.Losses, l => Assert.True(double.IsFinite(l) && l > 0));
+        // The last epoch's valid loss and accuracy, recomputed by hand over the same loader (batches 16, 16, 8).
+        learn.Model.Eval();
+        double sum = 0; int n = 0, right = 0;
+        using (new NativeCnn.Autograd.NoGrad())
+            foreach (var b in validLoader.Epoch())
+            {
+                var logits = learn.Model.Forward(b.X);
+                int bs = b.Y.Size(0);
+                sum += F.CrossEntropy(logits, b.Y).Item() * bs;
+                var pred = logits.ArgMax(1).ToInt32Array(); var y = b.Y.ToInt32Array();
+                for (int i = 0; i < bs; i++) if (pred[i] == y[i]) right++;
+                n += bs;
+            }
+        learn.Model.Train();
+        Assert.Equal(40, n);
+        Assert.Equal(sum / n, r.ValidLosses[^1], 1e-4);
+        Assert.Equal((double)right / n, r.MetricValues[^1][0], 1e-12);
     }
 
     /// <summary>Reports every event to a delegate.</summary>
