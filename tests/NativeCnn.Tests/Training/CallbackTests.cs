@@ -36,7 +36,17 @@ public class CallbackTests
         var learn = Make();
         var events = new List<string>();
         var phases = new List<bool>();
-        learn.Fit(1, 0.01f, new Probe((l, e) => { events.Add(e); if (e == "AfterLoss") phases.Add(l.Training); }));
+        var scoped = new List<bool>();
+        learn.Fit(1, 0.01f, new Probe((l, e) =>
+        {
+            events.Add(e);
+            if (e == "AfterLoss") phases.Add(l.Training);
+            // Batch events run inside the batch's MemoryScope, with the batch's tensors; others outside, without.
+            scoped.Add(NativeCnn.Backends.MemoryScope.Current is not null);
+            Assert.Equal(e is "AfterPred" or "AfterLoss" or "AfterBackward" or "AfterStep" or "AfterBatch", l.Pred is not null);
+        }));
+        Assert.Equal(events.Select(e => e.EndsWith("Batch") || e is "AfterPred" or "AfterLoss" or "AfterBackward" or "AfterStep"), scoped);
+        Assert.Null(NativeCnn.Backends.MemoryScope.Current);
         var expected = new List<string> { "BeforeFit", "BeforeEpoch", "BeforeTrain" };
         expected.AddRange(TrainBatch); expected.AddRange(TrainBatch);
         expected.AddRange(new[] { "AfterTrain", "BeforeValidate" });
