@@ -6,20 +6,13 @@ using NativeCnn.Cli;
 using NativeCnn.Data;
 using NativeCnn.Tests.Gpu;
 using Xunit;
-using CliEntry = NativeCnn.Cli.Cli;
 
 namespace NativeCnn.Tests.Cli;
 
 [Collection("Gpu")]
 public class CliDeviceTests
 {
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int code = CliEntry.Run(args, stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
+    private static (int Code, string Out, string Err) Run(params string[] args) => Support.CliRunner.Run(args);
 
     [Fact]
     public void DevicesListsTheCpuTheSimulatorCudaAndWhatAutoPicks()

@@ -4,19 +4,12 @@
 using System.Text.Json;
 using NativeCnn.Tests.Data;
 using Xunit;
-using CliEntry = NativeCnn.Cli.Cli;
 
 namespace NativeCnn.Tests.Cli;
 
 public class CliTests
 {
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int code = CliEntry.Run(args, stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
+    private static (int Code, string Out, string Err) Run(params string[] args) => Support.CliRunner.Run(args);
 
     private static void AssertOneLine(string err, params string[] fragments)
     {

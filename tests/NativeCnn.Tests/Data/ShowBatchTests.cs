@@ -5,19 +5,12 @@ using NativeCnn.Data.Transforms;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
 using Xunit;
-using CliEntry = NativeCnn.Cli.Cli;
 
 namespace NativeCnn.Tests.Data;
 
 public class ShowBatchTests
 {
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int code = CliEntry.Run(args, stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
+    private static (int Code, string Out, string Err) Run(params string[] args) => Support.CliRunner.Run(args);
 
     [Fact]
     public void WritesTheFirstBatchAsAGrid()
