@@ -42,58 +42,45 @@ public sealed class AvgPool2d : Module
     protected override string ExtraRepr() => $"kernel_size={KernelSize}, stride={Stride}, padding={Padding}";
 }
 
-public sealed class AdaptiveAvgPool2d : Module
+/// <summary>Shared by the adaptive pools: a fixed output size, any input size.</summary>
+public abstract class AdaptivePool2d : Module
+{
+    protected AdaptivePool2d(int outH, int outW)
+    {
+        Check.Positive(outH, $"{GetType().Name}: output height");
+        Check.Positive(outW, $"{GetType().Name}: output width");
+        OutputSize = (outH, outW);
+    }
+
+    public (int H, int W) OutputSize { get; }
+
+    protected override string ExtraRepr() => $"output_size={OutputSize}";
+}
+
+public sealed class AdaptiveAvgPool2d : AdaptivePool2d
 {
     public AdaptiveAvgPool2d(int outputSize) : this(outputSize, outputSize) { }
 
-    public AdaptiveAvgPool2d(int outH, int outW)
-    {
-        Check.Positive(outH, "AdaptiveAvgPool2d: output height");
-        Check.Positive(outW, "AdaptiveAvgPool2d: output width");
-        OutputSize = (outH, outW);
-    }
-
-    public (int H, int W) OutputSize { get; }
+    public AdaptiveAvgPool2d(int outH, int outW) : base(outH, outW) { }
 
     public override Tensor Forward(Tensor x) => F.AdaptiveAvgPool2d(x, OutputSize.H, OutputSize.W);
-
-    protected override string ExtraRepr() => $"output_size={OutputSize}";
 }
 
-public sealed class AdaptiveMaxPool2d : Module
+public sealed class AdaptiveMaxPool2d : AdaptivePool2d
 {
     public AdaptiveMaxPool2d(int outputSize) : this(outputSize, outputSize) { }
 
-    public AdaptiveMaxPool2d(int outH, int outW)
-    {
-        Check.Positive(outH, "AdaptiveMaxPool2d: output height");
-        Check.Positive(outW, "AdaptiveMaxPool2d: output width");
-        OutputSize = (outH, outW);
-    }
-
-    public (int H, int W) OutputSize { get; }
+    public AdaptiveMaxPool2d(int outH, int outW) : base(outH, outW) { }
 
     public override Tensor Forward(Tensor x) => F.AdaptiveMaxPool2d(x, OutputSize.H, OutputSize.W);
-
-    protected override string ExtraRepr() => $"output_size={OutputSize}";
 }
 
 /// <summary>fastai's AdaptiveConcatPool2d: [adaptive max pool, adaptive avg pool] on the channel axis.</summary>
-public sealed class AdaptiveConcatPool2d : Module
+public sealed class AdaptiveConcatPool2d : AdaptivePool2d
 {
     public AdaptiveConcatPool2d(int outputSize = 1) : this(outputSize, outputSize) { }
 
-    public AdaptiveConcatPool2d(int outH, int outW)
-    {
-        Check.Positive(outH, "AdaptiveConcatPool2d: output height");
-        Check.Positive(outW, "AdaptiveConcatPool2d: output width");
-        OutputSize = (outH, outW);
-    }
+    public AdaptiveConcatPool2d(int outH, int outW) : base(outH, outW) { }
 
-    public (int H, int W) OutputSize { get; }
-
-    public override Tensor Forward(Tensor x) =>
-        F.AdaptiveConcatPool2d(x, OutputSize.H, OutputSize.W);
-
-    protected override string ExtraRepr() => $"output_size={OutputSize}";
+    public override Tensor Forward(Tensor x) => F.AdaptiveConcatPool2d(x, OutputSize.H, OutputSize.W);
 }

@@ -48,11 +48,7 @@ public static partial class F
     public static Tensor BinaryCrossEntropyWithLogits(Tensor logits, Tensor targets)
     {
         const string op = "BinaryCrossEntropyWithLogits";
-        Check.SameDevice(op, logits, targets);
-        Check.Float(logits, op, "logits");
-        Check.Float(targets, op, "targets");
-        CheckSameShape(op, logits, "logits", targets, "targets");
-        Check.That(logits.Numel > 0, $"{op}: the inputs are empty; the mean is undefined");
+        CheckLossPair(op, logits, "logits", targets, "targets");
 
         var backend = logits.Backend;
         var shape = logits.ShapeArray;
@@ -76,19 +72,21 @@ public static partial class F
     public static Tensor MseLoss(Tensor x, Tensor target)
     {
         const string op = "MseLoss";
-        Check.SameDevice(op, x, target);
-        Check.Float(x, op, "input");
-        Check.Float(target, op, "target");
-        CheckSameShape(op, x, "input", target, "target");
-        Check.That(x.Numel > 0, $"{op}: the inputs are empty; the mean is undefined");
+        CheckLossPair(op, x, "input", target, "target");
         var diff = x - target;
         return (diff * diff).Mean();
     }
 
-    private static void CheckSameShape(string op, Tensor a, string aName, Tensor b, string bName)
+    /// <summary>A prediction and its target for an elementwise loss: one device, floating point,
+    /// the same shape, not empty (the mean of nothing is undefined).</summary>
+    private static void CheckLossPair(string op, Tensor a, string aName, Tensor b, string bName)
     {
+        Check.SameDevice(op, a, b);
+        Check.Float(a, op, aName);
+        Check.Float(b, op, bName);
         if (!Shape.Equal(a.ShapeArray, b.ShapeArray))
             throw new NativeCnnException($"{op}: {bName} must have the shape of {aName} {Shape.Format(a.ShapeArray)}, got {Shape.Format(b.ShapeArray)}");
+        Check.That(a.Numel > 0, $"{op}: the inputs are empty; the mean is undefined");
     }
 
     /// <summary>Every label in [0, classes); the first bad one is named with its row.</summary>
