@@ -27,6 +27,18 @@ public sealed class DataBunch
     public IBatchSource Train { get; }
     public IBatchSource Valid { get; }
 
+    // What a trained model must carry with it (interpretation labels, export bundles, cnn_learner):
+    // set by whoever builds the bunch; null/0 when unknown.
+    /// <summary>Class names in label order (the label vocabulary of the model).</summary>
+    public IReadOnlyList<string>? Classes { get; init; }
+    /// <summary>The per-channel statistics the inputs were normalised with.</summary>
+    public NormStats? Stats { get; init; }
+    /// <summary>Input channels and size (height, width) of the batches.</summary>
+    public int Channels { get; init; }
+    public (int H, int W) Size { get; init; }
+    /// <summary>Targets are multi-hot float vectors (BCE-with-logits) rather than class indices.</summary>
+    public bool MultiLabel { get; init; }
+
     public static DataBunch From(BatchIterator train, BatchIterator valid) => new(new BatchIteratorSource(train), new BatchIteratorSource(valid));
 
     public static DataBunch From(DataLoader train, DataLoader valid) => new(new DataLoaderSource(train), new DataLoaderSource(valid));
