@@ -3,7 +3,7 @@
 # needed there). Writes everything into one folder:
 #   host.txt, nvidia-smi.txt                      the machine and the driver's view of the GPU
 #   torch_baseline.jsonl / .log                   PyTorch's numbers for the same cases, same card, same run
-#   results.jsonl, summary.md, device.txt, lab.log  the lab: device as ILGPU sees it, the GPU cases and
+#   results.jsonl, summary.md, report.md (floors), device.txt, lab.log  the lab: device as ILGPU sees it, the GPU cases and
 #                                                 goldens on CUDA, timings, mnist_cnn trained 2 epochs
 #                                                 (CUDA, then the CPU with the same seed)
 #   usage: bash BUNDLE/run.sh [OUTDIR] [lab options, e.g. --only device,cases]   (OUTDIR defaults to $OUT)

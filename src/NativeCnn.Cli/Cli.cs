@@ -19,6 +19,7 @@ public static class Cli
         "Usage: nativecnn <command> [options]\n" +
         "\n" +
         "Commands:\n" +
+        "  bench     time the main benchmark cases on this device (beside PyTorch's with --torch)\n" +
         "  show-batch  write a PNG grid of augmented training images with their labels\n" +
         "  train     train the MNIST CNN (embedded 10k digits by default) and print each epoch's metrics\n" +
         "  devices   list the devices NativeCnn sees (CPU, CUDA GPUs with why one cannot be used)\n" +
@@ -46,7 +47,8 @@ public static class Cli
                 "show-batch" => ShowBatchCommand.Run(args[1..], stdout, stderr),
                 "train" => TrainCommand.Run(args[1..], stdout, stderr),
                 "devices" => DevicesCommand.Run(args[1..], stdout),
-                _ => throw new UsageException($"unknown command '{args[0]}'; expected one of: train, devices, show-batch (see 'nativecnn --help')"),
+                "bench" => BenchCommand.Run(args[1..], stdout, stderr),
+                _ => throw new UsageException($"unknown command '{args[0]}'; expected one of: train, devices, show-batch, bench (see 'nativecnn --help')"),
             };
         }
         catch (UsageException e)

@@ -8,6 +8,7 @@ internal static class Engine
     /// <summary>Connects <paramref name="output"/> to its inputs if any requires grad and recording is on.</summary>
     public static Tensor Record(string name, Tensor output, Tensor?[] inputs, BackwardFn backward)
     {
+        Benchmarking.OpCost.AddOutput(output, inputs);
         if (!NoGrad.IsGradEnabled) return output;
         bool any = false;
         var tracked = new Tensor?[inputs.Length];

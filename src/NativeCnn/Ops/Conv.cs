@@ -22,6 +22,7 @@ public static partial class F
     public static Tensor Conv2d(Tensor x, Tensor weight, Tensor? bias, (int H, int W) stride, (int H, int W) padding, (int H, int W) dilation)
     {
         var g = ConvGeometryFor(x, weight, bias, stride, padding, dilation);
+        Benchmarking.OpCost.AddFlops(2.0 * g.N * g.K * g.P * g.Q * g.C * g.R * g.S);
         var backend = x.Backend;
         var xd = x.Dense32();
         var wd = weight.Dense32();

@@ -27,6 +27,7 @@ public sealed partial class Tensor
         if (other._shape[Dim - 2] != k)
             throw new NativeCnnException($"{op}: the left input's columns must equal the right input's rows, got shapes {shapes} ({k} vs {other._shape[Dim - 2]})");
 
+        Benchmarking.OpCost.AddFlops(2.0 * batch * m * n * k);
         var a = GemmOperand.Of(this);
         var b = GemmOperand.Of(other);
         var backend = Backend;
@@ -92,6 +93,7 @@ public static partial class F
     private static Tensor Linear2d(Tensor x, Tensor weight, Tensor? bias)
     {
         int n = x.ShapeArray[0], outF = weight.ShapeArray[0], inF = weight.ShapeArray[1];
+        Benchmarking.OpCost.AddFlops(2.0 * n * outF * inF);
         var backend = x.Backend;
         var xo = GemmOperand.Of(x);
         var wo = GemmOperand.Of(weight);

@@ -72,6 +72,10 @@ public class GpuLabTests
             Assert.Contains("| copy_1MiB |", summary);
             Assert.Contains(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"| 2.000 | 1.0 GB/s | {ms / 2.0:F2} |"), summary);
             Assert.Contains("PASS Golden_SgdUpdatesWithTorchGradients", output);
+            // report.md: the same case beside PyTorch's (ratio ms / 2.0) with its byte floor from the copy itself
+            var report = File.ReadAllText(Path.Combine(dir, "report.md"));
+            Assert.Contains("bandwidth", report);
+            Assert.Contains(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"| 2 | 1 GB/s | {ms / 2.0:F2} |"), report);
         }
         finally { Directory.Delete(dir, true); }
     }

@@ -1,0 +1,132 @@
+// `nativecnn bench`: the main benchmark cases (torch_baseline.py's names and sizes for the device
+// kind) timed on the user's own device, printed as a table; with --torch the PyTorch results of the
+// same machine go beside them as ratios, and --out writes the markdown report with the floors
+// (benchmarks/results/<device>.md). Must hold: the numbers printed are the ones measured in this
+// call; a quick run's cases carry their smaller sizes in their names.
+using System.Globalization;
+using NativeCnn.Benchmarking;
+
+namespace NativeCnn.Cli;
+
+public static class BenchCommand
+{
+    public const string Usage =
+        "Usage: nativecnn bench [options]\n" +
+        "\n" +
+        "Times the main cases of ../shared/reference/torch_baseline.py on this device (GEMM, a copy, the\n" +
+        "five resnet18 conv layers forward+backward, the mnist_cnn train step) under the script's case\n" +
+        "names, and prints ms and rates. Give the script's output (python3 torch_baseline.py --device cpu\n" +
+        "> torch.jsonl) with --torch to see the ratios; --out writes the markdown report with the floors\n" +
+        "(FLOPs over the measured peak, bytes over the measured copy bandwidth).\n" +
+        "\n" +
+        "Options:\n" +
+        "  --device D     auto (default), cpu, cuda, cuda:N or simulator\n" +
+        "  --quick        small sizes (seconds; case names carry the sizes run)\n" +
+        "  --cases TEXT   only the cases whose name contains TEXT\n" +
+        "  --torch FILE   torch_baseline.py's output from this machine, for the PyTorch columns and ratios\n" +
+        "  --out FILE     write the markdown report to FILE\n" +
+        "  --warmup N     untimed calls per case (default 3)\n" +
+        "  --reps N       timed calls per case; the median is reported (default 10)\n" +
+        "  --json         print one JSON object per case (torch_baseline.py's fields) instead of the table\n" +
+        "  -h, --help     show this help";
+
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    {
+        string device = "auto";
+        string? filter = null, torchPath = null, outPath = null;
+        bool quick = false, json = false;
+        int warmup = 3, reps = 10;
+        for (int i = 0; i < args.Length; i++)
+        {
+            string arg = args[i];
+            string Value()
+            {
+                if (i + 1 >= args.Length) throw new UsageException($"bench: {arg} needs a value (see 'nativecnn bench --help')");
+                return args[++i];
+            }
+            switch (arg)
+            {
+                case "--help" or "-h": stdout.WriteLine(Usage); return Cli.ExitOk;
+                case "--device": device = Value(); break;
+                case "--quick": quick = true; break;
+                case "--json": json = true; break;
+                case "--verbose": break;
+                case "--cases": filter = Value(); break;
+                case "--torch": torchPath = Value(); break;
+                case "--out": outPath = Value(); break;
+                case "--warmup": warmup = Count(arg, Value(), min: 0); break;
+                case "--reps": reps = Count(arg, Value(), min: 1); break;
+                default:
+                    throw new UsageException(arg.StartsWith('-')
+                        ? $"bench: unknown option '{arg}'; expected --device, --quick, --cases, --torch, --out, --warmup, --reps, --json or --help"
+                        : $"bench: unexpected argument '{arg}'; bench takes only options (see 'nativecnn bench --help')");
+            }
+        }
+        if (device is not ("auto" or "cpu" or "cuda" or "simulator") && !device.StartsWith("cuda:", StringComparison.Ordinal))
+            throw new UsageException($"bench: --device expects auto, cpu, cuda, cuda:N or simulator, got '{device}'");
+        // Read the PyTorch file first: a wrong path fails before minutes of timing.
+        var torch = torchPath is null ? new Dictionary<string, TorchRecord>() : BenchReport.LoadTorch(torchPath);
+
+        var dev = DevicesCommand.Resolve(device);
+        string described = DevicesCommand.Describe(dev);
+        var cases = BenchSuite.Cases(dev, quick).Where(c => filter is null || c.Name.Contains(filter, StringComparison.Ordinal)).ToList();
+        if (cases.Count == 0)
+            throw new UsageException($"bench: no case name contains '{filter}'; cases: {string.Join(", ", BenchSuite.Cases(dev, quick).Select(c => c.Name))}");
+        var table = json ? stderr : stdout;
+        table.WriteLine(described);
+        if (IsDebugBuild())
+            table.WriteLine("warning: this is a Debug build (JIT optimisation off): the times are not representative; use 'dotnet run -c Release'");
+        if (!json) table.WriteLine(torch.Count > 0 ? $"{"case",-36} {"ms",10} {"rate",18} {"torch ms",10} {"ratio",6}" : $"{"case",-36} {"ms",10} {"rate",18}");
+
+        var results = new List<BenchResult>();
+        foreach (var c in cases)
+        {
+            var r = BenchSuite.Run(c, dev, warmup, reps);
+            results.Add(r);
+            if (json) { stdout.WriteLine(BenchReport.JsonLine(r)); stdout.Flush(); continue; }
+            if (r.Error is not null) { table.WriteLine($"{r.Case,-36} failed: {r.Error}"); continue; }
+            string line = string.Create(CultureInfo.InvariantCulture, $"{r.Case,-36} {r.MedianMs,10:F3} {Rate(r),18}");
+            if (torch.TryGetValue(r.Case, out var t))
+                line += string.Create(CultureInfo.InvariantCulture, $" {t.MedianMs,10:F3} {r.MedianMs / t.MedianMs,6:F2}");
+            table.WriteLine(line);
+            table.Flush();
+        }
+
+        if (outPath is not null)
+        {
+            double? fma = dev.Kind == DeviceKind.Cpu ? Ceilings.MeasureCpuFmaPeak() : null;
+            var ceilings = Ceilings.From(results, torch, fma);
+            var notes = new List<string>
+            {
+                $"Device: {described.Replace("device: ", "")}.",
+                string.Create(CultureInfo.InvariantCulture, $"Command: nativecnn bench {string.Join(' ', args)}; {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC; {Environment.ProcessorCount} logical cores; .NET {Environment.Version}."),
+                torch.Count > 0 ? $"PyTorch: {torchPath}." : "PyTorch: not given (run torch_baseline.py on this machine and pass --torch for the ratios).",
+                "",
+            };
+            string md = BenchReport.Markdown("NativeCnn benchmarks", results, torch, ceilings, notes);
+            var full = Path.GetFullPath(outPath);
+            Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+            File.WriteAllText(full, md);
+            table.WriteLine($"report written to {full}");
+        }
+        return results.Any(r => r.Error is not null) ? Cli.ExitFailure : Cli.ExitOk;
+    }
+
+    private static string Rate(BenchResult r) => r.Rate switch
+    {
+        RateKind.Tflops => string.Create(CultureInfo.InvariantCulture, $"{r.RateValue * 1e3:F1} GFLOP/s"),
+        RateKind.GbPerS => string.Create(CultureInfo.InvariantCulture, $"{r.RateValue:F1} GB/s"),
+        _ => string.Create(CultureInfo.InvariantCulture, $"{r.RateValue:F0} img/s"),
+    };
+
+    private static bool IsDebugBuild() =>
+        typeof(BenchSuite).Assembly.GetCustomAttributes(typeof(System.Diagnostics.DebuggableAttribute), false)
+            .OfType<System.Diagnostics.DebuggableAttribute>().Any(a => a.IsJITOptimizerDisabled);
+
+    private static int Count(string flag, string value, int min)
+    {
+        if (!int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var v) || v < min)
+            throw new UsageException($"bench: {flag} expects an integer >= {min}, got '{value}'");
+        return v;
+    }
+}

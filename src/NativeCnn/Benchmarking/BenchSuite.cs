@@ -1,0 +1,171 @@
+// The benchmark cases of ../shared/reference/torch_baseline.py, run through the engine's public API
+// on any device, under the same case names, so a NativeCnn number and a PyTorch number line up by
+// name: gemm_N (float32), a copy (the bandwidth ceiling), the five resnet18 conv layers forward +
+// backward, and the train steps. Each case knows its work (FLOPs) and its minimum memory traffic
+// (bytes), from which the report draws the two floors. Timing follows the script: warm-up calls,
+// then the median of timed calls, each ending with a device synchronisation.
+// Must hold: a case run at a size other than torch's carries the size in its name (quick runs), so
+// a quick number never passes for a real one; every step runs in a MemoryScope (no growth).
+using System.Diagnostics;
+using NativeCnn.Backends;
+using NativeCnn.Backends.Gpu;
+using NativeCnn.Models;
+using NativeCnn.Nn;
+using NativeCnn.Optim;
+
+namespace NativeCnn.Benchmarking;
+
+/// <summary>What a case's rate is reported in (as torch_baseline.py's fields).</summary>
+public enum RateKind { Tflops, GbPerS, ImagesPerS }
+
+/// <summary>A case ready to time: the step, and the work and minimum traffic of one step.</summary>
+public sealed record PreparedCase(Action Step, double Flops, double Bytes);
+
+/// <summary>One benchmark case: its torch_baseline name, batch (0 if none), rate kind and setup.</summary>
+public sealed record BenchCase(string Name, string Family, int Batch, RateKind Rate, Func<PreparedCase> Setup);
+
+/// <summary>A timed case. <see cref="Error"/> is set (and the numbers are 0) when it failed.</summary>
+public sealed record BenchResult(string Case, string Family, string Device, int Batch, RateKind Rate,
+                                 double MedianMs, double Flops, double Bytes, string? Error = null)
+{
+    /// <summary>The case's rate in its kind's unit (TFLOP/s, GB/s or images/s).</summary>
+    public double RateValue => Rate switch
+    {
+        RateKind.Tflops => Flops / MedianMs / 1e9,
+        RateKind.GbPerS => Bytes / MedianMs / 1e6,
+        _ => Batch / MedianMs * 1e3,
+    };
+}
+
+public static class BenchSuite
+{
+    /// <summary>The cases for <paramref name="device"/> at torch_baseline.py's sizes for its kind (CPU or
+    /// GPU); <paramref name="quick"/> shrinks every size and names the cases by the sizes actually run.</summary>
+    public static IReadOnlyList<BenchCase> Cases(Device device, bool quick = false)
+    {
+        bool gpu = device.Kind != DeviceKind.Cpu;
+        var cases = new List<BenchCase>();
+        var rng = new Rng(0);
+
+        int[] gemmSizes = quick ? new[] { 32, 64 } : gpu ? new[] { 1024, 4096, 8192 } : new[] { 256, 512, 1024 };
+        foreach (int n in gemmSizes)
+            cases.Add(new($"gemm_{n}", "gemm", 0, RateKind.Tflops, () =>
+            {
+                var a = Tensor.Randn(new[] { n, n }, rng, device).Keep();
+                var b = Tensor.Randn(new[] { n, n }, rng, device).Keep();
+                return new(() => { using (MemoryScope.Begin()) _ = a.MatMul(b); }, 2.0 * n * n * n, 3.0 * n * n * sizeof(float));
+            }));
+
+        // torch_baseline.py measures copy_1GiB on the GPU only; the CPU copy is ours, for the ceiling.
+        int copyFloats = quick ? 1 << 18 : gpu ? 1 << 28 : 1 << 26;
+        cases.Add(new(copyFloats == 1 << 28 ? "copy_1GiB" : $"copy_{copyFloats * 4L >> 20}MiB", "copy", 0, RateKind.GbPerS, () =>
+        {
+            var x = Tensor.Zeros(new[] { copyFloats }, DType.Float32, device).Keep();
+            var y = Tensor.Zeros(new[] { copyFloats }, DType.Float32, device).Keep();
+            return new(() => y.CopyFrom(x), 0, 2.0 * copyFloats * sizeof(float));
+        }));
+
+        int batch = quick ? 1 : gpu ? 128 : 8;
+        foreach (var (ci0, co0, hw0, k, s) in new[] { (3, 64, 128, 7, 2), (64, 64, 32, 3, 1), (128, 128, 16, 3, 1), (256, 256, 8, 3, 1), (512, 512, 4, 3, 1) })
+        {
+            // quick: channels / 16 (the 3-channel input stays), spatial / 4 (at least 4)
+            int ci = quick && ci0 > 3 ? ci0 / 16 : ci0, co = quick ? co0 / 16 : co0, hw = quick ? Math.Max(4, hw0 / 4) : hw0;
+            int ho = (hw + 2 * (k / 2) - k) / s + 1;
+            cases.Add(new($"conv{k}x{k}_{ci}to{co}_{hw}px_s{s}_fwdbwd", "conv", batch, RateKind.Tflops, () =>
+            {
+                var x = Tensor.Randn(new[] { batch, ci, hw, hw }, rng, device).Keep();
+                var w = Tensor.Randn(new[] { co, ci, k, k }, rng, device, std: 0.05f).Keep();
+                x.RequiresGrad = true;
+                w.RequiresGrad = true;
+                var ones = Tensor.Ones(new[] { batch, co, ho, ho }, DType.Float32, device).Keep();
+                double flops = 3.0 * 2 * batch * co * ho * ho * ci * k * k;
+                // forward reads x, w and writes y; backward-data reads dy, w, writes dx; backward-weight
+                // reads x, dy, writes dw: each of x, w, y moves three times.
+                double bytes = 3.0 * sizeof(float) * ((double)x.Numel + w.Numel + (double)batch * co * ho * ho);
+                return new(() => { using (MemoryScope.Begin()) F.Conv2d(x, w, null, s, k / 2).Backward(ones); }, flops, bytes);
+            }));
+        }
+
+        int mnistBatch = quick ? 2 : gpu ? 256 : 64, px = quick ? 8 : 28;
+        cases.Add(TrainStep(quick ? $"mnist_cnn_train_step_{px}px" : "mnist_cnn_train_step", device, mnistBatch, 1, px,
+                            () => SimpleCnn.MnistCnn(10, new Rng(0))));
+        return cases;
+    }
+
+    /// <summary>torch_baseline.py's train_step_case: random input, forward, cross-entropy, backward and
+    /// SGD (lr 0.01, momentum 0.9, weight decay 1e-4), one step per call.</summary>
+    public static BenchCase TrainStep(string name, Device device, int batch, int channels, int px, Func<Module> model) =>
+        new(name, "train", batch, RateKind.ImagesPerS, () =>
+        {
+            var rng = new Rng(1);
+            var m = model().To(device);
+            m.Train();
+            var opt = new SGD(m.Parameters(), lr: 0.01f, momentum: 0.9f, weightDecay: 1e-4f);
+            var x = Tensor.Randn(new[] { batch, channels, px, px }, rng, device).Keep();
+            var labels = Enumerable.Range(0, batch).Select(i => (i * 7) % 10).ToArray();
+            var y = Tensor.FromArray(labels, new[] { batch }).To(device).Keep();
+            double forwardFlops, forwardBytes;
+            using (MemoryScope.Begin())
+            using (var cost = OpCost.Begin())
+            {
+                _ = F.CrossEntropy(m.Forward(x), y);
+                forwardFlops = cost.Flops;
+                forwardBytes = cost.OutputBytes;
+            }
+            long parameters = m.Parameters().Sum(p => (long)p.Numel);
+            // Backward costs twice the forward's FLOPs (gradients of inputs and of weights). Minimum
+            // traffic: each activation written once, read back by backward and its gradient written
+            // once (3x), plus per parameter: read and write the weight, read the gradient, read and
+            // write the momentum (5 floats). An under-estimate: inputs of the forward are read too.
+            return new(() =>
+            {
+                using (MemoryScope.Begin())
+                {
+                    opt.ZeroGrad();
+                    F.CrossEntropy(m.Forward(x), y).Backward();
+                    opt.Step();
+                }
+            }, 3 * forwardFlops, 3 * forwardBytes + 5.0 * sizeof(float) * parameters);
+        });
+
+    /// <summary>Times one case: <paramref name="warmup"/> untimed calls, then the median of <paramref name="reps"/> timed calls.</summary>
+    public static BenchResult Run(BenchCase c, Device device, int warmup = 3, int reps = 10)
+    {
+        Check.Positive(reps, "BenchSuite.Run: reps");
+        if (warmup < 0) throw new NativeCnnException($"BenchSuite.Run: warmup must be >= 0, got {warmup}");
+        string deviceName = device.Kind == DeviceKind.Cuda ? "cuda" : device.ToString();
+        try
+        {
+            var p = c.Setup();
+            double ms = MedianMs(p.Step, device, warmup, reps);
+            return new BenchResult(c.Name, c.Family, deviceName, c.Batch, c.Rate, ms, p.Flops, p.Bytes);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            return new BenchResult(c.Name, c.Family, deviceName, c.Batch, c.Rate, 0, 0, 0, $"{e.GetType().Name}: {e.Message}");
+        }
+    }
+
+    /// <summary>Median wall time of calls to <paramref name="step"/>, each followed by a device synchronisation.</summary>
+    public static double MedianMs(Action step, Device device, int warmup, int reps)
+    {
+        IBackend? backend = device.Kind == DeviceKind.Cpu ? null : DeviceRegistry.Resolve(device);
+        for (int i = 0; i < warmup; i++) step();
+        Sync(backend);
+        var times = new double[reps];
+        for (int i = 0; i < reps; i++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            step();
+            Sync(backend);
+            times[i] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+        }
+        Array.Sort(times);
+        return reps % 2 == 1 ? times[reps / 2] : (times[reps / 2 - 1] + times[reps / 2]) / 2;
+    }
+
+    private static void Sync(IBackend? backend)
+    {
+        if (backend is GpuBackend gpu) gpu.Synchronize();
+    }
+}
