@@ -43,6 +43,22 @@ public static class LabSummary
             s.AppendLine();
         }
 
+        var kernels = results.Of("kernel").ToList();
+        if (kernels.Count > 0)
+        {
+            s.AppendLine("## Kernel lab (device events, median)");
+            s.AppendLine("| family | variant | case | ms | rate | of ceiling | max rel. error |");
+            s.AppendLine("| --- | --- | --- | ---: | ---: | ---: | ---: |");
+            foreach (var k in kernels)
+            {
+                string rate = k["tflops"] is { } t ? Inv($"{t.GetValue<double>() * 1e3:G4} GFLOP/s") : k["gb_per_s"] is { } g ? $"{g} GB/s" : "";
+                string pct = k["pct_of_cublas"] is { } pc ? $"{pc}% of cuBLAS {k["cublas_case"]}" : k["pct_of_bandwidth"] is { } pb ? $"{pb}% of {k["bandwidth_source"]}" : "";
+                string status = k["error"] is { } e ? $"failed: {First(e.GetValue<string>())}" : k["passed"]?.GetValue<bool>() == true ? Inv($"{k["max_rel_error"]!.GetValue<double>():G3}") : Inv($"FAIL {k["max_rel_error"]!.GetValue<double>():G3} > {k["tolerance"]!.GetValue<double>():G3}");
+                s.AppendLine($"| {k["family"]} | {k["variant"]} | {k["case"]} | {k["median_ms"]} | {rate} | {pct} | {status} |");
+            }
+            s.AppendLine();
+        }
+
         var bench = results.Of("bench").ToList();
         if (bench.Count > 0)
         {

@@ -1,5 +1,5 @@
 // The GPU lab's entry point: device first (nothing else runs without it), then the correctness cases,
-// the timings and the training run, each recorded as it finishes; then OUTDIR/summary.md. Exit code
+// the kernel lab, the timings and the training run, each recorded as it finishes; then OUTDIR/summary.md. Exit code
 // 0 when everything ran and passed, 1 when a case failed or a section crashed, 2 when the device could
 // not be opened, 64 for a bad command line.
 using NativeCnn.GpuLab;
@@ -26,6 +26,11 @@ else
     {
         try { if (LabCases.Run(o, gpu, results) > 0) exit = 1; }
         catch (Exception e) { results.Error("cases", e); exit = 1; }
+    }
+    if (o.Sections.Contains("kernels"))
+    {
+        try { if (LabKernels.Run(o, gpu, results) > 0) exit = 1; }
+        catch (Exception e) { results.Error("kernels", e); exit = 1; }
     }
     if (o.Sections.Contains("bench"))
     {

@@ -85,6 +85,31 @@ public class GpuLabTests
     {
         var (exit, output) = RunLab("--only", "bench,gpu", "out");
         Assert.Equal(64, exit);
-        Assert.Contains("--only expects sections from device,cases,bench,train, got 'bench,gpu'", output);
+        Assert.Contains("--only expects sections from device,cases,kernels,bench,train, got 'bench,gpu'", output);
+    }
+
+    [Fact]
+    public void Kernel_lab_validates_every_variant_then_times_it_with_device_events()
+    {
+        var dir = Directory.CreateTempSubdirectory("nativecnn-lab-kernels-").FullName;
+        try
+        {
+            var (exit, output) = RunLab(dir, "--simulator", "--quick", "--only", "kernels");
+            Assert.True(exit == 0, output);
+            var records = File.ReadAllLines(Path.Combine(dir, "results.jsonl")).Select(l => System.Text.Json.Nodes.JsonNode.Parse(l)!.AsObject()).ToList();
+            var kernels = records.Where(r => (string?)r["section"] == "kernel").ToList();
+            Assert.Equal(new[] { "copy/strided-copy", "elementwise/add", "reduce/sum", "sgemm/naive", "sgemm/tiled-64x64-8x4", "conv/im2col+tiled-gemm" },
+                         kernels.Select(k => $"{k["family"]}/{k["variant"]}"));
+            foreach (var k in kernels)
+            {
+                Assert.True(k["passed"]!.GetValue<bool>(), k.ToJsonString());
+                Assert.Equal("device events", (string?)k["timer"]);
+                Assert.True(k["median_ms"]!.GetValue<double>() > 0, k.ToJsonString());
+            }
+            // memory-bound variants are put against the copy's bandwidth, measured first
+            Assert.Equal(100.0, kernels[0]["pct_of_bandwidth"]!.GetValue<double>());
+            Assert.Contains("## Kernel lab", File.ReadAllText(Path.Combine(dir, "summary.md")));
+        }
+        finally { Directory.Delete(dir, true); }
     }
 }

@@ -84,8 +84,9 @@ public static class Devices
         lock (Lock)
         {
             if (_simulator is not null) return _simulator;
-            // Assertions() turns on ILGPU's bounds checks, which is what kernel tests want.
-            var context = Context.Create(b => b.CPU(CPUDeviceKind.Nvidia).Assertions().Optimize(OptimizationLevel.O2).EnableAlgorithms());
+            // Assertions() turns on ILGPU's bounds checks, which is what kernel tests want. Profiling()
+            // allows device-event markers on the stream (the GPU kernel lab times kernels with them).
+            var context = Context.Create(b => b.CPU(CPUDeviceKind.Nvidia).Assertions().Optimize(OptimizationLevel.O2).EnableAlgorithms().Profiling());
             var accelerator = context.CreateCPUAccelerator(0);
             _simulator = new GpuBackend(accelerator, new Device(DeviceKind.GpuSimulator));
             NativeCnn.Backends.DeviceRegistry.Register(_simulator);
@@ -118,7 +119,8 @@ public static class Devices
 
     private static Context CudaContext()
     {
-        lock (Lock) return _cudaContext ??= Context.Create(b => b.Cuda().Optimize(OptimizationLevel.O2).EnableAlgorithms());
+        // Profiling() only allows CUDA events as stream markers (the kernel lab's timer); it costs nothing unless used.
+        lock (Lock) return _cudaContext ??= Context.Create(b => b.Cuda().Optimize(OptimizationLevel.O2).EnableAlgorithms().Profiling());
     }
 
     /// <summary>The CUDA devices ILGPU lists, by driver ordinal.</summary>
