@@ -83,7 +83,7 @@ public sealed class SvgPlot
         double lo = values.Min(), hi = values.Max();
         if (log)
         {
-            double l = Math.Floor(Math.Log10(lo)), h = Math.Ceiling(Math.Log10(hi));
+            double l = Math.Floor(Math.Log10(lo) + 1e-9), h = Math.Ceiling(Math.Log10(hi) - 1e-9);
             if (h <= l) h = l + 1;
             return (Math.Pow(10, l), Math.Pow(10, h));
         }
@@ -133,7 +133,11 @@ public sealed class SvgPlot
     /// <summary>A tick label: short, invariant culture; powers of ten on a log axis as 1e-3.</summary>
     public static string FormatTick(double v, bool log)
     {
-        if (log) return Math.Abs(Math.Log10(v)) < 3 ? v.ToString("G4", CultureInfo.InvariantCulture) : $"1e{(int)Math.Round(Math.Log10(v))}";
+        if (log)
+        {
+            int e = (int)Math.Round(Math.Log10(v));
+            return Math.Abs(e) < 3 ? v.ToString("G4", CultureInfo.InvariantCulture) : FormattableString.Invariant($"1e{e}");
+        }
         return v.ToString("G6", CultureInfo.InvariantCulture);
     }
 
@@ -233,8 +237,14 @@ public sealed class SvgPlot
         var entries = _series.Where(s => s.Name.Length > 0).Select(s => (s.Name, s.Color, Ring: false))
             .Concat(_markers.Where(m => m.Label.Length > 0).Select(m => (Name: m.Label, m.Color, Ring: true))).ToList();
         if (entries.Count == 0) return;
-        int w = 24 + 7 * entries.Max(e => e.Name.Length), x0 = (int)(Left + AreaWidth) - w - 8, y0 = Top + 8;
-        sb.Append($"<g class=\"legend\">\n<rect x=\"{x0}\" y=\"{y0}\" width=\"{w}\" height=\"{entries.Count * 16 + 6}\" fill=\"white\" fill-opacity=\"0.85\" stroke=\"#ccc\"/>\n");
+        int w = 24 + 7 * entries.Max(e => e.Name.Length), h = entries.Count * 16 + 6;
+        // The corner (top-right first) that hides the fewest data points.
+        var points = _series.SelectMany(s => s.X.Zip(s.Y)).Concat(_markers.Select(m => (m.X, m.Y)))
+            .Where(p => Usable(p.Item1, LogX) && Usable(p.Item2, LogY)).Select(p => MapIn(p.Item1, p.Item2)).ToList();
+        int right = (int)(Left + AreaWidth) - w - 8, bottom = (int)(Top + AreaHeight) - h - 8;
+        var (x0, y0) = new[] { (right, Top + 8), (Left + 8, Top + 8), (right, bottom), (Left + 8, bottom) }
+            .OrderBy(c => points.Count(p => p.X >= c.Item1 - 4 && p.X <= c.Item1 + w + 4 && p.Y >= c.Item2 - 4 && p.Y <= c.Item2 + h + 4)).First();
+        sb.Append($"<g class=\"legend\">\n<rect x=\"{x0}\" y=\"{y0}\" width=\"{w}\" height=\"{h}\" fill=\"white\" fill-opacity=\"0.85\" stroke=\"#ccc\"/>\n");
         for (int i = 0; i < entries.Count; i++)
         {
             var (name, color, ring) = entries[i];
