@@ -1,4 +1,4 @@
-// `nativecnn interpret` in-process on a few hundred embedded digits: it trains, prints the epoch table
+// `nativecnn interpret` in-process on 128 embedded digits: it trains, prints the epoch table
 // and the most confused pairs (which must agree with the confusion matrix it writes), and writes the
 // SVG, the PNG grid and the HTML report; bad command lines exit 2 naming the flag.
 using System.Globalization;
@@ -16,7 +16,7 @@ public class InterpretCommandTests
     {
         using var dir = new TempDir();
         string outDir = Path.Combine(dir.Path, "out");
-        var (code, output, err) = Support.CliRunner.Run("interpret", "--limit", "256", "--epochs", "1", "--bs", "32", "--top", "4", "--device", "cpu", "--out", outDir);
+        var (code, output, err) = Support.CliRunner.Run("interpret", "--limit", "128", "--epochs", "1", "--bs", "32", "--top", "4", "--device", "cpu", "--out", outDir);
         Assert.True(code == 0, err);
         Assert.Contains("epoch  train_loss  valid_loss  accuracy", output);
         Assert.Equal("", err);   // the progress bar stays off: stderr is not a console here
@@ -26,7 +26,7 @@ public class InterpretCommandTests
         Assert.Equal(100, cells.Count);
         var cm = new int[10, 10];
         foreach (var c in cells) cm[int.Parse(c.Attribute("data-row")!.Value), int.Parse(c.Attribute("data-col")!.Value)] = int.Parse(c.Attribute("data-value")!.Value);
-        Assert.Equal(256, cm.Cast<int>().Sum());
+        Assert.Equal(128, cm.Cast<int>().Sum());
         // Every printed most-confused line is an off-diagonal cell of the written matrix, largest first.
         var lines = output.Split('\n').SkipWhile(l => !l.StartsWith("most confused")).Skip(1).TakeWhile(l => l.StartsWith("  ")).ToList();
         int offDiagonal = 0;

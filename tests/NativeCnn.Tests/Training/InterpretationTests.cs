@@ -96,7 +96,7 @@ public class InterpretationTests
     }
 
     // Two validation batches of (n, 1, 2, 2) images through Flatten + Linear(4, 3).
-    private static (Learner Learn, float[][] X, int[] Y) TinyLearner(NormStats? stats = null, bool multiLabel = false)
+    internal static (Learner Learn, float[][] X, int[] Y) TinyLearner(NormStats? stats = null, bool multiLabel = false, Device? device = null)
     {
         var rng = new Rng(7);
         var model = new Sequential(new Flatten(), new Linear(4, 3, rng: rng));
@@ -109,8 +109,9 @@ public class InterpretationTests
             var y = new int[n];
             for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() * 4 - 2);
             for (int i = 0; i < n; i++) { y[i] = (int)(rng.NextDouble() * 3); xs.Add(x.AsSpan(i * 4, 4).ToArray()); ys.Add(y[i]); }
-            batches.Add((Tensor.FromArray(x, new[] { n, 1, 2, 2 }), Tensor.FromArray(y, new[] { n })));
+            batches.Add((Tensor.FromArray(x, new[] { n, 1, 2, 2 }, device), Tensor.FromArray(y, new[] { n }, device)));
         }
+        if (device is not null) model.To(device);
         var data = new DataBunch(new ListSource(batches), new ListSource(batches)) { Classes = new[] { "a", "b", "c" }, Stats = stats, MultiLabel = multiLabel };
         return (new Learner(data, model, (p, t) => F.CrossEntropy(p, t)), xs.ToArray(), ys.ToArray());
     }
@@ -185,5 +186,22 @@ public class InterpretationTests
                 Assert.True(dark > 0, $"cell {cell} label line {line} is empty");
             }
         }
+    }
+}
+
+/// <summary>The validation pass on the GPU backend (ILGPU's CPU simulator here, CUDA where present) gives the CPU's result.</summary>
+[Collection("Gpu")]
+public class InterpretationOnGpuBackendTests
+{
+    [Fact]
+    public void SimulatorPassMatchesTheCpuPass()
+    {
+        var cpu = ClassificationInterpretation.FromLearner(InterpretationTests.TinyLearner().Learn, keepImages: 2);
+        var sim = ClassificationInterpretation.FromLearner(InterpretationTests.TinyLearner(device: Devices.Simulator()).Learn, keepImages: 2);
+        Assert.Equal(cpu.Predicted, sim.Predicted);
+        Assert.Equal(cpu.Actual, sim.Actual);
+        for (int i = 0; i < cpu.Count; i++) Assert.Equal(cpu.Losses[i], sim.Losses[i], 5);
+        Assert.Equal(cpu.ImageIndices.Order(), sim.ImageIndices.Order());
+        foreach (int i in cpu.ImageIndices) Assert.Equal(cpu.ImageOf(i), sim.ImageOf(i));
     }
 }
