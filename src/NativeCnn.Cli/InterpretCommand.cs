@@ -71,7 +71,7 @@ public static class InterpretCommand
 
         var interp = ClassificationInterpretation.FromLearner(learn, keepImages: o.Top);
         string confusion = Path.Combine(o.Out!, "confusion.svg"), top = Path.Combine(o.Out!, "top_losses.png"), report = Path.Combine(o.Out!, "report.html");
-        ReportFiles.WriteText(confusion, Plots.ConfusionMatrix(interp.ConfusionMatrix(), interp.Classes));
+        ReportFiles.WriteText(confusion, interp.PlotConfusionMatrix());
         interp.WriteTopLossesPng(top, Math.Min(o.Top, interp.Count));
         var summary = new Dictionary<string, string>
         {

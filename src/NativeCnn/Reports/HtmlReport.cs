@@ -88,7 +88,7 @@ public static class HtmlReport
     {
         sb.Append("<h2>Interpretation</h2>\n");
         sb.Append($"<p>{interp.Count} validation items, {interp.ClassCount} classes.</p>\n<div class=\"plots\">\n")
-          .Append(Plots.ConfusionMatrix(interp.ConfusionMatrix(), interp.Classes)).Append("</div>\n");
+          .Append(interp.PlotConfusionMatrix()).Append("</div>\n");
         var confused = interp.MostConfused();
         sb.Append("<h3>Most confused</h3>\n");
         if (confused.Count == 0) sb.Append("<p>No item was misclassified.</p>\n");

@@ -238,9 +238,22 @@ public sealed class SvgPlot
             .Concat(_markers.Where(m => m.Label.Length > 0).Select(m => (Name: m.Label, m.Color, Ring: true))).ToList();
         if (entries.Count == 0) return;
         int w = 24 + 7 * entries.Max(e => e.Name.Length), h = entries.Count * 16 + 6;
-        // The corner (top-right first) that hides the fewest data points.
-        var points = _series.SelectMany(s => s.X.Zip(s.Y)).Concat(_markers.Select(m => (m.X, m.Y)))
-            .Where(p => Usable(p.Item1, LogX) && Usable(p.Item2, LogY)).Select(p => MapIn(p.Item1, p.Item2)).ToList();
+        // The corner (top-right first) that hides the least of the data: points, and samples along lines.
+        var points = new List<(double X, double Y)>();
+        foreach (var s in _series)
+        {
+            (double X, double Y)? prev = null;
+            for (int i = 0; i < s.X.Length; i++)
+            {
+                if (!Usable(s.X[i], LogX) || !Usable(s.Y[i], LogY)) { prev = null; continue; }
+                var p = MapIn(s.X[i], s.Y[i]);
+                points.Add(p);
+                if (s.Line && prev is (double px, double py))
+                    for (int k = 1; k < 16; k++) points.Add((px + (p.X - px) * k / 16, py + (p.Y - py) * k / 16));
+                prev = p;
+            }
+        }
+        points.AddRange(_markers.Where(m => Usable(m.X, LogX) && Usable(m.Y, LogY)).Select(m => MapIn(m.X, m.Y)));
         int right = (int)(Left + AreaWidth) - w - 8, bottom = (int)(Top + AreaHeight) - h - 8;
         var (x0, y0) = new[] { (right, Top + 8), (Left + 8, Top + 8), (right, bottom), (Left + 8, bottom) }
             .OrderBy(c => points.Count(p => p.X >= c.Item1 - 4 && p.X <= c.Item1 + w + 4 && p.Y >= c.Item2 - 4 && p.Y <= c.Item2 + h + 4)).First();

@@ -211,6 +211,10 @@ public sealed class ClassificationInterpretation
         return sorted.Take(take).Select(i => (Losses[i], i)).ToList();
     }
 
+    /// <summary>fastai's plot_confusion_matrix: the matrix as an SVG heat map (counts, or row fractions with <paramref name="normalize"/>).</summary>
+    public string PlotConfusionMatrix(bool normalize = false, string title = "Confusion matrix") =>
+        Plots.ConfusionMatrix(ConfusionMatrix(), Classes, normalize, title);
+
     /// <summary>A grid of the <paramref name="k"/> highest-loss images, each labelled "prediction/actual" and
     /// "loss/probability of the actual class" (fastai's plot_top_losses title), de-normalised with <see cref="Stats"/>.</summary>
     public Image<Rgb24> PlotTopLosses(int k = 9, int? cols = null, int zoom = 0)

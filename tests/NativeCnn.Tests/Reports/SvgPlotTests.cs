@@ -104,6 +104,20 @@ public class SvgPlotTests
     }
 
     [Fact]
+    public void TheLegendMovesToTheCornerTheDataLeaveFree()
+    {
+        // A line just under the top edge: both top corners would hide it, so the legend goes bottom-right.
+        var plot = new SvgPlot("legend") { YRange = (0, 1) }.Add("top", new double[] { 0, 10 }, new double[] { 0.95, 0.95 });
+        var root = Parse(plot.ToSvg());
+        var box = root.Elements(Svg + "g").Single(g => (string?)g.Attribute("class") == "legend").Element(Svg + "rect")!;
+        Assert.True(D(box, "y") > SvgPlot.Top + plot.AreaHeight / 2, $"legend at y {D(box, "y")}");
+        Assert.True(D(box, "x") > SvgPlot.Left + plot.AreaWidth / 2, $"legend at x {D(box, "x")}");
+        // Nothing in the way: top-right.
+        var free = Parse(new SvgPlot("legend") { YRange = (0, 1) }.Add("low", new double[] { 0, 10 }, new double[] { 0, 0 }).ToSvg());
+        Assert.Equal(SvgPlot.Top + 8, D(free.Elements(Svg + "g").Single(g => (string?)g.Attribute("class") == "legend").Element(Svg + "rect")!, "y"));
+    }
+
+    [Fact]
     public void LrFinderMarksItsSuggestionsOnTheCurve()
     {
         var lrs = Enumerable.Range(0, 41).Select(i => 1e-6 * Math.Pow(10, i / 8.0)).ToArray();   // 1e-6 .. 1e-1
