@@ -49,6 +49,35 @@ public class InterpretCommandTests
         Assert.Contains("<td>embedded:mnist10k</td>", html);
     }
 
+    [Fact]
+    public void AnImageFolderGivesItsClassNamesToTheOutputs()
+    {
+        // train/ and valid/ with two classes of 8x8 PNGs: dark squares ("night") and bright ones ("day").
+        using var dir = new TempDir();
+        foreach (var (split, n) in new[] { ("train", 8), ("valid", 3) })
+            foreach (var (cls, level) in new[] { ("night", 20), ("day", 235) })
+                for (int i = 0; i < n; i++)
+                {
+                    using var img = new Image<SixLabors.ImageSharp.PixelFormats.L8>(8, 8);
+                    for (int y = 0; y < 8; y++) for (int x = 0; x < 8; x++) img[x, y] = new((byte)(level + (x + y + i) % 7));
+                    img.SaveAsPng(dir.File("d", split, cls, $"{i}.png"));
+                }
+        string outDir = Path.Combine(dir.Path, "out");
+        var (code, output, err) = Support.CliRunner.Run("interpret", "--data", dir.File("d"), "--size", "8", "--epochs", "1", "--bs", "4", "--top", "2", "--device", "cpu", "--out", outDir);
+        Assert.True(code == 0, err);
+        XNamespace svg = "http://www.w3.org/2000/svg";
+        var root = XElement.Load(Path.Combine(outDir, "confusion.svg"));
+        // Classes sorted by folder name; the valid set's 3 + 3 images are all counted.
+        Assert.Equal(new[] { "day", "night" }, root.Elements(svg + "text").Where(t => (string?)t.Attribute("class") == "row-label").Select(t => t.Value));
+        Assert.Equal(6, root.Elements(svg + "rect").Where(r => (string?)r.Attribute("class") == "cell").Sum(c => int.Parse(c.Attribute("data-value")!.Value)));
+        using var grid = Image.Load(Path.Combine(outDir, "top_losses.png"));
+        Assert.True(grid.Width >= 2 * 96, $"two images magnified to at least 96 px, got width {grid.Width}");
+        Assert.Contains("<td>" + dir.File("d") + "</td>", File.ReadAllText(Path.Combine(outDir, "report.html")));
+        var e = Support.CliRunner.Run("interpret", "--data", dir.File("d"), "--limit", "4", "--out", outDir);
+        Assert.Equal(2, e.Code);
+        Assert.Contains("--limit applies to MNIST/IDX data", e.Err);
+    }
+
     [Theory]
     [InlineData(new[] { "interpret", "--limit", "10" }, "--out DIR is required")]
     [InlineData(new[] { "interpret", "--out", "x", "--top", "0" }, "--top expects an integer >= 1, got '0'")]
