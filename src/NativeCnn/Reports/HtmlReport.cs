@@ -111,6 +111,7 @@ public static class HtmlReport
             img.SaveAsPng(ms);
             sb.Append($"<p>Each image: prediction/actual, loss/probability of the actual class.</p>\n<img class=\"top-losses\" alt=\"top losses\" src=\"data:image/png;base64,{Convert.ToBase64String(ms.ToArray())}\"/>\n");
         }
+        else if (top.Count > 0) sb.Append("<p class=\"no-images\">The input images of these items were not kept, so no image grid is shown.</p>\n");
     }
 
     private static string H(string s) => WebUtility.HtmlEncode(s);

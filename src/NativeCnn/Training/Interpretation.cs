@@ -221,6 +221,9 @@ public sealed class ClassificationInterpretation
     {
         Check.Positive(k, "Interpretation.PlotTopLosses: k");
         var top = TopLosses(Math.Min(k, Count));
+        if (ImageShape.C == 0)
+            throw new NativeCnnException("Interpretation.PlotTopLosses: no input images were kept; the inputs must be (N, C, H, W) images " +
+                                         "and the interpretation made with keepImages > 0");
         var missing = top.Where(t => !_images.ContainsKey(t.Index)).Select(t => t.Index).ToList();
         if (missing.Count > 0)
             throw new NativeCnnException($"Interpretation.PlotTopLosses: the input images of items {string.Join(", ", missing.Take(5))} were not kept " +

@@ -92,7 +92,10 @@ public class InterpretationTests
         e = Assert.Throws<NativeCnnException>(() => ClassificationInterpretation.FromPredictions(new double[2, 3], new[] { 0, 1 }, new[] { "a", "b" }));
         Assert.Contains("2 classes", e.Message);
         e = Assert.Throws<NativeCnnException>(() => Sample().PlotTopLosses(2));
-        Assert.Contains("were not kept", e.Message);
+        Assert.Contains("no input images were kept", e.Message);
+        var one = ClassificationInterpretation.FromPredictions(new double[,] { { 0, 1 }, { 1, 0 } }, new[] { 0, 0 }, images: new Dictionary<int, float[]> { [1] = new float[4] }, imageShape: (1, 2, 2));
+        e = Assert.Throws<NativeCnnException>(() => one.PlotTopLosses(2));
+        Assert.Contains("items 0 were not kept (1 kept)", e.Message);
     }
 
     // Two validation batches of (n, 1, 2, 2) images through Flatten + Linear(4, 3).
