@@ -23,6 +23,7 @@ public static class Cli
         "  show-batch  write a PNG grid of augmented training images with their labels\n" +
         "  train     train the MNIST CNN (embedded 10k digits by default) and print each epoch's metrics\n" +
         "  devices   list the devices NativeCnn sees (CPU, CUDA GPUs with why one cannot be used)\n" +
+        "  interpret train mnist_cnn, then write its confusion matrix, top-loss images and an HTML report\n" +
         "\n" +
         "Run 'nativecnn <command> --help' for the command's options.";
 
@@ -48,7 +49,8 @@ public static class Cli
                 "train" => TrainCommand.Run(args[1..], stdout, stderr),
                 "devices" => DevicesCommand.Run(args[1..], stdout),
                 "bench" => BenchCommand.Run(args[1..], stdout, stderr),
-                _ => throw new UsageException($"unknown command '{args[0]}'; expected one of: train, devices, show-batch, bench (see 'nativecnn --help')"),
+                "interpret" => InterpretCommand.Run(args[1..], stdout, stderr),
+                _ => throw new UsageException($"unknown command '{args[0]}'; expected one of: train, interpret, bench, devices, show-batch (see 'nativecnn --help')"),
             };
         }
         catch (UsageException e)

@@ -1,0 +1,222 @@
+// `nativecnn interpret`: trains mnist_cnn the way `train` does (same seed handling, model, batch
+// iterators, Learner with one-cycle AdamW; image folders go through the DataLoader, grey, at --size),
+// then interprets the validation set: writes DIR/confusion.svg, DIR/top_losses.png and DIR/report.html
+// and prints the most confused pairs.
+// Until the model bundle exists it has no --model: it trains its own (keep runs short with --limit).
+// Must hold: every flag is known and its value in range, or exit 2 naming it; the output folder is
+// created if missing; each file is written whole (temporary file, then moved into place).
+using System.Diagnostics;
+using System.Globalization;
+using NativeCnn.Data;
+using NativeCnn.Data.Transforms;
+using NativeCnn.Models;
+using NativeCnn.Nn;
+using NativeCnn.Reports;
+using NativeCnn.Training;
+
+namespace NativeCnn.Cli;
+
+public static class InterpretCommand
+{
+    public const string Usage =
+        "Usage: nativecnn interpret --out DIR [options]\n" +
+        "\n" +
+        "Trains mnist_cnn as 'nativecnn train' does, then interprets its validation predictions:\n" +
+        "writes DIR/confusion.svg (confusion matrix), DIR/top_losses.png (the highest-loss images,\n" +
+        "labelled prediction/actual and loss/probability of the actual class) and DIR/report.html,\n" +
+        "and prints the most confused classes (actual, predicted, count).\n" +
+        "\n" +
+        "Options:\n" +
+        "  --out DIR      folder for the outputs (required; created if missing)\n" +
+        "  --data D       mnist (default: the embedded 8,000/2,000 digits); a directory holding\n" +
+        "                 train-/valid-images-idx3-ubyte.gz and train-/valid-labels-idx1-ubyte.gz; or an image\n" +
+        "                 folder: D/train/<class>/* and D/valid/<class>/*, or D/<class>/* (split 80/20 by the seed),\n" +
+        "                 read as grey images (mnist_cnn takes one channel)\n" +
+        "  --size N       image folders: side in pixels the images are resized to (default 28)\n" +
+        "  --epochs N     number of epochs (default 2)\n" +
+        "  --lr X         peak learning rate of the one-cycle schedule (default 0.01)\n" +
+        "  --bs N         batch size (default 64)\n" +
+        "  --seed N       seed of every random draw (default 42)\n" +
+        "  --limit N      MNIST/IDX: use only the first N training and N validation images (quick runs)\n" +
+        "  --top N        images in the top-losses grid (default 9)\n" +
+        "  --min-val N    list pairs confused at least N times (default 1)\n" +
+        "  --device D     auto (default), cpu, cuda, cuda:N or simulator\n" +
+        "  --verbose      stack traces on errors\n" +
+        "  -h, --help     show this help";
+
+    private sealed class Options
+    {
+        public string? Out, DataDir;
+        public int Epochs = 2, BatchSize = 64, Top = 9, MinVal = 1;
+        public int? Limit, Size;
+        public float Lr = 1e-2f;
+        public ulong Seed = 42;
+        public string Device = "auto";
+    }
+
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    {
+        if (args.Contains("--help") || args.Contains("-h")) { stdout.WriteLine(Usage); return Cli.ExitOk; }
+        var o = Parse(args);
+
+        Directory.CreateDirectory(o.Out!);
+        var device = DevicesCommand.Resolve(o.Device);
+        stdout.WriteLine(DevicesCommand.Describe(device));
+        var clock = Stopwatch.StartNew();
+        var (learn, dataName, nTrain, nValid) = o.DataDir is not null && IsImageFolder(o.DataDir) ? BuildFolder(o, device) : BuildMnist(o, device);
+        learn.AddCallback(new EpochTablePrinter(stdout));
+        learn.AddCallback(new ProgressBar(stderr));
+        learn.FitOneCycle(o.Epochs, o.Lr);
+        double trainSeconds = clock.Elapsed.TotalSeconds;
+
+        var interp = ClassificationInterpretation.FromLearner(learn, keepImages: o.Top);
+        string confusion = Path.Combine(o.Out!, "confusion.svg"), top = Path.Combine(o.Out!, "top_losses.png"), report = Path.Combine(o.Out!, "report.html");
+        ReportFiles.WriteText(confusion, interp.PlotConfusionMatrix());
+        interp.WriteTopLossesPng(top, Math.Min(o.Top, interp.Count));
+        var summary = new Dictionary<string, string>
+        {
+            ["model"] = "mnist_cnn",
+            ["data"] = dataName,
+            ["train images"] = nTrain.ToString(CultureInfo.InvariantCulture),
+            ["valid images"] = nValid.ToString(CultureInfo.InvariantCulture),
+            ["epochs"] = o.Epochs.ToString(CultureInfo.InvariantCulture),
+            ["max lr"] = o.Lr.ToString("G4", CultureInfo.InvariantCulture),
+            ["batch size"] = o.BatchSize.ToString(CultureInfo.InvariantCulture),
+            ["seed"] = o.Seed.ToString(CultureInfo.InvariantCulture),
+            ["device"] = device.ToString(),
+            ["training time"] = EpochTablePrinter.FormatTime(trainSeconds),
+        };
+        HtmlReport.Write(report, learn, interp, summary, topLosses: o.Top);
+
+        var confused = interp.MostConfused(o.MinVal);
+        stdout.WriteLine($"most confused (actual, predicted, count) of {interp.Count} validation images:");
+        if (confused.Count == 0) stdout.WriteLine($"  none at least {o.MinVal} times");
+        foreach (var (a, p, c) in confused) stdout.WriteLine($"  {a}  {p}  {c}");
+        stdout.WriteLine($"wrote {confusion}, {top}, {report}");
+        return Cli.ExitOk;
+    }
+
+    // A folder of images (class sub-folders, or train/ and valid/ holding them) rather than IDX files.
+    private static bool IsImageFolder(string dir) =>
+        Directory.Exists(dir) && !Mnist.FileNames.Any(f => File.Exists(Path.Combine(dir, f)) || File.Exists(Path.Combine(dir, Path.GetFileNameWithoutExtension(f))));
+
+    // The same construction as TrainCommand.Train (which returns only the epoch results, not its learner).
+    private static (Learner, string, int, int) BuildMnist(Options o, Device device)
+    {
+        if (o.Size is not null) throw new UsageException("interpret: --size applies to image folders; MNIST digits are 28x28");
+        var data = o.DataDir is null ? Mnist.LoadEmbedded() : Mnist.LoadDirectory(o.DataDir);
+        var (train, valid) = o.Limit is int n ? (data.Train.Take(n), data.Valid.Take(n)) : (data.Train, data.Valid);
+        if (o.BatchSize > train.Count)
+            throw new UsageException($"interpret: --bs {o.BatchSize} is larger than the {train.Count} training images; expected at most {train.Count}");
+        Rng.Manual(o.Seed);
+        var rng = new Rng(o.Seed);
+        var model = SimpleCnn.MnistCnn(train.Classes, rng).To(device);
+        var trainBatches = new BatchIterator(train, o.BatchSize, shuffle: true, dropLast: true, rng: rng, device: device);
+        var validBatches = new BatchIterator(valid, Math.Max(o.BatchSize, 256), shuffle: false, device: device);
+        var bunch = new DataBunch(new BatchIteratorSource(trainBatches), new BatchIteratorSource(validBatches))
+        {
+            Classes = Enumerable.Range(0, train.Classes).Select(c => c.ToString(CultureInfo.InvariantCulture)).ToArray(),
+            Stats = NormStats.Mnist,
+            Channels = 1,
+            Size = (train.Height, train.Width),
+        };
+        return (Learner(bunch, model), o.DataDir ?? "embedded:mnist10k", train.Count, valid.Count);
+    }
+
+    // mnist_cnn takes one channel: folder images are read as grey, resized (centre crop) to --size, normalised with
+    // their own statistics, and augmented (fastai's defaults) for training. Class folders without train/ and valid/
+    // are split 80/20 with the seed.
+    private static (Learner, string, int, int) BuildFolder(Options o, Device device)
+    {
+        if (o.Limit is not null) throw new UsageException("interpret: --limit applies to MNIST/IDX data; an image folder is used whole");
+        Rng.Manual(o.Seed);
+        var rng = new Rng(o.Seed);
+        ImageFileDataset train, valid;
+        if (Directory.Exists(Path.Combine(o.DataDir!, "train"))) (train, valid, _) = FolderDataset.FromImageNetLayout(o.DataDir!);
+        else (train, valid) = FolderDataset.FromClassFolders(o.DataDir!).Split(20, rng);
+        if (valid.Count == 0) throw new NativeCnnException($"interpret: '{o.DataDir}' leaves no validation images");
+        if (o.BatchSize > train.Count)
+            throw new UsageException($"interpret: --bs {o.BatchSize} is larger than the {train.Count} training images; expected at most {train.Count}");
+        int size = o.Size ?? 28;
+        var stats = NormStats.Compute(train, 1);
+        var model = SimpleCnn.MnistCnn(train.Classes.Count, rng).To(device);
+        var options = new DataLoaderOptions { BatchSize = o.BatchSize, Channels = 1, Normalize = stats, Device = device };
+        var trainLoader = new DataLoader(train, new ImageTransform(size, size), options with { Shuffle = true, DropLast = true, Train = true }, rng);
+        var validLoader = new DataLoader(valid, new ImageTransform(size, size), options, rng);
+        var bunch = new DataBunch(new DataLoaderSource(trainLoader), new DataLoaderSource(validLoader))
+        {
+            Classes = train.Classes,
+            Stats = stats,
+            Channels = 1,
+            Size = (size, size),
+        };
+        return (Learner(bunch, model), o.DataDir!, train.Count, valid.Count);
+    }
+
+    private static Learner Learner(DataBunch bunch, Module model) =>
+        new(bunch, model, (pred, y) => F.CrossEntropy(pred, y), new[] { Metrics.Accuracy() });
+
+    private static Options Parse(string[] args)
+    {
+        var o = new Options();
+        for (int i = 0; i < args.Length; i++)
+        {
+            string a = args[i];
+            string Next() => i + 1 < args.Length ? args[++i] : throw new UsageException($"interpret: {a} needs a value (see 'nativecnn interpret --help')");
+            int Int(int min)
+            {
+                string v = Next();
+                if (!int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out int r) || r < min)
+                    throw new UsageException($"interpret: {a} expects an integer >= {min}, got '{v}'");
+                return r;
+            }
+            switch (a)
+            {
+                case "--out": o.Out = Next(); break;
+                case "--data":
+                {
+                    string v = Next();
+                    if (v.Length == 0) throw new UsageException("interpret: --data expects mnist or a directory, got an empty string");
+                    o.DataDir = v == "mnist" ? null : v;
+                    break;
+                }
+                case "--epochs": o.Epochs = Int(1); break;
+                case "--bs": o.BatchSize = Int(1); break;
+                case "--limit": o.Limit = Int(1); break;
+                case "--size": o.Size = Int(8); break;
+                case "--top": o.Top = Int(1); break;
+                case "--min-val": o.MinVal = Int(1); break;
+                case "--seed":
+                {
+                    string v = Next();
+                    if (!ulong.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out o.Seed))
+                        throw new UsageException($"interpret: --seed expects a non-negative integer, got '{v}'");
+                    break;
+                }
+                case "--lr":
+                {
+                    string v = Next();
+                    if (!float.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out o.Lr) || !(o.Lr > 0) || float.IsInfinity(o.Lr))
+                        throw new UsageException($"interpret: --lr expects a positive number such as 0.01, got '{v}'");
+                    break;
+                }
+                case "--device":
+                {
+                    string v = Next();
+                    if (v is not ("auto" or "cpu" or "cuda" or "simulator") &&
+                        !(v.StartsWith("cuda:", StringComparison.Ordinal) && int.TryParse(v.AsSpan(5), NumberStyles.None, CultureInfo.InvariantCulture, out _)))
+                        throw new UsageException($"interpret: --device expects auto, cpu, cuda, cuda:N or simulator, got '{v}'");
+                    o.Device = v;
+                    break;
+                }
+                case "--verbose": break;
+                default:
+                    throw new UsageException(a.StartsWith('-')
+                        ? $"interpret: unknown option '{a}' (see 'nativecnn interpret --help')"
+                        : $"interpret: unexpected argument '{a}'; interpret takes only options (see 'nativecnn interpret --help')");
+            }
+        }
+        if (o.Out is null) throw new UsageException("interpret: --out DIR is required");
+        return o;
+    }
+}

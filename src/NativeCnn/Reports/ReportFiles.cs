@@ -1,0 +1,36 @@
+// Writing report files (SVG, PNG, HTML) so that a reader never sees half a file: the content goes
+// to a temporary file next to the target, which is then moved over it. Must hold: on any failure the
+// temporary file is deleted and the previous target (if any) is left untouched.
+namespace NativeCnn.Reports;
+
+public static class ReportFiles
+{
+    /// <summary>Writes <paramref name="path"/> through <paramref name="write"/> into a temporary file, then moves it into place.</summary>
+    public static void WriteAtomically(string path, Action<Stream> write)
+    {
+        ArgumentNullException.ThrowIfNull(write);
+        if (string.IsNullOrWhiteSpace(path)) throw new NativeCnnException("report: the output path is empty; expected a file path");
+        string full = Path.GetFullPath(path);
+        string dir = Path.GetDirectoryName(full) ?? ".";
+        if (!Directory.Exists(dir)) throw new NativeCnnException($"report: the folder '{dir}' of '{path}' does not exist");
+        string tmp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            using (var s = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write))
+                write(s);
+            File.Move(tmp, full, overwrite: true);
+        }
+        finally
+        {
+            if (File.Exists(tmp)) File.Delete(tmp);
+        }
+    }
+
+    /// <summary>Writes text as UTF-8 (no byte-order mark) through <see cref="WriteAtomically"/>.</summary>
+    public static void WriteText(string path, string text) =>
+        WriteAtomically(path, s =>
+        {
+            using var w = new StreamWriter(s, new System.Text.UTF8Encoding(false));
+            w.Write(text);
+        });
+}

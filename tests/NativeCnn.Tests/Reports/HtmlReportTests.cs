@@ -1,0 +1,124 @@
+// The HTML report parsed as XML: the caller's summary (escaped), the epoch table with the Recorder's
+// numbers, the inline SVG plots, the lr finder, the confusion matrix and the top-losses PNG as a data
+// URI; written whole through a temporary file that does not stay behind.
+using System.Globalization;
+using System.Xml;
+using System.Xml.Linq;
+using NativeCnn.Data;
+using NativeCnn.Nn;
+using NativeCnn.Reports;
+using NativeCnn.Tests.Data;
+using NativeCnn.Training;
+using SixLabors.ImageSharp;
+using SixLabors.ImageSharp.PixelFormats;
+using Xunit;
+
+namespace NativeCnn.Tests.Reports;
+
+public class HtmlReportTests
+{
+    private static readonly XNamespace Svg = "http://www.w3.org/2000/svg";
+
+    private static Learner Trained()
+    {
+        var rng = new Rng(11);
+        (Tensor, Tensor) Batch(int n)
+        {
+            var x = new float[n * 4];
+            var y = new int[n];
+            for (int i = 0; i < n; i++)
+            {
+                y[i] = (int)(rng.NextDouble() * 3);
+                for (int k = 0; k < 4; k++) x[i * 4 + k] = (float)(rng.NextDouble() - 0.5 + (k == y[i] ? 1 : 0));
+            }
+            return (Tensor.FromArray(x, new[] { n, 1, 2, 2 }), Tensor.FromArray(y, new[] { n }));
+        }
+        var train = Enumerable.Range(0, 4).Select(_ => Batch(8)).ToList();
+        var data = new DataBunch(new ListSource(train), new ListSource(new[] { Batch(6), Batch(6) }))
+        {
+            Classes = new[] { "ant", "bee", "cow" },
+            Stats = new NormStats(new[] { 0.5f }, new[] { 0.5f }),
+        };
+        var learn = new Learner(data, new Sequential(new Flatten(), new Linear(4, 3, rng: new Rng(2))), (p, t) => F.CrossEntropy(p, t), new[] { Metrics.Accuracy(), Metrics.ErrorRate() });
+        learn.FitOneCycle(2, 0.05f);
+        return learn;
+    }
+
+    private static XDocument Parse(string html) =>
+        XDocument.Load(XmlReader.Create(new StringReader(html), new XmlReaderSettings { DtdProcessing = DtdProcessing.Ignore }));
+
+    [Fact]
+    public void GathersSummaryEpochsPlotsAndInterpretationInOneSelfContainedFile()
+    {
+        var learn = Trained();
+        var interp = ClassificationInterpretation.FromLearner(learn, keepImages: 4);
+        var lrs = Enumerable.Range(0, 20).Select(i => 1e-5 * Math.Pow(10, i / 5.0)).ToArray();
+        var losses = lrs.Select(l => 1.5 - 0.1 * Math.Log10(l)).ToArray();
+        using var dir = new TempDir();
+        string path = dir.File("report.html");
+        HtmlReport.Write(path, learn, interp, new Dictionary<string, string> { ["model"] = "linear <tiny>", ["seed"] = "11" },
+                         new LrFinderPlotData(lrs, losses, 1e-3, 2e-2), topLosses: 4);
+        Assert.Equal(new[] { "report.html" }, Directory.GetFiles(dir.Path).Select(Path.GetFileName));
+
+        var doc = Parse(File.ReadAllText(path));
+        var body = doc.Root!.Element("body")!;
+        var tables = body.Elements("table").ToList();
+        var summary = tables.Single(t => (string?)t.Attribute("class") == "summary");
+        Assert.Equal(new[] { "linear <tiny>", "11" }, summary.Elements("tr").Select(r => r.Element("td")!.Value));
+
+        var r = learn.Recorder;
+        var rows = tables.Single(t => (string?)t.Attribute("class") == "epochs").Elements("tr").ToList();
+        Assert.Equal(new[] { "epoch", "train_loss", "valid_loss", "accuracy", "error_rate", "time" }, rows[0].Elements("th").Select(h => h.Value));
+        Assert.Equal(3, rows.Count);
+        for (int e = 0; e < 2; e++)
+        {
+            var cells = rows[e + 1].Elements("td").Select(c => c.Value).ToArray();
+            Assert.Equal(e.ToString(CultureInfo.InvariantCulture), cells[0]);
+            Assert.Equal(r.TrainLosses[e].ToString("F6", CultureInfo.InvariantCulture), cells[1]);
+            Assert.Equal(r.ValidLosses[e].ToString("F6", CultureInfo.InvariantCulture), cells[2]);
+            Assert.Equal(r.MetricValues[e][1].ToString("F6", CultureInfo.InvariantCulture), cells[4]);
+        }
+
+        var svgs = body.Descendants(Svg + "svg").ToList();
+        var titles = svgs.Select(s => s.Elements(Svg + "text").FirstOrDefault(t => (string?)t.Attribute("class") == "title")?.Value).ToList();
+        Assert.Equal(new[] { "Losses", "Metrics", "Learning rate", "Momentum", "Learning rate finder", "Confusion matrix" }, titles);
+        // The loss plot holds every recorded batch loss; the confusion matrix the interpretation's counts.
+        var train = svgs[0].Elements(Svg + "g").Single(g => (string?)g.Attribute("data-name") == "train");
+        Assert.Equal(r.Losses.Count, train.Element(Svg + "polyline")!.Attribute("points")!.Value.Split(' ').Length);
+        var cm = interp.ConfusionMatrix();
+        foreach (var c in svgs[5].Elements(Svg + "rect").Where(e => (string?)e.Attribute("class") == "cell"))
+            Assert.Equal(cm[int.Parse(c.Attribute("data-row")!.Value), int.Parse(c.Attribute("data-col")!.Value)].ToString(CultureInfo.InvariantCulture), c.Attribute("data-value")!.Value);
+        Assert.Equal(2, svgs[4].Elements(Svg + "circle").Count(c => (string?)c.Attribute("class") == "marker"));
+
+        var top = tables.Single(t => (string?)t.Attribute("class") == "top-losses").Elements("tr").Skip(1).ToList();
+        var want = interp.TopLosses(4);
+        Assert.Equal(want.Select(t => t.Index.ToString(CultureInfo.InvariantCulture)), top.Select(t => t.Element("td")!.Value));
+        Assert.Equal(want.Select(t => t.Loss.ToString("F6", CultureInfo.InvariantCulture)), top.Select(t => t.Elements("td").ElementAt(3).Value));
+
+        var img = body.Elements("img").Single();
+        string src = img.Attribute("src")!.Value;
+        Assert.StartsWith("data:image/png;base64,", src);
+        using var png = Image.Load<Rgb24>(Convert.FromBase64String(src["data:image/png;base64,".Length..]));
+        using var direct = interp.PlotTopLosses(4);
+        Assert.Equal((direct.Width, direct.Height), (png.Width, png.Height));
+        Assert.Equal(direct[ImageGrid.Gap + 3, ImageGrid.Gap + 3], png[ImageGrid.Gap + 3, ImageGrid.Gap + 3]);
+        Assert.DoesNotContain("<script", File.ReadAllText(path));
+    }
+
+    [Fact]
+    public void AReportWithoutAFitSaysSo()
+    {
+        var html = HtmlReport.Build(new Recorder());
+        var body = Parse(html).Root!.Element("body")!;
+        Assert.Contains("No epoch was recorded.", body.Elements("p").Select(p => p.Value));
+        Assert.Empty(body.Descendants(Svg + "svg"));
+    }
+
+    [Fact]
+    public void WritingIntoAMissingFolderNamesIt()
+    {
+        using var dir = new TempDir();
+        var e = Assert.Throws<NativeCnnException>(() => ReportFiles.WriteText(Path.Combine(dir.Path, "nope", "r.html"), "x"));
+        Assert.Contains("nope", e.Message);
+    }
+}
