@@ -20,7 +20,10 @@ public static class Cli
         "\n" +
         "Commands:\n" +
         "  show-batch  write a PNG grid of augmented training images with their labels\n" +
-        "  train     train the MNIST CNN (embedded 10k digits by default) and print each epoch's metrics\n" +
+        "  train     train a model (the MNIST CNN on 10k embedded digits by default) and print each epoch's metrics\n" +
+        "  predict   classify image files with an exported model\n" +
+        "  finetune  fine-tune an exported model on corrected images sorted into class folders\n" +
+        "  export    turn a checkpoint into an export bundle (for predict, finetune and PyTorch)\n" +
         "  devices   list the devices NativeCnn sees (CPU, CUDA GPUs with why one cannot be used)\n" +
         "\n" +
         "Run 'nativecnn <command> --help' for the command's options.";
@@ -46,7 +49,10 @@ public static class Cli
                 "show-batch" => ShowBatchCommand.Run(args[1..], stdout, stderr),
                 "train" => TrainCommand.Run(args[1..], stdout, stderr),
                 "devices" => DevicesCommand.Run(args[1..], stdout),
-                _ => throw new UsageException($"unknown command '{args[0]}'; expected one of: train, devices, show-batch (see 'nativecnn --help')"),
+                "predict" => PredictCommand.Run(args[1..], stdout, stderr),
+                "finetune" => FinetuneCommand.Run(args[1..], stdout, stderr),
+                "export" => ExportCommand.Run(args[1..], stdout),
+                _ => throw new UsageException($"unknown command '{args[0]}'; expected one of: train, devices, show-batch, predict, finetune, export (see 'nativecnn --help')"),
             };
         }
         catch (UsageException e)

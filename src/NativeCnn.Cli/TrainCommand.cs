@@ -46,7 +46,7 @@ public static class TrainCommand
         // Initialised on the CPU (the same values on every device for a seed), then moved.
         var model = Architectures.Build(o.Arch, new ArchArgs(data.Bunch.Channels, data.Classes.Count), rng).To(device);
         var result = Fit(o, data, model, table, log, "train");
-        Finish(o, result, stdout, device, "train");
+        Finish(o, result, stdout, device, "train", o.Thresh ?? 0.5f);
         return Cli.ExitOk;
     }
 
@@ -82,7 +82,8 @@ public static class TrainCommand
     }
 
     /// <summary>--out (bundle, checkpoint, metrics.json) and --json, shared by train and finetune.</summary>
-    internal static void Finish(TrainOptions o, RunResult run, TextWriter stdout, Device device, string command, IReadOnlyDictionary<string, object>? extraSettings = null)
+    internal static void Finish(TrainOptions o, RunResult run, TextWriter stdout, Device device, string command, float threshold,
+                                IReadOnlyDictionary<string, object>? extraSettings = null)
     {
         var learn = run.Learner;
         var settings = new Dictionary<string, object>
@@ -97,7 +98,7 @@ public static class TrainCommand
         if (o.Out is { } dir)
         {
             Directory.CreateDirectory(dir);
-            var info = ExportBundle.Describe(learn, o.Thresh ?? 0.5f);
+            var info = ExportBundle.Describe(learn, threshold);
             ExportBundle.Save(learn.Model, info, Path.Combine(dir, "model"));
             Checkpoint.Save(learn, Path.Combine(dir, "checkpoint.safetensors"), withOpt: true, info.ToMetadata());
             var json = RunJson.Metrics(learn, run.Seconds, settings);

@@ -10,7 +10,7 @@ public sealed class TrainOptions
 {
     public int Epochs { get; internal set; } = 5;
     public float Lr { get; internal set; } = 1e-2f;
-    public int BatchSize { get; private set; } = 64;
+    public int BatchSize { get; internal set; } = 64;
     public ulong Seed { get; private set; } = 42;
     public bool Json { get; private set; }
     /// <summary>--data as given: null or "mnist" for the embedded set, else a folder, CSV file or IDX folder.</summary>

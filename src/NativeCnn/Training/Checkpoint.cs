@@ -95,6 +95,20 @@ public static class Checkpoint
         return new CheckpointInfo(hasOpt, optType, meta);
     }
 
+    /// <summary>The model state (names without the "model." prefix, on the CPU) and the metadata of a
+    /// checkpoint, without a Learner (e.g. to export it as a bundle).</summary>
+    public static (Dictionary<string, Tensor> Model, Dictionary<string, string> Metadata) Read(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        var meta = new Dictionary<string, string>(StringComparer.Ordinal);
+        var all = SafeTensors.Load(path, null, meta);
+        if (meta.GetValueOrDefault(FormatKey) != FormatVersion)
+            throw new NativeCnnException($"checkpoint '{path}' has no '{FormatKey}' = '{FormatVersion}' metadata: it was not written by Checkpoint.Save");
+        var model = all.Where(p => p.Key.StartsWith(ModelPrefix, StringComparison.Ordinal))
+            .ToDictionary(p => p.Key[ModelPrefix.Length..], p => p.Value, StringComparer.Ordinal);
+        return (model, meta);
+    }
+
     private static Action PrepareOptimizer(Learner learn, string path, string optType, Dictionary<string, string> meta, Dictionary<string, Tensor> state)
     {
         string Fail(string problem) => $"checkpoint '{path}': {problem}";

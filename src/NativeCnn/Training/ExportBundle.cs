@@ -159,6 +159,23 @@ public static class ExportBundle
         AtomicFile.Write(Path.Combine(dir, SettingsFile), s => s.Write(readable));
     }
 
+    /// <summary>Makes a bundle from a checkpoint that records the bundle settings (Checkpoint.Save adds them
+    /// when the model came from the registry and the DataBunch knew its classes and statistics).
+    /// <paramref name="threshold"/> overrides the recorded multi-label threshold. Returns the settings written.</summary>
+    public static BundleInfo FromCheckpoint(string checkpoint, string dir, float? threshold = null)
+    {
+        var (weights, meta) = Checkpoint.Read(checkpoint);
+        if (!meta.ContainsKey(BundleInfo.FormatKey))
+            throw new NativeCnnException($"checkpoint '{checkpoint}' does not record the model's architecture, classes and statistics (it was saved from a model not built by Architectures.Build, or from a DataBunch without Classes/Stats/Channels/Size), so it cannot become a bundle");
+        var info = BundleInfo.FromMetadata(meta, checkpoint);
+        if (threshold is float t) info = info with { Threshold = t };
+        var model = Architectures.Build(info.Arch, info.Args, new Rng(0));
+        try { model.LoadStateDict(weights, strict: true); }
+        catch (NativeCnnException e) { throw new NativeCnnException($"checkpoint '{checkpoint}': the weights do not fit architecture '{info.Arch}': {e.Message}"); }
+        Save(model, info, dir);
+        return info;
+    }
+
     /// <summary>The weights file a path names: a bundle folder, a folder holding one as "model" (a train
     /// --out folder), or the .safetensors file itself.</summary>
     public static string Resolve(string path)
