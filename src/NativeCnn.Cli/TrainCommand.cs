@@ -40,6 +40,7 @@ public static class TrainCommand
         Rng.Manual(o.Seed);
         var rng = new Rng(o.Seed);
         var data = TrainData.Load(o, device, rng);
+        MetricList.Parse(o.Metrics, data.MultiLabel, o.Thresh, "train");   // a metric of the wrong kind fails before any output
         log.WriteLine($"data: {data.Description} ({data.TrainCount} train, {data.ValidCount} valid images of {data.Bunch.Size.H}x{data.Bunch.Size.W}, {data.Classes.Count} classes{(data.MultiLabel ? ", multi-label" : "")})");
         table.WriteLine(DevicesCommand.Describe(device));
 
