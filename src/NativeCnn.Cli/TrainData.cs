@@ -79,7 +79,7 @@ internal static class TrainData
         var bunch = new DataBunch(new BatchIteratorSource(trainBatches), new BatchIteratorSource(validBatches))
         {
             Classes = Enumerable.Range(0, train.Classes).Select(i => i.ToString(CultureInfo.InvariantCulture)).ToArray(),
-            Stats = new NormStats(new[] { Mnist.Mean }, new[] { Mnist.Std }),
+            Stats = NormStats.Mnist,
             Channels = 1,
             Size = (train.Height, train.Width),
         };

@@ -68,7 +68,8 @@ public sealed class TrainOptions
         "  --lr X         peak learning rate of the one-cycle schedule (default 0.01)\n" +
         "  --bs N         batch size (default 64)\n" +
         "  --seed N       seed of every random draw: init, shuffling, augmentation (default 42)\n" +
-        "  --limit N      use only the first N training and N validation images (quick runs)\n" +
+        "  --limit N      use at most N training and N validation images (quick runs; IDX: the first N,\n" +
+        "                 image files: N spread evenly over the set so every class keeps some)\n" +
         "  --out DIR      write DIR/model (the export bundle for predict and finetune), DIR/checkpoint.safetensors\n" +
         "                 (weights and optimizer state) and DIR/metrics.json (final metrics, history, timings)\n" +
         "  --device D     auto (default: CUDA when a usable NVIDIA GPU is present, else the CPU), cpu, cuda,\n" +

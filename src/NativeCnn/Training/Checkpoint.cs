@@ -7,7 +7,8 @@
 // Must hold: the file is written to a unique temporary file in the target's directory, flushed to
 // disk, then moved over the target, so a kill mid-save leaves the old checkpoint (or none), never half
 // of one; Load validates the whole file (format, keys, shapes, optimizer type and groups) before it
-// changes the model or the optimizer, and every defect names the file.
+// changes the model or the optimizer, and every defect names the file. Not saved: the Recorder's
+// history and the position inside a fit's schedule, so a run resumes exactly at a fit boundary.
 using System.Globalization;
 using System.Text.Json;
 using NativeCnn.IO;
@@ -23,7 +24,10 @@ public static class Checkpoint
     public const string FormatKey = "nativecnn.checkpoint", FormatVersion = "1";
     private const string ModelPrefix = "model.", StatePrefix = "opt.state.";
 
+    // A group's settings under snake_case names as in torch's param_groups ("momentum" is beta1 for Adam/AdamW).
     private sealed record GroupRecord(float Lr, float Momentum, float Beta2, float Eps, float WeightDecay, string[] Params);
+
+    private static readonly JsonSerializerOptions Snake = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
     /// <summary>Saves the model's state dict and (with <paramref name="withOpt"/>, when the optimizer exists)
     /// its state to <paramref name="path"/>, atomically. <paramref name="metadata"/> adds string entries; the
@@ -54,7 +58,7 @@ public static class Checkpoint
             }
             meta["opt.type"] = opt.Name;
             meta["opt.settings"] = JsonSerializer.Serialize(opt.Settings);
-            meta["opt.param_groups"] = JsonSerializer.Serialize(groups);
+            meta["opt.param_groups"] = JsonSerializer.Serialize(groups, Snake);
         }
         var bytes = SafeTensors.Serialize(tensors, meta);
         AtomicFile.Write(path, s => s.Write(bytes));
@@ -115,7 +119,7 @@ public static class Checkpoint
         GroupRecord[] groups;
         try
         {
-            groups = JsonSerializer.Deserialize<GroupRecord[]>(meta.GetValueOrDefault("opt.param_groups") ?? "null") ?? throw new JsonException("missing");
+            groups = JsonSerializer.Deserialize<GroupRecord[]>(meta.GetValueOrDefault("opt.param_groups") ?? "null", Snake) ?? throw new JsonException("missing");
         }
         catch (JsonException e) { throw new NativeCnnException(Fail($"metadata 'opt.param_groups' is not a list of groups ({e.Message})")); }
         if (groups.Length == 0 || groups.Any(g => g?.Params is null))

@@ -109,7 +109,8 @@ public class CheckpointTests
         var file = SafeTensors.Load(path, metadata: meta);
         Assert.Equal("SGD", meta["opt.type"]);
         Assert.Contains("\"nesterov\":\"false\"", meta["opt.settings"]);
-        Assert.Contains("\"WeightDecay\":0.0001", meta["opt.param_groups"]);
+        Assert.Contains("\"weight_decay\":0.0001", meta["opt.param_groups"]);
+        Assert.Contains("\"params\":[\"0.weight\",\"1.weight\",\"1.bias\",", meta["opt.param_groups"]);
         var buf = file["opt.state.0.weight.momentum_buffer"];
         Assert.Equal(learn.Opt!.GetState(learn.Model.NamedParameters().First().Value)["momentum_buffer"].ToArray(), buf.ToArray());
         Assert.Equal(learn.Model.StateDict()["1.running_var"].ToArray(), file["model.1.running_var"].ToArray());
