@@ -79,16 +79,22 @@ public static class ImageDecoder
         if (options.ConvertTo is int to && to is not (1 or 3 or 4))
             throw new NativeCnnException($"image '{name}': conversion to {to} channels is not supported; expected 1, 3 or 4");
         return head.BitsPerSample > 8
-            ? Convert<Rgba64>(bytes, name, options, head, 65535f, static p => (p.R, p.G, p.B, p.A))
-            : Convert<Rgba32>(bytes, name, options, head, 255f, static p => (p.R, p.G, p.B, p.A));
+            ? Convert<Rgba64, Samples16>(bytes, name, options, head, 65535f)
+            : Convert<Rgba32, Samples8>(bytes, name, options, head, 255f);
     }
+
+    // The samples of a pixel as ints; a struct per pixel type, so the generic loop is specialised and
+    // inlined by the JIT (no delegate call per pixel).
+    private interface ISamples<TPixel> { static abstract (int R, int G, int B, int A) Of(TPixel p); }
+    private readonly struct Samples8 : ISamples<Rgba32> { public static (int R, int G, int B, int A) Of(Rgba32 p) => (p.R, p.G, p.B, p.A); }
+    private readonly struct Samples16 : ISamples<Rgba64> { public static (int R, int G, int B, int A) Of(Rgba64 p) => (p.R, p.G, p.B, p.A); }
 
     private readonly record struct ImageHeader(int Width, int Height, int Channels, int BitsPerSample);
 
     // One conversion loop for both sample depths: `max` is the largest level (255 or 65535); a level v
     // becomes v / max (8-bit levels through the Levels table, the same value).
-    private static DecodedImage Convert<TPixel>(byte[] bytes, string name, DecodeOptions options, ImageHeader head, float max,
-                                                Func<TPixel, (int R, int G, int B, int A)> samples) where TPixel : unmanaged, IPixel<TPixel>
+    private static DecodedImage Convert<TPixel, TSamples>(byte[] bytes, string name, DecodeOptions options, ImageHeader head, float max)
+        where TPixel : unmanaged, IPixel<TPixel> where TSamples : struct, ISamples<TPixel>
     {
         var (width, height, channels, bits) = head;
         Image<TPixel> image;
@@ -116,7 +122,7 @@ public static class ImageDecoder
                     int o = y * width;
                     for (int x = 0; x < width; x++)
                     {
-                        var p = samples(row[x]);
+                        var p = TSamples.Of(row[x]);
                         switch (outC)
                         {
                             case 1:
