@@ -162,6 +162,43 @@ public class CliModelTests
         }
     }
 
+    [Fact]
+    public void DataFormatsAreDetected()
+    {
+        using var dir = new TempDir();
+        // One folder of class folders: split by --valid-pct (25% of 16 = 4), --limit spreads over classes.
+        var flat = Path.Combine(dir.Path, "flat");
+        ExportBundleTests.WriteTwoClassFolder(flat, "", 8, 6, w: 8, h: 8);
+        var (code, output, err) = Run("train", "--data", flat, "--valid-pct", "25", "--size", "8", "--epochs", "1", "--bs", "4", "--json", "--device", "cpu");
+        Assert.True(code == 0, err);
+        using (var j = JsonDocument.Parse(output.Trim()))
+            Assert.Equal((12, 4), (j.RootElement.GetProperty("train_images").GetInt32(), j.RootElement.GetProperty("valid_images").GetInt32()));
+        (code, output, err) = Run("train", "--data", flat, "--limit", "6", "--size", "8", "--epochs", "1", "--bs", "4", "--json", "--device", "cpu");
+        Assert.True(code == 0, err);
+        using (var j = JsonDocument.Parse(output.Trim()))
+            Assert.Equal(6, j.RootElement.GetProperty("train_images").GetInt32());
+
+        // A folder of IDX files: 1 channel at the images' own size, classes 0..9, MNIST statistics.
+        var idx = Path.Combine(dir.Path, "idx");
+        Directory.CreateDirectory(idx);
+        var rng = new Random(2);
+        var pixels = new byte[16 * 28 * 28];
+        rng.NextBytes(pixels);
+        var labels = Enumerable.Range(0, 16).Select(i => (byte)(i % 10)).ToArray();
+        foreach (var split in new[] { "train", "valid" })
+        {
+            File.WriteAllBytes(Path.Combine(idx, $"{split}-images-idx3-ubyte.gz"), IdxTests.Gzip(IdxTests.IdxBytes(new[] { 16, 28, 28 }, pixels)));
+            File.WriteAllBytes(Path.Combine(idx, $"{split}-labels-idx1-ubyte"), IdxTests.IdxBytes(new[] { 16 }, labels));
+        }
+        var outDir = Path.Combine(dir.Path, "out");
+        (code, _, err) = Run("train", "--data", idx, "--epochs", "1", "--bs", "8", "--out", outDir, "--device", "cpu");
+        Assert.True(code == 0, err);
+        var meta = new Dictionary<string, string>();
+        SafeTensors.Load(Path.Combine(outDir, "model", "model.safetensors"), metadata: meta);
+        Assert.Equal(("1", "28x28", "0.1307", "0.3081"), (meta["input.channels"], meta["input.size"], meta["norm.mean"], meta["norm.std"]));
+        Assert.Equal("[\"0\",\"1\",\"2\",\"3\",\"4\",\"5\",\"6\",\"7\",\"8\",\"9\"]", meta["classes"]);
+    }
+
     [Theory]
     [InlineData(new[] { "train", "--metrics", "accuracy,bogus" }, new[] { "--metrics", "'bogus'" })]
     [InlineData(new[] { "train", "--metrics", "fbeta" }, new[] { "metric 'fbeta' is for multi-label data" })]
