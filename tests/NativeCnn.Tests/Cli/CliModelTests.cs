@@ -169,10 +169,16 @@ public class CliModelTests
         // One folder of class folders: split by --valid-pct (25% of 16 = 4), --limit spreads over classes.
         var flat = Path.Combine(dir.Path, "flat");
         ExportBundleTests.WriteTwoClassFolder(flat, "", 8, 6, w: 8, h: 8);
-        var (code, output, err) = Run("train", "--data", flat, "--valid-pct", "25", "--size", "8", "--epochs", "1", "--bs", "4", "--json", "--device", "cpu");
+        var (code, output, err) = Run("train", "--data", flat, "--valid-pct", "25", "--size", "8", "--epochs", "1", "--bs", "4", "--json", "--device", "cpu",
+                                      "--metrics", "top_k:2,error_rate");
         Assert.True(code == 0, err);
         using (var j = JsonDocument.Parse(output.Trim()))
+        {
             Assert.Equal((12, 4), (j.RootElement.GetProperty("train_images").GetInt32(), j.RootElement.GetProperty("valid_images").GetInt32()));
+            Assert.Equal(1.0, j.RootElement.GetProperty("top_2_accuracy").GetDouble());   // 2 classes: always among the top 2
+            Assert.InRange(j.RootElement.GetProperty("error_rate").GetDouble(), 0, 1);
+            Assert.False(j.RootElement.TryGetProperty("accuracy", out _));
+        }
         (code, output, err) = Run("train", "--data", flat, "--limit", "6", "--size", "8", "--epochs", "1", "--bs", "4", "--json", "--device", "cpu");
         Assert.True(code == 0, err);
         using (var j = JsonDocument.Parse(output.Trim()))
