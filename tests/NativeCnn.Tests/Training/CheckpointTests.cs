@@ -232,4 +232,44 @@ public class CheckpointTests
         Assert.Equal(new[] { 0.3f }, info.Stats.Std);
         Assert.Equal((8, 8), info.Size);
     }
+
+    private sealed class Snapshots : Callback
+    {
+        public override int Order => 30;
+        public List<Dictionary<string, float[]>> PerEpoch { get; } = new();
+        public override void AfterEpoch(Learner learn) => PerEpoch.Add(Snapshot(learn));
+    }
+
+    [Fact]
+    public void SaveModelCallbackKeepsTheBestEpochAndLoadsItBack()
+    {
+        using var dir = new TempDir();
+        var path = dir.File("best.safetensors");
+        var learn = TinyLearner(1);
+        var snaps = new Snapshots();
+        var save = new SaveModelCallback(path, "valid_loss", loadBestAtEnd: true);
+        learn.Fit(5, 0.05f, save, snaps);
+        var losses = learn.Recorder.ValidLosses;
+        int best = losses.IndexOf(losses.Min());
+        Assert.Equal(best, save.BestEpoch);
+        Assert.Equal(losses[best], save.Best);
+        Assert.Equal(snaps.PerEpoch[best], Snapshot(learn));   // loaded back at the end
+        var fresh = TinyLearner(9);
+        fresh.Load(path);
+        Assert.Equal(snaps.PerEpoch[best], Snapshot(fresh));
+        // The control: the last epoch is not the best one here (else the test could not tell them apart).
+        Assert.NotEqual(losses.Count - 1, best);
+
+        // A metric where higher is better, saved every epoch: the file holds the last epoch.
+        var every = dir.File("every.safetensors");
+        var learn2 = TinyLearner(1);
+        var snaps2 = new Snapshots();
+        learn2.Fit(2, 0.05f, new SaveModelCallback(every, "accuracy", everyEpoch: true), snaps2);
+        var fresh2 = TinyLearner(9);
+        fresh2.Load(every);
+        Assert.Equal(snaps2.PerEpoch[^1], Snapshot(fresh2));
+
+        Assert.Contains("monitor 'f1'", Assert.Throws<NativeCnnException>(() => TinyLearner(1).Fit(1, 0.01f, new SaveModelCallback(path, "f1"))).Message);
+        Assert.Throws<NativeCnnException>(() => new SaveModelCallback(path, everyEpoch: true, loadBestAtEnd: true));
+    }
 }
