@@ -3,6 +3,7 @@
 // the settings below in its "__metadata__") and model.json (the same settings, readable; never read
 // back). Settings: architecture name and arguments (Models.Architectures), classes, normalisation
 // statistics, input channels and size, how images reach the size, multi-label flag and threshold.
+// (Saved to a NAME.safetensors path instead of a folder, the same two files are NAME.safetensors and NAME.json.)
 // Must hold: model.safetensors alone is complete and is replaced atomically; a bundle is loaded only
 // after every setting parsed and the weights matched the rebuilt model key for key, shape for shape.
 using System.Globalization;
@@ -140,23 +141,37 @@ public static class ExportBundle
         return info;
     }
 
-    /// <summary>Writes the learner's model as a bundle into folder <paramref name="dir"/> (created if needed).</summary>
-    public static void Save(Learner learn, string dir, float threshold = 0.5f) => Save(learn.Model, Describe(learn, threshold), dir);
+    /// <summary>Writes the learner's model as a bundle into folder <paramref name="path"/> (created if needed)
+    /// or, when it ends in .safetensors, to that file.</summary>
+    public static void Save(Learner learn, string path, float threshold = 0.5f) => Save(learn.Model, Describe(learn, threshold), path);
 
-    /// <summary>Writes <paramref name="model"/> with <paramref name="info"/> into folder <paramref name="dir"/>.</summary>
-    public static void Save(Module model, BundleInfo info, string dir)
+    /// <summary>Writes <paramref name="model"/> with <paramref name="info"/> into folder <paramref name="path"/>
+    /// (created if needed), or, when <paramref name="path"/> ends in .safetensors, to that file (with the
+    /// readable settings beside it as NAME.json).</summary>
+    public static void Save(Module model, BundleInfo info, string path)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(info);
-        ArgumentNullException.ThrowIfNull(dir);
-        info.Validate(dir);
-        if (File.Exists(dir)) throw new NativeCnnException($"export: '{dir}' is a file; expected a folder for the bundle");
-        Directory.CreateDirectory(dir);
+        ArgumentNullException.ThrowIfNull(path);
+        info.Validate(path);
+        string weights, settings;
+        if (path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
+        {
+            weights = path;
+            settings = Path.ChangeExtension(path, ".json");
+        }
+        else
+        {
+            if (File.Exists(path)) throw new NativeCnnException($"export: '{path}' is a file; expected a folder for the bundle (or a .safetensors file name)");
+            Directory.CreateDirectory(path);
+            weights = Path.Combine(path, WeightsFile);
+            settings = Path.Combine(path, SettingsFile);
+        }
         var meta = info.ToMetadata();
         var bytes = SafeTensors.Serialize(model.StateDict(), meta);
-        AtomicFile.Write(Path.Combine(dir, WeightsFile), s => s.Write(bytes));
+        AtomicFile.Write(weights, s => s.Write(bytes));
         var readable = JsonSerializer.SerializeToUtf8Bytes(new SortedDictionary<string, string>(meta, StringComparer.Ordinal), new JsonSerializerOptions { WriteIndented = true });
-        AtomicFile.Write(Path.Combine(dir, SettingsFile), s => s.Write(readable));
+        AtomicFile.Write(settings, s => s.Write(readable));
     }
 
     /// <summary>Makes a bundle from a checkpoint that records the bundle settings (Checkpoint.Save adds them

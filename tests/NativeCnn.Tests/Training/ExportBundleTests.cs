@@ -158,6 +158,12 @@ public class ExportBundleTests
         SafeTensors.Save(file, weights, noStats);
         Assert.Contains("'norm.std' metadata", Assert.Throws<NativeCnnException>(() => Predictor.Load(dir.Path)).Message);
 
+        // A bundle saved as one file loads from that file.
+        var single = dir.File("one", "digits.safetensors");
+        ExportBundle.Save(learn, single);
+        Assert.True(File.Exists(dir.File("one", "digits.json")));
+        Assert.Equal(new[] { "a", "b", "c" }, Predictor.Load(single).Classes);
+
         Assert.Contains("holds no model.safetensors", Assert.Throws<NativeCnnException>(() => Predictor.Load(dir.File("empty", "x")[..^2])).Message);
         Assert.Contains("does not exist", Assert.Throws<NativeCnnException>(() => Predictor.Load("/no/such/bundle")).Message);
     }
