@@ -50,7 +50,7 @@ public static class FinetuneCommand
             switch (flag)
             {
                 case "--model": modelPath = value(); return true;
-                case "--arch" or "--size" or "--channels" or "--multi-label" or "--folder" or "--suffix":
+                case "--arch" or "--size" or "--channels" or "--multi-label" or "--folder" or "--suffix" or "--norm":
                     throw new UsageException($"finetune: {flag} cannot be changed; it comes from the model (--model)");
                 default: return false;
             }

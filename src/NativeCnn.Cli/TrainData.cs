@@ -90,7 +90,15 @@ internal static class TrainData
     {
         if (o.Limit is int n) (train, valid) = (Spread(train, n), Spread(valid, n));
         int channels = o.Channels ?? 3, size = o.Size ?? 64;
-        var stats = NormStats.Compute(train, channels);
+        var stats = o.Norm switch
+        {
+            "imagenet" => NormStats.ImageNet,
+            "cifar" => NormStats.Cifar,
+            "mnist" => NormStats.Mnist,
+            _ => NormStats.Compute(train, channels),
+        };
+        if (stats.Channels != channels)
+            throw new UsageException($"train: --norm {o.Norm} has statistics for {stats.Channels} channel(s), but the model takes {channels} (--channels)");
         return FromFiles(o, train, valid, name, device, rng, train.Classes, channels, (size, size), stats, o.Augment);
     }
 

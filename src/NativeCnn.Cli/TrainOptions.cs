@@ -35,6 +35,8 @@ public sealed class TrainOptions
     public string? Folder { get; private set; }
     public string Suffix { get; private set; } = "";
     public bool Augment { get; private set; } = true;
+    /// <summary>--norm: data (computed from the training images), imagenet, cifar or mnist.</summary>
+    public string Norm { get; private set; } = "data";
 
     /// <summary>True when the data is the embedded MNIST set.</summary>
     public bool EmbeddedMnist => DataDir is null or "mnist";
@@ -60,6 +62,8 @@ public sealed class TrainOptions
         "  --size N       image files are brought to N x N (default 64); IDX data keeps its own size\n" +
         "  --channels N   input channels for image files (default 3; grey images are replicated)\n" +
         "  --no-augment   image files: no random flips, rotations, zoom, warp or lighting\n" +
+        "  --norm N       image files: normalisation statistics: data (default: computed from up to 1,000\n" +
+        "                 training images), imagenet, cifar or mnist (IDX data always uses mnist's)\n" +
         "  --metrics L    comma list of accuracy, error_rate, top_k[:K], accuracy_thresh[:T], fbeta[:T]\n" +
         "                 (default: accuracy; multi-label: accuracy_thresh,fbeta)\n" +
         "  --thresh T     multi-label threshold for accuracy_thresh, fbeta and the exported model's\n" +
@@ -83,7 +87,7 @@ public sealed class TrainOptions
     private static readonly string[] KnownFlags =
     {
         "--epochs", "--lr", "--bs", "--seed", "--data", "--limit", "--device", "--json", "--verbose", "--help",
-        "--arch", "--size", "--channels", "--multi-label", "--thresh", "--metrics", "--out", "--valid-pct", "--folder", "--suffix", "--no-augment",
+        "--arch", "--size", "--channels", "--multi-label", "--thresh", "--metrics", "--out", "--valid-pct", "--folder", "--suffix", "--no-augment", "--norm",
     };
 
     public static TrainOptions Parse(string[] args) => ParseInto(new TrainOptions(), args, "train", null);
@@ -180,6 +184,14 @@ public sealed class TrainOptions
                     if (!double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out var p) || !(p >= 0 && p < 100))
                         throw new UsageException($"{command}: --valid-pct expects a percentage in [0, 100), got '{v}'");
                     o.ValidPct = p;
+                    break;
+                }
+                case "--norm":
+                {
+                    var v = Value();
+                    if (v is not ("data" or "imagenet" or "cifar" or "mnist"))
+                        throw new UsageException($"{command}: --norm expects data, imagenet, cifar or mnist, got '{v}'");
+                    o.Norm = v;
                     break;
                 }
                 case "--folder": o.Folder = Value(); break;

@@ -187,10 +187,18 @@ public class CliModelTests
             Assert.InRange(j.RootElement.GetProperty("error_rate").GetDouble(), 0, 1);
             Assert.False(j.RootElement.TryGetProperty("accuracy", out _));
         }
-        (code, output, err) = Run("train", "--data", flat, "--limit", "6", "--size", "8", "--epochs", "1", "--bs", "4", "--json", "--device", "cpu");
+        var imagenetOut = Path.Combine(dir.Path, "inet");
+        (code, output, err) = Run("train", "--data", flat, "--limit", "6", "--size", "8", "--epochs", "1", "--bs", "4", "--json", "--device", "cpu",
+                                  "--norm", "imagenet", "--out", imagenetOut);
         Assert.True(code == 0, err);
         using (var j = JsonDocument.Parse(output.Trim()))
             Assert.Equal(6, j.RootElement.GetProperty("train_images").GetInt32());
+        var inet = new Dictionary<string, string>();
+        SafeTensors.Load(Path.Combine(imagenetOut, "model", "model.safetensors"), metadata: inet);
+        Assert.Equal(("0.485,0.456,0.406", "0.229,0.224,0.225"), (inet["norm.mean"], inet["norm.std"]));
+        (code, _, err) = Run("train", "--data", flat, "--norm", "mnist", "--device", "cpu");
+        Assert.Equal(2, code);
+        Assert.Contains("--norm mnist has statistics for 1 channel(s), but the model takes 3", err);
 
         // A folder of IDX files: 1 channel at the images' own size, classes 0..9, MNIST statistics.
         var idx = Path.Combine(dir.Path, "idx");
