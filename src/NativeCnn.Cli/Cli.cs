@@ -13,17 +13,28 @@ public static class Cli
 {
     public const int ExitOk = 0, ExitFailure = 1, ExitUsage = 2;
 
-    public const string Usage =
+    private sealed record Command(string Name, string Summary, Func<string[], TextWriter, TextWriter, int> Run);
+
+    /// <summary>The sub-commands, in the order the help lists them.</summary>
+    private static readonly Command[] Commands =
+    {
+        new("train", "train a model (the MNIST CNN on 10k embedded digits by default) and print each epoch's metrics", TrainCommand.Run),
+        new("predict", "classify image files with an exported model", PredictCommand.Run),
+        new("finetune", "fine-tune an exported model on corrected images sorted into class folders", FinetuneCommand.Run),
+        new("export", "turn a checkpoint into an export bundle (for predict, finetune and PyTorch)", (a, o, _) => ExportCommand.Run(a, o)),
+        new("interpret", "train mnist_cnn, then write its confusion matrix, top-loss images and an HTML report", InterpretCommand.Run),
+        new("show-batch", "write a PNG grid of augmented training images with their labels", ShowBatchCommand.Run),
+        new("bench", "time the main benchmark cases on this device (beside PyTorch's with --torch)", BenchCommand.Run),
+        new("devices", "list the devices NativeCnn sees (CPU, CUDA GPUs with why one cannot be used)", (a, o, _) => DevicesCommand.Run(a, o)),
+    };
+
+    public static readonly string Usage =
         "nativecnn - a from-scratch CNN training engine in C#\n" +
         "\n" +
         "Usage: nativecnn <command> [options]\n" +
         "\n" +
         "Commands:\n" +
-        "  bench     time the main benchmark cases on this device (beside PyTorch's with --torch)\n" +
-        "  show-batch  write a PNG grid of augmented training images with their labels\n" +
-        "  train     train the MNIST CNN (embedded 10k digits by default) and print each epoch's metrics\n" +
-        "  devices   list the devices NativeCnn sees (CPU, CUDA GPUs with why one cannot be used)\n" +
-        "  interpret train mnist_cnn, then write its confusion matrix, top-loss images and an HTML report\n" +
+        string.Concat(Commands.Select(c => $"  {c.Name,-11}{c.Summary}\n")) +
         "\n" +
         "Run 'nativecnn <command> --help' for the command's options.";
 
@@ -43,15 +54,9 @@ public static class Cli
                 stdout.WriteLine(Usage);
                 return ExitOk;
             }
-            return args[0] switch
-            {
-                "show-batch" => ShowBatchCommand.Run(args[1..], stdout, stderr),
-                "train" => TrainCommand.Run(args[1..], stdout, stderr),
-                "devices" => DevicesCommand.Run(args[1..], stdout),
-                "bench" => BenchCommand.Run(args[1..], stdout, stderr),
-                "interpret" => InterpretCommand.Run(args[1..], stdout, stderr),
-                _ => throw new UsageException($"unknown command '{args[0]}'; expected one of: train, interpret, bench, devices, show-batch (see 'nativecnn --help')"),
-            };
+            var command = Commands.FirstOrDefault(c => c.Name == args[0])
+                ?? throw new UsageException($"unknown command '{args[0]}'; expected one of: {string.Join(", ", Commands.Select(c => c.Name))} (see 'nativecnn --help')");
+            return command.Run(args[1..], stdout, stderr);
         }
         catch (UsageException e)
         {

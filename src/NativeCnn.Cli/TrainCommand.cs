@@ -1,14 +1,16 @@
-// `nativecnn train`: mnist_cnn on MNIST through the Learner (FitOneCycle, fastai v1's AdamW), the
-// fastai epoch table, and optionally one JSON object with the final metrics. Must hold: everything
-// runs on the chosen device (the model is moved before the Learner makes its optimizer; the batch
-// iterators stage each epoch's images and labels there); the Learner runs each step in its own
-// MemoryScope and its Recorder reads losses once per epoch (every 25 steps with --verbose).
+// `nativecnn train`: a registry architecture on the data --data names, through the Learner
+// (FitOneCycle, fastai v1's AdamW), the fastai epoch table, optionally one JSON object with the final
+// metrics, and with --out the export bundle, a checkpoint and metrics.json. Must hold: everything runs
+// on the chosen device (the model is moved before the Learner makes its optimizer; the loaders stage
+// batches there); one seed reaches every draw; without options the run is the README's (embedded
+// MNIST, mnist_cnn) and prints the same table as before.
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using NativeCnn.Data;
 using NativeCnn.Models;
 using NativeCnn.Nn;
+using NativeCnn.Reports;
 using NativeCnn.Training;
 
 namespace NativeCnn.Cli;
@@ -19,82 +21,108 @@ public static class TrainCommand
 
     public sealed record EpochResult(int Epoch, double TrainLoss, double ValidLoss, double Accuracy, double Seconds);
 
+    /// <summary>A finished fit: the learner, its data, and the total wall time.</summary>
+    public sealed record RunResult(Learner Learner, LoadedData Data, double Seconds);
+
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
     {
         var o = TrainOptions.Parse(args);
         if (o.Help)
         {
-            stdout.WriteLine(TrainOptions.Usage);
+            stdout.WriteLine(TrainOptions.UsageText);
             return Cli.ExitOk;
         }
         var table = o.Json ? stderr : stdout;
         var log = o.Verbose ? stderr : TextWriter.Null;
 
-        var data = o.DataDir is null ? Mnist.LoadEmbedded() : Mnist.LoadDirectory(o.DataDir);
-        var (train, valid) = o.Limit is int n ? (data.Train.Take(n), data.Valid.Take(n)) : (data.Train, data.Valid);
-        if (o.BatchSize > train.Count)
-            throw new UsageException($"train: --bs {o.BatchSize} is larger than the {train.Count} training images; expected at most {train.Count}");
-        log.WriteLine($"data: {(o.DataDir ?? "embedded mnist10k")} ({train.Count} train, {valid.Count} valid images of {train.Height}x{train.Width})");
-
         var device = DevicesCommand.Resolve(o.Device);
-        table.WriteLine(DevicesCommand.Describe(device));
-        var total = Stopwatch.StartNew();
-        var results = Train(o, train, valid, table, log, device);
-        total.Stop();
-
-        if (o.Json)
-        {
-            var last = results[^1];
-            var buffer = new System.Buffers.ArrayBufferWriter<byte>();
-            using var json = new Utf8JsonWriter(buffer);
-            json.WriteStartObject();
-            json.WriteNumber("accuracy", Math.Round(last.Accuracy, 6));
-            json.WriteNumber("valid_loss", Math.Round(last.ValidLoss, 6));
-            json.WriteNumber("train_loss", Math.Round(last.TrainLoss, 6));
-            json.WriteNumber("seconds", Math.Round(total.Elapsed.TotalSeconds, 3));
-            json.WriteNumber("seconds_per_epoch", Math.Round(results.Average(r => r.Seconds), 3));
-            json.WriteNumber("epochs", o.Epochs);
-            json.WriteNumber("lr", o.Lr);
-            json.WriteNumber("bs", o.BatchSize);
-            json.WriteNumber("seed", o.Seed);
-            json.WriteNumber("train_images", train.Count);
-            json.WriteNumber("valid_images", valid.Count);
-            json.WriteString("data", o.DataDir ?? "embedded:mnist10k");
-            json.WriteString("device", device.ToString());
-            json.WriteEndObject();
-            json.Flush();
-            stdout.WriteLine(System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan));
-            stdout.Flush();
-        }
-        return Cli.ExitOk;
-    }
-
-    /// <summary>The training run itself on <paramref name="device"/> (the CPU if null); writes the table to <paramref name="table"/>.</summary>
-    public static List<EpochResult> Train(TrainOptions o, ImageDataset train, ImageDataset valid, TextWriter table, TextWriter log, Device? device = null)
-    {
-        device ??= Device.Cpu;
         // One seed for every draw. A private generator (not Rng.Global) keeps a run reproducible even
         // when other code in the process draws concurrently (the CLI tests run in parallel).
         Rng.Manual(o.Seed);
         var rng = new Rng(o.Seed);
+        var data = TrainData.Load(o, device, rng);
+        MetricList.Parse(o.Metrics, data.MultiLabel, o.Thresh, "train");   // a metric of the wrong kind fails before any output
+        log.WriteLine($"data: {data.Description} ({data.TrainCount} train, {data.ValidCount} valid images of {data.Bunch.Size.H}x{data.Bunch.Size.W}, {data.Classes.Count} classes{(data.MultiLabel ? ", multi-label" : "")})");
+        table.WriteLine(DevicesCommand.Describe(device));
+
         // Initialised on the CPU (the same values on every device for a seed), then moved.
-        var model = SimpleCnn.MnistCnn(train.Classes, rng).To(device);
-        log.WriteLine(model);
-        log.WriteLine($"parameters: {model.ParameterCount():N0}");
+        var model = Architectures.Build(o.Arch, new ArchArgs(data.Bunch.Channels, data.Classes.Count), rng).To(device);
+        var result = Fit(o, data, model, table, log, "train");
+        Finish(o, result, stdout, device, "train", o.Thresh ?? 0.5f);
+        return Cli.ExitOk;
+    }
 
-        var trainBatches = new BatchIterator(train, o.BatchSize, shuffle: true, dropLast: true, rng: rng, device: device);
-        var validBatches = new BatchIterator(valid, Math.Max(o.BatchSize, 256), shuffle: false, device: device);
-        // fastai v1's defaults (Learner with bn_wd=True, true_wd=True): AdamW, betas (0.9, 0.99),
-        // eps 1e-8, decoupled weight decay 1e-2 on every parameter (Learner.DefaultOptimizer).
-        var learn = new Learner(DataBunch.From(trainBatches, validBatches), model, (pred, y) => F.CrossEntropy(pred, y), new[] { Metrics.Accuracy() });
-        learn.AddCallback(new EpochTablePrinter(table));
-        if (log != TextWriter.Null) learn.AddCallback(new ProgressLog(log));
-        learn.FitOneCycle(o.Epochs, o.Lr);
-
-        var r = learn.Recorder;
+    /// <summary>The IDX training run (kept for callers that hold MNIST sets) on <paramref name="device"/> (the CPU if null).</summary>
+    public static List<EpochResult> Train(TrainOptions o, ImageDataset train, ImageDataset valid, TextWriter table, TextWriter log, Device? device = null)
+    {
+        device ??= Device.Cpu;
+        Rng.Manual(o.Seed);
+        var rng = new Rng(o.Seed);
+        var data = TrainData.FromIdx(o, train, valid, train.Name, device, rng);
+        var model = Architectures.Build(o.Arch, new ArchArgs(1, train.Classes), rng).To(device);
+        var r = Fit(o, data, model, table, log, "train").Learner.Recorder;
         return Enumerable.Range(0, r.EpochSeconds.Count)
             .Select(e => new EpochResult(e, r.TrainLosses[e], r.ValidLosses[e], r.MetricValues[e][0], r.EpochSeconds[e]))
             .ToList();
+    }
+
+    /// <summary>FitOneCycle on <paramref name="data"/> with the loss its labels call for and the --metrics list.</summary>
+    internal static RunResult Fit(TrainOptions o, LoadedData data, Module model, TextWriter table, TextWriter log, string command)
+    {
+        log.WriteLine(model);
+        log.WriteLine($"parameters: {model.ParameterCount():N0}");
+        var metrics = MetricList.Parse(o.Metrics, data.MultiLabel, o.Thresh, command);
+        Func<Tensor, Tensor, Tensor> loss = data.MultiLabel ? F.BinaryCrossEntropyWithLogits : (pred, y) => F.CrossEntropy(pred, y);
+        // fastai v1's defaults (Learner with bn_wd=True, true_wd=True): AdamW, betas (0.9, 0.99),
+        // eps 1e-8, decoupled weight decay 1e-2 on every parameter (Learner.DefaultOptimizer).
+        var learn = new Learner(data.Bunch, model, loss, metrics);
+        learn.AddCallback(new EpochTablePrinter(table));
+        learn.AddCallback(new ProgressBar());   // draws only on an interactive console's stderr
+        if (log != TextWriter.Null) learn.AddCallback(new ProgressLog(log));
+        var clock = Stopwatch.StartNew();
+        learn.FitOneCycle(o.Epochs, o.Lr);
+        return new RunResult(learn, data, clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>--out (bundle, checkpoint, metrics.json) and --json, shared by train and finetune.</summary>
+    internal static void Finish(TrainOptions o, RunResult run, TextWriter stdout, Device device, string command, float threshold,
+                                IReadOnlyDictionary<string, object>? extraSettings = null)
+    {
+        var learn = run.Learner;
+        var settings = new Dictionary<string, object>
+        {
+            ["command"] = command, ["arch"] = Architectures.SpecOf(learn.Model)?.Name ?? o.Arch, ["data"] = run.Data.Description,
+            ["epochs"] = o.Epochs, ["lr"] = o.Lr, ["bs"] = o.BatchSize, ["seed"] = o.Seed, ["device"] = device.ToString(),
+            ["train_images"] = run.Data.TrainCount, ["valid_images"] = run.Data.ValidCount,
+            ["size"] = new[] { learn.Data.Size.H, learn.Data.Size.W }, ["channels"] = learn.Data.Channels, ["multi_label"] = learn.Data.MultiLabel,
+        };
+        if (extraSettings is not null) foreach (var (k, v) in extraSettings) settings[k] = v;
+
+        if (o.Out is { } dir)
+        {
+            Directory.CreateDirectory(dir);
+            var info = ExportBundle.Describe(learn, threshold);
+            ExportBundle.Save(learn.Model, info, Path.Combine(dir, "model"));
+            Checkpoint.Save(learn, Path.Combine(dir, "checkpoint.safetensors"), withOpt: true, info.ToMetadata());
+            var json = RunJson.Metrics(learn, run.Seconds, settings);
+            AtomicFile.Write(Path.Combine(dir, "metrics.json"), s => s.Write(json));
+            // The report: loss curves, lr/momentum schedule, metrics, and for single-label data the
+            // confusion matrix and top losses (one more pass over the validation set).
+            var interp = learn.Data.MultiLabel || learn.Data.Valid.BatchCount == 0 ? null : ClassificationInterpretation.FromLearner(learn);
+            var summary = settings.ToDictionary(kv => kv.Key, kv => kv.Value switch
+            {
+                int[] a => string.Join(" x ", a),
+                IFormattable f => f.ToString(null, System.Globalization.CultureInfo.InvariantCulture),
+                _ => kv.Value?.ToString() ?? "",
+            });
+            HtmlReport.Write(Path.Combine(dir, "report.html"), learn, interp, summary);
+        }
+
+        if (o.Json)
+        {
+            stdout.WriteLine(RunJson.Summary(learn, run.Seconds, settings));
+            stdout.Flush();
+        }
     }
 
     /// <summary>--verbose: the loss and lr every few steps (reading the loss there is the only extra sync).</summary>
@@ -108,5 +136,84 @@ public static class TrainCommand
             log.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"  epoch {learn.Epoch} step {learn.Iter + 1}/{learn.NIter}: loss {learn.Loss.Item():F4}, lr {learn.Opt!.ParamGroups[0].Lr:G4}"));
         }
+    }
+}
+
+/// <summary>The JSON a run writes: the one-line --json summary and DIR/metrics.json.</summary>
+internal static class RunJson
+{
+    /// <summary>One object: each metric by name, valid_loss, train_loss, seconds, seconds_per_epoch, then the settings.</summary>
+    public static string Summary(Learner learn, double seconds, IReadOnlyDictionary<string, object> settings)
+    {
+        var r = learn.Recorder;
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            int last = r.EpochSeconds.Count - 1;
+            for (int m = 0; m < r.MetricNames.Count; m++) Number(w, r.MetricNames[m], r.MetricValues[last][m]);
+            Number(w, "valid_loss", r.ValidLosses[last]);
+            Number(w, "train_loss", r.TrainLosses[last]);
+            w.WriteNumber("seconds", Math.Round(seconds, 3));
+            w.WriteNumber("seconds_per_epoch", Math.Round(r.EpochSeconds.Average(), 3));
+            foreach (var (k, v) in settings)
+            {
+                w.WritePropertyName(k);
+                JsonSerializer.Serialize(w, v);
+            }
+            w.WriteEndObject();
+        }
+        return System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
+
+    /// <summary>metrics.json: final values, per-epoch history, timings, settings and classes.</summary>
+    public static byte[] Metrics(Learner learn, double seconds, IReadOnlyDictionary<string, object> settings)
+    {
+        var r = learn.Recorder;
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
+        {
+            void Epoch(int e)
+            {
+                Number(w, "train_loss", r.TrainLosses[e]);
+                Number(w, "valid_loss", r.ValidLosses[e]);
+                for (int m = 0; m < r.MetricNames.Count; m++) Number(w, r.MetricNames[m], r.MetricValues[e][m]);
+            }
+            int last = r.EpochSeconds.Count - 1;
+            w.WriteStartObject();
+            w.WriteStartObject("final");
+            Epoch(last);
+            w.WriteEndObject();
+            w.WriteStartArray("history");
+            for (int e = 0; e <= last; e++)
+            {
+                w.WriteStartObject();
+                w.WriteNumber("epoch", e);
+                Epoch(e);
+                w.WriteNumber("seconds", Math.Round(r.EpochSeconds[e], 3));
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WriteStartObject("timings");
+            w.WriteNumber("total_seconds", Math.Round(seconds, 3));
+            w.WriteNumber("seconds_per_epoch", Math.Round(r.EpochSeconds.Average(), 3));
+            w.WriteStartArray("epoch_seconds");
+            foreach (var s in r.EpochSeconds) w.WriteNumberValue(Math.Round(s, 3));
+            w.WriteEndArray();
+            w.WriteEndObject();
+            w.WritePropertyName("settings");
+            JsonSerializer.Serialize(w, settings);
+            w.WritePropertyName("classes");
+            JsonSerializer.Serialize(w, learn.Data.Classes);
+            w.WriteEndObject();
+        }
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    // JSON has no NaN: an epoch without validation data writes null.
+    private static void Number(Utf8JsonWriter w, string name, double v)
+    {
+        if (double.IsFinite(v)) w.WriteNumber(name, Math.Round(v, 6));
+        else w.WriteNull(name);
     }
 }

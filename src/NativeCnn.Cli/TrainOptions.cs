@@ -1,47 +1,101 @@
-// Options of `nativecnn train` and their parsing. Must hold: every flag is known, every value parses
-// in full and is in range, or a UsageException names the flag, the value given and what is expected.
+// Options of `nativecnn train` (and, through ParseInto, of `finetune`) and their parsing. Must hold:
+// every flag is known, every value parses in full and is in range, or a UsageException names the
+// flag, the value given and what is expected.
 using System.Globalization;
+using NativeCnn.Models;
 
 namespace NativeCnn.Cli;
 
 public sealed class TrainOptions
 {
-    public int Epochs { get; private set; } = 5;
-    public float Lr { get; private set; } = 1e-2f;
-    public int BatchSize { get; private set; } = 64;
+    public int Epochs { get; internal set; } = 5;
+    public float Lr { get; internal set; } = 1e-2f;
+    public int BatchSize { get; internal set; } = 64;
     public ulong Seed { get; private set; } = 42;
     public bool Json { get; private set; }
+    /// <summary>--data as given: null or "mnist" for the embedded set, else a folder, CSV file or IDX folder.</summary>
     public string? DataDir { get; private set; }
     public int? Limit { get; private set; }
     public bool Verbose { get; private set; }
     /// <summary>auto, cpu, cuda, cuda:N or simulator, as given (resolved by TrainCommand).</summary>
     public string Device { get; private set; } = "auto";
     public bool Help { get; private set; }
+    public string Arch { get; private set; } = "mnist_cnn";
+    /// <summary>Input side in pixels; null: the images' own size for IDX, 64 for image files.</summary>
+    public int? Size { get; private set; }
+    /// <summary>Input channels for image files; null: 3 (IDX data is always 1).</summary>
+    public int? Channels { get; private set; }
+    public bool MultiLabel { get; private set; }
+    /// <summary>--thresh: the multi-label threshold of accuracy_thresh, fbeta and the exported model; null: each one's default.</summary>
+    public float? Thresh { get; private set; }
+    /// <summary>--metrics as given (comma list); null: accuracy (single-label) or accuracy_thresh,fbeta (multi-label).</summary>
+    public string? Metrics { get; private set; }
+    public string? Out { get; private set; }
+    public double ValidPct { get; internal set; } = 20;
+    public string? Folder { get; private set; }
+    public string Suffix { get; private set; } = "";
+    public bool Augment { get; private set; } = true;
+    /// <summary>--norm: data (computed from the training images), imagenet, cifar or mnist.</summary>
+    public string Norm { get; private set; } = "data";
+
+    /// <summary>True when the data is the embedded MNIST set.</summary>
+    public bool EmbeddedMnist => DataDir is null or "mnist";
 
     public const string Usage =
         "Usage: nativecnn train [options]\n" +
         "\n" +
-        "Trains mnist_cnn (4 conv-BN-ReLU blocks, average pool, linear) with one-cycle AdamW\n" +
-        "(betas 0.9/0.99, decoupled weight decay 1e-2 on every parameter, 30% warm-up) and prints\n" +
-        "epoch, train_loss, valid_loss, accuracy and time for each epoch.\n" +
+        "Trains a model (default mnist_cnn: 4 conv-BN-ReLU blocks, average pool, linear) with one-cycle\n" +
+        "AdamW (betas 0.9/0.99, decoupled weight decay 1e-2 on every parameter, 30% warm-up) and prints\n" +
+        "epoch, train_loss, valid_loss, the metrics and time for each epoch.\n" +
         "\n" +
         "Options:\n" +
+        "  --data D       mnist (default: the 8,000/2,000 MNIST digits embedded in the library), or a path:\n" +
+        "                   a folder with train/<class>/* and valid/<class>/* (ImageNet style),\n" +
+        "                   a folder of <class>/* folders (split at random by --valid-pct),\n" +
+        "                   a .csv file of name,labels rows (split by --valid-pct; see --folder, --suffix),\n" +
+        "                   a folder holding train-/valid-images-idx3-ubyte(.gz) and -labels-idx1-ubyte(.gz)\n" +
+        "  --valid-pct P  percentage of a single folder or CSV held out for validation (default 20)\n" +
+        "  --folder DIR   CSV: the folder the image names are relative to (default: the CSV's folder)\n" +
+        "  --suffix S     CSV: appended to every name (e.g. .png)\n" +
+        "  --multi-label  CSV labels are space-separated sets: BCE-with-logits loss, sigmoid outputs\n" +
+        "  --arch NAME    architecture (default mnist_cnn; known: {ARCHS})\n" +
+        "  --size N       image files are brought to N x N (default 64); IDX data keeps its own size\n" +
+        "  --channels N   input channels for image files (default 3; grey images are replicated)\n" +
+        "  --no-augment   image files: no random flips, rotations, zoom, warp or lighting\n" +
+        "  --norm N       image files: normalisation statistics: data (default: computed from up to 1,000\n" +
+        "                 training images), imagenet, cifar or mnist (IDX data always uses mnist's)\n" +
+        "  --metrics L    comma list of accuracy, error_rate, top_k[:K], accuracy_thresh[:T], fbeta[:T]\n" +
+        "                 (default: accuracy; multi-label: accuracy_thresh,fbeta)\n" +
+        "  --thresh T     multi-label threshold for accuracy_thresh, fbeta and the exported model's\n" +
+        "                 predictions (default: 0.5 for accuracy_thresh and the model, 0.2 for fbeta)\n" +
         "  --epochs N     number of epochs (default 5)\n" +
         "  --lr X         peak learning rate of the one-cycle schedule (default 0.01)\n" +
         "  --bs N         batch size (default 64)\n" +
-        "  --seed N       seed of every random draw: init, shuffling (default 42)\n" +
-        "  --data DIR     directory holding train-/valid-images-idx3-ubyte.gz and train-/valid-labels-idx1-ubyte.gz\n" +
-        "                 (default: the 8,000/2,000 MNIST digits embedded in the library)\n" +
-        "  --limit N      use only the first N training and N validation images (quick runs)\n" +
+        "  --seed N       seed of every random draw: init, shuffling, augmentation (default 42)\n" +
+        "  --limit N      use at most N training and N validation images (quick runs; IDX: the first N,\n" +
+        "                 image files: N spread evenly over the set so every class keeps some)\n" +
+        "  --out DIR      write DIR/model (the export bundle for predict and finetune), DIR/checkpoint.safetensors\n" +
+        "                 (weights and optimizer state) and DIR/metrics.json (final metrics, history, timings)\n" +
         "  --device D     auto (default: CUDA when a usable NVIDIA GPU is present, else the CPU), cpu, cuda,\n" +
         "                 cuda:N, or simulator (ILGPU's CPU simulator of the GPU backend: very slow, for tests)\n" +
         "  --json         print the final metrics as one JSON object on stdout (the table goes to stderr)\n" +
         "  --verbose      print the model, progress every 25 steps, and stack traces on errors\n" +
         "  -h, --help     show this help";
 
-    public static TrainOptions Parse(string[] args)
+    public static string UsageText => Usage.Replace("{ARCHS}", string.Join(", ", Architectures.Names), StringComparison.Ordinal);
+
+    private static readonly string[] KnownFlags =
     {
-        var o = new TrainOptions();
+        "--epochs", "--lr", "--bs", "--seed", "--data", "--limit", "--device", "--json", "--verbose", "--help",
+        "--arch", "--size", "--channels", "--multi-label", "--thresh", "--metrics", "--out", "--valid-pct", "--folder", "--suffix", "--no-augment", "--norm",
+    };
+
+    public static TrainOptions Parse(string[] args) => ParseInto(new TrainOptions(), args, "train", null);
+
+    /// <summary>Parses <paramref name="args"/> into <paramref name="o"/>; <paramref name="extra"/> handles a
+    /// command's own flags (returns false for an unknown one; it may call the value reader it is given).</summary>
+    internal static TrainOptions ParseInto(TrainOptions o, string[] args, string command, Func<string, Func<string>, bool>? extra)
+    {
         for (int i = 0; i < args.Length; i++)
         {
             string arg = args[i];
@@ -55,49 +109,102 @@ public sealed class TrainOptions
             string Value()
             {
                 if (inline is not null) return inline;
-                if (i + 1 >= args.Length) throw new UsageException($"train: {arg} needs a value (see 'nativecnn train --help')");
+                if (i + 1 >= args.Length) throw new UsageException($"{command}: {arg} needs a value (see 'nativecnn {command} --help')");
                 return args[++i];
             }
             void NoValue()
             {
-                if (inline is not null) throw new UsageException($"train: {arg} takes no value, got '{arg}={inline}'");
+                if (inline is not null) throw new UsageException($"{command}: {arg} takes no value, got '{arg}={inline}'");
             }
+            if (extra is not null && extra(arg, Value)) continue;
             switch (arg)
             {
-                case "--epochs": o.Epochs = PositiveInt(arg, Value()); break;
-                case "--lr": o.Lr = PositiveFloat(arg, Value()); break;
-                case "--bs": o.BatchSize = PositiveInt(arg, Value()); break;
+                case "--epochs": o.Epochs = PositiveInt(command, arg, Value()); break;
+                case "--lr": o.Lr = PositiveFloat(command, arg, Value()); break;
+                case "--bs": o.BatchSize = PositiveInt(command, arg, Value()); break;
                 case "--seed":
                 {
                     var v = Value();
                     if (!ulong.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var seed))
-                        throw new UsageException($"train: --seed expects a non-negative integer, got '{v}'");
+                        throw new UsageException($"{command}: --seed expects a non-negative integer, got '{v}'");
                     o.Seed = seed;
                     break;
                 }
                 case "--data":
                 {
                     var v = Value();
-                    if (v.Length == 0) throw new UsageException("train: --data expects a directory, got an empty string");
+                    if (v.Length == 0) throw new UsageException($"{command}: --data expects mnist or a path, got an empty string");
                     o.DataDir = v;
                     break;
                 }
-                case "--limit": o.Limit = PositiveInt(arg, Value()); break;
+                case "--limit": o.Limit = PositiveInt(command, arg, Value()); break;
                 case "--device":
                 {
                     var v = Value();
                     if (v is not ("auto" or "cpu" or "cuda" or "simulator") && !IsCudaIndex(v))
-                        throw new UsageException($"train: --device expects auto, cpu, cuda, cuda:N or simulator, got '{v}'");
+                        throw new UsageException($"{command}: --device expects auto, cpu, cuda, cuda:N or simulator, got '{v}'");
                     o.Device = v;
                     break;
                 }
+                case "--arch":
+                {
+                    var v = Value();
+                    if (!Architectures.Contains(v))
+                        throw new UsageException($"{command}: --arch expects one of {string.Join(", ", Architectures.Names)}, got '{v}'");
+                    o.Arch = v;
+                    break;
+                }
+                case "--size": o.Size = PositiveInt(command, arg, Value()); break;
+                case "--channels": o.Channels = PositiveInt(command, arg, Value()); break;
+                case "--thresh":
+                {
+                    var v = Value();
+                    if (!float.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out var t) || !(t > 0 && t < 1))
+                        throw new UsageException($"{command}: --thresh expects a number between 0 and 1 (exclusive), got '{v}'");
+                    o.Thresh = t;
+                    break;
+                }
+                case "--metrics":
+                {
+                    var v = Value();
+                    MetricList.Parse(v, false, null, command);   // checks the names now; built once the labels are known
+                    o.Metrics = v;
+                    break;
+                }
+                case "--out":
+                {
+                    var v = Value();
+                    if (v.Length == 0) throw new UsageException($"{command}: --out expects a folder, got an empty string");
+                    o.Out = v;
+                    break;
+                }
+                case "--valid-pct":
+                {
+                    var v = Value();
+                    if (!double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out var p) || !(p >= 0 && p < 100))
+                        throw new UsageException($"{command}: --valid-pct expects a percentage in [0, 100), got '{v}'");
+                    o.ValidPct = p;
+                    break;
+                }
+                case "--norm":
+                {
+                    var v = Value();
+                    if (v is not ("data" or "imagenet" or "cifar" or "mnist"))
+                        throw new UsageException($"{command}: --norm expects data, imagenet, cifar or mnist, got '{v}'");
+                    o.Norm = v;
+                    break;
+                }
+                case "--folder": o.Folder = Value(); break;
+                case "--suffix": o.Suffix = Value(); break;
+                case "--multi-label": NoValue(); o.MultiLabel = true; break;
+                case "--no-augment": NoValue(); o.Augment = false; break;
                 case "--json": NoValue(); o.Json = true; break;
                 case "--verbose": NoValue(); o.Verbose = true; break;
                 case "--help" or "-h": o.Help = true; break;
                 default:
                     throw new UsageException(arg.StartsWith('-')
-                        ? $"train: unknown option '{arg}'; expected --epochs, --lr, --bs, --seed, --data, --limit, --device, --json, --verbose or --help"
-                        : $"train: unexpected argument '{arg}'; train takes only options (see 'nativecnn train --help')");
+                        ? $"{command}: unknown option '{arg}'; expected {string.Join(", ", KnownFlags[..^1])} or {KnownFlags[^1]}"
+                        : $"{command}: unexpected argument '{arg}'; {command} takes only options (see 'nativecnn {command} --help')");
             }
         }
         return o;
@@ -106,17 +213,17 @@ public sealed class TrainOptions
     private static bool IsCudaIndex(string v) =>
         v.StartsWith("cuda:", StringComparison.Ordinal) && int.TryParse(v.AsSpan(5), NumberStyles.None, CultureInfo.InvariantCulture, out _);
 
-    private static int PositiveInt(string flag, string value)
+    internal static int PositiveInt(string command, string flag, string value)
     {
         if (!int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var v) || v <= 0)
-            throw new UsageException($"train: {flag} expects a positive integer, got '{value}'");
+            throw new UsageException($"{command}: {flag} expects a positive integer, got '{value}'");
         return v;
     }
 
-    private static float PositiveFloat(string flag, string value)
+    internal static float PositiveFloat(string command, string flag, string value)
     {
         if (!float.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) || !(v > 0) || float.IsInfinity(v))
-            throw new UsageException($"train: {flag} expects a positive number such as 0.01 or 1e-3, got '{value}'");
+            throw new UsageException($"{command}: {flag} expects a positive number such as 0.01 or 1e-3, got '{value}'");
         return v;
     }
 }

@@ -3,7 +3,11 @@
 // conversion is asked for. Must hold: the pixel-count limit is checked from the header (Identify)
 // BEFORE the pixels are decoded, so a decompression bomb never allocates its pixels; every failure
 // (missing, unknown type, corrupt, truncated, too large) is a NativeCnnException naming the file.
-// Samples are read through Rgba32, so 16-bit files are quantised to 8 bits.
+// 8-bit files are read through Rgba32 (a level v becomes exactly v / 255f); files with 16-bit samples
+// (PNG bit depth 16, TIFF BitsPerSample 16) through Rgba64, so they keep full precision (v / 65535f).
+// TIFF channel counts come from the file's first IFD (SamplesPerPixel, BitsPerSample), because
+// ImageSharp 2.1's Identify reports only the bits per pixel for TIFF (16 for both 16-bit grey and
+// 8-bit grey+alpha) with no alpha information.
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.Formats.Bmp;
 using SixLabors.ImageSharp.Formats.Jpeg;
@@ -70,11 +74,31 @@ public static class ImageDecoder
     public static DecodedImage Decode(byte[] bytes, string name, DecodeOptions? options = null)
     {
         options ??= DecodeOptions.Default;
-        var (width, height, channels) = Identify(bytes, name, options);
+        ImageHeader head;
+        using (var stream = new MemoryStream(bytes, writable: false)) head = Probe(stream, name, options);
         if (options.ConvertTo is int to && to is not (1 or 3 or 4))
             throw new NativeCnnException($"image '{name}': conversion to {to} channels is not supported; expected 1, 3 or 4");
-        Image<Rgba32> image;
-        try { image = Image.Load<Rgba32>(bytes); }
+        return head.BitsPerSample > 8
+            ? Convert<Rgba64, Samples16>(bytes, name, options, head, 65535f)
+            : Convert<Rgba32, Samples8>(bytes, name, options, head, 255f);
+    }
+
+    // The samples of a pixel as ints; a struct per pixel type, so the generic loop is specialised and
+    // inlined by the JIT (no delegate call per pixel).
+    private interface ISamples<TPixel> { static abstract (int R, int G, int B, int A) Of(TPixel p); }
+    private readonly struct Samples8 : ISamples<Rgba32> { public static (int R, int G, int B, int A) Of(Rgba32 p) => (p.R, p.G, p.B, p.A); }
+    private readonly struct Samples16 : ISamples<Rgba64> { public static (int R, int G, int B, int A) Of(Rgba64 p) => (p.R, p.G, p.B, p.A); }
+
+    private readonly record struct ImageHeader(int Width, int Height, int Channels, int BitsPerSample);
+
+    // One conversion loop for both sample depths: `max` is the largest level (255 or 65535); a level v
+    // becomes v / max (8-bit levels through the Levels table, the same value).
+    private static DecodedImage Convert<TPixel, TSamples>(byte[] bytes, string name, DecodeOptions options, ImageHeader head, float max)
+        where TPixel : unmanaged, IPixel<TPixel> where TSamples : struct, ISamples<TPixel>
+    {
+        var (width, height, channels, bits) = head;
+        Image<TPixel> image;
+        try { image = Image.Load<TPixel>(bytes); }
         // Any decoder failure on bad bytes (ImageSharp's own exceptions, or an index/overflow error deep in a
         // codec) is the file's fault: report it as such, naming the file, never as an engine crash.
         catch (Exception e) when (e is not OutOfMemoryException)
@@ -88,7 +112,8 @@ public static class ImageDecoder
             int outC = options.ConvertTo ?? channels;
             var px = new float[(long)outC * height * width];
             int plane = height * width;
-            var s = Levels;
+            var levels = Levels;
+            float S(int v) => bits <= 8 ? levels[v] : v / max;
             image.ProcessPixelRows(rows =>
             {
                 for (int y = 0; y < height; y++)
@@ -97,19 +122,19 @@ public static class ImageDecoder
                     int o = y * width;
                     for (int x = 0; x < width; x++)
                     {
-                        var p = row[x];
+                        var p = TSamples.Of(row[x]);
                         switch (outC)
                         {
                             case 1:
                                 // A grey source keeps its exact level; colour is mixed with BT.601 luma weights.
-                                px[o + x] = channels <= 2 ? s[p.R] : (0.299f * p.R + 0.587f * p.G + 0.114f * p.B) / 255f;
+                                px[o + x] = channels <= 2 ? S(p.R) : (0.299f * p.R + 0.587f * p.G + 0.114f * p.B) / max;
                                 break;
                             case 2:
-                                px[o + x] = s[p.R]; px[plane + o + x] = s[p.A];
+                                px[o + x] = S(p.R); px[plane + o + x] = S(p.A);
                                 break;
                             default:
-                                px[o + x] = s[p.R]; px[plane + o + x] = s[p.G]; px[2 * plane + o + x] = s[p.B];
-                                if (outC == 4) px[3 * plane + o + x] = s[p.A];
+                                px[o + x] = S(p.R); px[plane + o + x] = S(p.G); px[2 * plane + o + x] = S(p.B);
+                                if (outC == 4) px[3 * plane + o + x] = S(p.A);
                                 break;
                         }
                     }
@@ -140,6 +165,12 @@ public static class ImageDecoder
 
     private static (int Width, int Height, int Channels) Identify(Stream stream, string name, DecodeOptions? options)
     {
+        var h = Probe(stream, name, options);
+        return (h.Width, h.Height, h.Channels);
+    }
+
+    private static ImageHeader Probe(Stream stream, string name, DecodeOptions? options)
+    {
         options ??= DecodeOptions.Default;
         var head = new byte[32];
         int got = stream.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
@@ -157,12 +188,19 @@ public static class ImageDecoder
             throw new NativeCnnException($"image file '{name}' has a corrupt header: {e.GetType().Name}: {e.Message}");
         }
         if (format is null || info is null)
-            throw new NativeCnnException($"image file '{name}' is not a known image type (expected PNG, JPEG, BMP, GIF, TIFF, WebP or TGA; first bytes {Convert.ToHexString(head.AsSpan(0, Math.Min(8, head.Length)))})");
+            throw new NativeCnnException($"image file '{name}' is not a known image type (expected PNG, JPEG, BMP, GIF, TIFF, WebP or TGA; first bytes {System.Convert.ToHexString(head.AsSpan(0, Math.Min(8, head.Length)))})");
         if (info.Width <= 0 || info.Height <= 0)
             throw new NativeCnnException($"image file '{name}' has size {info.Width}x{info.Height}; expected a positive width and height");
         if ((long)info.Width * info.Height > options.MaxPixels)
             throw new NativeCnnException($"image file '{name}' is {info.Width}x{info.Height} = {(long)info.Width * info.Height} pixels, over the limit of {options.MaxPixels} (DecodeOptions.MaxPixels guards against decompression bombs)");
-        return (info.Width, info.Height, format is SixLabors.ImageSharp.Formats.Webp.WebpFormat ? WebpChannels(head) : SourceChannels(format, info));
+        if (format is SixLabors.ImageSharp.Formats.Tiff.TiffFormat)
+        {
+            var (c, bits) = TiffHeader.Read(stream, name);
+            return new ImageHeader(info.Width, info.Height, c, bits);
+        }
+        if (format is PngFormat && info.Metadata.GetPngMetadata().BitDepth == PngBitDepth.Bit16)
+            return new ImageHeader(info.Width, info.Height, SourceChannels(format, info), 16);
+        return new ImageHeader(info.Width, info.Height, format is SixLabors.ImageSharp.Formats.Webp.WebpFormat ? WebpChannels(head) : SourceChannels(format, info), 8);
     }
 
     // WebP says whether it stores alpha in its first chunk: VP8X's flags (bit 4), VP8L's alpha_is_used
@@ -205,5 +243,55 @@ public static class ImageDecoder
             default:
                 return bpp switch { <= 8 => 1, 16 => 2, 32 or 64 => 4, _ => 3 };
         }
+    }
+}
+
+/// <summary>Reads SamplesPerPixel (277), BitsPerSample (258) and PhotometricInterpretation (262) from a
+/// TIFF's first IFD: the file's own channel count and sample depth, which ImageSharp 2.1 does not report.</summary>
+internal static class TiffHeader
+{
+    public static (int Channels, int BitsPerSample) Read(Stream stream, string name)
+    {
+        NativeCnnException Bad(string what) => new($"image file '{name}': TIFF header {what}");
+        try
+        {
+            stream.Position = 0;
+            var r = new BinaryReader(stream);
+            var order = r.ReadBytes(2);
+            bool little = order is [(byte)'I', (byte)'I'];
+            if (!little && order is not [(byte)'M', (byte)'M']) throw Bad("has no II/MM byte order mark");
+            ushort U16() { var b = r.ReadBytes(2); if (b.Length < 2) throw new EndOfStreamException(); return little ? System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(b) : System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(b); }
+            uint U32() { var b = r.ReadBytes(4); if (b.Length < 4) throw new EndOfStreamException(); return little ? System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(b) : System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(b); }
+            if (U16() != 42) throw Bad("is not classic TIFF (magic 42)");
+            stream.Position = U32();
+            int entries = U16();
+            int samples = 1, photometric = -1, bits = 1;
+            for (int i = 0; i < entries; i++)
+            {
+                ushort tag = U16(), type = U16();
+                uint count = U32();
+                long valueAt = stream.Position;
+                // A SHORT value (type 3) sits in the first 2 bytes of the 4-byte field; a LONG (4) fills it.
+                uint First() => type == 3 ? U16() : U32();
+                switch (tag)
+                {
+                    case 277: samples = (int)First(); break;
+                    case 262: photometric = (int)First(); break;
+                    case 258:
+                        // One value per sample; with more than two SHORTs the field holds an offset to them.
+                        // Every sample has the same depth in the files ImageSharp decodes, so the first is enough.
+                        if (count * 2 > 4) stream.Position = U32();
+                        bits = (int)First();
+                        break;
+                }
+                stream.Position = valueAt + 4;
+            }
+            // Palette (3) files are expanded to RGB; grey (0, 1) and RGB (2) keep their sample count;
+            // anything else (CMYK, YCbCr, ...) is decoded to RGB.
+            int channels = photometric switch { 0 or 1 => Math.Clamp(samples, 1, 2), 2 => Math.Clamp(samples, 3, 4), _ => 3 };
+            return (channels, bits);
+        }
+        catch (EndOfStreamException) { throw Bad("is truncated (the first IFD runs past the end of the file)"); }
+        finally { stream.Position = 0; }
     }
 }

@@ -1,6 +1,8 @@
 // Adam and AdamW with PyTorch's semantics (torch.optim.Adam / AdamW, bias-corrected moments):
 // Adam adds L2 weight decay to the gradient; AdamW decays the weights directly (p *= 1 - lr*wd).
 // A group's Momentum is beta1. The step counter is per parameter and 1-based.
+using NativeCnn.Backends;
+
 namespace NativeCnn.Optim;
 
 public class Adam : Optimizer
@@ -41,6 +43,24 @@ public class Adam : Optimizer
     }
 
     protected override object CreateState(Tensor parameter) => new State { M = ZerosLike(parameter), V = ZerosLike(parameter) };
+
+    protected override IReadOnlyDictionary<string, Tensor> ExportState(object state)
+    {
+        var s = (State)state;
+        return new Dictionary<string, Tensor> { ["exp_avg"] = s.M, ["exp_avg_sq"] = s.V, ["step"] = MemoryScope.Outside(() => Tensor.FromArray(new[] { s.Step }, Array.Empty<int>())) };
+    }
+
+    protected override object ImportState(Tensor parameter, IReadOnlyDictionary<string, Tensor> values, string source)
+    {
+        var step = Required(values, "step", source);
+        // torch keeps step as a float tensor; we write int32. Either must hold one whole number >= 0.
+        double v = step.Numel != 1 ? double.NaN : step.DType == DType.Int32 ? step.ToInt32Array()[0] : step.ToArray()[0];
+        if (!(v >= 0 && v <= int.MaxValue && v == Math.Floor(v)))
+            throw new NativeCnnException($"{Name}: state 'step' from {source} must be one whole number >= 0, got shape {Shape.Format(step.ShapeArray)} value {v}");
+        return new State { M = CopyState(parameter, values, "exp_avg", source), V = CopyState(parameter, values, "exp_avg_sq", source), Step = (int)v };
+    }
+
+    public override IReadOnlyDictionary<string, string> Settings => new Dictionary<string, string> { ["decoupled"] = _decoupled ? "true" : "false" };
 
     protected override void Update(ParamGroup group, Tensor parameter, Tensor grad, object state)
     {

@@ -87,6 +87,64 @@ public abstract class Optimizer
         if (!(group.WeightDecay >= 0)) throw new NativeCnnException($"{Name}: group {index} weight decay must be >= 0, got {group.WeightDecay}");
     }
 
+    /// <summary>The state of <paramref name="parameter"/> under PyTorch's keys (Adam: exp_avg, exp_avg_sq,
+    /// step; SGD: momentum_buffer), as the optimizer's own tensors (copy to keep a snapshot); empty before
+    /// the parameter's first step. Used by checkpoints.</summary>
+    public IReadOnlyDictionary<string, Tensor> GetState(Tensor parameter)
+    {
+        var (g, i) = Locate(parameter, "GetState");
+        return _state[g][i] is { } s ? ExportState(s) : new Dictionary<string, Tensor>();
+    }
+
+    /// <summary>Replaces the state of <paramref name="parameter"/> with copies of <paramref name="state"/>
+    /// (keys as <see cref="GetState"/> gives them; an empty map clears it, as before a first step).
+    /// <paramref name="source"/> names where the values came from in error messages.</summary>
+    public void SetState(Tensor parameter, IReadOnlyDictionary<string, Tensor> state, string source)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        var (g, i) = Locate(parameter, "SetState");
+        _state[g][i] = state.Count == 0 ? null : MemoryScope.Outside(() => ImportState(parameter, state, source));
+    }
+
+    /// <summary>Optimizer-wide settings that are not per group (e.g. SGD's nesterov), for checkpoints.</summary>
+    public virtual IReadOnlyDictionary<string, string> Settings => new Dictionary<string, string>();
+
+    /// <summary>Per-parameter state as named tensors (the optimizer's own, not copies).</summary>
+    protected virtual IReadOnlyDictionary<string, Tensor> ExportState(object state) =>
+        throw new NativeCnnException($"{Name}: this optimizer cannot export its state");
+
+    /// <summary>Makes a state object holding copies of <paramref name="values"/> on the parameter's device (runs outside any MemoryScope).</summary>
+    protected virtual object ImportState(Tensor parameter, IReadOnlyDictionary<string, Tensor> values, string source) =>
+        throw new NativeCnnException($"{Name}: this optimizer cannot import state");
+
+    /// <summary>A persistent float32 copy of state entry <paramref name="key"/> (shaped like the parameter) on its device.</summary>
+    protected Tensor CopyState(Tensor parameter, IReadOnlyDictionary<string, Tensor> values, string key, string source)
+    {
+        var value = Required(values, key, source);
+        if (value.DType != DType.Float32 || !Shape.Equal(value.ShapeArray, parameter.ShapeArray))
+            throw new NativeCnnException($"{Name}: state '{key}' from {source} is {value.DType} of shape {Shape.Format(value.ShapeArray)}, expected float32 of the parameter's shape {Shape.Format(parameter.ShapeArray)}");
+        var t = ZerosLike(parameter);
+        t.CopyFrom(value.Device == parameter.Device ? value : value.To(parameter.Device));
+        return t;
+    }
+
+    /// <summary>Reads a required entry of imported state, naming the key and the source when it is missing.</summary>
+    protected Tensor Required(IReadOnlyDictionary<string, Tensor> values, string key, string source) =>
+        values.TryGetValue(key, out var t) ? t
+            : throw new NativeCnnException($"{Name}: state from {source} has no '{key}' (found: {string.Join(", ", values.Keys)})");
+
+    private (int Group, int Index) Locate(Tensor parameter, string where)
+    {
+        ArgumentNullException.ThrowIfNull(parameter);
+        for (int g = 0; g < _groups.Count; g++)
+        {
+            var ps = _groups[g].Parameters;
+            for (int i = 0; i < ps.Count; i++)
+                if (ReferenceEquals(ps[i], parameter)) return (g, i);
+        }
+        throw new NativeCnnException($"{Name}.{where}: the tensor of shape {Shape.Format(parameter.ShapeArray)} is not one of this optimizer's parameters");
+    }
+
     /// <summary>A zero-filled persistent tensor shaped like <paramref name="p"/>.</summary>
     protected static Tensor ZerosLike(Tensor p) => MemoryScope.Outside(() => Tensor.Zeros(p.ShapeArray, DType.Float32, p.Device)).Keep();
 }

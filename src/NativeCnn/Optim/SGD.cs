@@ -35,6 +35,23 @@ public sealed class SGD : Optimizer
 
     protected override object CreateState(Tensor parameter) => new State();
 
+    protected override IReadOnlyDictionary<string, Tensor> ExportState(object state)
+    {
+        var s = (State)state;
+        var d = new Dictionary<string, Tensor>();
+        if (s.MomentumBuffer is not null) d["momentum_buffer"] = s.MomentumBuffer;
+        return d;
+    }
+
+    protected override object ImportState(Tensor parameter, IReadOnlyDictionary<string, Tensor> values, string source) =>
+        new State { MomentumBuffer = values.ContainsKey("momentum_buffer") ? CopyState(parameter, values, "momentum_buffer", source) : null };
+
+    public override IReadOnlyDictionary<string, string> Settings => new Dictionary<string, string>
+    {
+        ["dampening"] = Dampening.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
+        ["nesterov"] = Nesterov ? "true" : "false",
+    };
+
     protected override void Update(ParamGroup group, Tensor parameter, Tensor grad, object state)
     {
         var s = (State)state;

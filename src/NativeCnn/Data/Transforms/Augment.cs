@@ -18,6 +18,11 @@ public sealed record AugmentOptions
     public double PAffine { get; init; } = 0.75;
     public double PLighting { get; init; } = 0.75;
 
+    /// <summary>Whether brightness and contrast change the last channel of a 2- or 4-channel input.
+    /// Default Alpha: a decoded grey+alpha or RGBA file carries transparency there, which lighting must
+    /// not touch. Set Data for models whose 4th channel is a measurement (RGB plus infrared).</summary>
+    public ExtraChannel LightingExtraChannel { get; init; } = ExtraChannel.Alpha;
+
     /// <summary>No augmentation at all (validation, or a pipeline that only resizes).</summary>
     public static readonly AugmentOptions None = new() { DoFlip = false, MaxRotate = 0, MaxZoom = 1, MaxLighting = 0, MaxWarp = 0 };
 }
@@ -102,6 +107,6 @@ public sealed class ImageTransform
         }
         Resample.Run(src, dst, Height, Width, canvas, pre, warp, affine);
         if (d is not null && (d.Brightness is not null || d.Contrast is not null))
-            Lighting.Apply(dst, src.Channels, Height * Width, d.Brightness ?? 0.5, d.Contrast ?? 1);
+            Lighting.Apply(dst, src.Channels, Height * Width, d.Brightness ?? 0.5, d.Contrast ?? 1, Augment.LightingExtraChannel);
     }
 }

@@ -1,9 +1,14 @@
 // Brightness and contrast in logit space, as fastai v1: brightness(change) adds logit(change),
 // contrast(scale) multiplies the logit; then sigmoid. Must hold: brightness 0.5 and contrast 1 are
-// the identity (up to the 1e-7 clamp of logit); alpha channels (2nd of 2, 4th of 4) are untouched.
+// the identity (up to the 1e-7 clamp of logit); the last channel of a 2- or 4-channel image is left
+// untouched when it is alpha (the default), and changed like the others when it is data (infrared).
 using System.Runtime.Intrinsics;
 
 namespace NativeCnn.Data.Transforms;
+
+/// <summary>What the last channel of a 2- or 4-channel image holds, for lighting: Alpha (transparency,
+/// left as it is) or Data (a real channel such as infrared in RGB+IR, lit like the colour channels).</summary>
+public enum ExtraChannel { Alpha, Data }
 
 public static class Lighting
 {
@@ -15,12 +20,13 @@ public static class Lighting
         return MathF.Log(x / (1 - x));
     }
 
-    /// <summary>x = sigmoid((logit(x) + logit(change)) * scale) on the colour channels of a (C, H, W) buffer.</summary>
-    public static void Apply(Span<float> chw, int channels, int plane, double change = 0.5, double scale = 1)
+    /// <summary>x = sigmoid((logit(x) + logit(change)) * scale) on the colour channels of a (C, H, W) buffer;
+    /// the last of 2 or 4 channels too when <paramref name="extra"/> is Data (default Alpha: left as it is).</summary>
+    public static void Apply(Span<float> chw, int channels, int plane, double change = 0.5, double scale = 1, ExtraChannel extra = ExtraChannel.Alpha)
     {
         if (!(change > 0 && change < 1)) throw new NativeCnnException($"brightness: change must be in (0, 1), got {change}");
         if (!(scale > 0)) throw new NativeCnnException($"contrast: scale must be > 0, got {scale}");
-        int colour = channels is 2 or 4 ? channels - 1 : channels;
+        int colour = extra == ExtraChannel.Alpha && (channels is 2 or 4) ? channels - 1 : channels;
         float s = (float)scale;
         // sigmoid((L + b) * s) = 1 / (1 + e^(-b s) * ((1 - x) / x)^s): one log and one exp per value,
         // vectorised; the clamp keeps logit's 1e-7 bounds.

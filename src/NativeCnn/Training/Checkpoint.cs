@@ -1,0 +1,291 @@
+// Checkpoints: a Learner's weights and optimizer state in one safetensors file, so training resumes
+// exactly where it stopped. Layout (PyTorch names, flattened as fastai's {'model':..., 'opt':...}):
+//   model.<state dict name>              every parameter and buffer (e.g. model.0.weight, model.1.running_mean)
+//   opt.state.<param name>.<key>         per-parameter state (exp_avg, exp_avg_sq, step; momentum_buffer)
+//   __metadata__: opt.type, opt.settings (JSON), opt.param_groups (JSON: lr, momentum, beta2, eps,
+//   weight_decay and the parameter names of each group), plus the export-bundle settings when known.
+// Must hold: the file is written to a unique temporary file in the target's directory, flushed to
+// disk, then moved over the target, so a kill mid-save leaves the old checkpoint (or none), never half
+// of one; Load validates the whole file (format, keys, shapes, optimizer type and groups) before it
+// changes the model or the optimizer, and every defect names the file. Not saved: the Recorder's
+// history and the position inside a fit's schedule, so a run resumes exactly at a fit boundary.
+// SaveModelCallback (fastai's) saves one during a fit: the best epoch by a monitored value, or every epoch.
+using System.Globalization;
+using System.Text.Json;
+using NativeCnn.IO;
+using NativeCnn.Optim;
+
+namespace NativeCnn.Training;
+
+/// <summary>What <see cref="Checkpoint.Load"/> found in a file.</summary>
+public sealed record CheckpointInfo(bool HasOptimizer, string? OptimizerType, IReadOnlyDictionary<string, string> Metadata);
+
+public static class Checkpoint
+{
+    public const string FormatKey = "nativecnn.checkpoint", FormatVersion = "1";
+    private const string ModelPrefix = "model.", StatePrefix = "opt.state.";
+
+    // A group's settings under snake_case names as in torch's param_groups ("momentum" is beta1 for Adam/AdamW).
+    private sealed record GroupRecord(float Lr, float Momentum, float Beta2, float Eps, float WeightDecay, string[] Params);
+
+    private static readonly JsonSerializerOptions Snake = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+
+    /// <summary>Saves the model's state dict and (with <paramref name="withOpt"/>, when the optimizer exists)
+    /// its state to <paramref name="path"/>, atomically. <paramref name="metadata"/> adds string entries; the
+    /// export-bundle settings (architecture, classes, statistics, ...) are added when they are known.</summary>
+    public static void Save(Learner learn, string path, bool withOpt = true, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        ArgumentNullException.ThrowIfNull(learn);
+        ArgumentNullException.ThrowIfNull(path);
+        var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        foreach (var (name, t) in learn.Model.StateDict()) tensors[ModelPrefix + name] = t;
+        var meta = new Dictionary<string, string>(StringComparer.Ordinal) { [FormatKey] = FormatVersion };
+        if (ExportBundle.TryDescribe(learn) is { } bundle)
+            foreach (var (k, v) in bundle.ToMetadata()) meta[k] = v;
+        if (metadata is not null)
+            foreach (var (k, v) in metadata) meta[k] = v;
+        if (withOpt && learn.Opt is { } opt)
+        {
+            var names = ParamNames(learn);
+            var groups = new List<GroupRecord>();
+            foreach (var g in opt.ParamGroups)
+            {
+                var ps = g.Parameters.Select(p => names.TryGetValue(p, out var n) ? n
+                    : throw new NativeCnnException($"checkpoint '{path}': the optimizer holds a parameter of shape {Shape.Format(p.ShapeArray)} that is not in the model")).ToArray();
+                groups.Add(new GroupRecord(g.Lr, g.Momentum, g.Beta2, g.Eps, g.WeightDecay, ps));
+                foreach (var p in g.Parameters)
+                    foreach (var (key, value) in opt.GetState(p))
+                        tensors[$"{StatePrefix}{names[p]}.{key}"] = value;
+            }
+            meta["opt.type"] = opt.Name;
+            meta["opt.settings"] = JsonSerializer.Serialize(opt.Settings);
+            meta["opt.param_groups"] = JsonSerializer.Serialize(groups, Snake);
+        }
+        var bytes = SafeTensors.Serialize(tensors, meta);
+        AtomicFile.Write(path, s => s.Write(bytes));
+    }
+
+    /// <summary>Loads a file written by <see cref="Save"/> into the learner's model and (with
+    /// <paramref name="withOpt"/>, when the file has one) its optimizer, made first if the learner has none.
+    /// <paramref name="strict"/>: the model's keys must match the file's exactly. A file saved without an
+    /// optimizer leaves the optimizer as it is (see <see cref="CheckpointInfo.HasOptimizer"/>).</summary>
+    public static CheckpointInfo Load(Learner learn, string path, bool withOpt = true, bool strict = true)
+    {
+        ArgumentNullException.ThrowIfNull(learn);
+        ArgumentNullException.ThrowIfNull(path);
+        var meta = new Dictionary<string, string>(StringComparer.Ordinal);
+        var all = SafeTensors.Load(path, learn.Model.Device, meta);
+        if (!meta.TryGetValue(FormatKey, out var version))
+            throw new NativeCnnException($"checkpoint '{path}' has no '{FormatKey}' metadata: it was not written by Checkpoint.Save (for plain weights use Module.LoadStateDict)");
+        if (version != FormatVersion)
+            throw new NativeCnnException($"checkpoint '{path}' has format version '{version}', expected '{FormatVersion}'");
+
+        var model = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        var state = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        foreach (var (k, v) in all)
+        {
+            if (k.StartsWith(ModelPrefix, StringComparison.Ordinal)) model[k[ModelPrefix.Length..]] = v;
+            else if (k.StartsWith(StatePrefix, StringComparison.Ordinal)) state[k] = v;
+            else throw new NativeCnnException($"checkpoint '{path}': tensor '{k}' is neither model.* nor opt.state.*");
+        }
+        bool hasOpt = meta.TryGetValue("opt.type", out var optType);
+
+        // Everything about the optimizer is checked before the model changes.
+        Action? applyOpt = null;
+        if (withOpt && hasOpt) applyOpt = PrepareOptimizer(learn, path, optType!, meta, state);
+
+        try { learn.Model.LoadStateDict(model, strict); }
+        catch (NativeCnnException e) { throw new NativeCnnException($"checkpoint '{path}': {e.Message}"); }
+        applyOpt?.Invoke();
+        return new CheckpointInfo(hasOpt, optType, meta);
+    }
+
+    /// <summary>The model state (names without the "model." prefix, on the CPU) and the metadata of a
+    /// checkpoint, without a Learner (e.g. to export it as a bundle).</summary>
+    public static (Dictionary<string, Tensor> Model, Dictionary<string, string> Metadata) Read(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        var meta = new Dictionary<string, string>(StringComparer.Ordinal);
+        var all = SafeTensors.Load(path, null, meta);
+        if (meta.GetValueOrDefault(FormatKey) != FormatVersion)
+            throw new NativeCnnException($"checkpoint '{path}' has no '{FormatKey}' = '{FormatVersion}' metadata: it was not written by Checkpoint.Save");
+        var model = all.Where(p => p.Key.StartsWith(ModelPrefix, StringComparison.Ordinal))
+            .ToDictionary(p => p.Key[ModelPrefix.Length..], p => p.Value, StringComparer.Ordinal);
+        return (model, meta);
+    }
+
+    private static Action PrepareOptimizer(Learner learn, string path, string optType, Dictionary<string, string> meta, Dictionary<string, Tensor> state)
+    {
+        string Fail(string problem) => $"checkpoint '{path}': {problem}";
+        GroupRecord[] groups;
+        try
+        {
+            groups = JsonSerializer.Deserialize<GroupRecord[]>(meta.GetValueOrDefault("opt.param_groups") ?? "null", Snake) ?? throw new JsonException("missing");
+        }
+        catch (JsonException e) { throw new NativeCnnException(Fail($"metadata 'opt.param_groups' is not a list of groups ({e.Message})")); }
+        if (groups.Length == 0 || groups.Any(g => g?.Params is null))
+            throw new NativeCnnException(Fail("metadata 'opt.param_groups' has an empty or malformed group"));
+
+        var opt = learn.Opt;
+        if (opt is not null && opt.Name != optType)
+            throw new NativeCnnException(Fail($"holds {optType} state but the learner's optimizer is {opt.Name}"));
+        opt ??= learn.CreateOpt(groups[0].Lr);
+        if (opt.Name != optType)
+            throw new NativeCnnException(Fail($"holds {optType} state but the learner's optimizer factory makes {opt.Name}"));
+        var fileSettings = meta.GetValueOrDefault("opt.settings") ?? "{}";
+        var ownSettings = JsonSerializer.Serialize(opt.Settings);
+        if (fileSettings != ownSettings)
+            throw new NativeCnnException(Fail($"was saved with {optType} settings {fileSettings}, the learner's optimizer has {ownSettings}"));
+        if (groups.Length != opt.ParamGroups.Count)
+            throw new NativeCnnException(Fail($"has {groups.Length} parameter group(s), the learner's optimizer has {opt.ParamGroups.Count} (freeze or unfreeze the learner as it was when saved)"));
+
+        var names = ParamNames(learn);
+        var perParam = new List<(Tensor Param, Dictionary<string, Tensor> Values, string Name)>();
+        var used = new HashSet<string>(StringComparer.Ordinal);
+        for (int g = 0; g < groups.Length; g++)
+        {
+            var ps = opt.ParamGroups[g].Parameters;
+            var own = ps.Select(p => names.TryGetValue(p, out var n) ? n : throw new NativeCnnException(Fail($"the optimizer holds a parameter of shape {Shape.Format(p.ShapeArray)} that is not in the model"))).ToArray();
+            if (!own.SequenceEqual(groups[g].Params))
+                throw new NativeCnnException(Fail($"group {g} holds parameters [{string.Join(", ", groups[g].Params)}], the learner's group {g} holds [{string.Join(", ", own)}]"));
+            for (int i = 0; i < ps.Count; i++)
+            {
+                string prefix = $"{StatePrefix}{own[i]}.";
+                var values = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+                foreach (var (k, v) in state)
+                    if (k.StartsWith(prefix, StringComparison.Ordinal) && !k[prefix.Length..].Contains('.'))
+                    {
+                        values[k[prefix.Length..]] = v;
+                        used.Add(k);
+                    }
+                foreach (var (k, v) in values)
+                    if (k != "step" && !Shape.Equal(v.ShapeArray, ps[i].ShapeArray))
+                        throw new NativeCnnException(Fail($"'{prefix}{k}' has shape {Shape.Format(v.ShapeArray)}, the parameter '{own[i]}' has {Shape.Format(ps[i].ShapeArray)}"));
+                perParam.Add((ps[i], values, own[i]));
+            }
+        }
+        var stray = state.Keys.Where(k => !used.Contains(k)).ToList();
+        if (stray.Count > 0)
+            throw new NativeCnnException(Fail($"optimizer state for parameters the learner's optimizer does not hold: {string.Join(", ", stray.Take(5))}{(stray.Count > 5 ? ", ..." : "")}"));
+
+        return () =>
+        {
+            foreach (var (p, values, name) in perParam) opt.SetState(p, values, $"checkpoint '{path}' ({name})");
+            for (int g = 0; g < groups.Length; g++)
+            {
+                var pg = opt.ParamGroups[g];
+                pg.Lr = groups[g].Lr;
+                pg.Momentum = groups[g].Momentum;
+                pg.Beta2 = groups[g].Beta2;
+                pg.Eps = groups[g].Eps;
+                pg.WeightDecay = groups[g].WeightDecay;
+            }
+        };
+    }
+
+    private static Dictionary<Tensor, string> ParamNames(Learner learn)
+    {
+        var names = new Dictionary<Tensor, string>(ReferenceEqualityComparer.Instance);
+        foreach (var (n, p) in learn.Model.NamedParameters()) names[p] = n;
+        return names;
+    }
+
+    internal static string Num(float v) => v.ToString("R", CultureInfo.InvariantCulture);
+}
+
+/// <summary>learn.Save(path) / learn.Load(path), as fastai's learn.save / learn.load (with a full path).</summary>
+public static class CheckpointExtensions
+{
+    public static void Save(this Learner learn, string path, bool withOpt = true) => Checkpoint.Save(learn, path, withOpt);
+
+    public static CheckpointInfo Load(this Learner learn, string path, bool withOpt = true, bool strict = true) => Checkpoint.Load(learn, path, withOpt, strict);
+}
+
+/// <summary>fastai's SaveModelCallback: after each epoch, saves a checkpoint when the monitored value
+/// (valid_loss, train_loss or a metric's name) improved, or every epoch; with <c>loadBestAtEnd</c>, the
+/// best checkpoint is loaded back when the fit ends. Lower is better unless <c>higherIsBetter</c>
+/// (default: true for every metric except error_rate, false for the losses).</summary>
+public sealed class SaveModelCallback : Callback
+{
+    private readonly string _path, _monitor;
+    private readonly bool _everyEpoch, _loadBestAtEnd, _higherIsBetter;
+
+    public SaveModelCallback(string path, string monitor = "valid_loss", bool everyEpoch = false, bool loadBestAtEnd = false, bool? higherIsBetter = null)
+    {
+        _path = path ?? throw new NativeCnnException("SaveModelCallback: the path is null");
+        _monitor = monitor ?? throw new NativeCnnException("SaveModelCallback: the monitored name is null");
+        _everyEpoch = everyEpoch;
+        _loadBestAtEnd = loadBestAtEnd;
+        _higherIsBetter = higherIsBetter ?? !(monitor is "valid_loss" or "train_loss" or "error_rate");
+        // With everyEpoch the file holds the last epoch, not the best, so there is no best to load back.
+        if (everyEpoch && loadBestAtEnd) throw new NativeCnnException("SaveModelCallback: loadBestAtEnd needs everyEpoch = false (the file would hold the last epoch, not the best)");
+    }
+
+    /// <summary>After the Recorder (0) has the epoch's values.</summary>
+    public override int Order => 15;
+
+    /// <summary>The best monitored value so far in this fit and its epoch (-1 before any save).</summary>
+    public double Best { get; private set; }
+    public int BestEpoch { get; private set; } = -1;
+
+    public override void BeforeFit(Learner learn)
+    {
+        Best = _higherIsBetter ? double.NegativeInfinity : double.PositiveInfinity;
+        BestEpoch = -1;
+        if (_monitor is not ("valid_loss" or "train_loss") && !learn.Metrics.Any(m => m.Name == _monitor))
+            throw new NativeCnnException($"SaveModelCallback: monitor '{_monitor}' is not valid_loss, train_loss or one of the learner's metrics ({string.Join(", ", learn.Metrics.Select(m => m.Name))})");
+    }
+
+    public override void AfterEpoch(Learner learn)
+    {
+        var r = learn.Recorder;
+        double v = _monitor switch
+        {
+            "valid_loss" => r.ValidLosses[^1],
+            "train_loss" => r.TrainLosses[^1],
+            _ => r.MetricValues[^1][r.MetricNames.IndexOf(_monitor)],
+        };
+        bool better = _higherIsBetter ? v > Best : v < Best;   // NaN is never better
+        if (better) { Best = v; BestEpoch = learn.Epoch; }
+        if (better || _everyEpoch) Checkpoint.Save(learn, _path);
+    }
+
+    public override void AfterFit(Learner learn)
+    {
+        if (_loadBestAtEnd && BestEpoch >= 0) Checkpoint.Load(learn, _path);
+    }
+}
+
+/// <summary>Replaces a file all at once: the new content goes to a unique temporary file in the same
+/// directory (so the final move is a rename on one file system), is flushed to disk, then moved over the
+/// target. If writing fails, the temporary file is removed and the target is untouched.</summary>
+public static class AtomicFile
+{
+    public static void Write(string path, Action<Stream> write)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        ArgumentNullException.ThrowIfNull(write);
+        var full = Path.GetFullPath(path);
+        var dir = Path.GetDirectoryName(full)!;
+        if (!Directory.Exists(dir)) throw new NativeCnnException($"cannot write '{path}': the folder '{dir}' does not exist");
+        if (Directory.Exists(full)) throw new NativeCnnException($"cannot write '{path}': it is a folder, expected a file path");
+        var tmp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
+            {
+                write(fs);
+                fs.Flush(flushToDisk: true);
+            }
+            File.Move(tmp, full, overwrite: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new NativeCnnException($"cannot write '{path}': {e.Message}");
+        }
+        finally
+        {
+            try { if (File.Exists(tmp)) File.Delete(tmp); } catch (IOException) { }
+        }
+    }
+}

@@ -1,0 +1,222 @@
+// The inference bundle: everything needed to rebuild a trained model and feed it correctly, in one
+// folder: model.safetensors (the state dict under PyTorch names, loadable by safetensors.torch, with
+// the settings below in its "__metadata__") and model.json (the same settings, readable; never read
+// back). Settings: architecture name and arguments (Models.Architectures), classes, normalisation
+// statistics, input channels and size, how images reach the size, multi-label flag and threshold.
+// (Saved to a NAME.safetensors path instead of a folder, the same two files are NAME.safetensors and NAME.json.)
+// Must hold: model.safetensors alone is complete and is replaced atomically; a bundle is loaded only
+// after every setting parsed and the weights matched the rebuilt model key for key, shape for shape.
+using System.Globalization;
+using System.Text.Json;
+using NativeCnn.Data;
+using NativeCnn.Data.Transforms;
+using NativeCnn.IO;
+using NativeCnn.Models;
+using NativeCnn.Nn;
+
+namespace NativeCnn.Training;
+
+/// <summary>What a bundle records about its model and the inputs it expects.</summary>
+public sealed record BundleInfo
+{
+    public required string Arch { get; init; }
+    public required ArchArgs Args { get; init; }
+    public required IReadOnlyList<string> Classes { get; init; }
+    public required NormStats Stats { get; init; }
+    public required int Channels { get; init; }
+    public required (int H, int W) Size { get; init; }
+    public bool MultiLabel { get; init; }
+    /// <summary>Multi-label: a class is predicted when its sigmoid probability is at least this.</summary>
+    public float Threshold { get; init; } = 0.5f;
+    public ResizeMethod Resize { get; init; } = ResizeMethod.Crop;
+    public TwoChannelFill TwoChannelFill { get; init; } = TwoChannelFill.Zeros;
+
+    public const string FormatKey = "nativecnn.bundle", FormatVersion = "1";
+
+    /// <summary>The settings as safetensors metadata entries (statistics and classes as NormStats.ToMetadata writes them).</summary>
+    public Dictionary<string, string> ToMetadata()
+    {
+        var d = Stats.ToMetadata(Classes);
+        d[FormatKey] = FormatVersion;
+        d["arch"] = Arch;
+        d["arch.args"] = JsonSerializer.Serialize(new Dictionary<string, object>
+        {
+            ["in_channels"] = Args.InChannels, ["classes"] = Args.Classes, ["extra"] = Args.Extra,
+        });
+        d["input.channels"] = Channels.ToString(CultureInfo.InvariantCulture);
+        d["input.size"] = string.Create(CultureInfo.InvariantCulture, $"{Size.H}x{Size.W}");
+        d["input.resize"] = Resize.ToString().ToLowerInvariant();
+        d["input.two_channel_fill"] = TwoChannelFill.ToString().ToLowerInvariant();
+        d["multi_label"] = MultiLabel ? "true" : "false";
+        d["threshold"] = Checkpoint.Num(Threshold);
+        return d;
+    }
+
+    /// <summary>Reads <see cref="ToMetadata"/> back; <paramref name="source"/> names the file in errors.</summary>
+    public static BundleInfo FromMetadata(IReadOnlyDictionary<string, string> d, string source)
+    {
+        string Get(string key) => d.TryGetValue(key, out var v) ? v
+            : throw new NativeCnnException($"model '{source}' has no '{key}' metadata; it is not an export bundle (found: {string.Join(", ", d.Keys.Order())})");
+        NativeCnnException Bad(string key, string expected) => new($"model '{source}': metadata '{key}' holds '{d[key]}', expected {expected}");
+        int Int(string key) => int.TryParse(Get(key), NumberStyles.None, CultureInfo.InvariantCulture, out var v) && v > 0 ? v : throw Bad(key, "a positive integer");
+
+        if (Get(FormatKey) != FormatVersion) throw Bad(FormatKey, $"version {FormatVersion}");
+        ArchArgs args;
+        try
+        {
+            using var doc = JsonDocument.Parse(Get("arch.args"));
+            var r = doc.RootElement;
+            var extra = r.TryGetProperty("extra", out var e) ? e.EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString() ?? "") : new();
+            args = new ArchArgs(r.GetProperty("in_channels").GetInt32(), r.GetProperty("classes").GetInt32()) { Extra = extra };
+        }
+        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
+        {
+            throw Bad("arch.args", "a JSON object with in_channels, classes and extra");
+        }
+        var size = Get("input.size").Split('x');
+        if (size.Length != 2 || !int.TryParse(size[0], NumberStyles.None, CultureInfo.InvariantCulture, out int h) || h <= 0
+            || !int.TryParse(size[1], NumberStyles.None, CultureInfo.InvariantCulture, out int w) || w <= 0)
+            throw Bad("input.size", "HxW with positive integers, e.g. 28x28");
+        var classes = NormStats.ClassesFromMetadata(d, source);
+        var info = new BundleInfo
+        {
+            Arch = Get("arch"),
+            Args = args,
+            Classes = classes,
+            Stats = NormStats.FromMetadata(d, source),
+            Channels = Int("input.channels"),
+            Size = (h, w),
+            MultiLabel = Get("multi_label") switch { "true" => true, "false" => false, _ => throw Bad("multi_label", "true or false") },
+            Threshold = float.TryParse(Get("threshold"), NumberStyles.Float, CultureInfo.InvariantCulture, out var t) && t > 0 && t < 1 ? t : throw Bad("threshold", "a number in (0, 1)"),
+            Resize = Enum.TryParse<ResizeMethod>(Get("input.resize"), ignoreCase: true, out var rm) ? rm : throw Bad("input.resize", "squish, crop or pad"),
+            TwoChannelFill = Enum.TryParse<TwoChannelFill>(Get("input.two_channel_fill"), ignoreCase: true, out var f) ? f : throw Bad("input.two_channel_fill", "zeros or mean"),
+        };
+        info.Validate(source);
+        return info;
+    }
+
+    internal void Validate(string source)
+    {
+        if (Stats.Channels != Channels)
+            throw new NativeCnnException($"model '{source}': the statistics have {Stats.Channels} channels but the input has {Channels}");
+        if (Args.InChannels != Channels)
+            throw new NativeCnnException($"model '{source}': the architecture takes {Args.InChannels} channels but the input has {Channels}");
+        if (Classes.Count != Args.Classes)
+            throw new NativeCnnException($"model '{source}': {Classes.Count} class names for an architecture with {Args.Classes} outputs");
+    }
+}
+
+public static class ExportBundle
+{
+    public const string WeightsFile = "model.safetensors", SettingsFile = "model.json";
+
+    /// <summary>The bundle settings of a learner whose model came from <see cref="Architectures.Build"/> and
+    /// whose DataBunch records classes, statistics, channels and size; null when any of them is unknown.</summary>
+    public static BundleInfo? TryDescribe(Learner learn, float threshold = 0.5f)
+    {
+        try { return Describe(learn, threshold); }
+        catch (NativeCnnException) { return null; }
+    }
+
+    /// <summary>As <see cref="TryDescribe"/>, but an unknown setting is an error naming it.</summary>
+    public static BundleInfo Describe(Learner learn, float threshold = 0.5f)
+    {
+        ArgumentNullException.ThrowIfNull(learn);
+        var spec = Architectures.SpecOf(learn.Model)
+            ?? throw new NativeCnnException($"export: the model ({learn.Model.GetType().Name}) was not built by Architectures.Build, so its architecture cannot be recorded; expected one of: {string.Join(", ", Architectures.Names)}");
+        var d = learn.Data;
+        var missing = new List<string>();
+        if (d.Classes is null) missing.Add("Classes");
+        if (d.Stats is null) missing.Add("Stats");
+        if (d.Channels <= 0) missing.Add("Channels");
+        if (d.Size.H <= 0 || d.Size.W <= 0) missing.Add("Size");
+        if (missing.Count > 0)
+            throw new NativeCnnException($"export: the learner's DataBunch does not record {string.Join(", ", missing)}; set them where the bunch is built (they belong to the trained model)");
+        var info = new BundleInfo
+        {
+            Arch = spec.Name, Args = spec.Args, Classes = d.Classes!.ToArray(), Stats = d.Stats!, Channels = d.Channels, Size = d.Size,
+            MultiLabel = d.MultiLabel, Threshold = threshold,
+        };
+        info.Validate("export");
+        return info;
+    }
+
+    /// <summary>Writes the learner's model as a bundle into folder <paramref name="path"/> (created if needed)
+    /// or, when it ends in .safetensors, to that file.</summary>
+    public static void Save(Learner learn, string path, float threshold = 0.5f) => Save(learn.Model, Describe(learn, threshold), path);
+
+    /// <summary>Writes <paramref name="model"/> with <paramref name="info"/> into folder <paramref name="path"/>
+    /// (created if needed), or, when <paramref name="path"/> ends in .safetensors, to that file (with the
+    /// readable settings beside it as NAME.json).</summary>
+    public static void Save(Module model, BundleInfo info, string path)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(info);
+        ArgumentNullException.ThrowIfNull(path);
+        info.Validate(path);
+        string weights, settings;
+        if (path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
+        {
+            weights = path;
+            settings = Path.ChangeExtension(path, ".json");
+        }
+        else
+        {
+            if (File.Exists(path)) throw new NativeCnnException($"export: '{path}' is a file; expected a folder for the bundle (or a .safetensors file name)");
+            Directory.CreateDirectory(path);
+            weights = Path.Combine(path, WeightsFile);
+            settings = Path.Combine(path, SettingsFile);
+        }
+        var meta = info.ToMetadata();
+        var bytes = SafeTensors.Serialize(model.StateDict(), meta);
+        AtomicFile.Write(weights, s => s.Write(bytes));
+        var readable = JsonSerializer.SerializeToUtf8Bytes(new SortedDictionary<string, string>(meta, StringComparer.Ordinal), new JsonSerializerOptions { WriteIndented = true });
+        AtomicFile.Write(settings, s => s.Write(readable));
+    }
+
+    /// <summary>Makes a bundle from a checkpoint that records the bundle settings (Checkpoint.Save adds them
+    /// when the model came from the registry and the DataBunch knew its classes and statistics).
+    /// <paramref name="threshold"/> overrides the recorded multi-label threshold. Returns the settings written.</summary>
+    public static BundleInfo FromCheckpoint(string checkpoint, string dir, float? threshold = null)
+    {
+        var (weights, meta) = Checkpoint.Read(checkpoint);
+        if (!meta.ContainsKey(BundleInfo.FormatKey))
+            throw new NativeCnnException($"checkpoint '{checkpoint}' does not record the model's architecture, classes and statistics (it was saved from a model not built by Architectures.Build, or from a DataBunch without Classes/Stats/Channels/Size), so it cannot become a bundle");
+        var info = BundleInfo.FromMetadata(meta, checkpoint);
+        if (threshold is float t) info = info with { Threshold = t };
+        var model = Architectures.Build(info.Arch, info.Args, new Rng(0));
+        try { model.LoadStateDict(weights, strict: true); }
+        catch (NativeCnnException e) { throw new NativeCnnException($"checkpoint '{checkpoint}': the weights do not fit architecture '{info.Arch}': {e.Message}"); }
+        Save(model, info, dir);
+        return info;
+    }
+
+    /// <summary>The weights file a path names: a bundle folder, a folder holding one as "model" (a train
+    /// --out folder), or the .safetensors file itself.</summary>
+    public static string Resolve(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        if (File.Exists(path)) return path;
+        foreach (var candidate in new[] { Path.Combine(path, WeightsFile), Path.Combine(path, "model", WeightsFile) })
+            if (File.Exists(candidate)) return candidate;
+        throw new NativeCnnException(Directory.Exists(path)
+            ? $"model '{path}' holds no {WeightsFile} (nor model/{WeightsFile}); expected an export bundle folder"
+            : $"model '{path}' does not exist; expected an export bundle folder or its {WeightsFile}");
+    }
+
+    /// <summary>Rebuilds the model of a bundle on <paramref name="device"/> (the CPU if null), in Eval mode.</summary>
+    public static (Module Model, BundleInfo Info) Load(string path, Device? device = null)
+    {
+        var file = Resolve(path);
+        var meta = new Dictionary<string, string>(StringComparer.Ordinal);
+        var weights = SafeTensors.Load(file, null, meta);
+        var info = BundleInfo.FromMetadata(meta, file);
+        // A private generator: the init is overwritten, and rebuilding must not advance Rng.Global.
+        var model = Architectures.Build(info.Arch, info.Args, new Rng(0));
+        try { model.LoadStateDict(weights, strict: true); }
+        catch (NativeCnnException e) { throw new NativeCnnException($"model '{file}': the weights do not fit architecture '{info.Arch}': {e.Message}"); }
+        if (device is not null) model.To(device);
+        model.Eval();
+        return (model, info);
+    }
+}
