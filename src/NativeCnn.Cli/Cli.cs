@@ -19,6 +19,7 @@ public static class Cli
     private static readonly Command[] Commands =
     {
         new("train", "train a model (the MNIST CNN on 10k embedded digits by default) and print each epoch's metrics", TrainCommand.Run),
+        new("lr-find", "run the learning-rate finder on the MNIST CNN and print two suggested learning rates", LrFindCommand.Run),
         new("predict", "classify image files with an exported model", PredictCommand.Run),
         new("finetune", "fine-tune an exported model on corrected images sorted into class folders", FinetuneCommand.Run),
         new("export", "turn a checkpoint into an export bundle (for predict, finetune and PyTorch)", (a, o, _) => ExportCommand.Run(a, o)),

@@ -201,61 +201,6 @@ public static class CheckpointExtensions
     public static CheckpointInfo Load(this Learner learn, string path, bool withOpt = true, bool strict = true) => Checkpoint.Load(learn, path, withOpt, strict);
 }
 
-/// <summary>fastai's SaveModelCallback: after each epoch, saves a checkpoint when the monitored value
-/// (valid_loss, train_loss or a metric's name) improved, or every epoch; with <c>loadBestAtEnd</c>, the
-/// best checkpoint is loaded back when the fit ends. Lower is better unless <c>higherIsBetter</c>
-/// (default: true for every metric except error_rate, false for the losses).</summary>
-public sealed class SaveModelCallback : Callback
-{
-    private readonly string _path, _monitor;
-    private readonly bool _everyEpoch, _loadBestAtEnd, _higherIsBetter;
-
-    public SaveModelCallback(string path, string monitor = "valid_loss", bool everyEpoch = false, bool loadBestAtEnd = false, bool? higherIsBetter = null)
-    {
-        _path = path ?? throw new NativeCnnException("SaveModelCallback: the path is null");
-        _monitor = monitor ?? throw new NativeCnnException("SaveModelCallback: the monitored name is null");
-        _everyEpoch = everyEpoch;
-        _loadBestAtEnd = loadBestAtEnd;
-        _higherIsBetter = higherIsBetter ?? !(monitor is "valid_loss" or "train_loss" or "error_rate");
-        // With everyEpoch the file holds the last epoch, not the best, so there is no best to load back.
-        if (everyEpoch && loadBestAtEnd) throw new NativeCnnException("SaveModelCallback: loadBestAtEnd needs everyEpoch = false (the file would hold the last epoch, not the best)");
-    }
-
-    /// <summary>After the Recorder (0) has the epoch's values.</summary>
-    public override int Order => 15;
-
-    /// <summary>The best monitored value so far in this fit and its epoch (-1 before any save).</summary>
-    public double Best { get; private set; }
-    public int BestEpoch { get; private set; } = -1;
-
-    public override void BeforeFit(Learner learn)
-    {
-        Best = _higherIsBetter ? double.NegativeInfinity : double.PositiveInfinity;
-        BestEpoch = -1;
-        if (_monitor is not ("valid_loss" or "train_loss") && !learn.Metrics.Any(m => m.Name == _monitor))
-            throw new NativeCnnException($"SaveModelCallback: monitor '{_monitor}' is not valid_loss, train_loss or one of the learner's metrics ({string.Join(", ", learn.Metrics.Select(m => m.Name))})");
-    }
-
-    public override void AfterEpoch(Learner learn)
-    {
-        var r = learn.Recorder;
-        double v = _monitor switch
-        {
-            "valid_loss" => r.ValidLosses[^1],
-            "train_loss" => r.TrainLosses[^1],
-            _ => r.MetricValues[^1][r.MetricNames.IndexOf(_monitor)],
-        };
-        bool better = _higherIsBetter ? v > Best : v < Best;   // NaN is never better
-        if (better) { Best = v; BestEpoch = learn.Epoch; }
-        if (better || _everyEpoch) Checkpoint.Save(learn, _path);
-    }
-
-    public override void AfterFit(Learner learn)
-    {
-        if (_loadBestAtEnd && BestEpoch >= 0) Checkpoint.Load(learn, _path);
-    }
-}
-
 /// <summary>Replaces a file all at once: the new content goes to a unique temporary file in the same
 /// directory (so the final move is a rename on one file system), is flushed to disk, then moved over the
 /// target. If writing fails, the temporary file is removed and the target is untouched.</summary>
