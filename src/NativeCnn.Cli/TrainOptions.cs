@@ -75,7 +75,8 @@ public sealed class TrainOptions
         "  --limit N      use at most N training and N validation images (quick runs; IDX: the first N,\n" +
         "                 image files: N spread evenly over the set so every class keeps some)\n" +
         "  --out DIR      write DIR/model (the export bundle for predict and finetune), DIR/checkpoint.safetensors\n" +
-        "                 (weights and optimizer state) and DIR/metrics.json (final metrics, history, timings)\n" +
+        "                 (weights and optimizer state), DIR/metrics.json (final metrics, history, timings) and\n" +
+        "                 DIR/report.html (loss, metric and schedule plots; confusion matrix and top losses)\n" +
         "  --device D     auto (default: CUDA when a usable NVIDIA GPU is present, else the CPU), cpu, cuda,\n" +
         "                 cuda:N, or simulator (ILGPU's CPU simulator of the GPU backend: very slow, for tests)\n" +
         "  --json         print the final metrics as one JSON object on stdout (the table goes to stderr)\n" +
