@@ -106,4 +106,7 @@ public interface IBackend
     /// <summary>Adam (L2 decay added to the grad) or AdamW (decoupled: p *= 1 - lr*wd), PyTorch semantics; step is 1-based.</summary>
     void AdamStep(Storage param, Storage grad, Storage m, Storage v, int n, float lr, float beta1, float beta2,
                   float eps, float weightDecay, bool decoupled, int step);
+    /// <summary>Mixed precision: master (float32) = grad (float16 or float32) * invScale, n elements;
+    /// found[0] = 1 if any grad element is inf or NaN (never cleared here, so one flag serves a whole step).</summary>
+    void UnscaleGradients(Storage grad, Storage master, int n, float invScale, Storage found);
 }

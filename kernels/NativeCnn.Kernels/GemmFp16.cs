@@ -1,0 +1,282 @@
+// Half-precision GEMM on tensor cores: C (float32) = alpha * op(A) * op(B) + beta * C with A and B
+// float16 (bit patterns), products accumulated in float32. Row-major, batched, any m, n, k.
+//
+// Tiling (see benchmarks/results/fp16-gemm-notes.md): a group of 128 threads (4 warps, 2 x 2)
+// computes a 64x64 tile of C; each warp a 32x32 sub-tile as 2 (m16) x 4 (n8) tensor-core tiles of
+// mma.sync.m16n8k16 (32 float accumulators per thread, scalar struct fields so they stay in
+// registers). Per 32-deep k slice the group stages op(A) (64 rows) and op(B) (64 columns) in shared
+// memory as rows of k pairs (one uint = two halves, the unit a fragment register holds), so every
+// fragment register is one 32-bit shared load; rows are padded from 16 to 20 words, which puts the
+// 32 lanes of a fragment load on 32 different banks. The next slice is read from global memory into
+// registers while the current one is multiplied. Edges load zeros and guard the stores.
+//
+// The mma is inline PTX (CudaAsm, sm_80+). Where PTX cannot run (ILGPU's CPU simulator) the same
+// kernel emulates the instruction with warp shuffles from the very fragment registers the hardware
+// would read, so the simulator checks the tiling, the staging and the fragment layout; only the
+// instruction itself is left to the GPU. GPUs below sm_80 use the backend's widening path instead.
+// What must hold: beta == 0 never reads C (pooled buffers hold garbage, even NaN).
+using ILGPU;
+using ILGPU.Runtime.Cuda;
+
+namespace NativeCnn.Kernels;
+
+public static class GemmHalfKernels
+{
+    public const int TileM = 64, TileN = 64, TileK = 32;
+    public const int GroupThreads = 128;
+    /// <summary>Shared row length in words: 16 k pairs + 4 words of padding.</summary>
+    public const int RowWords = TileK / 2 + 4;
+
+    // a: op(A) (m, k) float16 bits, b: op(B) (k, n) float16 bits, c: (m, n) float32 = alpha * a b + beta * c,
+    // per batch entry; grid: (ceil(n/64), ceil(m/64), batches), group: 128
+    public static void GemmHalfTensorCoreKernel(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<float> c, GemmArgs g)
+    {
+        var sa = SharedMemory.Allocate<uint>(TileM * RowWords);   // sa[row * RowWords + kp]: halves 2kp, 2kp+1 of op(A) row
+        var sb = SharedMemory.Allocate<uint>(TileN * RowWords);   // sb[col * RowWords + kp]: halves 2kp, 2kp+1 of op(B) column
+        int t = Group.IdxX;
+        int warp = t / 32, lane = t % 32;
+        int gq = lane / 4, tig = lane % 4;                        // fragment row group and thread-in-group
+        int wm = (warp / 2) * 32, wn = (warp % 2) * 32;           // the warp's 32x32 sub-tile
+        int m0 = Grid.IdxY * TileM, n0 = Grid.IdxX * TileN;
+
+        for (int batch = Grid.IdxZ; batch < g.Batch; batch += Grid.DimZ)
+        {
+            int aBase = batch * g.StrideA, bBase = batch * g.StrideB, cBase = batch * g.StrideC;
+            var acc = new Acc2x4();
+            var pa = new Words8(); var pb = new Words8();
+            LoadA(a, aBase, g, m0, 0, t, ref pa);
+            LoadB(b, bBase, g, n0, 0, t, ref pb);
+
+            for (int k0 = 0; k0 < g.K; k0 += TileK)
+            {
+                StoreA(sa, g, t, ref pa);
+                StoreB(sb, g, t, ref pb);
+                Group.Barrier();
+                if (k0 + TileK < g.K)
+                {
+                    // in flight while this slice is multiplied
+                    LoadA(a, aBase, g, m0, k0 + TileK, t, ref pa);
+                    LoadB(b, bBase, g, n0, k0 + TileK, t, ref pb);
+                }
+                acc.Step(sa, sb, wm, wn, gq, tig, 0);   // k 0..15 of the slice
+                acc.Step(sa, sb, wm, wn, gq, tig, 8);   // k 16..31
+                Group.Barrier();
+            }
+
+            int row = m0 + wm + gq, col = n0 + wn + 2 * tig;
+            StoreTile(c, cBase, g, row, col, ref acc.T00, ref acc.T01, ref acc.T02, ref acc.T03);
+            StoreTile(c, cBase, g, row + 16, col, ref acc.T10, ref acc.T11, ref acc.T12, ref acc.T13);
+        }
+    }
+
+    // ---- global -> registers -> shared ----------------------------------------------------
+
+    /// <summary>Word e (0..1023) of the op(A) slice (64 rows x 16 k pairs): which (row, pair) it is,
+    /// chosen so that neighbouring threads read neighbouring addresses of A as stored.</summary>
+    private static void SliceA(GemmArgs g, int e, out int row, out int kp)
+    {
+        if (g.TransA != 0) { kp = e / TileM; row = e % TileM; }   // A stored (k, m): runs along m
+        else { row = e / 16; kp = e % 16; }                        // A stored (m, k): runs along k
+    }
+
+    private static void SliceB(GemmArgs g, int e, out int col, out int kp)
+    {
+        if (g.TransB != 0) { col = e / 16; kp = e % 16; }          // B stored (n, k): runs along k
+        else { kp = e / TileN; col = e % TileN; }                  // B stored (k, n): runs along n
+    }
+
+    private static uint HalfA(ArrayView<ushort> a, int aBase, GemmArgs g, int i, int p)
+    {
+        if (i >= g.M || p >= g.K) return 0u;
+        return g.TransA != 0 ? a[aBase + p * g.Lda + i] : a[aBase + i * g.Lda + p];
+    }
+
+    private static uint HalfB(ArrayView<ushort> b, int bBase, GemmArgs g, int j, int p)
+    {
+        if (j >= g.N || p >= g.K) return 0u;
+        return g.TransB != 0 ? b[bBase + j * g.Ldb + p] : b[bBase + p * g.Ldb + j];
+    }
+
+    /// <summary>Two k-consecutive halves of op(A) row i packed as the fragment holds them (lower k in the low 16 bits).</summary>
+    private static uint ReadA(ArrayView<ushort> a, int aBase, GemmArgs g, int m0, int k0, int e)
+    {
+        SliceA(g, e, out int row, out int kp);
+        int i = m0 + row, p = k0 + 2 * kp;
+        return HalfA(a, aBase, g, i, p) | (HalfA(a, aBase, g, i, p + 1) << 16);
+    }
+
+    private static uint ReadB(ArrayView<ushort> b, int bBase, GemmArgs g, int n0, int k0, int e)
+    {
+        SliceB(g, e, out int col, out int kp);
+        int j = n0 + col, p = k0 + 2 * kp;
+        return HalfB(b, bBase, g, j, p) | (HalfB(b, bBase, g, j, p + 1) << 16);
+    }
+
+    private static void LoadA(ArrayView<ushort> a, int aBase, GemmArgs g, int m0, int k0, int t, ref Words8 r)
+    {
+        r.V0 = ReadA(a, aBase, g, m0, k0, t);
+        r.V1 = ReadA(a, aBase, g, m0, k0, t + GroupThreads);
+        r.V2 = ReadA(a, aBase, g, m0, k0, t + 2 * GroupThreads);
+        r.V3 = ReadA(a, aBase, g, m0, k0, t + 3 * GroupThreads);
+        r.V4 = ReadA(a, aBase, g, m0, k0, t + 4 * GroupThreads);
+        r.V5 = ReadA(a, aBase, g, m0, k0, t + 5 * GroupThreads);
+        r.V6 = ReadA(a, aBase, g, m0, k0, t + 6 * GroupThreads);
+        r.V7 = ReadA(a, aBase, g, m0, k0, t + 7 * GroupThreads);
+    }
+
+    private static void LoadB(ArrayView<ushort> b, int bBase, GemmArgs g, int n0, int k0, int t, ref Words8 r)
+    {
+        r.V0 = ReadB(b, bBase, g, n0, k0, t);
+        r.V1 = ReadB(b, bBase, g, n0, k0, t + GroupThreads);
+        r.V2 = ReadB(b, bBase, g, n0, k0, t + 2 * GroupThreads);
+        r.V3 = ReadB(b, bBase, g, n0, k0, t + 3 * GroupThreads);
+        r.V4 = ReadB(b, bBase, g, n0, k0, t + 4 * GroupThreads);
+        r.V5 = ReadB(b, bBase, g, n0, k0, t + 5 * GroupThreads);
+        r.V6 = ReadB(b, bBase, g, n0, k0, t + 6 * GroupThreads);
+        r.V7 = ReadB(b, bBase, g, n0, k0, t + 7 * GroupThreads);
+    }
+
+    private static void PutA(ArrayView<uint> sa, GemmArgs g, int e, uint v)
+    {
+        SliceA(g, e, out int row, out int kp);
+        sa[row * RowWords + kp] = v;
+    }
+
+    private static void PutB(ArrayView<uint> sb, GemmArgs g, int e, uint v)
+    {
+        SliceB(g, e, out int col, out int kp);
+        sb[col * RowWords + kp] = v;
+    }
+
+    private static void StoreA(ArrayView<uint> sa, GemmArgs g, int t, ref Words8 r)
+    {
+        PutA(sa, g, t, r.V0); PutA(sa, g, t + GroupThreads, r.V1);
+        PutA(sa, g, t + 2 * GroupThreads, r.V2); PutA(sa, g, t + 3 * GroupThreads, r.V3);
+        PutA(sa, g, t + 4 * GroupThreads, r.V4); PutA(sa, g, t + 5 * GroupThreads, r.V5);
+        PutA(sa, g, t + 6 * GroupThreads, r.V6); PutA(sa, g, t + 7 * GroupThreads, r.V7);
+    }
+
+    private static void StoreB(ArrayView<uint> sb, GemmArgs g, int t, ref Words8 r)
+    {
+        PutB(sb, g, t, r.V0); PutB(sb, g, t + GroupThreads, r.V1);
+        PutB(sb, g, t + 2 * GroupThreads, r.V2); PutB(sb, g, t + 3 * GroupThreads, r.V3);
+        PutB(sb, g, t + 4 * GroupThreads, r.V4); PutB(sb, g, t + 5 * GroupThreads, r.V5);
+        PutB(sb, g, t + 6 * GroupThreads, r.V6); PutB(sb, g, t + 7 * GroupThreads, r.V7);
+    }
+
+    // ---- epilogue ------------------------------------------------------------------------
+
+    /// <summary>One m16 row of four n8 tiles: C rows row and row + 8, columns col + 8j and col + 8j + 1.</summary>
+    private static void StoreTile(ArrayView<float> c, int cBase, GemmArgs g, int row, int col,
+                                  ref Frag4 f0, ref Frag4 f1, ref Frag4 f2, ref Frag4 f3)
+    {
+        StoreFrag(c, cBase, g, row, col, ref f0);
+        StoreFrag(c, cBase, g, row, col + 8, ref f1);
+        StoreFrag(c, cBase, g, row, col + 16, ref f2);
+        StoreFrag(c, cBase, g, row, col + 24, ref f3);
+    }
+
+    private static void StoreFrag(ArrayView<float> c, int cBase, GemmArgs g, int row, int col, ref Frag4 f)
+    {
+        Store(c, cBase, g, row, col, f.C0);
+        Store(c, cBase, g, row, col + 1, f.C1);
+        Store(c, cBase, g, row + 8, col, f.C2);
+        Store(c, cBase, g, row + 8, col + 1, f.C3);
+    }
+
+    private static void Store(ArrayView<float> c, int cBase, GemmArgs g, int row, int col, float v)
+    {
+        if (row >= g.M || col >= g.N) return;
+        int p = cBase + row * g.Ldc + col;
+        c[p] = g.Beta == 0f ? g.Alpha * v : g.Alpha * v + g.Beta * c[p];
+    }
+
+    // ---- the tensor-core step ------------------------------------------------------------
+
+    /// <summary>An m16n8 accumulator fragment: rows g / g + 8, columns 2*tig, 2*tig + 1.</summary>
+    private struct Frag4
+    {
+        public float C0, C1, C2, C3;
+    }
+
+    /// <summary>A warp's 32x32 sub-tile: 2 m16 tiles (T0x, T1x) by 4 n8 tiles.</summary>
+    private struct Acc2x4
+    {
+        public Frag4 T00, T01, T02, T03, T10, T11, T12, T13;
+
+        /// <summary>One k16 step from k pair <paramref name="kp"/> of the staged slice: 8 fragment words of
+        /// op(A), 8 of op(B), 8 mma.</summary>
+        public void Step(ArrayView<uint> sa, ArrayView<uint> sb, int wm, int wn, int gq, int tig, int kp)
+        {
+            // A fragment (PTX ISA, m16n8k16 .f16): a0 = (g, k 2t..2t+1), a1 = (g+8, same k), a2 = (g, k+8), a3 = (g+8, k+8)
+            int r0 = (wm + gq) * RowWords + kp + tig;
+            uint a00 = sa[r0], a01 = sa[r0 + 8 * RowWords], a02 = sa[r0 + 4], a03 = sa[r0 + 8 * RowWords + 4];
+            int r1 = r0 + 16 * RowWords;
+            uint a10 = sa[r1], a11 = sa[r1 + 8 * RowWords], a12 = sa[r1 + 4], a13 = sa[r1 + 8 * RowWords + 4];
+            // B fragment: b0 = (k 2t..2t+1, column g), b1 = (k+8, column g)
+            int c0 = (wn + gq) * RowWords + kp + tig;
+            uint b0 = sb[c0], b1 = sb[c0 + 4];
+            Mma(ref T00, a00, a01, a02, a03, b0, b1);
+            Mma(ref T10, a10, a11, a12, a13, b0, b1);
+            int c1 = c0 + 8 * RowWords;
+            b0 = sb[c1]; b1 = sb[c1 + 4];
+            Mma(ref T01, a00, a01, a02, a03, b0, b1);
+            Mma(ref T11, a10, a11, a12, a13, b0, b1);
+            int c2 = c0 + 16 * RowWords;
+            b0 = sb[c2]; b1 = sb[c2 + 4];
+            Mma(ref T02, a00, a01, a02, a03, b0, b1);
+            Mma(ref T12, a10, a11, a12, a13, b0, b1);
+            int c3 = c0 + 24 * RowWords;
+            b0 = sb[c3]; b1 = sb[c3 + 4];
+            Mma(ref T03, a00, a01, a02, a03, b0, b1);
+            Mma(ref T13, a10, a11, a12, a13, b0, b1);
+        }
+    }
+
+    /// <summary>D = A (16x16) * B (16x8) + C on the warp's fragments: one mma.sync on a GPU, the same
+    /// sums through warp shuffles where PTX cannot run.</summary>
+    private static void Mma(ref Frag4 f, uint a0, uint a1, uint a2, uint a3, uint b0, uint b1)
+    {
+        if (CudaAsm.IsSupported)
+        {
+            Ref<float> d0 = f.C0, d1 = f.C1, d2 = f.C2, d3 = f.C3;
+            Input<uint> x0 = a0, x1 = a1, x2 = a2, x3 = a3, y0 = b0, y1 = b1;
+            CudaAsm.EmitRef("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};",
+                ref d0, ref d1, ref d2, ref d3, ref x0, ref x1, ref x2, ref x3, ref y0, ref y1);
+            f.C0 = d0.Value; f.C1 = d1.Value; f.C2 = d2.Value; f.C3 = d3.Value;
+        }
+        else MmaEmulated(ref f, a0, a1, a2, a3, b0, b1);
+    }
+
+    /// <summary>What mma.sync computes, gathered from the other lanes' fragment registers: k pair q of
+    /// A row r sits in lane 4r' + q % 4 (r' = r mod 8; a0/a1 for q &lt; 4, a2/a3 above), k pair q of B
+    /// column j in lane 4j + q % 4 (b0 for q &lt; 4, b1 above).</summary>
+    private static void MmaEmulated(ref Frag4 f, uint a0, uint a1, uint a2, uint a3, uint b0, uint b1)
+    {
+        int lane = Warp.LaneIdx;
+        int gq = lane / 4, tig = lane % 4;
+        for (int q = 0; q < 8; q++)
+        {
+            bool high = q >= 4;
+            int src = q % 4;
+            uint rowG = Warp.Shuffle(high ? a2 : a0, 4 * gq + src);
+            uint rowG8 = Warp.Shuffle(high ? a3 : a1, 4 * gq + src);
+            uint col0 = Warp.Shuffle(high ? b1 : b0, 4 * (2 * tig) + src);
+            uint col1 = Warp.Shuffle(high ? b1 : b0, 4 * (2 * tig + 1) + src);
+            f.C0 += Dot2(rowG, col0);
+            f.C1 += Dot2(rowG, col1);
+            f.C2 += Dot2(rowG8, col0);
+            f.C3 += Dot2(rowG8, col1);
+        }
+    }
+
+    private static float Dot2(uint x, uint y) =>
+        HalfBits.ToFloat((ushort)(x & 0xFFFFu)) * HalfBits.ToFloat((ushort)(y & 0xFFFFu)) +
+        HalfBits.ToFloat((ushort)(x >> 16)) * HalfBits.ToFloat((ushort)(y >> 16));
+
+    /// <summary>Eight prefetched fragment words of one thread.</summary>
+    private struct Words8
+    {
+        public uint V0, V1, V2, V3, V4, V5, V6, V7;
+    }
+}

@@ -1,0 +1,100 @@
+// GPU half precision: the float16 GEMM (kernel: kernels/NativeCnn.Kernels/GemmFp16.cs) and mixed
+// precision's unscale-and-check pass (kernel: LossScale.cs). Gemm hands float16 operands here.
+// Paths of the float16 GEMM, with the same semantics (float16 inputs, float32 accumulation, float32 C):
+//   TensorCore  mma.sync m16n8k16 through inline PTX: CUDA devices of sm_80 and above
+//   Widen       both operands cast to float32 scratch, then the float32 GEMM kernel: the CPU
+//               simulator (which cannot run PTX) and older GPUs
+// What must hold: the path is chosen per device, never per call, so one device's results do not
+// depend on sizes; scratch goes back to the pool once its launches are queued.
+using ILGPU;
+using ILGPU.Runtime;
+using ILGPU.Runtime.Cuda;
+using NativeCnn.Kernels;
+
+namespace NativeCnn.Backends.Gpu;
+
+/// <summary>How the GPU backend multiplies float16 matrices.</summary>
+public enum HalfGemmPath
+{
+    /// <summary>Tensor cores on CUDA devices of compute capability 8.0 and above, Widen elsewhere.</summary>
+    Auto,
+    /// <summary>The mma.sync kernel (on the simulator it emulates the instruction with warp shuffles).</summary>
+    TensorCore,
+    /// <summary>Cast to float32 and use the float32 GEMM.</summary>
+    Widen,
+}
+
+public sealed partial class GpuBackend
+{
+    private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmArgs>? _gemmHalf;
+    private Action<KernelConfig, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, int, float>? _unscaleHalf;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>? _unscaleFloat;
+
+    /// <summary>Which float16 GEMM this backend runs (settable, so tests can run the tensor-core
+    /// kernel on the simulator and benchmarks can compare the paths).</summary>
+    public HalfGemmPath HalfGemm { get; set; } = HalfGemmPath.Auto;
+
+    /// <summary>The path <see cref="HalfGemm"/> resolves to on this device.</summary>
+    public HalfGemmPath EffectiveHalfGemm => HalfGemm != HalfGemmPath.Auto ? HalfGemm
+        : _acc is CudaAccelerator cuda && cuda.Architecture.Major >= 8 ? HalfGemmPath.TensorCore : HalfGemmPath.Widen;
+
+    /// <summary>Gemm with at least one float16 operand (C is float32). Mixed operands widen the float16 one.</summary>
+    private void GemmHalf(GemmArgs args, Storage a, int aOffset, Storage b, int bOffset, Storage c, int cOffset)
+    {
+        var cv = F(c).SubView(cOffset);
+        if (a.DType == DType.Float16 && b.DType == DType.Float16)
+        {
+            GemmHalfViews(args, S(a).F16.SubView(aOffset), S(b).F16.SubView(bOffset), cv);
+            return;
+        }
+        var wa = a.DType == DType.Float16 ? Widen(S(a).F16.SubView(aOffset)) : null;
+        var wb = b.DType == DType.Float16 ? Widen(S(b).F16.SubView(bOffset)) : null;
+        GemmViews(args, wa?.F32 ?? F(a).SubView(aOffset), wb?.F32 ?? F(b).SubView(bOffset), cv);
+        if (wa is not null) ReturnToPool(wa);
+        if (wb is not null) ReturnToPool(wb);
+    }
+
+    /// <summary>C (float32) = alpha * op(A) op(B) + beta * C on float16 views that start at each operand's first element.</summary>
+    internal void GemmHalfViews(GemmArgs args, ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<float> c)
+    {
+        if (args.M == 0 || args.N == 0 || args.Batch == 0) return;
+        if (EffectiveHalfGemm == HalfGemmPath.TensorCore)
+        {
+            var grid = new Index3D(
+                (args.N + GemmHalfKernels.TileN - 1) / GemmHalfKernels.TileN,
+                (args.M + GemmHalfKernels.TileM - 1) / GemmHalfKernels.TileM,
+                Math.Min(args.Batch, 65535));
+            Load(ref _gemmHalf, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmArgs>(GemmHalfKernels.GemmHalfTensorCoreKernel))
+                (new KernelConfig(grid, new Index3D(GemmHalfKernels.GroupThreads, 1, 1)), a, b, c, args);
+            return;
+        }
+        var wa = Widen(a);
+        var wb = Widen(b);
+        GemmViews(args, wa.F32, wb.F32, c);
+        ReturnToPool(wa);
+        ReturnToPool(wb);
+    }
+
+    /// <summary>A pooled float32 copy of a float16 view (exact: every half is a float).</summary>
+    private GpuStorage Widen(ArrayView<ushort> h)
+    {
+        var w = Scratch(h.Length);
+        int n = (int)h.Length;
+        if (n > 0)
+            Load(ref _castF16F32, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<float>, int>(MemoryKernels.CastHalfToFloatKernel))
+                (Flat(n), h, w.F32, n);
+        return w;
+    }
+
+    public void UnscaleGradients(Storage grad, Storage master, int n, float invScale, Storage found)
+    {
+        if (n == 0) return;
+        var g = S(grad);
+        if (g.DType == DType.Float16)
+            Load(ref _unscaleHalf, a => a.LoadStreamKernel<ArrayView<ushort>, ArrayView<float>, ArrayView<float>, int, float>(LossScaleKernels.UnscaleHalfKernel))
+                (Flat(n), g.F16, F(master), F(found), n, invScale);
+        else
+            Load(ref _unscaleFloat, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(LossScaleKernels.UnscaleFloatKernel))
+                (Flat(n), g.F32, F(master), F(found), n, invScale);
+    }
+}
