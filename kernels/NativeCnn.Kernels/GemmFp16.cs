@@ -39,24 +39,28 @@ public static class GemmHalfKernels
         int wm = (warp / 2) * 32, wn = (warp % 2) * 32;           // the warp's 32x32 sub-tile
         int m0 = Grid.IdxY * TileM, n0 = Grid.IdxX * TileN;
 
+        // op(A) (m, k): A stored (m, k) has k contiguous, stored (k, m) has m contiguous; likewise op(B) (k, n)
+        var wa = g.TransA != 0 ? Walk.For(t, 1, g.Lda) : Walk.For(t, g.Lda, 1);
+        var wb = g.TransB != 0 ? Walk.For(t, g.Ldb, 1) : Walk.For(t, 1, g.Ldb);
+
         for (int batch = Grid.IdxZ; batch < g.Batch; batch += Grid.DimZ)
         {
             int aBase = batch * g.StrideA, bBase = batch * g.StrideB, cBase = batch * g.StrideC;
             var acc = new Acc2x4();
             var pa = new Words8(); var pb = new Words8();
-            LoadA(a, aBase, g, m0, 0, t, ref pa);
-            LoadB(b, bBase, g, n0, 0, t, ref pb);
+            LoadSlice(a, aBase, wa, m0, g.M, 0, g.K, ref pa);
+            LoadSlice(b, bBase, wb, n0, g.N, 0, g.K, ref pb);
 
             for (int k0 = 0; k0 < g.K; k0 += TileK)
             {
-                StoreA(sa, g, t, ref pa);
-                StoreB(sb, g, t, ref pb);
+                StoreSlice(sa, wa, ref pa);
+                StoreSlice(sb, wb, ref pb);
                 Group.Barrier();
                 if (k0 + TileK < g.K)
                 {
                     // in flight while this slice is multiplied
-                    LoadA(a, aBase, g, m0, k0 + TileK, t, ref pa);
-                    LoadB(b, bBase, g, n0, k0 + TileK, t, ref pb);
+                    LoadSlice(a, aBase, wa, m0, g.M, k0 + TileK, g.K, ref pa);
+                    LoadSlice(b, bBase, wb, n0, g.N, k0 + TileK, g.K, ref pb);
                 }
                 acc.Step(sa, sb, wm, wn, gq, tig, 0);   // k 0..15 of the slice
                 acc.Step(sa, sb, wm, wn, gq, tig, 8);   // k 16..31
@@ -71,97 +75,70 @@ public static class GemmHalfKernels
 
     // ---- global -> registers -> shared ----------------------------------------------------
 
-    /// <summary>Word e (0..1023) of the op(A) slice (64 rows x 16 k pairs): which (row, pair) it is,
-    /// chosen so that neighbouring threads read neighbouring addresses of A as stored.</summary>
-    private static void SliceA(GemmArgs g, int e, out int row, out int kp)
+    /// <summary>Which 8 words (k pairs) of a 64 x 16-pair slice one thread moves: word j is outer index
+    /// (row of op(A) or column of op(B)) Outer0 + j*DOuter, k pair Pair0 + j*DPair. Chosen once per
+    /// kernel so that neighbouring threads read neighbouring addresses of the operand as stored: runs
+    /// of 16 pairs along k when k is contiguous, runs of 64 along the outer index otherwise.</summary>
+    private struct Walk
     {
-        if (g.TransA != 0) { kp = e / TileM; row = e % TileM; }   // A stored (k, m): runs along m
-        else { row = e / 16; kp = e % 16; }                        // A stored (m, k): runs along k
+        public int Outer0, Pair0, DOuter, DPair;
+        /// <summary>Element offset of (outer, k) = outer * OuterStride + k * KStride.</summary>
+        public int OuterStride, KStride;
+
+        public static Walk For(int t, int outerStride, int kStride)
+        {
+            var w = new Walk { OuterStride = outerStride, KStride = kStride };
+            if (kStride == 1) { w.Outer0 = t / 16; w.Pair0 = t % 16; w.DOuter = GroupThreads / 16; w.DPair = 0; }
+            else { w.Outer0 = t % 64; w.Pair0 = t / 64; w.DOuter = 0; w.DPair = GroupThreads / 64; }
+            return w;
+        }
+
+        /// <summary>Index of word j's first word in the shared slice.</summary>
+        public readonly int Shared0 => Outer0 * RowWords + Pair0;
+        public readonly int SharedStep => DOuter * RowWords + DPair;
     }
 
-    private static void SliceB(GemmArgs g, int e, out int col, out int kp)
+    /// <summary>Two k-consecutive halves packed as a fragment register holds them (lower k in the low 16 bits).</summary>
+    private static uint Pair(ArrayView<ushort> v, int addr, int kStride) => v[addr] | ((uint)v[addr + kStride] << 16);
+
+    private static uint PairGuarded(ArrayView<ushort> v, int addr, int kStride, int outer, int k, int outerLimit, int kLimit)
     {
-        if (g.TransB != 0) { col = e / 16; kp = e % 16; }          // B stored (n, k): runs along k
-        else { kp = e / TileN; col = e % TileN; }                  // B stored (k, n): runs along n
+        if (outer >= outerLimit || k >= kLimit) return 0u;
+        uint lo = v[addr];
+        return k + 1 < kLimit ? lo | ((uint)v[addr + kStride] << 16) : lo;
     }
 
-    private static uint HalfA(ArrayView<ushort> a, int aBase, GemmArgs g, int i, int p)
+    /// <summary>The thread's 8 words of the slice at (outer0, k0); zeros outside outerLimit x kLimit.
+    /// Interior slices (all but the edges) skip every bounds check.</summary>
+    private static void LoadSlice(ArrayView<ushort> v, int baseOffset, Walk w, int outer0, int outerLimit, int k0, int kLimit, ref Words8 r)
     {
-        if (i >= g.M || p >= g.K) return 0u;
-        return g.TransA != 0 ? a[aBase + p * g.Lda + i] : a[aBase + i * g.Lda + p];
+        int o = outer0 + w.Outer0, k = k0 + 2 * w.Pair0, ks = w.KStride;
+        int addr = baseOffset + o * w.OuterStride + k * ks;
+        int step = w.DOuter * w.OuterStride + 2 * w.DPair * ks;
+        if (outer0 + 64 <= outerLimit && k0 + TileK <= kLimit)
+        {
+            r.V0 = Pair(v, addr, ks); r.V1 = Pair(v, addr + step, ks);
+            r.V2 = Pair(v, addr + 2 * step, ks); r.V3 = Pair(v, addr + 3 * step, ks);
+            r.V4 = Pair(v, addr + 4 * step, ks); r.V5 = Pair(v, addr + 5 * step, ks);
+            r.V6 = Pair(v, addr + 6 * step, ks); r.V7 = Pair(v, addr + 7 * step, ks);
+            return;
+        }
+        int dO = w.DOuter, dK = 2 * w.DPair;
+        r.V0 = PairGuarded(v, addr, ks, o, k, outerLimit, kLimit);
+        r.V1 = PairGuarded(v, addr + step, ks, o + dO, k + dK, outerLimit, kLimit);
+        r.V2 = PairGuarded(v, addr + 2 * step, ks, o + 2 * dO, k + 2 * dK, outerLimit, kLimit);
+        r.V3 = PairGuarded(v, addr + 3 * step, ks, o + 3 * dO, k + 3 * dK, outerLimit, kLimit);
+        r.V4 = PairGuarded(v, addr + 4 * step, ks, o + 4 * dO, k + 4 * dK, outerLimit, kLimit);
+        r.V5 = PairGuarded(v, addr + 5 * step, ks, o + 5 * dO, k + 5 * dK, outerLimit, kLimit);
+        r.V6 = PairGuarded(v, addr + 6 * step, ks, o + 6 * dO, k + 6 * dK, outerLimit, kLimit);
+        r.V7 = PairGuarded(v, addr + 7 * step, ks, o + 7 * dO, k + 7 * dK, outerLimit, kLimit);
     }
 
-    private static uint HalfB(ArrayView<ushort> b, int bBase, GemmArgs g, int j, int p)
+    private static void StoreSlice(ArrayView<uint> s, Walk w, ref Words8 r)
     {
-        if (j >= g.N || p >= g.K) return 0u;
-        return g.TransB != 0 ? b[bBase + j * g.Ldb + p] : b[bBase + p * g.Ldb + j];
-    }
-
-    /// <summary>Two k-consecutive halves of op(A) row i packed as the fragment holds them (lower k in the low 16 bits).</summary>
-    private static uint ReadA(ArrayView<ushort> a, int aBase, GemmArgs g, int m0, int k0, int e)
-    {
-        SliceA(g, e, out int row, out int kp);
-        int i = m0 + row, p = k0 + 2 * kp;
-        return HalfA(a, aBase, g, i, p) | (HalfA(a, aBase, g, i, p + 1) << 16);
-    }
-
-    private static uint ReadB(ArrayView<ushort> b, int bBase, GemmArgs g, int n0, int k0, int e)
-    {
-        SliceB(g, e, out int col, out int kp);
-        int j = n0 + col, p = k0 + 2 * kp;
-        return HalfB(b, bBase, g, j, p) | (HalfB(b, bBase, g, j, p + 1) << 16);
-    }
-
-    private static void LoadA(ArrayView<ushort> a, int aBase, GemmArgs g, int m0, int k0, int t, ref Words8 r)
-    {
-        r.V0 = ReadA(a, aBase, g, m0, k0, t);
-        r.V1 = ReadA(a, aBase, g, m0, k0, t + GroupThreads);
-        r.V2 = ReadA(a, aBase, g, m0, k0, t + 2 * GroupThreads);
-        r.V3 = ReadA(a, aBase, g, m0, k0, t + 3 * GroupThreads);
-        r.V4 = ReadA(a, aBase, g, m0, k0, t + 4 * GroupThreads);
-        r.V5 = ReadA(a, aBase, g, m0, k0, t + 5 * GroupThreads);
-        r.V6 = ReadA(a, aBase, g, m0, k0, t + 6 * GroupThreads);
-        r.V7 = ReadA(a, aBase, g, m0, k0, t + 7 * GroupThreads);
-    }
-
-    private static void LoadB(ArrayView<ushort> b, int bBase, GemmArgs g, int n0, int k0, int t, ref Words8 r)
-    {
-        r.V0 = ReadB(b, bBase, g, n0, k0, t);
-        r.V1 = ReadB(b, bBase, g, n0, k0, t + GroupThreads);
-        r.V2 = ReadB(b, bBase, g, n0, k0, t + 2 * GroupThreads);
-        r.V3 = ReadB(b, bBase, g, n0, k0, t + 3 * GroupThreads);
-        r.V4 = ReadB(b, bBase, g, n0, k0, t + 4 * GroupThreads);
-        r.V5 = ReadB(b, bBase, g, n0, k0, t + 5 * GroupThreads);
-        r.V6 = ReadB(b, bBase, g, n0, k0, t + 6 * GroupThreads);
-        r.V7 = ReadB(b, bBase, g, n0, k0, t + 7 * GroupThreads);
-    }
-
-    private static void PutA(ArrayView<uint> sa, GemmArgs g, int e, uint v)
-    {
-        SliceA(g, e, out int row, out int kp);
-        sa[row * RowWords + kp] = v;
-    }
-
-    private static void PutB(ArrayView<uint> sb, GemmArgs g, int e, uint v)
-    {
-        SliceB(g, e, out int col, out int kp);
-        sb[col * RowWords + kp] = v;
-    }
-
-    private static void StoreA(ArrayView<uint> sa, GemmArgs g, int t, ref Words8 r)
-    {
-        PutA(sa, g, t, r.V0); PutA(sa, g, t + GroupThreads, r.V1);
-        PutA(sa, g, t + 2 * GroupThreads, r.V2); PutA(sa, g, t + 3 * GroupThreads, r.V3);
-        PutA(sa, g, t + 4 * GroupThreads, r.V4); PutA(sa, g, t + 5 * GroupThreads, r.V5);
-        PutA(sa, g, t + 6 * GroupThreads, r.V6); PutA(sa, g, t + 7 * GroupThreads, r.V7);
-    }
-
-    private static void StoreB(ArrayView<uint> sb, GemmArgs g, int t, ref Words8 r)
-    {
-        PutB(sb, g, t, r.V0); PutB(sb, g, t + GroupThreads, r.V1);
-        PutB(sb, g, t + 2 * GroupThreads, r.V2); PutB(sb, g, t + 3 * GroupThreads, r.V3);
-        PutB(sb, g, t + 4 * GroupThreads, r.V4); PutB(sb, g, t + 5 * GroupThreads, r.V5);
-        PutB(sb, g, t + 6 * GroupThreads, r.V6); PutB(sb, g, t + 7 * GroupThreads, r.V7);
+        int i = w.Shared0, step = w.SharedStep;
+        s[i] = r.V0; s[i + step] = r.V1; s[i + 2 * step] = r.V2; s[i + 3 * step] = r.V3;
+        s[i + 4 * step] = r.V4; s[i + 5 * step] = r.V5; s[i + 6 * step] = r.V6; s[i + 7 * step] = r.V7;
     }
 
     // ---- epilogue ------------------------------------------------------------------------
