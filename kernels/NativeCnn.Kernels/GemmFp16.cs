@@ -13,7 +13,8 @@
 // The mma is inline PTX (CudaAsm, sm_80+). Where PTX cannot run (ILGPU's CPU simulator) the same
 // kernel emulates the instruction with warp shuffles from the very fragment registers the hardware
 // would read, so the simulator checks the tiling, the staging and the fragment layout; only the
-// instruction itself is left to the GPU. GPUs below sm_80 use the backend's widening path instead.
+// instruction itself is left to the GPU. (ILGPU keeps the emulation in the PTX behind a constant-true
+// predicate; ptxas removes it: the SASS has no SHFL.) GPUs below sm_80 use the backend's widening path.
 // What must hold: beta == 0 never reads C (pooled buffers hold garbage, even NaN).
 using ILGPU;
 using ILGPU.Runtime.Cuda;
