@@ -11,10 +11,11 @@
 // registers while the current one is multiplied. Edges load zeros and guard the stores.
 //
 // The mma is inline PTX (CudaAsm, sm_80+). Where PTX cannot run (ILGPU's CPU simulator) the same
-// kernel emulates the instruction with warp shuffles from the very fragment registers the hardware
-// would read, so the simulator checks the tiling, the staging and the fragment layout; only the
-// instruction itself is left to the GPU. (ILGPU keeps the emulation in the PTX behind a constant-true
-// predicate; ptxas removes it: the SASS has no SHFL.) GPUs below sm_80 use the backend's widening path.
+// kernel computes each mma's sums from the very fragment words the hardware would be given (found by
+// the PTX ISA's ownership rule, read through the same index functions the GPU path loads with), so
+// the simulator checks the tiling, the staging and the fragment layout; only the instruction itself
+// is left to the GPU. (ILGPU keeps the emulation in the PTX behind a constant predicate; ptxas drops
+// it.) GPUs below sm_80 use the backend's widening path.
 // What must hold: beta == 0 never reads C (pooled buffers hold garbage, even NaN).
 using ILGPU;
 using ILGPU.Runtime.Cuda;
@@ -63,8 +64,8 @@ public static class GemmHalfKernels
                     LoadSlice(a, aBase, wa, m0, g.M, k0 + TileK, g.K, ref pa);
                     LoadSlice(b, bBase, wb, n0, g.N, k0 + TileK, g.K, ref pb);
                 }
-                acc.Step(sa, sb, wm, wn, gq, tig, 0);   // k 0..15 of the slice
-                acc.Step(sa, sb, wm, wn, gq, tig, 8);   // k 16..31
+                acc.Step(sa, sb, wm, wn, lane, 0);   // k 0..15 of the slice
+                acc.Step(sa, sb, wm, wn, lane, 8);   // k 16..31
                 Group.Barrier();
             }
 
@@ -177,6 +178,17 @@ public static class GemmHalfKernels
         public float C0, C1, C2, C3;
     }
 
+    /// <summary>Shared index of fragment register <paramref name="reg"/> of A for <paramref name="lane"/>, for the
+    /// m16 tile at row <paramref name="rowBase"/> of the slice and k pair <paramref name="kp"/>. PTX ISA
+    /// (m16n8k16, .f16): a0 = (row g, k 2t..2t+1), a1 = (g+8, same k), a2 = (g, k+8), a3 = (g+8, k+8);
+    /// lane = 4g + t. The only place the A layout lives: the GPU loads with it, the emulation reads through it.</summary>
+    private static int AWord(int rowBase, int kp, int lane, int reg) =>
+        (rowBase + lane / 4 + (reg & 1) * 8) * RowWords + kp + lane % 4 + (reg >> 1) * 4;
+
+    /// <summary>Shared index of B fragment register <paramref name="reg"/>: b0 = (k 2t..2t+1, column g), b1 = (k+8, column g).</summary>
+    private static int BWord(int colBase, int kp, int lane, int reg) =>
+        (colBase + lane / 4) * RowWords + kp + lane % 4 + reg * 4;
+
     /// <summary>A warp's 32x32 sub-tile: 2 m16 tiles (T0x, T1x) by 4 n8 tiles.</summary>
     private struct Acc2x4
     {
@@ -184,63 +196,58 @@ public static class GemmHalfKernels
 
         /// <summary>One k16 step from k pair <paramref name="kp"/> of the staged slice: 8 fragment words of
         /// op(A), 8 of op(B), 8 mma.</summary>
-        public void Step(ArrayView<uint> sa, ArrayView<uint> sb, int wm, int wn, int gq, int tig, int kp)
+        public void Step(ArrayView<uint> sa, ArrayView<uint> sb, int wm, int wn, int lane, int kp)
         {
-            // A fragment (PTX ISA, m16n8k16 .f16): a0 = (g, k 2t..2t+1), a1 = (g+8, same k), a2 = (g, k+8), a3 = (g+8, k+8)
-            int r0 = (wm + gq) * RowWords + kp + tig;
-            uint a00 = sa[r0], a01 = sa[r0 + 8 * RowWords], a02 = sa[r0 + 4], a03 = sa[r0 + 8 * RowWords + 4];
-            int r1 = r0 + 16 * RowWords;
-            uint a10 = sa[r1], a11 = sa[r1 + 8 * RowWords], a12 = sa[r1 + 4], a13 = sa[r1 + 8 * RowWords + 4];
-            // B fragment: b0 = (k 2t..2t+1, column g), b1 = (k+8, column g)
-            int c0 = (wn + gq) * RowWords + kp + tig;
-            uint b0 = sb[c0], b1 = sb[c0 + 4];
+            if (!CudaAsm.IsSupported)
+            {
+                Emulate(ref T00, sa, sb, wm, wn, kp, lane); Emulate(ref T01, sa, sb, wm, wn + 8, kp, lane);
+                Emulate(ref T02, sa, sb, wm, wn + 16, kp, lane); Emulate(ref T03, sa, sb, wm, wn + 24, kp, lane);
+                Emulate(ref T10, sa, sb, wm + 16, wn, kp, lane); Emulate(ref T11, sa, sb, wm + 16, wn + 8, kp, lane);
+                Emulate(ref T12, sa, sb, wm + 16, wn + 16, kp, lane); Emulate(ref T13, sa, sb, wm + 16, wn + 24, kp, lane);
+                return;
+            }
+            uint a00 = sa[AWord(wm, kp, lane, 0)], a01 = sa[AWord(wm, kp, lane, 1)], a02 = sa[AWord(wm, kp, lane, 2)], a03 = sa[AWord(wm, kp, lane, 3)];
+            uint a10 = sa[AWord(wm + 16, kp, lane, 0)], a11 = sa[AWord(wm + 16, kp, lane, 1)], a12 = sa[AWord(wm + 16, kp, lane, 2)], a13 = sa[AWord(wm + 16, kp, lane, 3)];
+            uint b0 = sb[BWord(wn, kp, lane, 0)], b1 = sb[BWord(wn, kp, lane, 1)];
             Mma(ref T00, a00, a01, a02, a03, b0, b1);
             Mma(ref T10, a10, a11, a12, a13, b0, b1);
-            int c1 = c0 + 8 * RowWords;
-            b0 = sb[c1]; b1 = sb[c1 + 4];
+            b0 = sb[BWord(wn + 8, kp, lane, 0)]; b1 = sb[BWord(wn + 8, kp, lane, 1)];
             Mma(ref T01, a00, a01, a02, a03, b0, b1);
             Mma(ref T11, a10, a11, a12, a13, b0, b1);
-            int c2 = c0 + 16 * RowWords;
-            b0 = sb[c2]; b1 = sb[c2 + 4];
+            b0 = sb[BWord(wn + 16, kp, lane, 0)]; b1 = sb[BWord(wn + 16, kp, lane, 1)];
             Mma(ref T02, a00, a01, a02, a03, b0, b1);
             Mma(ref T12, a10, a11, a12, a13, b0, b1);
-            int c3 = c0 + 24 * RowWords;
-            b0 = sb[c3]; b1 = sb[c3 + 4];
+            b0 = sb[BWord(wn + 24, kp, lane, 0)]; b1 = sb[BWord(wn + 24, kp, lane, 1)];
             Mma(ref T03, a00, a01, a02, a03, b0, b1);
             Mma(ref T13, a10, a11, a12, a13, b0, b1);
         }
     }
 
-    /// <summary>D = A (16x16) * B (16x8) + C on the warp's fragments: one mma.sync on a GPU, the same
-    /// sums through warp shuffles where PTX cannot run.</summary>
+    /// <summary>D = A (16x16) * B (16x8) + C on the warp's fragments: one mma.sync.</summary>
     private static void Mma(ref Frag4 f, uint a0, uint a1, uint a2, uint a3, uint b0, uint b1)
     {
-        if (CudaAsm.IsSupported)
-        {
-            Ref<float> d0 = f.C0, d1 = f.C1, d2 = f.C2, d3 = f.C3;
-            Input<uint> x0 = a0, x1 = a1, x2 = a2, x3 = a3, y0 = b0, y1 = b1;
-            CudaAsm.EmitRef("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};",
-                ref d0, ref d1, ref d2, ref d3, ref x0, ref x1, ref x2, ref x3, ref y0, ref y1);
-            f.C0 = d0.Value; f.C1 = d1.Value; f.C2 = d2.Value; f.C3 = d3.Value;
-        }
-        else MmaEmulated(ref f, a0, a1, a2, a3, b0, b1);
+        Ref<float> d0 = f.C0, d1 = f.C1, d2 = f.C2, d3 = f.C3;
+        Input<uint> x0 = a0, x1 = a1, x2 = a2, x3 = a3, y0 = b0, y1 = b1;
+        CudaAsm.EmitRef("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};",
+            ref d0, ref d1, ref d2, ref d3, ref x0, ref x1, ref x2, ref x3, ref y0, ref y1);
+        f.C0 = d0.Value; f.C1 = d1.Value; f.C2 = d2.Value; f.C3 = d3.Value;
     }
 
-    /// <summary>What mma.sync computes, gathered from the other lanes' fragment registers: k pair q of
-    /// A row r sits in lane 4r' + q % 4 (r' = r mod 8; a0/a1 for q &lt; 4, a2/a3 above), k pair q of B
-    /// column j in lane 4j + q % 4 (b0 for q &lt; 4, b1 above).</summary>
-    private static void MmaEmulated(ref Frag4 f, uint a0, uint a1, uint a2, uint a3, uint b0, uint b1)
+    /// <summary>What one mma.sync leaves in this lane's accumulators (rows g, g+8; columns 2t, 2t+1),
+    /// where PTX cannot run. Each product term is read from the fragment register that, by the PTX
+    /// ISA, holds it (k pair q of A row r: lane 4(r mod 8) + q mod 4, register (r &gt;= 8) + 2(q &gt;= 4);
+    /// of B column j: lane 4j + q mod 4, register (q &gt;= 4)), through the same AWord/BWord the GPU
+    /// loads with: a wrong fragment layout gives wrong sums here too.</summary>
+    private static void Emulate(ref Frag4 f, ArrayView<uint> sa, ArrayView<uint> sb, int rowBase, int colBase, int kp, int lane)
     {
-        int lane = Warp.LaneIdx;
         int gq = lane / 4, tig = lane % 4;
         for (int q = 0; q < 8; q++)
         {
-            bool high = q >= 4;
-            int src = q % 4;
-            uint rowG = Warp.Shuffle(high ? a2 : a0, 4 * gq + src);
-            uint rowG8 = Warp.Shuffle(high ? a3 : a1, 4 * gq + src);
-            uint col0 = Warp.Shuffle(high ? b1 : b0, 4 * (2 * tig) + src);
-            uint col1 = Warp.Shuffle(high ? b1 : b0, 4 * (2 * tig + 1) + src);
+            int hi = q >= 4 ? 1 : 0;
+            uint rowG = sa[AWord(rowBase, kp, 4 * gq + q % 4, 2 * hi)];
+            uint rowG8 = sa[AWord(rowBase, kp, 4 * gq + q % 4, 1 + 2 * hi)];
+            uint col0 = sb[BWord(colBase, kp, 4 * (2 * tig) + q % 4, hi)];
+            uint col1 = sb[BWord(colBase, kp, 4 * (2 * tig + 1) + q % 4, hi)];
             f.C0 += Dot2(rowG, col0);
             f.C1 += Dot2(rowG, col1);
             f.C2 += Dot2(rowG8, col0);

@@ -34,6 +34,17 @@ public sealed partial class Tensor
         }
     }
 
+    /// <summary>A dense float16 tensor with this tensor's values (this one if already so). Not recorded.
+    /// What float16 products (Gemm, conv) hand the backend.</summary>
+    internal Tensor DenseHalf()
+    {
+        if (DType == DType.Float16) return IsDense ? this : ContiguousCopy();
+        var t = WholeStorage();
+        var y = Empty(t._shape, DType.Float16, t.Backend);
+        t.Backend.Cast(t.Storage, y.Storage);
+        return y;
+    }
+
     /// <summary>The same values (a view, no copy); Backward multiplies the gradient flowing through
     /// it by <paramref name="scale"/>. Scaling the gradient at the model's output is scaling the loss
     /// for every layer below it, without touching the loss value that is recorded and printed.</summary>
