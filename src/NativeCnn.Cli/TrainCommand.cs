@@ -61,6 +61,7 @@ public static class TrainCommand
             json.WriteNumber("valid_images", valid.Count);
             json.WriteString("data", o.DataDir ?? "embedded:mnist10k");
             json.WriteString("device", device.ToString());
+            json.WriteBoolean("fp16", o.Fp16);
             json.WriteEndObject();
             json.Flush();
             stdout.WriteLine(System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan));
@@ -87,6 +88,7 @@ public static class TrainCommand
         // fastai v1's defaults (Learner with bn_wd=True, true_wd=True): AdamW, betas (0.9, 0.99),
         // eps 1e-8, decoupled weight decay 1e-2 on every parameter (Learner.DefaultOptimizer).
         var learn = new Learner(DataBunch.From(trainBatches, validBatches), model, (pred, y) => F.CrossEntropy(pred, y), new[] { Metrics.Accuracy() });
+        if (o.Fp16) learn.ToFp16();
         learn.AddCallback(new EpochTablePrinter(table));
         if (log != TextWriter.Null) learn.AddCallback(new ProgressLog(log));
         learn.FitOneCycle(o.Epochs, o.Lr);

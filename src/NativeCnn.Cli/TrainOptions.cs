@@ -14,6 +14,8 @@ public sealed class TrainOptions
     public string? DataDir { get; private set; }
     public int? Limit { get; private set; }
     public bool Verbose { get; private set; }
+    /// <summary>Mixed precision (Learner.ToFp16): float16 model except batch norm, float32 master weights, dynamic loss scaling.</summary>
+    public bool Fp16 { get; private set; }
     /// <summary>auto, cpu, cuda, cuda:N or simulator, as given (resolved by TrainCommand).</summary>
     public string Device { get; private set; } = "auto";
     public bool Help { get; private set; }
@@ -35,6 +37,8 @@ public sealed class TrainOptions
         "  --limit N      use only the first N training and N validation images (quick runs)\n" +
         "  --device D     auto (default: CUDA when a usable NVIDIA GPU is present, else the CPU), cpu, cuda,\n" +
         "                 cuda:N, or simulator (ILGPU's CPU simulator of the GPU backend: very slow, for tests)\n" +
+        "  --fp16         mixed precision: float16 model except batch norm, float32 master weights, dynamic\n" +
+        "                 loss scaling (tensor cores on CUDA sm_80+; float16 storage, float32 arithmetic on the CPU)\n" +
         "  --json         print the final metrics as one JSON object on stdout (the table goes to stderr)\n" +
         "  --verbose      print the model, progress every 25 steps, and stack traces on errors\n" +
         "  -h, --help     show this help";
@@ -93,10 +97,11 @@ public sealed class TrainOptions
                 }
                 case "--json": NoValue(); o.Json = true; break;
                 case "--verbose": NoValue(); o.Verbose = true; break;
+                case "--fp16": NoValue(); o.Fp16 = true; break;
                 case "--help" or "-h": o.Help = true; break;
                 default:
                     throw new UsageException(arg.StartsWith('-')
-                        ? $"train: unknown option '{arg}'; expected --epochs, --lr, --bs, --seed, --data, --limit, --device, --json, --verbose or --help"
+                        ? $"train: unknown option '{arg}'; expected --epochs, --lr, --bs, --seed, --data, --limit, --device, --fp16, --json, --verbose or --help"
                         : $"train: unexpected argument '{arg}'; train takes only options (see 'nativecnn train --help')");
             }
         }
