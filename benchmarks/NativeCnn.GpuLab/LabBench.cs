@@ -106,11 +106,11 @@ public static class LabBench
     }
 
     /// <summary>Four significant digits (a simulator's 2e-5 TFLOP/s must not print as 0).</summary>
-    private static double Sig(double v) =>
+    internal static double Sig(double v) =>
         v == 0 || !double.IsFinite(v) ? v : Math.Round(v, Math.Clamp(3 - (int)Math.Floor(Math.Log10(Math.Abs(v))), 0, 15));
 
     /// <summary>Median wall time of <paramref name="reps"/> calls, each followed by a device synchronisation.</summary>
-    private static double MedianMs(Action step, GpuBackend gpu, int warmup, int reps)
+    internal static double MedianMs(Action step, GpuBackend gpu, int warmup, int reps)
     {
         for (int i = 0; i < warmup; i++) step();
         gpu.Synchronize();
