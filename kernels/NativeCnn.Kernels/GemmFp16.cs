@@ -37,7 +37,7 @@ public static class GemmHalfKernels
         var sb = SharedMemory.Allocate<uint>(TileN * RowWords);   // sb[col * RowWords + kp]: halves 2kp, 2kp+1 of op(B) column
         int t = Group.IdxX;
         int warp = t / 32, lane = t % 32;
-        int gq = lane / 4, tig = lane % 4;                        // fragment row group and thread-in-group
+        int gq = lane >> 2, tig = lane & 3;                       // fragment row group and thread-in-group
         int wm = (warp / 2) * 32, wn = (warp % 2) * 32;           // the warp's 32x32 sub-tile
         int m0 = Grid.IdxY * TileM, n0 = Grid.IdxX * TileN;
 
@@ -178,16 +178,23 @@ public static class GemmHalfKernels
         public float C0, C1, C2, C3;
     }
 
-    /// <summary>Shared index of fragment register <paramref name="reg"/> of A for <paramref name="lane"/>, for the
-    /// m16 tile at row <paramref name="rowBase"/> of the slice and k pair <paramref name="kp"/>. PTX ISA
-    /// (m16n8k16, .f16): a0 = (row g, k 2t..2t+1), a1 = (g+8, same k), a2 = (g, k+8), a3 = (g+8, k+8);
-    /// lane = 4g + t. The only place the A layout lives: the GPU loads with it, the emulation reads through it.</summary>
-    private static int AWord(int rowBase, int kp, int lane, int reg) =>
-        (rowBase + lane / 4 + (reg & 1) * 8) * RowWords + kp + lane % 4 + (reg >> 1) * 4;
+    /// <summary>Where a lane's fragment words sit in a tile staged in shared memory (PTX ISA, m16n8k16,
+    /// .f16; lane = 4g + t): its row (A) or column (B) g and k pair t. Shifts, not / and %: lane is
+    /// never negative, and signed division would cost a dozen instructions per fragment load.</summary>
+    private static int LaneOffset(int lane) => (lane >> 2) * RowWords + (lane & 3);
 
-    /// <summary>Shared index of B fragment register <paramref name="reg"/>: b0 = (k 2t..2t+1, column g), b1 = (k+8, column g).</summary>
-    private static int BWord(int colBase, int kp, int lane, int reg) =>
-        (colBase + lane / 4) * RowWords + kp + lane % 4 + reg * 4;
+    /// <summary>A register reg of the lane: a0 = (g, k pair t), a1 = (g+8, t), a2 = (g, t+4), a3 = (g+8, t+4).</summary>
+    private static int ARegOffset(int reg) => (reg & 1) * 8 * RowWords + (reg >> 1) * 4;
+
+    /// <summary>B register reg: b0 = (k pair t, column g), b1 = (t+4, column g).</summary>
+    private static int BRegOffset(int reg) => reg * 4;
+
+    /// <summary>Shared index of A fragment register <paramref name="reg"/> of <paramref name="lane"/> for the m16 tile
+    /// at slice row <paramref name="rowBase"/>, k pair <paramref name="kp"/>. The GPU path loads with these
+    /// offsets, the emulation reads through them: one statement of the layout.</summary>
+    private static int AWord(int rowBase, int kp, int lane, int reg) => rowBase * RowWords + kp + LaneOffset(lane) + ARegOffset(reg);
+
+    private static int BWord(int colBase, int kp, int lane, int reg) => colBase * RowWords + kp + LaneOffset(lane) + BRegOffset(reg);
 
     /// <summary>A warp's 32x32 sub-tile: 2 m16 tiles (T0x, T1x) by 4 n8 tiles.</summary>
     private struct Acc2x4
@@ -206,18 +213,21 @@ public static class GemmHalfKernels
                 Emulate(ref T12, sa, sb, wm + 16, wn + 16, kp, lane); Emulate(ref T13, sa, sb, wm + 16, wn + 24, kp, lane);
                 return;
             }
-            uint a00 = sa[AWord(wm, kp, lane, 0)], a01 = sa[AWord(wm, kp, lane, 1)], a02 = sa[AWord(wm, kp, lane, 2)], a03 = sa[AWord(wm, kp, lane, 3)];
-            uint a10 = sa[AWord(wm + 16, kp, lane, 0)], a11 = sa[AWord(wm + 16, kp, lane, 1)], a12 = sa[AWord(wm + 16, kp, lane, 2)], a13 = sa[AWord(wm + 16, kp, lane, 3)];
-            uint b0 = sb[BWord(wn, kp, lane, 0)], b1 = sb[BWord(wn, kp, lane, 1)];
+            // lane and k pair folded into one base per operand; each register is a constant offset from it
+            int ai = wm * RowWords + kp + LaneOffset(lane), bi = wn * RowWords + kp + LaneOffset(lane);
+            const int Tile16 = 16 * RowWords, Tile8 = 8 * RowWords;
+            uint a00 = sa[ai + ARegOffset(0)], a01 = sa[ai + ARegOffset(1)], a02 = sa[ai + ARegOffset(2)], a03 = sa[ai + ARegOffset(3)];
+            uint a10 = sa[ai + Tile16 + ARegOffset(0)], a11 = sa[ai + Tile16 + ARegOffset(1)], a12 = sa[ai + Tile16 + ARegOffset(2)], a13 = sa[ai + Tile16 + ARegOffset(3)];
+            uint b0 = sb[bi + BRegOffset(0)], b1 = sb[bi + BRegOffset(1)];
             Mma(ref T00, a00, a01, a02, a03, b0, b1);
             Mma(ref T10, a10, a11, a12, a13, b0, b1);
-            b0 = sb[BWord(wn + 8, kp, lane, 0)]; b1 = sb[BWord(wn + 8, kp, lane, 1)];
+            b0 = sb[bi + Tile8 + BRegOffset(0)]; b1 = sb[bi + Tile8 + BRegOffset(1)];
             Mma(ref T01, a00, a01, a02, a03, b0, b1);
             Mma(ref T11, a10, a11, a12, a13, b0, b1);
-            b0 = sb[BWord(wn + 16, kp, lane, 0)]; b1 = sb[BWord(wn + 16, kp, lane, 1)];
+            b0 = sb[bi + 2 * Tile8 + BRegOffset(0)]; b1 = sb[bi + 2 * Tile8 + BRegOffset(1)];
             Mma(ref T02, a00, a01, a02, a03, b0, b1);
             Mma(ref T12, a10, a11, a12, a13, b0, b1);
-            b0 = sb[BWord(wn + 24, kp, lane, 0)]; b1 = sb[BWord(wn + 24, kp, lane, 1)];
+            b0 = sb[bi + 3 * Tile8 + BRegOffset(0)]; b1 = sb[bi + 3 * Tile8 + BRegOffset(1)];
             Mma(ref T03, a00, a01, a02, a03, b0, b1);
             Mma(ref T13, a10, a11, a12, a13, b0, b1);
         }
@@ -240,7 +250,7 @@ public static class GemmHalfKernels
     /// loads with: a wrong fragment layout gives wrong sums here too.</summary>
     private static void Emulate(ref Frag4 f, ArrayView<uint> sa, ArrayView<uint> sb, int rowBase, int colBase, int kp, int lane)
     {
-        int gq = lane / 4, tig = lane % 4;
+        int gq = lane >> 2, tig = lane & 3;
         for (int q = 0; q < 8; q++)
         {
             int hi = q >= 4 ? 1 : 0;
