@@ -175,7 +175,7 @@ public class MixedPrecisionTests
     }
 
     [Fact]
-    public void ScaledGradientsMatchFloat32GradientsAfterUnscaling()
+    public void TheFirstStepMovesTheMastersLikeTheFloat32Weights()
     {
         var a = TinyMnist(16, 16, 9, out var m32);
         var b = TinyMnist(16, 16, 9, out var m16).ToFp16();
