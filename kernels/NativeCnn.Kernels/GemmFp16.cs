@@ -36,9 +36,11 @@ public static class GemmHalfKernels
         var sa = SharedMemory.Allocate<uint>(TileM * RowWords);   // sa[row * RowWords + kp]: halves 2kp, 2kp+1 of op(A) row
         var sb = SharedMemory.Allocate<uint>(TileN * RowWords);   // sb[col * RowWords + kp]: halves 2kp, 2kp+1 of op(B) column
         int t = Group.IdxX;
-        int warp = t / 32, lane = t % 32;
+        // shifts and masks, not / and %: t is never negative, and ptxas turns signed / and % by
+        // constants into division sequences (recomputed inside the main loop)
+        int warp = t >> 5, lane = t & 31;
         int gq = lane >> 2, tig = lane & 3;                       // fragment row group and thread-in-group
-        int wm = (warp / 2) * 32, wn = (warp % 2) * 32;           // the warp's 32x32 sub-tile
+        int wm = (warp >> 1) * 32, wn = (warp & 1) * 32;          // the warp's 32x32 sub-tile
         int m0 = Grid.IdxY * TileM, n0 = Grid.IdxX * TileN;
 
         // op(A) (m, k): A stored (m, k) has k contiguous, stored (k, m) has m contiguous; likewise op(B) (k, n)
@@ -90,8 +92,8 @@ public static class GemmHalfKernels
         public static Walk For(int t, int outerStride, int kStride)
         {
             var w = new Walk { OuterStride = outerStride, KStride = kStride };
-            if (kStride == 1) { w.Outer0 = t / 16; w.Pair0 = t % 16; w.DOuter = GroupThreads / 16; w.DPair = 0; }
-            else { w.Outer0 = t % 64; w.Pair0 = t / 64; w.DOuter = 0; w.DPair = GroupThreads / 64; }
+            if (kStride == 1) { w.Outer0 = t >> 4; w.Pair0 = t & 15; w.DOuter = GroupThreads / 16; w.DPair = 0; }
+            else { w.Outer0 = t & 63; w.Pair0 = t >> 6; w.DOuter = 0; w.DPair = GroupThreads / 64; }
             return w;
         }
 
