@@ -217,19 +217,22 @@ public static class GemmHalfKernels
             }
             // lane and k pair folded into one base per operand; each register is a constant offset from it
             int ai = wm * RowWords + kp + LaneOffset(lane), bi = wn * RowWords + kp + LaneOffset(lane);
+            // views at the bases, so every register below is an immediate offset of one shared address
+            var av = sa.SubView(ai);
+            var bv = sb.SubView(bi);
             const int Tile16 = 16 * RowWords, Tile8 = 8 * RowWords;
-            uint a00 = sa[ai + ARegOffset(0)], a01 = sa[ai + ARegOffset(1)], a02 = sa[ai + ARegOffset(2)], a03 = sa[ai + ARegOffset(3)];
-            uint a10 = sa[ai + Tile16 + ARegOffset(0)], a11 = sa[ai + Tile16 + ARegOffset(1)], a12 = sa[ai + Tile16 + ARegOffset(2)], a13 = sa[ai + Tile16 + ARegOffset(3)];
-            uint b0 = sb[bi + BRegOffset(0)], b1 = sb[bi + BRegOffset(1)];
+            uint a00 = av[ARegOffset(0)], a01 = av[ARegOffset(1)], a02 = av[ARegOffset(2)], a03 = av[ARegOffset(3)];
+            uint a10 = av[Tile16 + ARegOffset(0)], a11 = av[Tile16 + ARegOffset(1)], a12 = av[Tile16 + ARegOffset(2)], a13 = av[Tile16 + ARegOffset(3)];
+            uint b0 = bv[BRegOffset(0)], b1 = bv[BRegOffset(1)];
             Mma(ref T00, a00, a01, a02, a03, b0, b1);
             Mma(ref T10, a10, a11, a12, a13, b0, b1);
-            b0 = sb[bi + Tile8 + BRegOffset(0)]; b1 = sb[bi + Tile8 + BRegOffset(1)];
+            b0 = bv[Tile8 + BRegOffset(0)]; b1 = bv[Tile8 + BRegOffset(1)];
             Mma(ref T01, a00, a01, a02, a03, b0, b1);
             Mma(ref T11, a10, a11, a12, a13, b0, b1);
-            b0 = sb[bi + 2 * Tile8 + BRegOffset(0)]; b1 = sb[bi + 2 * Tile8 + BRegOffset(1)];
+            b0 = bv[2 * Tile8 + BRegOffset(0)]; b1 = bv[2 * Tile8 + BRegOffset(1)];
             Mma(ref T02, a00, a01, a02, a03, b0, b1);
             Mma(ref T12, a10, a11, a12, a13, b0, b1);
-            b0 = sb[bi + 3 * Tile8 + BRegOffset(0)]; b1 = sb[bi + 3 * Tile8 + BRegOffset(1)];
+            b0 = bv[3 * Tile8 + BRegOffset(0)]; b1 = bv[3 * Tile8 + BRegOffset(1)];
             Mma(ref T03, a00, a01, a02, a03, b0, b1);
             Mma(ref T13, a10, a11, a12, a13, b0, b1);
         }
