@@ -97,9 +97,8 @@ public static class GemmHalfKernels
             return w;
         }
 
-        /// <summary>Index of word j's first word in the shared slice.</summary>
+        /// <summary>Index of the thread's first word in the shared slice (word j: + j * (DOuter * RowWords + DPair)).</summary>
         public readonly int Shared0 => Outer0 * RowWords + Pair0;
-        public readonly int SharedStep => DOuter * RowWords + DPair;
     }
 
     /// <summary>Two k-consecutive halves packed as a fragment register holds them (lower k in the low 16 bits).</summary>
@@ -138,11 +137,23 @@ public static class GemmHalfKernels
         r.V7 = PairGuarded(v, addr + 7 * step, ks, o + 7 * dO, k + 7 * dK, outerLimit, kLimit);
     }
 
+    /// <summary>The 8 words into the shared slice. The step between them is one of two constants (8 rows
+    /// when k is contiguous, 2 pairs otherwise): spelled out, every store is an immediate offset of one address.</summary>
     private static void StoreSlice(ArrayView<uint> s, Walk w, ref Words8 r)
     {
-        int i = w.Shared0, step = w.SharedStep;
-        s[i] = r.V0; s[i + step] = r.V1; s[i + 2 * step] = r.V2; s[i + 3 * step] = r.V3;
-        s[i + 4 * step] = r.V4; s[i + 5 * step] = r.V5; s[i + 6 * step] = r.V6; s[i + 7 * step] = r.V7;
+        var v = s.SubView(w.Shared0);
+        if (w.KStride == 1)
+        {
+            const int D = GroupThreads / 16 * RowWords;
+            v[0] = r.V0; v[D] = r.V1; v[2 * D] = r.V2; v[3 * D] = r.V3;
+            v[4 * D] = r.V4; v[5 * D] = r.V5; v[6 * D] = r.V6; v[7 * D] = r.V7;
+        }
+        else
+        {
+            const int D = GroupThreads / 64;
+            v[0] = r.V0; v[D] = r.V1; v[2 * D] = r.V2; v[3 * D] = r.V3;
+            v[4 * D] = r.V4; v[5 * D] = r.V5; v[6 * D] = r.V6; v[7 * D] = r.V7;
+        }
     }
 
     // ---- epilogue ------------------------------------------------------------------------
