@@ -68,7 +68,7 @@ public static class LabSummary
             s.AppendLine(torch.Count > 0 ? "| --- | ---: | ---: | ---: | ---: | ---: |" : "| --- | ---: | ---: |");
             foreach (var b in bench)
             {
-                string name = (string)b["case"]!;
+                string name = Key(b);
                 if (b["error"] is { } err) { s.AppendLine($"| {name} | failed: {First(err.GetValue<string>())} | |"); continue; }
                 double ms = b["median_ms"]!.GetValue<double>();
                 string row = Inv($"| {name} | {ms:F3} | {Rate(b)} |");
@@ -99,7 +99,13 @@ public static class LabSummary
         return text;
     }
 
-    /// <summary>torch_baseline.py's float32, non-AMP records by case name.</summary>
+    /// <summary>A record's row name: the case, plus the dtype when it is not float32 and "amp" for AMP
+    /// runs, so torch_baseline.py's float16 matmul pairs with our float16 GEMM, never with float32.</summary>
+    private static string Key(JsonObject r) =>
+        (string)r["case"]! + ((string?)r["dtype"] is { } dt && dt != "float32" ? $" ({dt})" : "") +
+        (r["amp"] is { } amp && amp.GetValue<bool>() ? " (amp)" : "");
+
+    /// <summary>torch_baseline.py's records by row name (see Key).</summary>
     private static Dictionary<string, JsonObject> TorchBaseline(string? path)
     {
         var byCase = new Dictionary<string, JsonObject>(StringComparer.Ordinal);
@@ -111,9 +117,7 @@ public static class LabSummary
             try { r = JsonNode.Parse(line) as JsonObject; }
             catch (JsonException) { continue; }
             if (r?["case"] is null || r["median_ms"] is null) continue;
-            if ((string?)r["dtype"] is { } dt && dt != "float32") continue;
-            if (r["amp"] is { } amp && amp.GetValue<bool>()) continue;
-            byCase[(string)r["case"]!] = r;
+            byCase[Key(r)] = r;
         }
         return byCase;
     }

@@ -34,7 +34,7 @@ else
     }
     if (o.Sections.Contains("bench"))
     {
-        try { LabBench.Run(o, gpu, results); }
+        try { LabBench.Run(o, gpu, results); LabBenchFp16.Run(o, gpu, results); }
         catch (Exception e) { results.Error("bench", e); exit = 1; }
     }
     if (o.Sections.Contains("train"))

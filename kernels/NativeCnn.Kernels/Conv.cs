@@ -19,9 +19,10 @@ public struct ConvShape
 
 public static class ConvKernels
 {
-    // x: (N, C, H, W) -> col: (count, C*R*S, P*Q) in the layout above (=; zero where the window is in the padding)
-    public static void ConvUnfoldForwardKernel(ArrayView<float> x, ArrayView<float> col, ConvShape s,
-                                               int n0, int count, int imageStride, int rowStride)
+    // x: (N, C, H, W) -> col: (count, C*R*S, P*Q) in the layout above (=; zero where the window is in the padding).
+    // Generic so float16 bit patterns (ushort) unfold too: a plain copy, and default(T) is zero in both.
+    public static void ConvUnfoldForwardKernel<T>(ArrayView<T> x, ArrayView<T> col, ConvShape s,
+                                                  int n0, int count, int imageStride, int rowStride) where T : unmanaged
     {
         int pq = s.P * s.Q, crs = s.C * s.R * s.S;
         int total = count * crs * pq;
@@ -34,7 +35,7 @@ public static class ConvKernels
             int kw = row % s.S, kh = (row / s.S) % s.R, c = row / (s.R * s.S);
             int h = p * s.StrideH - s.PadH + kh * s.DilationH;
             int w = q * s.StrideW - s.PadW + kw * s.DilationW;
-            float v = 0f;
+            T v = default;
             if (h >= 0 && h < s.H && w >= 0 && w < s.W)
                 v = x[(((n0 + ni) * s.C + c) * s.H + h) * s.W + w];
             col[ni * imageStride + row * rowStride + j] = v;
@@ -84,7 +85,7 @@ public static class ConvKernels
     }
 
     // gy: (N, K, PQ) -> gyT: (K, count*PQ) = images n0..n0+count-1 with the image and channel axes swapped (=)
-    public static void ConvSwapImageChannelKernel(ArrayView<float> gy, ArrayView<float> gyT, int n0, int count, int k, int pq)
+    public static void ConvSwapImageChannelKernel<T>(ArrayView<T> gy, ArrayView<T> gyT, int n0, int count, int k, int pq) where T : unmanaged
     {
         int total = count * k * pq;
         for (int e = Threads.Global; e < total; e += Threads.Count)

@@ -76,6 +76,7 @@ public static class TrainCommand
         // fastai v1's defaults (Learner with bn_wd=True, true_wd=True): AdamW, betas (0.9, 0.99),
         // eps 1e-8, decoupled weight decay 1e-2 on every parameter (Learner.DefaultOptimizer).
         var learn = new Learner(data.Bunch, model, loss, metrics);
+        if (o.Fp16) learn.ToFp16();
         learn.AddCallback(new EpochTablePrinter(table));
         learn.AddCallback(new ProgressBar());   // draws only on an interactive console's stderr
         if (log != TextWriter.Null) learn.AddCallback(new ProgressLog(log));
@@ -94,7 +95,7 @@ public static class TrainCommand
             ["command"] = command, ["arch"] = Architectures.SpecOf(learn.Model)?.Name ?? o.Arch, ["data"] = run.Data.Description,
             ["epochs"] = o.Epochs, ["lr"] = o.Lr, ["bs"] = o.BatchSize, ["seed"] = o.Seed, ["device"] = device.ToString(),
             ["train_images"] = run.Data.TrainCount, ["valid_images"] = run.Data.ValidCount,
-            ["size"] = new[] { learn.Data.Size.H, learn.Data.Size.W }, ["channels"] = learn.Data.Channels, ["multi_label"] = learn.Data.MultiLabel,
+            ["size"] = new[] { learn.Data.Size.H, learn.Data.Size.W }, ["channels"] = learn.Data.Channels, ["multi_label"] = learn.Data.MultiLabel, ["fp16"] = o.Fp16,
         };
         if (extraSettings is not null) foreach (var (k, v) in extraSettings) settings[k] = v;
 

@@ -17,6 +17,8 @@ public sealed class TrainOptions
     public string? DataDir { get; private set; }
     public int? Limit { get; private set; }
     public bool Verbose { get; private set; }
+    /// <summary>Mixed precision (Learner.ToFp16): float16 model except batch norm, float32 master weights, dynamic loss scaling.</summary>
+    public bool Fp16 { get; private set; }
     /// <summary>auto, cpu, cuda, cuda:N or simulator, as given (resolved by TrainCommand).</summary>
     public string Device { get; private set; } = "auto";
     public bool Help { get; private set; }
@@ -79,6 +81,8 @@ public sealed class TrainOptions
         "                 DIR/report.html (loss, metric and schedule plots; confusion matrix and top losses)\n" +
         "  --device D     auto (default: CUDA when a usable NVIDIA GPU is present, else the CPU), cpu, cuda,\n" +
         "                 cuda:N, or simulator (ILGPU's CPU simulator of the GPU backend: very slow, for tests)\n" +
+        "  --fp16         mixed precision: float16 model except batch norm, float32 master weights, dynamic\n" +
+        "                 loss scaling (tensor cores on CUDA sm_80+; float16 storage, float32 arithmetic on the CPU)\n" +
         "  --json         print the final metrics as one JSON object on stdout (the table goes to stderr)\n" +
         "  --verbose      print the model, progress every 25 steps, and stack traces on errors\n" +
         "  -h, --help     show this help";
@@ -88,7 +92,7 @@ public sealed class TrainOptions
     private static readonly string[] KnownFlags =
     {
         "--epochs", "--lr", "--bs", "--seed", "--data", "--limit", "--device", "--json", "--verbose", "--help",
-        "--arch", "--size", "--channels", "--multi-label", "--thresh", "--metrics", "--out", "--valid-pct", "--folder", "--suffix", "--no-augment", "--norm",
+        "--arch", "--size", "--channels", "--multi-label", "--thresh", "--metrics", "--out", "--valid-pct", "--folder", "--suffix", "--no-augment", "--norm", "--fp16",
     };
 
     public static TrainOptions Parse(string[] args) => ParseInto(new TrainOptions(), args, "train", null);
@@ -201,6 +205,7 @@ public sealed class TrainOptions
                 case "--no-augment": NoValue(); o.Augment = false; break;
                 case "--json": NoValue(); o.Json = true; break;
                 case "--verbose": NoValue(); o.Verbose = true; break;
+                case "--fp16": NoValue(); o.Fp16 = true; break;
                 case "--help" or "-h": o.Help = true; break;
                 default:
                     throw new UsageException(arg.StartsWith('-')

@@ -1,7 +1,10 @@
 // The primitive set: the only operations a backend implements. Everything else (views, broadcasting
 // gradients, mean/var, mse, linear, concat, ...) is composed from these in Ops/. All float buffers
-// are float32 and contiguous (offset 0) unless a parameter says otherwise; float16 appears only in
-// Cast and Copy. Comments give shapes; "=" means the output is overwritten, "+=" accumulated.
+// are float32 and contiguous (offset 0) unless a parameter says otherwise; float16 appears in Cast,
+// Copy, UnscaleGradients and as the inputs of products: Gemm's A and B, conv's x and w (forward),
+// gy and w (backward-data), x and gy (backward-weight) may be float16 (both inputs of a product
+// together), with float32 accumulation and float32 outputs (mixed precision; the GPU runs them on
+// tensor cores). Comments give shapes; "=" means the output is overwritten, "+=" accumulated.
 namespace NativeCnn.Backends;
 
 public interface IBackend
@@ -106,4 +109,7 @@ public interface IBackend
     /// <summary>Adam (L2 decay added to the grad) or AdamW (decoupled: p *= 1 - lr*wd), PyTorch semantics; step is 1-based.</summary>
     void AdamStep(Storage param, Storage grad, Storage m, Storage v, int n, float lr, float beta1, float beta2,
                   float eps, float weightDecay, bool decoupled, int step);
+    /// <summary>Mixed precision: master (float32) = grad (float16 or float32) * invScale, n elements;
+    /// found[0] = 1 if any grad element is inf or NaN (never cleared here, so one flag serves a whole step).</summary>
+    void UnscaleGradients(Storage grad, Storage master, int n, float invScale, Storage found);
 }

@@ -1,8 +1,9 @@
 // 2-D convolution (cross-correlation, as in PyTorch): F.Conv2d, with per-axis stride, padding and
 // dilation and an optional bias; groups are not supported. Arguments are checked here, where they
 // enter the engine, and turned into one ConvGeometry that every backend primitive trusts.
-// Arithmetic is float32; float16 inputs are widened and the result narrowed back to float16 only
-// when every floating input (x, weight, bias) was float16. Backward computes only the gradients of
+// Arithmetic is float32; when every floating input (x, weight, bias) is float16 the backend gets
+// float16 x, w and output gradient (float32 accumulation) and the result is narrowed back to float16;
+// mixed float16/float32 inputs are widened to float32. Backward computes only the gradients of
 // inputs that require them.
 using NativeCnn.Autograd;
 using NativeCnn.Backends;
@@ -24,17 +25,19 @@ public static partial class F
         var g = ConvGeometryFor(x, weight, bias, stride, padding, dilation);
         Benchmarking.OpCost.AddFlops(2.0 * g.N * g.K * g.P * g.Q * g.C * g.R * g.S);
         var backend = x.Backend;
-        var xd = x.Dense32();
-        var wd = weight.Dense32();
+        bool allHalf = x.DType == DType.Float16 && weight.DType == DType.Float16 && (bias is null || bias.DType == DType.Float16);
+        // all-float16 convs hand the backend float16 x, w and gy (float16 GEMM with float32 accumulation:
+        // tensor cores on the GPU), as mixed precision does; anything else is widened to float32
+        var xd = allHalf ? x.DenseHalf() : x.Dense32();
+        var wd = allHalf ? weight.DenseHalf() : weight.Dense32();
         var bd = bias?.Dense32();
         var y = Tensor.Empty(new[] { g.N, g.K, g.P, g.Q }, DType.Float32, backend);
         backend.Conv2dForward(xd.Storage, wd.Storage, bd?.Storage, y.Storage, g);
 
-        bool allHalf = x.DType == DType.Float16 && weight.DType == DType.Float16 && (bias is null || bias.DType == DType.Float16);
         var result = Tensor.ResultAs(y, allHalf ? DType.Float16 : DType.Float32);
         return Engine.Record("conv2d", result, new[] { x, weight, bias }, gOut =>
         {
-            var gy = gOut.Dense32();
+            var gy = allHalf ? gOut.DenseHalf() : gOut.Dense32();
             Tensor? gx = null, gw = null, gb = null;
             bool needBias = bias is not null && bias.RequiresGrad;
             if (x.RequiresGrad)

@@ -2,7 +2,8 @@
 // and backward. Everything is one backend Gemm per product; gradients use the transpose flags
 // (dA = dC B^T, dB = A^T dC) and never materialise a transposed copy. A strided input is handed to
 // Gemm as it is when its layout is row-major or transposed row-major with some leading dimension;
-// only other layouts (and float16) are copied to dense float32 first.
+// only other layouts are copied first. Two float16 operands go to Gemm as float16 (float32
+// accumulation), and so does the output gradient in their backward; other float16 inputs are widened.
 using NativeCnn.Autograd;
 using NativeCnn.Backends;
 
@@ -28,21 +29,23 @@ public sealed partial class Tensor
             throw new NativeCnnException($"{op}: the left input's columns must equal the right input's rows, got shapes {shapes} ({k} vs {other._shape[Dim - 2]})");
 
         Benchmarking.OpCost.AddFlops(2.0 * batch * m * n * k);
-        var a = GemmOperand.Of(this);
-        var b = GemmOperand.Of(other);
+        // two float16 inputs multiply as float16 (float32 accumulation: tensor cores on the GPU)
+        var dt = DType == DType.Float16 && other.DType == DType.Float16 ? DType.Float16 : DType.Float32;
+        var a = GemmOperand.Of(this, dt);
+        var b = GemmOperand.Of(other, dt);
         var backend = Backend;
         var outShape = Dim == 3 ? new[] { batch, m, n } : new[] { m, n };
         var y = Empty(outShape, DType.Float32, backend);
         backend.Gemm(a.Trans, b.Trans, m, n, k, 1f, a.Storage, a.Offset, a.Ld, b.Storage, b.Offset, b.Ld,
                      0f, y.Storage, 0, n, batch, a.BatchStride, b.BatchStride, m * n);
-        var result = ResultAs(y, DType == DType.Float16 && other.DType == DType.Float16 ? DType.Float16 : DType.Float32);
+        var result = ResultAs(y, dt);
 
         var aShape = _shape;
         var bShape = other._shape;
         var left = this;
         return Engine.Record("matmul", result, new[] { this, other }, g =>
         {
-            var gy = g.Dense32();
+            var gy = dt == DType.Float16 ? g.DenseHalf() : g.Dense32();
             Tensor? ga = null, gb = null;
             if (left.RequiresGrad)
             {
@@ -95,8 +98,10 @@ public static partial class F
         int n = x.ShapeArray[0], outF = weight.ShapeArray[0], inF = weight.ShapeArray[1];
         Benchmarking.OpCost.AddFlops(2.0 * n * outF * inF);
         var backend = x.Backend;
-        var xo = GemmOperand.Of(x);
-        var wo = GemmOperand.Of(weight);
+        bool allHalf = x.DType == DType.Float16 && weight.DType == DType.Float16 && (bias is null || bias.DType == DType.Float16);
+        var dt = allHalf ? DType.Float16 : DType.Float32;
+        var xo = GemmOperand.Of(x, dt);
+        var wo = GemmOperand.Of(weight, dt);
         var y = Tensor.Empty(new[] { n, outF }, DType.Float32, backend);
         float beta = 0f;
         if (bias is not null)
@@ -110,14 +115,13 @@ public static partial class F
         // y (n, out) = x (n, in) * W^T: W's stored flag is flipped to read it transposed.
         backend.Gemm(xo.Trans, !wo.Trans, n, outF, inF, 1f, xo.Storage, xo.Offset, xo.Ld, wo.Storage, wo.Offset, wo.Ld,
                      beta, y.Storage, 0, outF);
-        bool allHalf = x.DType == DType.Float16 && weight.DType == DType.Float16 && (bias is null || bias.DType == DType.Float16);
-        var result = Tensor.ResultAs(y, allHalf ? DType.Float16 : DType.Float32);
+        var result = Tensor.ResultAs(y, dt);
 
         var xShape = x.ShapeArray;
         var wShape = weight.ShapeArray;
         return Engine.Record("linear", result, new[] { x, weight, bias }, g =>
         {
-            var gy = g.Dense32();
+            var gy = allHalf ? g.DenseHalf() : g.Dense32();
             Tensor? gx = null, gw = null, gb = null;
             if (x.RequiresGrad)
             {
@@ -136,7 +140,7 @@ public static partial class F
             if (bias is not null && bias.RequiresGrad)
             {
                 gb = Tensor.Empty(new[] { outF }, DType.Float32, backend);
-                backend.Reduce(ReduceOp.Sum, gy.Storage, gb.Storage, 1, n, outF);
+                backend.Reduce(ReduceOp.Sum, gy.Dense32().Storage, gb.Storage, 1, n, outF);   // reductions take float32
             }
             return new[] { gx, gw, gb };
         });
@@ -147,13 +151,14 @@ public static partial class F
 /// whether it is stored transposed, and the element stride between batch matrices.</summary>
 internal readonly record struct GemmOperand(Storage Storage, int Offset, int Ld, bool Trans, int BatchStride)
 {
-    /// <summary>Uses the tensor's own memory when its last two dimensions are row-major (unit column
-    /// stride) or column-major (unit row stride) with a valid leading dimension; copies otherwise.</summary>
-    public static GemmOperand Of(Tensor t)
+    /// <summary>Uses the tensor's own memory when it has <paramref name="dtype"/> (float32 or float16) and its
+    /// last two dimensions are row-major (unit column stride) or column-major (unit row stride) with a valid
+    /// leading dimension; copies (converting) otherwise.</summary>
+    public static GemmOperand Of(Tensor t, DType dtype = DType.Float32)
     {
         int d = t.Dim;
         int rows = t.ShapeArray[d - 2], cols = t.ShapeArray[d - 1];
-        if (t.DType == DType.Float32)
+        if (t.DType == dtype)
         {
             var s = t.StridesArray;
             int rowStride = s[d - 2], colStride = s[d - 1];
@@ -166,7 +171,7 @@ internal readonly record struct GemmOperand(Storage Storage, int Offset, int Ld,
             if ((rows <= 1 || rowStride == 1) && ldColMajor >= Math.Max(1, rows))
                 return new GemmOperand(t.Storage, t.Offset, ldColMajor, true, batchStride);
         }
-        var dense = t.Dense32();
+        var dense = dtype == DType.Float16 ? t.DenseHalf() : t.Dense32();
         return new GemmOperand(dense.Storage, 0, Math.Max(1, cols), false, rows * cols);
     }
 }

@@ -12,11 +12,23 @@ public sealed class ParamGroup
                       float? weightDecay = null, float? eps = null)
     {
         ArgumentNullException.ThrowIfNull(parameters);
-        Parameters = parameters.ToList();
+        _parameters = parameters.ToList();
         _lr = lr; _momentum = momentum; _beta2 = beta2; _weightDecay = weightDecay; _eps = eps;
     }
 
-    public IReadOnlyList<Tensor> Parameters { get; }
+    private readonly List<Tensor> _parameters;
+
+    public IReadOnlyList<Tensor> Parameters => _parameters;
+
+    /// <summary>Puts <paramref name="replacement"/> (same shape, a float32 leaf) in slot <paramref name="index"/>,
+    /// keeping the slot's optimizer state: mixed precision swaps a float16 model parameter for its float32 master.</summary>
+    internal void ReplaceParameter(int index, Tensor replacement)
+    {
+        var old = _parameters[index];
+        if (!Shape.Equal(old.ShapeArray, replacement.ShapeArray) || replacement.DType != DType.Float32 || !replacement.IsLeaf || !replacement.RequiresGrad)
+            throw new InvalidOperationException($"internal: parameter {index} ({Shape.Format(old.ShapeArray)}) replaced by a {replacement.DType} tensor of shape {Shape.Format(replacement.ShapeArray)}");
+        _parameters[index] = replacement;
+    }
 
     public float Lr { get; set; }
     /// <summary>SGD's momentum, or beta1 for Adam/AdamW.</summary>

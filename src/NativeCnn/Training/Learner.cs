@@ -63,9 +63,11 @@ public sealed partial class Learner
     /// <summary>Training batches in the whole fit: NEpochs x train batches per epoch.</summary>
     public int TotalTrainSteps { get; private set; }
     public bool Training { get; private set; }
-    public Tensor? XB { get; private set; }
+    /// <summary>The batch's input; a callback may replace it in BeforeBatch (mixed precision casts it to float16).</summary>
+    public Tensor? XB { get; set; }
     public Tensor? YB { get; private set; }
-    public Tensor? Pred { get; private set; }
+    /// <summary>The model's output; a callback may replace it in AfterPred (mixed precision casts it to float32).</summary>
+    public Tensor? Pred { get; set; }
     public Tensor? Loss { get; private set; }
 
     public Learner AddCallback(Callback cb)

@@ -33,6 +33,7 @@ public sealed partial class CpuBackend
 
     public void Conv2dForward(Storage x, Storage w, Storage? bias, Storage y, ConvGeometry g)
     {
+        if (Conv2dForwardWidened(x, w, bias, y, g)) return;   // float16 inputs: CpuBackend.Half.cs
         int pq = g.P * g.Q, K = g.K, crs = g.Crs;
         if (g.N == 0) return;
         if (IsPointwise(g) && pq >= PointwiseMinPixels)
@@ -74,6 +75,7 @@ public sealed partial class CpuBackend
 
     public void Conv2dBackwardData(Storage gy, Storage w, Storage gx, ConvGeometry g)
     {
+        if (Conv2dBackwardDataWidened(gy, w, gx, g)) return;
         int pq = g.P * g.Q, K = g.K, crs = g.Crs;
         if (g.N == 0) return;
         if (IsPointwise(g) && pq >= PointwiseMinPixels)
@@ -110,6 +112,7 @@ public sealed partial class CpuBackend
 
     public void Conv2dBackwardWeight(Storage x, Storage gy, Storage gw, Storage? gbias, ConvGeometry g)
     {
+        if (Conv2dBackwardWeightWidened(x, gy, gw, gbias, g)) return;
         int pq = g.P * g.Q, K = g.K, crs = g.Crs;
         if (gbias is not null) BiasGradient(F(gy), F(gbias), g.N, K, pq);
         if (g.N == 0) { Array.Clear(F(gw), 0, K * crs); return; }

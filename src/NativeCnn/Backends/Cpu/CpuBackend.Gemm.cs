@@ -10,6 +10,7 @@ public sealed partial class CpuBackend
                      float beta, Storage c, int cOffset, int ldc,
                      int batch = 1, int strideA = 0, int strideB = 0, int strideC = 0)
     {
+        if (GemmWidened(transA, transB, m, n, k, alpha, a, aOffset, lda, b, bOffset, ldb, beta, c, cOffset, ldc, batch, strideA, strideB, strideC)) return;   // float16 A or B: CpuBackend.Half.cs
         CheckGemmArguments(transA, transB, m, n, k, a.Length, aOffset, lda, b.Length, bOffset, ldb,
                            c.Length, cOffset, ldc, batch, strideA, strideB, strideC);
         CpuGemm.Run(CpuGemm.Best, transA, transB, m, n, k, alpha, F(a), aOffset, lda, F(b), bOffset, ldb,

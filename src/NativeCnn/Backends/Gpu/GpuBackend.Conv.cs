@@ -41,6 +41,7 @@ public sealed partial class GpuBackend
 
     public void Conv2dForward(Storage x, Storage w, Storage? bias, Storage y, ConvGeometry g)
     {
+        if (x.DType == DType.Float16) { Conv2dForwardHalf(x, w, bias, y, g); return; }   // GpuBackend.Fp16.cs
         int pq = g.P * g.Q, crs = g.Crs;
         if (g.N == 0 || g.K == 0 || pq == 0) return;
         var xv = F(x); var wv = F(w); var yv = F(y);
@@ -73,6 +74,7 @@ public sealed partial class GpuBackend
 
     public void Conv2dBackwardData(Storage gy, Storage w, Storage gx, ConvGeometry g)
     {
+        if (gy.DType == DType.Float16) { Conv2dBackwardDataHalf(gy, w, gx, g); return; }
         int pq = g.P * g.Q, crs = g.Crs;
         if (g.N == 0 || (long)g.C * g.H * g.W == 0) return;
         var gyv = F(gy); var wv = F(w); var gxv = F(gx);
@@ -100,6 +102,7 @@ public sealed partial class GpuBackend
 
     public void Conv2dBackwardWeight(Storage x, Storage gy, Storage gw, Storage? gbias, ConvGeometry g)
     {
+        if (x.DType == DType.Float16) { Conv2dBackwardWeightHalf(x, gy, gw, gbias, g); return; }
         int pq = g.P * g.Q, crs = g.Crs;
         if (g.N == 0 || pq == 0)
         {

@@ -23,6 +23,7 @@ public sealed partial class GpuBackend
             Batch = batch, StrideA = strideA, StrideB = strideB, StrideC = strideC,
             Alpha = alpha, Beta = beta,
         };
+        if (a.DType == DType.Float16 || b.DType == DType.Float16) { GemmHalf(args, a, aOffset, b, bOffset, c, cOffset); return; }   // GpuBackend.Fp16.cs
         GemmViews(args, F(a).SubView(aOffset), F(b).SubView(bOffset), F(c).SubView(cOffset));
     }
 

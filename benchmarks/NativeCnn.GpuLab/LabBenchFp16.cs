@@ -1,0 +1,65 @@
+// Section "bench", float16 part: torch_baseline.py's float16 matmul cases (gemm_1024/4096/8192,
+// dtype float16: torch's cuBLAS half GEMM) against the engine's float16 GEMM (float16 A and B,
+// float32 accumulation and C) on the path the device picks (tensor cores on sm_80+), plus the
+// widening path at 4096 for the ladder. Timed as LabBench times (warm-up, median of synchronised
+// calls). With --quick the sizes shrink and the case names carry them.
+using System.Text.Json.Nodes;
+using NativeCnn.Backends;
+using NativeCnn.Backends.Gpu;
+using NativeCnn.Benchmarking;
+
+namespace NativeCnn.GpuLab;
+
+public static class LabBenchFp16
+{
+    public static void Run(LabOptions o, GpuBackend gpu, LabResults results)
+    {
+        bool q = o.Quick;
+        int warmup = q ? 1 : 3, reps = q ? 2 : 10;
+        var sizes = q ? new[] { 32, 64 } : new[] { 1024, 4096, 8192 };
+        var runs = sizes.Select(n => (n, HalfGemmPath.Auto)).ToList();
+        runs.Add((q ? 64 : 4096, HalfGemmPath.Widen));
+        foreach (var (n, path) in runs)
+        {
+            string name = $"gemm_{n}" + (path == HalfGemmPath.Widen ? "_widen" : "");
+            if (o.BenchFilter is not null && !name.Contains(o.BenchFilter, StringComparison.Ordinal)) continue;
+            var saved = gpu.HalfGemm;
+            try
+            {
+                gpu.HalfGemm = path;
+                var a = HalfRandom(gpu, n * n, 1);
+                var b = HalfRandom(gpu, n * n, 2);
+                var c = gpu.Allocate(DType.Float32, n * n);
+                double ms = BenchSuite.MedianMs(() => gpu.Gemm(false, false, n, n, n, 1f, a, 0, n, b, 0, n, 0f, c, 0, n), gpu.Device, warmup, reps);
+                double tflops = BenchReport.Sig(2.0 * n * n * n / ms / 1e9);
+                var record = new JsonObject
+                {
+                    ["case"] = name, ["dtype"] = "float16", ["path"] = gpu.EffectiveHalfGemm.ToString(),
+                    ["tflops"] = tflops,
+                    ["device"] = gpu.Device.Kind == DeviceKind.Cuda ? "cuda" : gpu.Device.ToString(),
+                    ["median_ms"] = Math.Round(ms, 4), ["impl"] = "nativecnn",
+                };
+                results.Add("bench", record);
+                Console.WriteLine($"  {name} float16 ({gpu.EffectiveHalfGemm}): {ms:F3} ms  tflops {tflops}");
+                foreach (var s in new[] { a, b, c }) gpu.ReturnToPool(s);
+            }
+            catch (Exception e)
+            {
+                results.Add("bench", new JsonObject { ["case"] = name, ["dtype"] = "float16", ["error"] = $"{e.GetType().Name}: {e.Message}" });
+                Console.WriteLine($"  {name} float16: FAILED {e.GetType().Name}: {e.Message}");
+            }
+            finally { gpu.HalfGemm = saved; }
+        }
+    }
+
+    /// <summary>n standard-normal values as float16 on the device.</summary>
+    private static Storage HalfRandom(GpuBackend gpu, int n, ulong seed)
+    {
+        var f = gpu.Allocate(DType.Float32, n);
+        gpu.RandomNormal(f, seed, 0f, 1f);
+        var h = gpu.Allocate(DType.Float16, n);
+        gpu.Cast(f, h);
+        gpu.ReturnToPool(f);
+        return h;
+    }
+}

@@ -1,0 +1,293 @@
+// Half-precision GEMM on tensor cores: C (float32) = alpha * op(A) * op(B) + beta * C with A and B
+// float16 (bit patterns), products accumulated in float32. Row-major, batched, any m, n, k.
+//
+// Tiling (see benchmarks/results/fp16-gemm-notes.md): a group of 128 threads (4 warps, 2 x 2)
+// computes a 64x64 tile of C; each warp a 32x32 sub-tile as 2 (m16) x 4 (n8) tensor-core tiles of
+// mma.sync.m16n8k16 (32 float accumulators per thread, scalar struct fields so they stay in
+// registers). Per 32-deep k slice the group stages op(A) (64 rows) and op(B) (64 columns) in shared
+// memory as rows of k pairs (one uint = two halves, the unit a fragment register holds), so every
+// fragment register is one 32-bit shared load; rows are padded from 16 to 20 words, which puts the
+// 32 lanes of a fragment load on 32 different banks. The next slice is read from global memory into
+// registers while the current one is multiplied. Edges load zeros and guard the stores.
+//
+// The mma is inline PTX (CudaAsm, sm_80+). Where PTX cannot run (ILGPU's CPU simulator) the same
+// kernel computes each mma's sums from the very fragment words the hardware would be given (found by
+// the PTX ISA's ownership rule, read through the same index functions the GPU path loads with), so
+// the simulator checks the tiling, the staging and the fragment layout; only the instruction itself
+// is left to the GPU. (ILGPU keeps the emulation in the PTX behind a constant predicate; ptxas drops
+// it.) GPUs below sm_80 use the backend's widening path.
+// What must hold: beta == 0 never reads C (pooled buffers hold garbage, even NaN).
+using ILGPU;
+using ILGPU.Runtime.Cuda;
+
+namespace NativeCnn.Kernels;
+
+public static class GemmHalfKernels
+{
+    public const int TileM = 64, TileN = 64, TileK = 32;
+    public const int GroupThreads = 128;
+    /// <summary>Shared row length in words: 16 k pairs + 4 words of padding.</summary>
+    public const int RowWords = TileK / 2 + 4;
+
+    // a: op(A) (m, k) float16 bits, b: op(B) (k, n) float16 bits, c: (m, n) float32 = alpha * a b + beta * c,
+    // per batch entry; grid: (ceil(n/64), ceil(m/64), batches), group: 128
+    public static void GemmHalfTensorCoreKernel(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<float> c, GemmArgs g)
+    {
+        var sa = SharedMemory.Allocate<uint>(TileM * RowWords);   // sa[row * RowWords + kp]: halves 2kp, 2kp+1 of op(A) row
+        var sb = SharedMemory.Allocate<uint>(TileN * RowWords);   // sb[col * RowWords + kp]: halves 2kp, 2kp+1 of op(B) column
+        int t = Group.IdxX;
+        // shifts and masks, not / and %: t is never negative, and ptxas turns signed / and % by
+        // constants into division sequences (recomputed inside the main loop)
+        int warp = t >> 5, lane = t & 31;
+        int gq = lane >> 2, tig = lane & 3;                       // fragment row group and thread-in-group
+        int wm = (warp >> 1) * 32, wn = (warp & 1) * 32;          // the warp's 32x32 sub-tile
+        int m0 = Grid.IdxY * TileM, n0 = Grid.IdxX * TileN;
+
+        // op(A) (m, k): A stored (m, k) has k contiguous, stored (k, m) has m contiguous; likewise op(B) (k, n)
+        var wa = g.TransA != 0 ? Walk.For(t, 1, g.Lda) : Walk.For(t, g.Lda, 1);
+        var wb = g.TransB != 0 ? Walk.For(t, g.Ldb, 1) : Walk.For(t, 1, g.Ldb);
+
+        for (int batch = Grid.IdxZ; batch < g.Batch; batch += Grid.DimZ)
+        {
+            int aBase = batch * g.StrideA, bBase = batch * g.StrideB, cBase = batch * g.StrideC;
+            var acc = new Acc2x4();
+            var pa = new Words8(); var pb = new Words8();
+            LoadSlice(a, aBase, wa, m0, g.M, 0, g.K, ref pa);
+            LoadSlice(b, bBase, wb, n0, g.N, 0, g.K, ref pb);
+
+            for (int k0 = 0; k0 < g.K; k0 += TileK)
+            {
+                StoreSlice(sa, wa, ref pa);
+                StoreSlice(sb, wb, ref pb);
+                Group.Barrier();
+                if (k0 + TileK < g.K)
+                {
+                    // in flight while this slice is multiplied
+                    LoadSlice(a, aBase, wa, m0, g.M, k0 + TileK, g.K, ref pa);
+                    LoadSlice(b, bBase, wb, n0, g.N, k0 + TileK, g.K, ref pb);
+                }
+                acc.Step(sa, sb, wm, wn, lane, 0);   // k 0..15 of the slice
+                acc.Step(sa, sb, wm, wn, lane, 8);   // k 16..31
+                Group.Barrier();
+            }
+
+            int row = m0 + wm + gq, col = n0 + wn + 2 * tig;
+            StoreTile(c, cBase, g, row, col, ref acc.T00, ref acc.T01, ref acc.T02, ref acc.T03);
+            StoreTile(c, cBase, g, row + 16, col, ref acc.T10, ref acc.T11, ref acc.T12, ref acc.T13);
+        }
+    }
+
+    // ---- global -> registers -> shared ----------------------------------------------------
+
+    /// <summary>Which 8 words (k pairs) of a 64 x 16-pair slice one thread moves: word j is outer index
+    /// (row of op(A) or column of op(B)) Outer0 + j*DOuter, k pair Pair0 + j*DPair. Chosen once per
+    /// kernel so that neighbouring threads read neighbouring addresses of the operand as stored: runs
+    /// of 16 pairs along k when k is contiguous, runs of 64 along the outer index otherwise.</summary>
+    private struct Walk
+    {
+        public int Outer0, Pair0, DOuter, DPair;
+        /// <summary>Element offset of (outer, k) = outer * OuterStride + k * KStride.</summary>
+        public int OuterStride, KStride;
+
+        public static Walk For(int t, int outerStride, int kStride)
+        {
+            var w = new Walk { OuterStride = outerStride, KStride = kStride };
+            if (kStride == 1) { w.Outer0 = t >> 4; w.Pair0 = t & 15; w.DOuter = GroupThreads / 16; w.DPair = 0; }
+            else { w.Outer0 = t & 63; w.Pair0 = t >> 6; w.DOuter = 0; w.DPair = GroupThreads / 64; }
+            return w;
+        }
+
+        /// <summary>Index of the thread's first word in the shared slice (word j: + j * (DOuter * RowWords + DPair)).</summary>
+        public readonly int Shared0 => Outer0 * RowWords + Pair0;
+    }
+
+    /// <summary>Two k-consecutive halves packed as a fragment register holds them (lower k in the low 16 bits).</summary>
+    private static uint Pair(ArrayView<ushort> v, int addr, int kStride) => v[addr] | ((uint)v[addr + kStride] << 16);
+
+    private static uint PairGuarded(ArrayView<ushort> v, int addr, int kStride, int outer, int k, int outerLimit, int kLimit)
+    {
+        if (outer >= outerLimit || k >= kLimit) return 0u;
+        uint lo = v[addr];
+        return k + 1 < kLimit ? lo | ((uint)v[addr + kStride] << 16) : lo;
+    }
+
+    /// <summary>The thread's 8 words of the slice at (outer0, k0); zeros outside outerLimit x kLimit.
+    /// Interior slices (all but the edges) skip every bounds check.</summary>
+    private static void LoadSlice(ArrayView<ushort> v, int baseOffset, Walk w, int outer0, int outerLimit, int k0, int kLimit, ref Words8 r)
+    {
+        int o = outer0 + w.Outer0, k = k0 + 2 * w.Pair0, ks = w.KStride;
+        int addr = baseOffset + o * w.OuterStride + k * ks;
+        int step = w.DOuter * w.OuterStride + 2 * w.DPair * ks;
+        if (outer0 + 64 <= outerLimit && k0 + TileK <= kLimit)
+        {
+            r.V0 = Pair(v, addr, ks); r.V1 = Pair(v, addr + step, ks);
+            r.V2 = Pair(v, addr + 2 * step, ks); r.V3 = Pair(v, addr + 3 * step, ks);
+            r.V4 = Pair(v, addr + 4 * step, ks); r.V5 = Pair(v, addr + 5 * step, ks);
+            r.V6 = Pair(v, addr + 6 * step, ks); r.V7 = Pair(v, addr + 7 * step, ks);
+            return;
+        }
+        int dO = w.DOuter, dK = 2 * w.DPair;
+        r.V0 = PairGuarded(v, addr, ks, o, k, outerLimit, kLimit);
+        r.V1 = PairGuarded(v, addr + step, ks, o + dO, k + dK, outerLimit, kLimit);
+        r.V2 = PairGuarded(v, addr + 2 * step, ks, o + 2 * dO, k + 2 * dK, outerLimit, kLimit);
+        r.V3 = PairGuarded(v, addr + 3 * step, ks, o + 3 * dO, k + 3 * dK, outerLimit, kLimit);
+        r.V4 = PairGuarded(v, addr + 4 * step, ks, o + 4 * dO, k + 4 * dK, outerLimit, kLimit);
+        r.V5 = PairGuarded(v, addr + 5 * step, ks, o + 5 * dO, k + 5 * dK, outerLimit, kLimit);
+        r.V6 = PairGuarded(v, addr + 6 * step, ks, o + 6 * dO, k + 6 * dK, outerLimit, kLimit);
+        r.V7 = PairGuarded(v, addr + 7 * step, ks, o + 7 * dO, k + 7 * dK, outerLimit, kLimit);
+    }
+
+    /// <summary>The 8 words into the shared slice. The step between them is one of two constants (8 rows
+    /// when k is contiguous, 2 pairs otherwise): spelled out, every store is an immediate offset of one address.</summary>
+    private static void StoreSlice(ArrayView<uint> s, Walk w, ref Words8 r)
+    {
+        var v = s.SubView(w.Shared0);
+        if (w.KStride == 1)
+        {
+            const int D = GroupThreads / 16 * RowWords;
+            v[0] = r.V0; v[D] = r.V1; v[2 * D] = r.V2; v[3 * D] = r.V3;
+            v[4 * D] = r.V4; v[5 * D] = r.V5; v[6 * D] = r.V6; v[7 * D] = r.V7;
+        }
+        else
+        {
+            const int D = GroupThreads / 64;
+            v[0] = r.V0; v[D] = r.V1; v[2 * D] = r.V2; v[3 * D] = r.V3;
+            v[4 * D] = r.V4; v[5 * D] = r.V5; v[6 * D] = r.V6; v[7 * D] = r.V7;
+        }
+    }
+
+    // ---- epilogue ------------------------------------------------------------------------
+
+    /// <summary>One m16 row of four n8 tiles: C rows row and row + 8, columns col + 8j and col + 8j + 1.</summary>
+    private static void StoreTile(ArrayView<float> c, int cBase, GemmArgs g, int row, int col,
+                                  ref Frag4 f0, ref Frag4 f1, ref Frag4 f2, ref Frag4 f3)
+    {
+        StoreFrag(c, cBase, g, row, col, ref f0);
+        StoreFrag(c, cBase, g, row, col + 8, ref f1);
+        StoreFrag(c, cBase, g, row, col + 16, ref f2);
+        StoreFrag(c, cBase, g, row, col + 24, ref f3);
+    }
+
+    private static void StoreFrag(ArrayView<float> c, int cBase, GemmArgs g, int row, int col, ref Frag4 f)
+    {
+        Store(c, cBase, g, row, col, f.C0);
+        Store(c, cBase, g, row, col + 1, f.C1);
+        Store(c, cBase, g, row + 8, col, f.C2);
+        Store(c, cBase, g, row + 8, col + 1, f.C3);
+    }
+
+    private static void Store(ArrayView<float> c, int cBase, GemmArgs g, int row, int col, float v)
+    {
+        if (row >= g.M || col >= g.N) return;
+        int p = cBase + row * g.Ldc + col;
+        c[p] = g.Beta == 0f ? g.Alpha * v : g.Alpha * v + g.Beta * c[p];
+    }
+
+    // ---- the tensor-core step ------------------------------------------------------------
+
+    /// <summary>An m16n8 accumulator fragment: rows g / g + 8, columns 2*tig, 2*tig + 1.</summary>
+    private struct Frag4
+    {
+        public float C0, C1, C2, C3;
+    }
+
+    /// <summary>Where a lane's fragment words sit in a tile staged in shared memory (PTX ISA, m16n8k16,
+    /// .f16; lane = 4g + t): its row (A) or column (B) g and k pair t. Shifts, not / and %: lane is
+    /// never negative, and signed division would cost a dozen instructions per fragment load.</summary>
+    private static int LaneOffset(int lane) => (lane >> 2) * RowWords + (lane & 3);
+
+    /// <summary>A register reg of the lane: a0 = (g, k pair t), a1 = (g+8, t), a2 = (g, t+4), a3 = (g+8, t+4).</summary>
+    private static int ARegOffset(int reg) => (reg & 1) * 8 * RowWords + (reg >> 1) * 4;
+
+    /// <summary>B register reg: b0 = (k pair t, column g), b1 = (t+4, column g).</summary>
+    private static int BRegOffset(int reg) => reg * 4;
+
+    /// <summary>Shared index of A fragment register <paramref name="reg"/> of <paramref name="lane"/> for the m16 tile
+    /// at slice row <paramref name="rowBase"/>, k pair <paramref name="kp"/>. The GPU path loads with these
+    /// offsets, the emulation reads through them: one statement of the layout.</summary>
+    private static int AWord(int rowBase, int kp, int lane, int reg) => rowBase * RowWords + kp + LaneOffset(lane) + ARegOffset(reg);
+
+    private static int BWord(int colBase, int kp, int lane, int reg) => colBase * RowWords + kp + LaneOffset(lane) + BRegOffset(reg);
+
+    /// <summary>A warp's 32x32 sub-tile: 2 m16 tiles (T0x, T1x) by 4 n8 tiles.</summary>
+    private struct Acc2x4
+    {
+        public Frag4 T00, T01, T02, T03, T10, T11, T12, T13;
+
+        /// <summary>One k16 step from k pair <paramref name="kp"/> of the staged slice: 8 fragment words of
+        /// op(A), 8 of op(B), 8 mma.</summary>
+        public void Step(ArrayView<uint> sa, ArrayView<uint> sb, int wm, int wn, int lane, int kp)
+        {
+            if (!CudaAsm.IsSupported)
+            {
+                Emulate(ref T00, sa, sb, wm, wn, kp, lane); Emulate(ref T01, sa, sb, wm, wn + 8, kp, lane);
+                Emulate(ref T02, sa, sb, wm, wn + 16, kp, lane); Emulate(ref T03, sa, sb, wm, wn + 24, kp, lane);
+                Emulate(ref T10, sa, sb, wm + 16, wn, kp, lane); Emulate(ref T11, sa, sb, wm + 16, wn + 8, kp, lane);
+                Emulate(ref T12, sa, sb, wm + 16, wn + 16, kp, lane); Emulate(ref T13, sa, sb, wm + 16, wn + 24, kp, lane);
+                return;
+            }
+            // lane and k pair folded into one base per operand; each register is a constant offset from it
+            int ai = wm * RowWords + kp + LaneOffset(lane), bi = wn * RowWords + kp + LaneOffset(lane);
+            // views at the bases, so every register below is an immediate offset of one shared address
+            var av = sa.SubView(ai);
+            var bv = sb.SubView(bi);
+            const int Tile16 = 16 * RowWords, Tile8 = 8 * RowWords;
+            uint a00 = av[ARegOffset(0)], a01 = av[ARegOffset(1)], a02 = av[ARegOffset(2)], a03 = av[ARegOffset(3)];
+            uint a10 = av[Tile16 + ARegOffset(0)], a11 = av[Tile16 + ARegOffset(1)], a12 = av[Tile16 + ARegOffset(2)], a13 = av[Tile16 + ARegOffset(3)];
+            uint b0 = bv[BRegOffset(0)], b1 = bv[BRegOffset(1)];
+            Mma(ref T00, a00, a01, a02, a03, b0, b1);
+            Mma(ref T10, a10, a11, a12, a13, b0, b1);
+            b0 = bv[Tile8 + BRegOffset(0)]; b1 = bv[Tile8 + BRegOffset(1)];
+            Mma(ref T01, a00, a01, a02, a03, b0, b1);
+            Mma(ref T11, a10, a11, a12, a13, b0, b1);
+            b0 = bv[2 * Tile8 + BRegOffset(0)]; b1 = bv[2 * Tile8 + BRegOffset(1)];
+            Mma(ref T02, a00, a01, a02, a03, b0, b1);
+            Mma(ref T12, a10, a11, a12, a13, b0, b1);
+            b0 = bv[3 * Tile8 + BRegOffset(0)]; b1 = bv[3 * Tile8 + BRegOffset(1)];
+            Mma(ref T03, a00, a01, a02, a03, b0, b1);
+            Mma(ref T13, a10, a11, a12, a13, b0, b1);
+        }
+    }
+
+    /// <summary>D = A (16x16) * B (16x8) + C on the warp's fragments: one mma.sync.</summary>
+    private static void Mma(ref Frag4 f, uint a0, uint a1, uint a2, uint a3, uint b0, uint b1)
+    {
+        Ref<float> d0 = f.C0, d1 = f.C1, d2 = f.C2, d3 = f.C3;
+        Input<uint> x0 = a0, x1 = a1, x2 = a2, x3 = a3, y0 = b0, y1 = b1;
+        CudaAsm.EmitRef("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};",
+            ref d0, ref d1, ref d2, ref d3, ref x0, ref x1, ref x2, ref x3, ref y0, ref y1);
+        f.C0 = d0.Value; f.C1 = d1.Value; f.C2 = d2.Value; f.C3 = d3.Value;
+    }
+
+    /// <summary>What one mma.sync leaves in this lane's accumulators (rows g, g+8; columns 2t, 2t+1),
+    /// where PTX cannot run. Each product term is read from the fragment register that, by the PTX
+    /// ISA, holds it (k pair q of A row r: lane 4(r mod 8) + q mod 4, register (r &gt;= 8) + 2(q &gt;= 4);
+    /// of B column j: lane 4j + q mod 4, register (q &gt;= 4)), through the same AWord/BWord the GPU
+    /// loads with: a wrong fragment layout gives wrong sums here too.</summary>
+    private static void Emulate(ref Frag4 f, ArrayView<uint> sa, ArrayView<uint> sb, int rowBase, int colBase, int kp, int lane)
+    {
+        int gq = lane >> 2, tig = lane & 3;
+        for (int q = 0; q < 8; q++)
+        {
+            int hi = q >= 4 ? 1 : 0;
+            uint rowG = sa[AWord(rowBase, kp, 4 * gq + q % 4, 2 * hi)];
+            uint rowG8 = sa[AWord(rowBase, kp, 4 * gq + q % 4, 1 + 2 * hi)];
+            uint col0 = sb[BWord(colBase, kp, 4 * (2 * tig) + q % 4, hi)];
+            uint col1 = sb[BWord(colBase, kp, 4 * (2 * tig + 1) + q % 4, hi)];
+            f.C0 += Dot2(rowG, col0);
+            f.C1 += Dot2(rowG, col1);
+            f.C2 += Dot2(rowG8, col0);
+            f.C3 += Dot2(rowG8, col1);
+        }
+    }
+
+    private static float Dot2(uint x, uint y) =>
+        HalfBits.ToFloat((ushort)(x & 0xFFFFu)) * HalfBits.ToFloat((ushort)(y & 0xFFFFu)) +
+        HalfBits.ToFloat((ushort)(x >> 16)) * HalfBits.ToFloat((ushort)(y >> 16));
+
+    /// <summary>Eight prefetched fragment words of one thread.</summary>
+    private struct Words8
+    {
+        public uint V0, V1, V2, V3, V4, V5, V6, V7;
+    }
+}

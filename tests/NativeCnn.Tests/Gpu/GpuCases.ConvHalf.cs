@@ -1,0 +1,62 @@
+// GPU conv2d with float16 inputs (x and w forward, gy and w backward-data, x and gy backward-weight;
+// float32 outputs) against the CPU backend's float32 conv of the same float16-rounded values: the
+// general geometry, pointwise, and a batch split into chunks, on the widening path and on the
+// tensor-core kernel (its mma emulated on the simulator).
+using NativeCnn.Backends;
+using NativeCnn.Backends.Gpu;
+
+namespace NativeCnn.Tests.Gpu;
+
+public static partial class GpuCases
+{
+    public static void ConvHalf_WidenPath(GpuBackend gpu) =>
+        WithHalfPath(gpu, HalfGemmPath.Widen, () => ConvHalfGeometries(gpu));
+
+    public static void ConvHalf_TensorCorePath(GpuBackend gpu)
+    {
+        if (gpu.Device.Kind == DeviceKind.Cuda && !CanUseTensorCores(gpu)) return;
+        WithHalfPath(gpu, HalfGemmPath.TensorCore, () => ConvHalfGeometries(gpu));
+    }
+
+    private static void ConvHalfGeometries(GpuBackend gpu)
+    {
+        ConvHalfCheck(gpu, new ConvGeometry(N: 2, C: 3, H: 7, W: 6, K: 4, R: 3, S: 2, StrideH: 2, StrideW: 1, PadH: 1, PadW: 0, DilationH: 1, DilationW: 2));
+        ConvHalfCheck(gpu, new ConvGeometry(2, 5, 4, 3, 3, 1, 1, 1, 1, 0, 0, 1, 1));   // pointwise: no unfold
+        var g = new ConvGeometry(3, 2, 5, 5, 3, 3, 3, 1, 1, 1, 1, 1, 1);
+        long saved = gpu.ColumnBudget;
+        try
+        {
+            gpu.ColumnBudget = 2L * g.Crs * g.P * g.Q;   // chunks of 2 and 1 images
+            ConvHalfCheck(gpu, g);
+        }
+        finally { gpu.ColumnBudget = saved; }
+    }
+
+    private static void ConvHalfCheck(GpuBackend gpu, ConvGeometry g)
+    {
+        var cpu = G.Cpu;
+        int xl = g.N * g.C * g.H * g.W, wl = g.K * g.C * g.R * g.S, yl = g.N * g.K * g.P * g.Q;
+        static float[] Round(float[] v) => v.Select(f => (float)(Half)f).ToArray();
+        var x = Round(G.Rand(51, xl)); var w = Round(G.Rand(52, wl)); var gy = Round(G.Rand(53, yl)); var bias = G.Rand(54, g.K);
+        string what = $"half conv ({gpu.EffectiveHalfGemm}) {g}";
+
+        var yRef = G.Out(cpu, yl);
+        cpu.Conv2dForward(G.Up(cpu, x), G.Up(cpu, w), G.Up(cpu, bias), yRef, g);
+        var y = G.Out(gpu, yl);
+        gpu.Conv2dForward(Half16(gpu, x), Half16(gpu, w), G.Up(gpu, bias), y, g);
+        G.Close(G.Down(cpu, yRef), G.Down(gpu, y), 1e-5, what + " forward");
+
+        var gxRef = G.Out(cpu, xl);
+        cpu.Conv2dBackwardData(G.Up(cpu, gy), G.Up(cpu, w), gxRef, g);
+        var gx = G.Out(gpu, xl);
+        gpu.Conv2dBackwardData(Half16(gpu, gy), Half16(gpu, w), gx, g);
+        G.Close(G.Down(cpu, gxRef), G.Down(gpu, gx), 1e-5, what + " backward-data");
+
+        var gwRef = G.Out(cpu, wl); var gbRef = G.Out(cpu, g.K);
+        cpu.Conv2dBackwardWeight(G.Up(cpu, x), G.Up(cpu, gy), gwRef, gbRef, g);
+        var gw = G.Out(gpu, wl); var gb = G.Out(gpu, g.K);
+        gpu.Conv2dBackwardWeight(Half16(gpu, x), Half16(gpu, gy), gw, gb, g);
+        G.Close(G.Down(cpu, gwRef), G.Down(gpu, gw), 1e-5, what + " backward-weight");
+        G.Close(G.Down(cpu, gbRef), G.Down(gpu, gb), 1e-5, what + " bias gradient");
+    }
+}

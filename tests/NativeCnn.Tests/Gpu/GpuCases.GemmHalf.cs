@@ -1,0 +1,180 @@
+// The float16 GEMM (float16 A and B, float32 accumulation and C) against float64 references, over
+// random shapes that cross the 64x64 tile and 32-deep slice edges, every transpose pair, alpha/beta,
+// leading dimensions and offsets, batches: both paths, the tensor-core kernel (on the simulator its
+// mma is emulated from the real fragment words) and the widening path. Two
+// references: the float64 product of the float16-rounded inputs (what the kernel must compute, up to
+// float32 accumulation) and of the original float32 inputs (what a user gets: float16 input rounding).
+// Also the mixed-precision unscale-and-check primitive.
+using NativeCnn.Backends;
+using NativeCnn.Backends.Gpu;
+using Xunit;
+
+namespace NativeCnn.Tests.Gpu;
+
+public static partial class GpuCases
+{
+    public static void GemmHalf_TensorCoreKernel(GpuBackend gpu)
+    {
+        // a CUDA device below sm_80 has no m16n8k16 mma: there the Widen path is the only one
+        if (gpu.Device.Kind == DeviceKind.Cuda && !CanUseTensorCores(gpu)) return;
+        WithHalfPath(gpu, HalfGemmPath.TensorCore, () => HalfGemmShapes(gpu, seed: 11, count: gpu.Device.Kind == DeviceKind.Cuda ? 40 : 16));
+    }
+
+    public static void GemmHalf_WidenPath(GpuBackend gpu) =>
+        WithHalfPath(gpu, HalfGemmPath.Widen, () => HalfGemmShapes(gpu, seed: 12, count: 12));
+
+    /// <summary>The path the backend picks by itself: the tensor-core kernel on CUDA sm_80+, Widen on the simulator.</summary>
+    public static void GemmHalf_AutoPathThroughGemm(GpuBackend gpu)
+    {
+        var expected = gpu.Device.Kind == DeviceKind.Cuda && CanUseTensorCores(gpu) ? HalfGemmPath.TensorCore : HalfGemmPath.Widen;
+        WithHalfPath(gpu, HalfGemmPath.Auto, () =>
+        {
+            Assert.Equal(expected, gpu.EffectiveHalfGemm);
+            HalfGemmCheck(gpu, false, false, 130, 67, 45, 1f, 0f, seed: 21);
+            HalfGemmCheck(gpu, true, true, 33, 129, 64, 0.5f, 1f, seed: 22, batch: 2);
+        });
+    }
+
+    /// <summary>One float16 operand and one float32: the float16 one is widened (exact), the product is float32.</summary>
+    public static void GemmHalf_MixedOperands(GpuBackend gpu)
+    {
+        int m = 19, n = 23, k = 37;
+        var A = G.Rand(31, m * k); var B = G.Rand(32, k * n);
+        var ah = Half16(gpu, A);
+        var sb = G.Up(gpu, B);
+        var sc = G.Out(gpu, m * n);
+        gpu.Gemm(false, false, m, n, k, 1f, ah, 0, k, sb, 0, n, 0f, sc, 0, n);
+        var expected = new double[m * n];
+        for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++)
+        {
+            double s = 0;
+            for (int p = 0; p < k; p++) s += (double)(float)(Half)A[i * k + p] * B[p * n + j];
+            expected[i * n + j] = s;
+        }
+        G.Close(expected, G.Down(gpu, sc), 2e-5, "half x float gemm");
+    }
+
+    public static void UnscaleGradients_FindsInfAndNaNInOnePass(GpuBackend gpu)
+    {
+        var values = G.Rand(41, 300, -100f, 100f);
+        var gh = Half16(gpu, values);
+        var g32 = G.Up(gpu, values);
+        var master = G.Out(gpu, 300);
+        var found = G.Up(gpu, new[] { 0f });
+        gpu.UnscaleGradients(gh, master, 300, 1f / 1024, found);
+        gpu.UnscaleGradients(g32, master, 300, 1f / 1024, found);   // float32 grads (batch norm) too
+        Assert.Equal(0f, G.Down(gpu, found)[0]);
+        G.Close(values.Select(v => (double)v / 1024).ToArray(), G.Down(gpu, master), 1e-7, "float32 grad unscaled");
+        foreach (var bad in new[] { float.PositiveInfinity, float.NegativeInfinity, float.NaN, 70000f /* overflows float16 */ })
+        {
+            var v = (float[])values.Clone();
+            v[257] = bad;
+            var f = G.Up(gpu, new[] { 0f });
+            gpu.UnscaleGradients(Half16(gpu, v), G.Out(gpu, 300), 300, 0.5f, f);
+            Assert.Equal(1f, G.Down(gpu, f)[0]);
+            if (!float.IsFinite(bad)) continue;
+            var f32 = G.Up(gpu, new[] { 0f });
+            gpu.UnscaleGradients(G.Up(gpu, v), G.Out(gpu, 300), 300, 0.5f, f32);
+            Assert.Equal(0f, G.Down(gpu, f32)[0]);   // 70000 is a finite float32
+        }
+        // the flag is never cleared by a clean pass
+        var kept = G.Up(gpu, new[] { 1f });
+        gpu.UnscaleGradients(gh, master, 300, 1f, kept);
+        Assert.Equal(1f, G.Down(gpu, kept)[0]);
+    }
+
+    private static bool CanUseTensorCores(GpuBackend gpu)
+    {
+        var saved = gpu.HalfGemm;
+        gpu.HalfGemm = HalfGemmPath.Auto;
+        bool tc = gpu.EffectiveHalfGemm == HalfGemmPath.TensorCore;
+        gpu.HalfGemm = saved;
+        return tc;
+    }
+
+    private static void WithHalfPath(GpuBackend gpu, HalfGemmPath path, Action run)
+    {
+        var saved = gpu.HalfGemm;
+        gpu.HalfGemm = path;
+        try { run(); }
+        finally { gpu.HalfGemm = saved; }
+    }
+
+    /// <summary>Random sizes (1..150 rows and columns, 1..100 deep, so most are not multiples of the
+    /// tiles), random transposes, and a few fixed edge shapes.</summary>
+    private static void HalfGemmShapes(GpuBackend gpu, int seed, int count)
+    {
+        var r = new Random(seed);
+        HalfGemmCheck(gpu, false, false, 64, 64, 32, 1f, 0f, seed);           // exactly one tile and slice
+        HalfGemmCheck(gpu, true, false, 1, 1, 1, 2f, 0f, seed + 1);
+        HalfGemmCheck(gpu, false, true, 5, 6, 0, 1f, 0.5f, seed + 2);           // k = 0: C = beta * C
+        for (int i = 0; i < count; i++)
+        {
+            bool ta = r.Next(2) == 1, tb = r.Next(2) == 1;
+            int m = r.Next(1, 151), n = r.Next(1, 151), k = r.Next(1, 101);
+            float beta = r.Next(3) == 0 ? 0.75f : 0f;
+            HalfGemmCheck(gpu, ta, tb, m, n, k, r.Next(2) == 0 ? 1f : -0.5f, beta, seed * 100 + i,
+                          pad: r.Next(3), offset: r.Next(4), batch: r.Next(4) == 0 ? 2 : 1);
+        }
+    }
+
+    /// <summary>A float16 copy of <paramref name="values"/> on the device (rounded to nearest even).</summary>
+    private static Storage Half16(IBackend b, float[] values)
+    {
+        var f = G.Up(b, values);
+        var h = b.Allocate(DType.Float16, values.Length);
+        b.Cast(f, h);
+        return h;
+    }
+
+    private static void HalfGemmCheck(GpuBackend gpu, bool ta, bool tb, int m, int n, int k, float alpha, float beta, int seed,
+                                      int pad = 0, int offset = 0, int batch = 1)
+    {
+        int lda = (ta ? m : k) + pad, ldb = (tb ? k : n) + pad, ldc = n + pad;
+        int aSize = (ta ? k : m) * lda, bSize = (tb ? n : k) * ldb, cSize = m * ldc;
+        int strideA = aSize + 2, strideB = bSize + 1, strideC = cSize + 3;
+        var A = G.Rand(seed, offset + strideA * (batch - 1) + aSize + 1);
+        var B = G.Rand(seed + 100, offset + strideB * (batch - 1) + bSize + 1);
+        var C = G.Rand(seed + 200, offset + strideC * (batch - 1) + cSize + 1);
+        if (beta == 0f) Array.Fill(C, float.NaN);      // never read when beta == 0
+        var rounded = C.Select(v => (double)v).ToArray();   // reference from the float16-rounded inputs
+        var exact = C.Select(v => (double)v).ToArray();     // reference from the float32 inputs
+        static double H(float v) => (double)(float)(Half)v;
+        for (int bt = 0; bt < batch; bt++)
+        {
+            int ao = offset + bt * strideA, bo = offset + bt * strideB, co = offset + bt * strideC;
+            for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+            {
+                double s = 0, se = 0;
+                for (int p = 0; p < k; p++)
+                {
+                    float a = A[ao + (ta ? p * lda + i : i * lda + p)], b = B[bo + (tb ? j * ldb + p : p * ldb + j)];
+                    s += H(a) * H(b);
+                    se += (double)a * b;
+                }
+                double old = C[co + i * ldc + j];
+                rounded[co + i * ldc + j] = alpha * s + (beta == 0 ? 0 : beta * old);
+                exact[co + i * ldc + j] = alpha * se + (beta == 0 ? 0 : beta * old);
+            }
+        }
+        var sc = G.Up(gpu, C);
+        gpu.Gemm(ta, tb, m, n, k, alpha, Half16(gpu, A), offset, lda, Half16(gpu, B), offset, ldb, beta, sc, offset, ldc,
+                 batch, strideA, strideB, strideC);
+        var actual = G.Down(gpu, sc);
+        string what = $"half gemm ({gpu.EffectiveHalfGemm}) ta={ta} tb={tb} m={m} n={n} k={k} batch={batch} pad={pad} offset={offset}";
+        // float32 accumulation of exact float16 products: only the summation order differs
+        G.Close(rounded, actual, 2e-5, what);
+        // against the float32 inputs: the relative error of the norm is float16 input rounding, ~1e-3
+        double num = 0, den = 0;
+        for (int i = 0; i < exact.Length; i++)
+        {
+            if (double.IsNaN(exact[i])) continue;
+            num += (actual[i] - exact[i]) * (actual[i] - exact[i]);
+            den += exact[i] * exact[i];
+        }
+        double rel = den == 0 ? Math.Sqrt(num) : Math.Sqrt(num / den);
+        Assert.True(rel < 5e-3, $"{what}: relative norm error {rel:E2} against the float32 inputs");
+    }
+}
