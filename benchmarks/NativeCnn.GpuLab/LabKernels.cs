@@ -1,8 +1,8 @@
 // Section "kernels": the GPU kernel lab proper. Per kernel family the variants kept, the naive one
-// first (copy; elementwise add; sum reduction; SGEMM naive then tiled; conv forward through
-// im2col + the tiled GEMM), each validated against the CPU backend on the same data, then timed with
-// device events (ILGPU profiling markers on the launch stream, i.e. CUDA events) after warm-up, the
-// median of many launches. Printed and recorded as ms, GFLOP/s or GB/s and % of the device's measured
+// first (copy; elementwise add; sum reduction; SGEMM naive then tiled; HGEMM widened then on
+// tensor cores; conv forward through im2col + the tiled GEMM), each validated against the CPU
+// backend on the same data, then timed with device events (ILGPU profiling markers on the launch
+// stream, i.e. CUDA events) after warm-up, the median of many launches. Printed and recorded as ms, GFLOP/s or GB/s and % of the device's measured
 // ceilings: for FLOP-bound families the cuBLAS SGEMM rate of torch_baseline.py at the same size (else
 // its best GEMM), for memory-bound ones the copy bandwidth (torch's copy_1GiB, else this lab's copy).
 // Must hold: a variant that fails validation is recorded as failed and never timed as if it passed.
@@ -32,6 +32,8 @@ public static class LabKernels
         int warmup = q ? 1 : 3, reps = q ? 3 : 20;
         var torch = o.TorchBaseline is not null && File.Exists(o.TorchBaseline)
             ? BenchReport.ParseTorch(File.ReadLines(o.TorchBaseline)) : new Dictionary<string, TorchRecord>();
+        var torchHalf = o.TorchBaseline is not null && File.Exists(o.TorchBaseline)
+            ? BenchReport.ParseTorch(File.ReadLines(o.TorchBaseline), "float16") : new Dictionary<string, TorchRecord>();
         var rng = new Rng(11);
         var variants = new List<Variant>();
 
@@ -81,6 +83,28 @@ public static class LabKernels
                 () => MaxRelError(c.ToArray(), reference, tol)));
         }
 
+        // ---- HGEMM (float16 A and B, float32 accumulation and C): widened to the float32 GEMM, then
+        // the mma.sync tensor-core kernel (emulated on the simulator). The reference multiplies the
+        // float16-rounded inputs in float32 on the CPU, so only the summation order differs.
+        foreach (int s in q ? new[] { 64 } : new[] { 4096 })
+        {
+            var ah = HalfRandom(gpu, s * s, 21, out var aRounded);
+            var bh = HalfRandom(gpu, s * s, 22, out var bRounded);
+            var c = Tensor.Zeros(new[] { s, s }, DType.Float32, device).Keep();
+            float[] reference = Tensor.FromArray(aRounded, new[] { s, s }).MatMul(Tensor.FromArray(bRounded, new[] { s, s })).ToArray();
+            double tol = 1e-5 * Math.Sqrt(s);
+            foreach (var (path, name) in new[] { (HalfGemmPath.Widen, "widen+sgemm"), (HalfGemmPath.TensorCore, "mma.sync-m16n8k16") })
+            {
+                variants.Add(new("hgemm", name, $"gemm_{s}_float16", 2.0 * s * s * s, 2.0 * 2 * s * s + 4.0 * s * s, () =>
+                {
+                    var saved = gpu.HalfGemm;
+                    gpu.HalfGemm = path;
+                    try { gpu.Gemm(false, false, s, s, s, 1f, ah, 0, s, bh, 0, s, 0f, c.Storage, 0, s); }
+                    finally { gpu.HalfGemm = saved; }
+                }, () => MaxRelError(c.ToArray(), reference, tol)));
+            }
+        }
+
         // ---- conv forward: im2col + the tiled GEMM, at resnet18's conv3x3_64to64 layer (32x32 at 128px input)
         {
             int batch = q ? 1 : 128, ch = q ? 4 : 64, hw = q ? 8 : 32;
@@ -121,11 +145,14 @@ public static class LabKernels
                 record["timer"] = timer;
                 if (v.Family == "copy" && bandwidth == 0) { bandwidth = v.Bytes / ms * 1e3; bandwidthSource = $"this lab's {v.Case}"; }
                 string rate;
-                if (v.Family is "sgemm" or "conv")
+                if (v.Family is "sgemm" or "hgemm" or "conv")
                 {
                     double tflops = v.Flops / ms / 1e9;
                     record["tflops"] = BenchReport.Sig(tflops);
-                    var cublas = torch.GetValueOrDefault(v.Case) ?? torch.Values.Where(t => t.Case.StartsWith("gemm_", StringComparison.Ordinal) && t.Tflops is not null).MaxBy(t => t.Tflops);
+                    // hgemm against cuBLAS's float16 GEMM of the same size, the others against its SGEMM
+                    var cublas = v.Family == "hgemm"
+                        ? torchHalf.GetValueOrDefault(v.Case.Replace("_float16", ""))
+                        : torch.GetValueOrDefault(v.Case) ?? torch.Values.Where(t => t.Case.StartsWith("gemm_", StringComparison.Ordinal) && t.Tflops is not null).MaxBy(t => t.Tflops);
                     if (cublas?.Tflops is { } peak and > 0) { record["pct_of_cublas"] = Math.Round(100 * tflops / peak, 1); record["cublas_case"] = cublas.Case; }
                     rate = $"{tflops * 1e3:G4} GFLOP/s{(record["pct_of_cublas"] is { } p ? $" ({p}% of cuBLAS {cublas!.Case})" : "")}";
                 }
@@ -149,6 +176,20 @@ public static class LabKernels
             }
         }
         return failed;
+    }
+
+    /// <summary>n standard-normal values as float16 on the device, and the same values (rounded) as float32 on the host.</summary>
+    private static Storage HalfRandom(GpuBackend gpu, int n, ulong seed, out float[] rounded)
+    {
+        var f = gpu.Allocate(DType.Float32, n);
+        gpu.RandomNormal(f, seed, 0f, 1f);
+        var h = gpu.Allocate(DType.Float16, n);
+        gpu.Cast(f, h);
+        gpu.Cast(h, f);
+        rounded = new float[n];
+        gpu.ToHost(f, 0, rounded);
+        gpu.ReturnToPool(f);
+        return h;
     }
 
     /// <summary>Largest |got - want| over the largest |want| (0 when equal), with the tolerance.</summary>
