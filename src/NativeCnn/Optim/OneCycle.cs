@@ -1,84 +1,102 @@
-// The one-cycle policy as fastai's fit_one_cycle applies it, step by step: the learning rate warms up
-// from lrMax/div to lrMax along a half cosine over the first pctStart of the steps, then anneals
-// along a half cosine to lrMax/divFinal; momentum (beta1 for Adam) goes the opposite way,
-// 0.95 -> 0.85 -> 0.95. Step i of n is evaluated at pct = i/n (fastai's combine_scheds), so step 0
-// uses exactly lrMax/div and the peak is reached at step pctStart*n.
+// The one-cycle policy, step by step, with exactly the formula of PyTorch's
+// torch.optim.lr_scheduler.OneCycleLR (anneal_strategy 'cos', three_phase False): the learning rate
+// rises from lrMax/div to lrMax along a half cosine until step pctStart*n - 1, then falls along a
+// half cosine to lrMax/divFinal at step n - 1; momentum (beta1 for Adam) goes the opposite way,
+// momentumMax -> momentumMin -> momentumMax. Values are computed in double (the golden test holds
+// them to torch's to 1e-9 relative); the optimizer receives them rounded to float32.
+// divFinal is fastai's final_div (the last lr is lrMax/divFinal); torch's final_div_factor is
+// divFinal/div (fastai's 25e4 with div 25 is torch's 1e4). A zero-length phase (pctStart*n = 1, where
+// torch divides by zero) is taken as already finished: its step gets the phase's end value.
 namespace NativeCnn.Optim;
 
 public sealed class OneCycle
 {
-    private readonly float[] _lrMax;
+    private readonly double[] _lrMax;
+    private readonly double _warmEnd, _coolEnd;
 
     /// <summary>A schedule of <paramref name="totalSteps"/> steps peaking at <paramref name="lrMax"/> in every group.</summary>
-    public OneCycle(float lrMax, int totalSteps, float pctStart = 0.3f, float div = 25f, float divFinal = 25e4f,
-                    float momentumMax = 0.95f, float momentumMin = 0.85f)
+    public OneCycle(double lrMax, int totalSteps, double pctStart = 0.3, double div = 25, double divFinal = 25e4,
+                    double momentumMax = 0.95, double momentumMin = 0.85)
         : this(new[] { lrMax }, totalSteps, pctStart, div, divFinal, momentumMax, momentumMin) { }
 
     /// <summary>A schedule with one peak learning rate per parameter group (a single value applies to all groups).</summary>
-    public OneCycle(float[] lrMaxPerGroup, int totalSteps, float pctStart = 0.3f, float div = 25f, float divFinal = 25e4f,
-                    float momentumMax = 0.95f, float momentumMin = 0.85f)
+    public OneCycle(double[] lrMaxPerGroup, int totalSteps, double pctStart = 0.3, double div = 25, double divFinal = 25e4,
+                    double momentumMax = 0.95, double momentumMin = 0.85)
     {
         ArgumentNullException.ThrowIfNull(lrMaxPerGroup);
         if (lrMaxPerGroup.Length == 0) throw new NativeCnnException("OneCycle: needs at least one peak learning rate, got none");
         foreach (var lr in lrMaxPerGroup)
-            if (!(lr > 0) || float.IsInfinity(lr)) throw new NativeCnnException($"OneCycle: peak learning rate must be finite and > 0, got {lr}");
+            if (!(lr > 0) || double.IsInfinity(lr)) throw new NativeCnnException($"OneCycle: peak learning rate must be finite and > 0, got {lr}");
         Check.Positive(totalSteps, "OneCycle: totalSteps");
         if (!(pctStart > 0 && pctStart < 1)) throw new NativeCnnException($"OneCycle: pctStart must be in (0, 1), got {pctStart}");
-        if (!(div > 0) || !(divFinal > 0)) throw new NativeCnnException($"OneCycle: div and divFinal must be > 0, got {div} and {divFinal}");
-        _lrMax = (float[])lrMaxPerGroup.Clone();
+        if (!(div > 0) || !(divFinal > 0) || double.IsInfinity(div) || double.IsInfinity(divFinal))
+            throw new NativeCnnException($"OneCycle: div and divFinal must be finite and > 0, got {div} and {divFinal}");
+        if (!double.IsFinite(momentumMax) || !double.IsFinite(momentumMin))
+            throw new NativeCnnException($"OneCycle: momentums must be finite, got {momentumMax} and {momentumMin}");
+        _lrMax = (double[])lrMaxPerGroup.Clone();
         TotalSteps = totalSteps;
         PctStart = pctStart;
         Div = div;
         DivFinal = divFinal;
         MomentumMax = momentumMax;
         MomentumMin = momentumMin;
+        // torch: phase ends at float(pct_start * total_steps) - 1 and total_steps - 1.
+        _warmEnd = pctStart * totalSteps - 1;
+        _coolEnd = totalSteps - 1;
     }
 
     public int TotalSteps { get; }
-    public float PctStart { get; }
-    public float Div { get; }
-    public float DivFinal { get; }
-    public float MomentumMax { get; }
-    public float MomentumMin { get; }
+    public double PctStart { get; }
+    public double Div { get; }
+    public double DivFinal { get; }
+    public double MomentumMax { get; }
+    public double MomentumMin { get; }
+    /// <summary>The peak learning rate of each group (one value: every group).</summary>
+    public IReadOnlyList<double> LrMax => _lrMax;
 
-    /// <summary>fastai's SchedCos: start + (1 + cos(pi * (1 - pct))) * (end - start) / 2.</summary>
-    public static double CosineAnneal(double start, double end, double pct) => start + (1 + Math.Cos(Math.PI * (1 - pct))) * (end - start) / 2;
+    /// <summary>torch's _annealing_cos: end + (start - end) / 2 * (cos(pi * pct) + 1).</summary>
+    public static double CosineAnneal(double start, double end, double pct) => end + (start - end) / 2.0 * (Math.Cos(Math.PI * pct) + 1);
 
     /// <summary>The learning rate at <paramref name="step"/> (0-based) for a peak of <paramref name="lrMax"/>.</summary>
-    public float LrAt(int step, float lrMax)
+    public double LrAt(int step, double lrMax)
     {
         var (warm, p) = Phase(step);
-        return warm ? (float)CosineAnneal(lrMax / Div, lrMax, p) : (float)CosineAnneal(lrMax, lrMax / DivFinal, p);
+        double initial = lrMax / Div, min = lrMax / DivFinal;
+        return warm ? CosineAnneal(initial, lrMax, p) : CosineAnneal(lrMax, min, p);
     }
 
-    public float LrAt(int step) => LrAt(step, _lrMax[0]);
+    /// <summary>The learning rate at <paramref name="step"/> for the first group's peak.</summary>
+    public double LrAt(int step) => LrAt(step, _lrMax[0]);
 
-    public float MomentumAt(int step)
+    public double MomentumAt(int step)
     {
         var (warm, p) = Phase(step);
-        return warm ? (float)CosineAnneal(MomentumMax, MomentumMin, p) : (float)CosineAnneal(MomentumMin, MomentumMax, p);
+        return warm ? CosineAnneal(MomentumMax, MomentumMin, p) : CosineAnneal(MomentumMin, MomentumMax, p);
     }
 
-    /// <summary>Sets every group's Lr and Momentum (beta1) for <paramref name="step"/>; call before Step().</summary>
+    /// <summary>Sets every group's Lr and Momentum (beta1), rounded to float32, for <paramref name="step"/>; call before Step().</summary>
     public void Apply(Optimizer optimizer, int step)
     {
         ArgumentNullException.ThrowIfNull(optimizer);
         var groups = optimizer.ParamGroups;
         if (_lrMax.Length != 1 && _lrMax.Length != groups.Count)
             throw new NativeCnnException($"OneCycle: {_lrMax.Length} peak learning rates were given for an optimizer with {groups.Count} parameter groups");
-        float mom = MomentumAt(step);
+        float mom = (float)MomentumAt(step);
         for (int i = 0; i < groups.Count; i++)
         {
-            groups[i].Lr = LrAt(step, _lrMax[_lrMax.Length == 1 ? 0 : i]);
+            groups[i].Lr = (float)LrAt(step, _lrMax[_lrMax.Length == 1 ? 0 : i]);
             groups[i].Momentum = mom;
         }
     }
 
+    // torch's get_lr: the first phase whose end_step >= step (the last phase otherwise); the second
+    // phase starts at the first one's end_step, not one after it.
     private (bool Warm, double Pct) Phase(int step)
     {
         if (step < 0 || step >= TotalSteps)
             throw new NativeCnnException($"OneCycle: step must be in [0, {TotalSteps}), got {step}");
-        double pct = (double)step / TotalSteps;
-        return pct < PctStart ? (true, pct / PctStart) : (false, (pct - PctStart) / (1 - PctStart));
+        if (step <= _warmEnd) return (true, _warmEnd == 0 ? 1.0 : step / _warmEnd);
+        double len = _coolEnd - _warmEnd;
+        return (false, len == 0 ? 1.0 : (step - _warmEnd) / len);
     }
 }

@@ -22,8 +22,9 @@ public abstract class Optimizer
         var seen = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
         for (int g = 0; g < _groups.Count; g++)
         {
+            // An empty group is allowed: a Learner keeps one group per layer group, and a frozen
+            // layer group may have no trainable parameter left.
             var ps = _groups[g].Parameters;
-            if (ps.Count == 0) throw new NativeCnnException($"{name}: parameter group {g} is empty");
             for (int i = 0; i < ps.Count; i++)
             {
                 var p = ps[i] ?? throw new NativeCnnException($"{name}: parameter {i} of group {g} is null");

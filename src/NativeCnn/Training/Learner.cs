@@ -5,6 +5,7 @@
 // allocates no new buffers, and the batch's tensors (XB, YB, Pred, Loss) are only valid during its
 // events; validation runs in Eval mode under NoGrad; nothing here reads a device value on the host
 // (the Recorder sums losses on the device and reads them at the end of each phase).
+// Layer groups, freezing and the lr finder live in LearnerLayerGroups.cs and LrFinder.cs.
 using NativeCnn.Autograd;
 using NativeCnn.Backends;
 using NativeCnn.Nn;
@@ -12,19 +13,19 @@ using NativeCnn.Optim;
 
 namespace NativeCnn.Training;
 
-public sealed class Learner
+public sealed partial class Learner
 {
     private readonly List<Callback> _callbacks = new();
     private Callback[] _active = Array.Empty<Callback>();
 
     /// <summary>fastai v1's default optimizer: AdamW, betas (0.9, 0.99), eps 1e-8, decoupled weight decay 1e-2.</summary>
-    public static readonly Func<IEnumerable<Tensor>, float, Optimizer> DefaultOptimizer =
+    public static readonly Func<IEnumerable<ParamGroup>, float, Optimizer> DefaultOptimizer =
         (ps, lr) => new AdamW(ps, lr: lr, beta1: 0.9f, beta2: 0.99f, eps: 1e-8f, weightDecay: 1e-2f);
 
     /// <summary>A learner; <paramref name="lossFunc"/> maps (predictions, targets) to a scalar loss (e.g. F.CrossEntropy),
-    /// <paramref name="optFunc"/> (parameters, lr) to an optimizer (null: <see cref="DefaultOptimizer"/>).</summary>
+    /// <paramref name="optFunc"/> (parameter groups, one per layer group, lr) to an optimizer (null: <see cref="DefaultOptimizer"/>).</summary>
     public Learner(DataBunch data, Module model, Func<Tensor, Tensor, Tensor> lossFunc, IEnumerable<Metric>? metrics = null,
-                   Func<IEnumerable<Tensor>, float, Optimizer>? optFunc = null)
+                   Func<IEnumerable<ParamGroup>, float, Optimizer>? optFunc = null)
     {
         Data = data ?? throw new NativeCnnException("Learner: data is null; expected a DataBunch");
         Model = model ?? throw new NativeCnnException("Learner: model is null; expected a Module");
@@ -35,14 +36,17 @@ public sealed class Learner
         OptFunc = optFunc ?? DefaultOptimizer;
         Recorder = new Recorder();
         _callbacks.Add(Recorder);
+        _layerGroups = new[] { (IReadOnlyList<Module>)new[] { Model } };
     }
 
     public DataBunch Data { get; }
     public Module Model { get; }
     public Func<Tensor, Tensor, Tensor> LossFunc { get; }
     public IReadOnlyList<Metric> Metrics { get; }
-    public Func<IEnumerable<Tensor>, float, Optimizer> OptFunc { get; }
-    /// <summary>Made by the first fit (or <see cref="CreateOpt"/>) and kept across fits with its state.</summary>
+    /// <summary>Makes the optimizer from one ParamGroup per layer group (the group's trainable parameters) and an lr.</summary>
+    public Func<IEnumerable<ParamGroup>, float, Optimizer> OptFunc { get; }
+    /// <summary>Made by the first fit (or <see cref="CreateOpt"/>) and kept across fits with its state; Split,
+    /// Freeze, FreezeTo and Unfreeze drop it, so the next fit makes a fresh one (fastai v1's create_opt).</summary>
     public Optimizer? Opt { get; private set; }
     public Recorder Recorder { get; }
     public IReadOnlyList<Callback> Callbacks => _callbacks;
@@ -72,36 +76,41 @@ public sealed class Learner
 
     public bool RemoveCallback(Callback cb) => _callbacks.Remove(cb);
 
-    /// <summary>Makes the optimizer over the model's parameters (once); later fits reuse it.</summary>
+    /// <summary>Makes the optimizer (once; later fits reuse it until Split/Freeze/Unfreeze): one ParamGroup per
+    /// layer group holding that group's parameters with RequiresGrad (frozen ones are left out, so they never move).</summary>
     public Optimizer CreateOpt(float lr)
     {
-        if (Opt is null) Opt = OptFunc(Model.Parameters(), lr) ?? throw new NativeCnnException("Learner: the optimizer factory returned null");
+        Opt ??= OptFunc(TrainableGroups(), lr) ?? throw new NativeCnnException("Learner: the optimizer factory returned null");
         return Opt;
     }
 
-    /// <summary>Trains <paramref name="epochs"/> epochs at the constant learning rate <paramref name="lr"/> in every group.</summary>
-    public void Fit(int epochs, float lr, params Callback[] extra)
+    /// <summary>Trains <paramref name="epochs"/> epochs at a constant learning rate: one value for every group,
+    /// or a slice over the groups (<see cref="LrRange.Slice(double)"/>, <see cref="LrRange.Slice(double, double)"/>).</summary>
+    public void Fit(int epochs, LrRange lr, params Callback[] extra)
     {
         CheckLr(lr, "Fit");
-        var opt = CreateOpt(lr);
-        foreach (var g in opt.ParamGroups) g.Lr = lr;
+        var opt = CreateOpt((float)lr.Hi);
+        var lrs = lr.For(opt.ParamGroups.Count);
+        for (int i = 0; i < lrs.Length; i++) opt.ParamGroups[i].Lr = (float)lrs[i];
         RunFit(epochs, extra);
     }
 
-    /// <summary>fastai's fit_one_cycle: per batch, lr cosine from maxLr/divFactor up to maxLr over the first
-    /// pctStart of the steps, then down to maxLr/finalDiv; momentum (beta1) from moms.Start to moms.Mid and back.</summary>
-    public void FitOneCycle(int epochs, float maxLr, (float Start, float Mid)? moms = null, float divFactor = 25f,
-                            float pctStart = 0.3f, float finalDiv = 25e4f, params Callback[] extra)
+    /// <summary>fit_one_cycle with PyTorch OneCycleLR's step formula: per batch, lr cosine from maxLr/divFactor up to
+    /// maxLr over the first pctStart of the steps, then down to maxLr/finalDiv (fastai's final_div; torch's
+    /// final_div_factor is finalDiv/divFactor); momentum (beta1) from moms.Start to moms.Mid and back. maxLr is one
+    /// value or a slice over the layer groups; each group follows the schedule with its own peak.</summary>
+    public void FitOneCycle(int epochs, LrRange maxLr, (double Start, double Mid)? moms = null, double divFactor = 25,
+                            double pctStart = 0.3, double finalDiv = 25e4, params Callback[] extra)
     {
         CheckLr(maxLr, "FitOneCycle");
-        CreateOpt(maxLr);
-        var sched = new OneCycleScheduler(maxLr, moms ?? (0.95f, 0.85f), divFactor, pctStart, finalDiv);
+        CreateOpt((float)maxLr.Hi);
+        var sched = new OneCycleScheduler(maxLr, moms ?? (0.95, 0.85), divFactor, pctStart, finalDiv);
         RunFit(epochs, extra.Prepend(sched).ToArray());
     }
 
-    private static void CheckLr(float lr, string where)
+    private static void CheckLr(LrRange lr, string where)
     {
-        if (!(lr > 0) || float.IsInfinity(lr)) throw new NativeCnnException($"Learner.{where}: lr must be finite and > 0, got {lr}");
+        if (!(lr.Hi > 0) || double.IsInfinity(lr.Hi)) throw new NativeCnnException($"Learner.{where}: lr must be finite and > 0, got {lr.Hi}");
     }
 
     private void RunFit(int epochs, Callback[] extra)

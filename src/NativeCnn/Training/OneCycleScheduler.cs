@@ -1,5 +1,6 @@
 // The one-cycle schedule as a callback: before every training batch it sets lr and momentum (beta1
-// for Adam) on every parameter group from Optim.OneCycle, at the fit's global training step.
+// for Adam) on every parameter group from Optim.OneCycle (PyTorch's OneCycleLR formula, in double),
+// at the fit's global training step. Each group peaks at its own lr from the LrRange.
 // Must hold: the schedule spans exactly the fit's NEpochs x train batches, so step 0 uses
 // maxLr/divFactor and momentum moms.Start; validation batches change nothing.
 using NativeCnn.Optim;
@@ -8,11 +9,12 @@ namespace NativeCnn.Training;
 
 public sealed class OneCycleScheduler : Callback
 {
-    private readonly float _maxLr, _div, _pctStart, _finalDiv;
-    private readonly (float Start, float Mid) _moms;
+    private readonly LrRange _maxLr;
+    private readonly double _div, _pctStart, _finalDiv;
+    private readonly (double Start, double Mid) _moms;
     private OneCycle? _sched;
 
-    public OneCycleScheduler(float maxLr, (float Start, float Mid) moms, float divFactor = 25f, float pctStart = 0.3f, float finalDiv = 25e4f)
+    public OneCycleScheduler(LrRange maxLr, (double Start, double Mid) moms, double divFactor = 25, double pctStart = 0.3, double finalDiv = 25e4)
     {
         _maxLr = maxLr; _moms = moms; _div = divFactor; _pctStart = pctStart; _finalDiv = finalDiv;
     }
@@ -22,8 +24,11 @@ public sealed class OneCycleScheduler : Callback
 
     public OneCycle Schedule => _sched ?? throw new NativeCnnException("OneCycleScheduler: the schedule exists only once a fit has begun");
 
-    public override void BeforeFit(Learner learn) =>
-        _sched = new OneCycle(_maxLr, learn.TotalTrainSteps, _pctStart, _div, _finalDiv, _moms.Start, _moms.Mid);
+    public override void BeforeFit(Learner learn)
+    {
+        var opt = learn.Opt ?? throw new NativeCnnException("OneCycleScheduler: the learner has no optimizer (fit through Learner.Fit/FitOneCycle)");
+        _sched = new OneCycle(_maxLr.For(opt.ParamGroups.Count), learn.TotalTrainSteps, _pctStart, _div, _finalDiv, _moms.Start, _moms.Mid);
+    }
 
     public override void BeforeBatch(Learner learn)
     {
