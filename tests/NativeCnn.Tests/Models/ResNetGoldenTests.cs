@@ -5,12 +5,14 @@
 // and gradients.
 // Tolerances: every value v is compared with |ours - torch| <= tol * max|torch| over its tensor
 // (float32 summation order differs between oneDNN and our GEMM; per-tensor scaling keeps near-zero
-// entries from dominating). Logits 1e-4; gradients 1e-3 (eight blocks of float32 BN backward);
-// gradient norms and sums of the large convs 1e-3 relative.
+// entries from dominating). Logits 1e-4; gradients 1e-4; gradient norms of the large convs 1e-4
+// relative, sums 1e-4 of (|sum| + norm). Measured worst (CPU backend): eval logits 1.7e-6, train
+// logits 2.4e-6, full gradients 6.1e-6, sampled gradients 3.3e-6, norms 1.8e-7.
 //
 // Manual check that PyTorch reads a file NativeCnn wrote (not run in CI: it needs python3-torch):
-//   a NativeCnn ResNet18(10) loaded from Goldens/resnet/resnet18.pth was saved with
-//   SafeTensors.Save(path, model.StateDict()); then, with the ResNet class of make_resnet_goldens.py,
+//   NATIVECNN_EXPORT_TO=/tmp/nc_resnet18.safetensors dotnet test tests/NativeCnn.Tests --filter ExportedFileRoundTrips
+//   keeps the file that test writes (a ResNet18(10) loaded from resnet18.pth, saved with
+//   SafeTensors.Save(path, model.StateDict())); then, with the ResNet class of make_resnet_goldens.py,
 //     /usr/bin/python3 -c "import sys; sys.path.insert(0,'tests/goldens'); import make_resnet_goldens as m, torch;
 //       d=m.load_safetensors(open('/tmp/nc_resnet18.safetensors','rb').read());
 //       sd={k: torch.from_numpy(v.copy()).long() if k.endswith('num_batches_tracked') else torch.from_numpy(v.copy()) for k,v in d.items()};
@@ -31,13 +33,17 @@ public class ResNetGoldenTests
 
     private static Dictionary<string, Tensor> Io() => SafeTensors.Load(PathOf("resnet18_io.safetensors"));
 
-    private static void AssertClose(string what, float[] ours, float[] torch, double tol)
+    /// <summary>Asserts the rule above; returns the worst |diff| / max|torch| seen (printed for the record).</summary>
+    private static double AssertClose(string what, float[] ours, float[] torch, double tol)
     {
         Assert.Equal(torch.Length, ours.Length);
         double scale = torch.Length == 0 ? 0 : torch.Max(v => Math.Abs((double)v));
+        double worst = 0;
+        for (int i = 0; i < torch.Length; i++) worst = Math.Max(worst, Math.Abs(ours[i] - torch[i]) / scale);
         for (int i = 0; i < torch.Length; i++)
             Assert.True(Math.Abs(ours[i] - torch[i]) <= tol * scale + 1e-30,
                 $"{what}[{i}]: ours {ours[i]}, torch {torch[i]} (|diff| {Math.Abs(ours[i] - torch[i]):e3} > {tol} x max|torch| {scale:e3})");
+        return worst;
     }
 
     private static ResNet Loaded(string file)
@@ -90,7 +96,7 @@ public class ResNetGoldenTests
         Tensor logits;
         using (new NativeCnn.Autograd.NoGrad()) logits = model.Forward(io["input"]);
         Assert.Equal(new[] { 2, 10 }, logits.Shape);
-        AssertClose("eval_logits", logits.ToArray(), io["eval_logits"].ToArray(), 1e-4);
+        Console.WriteLine($"{file}: eval logits worst |diff|/max {AssertClose("eval_logits", logits.ToArray(), io["eval_logits"].ToArray(), 1e-4):e2}");
     }
 
     [Fact]
@@ -100,38 +106,43 @@ public class ResNetGoldenTests
         var model = Loaded("resnet18.pth");
         model.Train();
         var logits = model.Forward(io["input"]);
-        AssertClose("train_logits", logits.ToArray(), io["train_logits"].ToArray(), 1e-4);
+        double worstLogits = AssertClose("train_logits", logits.ToArray(), io["train_logits"].ToArray(), 1e-4);
         var loss = F.CrossEntropy(logits, io["labels"]);
         Assert.True(Math.Abs(loss.Item() - io["loss"].Item()) <= 1e-5 * Math.Abs(io["loss"].Item()), $"loss: ours {loss.Item()}, torch {io["loss"].Item()}");
         loss.Backward();
 
         int full = 0, sampled = 0;
+        double worstFull = 0, worstNorm = 0, worstSample = 0;
         foreach (var (name, p) in model.NamedParameters())
         {
             Assert.True(p.Grad is not null, $"{name} has no gradient");
             var g = p.Grad!.ToArray();
             if (io.TryGetValue("grad." + name, out var torchGrad))
             {
-                AssertClose("grad." + name, g, torchGrad.ToArray(), 1e-3);
+                worstFull = Math.Max(worstFull, AssertClose("grad." + name, g, torchGrad.ToArray(), 1e-4));
                 full++;
                 continue;
             }
             var stat = io["gstat." + name].ToArray();   // [L2 norm, sum, max |g|]
             double norm = Math.Sqrt(g.Sum(v => (double)v * v)), sum = g.Sum(v => (double)v);
-            Assert.True(Math.Abs(norm - stat[0]) <= 1e-3 * stat[0], $"{name}: |grad| ours {norm}, torch {stat[0]}");
-            Assert.True(Math.Abs(sum - stat[1]) <= 1e-3 * (Math.Abs(stat[1]) + stat[0]),
+            Assert.True(Math.Abs(norm - stat[0]) <= 1e-4 * stat[0], $"{name}: |grad| ours {norm}, torch {stat[0]}");
+            worstNorm = Math.Max(worstNorm, Math.Abs(norm - stat[0]) / stat[0]);
+            Assert.True(Math.Abs(sum - stat[1]) <= 1e-4 * (Math.Abs(stat[1]) + stat[0]),
                 $"{name}: sum(grad) ours {sum}, torch {stat[1]} (norm {stat[0]})");
             var idx = io["gidx." + name].ToInt32Array();
             var torchVals = io["gval." + name].ToArray();
             var ours = idx.Select(i => g[i]).ToArray();
             for (int k = 0; k < idx.Length; k++)
-                Assert.True(Math.Abs(ours[k] - torchVals[k]) <= 1e-3 * stat[2],
+                worstSample = Math.Max(worstSample, Math.Abs(ours[k] - torchVals[k]) / stat[2]);
+            for (int k = 0; k < idx.Length; k++)
+                Assert.True(Math.Abs(ours[k] - torchVals[k]) <= 1e-4 * stat[2],
                     $"grad.{name}[{idx[k]}]: ours {ours[k]}, torch {torchVals[k]} (max |g| {stat[2]})");
             sampled++;
         }
         Assert.Equal(io.Keys.Count(k => k.StartsWith("grad.", StringComparison.Ordinal)), full);
         Assert.Equal(io.Keys.Count(k => k.StartsWith("gstat.", StringComparison.Ordinal)), sampled);
         Assert.True(full > 40 && sampled > 10, $"{full} full and {sampled} sampled gradients");
+        Console.WriteLine($"train logits {worstLogits:e2}; full grads {worstFull:e2}; grad norms {worstNorm:e2} (relative); sampled grads {worstSample:e2} (of max |g|)");
 
         var state = model.StateDict();
         foreach (var key in io.Keys.Where(k => k.StartsWith("after.", StringComparison.Ordinal)))
@@ -152,6 +163,8 @@ public class ResNetGoldenTests
         try
         {
             SafeTensors.Save(path, model.StateDict());
+            // For the manual PyTorch check in the header: NATIVECNN_EXPORT_TO=/tmp/nc_resnet18.safetensors keeps a copy.
+            if (Environment.GetEnvironmentVariable("NATIVECNN_EXPORT_TO") is { Length: > 0 } keep) File.Copy(path, keep, overwrite: true);
             var back = SafeTensors.Load(path);
             var fresh = ResNet.ResNet18(classes: 10);
             fresh.LoadStateDict(back, strict: true);
