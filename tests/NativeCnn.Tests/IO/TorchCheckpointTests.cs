@@ -171,6 +171,17 @@ public class TorchCheckpointTests
         Assert.Equal(new float[] { 1, 3, 2, 4 }, t.ToArray());
     }
 
+    [Fact]
+    public void ParameterIsReadAsItsData()
+    {
+        // torch.save of a dict holding an nn.Parameter: _rebuild_parameter(_rebuild_tensor_v2(...), True, OrderedDict()).
+        var pkl = new Pickle().Op(0x7d).Mark().Str("p").Global("torch._utils", "_rebuild_parameter").Mark()
+            .Tensor("0", 3, 0, new[] { 3 }, new[] { 1 }).Op(0x88).OrderedDict().Tuple().Reduce().Op((byte)'u').Stop();
+        var t = TorchCheckpoint.Parse(Zip(pkl, ("0", Floats(4, 5, 6))), "p.pth")["p"];
+        Assert.Equal(new float[] { 4, 5, 6 }, t.ToArray());
+        Assert.False(t.RequiresGrad);
+    }
+
     [Theory]
     [InlineData("os", "system")]
     [InlineData("builtins", "eval")]
