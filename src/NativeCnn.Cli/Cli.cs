@@ -22,6 +22,7 @@ public static class Cli
         "  show-batch  write a PNG grid of augmented training images with their labels\n" +
         "  train     train the MNIST CNN (embedded 10k digits by default) and print each epoch's metrics\n" +
         "  devices   list the devices NativeCnn sees (CPU, CUDA GPUs with why one cannot be used)\n" +
+        "  lr-find   run the learning-rate finder on the MNIST CNN and print two suggested learning rates\n" +
         "\n" +
         "Run 'nativecnn <command> --help' for the command's options.";
 
@@ -46,6 +47,7 @@ public static class Cli
                 "show-batch" => ShowBatchCommand.Run(args[1..], stdout, stderr),
                 "train" => TrainCommand.Run(args[1..], stdout, stderr),
                 "devices" => DevicesCommand.Run(args[1..], stdout),
+                "lr-find" => LrFindCommand.Run(args[1..], stdout, stderr),
                 _ => throw new UsageException($"unknown command '{args[0]}'; expected one of: train, devices, show-batch (see 'nativecnn --help')"),
             };
         }

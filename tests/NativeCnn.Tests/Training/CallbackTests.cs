@@ -91,6 +91,28 @@ public class CallbackTests
     }
 
     [Fact]
+    public void CancelBatchAfterBackwardSkipsOnlyTheStep()
+    {
+        var learn = Make();
+        var before = Weights(learn);
+        var events = new List<string>();
+        bool hadGrad = false;
+        learn.Fit(1, 0.1f, new Probe((l, e) =>
+        {
+            if (l.Training) events.Add(e);
+            if (e == "AfterBackward" && l.Training)
+            {
+                hadGrad = l.Model.Parameters().All(p => p.Grad is not null);
+                throw new CancelBatchException();
+            }
+        }));
+        Assert.True(hadGrad, "backward ran before the cancellation");
+        Assert.Equal(before, Weights(learn));
+        var batch = new[] { "BeforeBatch", "AfterPred", "AfterLoss", "AfterBackward", "AfterBatch" };
+        Assert.Equal(new[] { "BeforeTrain" }.Concat(batch).Concat(batch).Append("AfterTrain"), events);
+    }
+
+    [Fact]
     public void CancelBatchBeforeTheForwardRecordsNothing()
     {
         var learn = Make();
