@@ -50,6 +50,25 @@ public static class TorchCheckpoint
         return head[0] == 'P' && head[1] == 'K' ? Load(path, device) : SafeTensors.Load(path, device);
     }
 
+    /// <summary>The state with <paramref name="prefix"/> taken off every key that has it (e.g. "module." from a
+    /// model saved inside torch's DataParallel, or "0." for the body of a fastai cnn_learner model); keys
+    /// without it are kept as they are. Two keys that become one are an error.</summary>
+    public static Dictionary<string, Tensor> StripPrefix(IReadOnlyDictionary<string, Tensor> state, string prefix)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        if (string.IsNullOrEmpty(prefix)) throw new NativeCnnException("TorchCheckpoint.StripPrefix: the prefix is empty");
+        var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        var from = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (key, t) in state)
+        {
+            var name = key.StartsWith(prefix, StringComparison.Ordinal) ? key[prefix.Length..] : key;
+            if (!result.TryAdd(name, t))
+                throw new NativeCnnException($"TorchCheckpoint.StripPrefix: keys '{from[name]}' and '{key}' both become '{name}' without '{prefix}'");
+            from[name] = key;
+        }
+        return result;
+    }
+
     /// <summary>Parses the bytes of a torch.save archive; <paramref name="source"/> names them in messages.</summary>
     public static Dictionary<string, Tensor> Parse(byte[] bytes, string source, Device? device = null)
     {

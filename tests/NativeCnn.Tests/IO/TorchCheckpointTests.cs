@@ -100,6 +100,20 @@ public class TorchCheckpointTests
         Assert.Equal(new float[] { 1, 1, 1, 1 }, model.StateDict()["1.running_var"].ToArray()); // untouched
     }
 
+    [Fact]
+    public void StripPrefixMapsDataParallelNames()
+    {
+        var state = SmallState().ToDictionary(kv => "module." + kv.Key, kv => kv.Value);
+        Assert.Throws<NativeCnnException>(() => SmallModel(2).LoadStateDict(state));
+        var model = SmallModel(2);
+        var result = model.LoadStateDict(TorchCheckpoint.StripPrefix(state, "module."), strict: true);
+        Assert.Empty(result.MissingKeys);
+        Assert.Equal(state["module.5.weight"].ToArray(), model.StateDict()["5.weight"].ToArray());
+        state["5.weight"] = Tensor.Zeros(2, 4);
+        var e = Assert.Throws<NativeCnnException>(() => TorchCheckpoint.StripPrefix(state, "module."));
+        Assert.Contains("keys 'module.5.weight' and '5.weight' both become '5.weight' without 'module.'", e.Message);
+    }
+
     // ---- bad files, built here ----
 
     /// <summary>A torch.save-like zip: "archive/data.pkl" plus raw storages "archive/data/<key>".</summary>
