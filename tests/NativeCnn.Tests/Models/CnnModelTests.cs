@@ -33,6 +33,17 @@ public class CnnModelTests
     }
 
     [Fact]
+    public void ResNetRejectsInputsOfTheWrongShapeAndBadSettings()
+    {
+        var m = ResNet.ResNet18(classes: 2, inChannels: 1, rng: new Rng(1));
+        var e = Assert.Throws<NativeCnnException>(() => m.Forward(Tensor.Zeros(1, 3, 32, 32)));
+        Assert.Contains("expected an input (N, 1, H, W), got shape (1, 3, 32, 32)", e.Message);
+        e = Assert.Throws<NativeCnnException>(() => new ResNet(new[] { 2, 2, 2 }));
+        Assert.Contains("4 positive block counts", e.Message);
+        Assert.Throws<NativeCnnException>(() => ResNet.ResNet18(classes: 0));
+    }
+
+    [Fact]
     public void ResNetInitIsTorchvisions()
     {
         var m = ResNet.ResNet18(classes: 10, rng: new Rng(3));
