@@ -66,12 +66,16 @@ public static class CnnLearner
         };
     }
 
-    /// <summary>Normalises x of each batch, (x - mean) / std per channel, on the batch's device.</summary>
+    /// <summary>Normalises x of each batch, (x - mean) / std per channel, on the batch's device, into one
+    /// persistent buffer reused while the batch shape stays the same (the batch contract allows it: a batch
+    /// is valid until the next is asked for), so a step allocates nothing new; the source's own tensors are
+    /// never written (an in-memory source hands the same ones out every epoch).</summary>
     private sealed class NormalizedSource : IBatchSource
     {
         private readonly IBatchSource _inner;
         private readonly NormStats _stats;
         private (Device Device, Tensor Mean, Tensor InvStd)? _consts;
+        private Tensor? _out;
 
         public NormalizedSource(IBatchSource inner, NormStats stats) { _inner = inner; _stats = stats; }
 
@@ -84,7 +88,10 @@ public static class CnnLearner
                 if (x.Dim != 4 || x.Size(1) != _stats.Channels)
                     throw new NativeCnnException($"CnnLearner: batches must be (N, {_stats.Channels}, H, W) to be normalised with {_stats.Channels}-channel statistics, got shape {Shape.Format(x.ShapeArray)}");
                 var (mean, invStd) = Consts(x.Device);
-                yield return ((x - mean) * invStd, y);
+                if (_out is null || _out.Device != x.Device || _out.DType != x.DType || !Shape.Equal(_out.ShapeArray, x.ShapeArray))
+                    _out = Backends.MemoryScope.Outside(() => Tensor.Zeros(x.ShapeArray, x.DType, x.Device)).Keep();
+                using (Backends.MemoryScope.Begin()) _out.CopyFrom((x - mean) * invStd);
+                yield return (_out, y);
             }
         }
 

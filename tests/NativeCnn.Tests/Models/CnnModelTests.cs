@@ -190,6 +190,10 @@ public class CnnModelTests
             int c = i / plane % 3;
             Assert.Equal((raw[i] - NormStats.ImageNet.Mean[c]) / NormStats.ImageNet.Std[c], norm[i], 5);
         }
+        // One reused buffer for every batch of a shape; the source's own tensors stay as they were.
+        var xs = learn.Data.Train.Epoch().Select(b => b.X).ToList();
+        Assert.Same(xs[0], xs[1]);
+        Assert.Equal(raw, batches[0].Item1.ToArray());
         // Frozen: body convs off, body BN on (fastai's train_bn), the head on.
         Assert.False(arch.Conv1.Weight.RequiresGrad);
         Assert.False(arch.Layers[3][1].Parameters().First().RequiresGrad);
