@@ -139,7 +139,7 @@ internal static class TorchPickle
                 {
                     case 0x80: U8(); break;                                            // PROTO
                     case 0x95: Take(8); break;                                         // FRAME (length only)
-                    case 0x2e: return _stack.Count == 1 ? Pop() : throw new InvalidDataException($"STOP with {_stack.Count} items on the stack");
+                    case 0x2e: return Pop();                                           // STOP: the top is the result, as in Python
                     case 0x28: _stack.Add(Mark); break;                                // MARK
                     case 0x7d: _stack.Add(new PickleDict()); break;                    // EMPTY_DICT
                     case 0x5d: _stack.Add(new List<object?>()); break;                 // EMPTY_LIST

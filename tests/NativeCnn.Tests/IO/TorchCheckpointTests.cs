@@ -252,6 +252,18 @@ public class TorchCheckpointTests
     }
 
     [Fact]
+    public void TruncatedOrMalformedPickleIsReported()
+    {
+        var pkl = new Pickle().OrderedDict().Mark().Str("w").Tensor("0", 6, 0, new[] { 6 }, new[] { 1 }).Op((byte)'u').Stop();
+        var e = Assert.Throws<NativeCnnException>(() => TorchCheckpoint.Parse(Zip(pkl[..^3], ("0", Floats(0, 1, 2, 3, 4, 5))), "t.pth"));
+        Assert.Contains("PyTorch file 't.pth': corrupt pickle: truncated", e.Message);
+        e = Assert.Throws<NativeCnnException>(() => TorchCheckpoint.Parse(Zip(new byte[] { 0x80, 2, (byte)'.' }), "t.pth"));
+        Assert.Contains("stack underflow", e.Message);
+        e = Assert.Throws<NativeCnnException>(() => TorchCheckpoint.Parse(Zip(new byte[] { 0x80, 2, (byte)'h', 7, (byte)'.' }), "t.pth"));
+        Assert.Contains("memo key 7 read before it was written", e.Message);
+    }
+
+    [Fact]
     public void TruncatedPthIsReported()
     {
         var bytes = File.ReadAllBytes(ResNetGoldenTests.PathOf("cases_p2.pth"));
