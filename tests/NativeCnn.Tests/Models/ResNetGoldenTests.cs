@@ -33,6 +33,11 @@ public class ResNetGoldenTests
 
     private static Dictionary<string, Tensor> Io() => SafeTensors.Load(PathOf("resnet18_io.safetensors"));
 
+    // Each weight file is parsed once for the class (45 MB each); LoadStateDict copies out of them and no
+    // test writes into them, so sharing is safe.
+    private static readonly Lazy<Dictionary<string, Tensor>> Pth = new(() => TorchCheckpoint.Load(PathOf("resnet18.pth")));
+    private static readonly Lazy<Dictionary<string, Tensor>> St = new(() => SafeTensors.Load(PathOf("resnet18.safetensors")));
+
     /// <summary>Asserts the rule above; returns the worst |diff| / max|torch| seen (printed for the record).</summary>
     private static double AssertClose(string what, float[] ours, float[] torch, double tol)
     {
@@ -49,7 +54,7 @@ public class ResNetGoldenTests
     private static ResNet Loaded(string file)
     {
         var model = ResNet.ResNet18(classes: 10);
-        var weights = file.EndsWith(".pth", StringComparison.Ordinal) ? TorchCheckpoint.Load(PathOf(file)) : SafeTensors.Load(PathOf(file));
+        var weights = file == "resnet18.pth" ? Pth.Value : file == "resnet18.safetensors" ? St.Value : throw new ArgumentException(file);
         var result = model.LoadStateDict(weights, strict: true);
         Assert.Empty(result.MissingKeys);
         Assert.Empty(result.UnexpectedKeys);
@@ -59,7 +64,7 @@ public class ResNetGoldenTests
     [Fact]
     public void StateDictKeysAndShapesAreTorchvisions()
     {
-        var torch = SafeTensors.Load(PathOf("resnet18.safetensors"));   // written in torch's state_dict order
+        var torch = St.Value;   // written in torch's state_dict order
         var ours = ResNet.ResNet18(classes: 10).StateDict();
         Assert.Equal(torch.Keys.ToList(), ours.Keys.ToList());
         foreach (var (name, t) in torch)
@@ -68,14 +73,14 @@ public class ResNetGoldenTests
         Assert.Contains("layer2.0.downsample.0.weight", ours.Keys);
         Assert.DoesNotContain("layer1.0.downsample.0.weight", ours.Keys);
         // The .pth holds the same names in the same order.
-        Assert.Equal(torch.Keys.ToList(), TorchCheckpoint.Load(PathOf("resnet18.pth")).Keys.ToList());
+        Assert.Equal(torch.Keys.ToList(), Pth.Value.Keys.ToList());
     }
 
     [Fact]
     public void SafeTensorsAndPthHoldTheSameValues()
     {
-        var a = SafeTensors.Load(PathOf("resnet18.safetensors"));
-        var b = TorchCheckpoint.Load(PathOf("resnet18.pth"));
+        var a = St.Value;
+        var b = Pth.Value;
         foreach (var (name, t) in a)
         {
             Assert.Equal(t.DType, b[name].DType);
@@ -168,7 +173,7 @@ public class ResNetGoldenTests
             var back = SafeTensors.Load(path);
             var fresh = ResNet.ResNet18(classes: 10);
             fresh.LoadStateDict(back, strict: true);
-            var torch = TorchCheckpoint.Load(PathOf("resnet18.pth"));
+            var torch = Pth.Value;
             foreach (var (name, t) in fresh.StateDict())
                 if (t.DType == DType.Int32) Assert.Equal(torch[name].ToInt32Array(), t.ToInt32Array());
                 else Assert.Equal(torch[name].ToArray(), t.ToArray());
