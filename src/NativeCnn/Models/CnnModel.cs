@@ -68,12 +68,15 @@ public static class CnnModel
             new BatchNorm1d(512), new Dropout(ps, rng), lin2);
     }
 
-    /// <summary>cnn_learner's model: Sequential(CreateBody(arch), CreateHead(features, classes, ps)).</summary>
+    /// <summary>cnn_learner's model: Sequential(CreateBody(arch), CreateHead(features, classes, ps)), the head
+    /// on the body's device.</summary>
     public static Sequential Create(Module arch, int classes, float ps = 0.5f, int? cut = null, Rng? rng = null)
     {
         var body = CreateBody(arch, cut);
         int inChannels = arch.NamedModules().Select(m => m.Module).OfType<Conv2d>().FirstOrDefault()?.InChannels ?? 3;
-        return new Sequential(body, CreateHead(NumFeatures(body, inChannels), classes, ps, rng));
+        var head = CreateHead(NumFeatures(body, inChannels), classes, ps, rng);
+        head.To(body.Device);   // the new head lives where the pretrained body does
+        return new Sequential(body, head);
     }
 
     /// <summary>fastai's three layer groups of a ResNet cnn_learner model (Sequential(body, head) from

@@ -39,6 +39,7 @@ public static class CnnLearner
             throw new NativeCnnException($"CnnLearner.Create: got a whole {r.GetType().Name} as a body; pass it as the arch (the ResNet overload cuts it) or pass CnnModel.CreateBody(it)");
         int inChannels = body.NamedModules().Select(m => m.Module).OfType<Conv2d>().FirstOrDefault()?.InChannels ?? 3;
         var head = CnnModel.CreateHead(CnnModel.NumFeatures(body, inChannels), classes, ps, rng);
+        head.To(body.Device);
         var model = new Sequential(body, head);
         return Build(data, model, new IReadOnlyList<Module>[] { new[] { body }, new[] { (Module)head } }, inChannels, bodyStats, metrics, lossFunc, optFunc);
     }

@@ -120,6 +120,20 @@ public class CnnModelTests
     }
 
     [Fact]
+    public void HeadIsMadeOnTheBodysDevice()
+    {
+        // A small body on ILGPU's CPU simulator of the GPU backend: the new head must land there too.
+        var device = Devices.Simulator();
+        var arch = new Sequential(new Conv2d(1, 4, 3, padding: 1, bias: false, rng: new Rng(1)), new BatchNorm2d(4), new ReLU(), new AdaptiveAvgPool2d(1));
+        arch.To(device);
+        var model = CnnModel.Create(arch, classes: 3, rng: new Rng(2));
+        Assert.All(model.StateDict().Values, t => Assert.Equal(device, t.Device));
+        model.Eval();
+        using var _ = new NoGrad();
+        Assert.Equal(new[] { 2, 3 }, model.Forward(Tensor.Rand(new[] { 2, 1, 8, 8 }, new Rng(3)).To(device)).Shape);
+    }
+
+    [Fact]
     public void ResNetLayerGroupsPartitionTheModel()
     {
         var arch = ResNet.ResNet18(rng: new Rng(2));
