@@ -1,8 +1,9 @@
 // The safetensors file format (https://github.com/huggingface/safetensors): an 8-byte little-endian
 // header length N, N bytes of UTF-8 JSON {name: {dtype, shape, data_offsets: [begin, end)}} plus an
 // optional "__metadata__" string map, then the raw little-endian tensor bytes; offsets count from the
-// first byte after the header. We read F32, F16, I32 and I64 (I64 narrowed to Int32, checked) and
-// write F32, F16 and I32.
+// first byte after the header. We read F32, F16, I32 and I64 (I64 narrowed to Int32, checked), and,
+// for weights saved elsewhere, BF16 (exact in float32), F64 (narrowed to float32, checked), I16, I8,
+// U8 and BOOL (as Int32); we write F32, F16 and I32.
 // Must always hold: a file is validated completely (header, every entry, every byte range) before a
 // single tensor is made, and every defect is a NativeCnnException naming the file and the problem,
 // never an IndexOutOfRange or a silently wrong tensor.
@@ -130,9 +131,10 @@ public static class SafeTensors
         int elementSize = dtype switch
         {
             "F32" or "I32" => 4,
-            "F16" => 2,
-            "I64" => 8,
-            _ => throw new NativeCnnException(fail($"tensor '{name}': dtype '{dtype}' is not supported (expected F32, F16, I32 or I64)")),
+            "F16" or "BF16" or "I16" => 2,
+            "I64" or "F64" => 8,
+            "I8" or "U8" or "BOOL" => 1,
+            _ => throw new NativeCnnException(fail($"tensor '{name}': dtype '{dtype}' is not supported (expected F32, F16, BF16, F64, I64, I32, I16, I8, U8 or BOOL)")),
         };
 
         if (!value.TryGetProperty("shape", out var shapeEl) || shapeEl.ValueKind != JsonValueKind.Array)
@@ -209,6 +211,32 @@ public static class SafeTensors
                         throw new NativeCnnException(fail($"tensor '{e.Name}': I64 value {v} at index {i} does not fit in Int32"));
                     values[i] = (int)v;
                 }
+                return MemoryScope.Outside(() => Tensor.FromArray(values, e.Shape, device));
+            }
+            case "BF16" or "F64":
+            {
+                int size = e.DType == "F64" ? 8 : 2;
+                var values = new float[raw.Length / size];
+                for (int i = 0; i < values.Length; i++)
+                {
+                    if (size == 2) { values[i] = BitConverter.Int32BitsToSingle(BinaryPrimitives.ReadUInt16LittleEndian(raw[(2 * i)..]) << 16); continue; }
+                    double d = BinaryPrimitives.ReadDoubleLittleEndian(raw[(8 * i)..]);
+                    values[i] = (float)d;
+                    if (float.IsInfinity(values[i]) && !double.IsInfinity(d))
+                        throw new NativeCnnException(fail($"tensor '{e.Name}': F64 value {d} at index {i} does not fit in float32"));
+                }
+                return MemoryScope.Outside(() => Tensor.FromArray(values, e.Shape, device));
+            }
+            case "I16" or "I8" or "U8" or "BOOL":
+            {
+                var values = new int[e.DType == "I16" ? raw.Length / 2 : raw.Length];
+                for (int i = 0; i < values.Length; i++)
+                    values[i] = e.DType switch
+                    {
+                        "I16" => BinaryPrimitives.ReadInt16LittleEndian(raw[(2 * i)..]),
+                        "I8" => (sbyte)raw[i],
+                        _ => raw[i],
+                    };
                 return MemoryScope.Outside(() => Tensor.FromArray(values, e.Shape, device));
             }
             default:

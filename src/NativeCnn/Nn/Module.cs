@@ -107,8 +107,9 @@ public abstract class Module
 
     /// <summary>Copies values into this module's parameters and buffers, in place. Shapes must match
     /// exactly; with <paramref name="strict"/>, the key sets must match too. Nothing is copied unless
-    /// every check passes, and the error lists every missing, unexpected and mis-shaped key.</summary>
-    public void LoadStateDict(IReadOnlyDictionary<string, Tensor> state, bool strict = true)
+    /// every check passes, and the error lists every missing, unexpected and mis-shaped key. Returns the
+    /// missing and unexpected keys (torch's load_state_dict result; empty lists when strict).</summary>
+    public LoadStateDictResult LoadStateDict(IReadOnlyDictionary<string, Tensor> state, bool strict = true)
     {
         ArgumentNullException.ThrowIfNull(state);
         var targets = new List<(string Name, Tensor Target, Tensor Source)>();
@@ -140,6 +141,7 @@ public abstract class Module
             target.CopyFrom(source);
         }
         foreach (var (_, m) in NamedModules()) m.OnStateLoaded();
+        return new LoadStateDictResult(missing, unexpected);
     }
 
     /// <summary>Called after LoadStateDict wrote new values, for modules that mirror a buffer on the host.</summary>
@@ -201,3 +203,7 @@ public abstract class Module
     /// <summary>The layer's settings for ToString, e.g. "1, 32, kernel_size=(3, 3)".</summary>
     protected virtual string ExtraRepr() => "";
 }
+
+/// <summary>What LoadStateDict left out: the module's keys absent from the state, and the state's keys
+/// the module does not have (as torch's load_state_dict returns them).</summary>
+public sealed record LoadStateDictResult(IReadOnlyList<string> MissingKeys, IReadOnlyList<string> UnexpectedKeys);

@@ -39,7 +39,7 @@ public sealed partial class Learner
         _layerGroups = new[] { (IReadOnlyList<Module>)new[] { Model } };
     }
 
-    public DataBunch Data { get; }
+    public DataBunch Data { get; set => field = value ?? throw new NativeCnnException("Learner.Data: the data is null; expected a DataBunch"); }
     public Module Model { get; }
     public Func<Tensor, Tensor, Tensor> LossFunc { get; }
     public IReadOnlyList<Metric> Metrics { get; }

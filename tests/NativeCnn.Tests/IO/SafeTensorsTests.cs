@@ -174,7 +174,7 @@ public class SafeTensorsTests
     [InlineData("{\"a\":{\"dtype\":\"F32\",\"shape\":[1]}}", "'data_offsets' must be an array [begin, end]")]
     [InlineData("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0]}}", "'data_offsets' must be an array [begin, end]")]
     [InlineData("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[-4,0]}}", "must be non-negative integers")]
-    [InlineData("{\"a\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[0,4]}}", "dtype 'BF16' is not supported")]
+    [InlineData("{\"a\":{\"dtype\":\"F8_E4M3\",\"shape\":[2],\"data_offsets\":[0,2]}}", "dtype 'F8_E4M3' is not supported")]
     [InlineData("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,4]}}", "shape (2) of F32 needs 8 bytes, data_offsets [0, 4) give 4")]
     [InlineData("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,4]}}", "begin after they end")]
     [InlineData("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", "data_offsets [4, 12) run past the end of the data (8 bytes)")]
@@ -186,6 +186,30 @@ public class SafeTensorsTests
         var e = Bad(File(header, Floats(1f, 2f)));
         Assert.Contains(Source, e.Message);
         Assert.Contains(problem, e.Message);
+    }
+
+    [Fact]
+    public void ForeignDTypesAreReadAsFloat32OrInt32()
+    {
+        // BF16 1.5 (0x3FC0) and -2 (0xC000); F64 0.1 and 3; U8 0, 255; BOOL 1, 0; I8 -1; I16 -300.
+        var data = new List<byte> { 0xC0, 0x3F, 0x00, 0xC0 };
+        data.AddRange(BitConverter.GetBytes(0.1)); data.AddRange(BitConverter.GetBytes(3.0));
+        data.AddRange(new byte[] { 0, 255, 1, 0, 0xFF });
+        data.AddRange(BitConverter.GetBytes((short)-300));
+        var header = "{\"bf\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[0,4]},\"d\":{\"dtype\":\"F64\",\"shape\":[2],\"data_offsets\":[4,20]}," +
+                     "\"u\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[20,22]},\"b\":{\"dtype\":\"BOOL\",\"shape\":[2],\"data_offsets\":[22,24]}," +
+                     "\"i8\":{\"dtype\":\"I8\",\"shape\":[1],\"data_offsets\":[24,25]},\"i16\":{\"dtype\":\"I16\",\"shape\":[1],\"data_offsets\":[25,27]}}";
+        var t = SafeTensors.Parse(File(header, data.ToArray()), Source);
+        Assert.Equal(new[] { 1.5f, -2f }, t["bf"].ToArray());
+        Assert.Equal(DType.Float32, t["d"].DType);
+        Assert.Equal(new[] { 0.1f, 3f }, t["d"].ToArray());
+        Assert.Equal(new[] { 0, 255 }, t["u"].ToInt32Array());
+        Assert.Equal(new[] { 1, 0 }, t["b"].ToInt32Array());
+        Assert.Equal(new[] { -1 }, t["i8"].ToInt32Array());
+        Assert.Equal(new[] { -300 }, t["i16"].ToInt32Array());
+
+        var e = Bad(File("{\"d\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,8]}}", BitConverter.GetBytes(1e300)));
+        Assert.Contains("F64 value 1E+300 at index 0 does not fit in float32", e.Message);
     }
 
     [Fact]
