@@ -8,6 +8,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using NativeCnn.Data;
+using NativeCnn.IO;
 using NativeCnn.Models;
 using NativeCnn.Nn;
 using NativeCnn.Reports;
@@ -46,7 +47,8 @@ public static class TrainCommand
         table.WriteLine(DevicesCommand.Describe(device));
 
         // Initialised on the CPU (the same values on every device for a seed), then moved.
-        var model = Architectures.Build(o.Arch, new ArchArgs(data.Bunch.Channels, data.Classes.Count), rng).To(device);
+        var model = (o.Pretrained is null ? Architectures.Build(o.Arch, new ArchArgs(data.Bunch.Channels, data.Classes.Count), rng)
+                                          : PretrainedCnn(o, data.Bunch.Channels, data.Classes.Count, rng)).To(device);
         var result = Fit(o, data, model, table, log, "train");
         Finish(o, result, stdout, device, "train", o.Thresh ?? 0.5f);
         return Cli.ExitOk;
@@ -66,6 +68,20 @@ public static class TrainCommand
             .ToList();
     }
 
+    /// <summary>--pretrained: cnn_learner's model (body of the named ResNet, fastai's head) with the body's
+    /// weights from the file (input channels adapted as fastai does when the data are not RGB).</summary>
+    private static Module PretrainedCnn(TrainOptions o, int channels, int classes, Rng rng)
+    {
+        string arch = o.Arch.StartsWith("cnn_", StringComparison.Ordinal) ? o.Arch[4..] : o.Arch;
+        if (arch is not ("resnet18" or "resnet34"))
+            throw new UsageException($"train: --pretrained needs --arch resnet18 or resnet34 (torchvision weights), got --arch {o.Arch}");
+        var model = (Sequential)Architectures.Build("cnn_" + arch, new ArchArgs(channels, classes), rng);
+        var state = TorchCheckpoint.StripPrefix(TorchCheckpoint.LoadAny(o.Pretrained!), "module.");
+        if (channels != 3) state = CnnModel.AdaptInputChannels(state, channels);
+        CnnModel.LoadBody(model, arch == "resnet18" ? ResNet.ResNet18() : ResNet.ResNet34(), state);
+        return model;
+    }
+
     /// <summary>FitOneCycle on <paramref name="data"/> with the loss its labels call for and the --metrics list.</summary>
     internal static RunResult Fit(TrainOptions o, LoadedData data, Module model, TextWriter table, TextWriter log, string command)
     {
@@ -80,8 +96,15 @@ public static class TrainCommand
         learn.AddCallback(new EpochTablePrinter(table));
         learn.AddCallback(new ProgressBar());   // draws only on an interactive console's stderr
         if (log != TextWriter.Null) learn.AddCallback(new ProgressLog(log));
+        bool cnn = o.Pretrained is not null && model is Sequential && Architectures.SpecOf(model)?.Name.StartsWith("cnn_", StringComparison.Ordinal) == true;
+        if (cnn) learn.Split(CnnModel.ResNetLayerGroups((Sequential)model)).Freeze();   // cnn_learner starts frozen
         var clock = Stopwatch.StartNew();
         learn.FitOneCycle(o.Epochs, o.Lr);
+        if (cnn && o.Unfreeze > 0)
+        {
+            learn.Unfreeze();
+            learn.FitOneCycle(o.Unfreeze, LrRange.Slice(o.Lr / 100.0, o.Lr / 10.0));
+        }
         return new RunResult(learn, data, clock.Elapsed.TotalSeconds);
     }
 

@@ -37,8 +37,14 @@ public sealed class TrainOptions
     public string? Folder { get; private set; }
     public string Suffix { get; private set; } = "";
     public bool Augment { get; private set; } = true;
-    /// <summary>--norm: data (computed from the training images), imagenet, cifar or mnist.</summary>
-    public string Norm { get; private set; } = "data";
+    /// <summary>--norm: data (computed from the training images), imagenet, cifar or mnist; with --pretrained
+    /// the default is imagenet (a torchvision body is fed the statistics it was trained with).</summary>
+    public string Norm { get => _norm ?? (Pretrained is null ? "data" : "imagenet"); private set => _norm = value; }
+    private string? _norm;
+    /// <summary>--pretrained: torchvision ResNet weights (.pth/.pt or .safetensors) for the cnn_learner body.</summary>
+    public string? Pretrained { get; private set; }
+    /// <summary>--unfreeze N: after the frozen fit, N more epochs with every group trainable at slice(lr/100, lr/10).</summary>
+    public int Unfreeze { get; private set; }
 
     /// <summary>True when the data is the embedded MNIST set.</summary>
     public bool EmbeddedMnist => DataDir is null or "mnist";
@@ -65,7 +71,11 @@ public sealed class TrainOptions
         "  --channels N   input channels for image files (default 3; grey images are replicated)\n" +
         "  --no-augment   image files: no random flips, rotations, zoom, warp or lighting\n" +
         "  --norm N       image files: normalisation statistics: data (default: computed from up to 1,000\n" +
-        "                 training images), imagenet, cifar or mnist (IDX data always uses mnist's)\n" +
+        "                 training images; imagenet with --pretrained), imagenet, cifar or mnist (IDX data: mnist's)\n" +
+        "  --pretrained F torchvision resnet18/34 weights (.pth, .pt or .safetensors) for --arch resnet18|resnet34:\n" +
+        "                 fastai's cnn_learner (the body cut before its pooling, a new head, three layer groups),\n" +
+        "                 trained frozen (body fixed except batch norm); the model is exported as cnn_resnetNN\n" +
+        "  --unfreeze N   after the frozen epochs, N more with every layer trainable at slice(lr/100, lr/10)\n" +
         "  --metrics L    comma list of accuracy, error_rate, top_k[:K], accuracy_thresh[:T], fbeta[:T]\n" +
         "                 (default: accuracy; multi-label: accuracy_thresh,fbeta)\n" +
         "  --thresh T     multi-label threshold for accuracy_thresh, fbeta and the exported model's\n" +
@@ -92,7 +102,7 @@ public sealed class TrainOptions
     private static readonly string[] KnownFlags =
     {
         "--epochs", "--lr", "--bs", "--seed", "--data", "--limit", "--device", "--json", "--verbose", "--help",
-        "--arch", "--size", "--channels", "--multi-label", "--thresh", "--metrics", "--out", "--valid-pct", "--folder", "--suffix", "--no-augment", "--norm", "--fp16",
+        "--arch", "--size", "--channels", "--multi-label", "--thresh", "--metrics", "--out", "--valid-pct", "--folder", "--suffix", "--no-augment", "--norm", "--fp16", "--pretrained", "--unfreeze",
     };
 
     public static TrainOptions Parse(string[] args) => ParseInto(new TrainOptions(), args, "train", null);
@@ -199,6 +209,14 @@ public sealed class TrainOptions
                     o.Norm = v;
                     break;
                 }
+                case "--pretrained":
+                {
+                    var v = Value();
+                    if (!File.Exists(v)) throw new UsageException($"{command}: --pretrained expects a weights file (.pth, .pt or .safetensors), '{v}' does not exist");
+                    o.Pretrained = v;
+                    break;
+                }
+                case "--unfreeze": o.Unfreeze = PositiveInt(command, arg, Value()); break;
                 case "--folder": o.Folder = Value(); break;
                 case "--suffix": o.Suffix = Value(); break;
                 case "--multi-label": NoValue(); o.MultiLabel = true; break;

@@ -23,10 +23,17 @@ public static class Architectures
     private static readonly Dictionary<string, Func<ArchArgs, Rng?, Module>> Builders = new(StringComparer.Ordinal)
     {
         ["mnist_cnn"] = (a, rng) => SimpleCnn.MnistCnn(a.Classes, rng, a.InChannels),
-        // ["resnet18"] = (a, rng) => ResNet.ResNet18(a.Classes, a.InChannels, rng),   (the resnet engineer's line)
+        ["resnet18"] = (a, rng) => ResNet.ResNet18(a.Classes, a.InChannels, rng),
+        ["resnet34"] = (a, rng) => ResNet.ResNet34(a.Classes, a.InChannels, rng),
+        // cnn_learner's model: the ResNet body (cut before its pooling) and fastai's head; "ps" = head dropout
+        ["cnn_resnet18"] = (a, rng) => CnnModel.Create(ResNet.ResNet18(1000, a.InChannels, rng), a.Classes, HeadDropout(a), rng: rng),
+        ["cnn_resnet34"] = (a, rng) => CnnModel.Create(ResNet.ResNet34(1000, a.InChannels, rng), a.Classes, HeadDropout(a), rng: rng),
     };
 
     private static readonly ConditionalWeakTable<Module, ArchSpec> Specs = new();
+
+    private static float HeadDropout(ArchArgs a) =>
+        a.Extra.TryGetValue("ps", out var v) ? float.Parse(v, System.Globalization.CultureInfo.InvariantCulture) : 0.5f;
 
     /// <summary>The registered names, sorted.</summary>
     public static IReadOnlyList<string> Names => Builders.Keys.Order(StringComparer.Ordinal).ToArray();

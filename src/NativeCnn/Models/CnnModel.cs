@@ -128,4 +128,31 @@ public static class CnnModel
         copy[key] = AdaptInputChannels(w, channels);
         return copy;
     }
+
+    /// <summary>Loads the weights of a whole pretrained network (<paramref name="archState"/>, with the names
+    /// of <paramref name="arch"/>, e.g. torchvision's <c>layer1.0.conv1.weight</c>) into the body of
+    /// <paramref name="model"/> = Create(arch-like, ...): the body's children are the arch's first children,
+    /// so "layer1.0.conv1.weight" goes to "0.4.0.conv1.weight". Keys of the dropped children (pool,
+    /// classifier) are ignored; every body key must be present with its shape (a clear error otherwise).</summary>
+    public static void LoadBody(Sequential model, Module arch, IReadOnlyDictionary<string, Tensor> archState)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(arch);
+        ArgumentNullException.ThrowIfNull(archState);
+        var body = model.NamedChildren().FirstOrDefault().Module as Sequential
+            ?? throw new NativeCnnException("CnnModel.LoadBody: the model's first child must be the body (a Sequential), as CnnModel.Create builds it");
+        var names = arch.NamedChildren().Select(c => c.Name).ToList();
+        int kept = body.NamedChildren().Count();
+        var mapped = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        foreach (var (key, value) in archState)
+        {
+            int dot = key.IndexOf('.');
+            int index = dot < 0 ? -1 : names.IndexOf(key[..dot]);
+            if (index >= 0 && index < kept) mapped[$"{index}{key[dot..]}"] = value;
+        }
+        var result = body.LoadStateDict(mapped, strict: false);
+        if (result.MissingKeys.Count > 0)
+            throw new NativeCnnException($"CnnModel.LoadBody: the pretrained weights lack {result.MissingKeys.Count} of the body's tensors " +
+                                         $"(first: {string.Join(", ", result.MissingKeys.Take(3))}); expected a state dict of {arch.GetType().Name} with its own names");
+    }
 }
