@@ -89,6 +89,14 @@ public static class BenchSuite
         int mnistBatch = quick ? 2 : gpu ? 256 : 64, px = quick ? 8 : 28;
         cases.Add(TrainStep(quick ? $"mnist_cnn_train_step_{px}px" : "mnist_cnn_train_step", device, mnistBatch, 1, px,
                             () => SimpleCnn.MnistCnn(10, new Rng(0))));
+        // resnet18 (torchvision topology, 10 classes) at 128 px; quick: 16 px, and not on the simulator,
+        // where 11.7M parameters take minutes a step
+        if (!quick || device.Kind == DeviceKind.Cpu)
+        {
+            int resBatch = quick ? 2 : gpu ? 256 : 16, resPx = quick ? 16 : 128;
+            cases.Add(TrainStep(quick ? $"resnet18_{resPx}px_train_step_b{resBatch}" : "resnet18_128px_train_step", device, resBatch, 3, resPx,
+                                () => ResNet.ResNet18(10, 3, new Rng(0))));
+        }
         return cases;
     }
 
