@@ -158,7 +158,10 @@ public static class BenchSuite
     public static double MedianMs(Action step, Device device, int warmup, int reps)
     {
         IBackend? backend = device.Kind == DeviceKind.Cpu ? null : DeviceRegistry.Resolve(device);
-        for (int i = 0; i < warmup; i++) step();
+        // Warm-up: the calls asked for, and at least half a second, so .NET's tiered JIT has promoted the
+        // step's hot methods to optimised code (it waits for 30 calls and a quiet 100 ms) before timing.
+        long warmStart = Stopwatch.GetTimestamp();
+        for (int i = 0; i < warmup || (warmup > 0 && Stopwatch.GetElapsedTime(warmStart).TotalMilliseconds < 500); i++) step();
         Sync(backend);
         var times = new double[reps];
         for (int i = 0; i < reps; i++)
