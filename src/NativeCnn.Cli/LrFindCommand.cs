@@ -25,6 +25,8 @@ public sealed class LrFindOptions
     public string? DataDir { get; private set; }
     public int? Limit { get; private set; }
     public string? Out { get; private set; }
+    /// <summary>--plot FILE: the smoothed loss against the lr (log scale) with both suggestions marked, as SVG.</summary>
+    public string? Plot { get; private set; }
     public bool Json { get; private set; }
     public bool Help { get; private set; }
 
@@ -49,6 +51,8 @@ public sealed class LrFindOptions
         "  --limit N      use only the first N training images\n" +
         "  --device D     auto (default), cpu, cuda, cuda:N or simulator\n" +
         "  --out FILE     write the series as CSV: lr,smoothed_loss,raw_loss (one row per batch)\n" +
+        "  --plot FILE    write the lr finder plot as SVG (fastai's: the smoothed loss against the lr, both\n" +
+        "                 suggestions marked; the first 10 and last 5 batches left out as fastai does)\n" +
         "  --json         print the suggestions as one JSON object on stdout\n" +
         "  --verbose      print stack traces on errors\n" +
         "  -h, --help     show this help";
@@ -103,12 +107,13 @@ public sealed class LrFindOptions
                     break;
                 }
                 case "--out": o.Out = NonEmpty(arg, Value(), "a file path"); break;
+                case "--plot": o.Plot = NonEmpty(arg, Value(), "a file path"); break;
                 case "--json": NoValue(); o.Json = true; break;
                 case "--verbose": NoValue(); break;
                 case "--help" or "-h": o.Help = true; break;
                 default:
                     throw new UsageException(arg.StartsWith('-')
-                        ? $"lr-find: unknown option '{arg}'; expected --start-lr, --end-lr, --num-it, --no-stop-div, --bs, --seed, --data, --limit, --device, --out, --json, --verbose or --help"
+                        ? $"lr-find: unknown option '{arg}'; expected --start-lr, --end-lr, --num-it, --no-stop-div, --bs, --seed, --data, --limit, --device, --out, --plot, --json, --verbose or --help"
                         : $"lr-find: unexpected argument '{arg}'; lr-find takes only options (see 'nativecnn lr-find --help')");
             }
         }
@@ -174,11 +179,23 @@ public static class LrFindCommand
             File.WriteAllText(o.Out, csv.ToString());
         }
 
+        if (o.Plot is not null)
+        {
+            // fastai's plot skips the first 10 and last 5 points (noisy start, divergence at the end)
+            int from = r.Lrs.Count > LrFindResult.SkipStart + LrFindResult.SkipEnd + 1 ? LrFindResult.SkipStart : 0;
+            int to = from > 0 ? r.Lrs.Count - LrFindResult.SkipEnd : r.Lrs.Count;
+            var svg = NativeCnn.Reports.Plots.LrFinder(r.Lrs.Skip(from).Take(to - from).ToList(), r.Losses.Skip(from).Take(to - from).ToList(), r.LrSteep, r.LrMin).ToSvg();
+            var dir = Path.GetDirectoryName(Path.GetFullPath(o.Plot));
+            if (dir is not null) Directory.CreateDirectory(dir);
+            NativeCnn.Reports.ReportFiles.WriteText(o.Plot, svg);
+        }
+
         text.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"lr find: {r.Lrs.Count} batches, lr {r.Lrs[0]:E2} to {r.Lrs[^1]:E2}{(r.Diverged ? ", stopped when the loss diverged" : "")}"));
         text.WriteLine(string.Create(CultureInfo.InvariantCulture, $"suggested lr (steepest descent): {r.LrSteep:E2}"));
         text.WriteLine(string.Create(CultureInfo.InvariantCulture, $"suggested lr (min loss / 10):    {r.LrMin:E2}"));
         if (o.Out is not null) text.WriteLine($"series written to {o.Out}");
+        if (o.Plot is not null) text.WriteLine($"plot written to {o.Plot}");
         if (o.Json)
         {
             var buffer = new System.Buffers.ArrayBufferWriter<byte>();

@@ -14,7 +14,7 @@ public class LrFindCommandTests
     {
         var (code, stdout, _) = CliRunner.Run("lr-find", "--help");
         Assert.Equal(0, code);
-        foreach (var flag in new[] { "--start-lr", "--end-lr", "--num-it", "--no-stop-div", "--bs", "--seed", "--data", "--limit", "--device", "--out", "--json" })
+        foreach (var flag in new[] { "--start-lr", "--end-lr", "--num-it", "--no-stop-div", "--bs", "--seed", "--data", "--limit", "--device", "--out", "--plot", "--json" })
             Assert.Contains(flag, stdout);
         Assert.Contains("lr-find", CliRunner.Run("--help").Out);
     }
@@ -27,7 +27,7 @@ public class LrFindCommandTests
         {
             var csvPath = Path.Combine(dir.FullName, "out", "lr.csv");
             var (code, stdout, stderr) = CliRunner.Run("lr-find", "--limit", "256", "--bs", "16", "--num-it", "24", "--start-lr", "1e-5",
-                "--end-lr", "1", "--device", "cpu", "--seed", "3", "--out", csvPath, "--json");
+                "--end-lr", "1", "--device", "cpu", "--seed", "3", "--out", csvPath, "--plot", Path.Combine(dir.FullName, "lr.svg"), "--json");
             Assert.True(code == 0, stderr);
             using var doc = JsonDocument.Parse(stdout);
             var root = doc.RootElement;
@@ -53,6 +53,10 @@ public class LrFindCommandTests
             double steep = root.GetProperty("lr_steep").GetDouble(), min = root.GetProperty("lr_min").GetDouble();
             Assert.Contains(rows, r => r[0] == steep);
             Assert.Contains(rows, r => r[0] / 10 == min);
+            // the plot: an SVG with one polyline of the curve (points skipped at the ends only when the run is long enough)
+            var svg = System.Xml.Linq.XDocument.Load(Path.Combine(dir.FullName, "lr.svg"));
+            Assert.Equal("svg", svg.Root!.Name.LocalName);
+            Assert.Contains(svg.Descendants(), e => e.Name.LocalName == "polyline");
         }
         finally { dir.Delete(true); }
     }
