@@ -31,6 +31,9 @@ public static class LabBench
         var torch = o.TorchBaseline is not null && File.Exists(o.TorchBaseline)
             ? BenchReport.ParseTorch(File.ReadLines(o.TorchBaseline))
             : new Dictionary<string, TorchRecord>();
+        // torch's AMP records share the case name; ours carry "_amp"
+        if (torch.Count > 0)
+            foreach (var t in BenchReport.ParseTorch(File.ReadLines(o.TorchBaseline!), amp: true).Values) torch[t.Case + "_amp"] = t;
         var notes = new[]
         {
             $"Device: {device} ({gpu.Accelerator.Name}); {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC; NativeCnn GPU lab{(o.Quick ? ", quick sizes" : "")}.",

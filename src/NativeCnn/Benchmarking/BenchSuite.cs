@@ -12,14 +12,16 @@ using NativeCnn.Backends.Gpu;
 using NativeCnn.Models;
 using NativeCnn.Nn;
 using NativeCnn.Optim;
+using NativeCnn.Training;
 
 namespace NativeCnn.Benchmarking;
 
 /// <summary>What a case's rate is reported in (as torch_baseline.py's fields).</summary>
 public enum RateKind { Tflops, GbPerS, ImagesPerS }
 
-/// <summary>A case ready to time: the step, and the work and minimum traffic of one step.</summary>
-public sealed record PreparedCase(Action Step, double Flops, double Bytes);
+/// <summary>A case ready to time: the call, and the work and minimum traffic of one step; a call may run
+/// <paramref name="StepsPerCall"/> steps (the time reported is per step).</summary>
+public sealed record PreparedCase(Action Step, double Flops, double Bytes, int StepsPerCall = 1);
 
 /// <summary>One benchmark case: its torch_baseline name, batch (0 if none), rate kind and setup.</summary>
 public sealed record BenchCase(string Name, string Family, int Batch, RateKind Rate, Func<PreparedCase> Setup);
@@ -97,8 +99,35 @@ public static class BenchSuite
             cases.Add(TrainStep(quick ? $"resnet18_{resPx}px_train_step_b{resBatch}" : "resnet18_128px_train_step", device, resBatch, 3, resPx,
                                 () => ResNet.ResNet18(10, 3, new Rng(0))));
         }
+        // torch_baseline.py's AMP case (GPU only there): the same step in mixed precision
+        if (gpu && !quick)
+            cases.Add(TrainStepAmp("resnet18_128px_train_step_amp", device, 256, 3, 128, () => ResNet.ResNet18(10, 3, new Rng(0))));
         return cases;
     }
+
+    /// <summary>torch_baseline.py's train step with amp=True: the Learner's mixed precision (float16 model
+    /// except batch norm, float32 masters, dynamic loss scaling) with the same SGD; one call runs
+    /// <paramref name="steps"/> training batches of the same data through Learner.Fit (no validation).</summary>
+    public static BenchCase TrainStepAmp(string name, Device device, int batch, int channels, int px, Func<Module> model, int steps = 8) =>
+        new(name, "train", batch, RateKind.ImagesPerS, () =>
+        {
+            var rng = new Rng(1);
+            var m = model().To(device);
+            var x = Tensor.Randn(new[] { batch, channels, px, px }, rng, device).Keep();
+            var labels = Enumerable.Range(0, batch).Select(i => (i * 7) % 10).ToArray();
+            var y = Tensor.FromArray(labels, new[] { batch }).To(device).Keep();
+            double forwardFlops;
+            using (MemoryScope.Begin())
+            using (var cost = OpCost.Begin())
+            {
+                _ = F.CrossEntropy(m.Forward(x), y);
+                forwardFlops = cost.Flops;
+            }
+            var data = DataBunch.From(Enumerable.Repeat((x, y), steps).ToList(), new List<(Tensor, Tensor)>());
+            var learn = new Learner(data, m, (p, t) => F.CrossEntropy(p, t),
+                                    optFunc: (groups, lr) => new SGD(groups, lr, momentum: 0.9f, weightDecay: 1e-4f)).ToFp16();
+            return new(() => learn.Fit(1, 0.01f), 3 * forwardFlops, 0, steps);
+        });
 
     /// <summary>torch_baseline.py's train_step_case: random input, forward, cross-entropy, backward and
     /// SGD (lr 0.01, momentum 0.9, weight decay 1e-4), one step per call.</summary>
@@ -145,7 +174,7 @@ public static class BenchSuite
         try
         {
             var p = c.Setup();
-            double ms = MedianMs(p.Step, device, warmup, reps);
+            double ms = MedianMs(p.Step, device, warmup, reps) / p.StepsPerCall;
             return new BenchResult(c.Name, c.Family, deviceName, c.Batch, c.Rate, ms, p.Flops, p.Bytes);
         }
         catch (Exception e) when (e is not OutOfMemoryException)

@@ -73,6 +73,18 @@ public class BenchmarkingTests
     }
 
     [Fact]
+    public void Amp_train_step_runs_through_the_learner_and_reports_time_per_step()
+    {
+        var c = BenchSuite.TrainStepAmp("mnist_amp_tiny", Device.Cpu, 2, 1, 8, () => SimpleCnn.MnistCnn(10, new Rng(0)), steps: 3);
+        var r = BenchSuite.Run(c, Device.Cpu, warmup: 1, reps: 1);
+        Assert.True(r.Error is null, r.Error);
+        Assert.True(r.MedianMs > 0);
+        // 3x the forward FLOPs of one batch of 2 (8x8 input: convs at 8, 4, 2, 2 px, and the linear layer)
+        double macs = 2.0 * (32 * 8 * 8 * 1 * 9 + 64 * 4 * 4 * 32 * 9 + 128 * 2 * 2 * 64 * 9 + 128 * 2 * 2 * 128 * 9 + 10 * 128);
+        Assert.Equal(3 * 2 * macs, r.Flops);
+    }
+
+    [Fact]
     public void A_failing_case_is_reported_not_thrown()
     {
         var c = new BenchCase("broken", "gemm", 0, RateKind.Tflops, () => throw new NativeCnnException("no such thing"));
