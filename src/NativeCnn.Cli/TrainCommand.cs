@@ -158,7 +158,7 @@ public static class TrainCommand
         {
             if (!learn.Training || learn.Loss is null || (learn.Iter + 1) % ProgressEvery != 0) return;
             log.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  epoch {learn.Epoch} step {learn.Iter + 1}/{learn.NIter}: loss {learn.Loss.Item():F4}, lr {learn.Opt!.ParamGroups[0].Lr:G4}"));
+                $"  epoch {learn.Epoch} step {learn.Iter + 1}/{learn.NIter}: loss {learn.Loss.Item():F4}, lr {learn.Opt!.ParamGroups[^1].Lr:G4}"));
         }
     }
 }

@@ -61,7 +61,8 @@ public sealed class Recorder : Callback
                 throw new NativeCnnException($"Recorder: the train source yielded more than its BatchCount of {_batchLosses.Numel} batches");
             _batchLosses.Slice(0, slot, slot + 1).CopyFrom(loss.Reshape(1));
             _slots.Add(slot);
-            var g = learn.Opt!.ParamGroups[0];
+            // the last group's, as fastai's Recorder (opt.lr is the last layer group's: the head's under slices)
+            var g = learn.Opt!.ParamGroups[^1];
             Lrs.Add(g.Lr);
             Moms.Add(g.Momentum);
         }

@@ -183,5 +183,7 @@ public class LayerGroupTests
         Assert.Equal(0.03f, lrs[2][2]);
         Assert.Equal(0.003f, lrs[2][0]);
         Assert.Equal((float)(0.03 / 25e4), lrs[9][2]);
+        // the Recorder keeps the last group's lr, as fastai's does (the head's under a slice)
+        Assert.Equal(lrs.Select(l => (double)l[2]), learn.Recorder.Lrs);
     }
 }

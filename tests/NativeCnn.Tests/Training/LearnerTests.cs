@@ -104,8 +104,8 @@ public class LearnerTests
             Assert.Equal((float)lr, seen[step].Lr1, (float)lr * 1.2e-7f);
             Assert.Equal((float)mom, seen[step].M0, 1.2e-7f);
             Assert.Equal((float)mom, seen[step].M1, 1.2e-7f);
-            Assert.Equal(seen[step].Lr0, learn.Recorder.Lrs[step]);
-            Assert.Equal(seen[step].M0, learn.Recorder.Moms[step]);
+            Assert.Equal(seen[step].Lr1, learn.Recorder.Lrs[step]);   // the last group's, as fastai records
+            Assert.Equal(seen[step].M1, learn.Recorder.Moms[step]);
         }
     }
 
