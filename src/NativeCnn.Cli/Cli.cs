@@ -23,7 +23,7 @@ public static class Cli
         new("predict", "classify image files with an exported model", PredictCommand.Run),
         new("finetune", "fine-tune an exported model on corrected images sorted into class folders", FinetuneCommand.Run),
         new("export", "turn a checkpoint into an export bundle (for predict, finetune and PyTorch)", (a, o, _) => ExportCommand.Run(a, o)),
-        new("interpret", "train mnist_cnn, then write its confusion matrix, top-loss images and an HTML report", InterpretCommand.Run),
+        new("interpret", "a model's confusion matrix, top-loss images and an HTML report (an exported model, or mnist_cnn trained first)", InterpretCommand.Run),
         new("show-batch", "write a PNG grid of augmented training images with their labels", ShowBatchCommand.Run),
         new("bench", "time the main benchmark cases on this device (beside PyTorch's with --torch)", BenchCommand.Run),
         new("devices", "list the devices NativeCnn sees (CPU, CUDA GPUs with why one cannot be used)", (a, o, _) => DevicesCommand.Run(a, o)),

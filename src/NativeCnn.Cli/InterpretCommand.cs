@@ -1,8 +1,8 @@
-// `nativecnn interpret`: trains mnist_cnn the way `train` does (same seed handling, model, batch
-// iterators, Learner with one-cycle AdamW; image folders go through the DataLoader, grey, at --size),
-// then interprets the validation set: writes DIR/confusion.svg, DIR/top_losses.png and DIR/report.html
-// and prints the most confused pairs.
-// Until the model bundle exists it has no --model: it trains its own (keep runs short with --limit).
+// `nativecnn interpret`: interprets a model's validation predictions: writes DIR/confusion.svg,
+// DIR/top_losses.png and DIR/report.html and prints the most confused pairs. The model is an export
+// bundle (--model DIR, fed exactly as in training: its classes, statistics, channels and size), or,
+// without --model, mnist_cnn trained here the way `train` does (same seed handling, batch iterators,
+// Learner with one-cycle AdamW; image folders go through the DataLoader, grey, at --size).
 // Must hold: every flag is known and its value in range, or exit 2 naming it; the output folder is
 // created if missing; each file is written whole (temporary file, then moved into place).
 using System.Diagnostics;
@@ -19,15 +19,19 @@ namespace NativeCnn.Cli;
 public static class InterpretCommand
 {
     public const string Usage =
-        "Usage: nativecnn interpret --out DIR [options]\n" +
+        "Usage: nativecnn interpret --out DIR [--model DIR] [options]\n" +
         "\n" +
-        "Trains mnist_cnn as 'nativecnn train' does, then interprets its validation predictions:\n" +
+        "Interprets a model's validation predictions: an exported model (--model, as 'train --out' writes\n" +
+        "it), or, without --model, mnist_cnn trained here as 'nativecnn train' does. It\n" +
         "writes DIR/confusion.svg (confusion matrix), DIR/top_losses.png (the highest-loss images,\n" +
         "labelled prediction/actual and loss/probability of the actual class) and DIR/report.html,\n" +
         "and prints the most confused classes (actual, predicted, count).\n" +
         "\n" +
         "Options:\n" +
         "  --out DIR      folder for the outputs (required; created if missing)\n" +
+        "  --model DIR    an export bundle to interpret (no training); --data then gives its validation\n" +
+        "                 images: mnist/IDX for a 28x28 grey model, or a folder (valid/<class>/* if it has\n" +
+        "                 one, else <class>/*) with the model's classes\n" +
         "  --data D       mnist (default: the embedded 8,000/2,000 digits); a directory holding\n" +
         "                 train-/valid-images-idx3-ubyte.gz and train-/valid-labels-idx1-ubyte.gz; or an image\n" +
         "                 folder: D/train/<class>/* and D/valid/<class>/*, or D/<class>/* (split 80/20 by the seed),\n" +
@@ -46,7 +50,7 @@ public static class InterpretCommand
 
     private sealed class Options
     {
-        public string? Out, DataDir;
+        public string? Out, DataDir, Model;
         public int Epochs = 2, BatchSize = 64, Top = 9, MinVal = 1;
         public int? Limit, Size;
         public float Lr = 1e-2f;
@@ -62,6 +66,7 @@ public static class InterpretCommand
         Directory.CreateDirectory(o.Out!);
         var device = DevicesCommand.Resolve(o.Device);
         stdout.WriteLine(DevicesCommand.Describe(device));
+        if (o.Model is not null) return FromBundle(o, device, stdout);
         var clock = Stopwatch.StartNew();
         var (learn, dataName, nTrain, nValid) = o.DataDir is not null && IsImageFolder(o.DataDir) ? BuildFolder(o, device) : BuildMnist(o, device);
         learn.AddCallback(new EpochTablePrinter(stdout));
@@ -69,10 +74,6 @@ public static class InterpretCommand
         learn.FitOneCycle(o.Epochs, o.Lr);
         double trainSeconds = clock.Elapsed.TotalSeconds;
 
-        var interp = ClassificationInterpretation.FromLearner(learn, keepImages: o.Top);
-        string confusion = Path.Combine(o.Out!, "confusion.svg"), top = Path.Combine(o.Out!, "top_losses.png"), report = Path.Combine(o.Out!, "report.html");
-        ReportFiles.WriteText(confusion, interp.PlotConfusionMatrix());
-        interp.WriteTopLossesPng(top, Math.Min(o.Top, interp.Count));
         var summary = new Dictionary<string, string>
         {
             ["model"] = "mnist_cnn",
@@ -86,6 +87,16 @@ public static class InterpretCommand
             ["device"] = device.ToString(),
             ["training time"] = EpochTablePrinter.FormatTime(trainSeconds),
         };
+        return Write(o, learn, summary, stdout);
+    }
+
+    /// <summary>The interpretation of <paramref name="learn"/>'s validation set: the files and the most confused pairs.</summary>
+    private static int Write(Options o, Learner learn, Dictionary<string, string> summary, TextWriter stdout)
+    {
+        var interp = ClassificationInterpretation.FromLearner(learn, keepImages: o.Top);
+        string confusion = Path.Combine(o.Out!, "confusion.svg"), top = Path.Combine(o.Out!, "top_losses.png"), report = Path.Combine(o.Out!, "report.html");
+        ReportFiles.WriteText(confusion, interp.PlotConfusionMatrix());
+        interp.WriteTopLossesPng(top, Math.Min(o.Top, interp.Count));
         HtmlReport.Write(report, learn, interp, summary, topLosses: o.Top);
 
         var confused = interp.MostConfused(o.MinVal);
@@ -94,6 +105,49 @@ public static class InterpretCommand
         foreach (var (a, p, c) in confused) stdout.WriteLine($"  {a}  {p}  {c}");
         stdout.WriteLine($"wrote {confusion}, {top}, {report}");
         return Cli.ExitOk;
+    }
+
+    /// <summary>--model: the bundle's predictions on --data's validation images, nothing trained.</summary>
+    private static int FromBundle(Options o, Device device, TextWriter stdout)
+    {
+        var (model, info) = ExportBundle.Load(o.Model!, device);
+        if (info.MultiLabel)
+            throw new NativeCnnException($"interpret: the model in '{o.Model}' is multi-label; the confusion matrix and top losses are for single-label classifiers");
+        Rng.Manual(o.Seed);
+        var rng = new Rng(o.Seed);
+        DataBunch bunch;
+        string dataName;
+        if (o.DataDir is not null && IsImageFolder(o.DataDir))
+        {
+            string dir = Directory.Exists(Path.Combine(o.DataDir, "valid")) ? Path.Combine(o.DataDir, "valid") : o.DataDir;
+            var valid = FolderDataset.FromClassFolders(dir, classes: info.Classes);
+            var t = new TrainOptions { BatchSize = Math.Min(o.BatchSize, valid.Count) };
+            bunch = TrainData.FromFiles(t, valid, valid, dir, device, rng, info.Classes, info.Channels, info.Size, info.Stats, augment: false,
+                                        info.Resize, info.TwoChannelFill, "interpret").Bunch;
+            dataName = dir;
+        }
+        else
+        {
+            var data = o.DataDir is null ? Mnist.LoadEmbedded() : Mnist.LoadDirectory(o.DataDir);
+            var valid = o.Limit is int n ? data.Valid.Take(n) : data.Valid;
+            if (info.Channels != 1 || info.Size != (valid.Height, valid.Width) || info.Classes.Count != valid.Classes)
+                throw new NativeCnnException($"interpret: the model takes {info.Channels}-channel {info.Size.H}x{info.Size.W} images of {info.Classes.Count} classes; " +
+                                             $"the MNIST/IDX data are 1-channel {valid.Height}x{valid.Width} of {valid.Classes}: give --data a folder of its images");
+            // The iterator normalises with MNIST's statistics: a model trained on other statistics would be fed wrongly.
+            if (!info.Stats.Mean.SequenceEqual(NormStats.Mnist.Mean) || !info.Stats.Std.SequenceEqual(NormStats.Mnist.Std))
+                throw new NativeCnnException($"interpret: the model was trained with statistics (mean {string.Join(", ", info.Stats.Mean)}), not MNIST's; give --data a folder of its images");
+            var batches = new BatchIteratorSource(new BatchIterator(valid, Math.Max(o.BatchSize, 256), shuffle: false, device: device));
+            bunch = new DataBunch(batches, batches) { Classes = info.Classes, Stats = info.Stats, Channels = 1, Size = info.Size };
+            dataName = o.DataDir ?? "embedded:mnist10k";
+        }
+        var learn = new Learner(bunch, model, (p, y) => F.CrossEntropy(p, y));
+        var summary = new Dictionary<string, string>
+        {
+            ["model"] = $"{ExportBundle.Resolve(o.Model!)} ({info.Arch})",
+            ["data"] = dataName,
+            ["device"] = device.ToString(),
+        };
+        return Write(o, learn, summary, stdout);
     }
 
     // A folder of images (class sub-folders, or train/ and valid/ holding them) rather than IDX files.
@@ -173,6 +227,7 @@ public static class InterpretCommand
             switch (a)
             {
                 case "--out": o.Out = Next(); break;
+                case "--model": o.Model = Next(); break;
                 case "--data":
                 {
                     string v = Next();

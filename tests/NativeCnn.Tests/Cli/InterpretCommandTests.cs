@@ -78,10 +78,44 @@ public class InterpretCommandTests
         Assert.Contains("--limit applies to MNIST/IDX data", e.Err);
     }
 
+    [Fact]
+    public void AnExportedModelIsInterpretedWithoutTraining()
+    {
+        using var dir = new TempDir();
+        // an MNIST model from `train --out`, interpreted on 200 embedded validation digits
+        var run = Path.Combine(dir.Path, "mnist-run");
+        var t = Support.CliRunner.Run("train", "--limit", "256", "--epochs", "1", "--bs", "32", "--out", run, "--device", "cpu");
+        Assert.True(t.Code == 0, t.Err);
+        var outDir = Path.Combine(dir.Path, "interp");
+        var (code, output, err) = Support.CliRunner.Run("interpret", "--model", run, "--limit", "200", "--out", outDir, "--device", "cpu");
+        Assert.True(code == 0, err);
+        Assert.Contains("of 200 validation images", output);
+        Assert.DoesNotContain("epoch", output);   // nothing trained
+        var svg = XDocument.Load(Path.Combine(outDir, "confusion.svg"));
+        Assert.Equal(200, svg.Descendants().Where(e => e.Name.LocalName == "rect" && (string?)e.Attribute("class") == "cell").Sum(c => int.Parse(c.Attribute("data-value")!.Value)));
+        Assert.True(File.Exists(Path.Combine(outDir, "report.html")));
+
+        // a colour model trained on a class folder, interpreted on its valid/ folder at the model's size and statistics
+        var data = Path.Combine(dir.Path, "data");
+        Training.ExportBundleTests.WriteTwoClassFolder(data, "train", 8, 1);
+        Training.ExportBundleTests.WriteTwoClassFolder(data, "valid", 3, 2);
+        var run2 = Path.Combine(dir.Path, "folder-run");
+        t = Support.CliRunner.Run("train", "--data", data, "--size", "16", "--epochs", "1", "--bs", "8", "--out", run2, "--device", "cpu");
+        Assert.True(t.Code == 0, t.Err);
+        (code, output, err) = Support.CliRunner.Run("interpret", "--model", run2, "--data", data, "--out", Path.Combine(dir.Path, "i2"), "--device", "cpu");
+        Assert.True(code == 0, err);
+        Assert.Contains("of 6 validation images", output);
+
+        // the colour model cannot be fed 28x28 grey digits: a clear error
+        (code, _, err) = Support.CliRunner.Run("interpret", "--model", run2, "--out", Path.Combine(dir.Path, "i3"), "--device", "cpu");
+        Assert.Equal(1, code);
+        Assert.Contains("give --data a folder of its images", err);
+    }
+
     [Theory]
     [InlineData(new[] { "interpret", "--limit", "10" }, "--out DIR is required")]
     [InlineData(new[] { "interpret", "--out", "x", "--top", "0" }, "--top expects an integer >= 1, got '0'")]
-    [InlineData(new[] { "interpret", "--out", "x", "--model", "m" }, "unknown option '--model'")]
+    [InlineData(new[] { "interpret", "--out", "x", "--bogus", "m" }, "unknown option '--bogus'")]
     public void BadCommandLinesExit2(string[] args, string fragment)
     {
         var (code, _, err) = Support.CliRunner.Run(args);
