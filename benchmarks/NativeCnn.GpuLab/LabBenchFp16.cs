@@ -53,7 +53,7 @@ public static class LabBenchFp16
     }
 
     /// <summary>n standard-normal values as float16 on the device.</summary>
-    private static Storage HalfRandom(GpuBackend gpu, int n, ulong seed)
+    internal static Storage HalfRandom(GpuBackend gpu, int n, ulong seed)
     {
         var f = gpu.Allocate(DType.Float32, n);
         gpu.RandomNormal(f, seed, 0f, 1f);

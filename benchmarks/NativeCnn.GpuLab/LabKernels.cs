@@ -140,7 +140,7 @@ public static class LabKernels
                     Console.WriteLine($"  FAIL {v.Family}/{v.Name} {v.Case}: error {err:G3} > {tol:G3}");
                     continue;
                 }
-                double ms = MedianMs(acc, v.Launch, warmup, reps, out string timer);
+                double ms = MedianMs(acc, device, v.Launch, warmup, reps, out string timer);
                 record["median_ms"] = Math.Round(ms, 5);
                 record["timer"] = timer;
                 if (v.Family == "copy" && bandwidth == 0) { bandwidth = v.Bytes / ms * 1e3; bandwidthSource = $"this lab's {v.Case}"; }
@@ -178,13 +178,12 @@ public static class LabKernels
         return failed;
     }
 
-    /// <summary>n standard-normal values as float16 on the device, and the same values (rounded) as float32 on the host.</summary>
+    /// <summary>n standard-normal values as float16 on the device (LabBenchFp16's), and the same values
+    /// (rounded) as float32 on the host.</summary>
     private static Storage HalfRandom(GpuBackend gpu, int n, ulong seed, out float[] rounded)
     {
+        var h = LabBenchFp16.HalfRandom(gpu, n, seed);
         var f = gpu.Allocate(DType.Float32, n);
-        gpu.RandomNormal(f, seed, 0f, 1f);
-        var h = gpu.Allocate(DType.Float16, n);
-        gpu.Cast(f, h);
         gpu.Cast(h, f);
         rounded = new float[n];
         gpu.ToHost(f, 0, rounded);
@@ -207,7 +206,7 @@ public static class LabKernels
 
     /// <summary>Median time of <paramref name="reps"/> launches measured with device events around each
     /// (falls back to a stopwatch with synchronisation where markers are not available).</summary>
-    private static double MedianMs(Accelerator acc, Action launch, int warmup, int reps, out string timer)
+    private static double MedianMs(Accelerator acc, Device gpuDevice, Action launch, int warmup, int reps, out string timer)
     {
         for (int i = 0; i < warmup; i++) launch();
         acc.Synchronize();
@@ -226,15 +225,8 @@ public static class LabKernels
         catch (NotSupportedException)
         {
             timer = "stopwatch + synchronize";
-            for (int i = 0; i < reps; i++)
-            {
-                long t0 = Stopwatch.GetTimestamp();
-                launch();
-                acc.Synchronize();
-                times[i] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
-            }
+            return BenchSuite.MedianMs(launch, gpuDevice, 0, reps);
         }
-        Array.Sort(times);
-        return reps % 2 == 1 ? times[reps / 2] : (times[reps / 2 - 1] + times[reps / 2]) / 2;
+        return BenchSuite.Median(times);
     }
 }

@@ -154,7 +154,7 @@ public static class InterpretCommand
     private static bool IsImageFolder(string dir) =>
         Directory.Exists(dir) && !Mnist.FileNames.Any(f => File.Exists(Path.Combine(dir, f)) || File.Exists(Path.Combine(dir, Path.GetFileNameWithoutExtension(f))));
 
-    // The same construction as TrainCommand.Train (which returns only the epoch results, not its learner).
+    // The same data as `train` on IDX (TrainData.FromIdx), and the same model.
     private static (Learner, string, int, int) BuildMnist(Options o, Device device)
     {
         if (o.Size is not null) throw new UsageException("interpret: --size applies to image folders; MNIST digits are 28x28");
@@ -165,15 +165,7 @@ public static class InterpretCommand
         Rng.Manual(o.Seed);
         var rng = new Rng(o.Seed);
         var model = SimpleCnn.MnistCnn(train.Classes, rng).To(device);
-        var trainBatches = new BatchIterator(train, o.BatchSize, shuffle: true, dropLast: true, rng: rng, device: device);
-        var validBatches = new BatchIterator(valid, Math.Max(o.BatchSize, 256), shuffle: false, device: device);
-        var bunch = new DataBunch(new BatchIteratorSource(trainBatches), new BatchIteratorSource(validBatches))
-        {
-            Classes = Enumerable.Range(0, train.Classes).Select(c => c.ToString(CultureInfo.InvariantCulture)).ToArray(),
-            Stats = NormStats.Mnist,
-            Channels = 1,
-            Size = (train.Height, train.Width),
-        };
+        var bunch = TrainData.FromIdx(new TrainOptions { BatchSize = o.BatchSize }, train, valid, o.DataDir ?? "embedded:mnist10k", device, rng).Bunch;
         return (Learner(bunch, model), o.DataDir ?? "embedded:mnist10k", train.Count, valid.Count);
     }
 

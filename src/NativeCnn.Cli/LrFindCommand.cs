@@ -60,26 +60,12 @@ public sealed class LrFindOptions
     public static LrFindOptions Parse(string[] args)
     {
         var o = new LrFindOptions();
-        for (int i = 0; i < args.Length; i++)
+        var r = new ArgReader(args, "lr-find");
+        while (r.Next())
         {
-            string arg = args[i];
-            string? inline = null;
-            int eq = arg.IndexOf('=');
-            if (arg.StartsWith("--", StringComparison.Ordinal) && eq > 2)
-            {
-                inline = arg[(eq + 1)..];
-                arg = arg[..eq];
-            }
-            string Value()
-            {
-                if (inline is not null) return inline;
-                if (i + 1 >= args.Length) throw new UsageException($"lr-find: {arg} needs a value (see 'nativecnn lr-find --help')");
-                return args[++i];
-            }
-            void NoValue()
-            {
-                if (inline is not null) throw new UsageException($"lr-find: {arg} takes no value, got '{arg}={inline}'");
-            }
+            string arg = r.Flag;
+            string Value() => r.Value();
+            void NoValue() => r.NoValue();
             switch (arg)
             {
                 case "--start-lr": o.StartLr = PositiveDouble(arg, Value()); break;

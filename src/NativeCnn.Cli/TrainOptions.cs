@@ -111,26 +111,12 @@ public sealed class TrainOptions
     /// command's own flags (returns false for an unknown one; it may call the value reader it is given).</summary>
     internal static TrainOptions ParseInto(TrainOptions o, string[] args, string command, Func<string, Func<string>, bool>? extra)
     {
-        for (int i = 0; i < args.Length; i++)
+        var r = new ArgReader(args, command);
+        while (r.Next())
         {
-            string arg = args[i];
-            string? inline = null;
-            int eq = arg.IndexOf('=');
-            if (arg.StartsWith("--", StringComparison.Ordinal) && eq > 2)
-            {
-                inline = arg[(eq + 1)..];
-                arg = arg[..eq];
-            }
-            string Value()
-            {
-                if (inline is not null) return inline;
-                if (i + 1 >= args.Length) throw new UsageException($"{command}: {arg} needs a value (see 'nativecnn {command} --help')");
-                return args[++i];
-            }
-            void NoValue()
-            {
-                if (inline is not null) throw new UsageException($"{command}: {arg} takes no value, got '{arg}={inline}'");
-            }
+            string arg = r.Flag;
+            string Value() => r.Value();
+            void NoValue() => r.NoValue();
             if (extra is not null && extra(arg, Value)) continue;
             switch (arg)
             {

@@ -200,8 +200,15 @@ public static class BenchSuite
             Sync(backend);
             times[i] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
         }
+        return Median(times);
+    }
+
+    /// <summary>The median of <paramref name="times"/> (sorted in place).</summary>
+    public static double Median(double[] times)
+    {
         Array.Sort(times);
-        return reps % 2 == 1 ? times[reps / 2] : (times[reps / 2 - 1] + times[reps / 2]) / 2;
+        int n = times.Length;
+        return n % 2 == 1 ? times[n / 2] : (times[n / 2 - 1] + times[n / 2]) / 2;
     }
 
     private static void Sync(IBackend? backend)
