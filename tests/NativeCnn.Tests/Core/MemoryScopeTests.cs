@@ -1,13 +1,14 @@
 // MemoryScope: buffers made in a scope go back to the pool and the next step reuses them, so a
 // steady training loop allocates no new arrays; tensors from an ended scope fail loudly; Keep()
-// and leaf gradients survive. Sizes are unusual primes so other tests running in parallel never
-// rent the same pool bucket.
+// and leaf gradients survive. Sizes are unusual primes, and the class runs in the non-parallel
+// SteadyStateAllocation collection, so no other test rents the same pool bucket mid-measurement.
 using NativeCnn.Autograd;
 using NativeCnn.Backends;
 using Xunit;
 
 namespace NativeCnn.Tests.Core;
 
+[Collection("SteadyStateAllocation")]
 public class MemoryScopeTests
 {
     [Fact]
