@@ -1,5 +1,5 @@
 // Section "kernels": the GPU kernel lab proper. Per kernel family the variants kept, the naive one
-// first (copy; elementwise add; sum reduction; SGEMM naive then tiled; HGEMM widened then on
+// first (copy; elementwise add; sum reduction; SGEMM naive, 64x64 and 128x128 tiles; HGEMM widened then on
 // tensor cores; conv forward through im2col + the tiled GEMM), each validated against the CPU
 // backend on the same data, then timed with device events (ILGPU profiling markers on the launch
 // stream, i.e. CUDA events) after warm-up, the median of many launches. Printed and recorded as ms, GFLOP/s or GB/s and % of the device's measured
@@ -78,9 +78,16 @@ public static class LabKernels
             var av = ((GpuStorage)a.Storage).F32; var bv = ((GpuStorage)b.Storage).F32; var cv = ((GpuStorage)c.Storage).F32;
             variants.Add(new("sgemm", "naive", $"gemm_{s}", flops, bytes,
                 () => naive(groups, av, bv, cv, s, s, s), () => MaxRelError(c.ToArray(), reference, tol)));
-            variants.Add(new("sgemm", "tiled-64x64-8x4", $"gemm_{s}", flops, bytes,
-                () => gpu.Gemm(false, false, s, s, s, 1f, a.Storage, 0, s, b.Storage, 0, s, 0f, c.Storage, 0, s),
-                () => MaxRelError(c.ToArray(), reference, tol)));
+            foreach (var (path, name) in new[] { (FloatGemmPath.Tile64, "tiled-64x64-8x4"), (FloatGemmPath.Tile128, "tiled-128x128-8x8") })
+            {
+                variants.Add(new("sgemm", name, $"gemm_{s}", flops, bytes, () =>
+                {
+                    var saved = gpu.FloatGemm;
+                    gpu.FloatGemm = path;
+                    try { gpu.Gemm(false, false, s, s, s, 1f, a.Storage, 0, s, b.Storage, 0, s, 0f, c.Storage, 0, s); }
+                    finally { gpu.FloatGemm = saved; }
+                }, () => MaxRelError(c.ToArray(), reference, tol)));
+            }
         }
 
         // ---- HGEMM (float16 A and B, float32 accumulation and C): widened to the float32 GEMM, then

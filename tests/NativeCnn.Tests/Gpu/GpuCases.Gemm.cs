@@ -1,6 +1,7 @@
-// GPU GEMM against a float64 reference: every transpose combination at sizes that cross the 64x64
-// tile and 16-deep slice edges, alpha/beta (beta = 0 must ignore NaN in C), leading dimensions
-// larger than the matrix, offsets, batches (including a shared A), k = 0, and 1x1x1.
+// GPU GEMM against a float64 reference: every transpose combination at sizes that cross the tile
+// (64x64 and 128x128) and slice (16 and 8 deep) edges, alpha/beta (beta = 0 must ignore NaN in C),
+// leading dimensions larger than the matrix, offsets, batches (including a shared A), k = 0, and
+// 1x1x1; each float32 kernel pinned in turn, the two bitwise equal, and Auto's choice of kernel.
 using NativeCnn.Backends;
 using NativeCnn.Backends.Gpu;
 using Xunit;
@@ -18,6 +19,68 @@ public static partial class GpuCases
         }
         GemmCheck(gpu, false, false, m: 1, n: 1, k: 1, alpha: 2f, beta: 0f, seed: 3);
         GemmCheck(gpu, false, true, m: 5, n: 6, k: 0, alpha: 1f, beta: 0.5f, seed: 4);    // k = 0: C = beta * C
+    }
+
+    /// <summary>The 128x128 kernel on the same shapes, plus ones that cross its own tile and slice edges.</summary>
+    public static void Gemm_Tile128Kernel(GpuBackend gpu) => WithFloatPath(gpu, FloatGemmPath.Tile128, () =>
+    {
+        Gemm_TransposesEdgesAlphaBeta(gpu);
+        Gemm_Batched(gpu);
+        foreach (var (ta, tb) in new[] { (false, false), (true, false), (false, true), (true, true) })
+            GemmCheck(gpu, ta, tb, m: 131, n: 129, k: 21, alpha: 0.5f, beta: 0.25f, seed: 8, pad: 1, offset: 2);
+        GemmCheck(gpu, false, true, m: 128, n: 128, k: 8, alpha: 1f, beta: 0f, seed: 9);
+        GemmCheck(gpu, true, false, m: 140, n: 20, k: 16, alpha: 1f, beta: 0f, seed: 10, batch: 2);
+    });
+
+    public static void Gemm_Tile64Kernel(GpuBackend gpu) => WithFloatPath(gpu, FloatGemmPath.Tile64, () =>
+    {
+        Gemm_TransposesEdgesAlphaBeta(gpu);
+        GemmCheck(gpu, true, false, m: 131, n: 129, k: 21, alpha: 0.5f, beta: 0.25f, seed: 8, pad: 1, offset: 2);
+    });
+
+    /// <summary>Both kernels feed each C element's single accumulator k = 0, 1, ... in order, so
+    /// which one Auto picks never changes a result.</summary>
+    public static void Gemm_KernelsAgreeBitwise(GpuBackend gpu)
+    {
+        foreach (var (ta, tb) in new[] { (false, false), (true, true) })
+        {
+            int m = 150, n = 133, k = 70;
+            var A = G.Rand(31, m * k); var B = G.Rand(32, k * n); var C = G.Rand(33, m * n);
+            float[] Run(FloatGemmPath path)
+            {
+                var sc = G.Up(gpu, C);
+                WithFloatPath(gpu, path, () => gpu.Gemm(ta, tb, m, n, k, 0.75f, G.Up(gpu, A), 0, ta ? m : k, G.Up(gpu, B), 0, tb ? k : n, 0.5f, sc, 0, n));
+                return G.Down(gpu, sc);
+            }
+            Assert.Equal(Run(FloatGemmPath.Tile64), Run(FloatGemmPath.Tile128));
+        }
+    }
+
+    /// <summary>Auto: the 128x128 kernel once there is a tile for every SM (132 on an H100).</summary>
+    public static void Gemm_AutoChoosesByTilesPerSm(GpuBackend gpu)
+    {
+        Assert.Equal(FloatGemmPath.Tile128, GpuBackend.ChooseFloatGemm(4096, 4096, 1, 132));
+        Assert.Equal(FloatGemmPath.Tile64, GpuBackend.ChooseFloatGemm(1024, 1024, 1, 132));      // 64 tiles
+        Assert.Equal(FloatGemmPath.Tile128, GpuBackend.ChooseFloatGemm(1024, 1024, 3, 132));     // 192 with batches
+        Assert.Equal(FloatGemmPath.Tile64, GpuBackend.ChooseFloatGemm(64, 100_000, 1, 132));     // narrower than a tile
+        Assert.Equal(FloatGemmPath.Tile64, GpuBackend.ChooseFloatGemm(100_000, 127, 1, 132));
+        var saved = gpu.FloatGemm;
+        try
+        {
+            gpu.FloatGemm = FloatGemmPath.Auto;
+            Assert.Equal(GpuBackend.ChooseFloatGemm(300, 300, 1, gpu.Accelerator.NumMultiprocessors), gpu.EffectiveFloatGemm(300, 300, 1));
+            gpu.FloatGemm = FloatGemmPath.Tile64;
+            Assert.Equal(FloatGemmPath.Tile64, gpu.EffectiveFloatGemm(4096, 4096, 1));
+        }
+        finally { gpu.FloatGemm = saved; }
+    }
+
+    private static void WithFloatPath(GpuBackend gpu, FloatGemmPath path, Action run)
+    {
+        var saved = gpu.FloatGemm;
+        gpu.FloatGemm = path;
+        try { run(); }
+        finally { gpu.FloatGemm = saved; }
     }
 
     public static void Gemm_Batched(GpuBackend gpu)

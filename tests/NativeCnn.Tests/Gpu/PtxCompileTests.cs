@@ -104,7 +104,10 @@ internal static class PtxKernels
         return list;
     }
 
-    public static string Compile(MethodInfo kernel)
+    public static string Compile(MethodInfo kernel) => Compile(kernel, KernelSpecialization.Empty);
+
+    /// <summary>Compiles with launch bounds (.maxntid / .minnctapersm), as the backend loads the kernel.</summary>
+    public static string Compile(MethodInfo kernel, KernelSpecialization specialization)
     {
         lock (Lock)
         {
@@ -112,7 +115,7 @@ internal static class PtxKernels
             _context ??= Context.Create(b => b.Optimize(OptimizationLevel.O2).EnableAlgorithms());
             _backend ??= new PTXBackend(_context, new CudaCapabilityContext(CudaArchitecture.SM_90), CudaArchitecture.SM_90,
                                         CudaInstructionSet.ISA_78, null);
-            var compiled = _backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(kernel), KernelSpecialization.Empty);
+            var compiled = _backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(kernel), specialization);
             return ((PTXCompiledKernel)compiled).PTXAssembly;
         }
     }

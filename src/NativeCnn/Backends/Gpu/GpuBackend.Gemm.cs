@@ -1,14 +1,47 @@
-// GPU GEMM launcher (kernel: kernels/NativeCnn.Kernels/Gemm.cs): one group of 128 threads per 64x64
-// tile of C, batches along grid z (the kernel strides over batches beyond the grid limit).
+// GPU GEMM launcher. Two float32 kernels with the same contract and the same summation order (each
+// C element is one accumulator fed k = 0, 1, ... in turn), so they give bitwise the same results:
+//   Tile64   kernels/NativeCnn.Kernels/Gemm.cs: 128 threads per 64x64 tile of C; small products
+//   Tile128  kernels/NativeCnn.Kernels/GemmWide.cs: 256 threads per 128x128 tile; large products
+// Auto picks Tile128 when the product has at least one 128x128 tile per SM, else Tile64 (more,
+// smaller groups keep every SM busy). Batches go along grid z; the kernels stride beyond its limit.
 using ILGPU;
 using ILGPU.Runtime;
 using NativeCnn.Kernels;
 
 namespace NativeCnn.Backends.Gpu;
 
+/// <summary>Which float32 GEMM kernel the GPU backend runs.</summary>
+public enum FloatGemmPath
+{
+    /// <summary>Tile128 for products with at least one 128x128 tile per SM, Tile64 otherwise.</summary>
+    Auto,
+    /// <summary>64x64 tiles, 128 threads, an 8x4 register tile per thread.</summary>
+    Tile64,
+    /// <summary>128x128 tiles, 256 threads, an 8x8 register tile and 16-byte shared loads.</summary>
+    Tile128,
+}
+
 public sealed partial class GpuBackend
 {
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>? _gemm;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>? _gemmWide;
+
+    /// <summary>Which float32 GEMM kernel runs (settable, so tests run both on the simulator and the
+    /// kernel lab can time both).</summary>
+    public FloatGemmPath FloatGemm { get; set; } = FloatGemmPath.Auto;
+
+    /// <summary>The kernel <see cref="FloatGemm"/> resolves to for an m x n product with this many batches.</summary>
+    public FloatGemmPath EffectiveFloatGemm(int m, int n, int batch) =>
+        FloatGemm != FloatGemmPath.Auto ? FloatGemm : ChooseFloatGemm(m, n, batch, _acc.NumMultiprocessors);
+
+    /// <summary>Auto's rule: the 128x128 kernel once it has at least one tile for every SM.</summary>
+    public static FloatGemmPath ChooseFloatGemm(int m, int n, int batch, int multiprocessors)
+    {
+        long tiles = (long)((m + GemmWideKernels.TileM - 1) / GemmWideKernels.TileM)
+                   * ((n + GemmWideKernels.TileN - 1) / GemmWideKernels.TileN) * Math.Max(1, batch);
+        return m >= GemmWideKernels.TileM && n >= GemmWideKernels.TileN && tiles >= multiprocessors
+            ? FloatGemmPath.Tile128 : FloatGemmPath.Tile64;
+    }
 
     public void Gemm(bool transA, bool transB, int m, int n, int k, float alpha,
                      Storage a, int aOffset, int lda, Storage b, int bOffset, int ldb,
@@ -27,14 +60,23 @@ public sealed partial class GpuBackend
         GemmViews(args, F(a).SubView(aOffset), F(b).SubView(bOffset), F(c).SubView(cOffset));
     }
 
-    /// <summary>Launches the GEMM kernel on views that start at each operand's first element.</summary>
+    /// <summary>Launches a float32 GEMM kernel on views that start at each operand's first element.</summary>
     private void GemmViews(GemmArgs args, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c)
     {
         if (args.M == 0 || args.N == 0 || args.Batch == 0) return;
-        var grid = new Index3D(
-            (args.N + GemmKernels.TileN - 1) / GemmKernels.TileN,
-            (args.M + GemmKernels.TileM - 1) / GemmKernels.TileM,
-            Math.Min(args.Batch, 65535));
+        int batches = Math.Min(args.Batch, 65535);
+        if (EffectiveFloatGemm(args.M, args.N, args.Batch) == FloatGemmPath.Tile128)
+        {
+            var wide = new Index3D((args.N + GemmWideKernels.TileN - 1) / GemmWideKernels.TileN,
+                                   (args.M + GemmWideKernels.TileM - 1) / GemmWideKernels.TileM, batches);
+            // launch bounds (256 threads, 2 groups per SM) hold ptxas to 128 registers
+            Load(ref _gemmWide, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>(
+                    GemmWideKernels.GemmWideKernel, GemmWideKernels.Specialization))
+                (new KernelConfig(wide, new Index3D(GemmWideKernels.GroupThreads, 1, 1)), a, b, c, args);
+            return;
+        }
+        var grid = new Index3D((args.N + GemmKernels.TileN - 1) / GemmKernels.TileN,
+                               (args.M + GemmKernels.TileM - 1) / GemmKernels.TileM, batches);
         Load(ref _gemm, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>(GemmKernels.GemmForwardKernel))
             (new KernelConfig(grid, new Index3D(GemmKernels.GroupThreads, 1, 1)), a, b, c, args);
     }
