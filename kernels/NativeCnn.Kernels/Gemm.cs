@@ -175,7 +175,8 @@ public static class GemmKernels
         Store(c, p + 48, col + 48 < g.N, acc.C3, g);
     }
 
-    private static void Store(ArrayView<float> c, int p, bool inside, float v, GemmArgs g)
+    /// <summary>One element of C: alpha * v + beta * C, C unread when beta == 0 (both float32 kernels).</summary>
+    internal static void Store(ArrayView<float> c, int p, bool inside, float v, GemmArgs g)
     {
         if (!inside) return;
         c[p] = g.Beta == 0f ? g.Alpha * v : g.Alpha * v + g.Beta * c[p];

@@ -109,20 +109,14 @@ public static class GemmWideKernels
     {
         if (row >= g.M) return;
         int p = cBase + row * g.Ldc + col;
-        Store(c, p, col < g.N, acc.C0, g);
-        Store(c, p + 1, col + 1 < g.N, acc.C1, g);
-        Store(c, p + 2, col + 2 < g.N, acc.C2, g);
-        Store(c, p + 3, col + 3 < g.N, acc.C3, g);
-        Store(c, p + 64, col + 64 < g.N, acc.C4, g);
-        Store(c, p + 65, col + 65 < g.N, acc.C5, g);
-        Store(c, p + 66, col + 66 < g.N, acc.C6, g);
-        Store(c, p + 67, col + 67 < g.N, acc.C7, g);
-    }
-
-    private static void Store(ArrayView<float> c, int p, bool inside, float v, GemmArgs g)
-    {
-        if (!inside) return;
-        c[p] = g.Beta == 0f ? g.Alpha * v : g.Alpha * v + g.Beta * c[p];
+        GemmKernels.Store(c, p, col < g.N, acc.C0, g);
+        GemmKernels.Store(c, p + 1, col + 1 < g.N, acc.C1, g);
+        GemmKernels.Store(c, p + 2, col + 2 < g.N, acc.C2, g);
+        GemmKernels.Store(c, p + 3, col + 3 < g.N, acc.C3, g);
+        GemmKernels.Store(c, p + 64, col + 64 < g.N, acc.C4, g);
+        GemmKernels.Store(c, p + 65, col + 65 < g.N, acc.C5, g);
+        GemmKernels.Store(c, p + 66, col + 66 < g.N, acc.C6, g);
+        GemmKernels.Store(c, p + 67, col + 67 < g.N, acc.C7, g);
     }
 
     /// <summary>How one thread moves its 4 elements of an operand's 128 x 8 slice (rows = m for

@@ -2,7 +2,6 @@
 // 128 registers (two groups of 256 threads per SM), no spills or stack, the double-buffered shared
 // slices, the fragment reads as 16-byte shared loads (LDS.128), 64 FMAs per four of them, and the
 // main loop's barrier after its shared loads (ILGPU 1.5.3's O2 code placement once put it ahead).
-using System.Diagnostics;
 using System.Text.RegularExpressions;
 using NativeCnn.Kernels;
 using Xunit;
@@ -12,7 +11,6 @@ namespace NativeCnn.Tests.Gpu;
 
 public class GemmWidePtxTests
 {
-    private const string Cuobjdump = "/opt/cuda-ptxas/bin/cuobjdump";
     private readonly ITestOutputHelper _out;
 
     public GemmWidePtxTests(ITestOutputHelper output) { _out = output; }
@@ -48,40 +46,15 @@ public class GemmWidePtxTests
     [Fact]
     public void AssemblesInto128RegistersWithoutSpills()
     {
-        if (PtxKernels.Ptxas is null) { _out.WriteLine("ptxas not installed: PTX checked, not assembled"); return; }
-        string dir = Path.Combine(Path.GetTempPath(), "nativecnn-sgemm128-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(dir);
-        try
-        {
-            string ptxPath = Path.Combine(dir, "k.ptx"), cubin = Path.Combine(dir, "k.cubin");
-            File.WriteAllText(ptxPath, Ptx());
-            var (exit, log) = Run(PtxKernels.PtxasPath, $"-arch=sm_90 -v \"{ptxPath}\" -o \"{cubin}\"");
-            _out.WriteLine(log);
-            Assert.Equal(0, exit);
-            var (registers, spill, shared) = PtxKernels.Usage(log);
-            Assert.Equal(0, spill);
-            Assert.Contains("0 bytes stack frame", log);
-            Assert.Equal(GemmWideKernels.SharedBytes, shared);
-            Assert.True(registers <= 128, $"{registers} registers: at most 128 keeps 2 groups of 256 threads per SM");
-            if (!File.Exists(Cuobjdump)) { _out.WriteLine("cuobjdump not installed: SASS not checked"); return; }
-            var (dumpExit, sass) = Run(Cuobjdump, $"-sass \"{cubin}\"");
-            Assert.Equal(0, dumpExit);
-            int lds128 = Regex.Matches(sass, @"LDS\.128").Count, ffma = Regex.Matches(sass, @"\bFFMA\b").Count;
-            _out.WriteLine($"GemmWideKernel sm_90: {registers} registers, {shared} bytes shared, {spill} bytes spilled, {lds128} LDS.128, {ffma} FFMA");
-            Assert.Equal(16, lds128);
-            Assert.True(ffma >= 256, $"{ffma} FFMA: the loop body alone has 4 x 64");
-            Assert.DoesNotMatch(@"\b(LDL|STL)\b", sass);
-        }
-        finally { Directory.Delete(dir, true); }
-    }
-
-    private static (int Exit, string Output) Run(string exe, string args)
-    {
-        var psi = new ProcessStartInfo(exe, args) { RedirectStandardError = true, RedirectStandardOutput = true };
-        using var p = Process.Start(psi)!;
-        var stderr = p.StandardError.ReadToEndAsync();
-        string stdout = p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
-        return (p.ExitCode, stdout + stderr.Result);
+        if (PtxKernels.AssembleWithoutSpills(Ptx(), _out) is not { } built) return;
+        var (registers, shared, sass) = built;
+        Assert.Equal(GemmWideKernels.SharedBytes, shared);
+        Assert.True(registers <= 128, $"{registers} registers: at most 128 keeps 2 groups of 256 threads per SM");
+        if (sass is null) return;
+        int lds128 = Regex.Matches(sass, @"LDS\.128").Count, ffma = Regex.Matches(sass, @"\bFFMA\b").Count;
+        _out.WriteLine($"GemmWideKernel sm_90: {registers} registers, {shared} bytes shared, 0 bytes spilled, {lds128} LDS.128, {ffma} FFMA");
+        Assert.Equal(16, lds128);
+        Assert.True(ffma >= 256, $"{ffma} FFMA: the loop body alone has 4 x 64");
+        Assert.DoesNotMatch(@"\b(LDL|STL)\b", sass);
     }
 }

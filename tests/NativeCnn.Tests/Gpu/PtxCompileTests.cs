@@ -61,13 +61,9 @@ public class PtxCompileTests
         // the 8x4 accumulator tile and the prefetch registers must not fall back to local memory
         string ptx = PtxKernels.Compile(typeof(GemmKernels).GetMethod(nameof(GemmKernels.GemmForwardKernel))!);
         Assert.DoesNotContain(".local", ptx);
-        if (PtxKernels.Ptxas is null) return;
-        var (exit, log) = PtxKernels.Assemble(ptx);
-        Assert.Equal(0, exit);
-        var (registers, spill, shared) = PtxKernels.Usage(log);
-        _out.WriteLine($"GemmForwardKernel sm_90: {registers} registers, {shared} bytes shared, {spill} bytes spilled");
-        Assert.Equal(0, spill);
-        Assert.Contains("0 bytes stack frame", log);
+        if (PtxKernels.AssembleWithoutSpills(ptx, _out) is not { } built) return;
+        var (registers, shared, _) = built;
+        _out.WriteLine($"GemmForwardKernel sm_90: {registers} registers, {shared} bytes shared, 0 bytes spilled");
         Assert.Equal(2 * GemmKernels.TileK * 65 * sizeof(float), shared);
     }
 
@@ -120,27 +116,58 @@ internal static class PtxKernels
         }
     }
 
+    public const string CuobjdumpPath = "/opt/cuda-ptxas/bin/cuobjdump";
+
     /// <summary>Runs ptxas -arch=sm_90 -v; returns its exit code and its report (registers, shared memory, spills).</summary>
     public static (int Exit, string Log) Assemble(string ptx)
+    {
+        var (exit, log, _) = AssembleWithSass(ptx, sass: false);
+        return (exit, log);
+    }
+
+    /// <summary>ptxas as <see cref="Assemble"/>, then, when it succeeded and cuobjdump is installed,
+    /// the machine code (cuobjdump -sass); Sass is null otherwise.</summary>
+    public static (int Exit, string Log, string? Sass) AssembleWithSass(string ptx, bool sass = true)
     {
         string dir = Path.Combine(Path.GetTempPath(), "nativecnn-ptx-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(dir);
         try
         {
-            string input = Path.Combine(dir, "k.ptx");
+            string input = Path.Combine(dir, "k.ptx"), cubin = Path.Combine(dir, "k.cubin");
             File.WriteAllText(input, ptx);
-            var psi = new ProcessStartInfo(Ptxas!, $"-arch=sm_90 -v \"{input}\" -o \"{Path.Combine(dir, "k.cubin")}\"")
-            {
-                RedirectStandardError = true,
-                RedirectStandardOutput = true,
-            };
-            using var p = Process.Start(psi)!;
-            var stderr = p.StandardError.ReadToEndAsync();
-            string stdout = p.StandardOutput.ReadToEnd();
-            p.WaitForExit();
-            return (p.ExitCode, stdout + stderr.Result);
+            var (exit, log) = Run(Ptxas!, $"-arch=sm_90 -v \"{input}\" -o \"{cubin}\"");
+            if (exit != 0 || !sass || !File.Exists(CuobjdumpPath)) return (exit, log, null);
+            var (dumpExit, code) = Run(CuobjdumpPath, $"-sass \"{cubin}\"");
+            if (dumpExit != 0) throw new InvalidOperationException($"cuobjdump -sass failed:\n{code}");
+            return (exit, log, code);
         }
         finally { Directory.Delete(dir, true); }
+    }
+
+    /// <summary>Assembles <paramref name="ptx"/> and asserts it builds with no spills and no stack frame;
+    /// returns registers, shared bytes and the SASS (null without cuobjdump), or null where ptxas is
+    /// not installed (said on <paramref name="output"/>).</summary>
+    public static (int Registers, int SharedBytes, string? Sass)? AssembleWithoutSpills(string ptx, Xunit.Abstractions.ITestOutputHelper output)
+    {
+        if (Ptxas is null) { output.WriteLine("ptxas not installed: PTX checked, not assembled"); return null; }
+        var (exit, log, sass) = AssembleWithSass(ptx);
+        output.WriteLine(log);
+        Assert.True(exit == 0, $"ptxas -arch=sm_90 failed:\n{log}");
+        var (registers, spill, shared) = Usage(log);
+        Assert.Equal(0, spill);
+        Assert.Contains("0 bytes stack frame", log);
+        if (sass is null) output.WriteLine("cuobjdump not installed: SASS not checked");
+        return (registers, shared, sass);
+    }
+
+    private static (int Exit, string Output) Run(string exe, string args)
+    {
+        var psi = new ProcessStartInfo(exe, args) { RedirectStandardError = true, RedirectStandardOutput = true };
+        using var p = Process.Start(psi)!;
+        var stderr = p.StandardError.ReadToEndAsync();
+        string stdout = p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        return (p.ExitCode, stdout + stderr.Result);
     }
 
     /// <summary>(registers, spill stores + loads in bytes, shared memory bytes) from a ptxas -v report.</summary>
