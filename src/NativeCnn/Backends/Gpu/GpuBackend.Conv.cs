@@ -6,6 +6,9 @@
 // and gx directly as the (C, HW) matrices. The column buffer holds at most ColumnBudget floats; larger
 // batches run in chunks of images. Scratch buffers come from the pool and go back to it right after
 // their launches are queued: later users are queued behind them on the same stream.
+// One implementation serves float32 and float16 inputs (ConvElement<T>: the views, unfold, swap and
+// GEMM of the element type; the float16 one is in GpuBackend.Fp16.cs). Outputs are float32 either
+// way, and so is gcol, which the fold sums into gx.
 using ILGPU;
 using ILGPU.Runtime;
 using NativeCnn.Kernels;
@@ -35,34 +38,77 @@ public sealed partial class GpuBackend
     private int ImagesPerChunk(ConvGeometry g) =>
         (int)Math.Clamp(ColumnBudget / Math.Max(1L, (long)g.Crs * g.P * g.Q), 1, Math.Max(1, g.N));
 
-    private void Unfold(ArrayView<float> x, ArrayView<float> col, ConvGeometry g, int n0, int count, int imageStride, int rowStride) =>
-        Load(ref _unfold, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ConvShape, int, int, int, int>(ConvKernels.ConvUnfoldForwardKernel))
-            (Flat((long)count * g.Crs * g.P * g.Q), x, col, Shape(g), n0, count, imageStride, rowStride);
+    /// <summary>What the conv paths need of an input element type: float32, or float16 as its bits.</summary>
+    private sealed class ConvElement<T> where T : unmanaged
+    {
+        public required Func<Storage, ArrayView<T>> View { get; init; }
+        /// <summary>A pooled buffer of this element type and its view.</summary>
+        public required Func<long, (GpuStorage Storage, ArrayView<T> View)> Scratch { get; init; }
+        /// <summary>(x, col, geometry, first image, images, image stride, row stride) of the unfold kernel.</summary>
+        public required Action<ArrayView<T>, ArrayView<T>, ConvGeometry, int, int, int, int> Unfold { get; init; }
+        /// <summary>(gy, gy', first image, images, K, PQ): image and channel axes swapped.</summary>
+        public required Action<ArrayView<T>, ArrayView<T>, int, int, int, int> SwapImageChannel { get; init; }
+        /// <summary>C (float32) = alpha op(A) op(B) + beta C on views of this element type.</summary>
+        public required Action<GemmArgs, ArrayView<T>, ArrayView<T>, ArrayView<float>> Gemm { get; init; }
+    }
+
+    private ConvElement<float>? _convFloat;
+
+    private ConvElement<float> ConvFloat => _convFloat ??= new()
+    {
+        View = F,
+        Scratch = n => { var s = Scratch(n); return (s, s.F32); },
+        Unfold = (x, col, g, n0, count, imageStride, rowStride) =>
+            Load(ref _unfold, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ConvShape, int, int, int, int>(ConvKernels.ConvUnfoldForwardKernel))
+                (Flat((long)count * g.Crs * g.P * g.Q), x, col, Shape(g), n0, count, imageStride, rowStride),
+        SwapImageChannel = (gy, gyT, n0, count, k, pq) =>
+            Load(ref _swapImageChannel, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int, int, int>(ConvKernels.ConvSwapImageChannelKernel))
+                (Flat((long)count * k * pq), gy, gyT, n0, count, k, pq),
+        Gemm = GemmViews,
+    };
 
     public void Conv2dForward(Storage x, Storage w, Storage? bias, Storage y, ConvGeometry g)
     {
-        if (x.DType == DType.Float16) { Conv2dForwardHalf(x, w, bias, y, g); return; }   // GpuBackend.Fp16.cs
+        if (x.DType == DType.Float16) Conv2dForward(ConvHalf, x, w, bias, y, g);   // GpuBackend.Fp16.cs
+        else Conv2dForward(ConvFloat, x, w, bias, y, g);
+    }
+
+    public void Conv2dBackwardData(Storage gy, Storage w, Storage gx, ConvGeometry g)
+    {
+        if (gy.DType == DType.Float16) Conv2dBackwardData(ConvHalf, gy, w, gx, g);
+        else Conv2dBackwardData(ConvFloat, gy, w, gx, g);
+    }
+
+    public void Conv2dBackwardWeight(Storage x, Storage gy, Storage gw, Storage? gbias, ConvGeometry g)
+    {
+        if (x.DType == DType.Float16) Conv2dBackwardWeight(ConvHalf, x, gy, gw, gbias, g);
+        else Conv2dBackwardWeight(ConvFloat, x, gy, gw, gbias, g);
+    }
+
+    /// <summary>x, w of element T -> y: float32 =.</summary>
+    private void Conv2dForward<T>(ConvElement<T> e, Storage x, Storage w, Storage? bias, Storage y, ConvGeometry g) where T : unmanaged
+    {
         int pq = g.P * g.Q, crs = g.Crs;
         if (g.N == 0 || g.K == 0 || pq == 0) return;
-        var xv = F(x); var wv = F(w); var yv = F(y);
+        var xv = e.View(x); var wv = e.View(w); var yv = F(y);
         var args = new GemmArgs { M = g.K, N = pq, K = crs, Lda = crs, Ldb = pq, Ldc = pq, Alpha = 1f, StrideC = g.K * pq };
         if (IsPointwise(g))
         {
             args.Batch = g.N; args.StrideB = g.C * pq;
-            GemmViews(args, wv, xv, yv);
+            e.Gemm(args, wv, xv, yv);
         }
         else
         {
             int chunk = ImagesPerChunk(g);
-            var col = Scratch((long)chunk * crs * pq);
+            var col = e.Scratch((long)chunk * crs * pq);
             for (int n0 = 0; n0 < g.N; n0 += chunk)
             {
                 int cnt = Math.Min(chunk, g.N - n0);
-                Unfold(xv, col.F32, g, n0, cnt, crs * pq, pq);
+                e.Unfold(xv, col.View, g, n0, cnt, crs * pq, pq);
                 args.Batch = cnt; args.StrideB = crs * pq;
-                GemmViews(args, wv, col.F32, yv.SubView((long)n0 * g.K * pq));
+                e.Gemm(args, wv, col.View, yv.SubView((long)n0 * g.K * pq));
             }
-            ReturnToPool(col);
+            ReturnToPool(col.Storage);
         }
         if (bias is not null)
         {
@@ -72,37 +118,37 @@ public sealed partial class GpuBackend
         }
     }
 
-    public void Conv2dBackwardData(Storage gy, Storage w, Storage gx, ConvGeometry g)
+    /// <summary>gy, w of element T -> gx: float32 =.</summary>
+    private void Conv2dBackwardData<T>(ConvElement<T> e, Storage gy, Storage w, Storage gx, ConvGeometry g) where T : unmanaged
     {
-        if (gy.DType == DType.Float16) { Conv2dBackwardDataHalf(gy, w, gx, g); return; }
         int pq = g.P * g.Q, crs = g.Crs;
         if (g.N == 0 || (long)g.C * g.H * g.W == 0) return;
-        var gyv = F(gy); var wv = F(w); var gxv = F(gx);
+        var gyv = e.View(gy); var wv = e.View(w); var gxv = F(gx);
         if (g.K == 0 || pq == 0) { Fill(gx, 0f); return; }
         // W stored (K, CRS): op(A) = W^T (CRS, K)
         var args = new GemmArgs { M = crs, N = pq, K = g.K, Lda = crs, Ldb = pq, Ldc = pq, TransA = 1, Alpha = 1f, StrideB = g.K * pq };
         if (IsPointwise(g))
         {
             args.Batch = g.N; args.StrideC = g.C * pq;
-            GemmViews(args, wv, gyv, gxv);
+            e.Gemm(args, wv, gyv, gxv);
             return;
         }
         int chunk = ImagesPerChunk(g);
-        var col = Scratch((long)chunk * crs * pq);
+        var col = Scratch((long)chunk * crs * pq);   // gcol: float32 for either element type
         for (int n0 = 0; n0 < g.N; n0 += chunk)
         {
             int cnt = Math.Min(chunk, g.N - n0);
             args.Batch = cnt; args.StrideC = crs * pq;
-            GemmViews(args, wv, gyv.SubView((long)n0 * g.K * pq), col.F32);
+            e.Gemm(args, wv, gyv.SubView((long)n0 * g.K * pq), col.F32);
             Load(ref _fold, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ConvShape, int, int, int, int>(ConvKernels.ConvUnfoldBackwardKernel))
                 (Flat((long)cnt * g.C * g.H * g.W), col.F32, gxv, Shape(g), n0, cnt, crs * pq, pq);
         }
         ReturnToPool(col);
     }
 
-    public void Conv2dBackwardWeight(Storage x, Storage gy, Storage gw, Storage? gbias, ConvGeometry g)
+    /// <summary>x, gy of element T -> gw: float32 =, gbias: float32 = (if not null).</summary>
+    private void Conv2dBackwardWeight<T>(ConvElement<T> e, Storage x, Storage gy, Storage gw, Storage? gbias, ConvGeometry g) where T : unmanaged
     {
-        if (x.DType == DType.Float16) { Conv2dBackwardWeightHalf(x, gy, gw, gbias, g); return; }
         int pq = g.P * g.Q, crs = g.Crs;
         if (g.N == 0 || pq == 0)
         {
@@ -111,42 +157,43 @@ public sealed partial class GpuBackend
             if (gbias is not null) Fill(gbias, 0f);
             return;
         }
-        var xv = F(x); var gyv = F(gy); var gwv = F(gw);
+        var xv = e.View(x); var gyv = e.View(gy); var gwv = F(gw);
         if (crs > 0 && g.K > 0)
         {
             int chunk = ImagesPerChunk(g);
-            var col = Scratch((long)chunk * crs * pq);
-            var gyT = chunk > 1 ? Scratch((long)chunk * g.K * pq) : null;
+            var col = e.Scratch((long)chunk * crs * pq);
+            (GpuStorage Storage, ArrayView<T> View)? gyT = chunk > 1 ? e.Scratch((long)chunk * g.K * pq) : null;
             for (int n0 = 0; n0 < g.N; n0 += chunk)
             {
                 int cnt = Math.Min(chunk, g.N - n0), cols = cnt * pq;
                 // col as one (CRS, cnt*PQ) matrix: image ni's pixels are columns ni*PQ ..
-                Unfold(xv, col.F32, g, n0, cnt, pq, cols);
-                ArrayView<float> a;
+                e.Unfold(xv, col.View, g, n0, cnt, pq, cols);
+                ArrayView<T> a;
                 if (cnt == 1) a = gyv.SubView((long)n0 * g.K * pq);   // one image: (K, PQ) as stored
                 else
                 {
-                    Load(ref _swapImageChannel, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int, int, int>(ConvKernels.ConvSwapImageChannelKernel))
-                        (Flat((long)cnt * g.K * pq), gyv, gyT!.F32, n0, cnt, g.K, pq);
-                    a = gyT.F32;
+                    e.SwapImageChannel(gyv, gyT!.Value.View, n0, cnt, g.K, pq);
+                    a = gyT.Value.View;
                 }
                 var args = new GemmArgs
                 {
                     M = g.K, N = crs, K = cols, Lda = cols, Ldb = cols, Ldc = crs, TransB = 1,
                     Batch = 1, Alpha = 1f, Beta = n0 == 0 ? 0f : 1f,
                 };
-                GemmViews(args, a, col.F32, gwv);
+                e.Gemm(args, a, col.View, gwv);
             }
-            ReturnToPool(col);
-            if (gyT is not null) ReturnToPool(gyT);
+            ReturnToPool(col.Storage);
+            if (gyT is not null) ReturnToPool(gyT.Value.Storage);
         }
         if (gbias is not null)
         {
-            // sum over pixels, then over images: (N*K, PQ) -> (N, K) -> (K)
+            // sum over pixels, then over images: (N*K, PQ) -> (N, K) -> (K), in float32
+            var gy32 = gy.DType == DType.Float16 ? Widen(S(gy).F16) : null;
             var perImage = Scratch((long)g.N * g.K);
-            Reduce(ReduceOp.Sum, gy, perImage, g.N * g.K, pq, 1);
+            Reduce(ReduceOp.Sum, gy32 ?? gy, perImage, g.N * g.K, pq, 1);
             Reduce(ReduceOp.Sum, perImage, gbias, 1, g.N, g.K);
             ReturnToPool(perImage);
+            if (gy32 is not null) ReturnToPool(gy32);
         }
     }
 }

@@ -86,130 +86,31 @@ public sealed partial class GpuBackend
         return w;
     }
 
-    // ---- conv2d with float16 x, w and gy (outputs float32): the unfold / GEMM / fold of
-    // GpuBackend.Conv.cs with float16 columns and the float16 GEMM; only gcol, folded into gx, is float32.
+    // ---- conv2d with float16 x, w and gy: GpuBackend.Conv.cs's paths with float16 columns and the
+    // float16 GEMM (outputs and gcol float32)
 
     private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ConvShape, int, int, int, int>? _unfoldHalf;
     private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, int, int, int, int>? _swapImageChannelHalf;
+    private ConvElement<ushort>? _convHalf;
+
+    private ConvElement<ushort> ConvHalf => _convHalf ??= new()
+    {
+        View = s => S(s).F16,
+        Scratch = n => { var s = ScratchHalf(n); return (s, s.F16); },
+        Unfold = (x, col, g, n0, count, imageStride, rowStride) =>
+            Load(ref _unfoldHalf, a => a.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ConvShape, int, int, int, int>(ConvKernels.ConvUnfoldForwardKernel))
+                (Flat((long)count * g.Crs * g.P * g.Q), x, col, Shape(g), n0, count, imageStride, rowStride),
+        SwapImageChannel = (gy, gyT, n0, count, k, pq) =>
+            Load(ref _swapImageChannelHalf, a => a.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, int, int, int, int>(ConvKernels.ConvSwapImageChannelKernel))
+                (Flat((long)count * k * pq), gy, gyT, n0, count, k, pq),
+        Gemm = GemmHalfViews,
+    };
 
     private GpuStorage ScratchHalf(long length)
     {
         if (length > int.MaxValue) throw new NativeCnnException($"GPU backend: a work buffer of {length} halves exceeds 2^31 elements; use a smaller batch");
         int n = (int)length;
         return new GpuStorage(this, DType.Float16, _pool.TryRent(DType.Float16, n) ?? NewBuffer(DType.Float16, n), n);
-    }
-
-    private void UnfoldHalf(ArrayView<ushort> x, ArrayView<ushort> col, ConvGeometry g, int n0, int count, int imageStride, int rowStride) =>
-        Load(ref _unfoldHalf, a => a.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ConvShape, int, int, int, int>(ConvKernels.ConvUnfoldForwardKernel))
-            (Flat((long)count * g.Crs * g.P * g.Q), x, col, Shape(g), n0, count, imageStride, rowStride);
-
-    /// <summary>x, w: float16 -> y: float32 =.</summary>
-    private void Conv2dForwardHalf(Storage x, Storage w, Storage? bias, Storage y, ConvGeometry g)
-    {
-        int pq = g.P * g.Q, crs = g.Crs;
-        if (g.N == 0 || g.K == 0 || pq == 0) return;
-        var xv = S(x).F16; var wv = S(w).F16; var yv = F(y);
-        var args = new GemmArgs { M = g.K, N = pq, K = crs, Lda = crs, Ldb = pq, Ldc = pq, Alpha = 1f, StrideC = g.K * pq };
-        if (IsPointwise(g))
-        {
-            args.Batch = g.N; args.StrideB = g.C * pq;
-            GemmHalfViews(args, wv, xv, yv);
-        }
-        else
-        {
-            int chunk = ImagesPerChunk(g);
-            var col = ScratchHalf((long)chunk * crs * pq);
-            for (int n0 = 0; n0 < g.N; n0 += chunk)
-            {
-                int cnt = Math.Min(chunk, g.N - n0);
-                UnfoldHalf(xv, col.F16, g, n0, cnt, crs * pq, pq);
-                args.Batch = cnt; args.StrideB = crs * pq;
-                GemmHalfViews(args, wv, col.F16, yv.SubView((long)n0 * g.K * pq));
-            }
-            ReturnToPool(col);
-        }
-        if (bias is not null)
-        {
-            long total = (long)g.N * g.K * pq;
-            Load(ref _convBias, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int, int>(ConvKernels.ConvBiasForwardKernel))
-                (Flat(total), yv, F(bias), g.N, g.K, pq);
-        }
-    }
-
-    /// <summary>gy, w: float16 -> gx: float32 =.</summary>
-    private void Conv2dBackwardDataHalf(Storage gy, Storage w, Storage gx, ConvGeometry g)
-    {
-        int pq = g.P * g.Q, crs = g.Crs;
-        if (g.N == 0 || (long)g.C * g.H * g.W == 0) return;
-        var gyv = S(gy).F16; var wv = S(w).F16; var gxv = F(gx);
-        if (g.K == 0 || pq == 0) { Fill(gx, 0f); return; }
-        var args = new GemmArgs { M = crs, N = pq, K = g.K, Lda = crs, Ldb = pq, Ldc = pq, TransA = 1, Alpha = 1f, StrideB = g.K * pq };
-        if (IsPointwise(g))
-        {
-            args.Batch = g.N; args.StrideC = g.C * pq;
-            GemmHalfViews(args, wv, gyv, gxv);
-            return;
-        }
-        int chunk = ImagesPerChunk(g);
-        var col = Scratch((long)chunk * crs * pq);   // gcol: float32, folded (summed) into gx
-        for (int n0 = 0; n0 < g.N; n0 += chunk)
-        {
-            int cnt = Math.Min(chunk, g.N - n0);
-            args.Batch = cnt; args.StrideC = crs * pq;
-            GemmHalfViews(args, wv, gyv.SubView((long)n0 * g.K * pq), col.F32);
-            Load(ref _fold, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ConvShape, int, int, int, int>(ConvKernels.ConvUnfoldBackwardKernel))
-                (Flat((long)cnt * g.C * g.H * g.W), col.F32, gxv, Shape(g), n0, cnt, crs * pq, pq);
-        }
-        ReturnToPool(col);
-    }
-
-    /// <summary>x, gy: float16 -> gw: float32 =, gbias: float32 = (if not null).</summary>
-    private void Conv2dBackwardWeightHalf(Storage x, Storage gy, Storage gw, Storage? gbias, ConvGeometry g)
-    {
-        int pq = g.P * g.Q, crs = g.Crs;
-        if (g.N == 0 || pq == 0)
-        {
-            Fill(gw, 0f);
-            if (gbias is not null) Fill(gbias, 0f);
-            return;
-        }
-        var xv = S(x).F16; var gyv = S(gy).F16; var gwv = F(gw);
-        if (crs > 0 && g.K > 0)
-        {
-            int chunk = ImagesPerChunk(g);
-            var col = ScratchHalf((long)chunk * crs * pq);
-            var gyT = chunk > 1 ? ScratchHalf((long)chunk * g.K * pq) : null;
-            for (int n0 = 0; n0 < g.N; n0 += chunk)
-            {
-                int cnt = Math.Min(chunk, g.N - n0), cols = cnt * pq;
-                UnfoldHalf(xv, col.F16, g, n0, cnt, pq, cols);
-                ArrayView<ushort> a;
-                if (cnt == 1) a = gyv.SubView((long)n0 * g.K * pq);
-                else
-                {
-                    Load(ref _swapImageChannelHalf, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, int, int, int, int>(ConvKernels.ConvSwapImageChannelKernel))
-                        (Flat((long)cnt * g.K * pq), gyv, gyT!.F16, n0, cnt, g.K, pq);
-                    a = gyT.F16;
-                }
-                var args = new GemmArgs
-                {
-                    M = g.K, N = crs, K = cols, Lda = cols, Ldb = cols, Ldc = crs, TransB = 1,
-                    Batch = 1, Alpha = 1f, Beta = n0 == 0 ? 0f : 1f,
-                };
-                GemmHalfViews(args, a, col.F16, gwv);
-            }
-            ReturnToPool(col);
-            if (gyT is not null) ReturnToPool(gyT);
-        }
-        if (gbias is not null)
-        {
-            var gy32 = Widen(gyv);
-            var perImage = Scratch((long)g.N * g.K);
-            Reduce(ReduceOp.Sum, gy32, perImage, g.N * g.K, pq, 1);
-            Reduce(ReduceOp.Sum, perImage, gbias, 1, g.N, g.K);
-            ReturnToPool(perImage);
-            ReturnToPool(gy32);
-        }
     }
 
     public void UnscaleGradients(Storage grad, Storage master, int n, float invScale, Storage found)
