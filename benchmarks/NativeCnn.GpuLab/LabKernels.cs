@@ -78,14 +78,14 @@ public static class LabKernels
             var av = ((GpuStorage)a.Storage).F32; var bv = ((GpuStorage)b.Storage).F32; var cv = ((GpuStorage)c.Storage).F32;
             variants.Add(new("sgemm", "naive", $"gemm_{s}", flops, bytes,
                 () => naive(groups, av, bv, cv, s, s, s), () => MaxRelError(c.ToArray(), reference, tol)));
-            foreach (var (path, name) in new[] { (FloatGemmPath.Tile64, "tiled-64x64-8x4"), (FloatGemmPath.Tile128, "tiled-128x128-8x8") })
+            foreach (var (path, name) in new[] { (GemmTile.Tile64, "tiled-64x64-8x4"), (GemmTile.Tile128, "tiled-128x128-8x8") })
             {
                 variants.Add(new("sgemm", name, $"gemm_{s}", flops, bytes, () =>
                 {
-                    var saved = gpu.FloatGemm;
-                    gpu.FloatGemm = path;
+                    var saved = gpu.FloatGemmTile;
+                    gpu.FloatGemmTile = path;
                     try { gpu.Gemm(false, false, s, s, s, 1f, a.Storage, 0, s, b.Storage, 0, s, 0f, c.Storage, 0, s); }
-                    finally { gpu.FloatGemm = saved; }
+                    finally { gpu.FloatGemmTile = saved; }
                 }, () => MaxRelError(c.ToArray(), reference, tol)));
             }
         }

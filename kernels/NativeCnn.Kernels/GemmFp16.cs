@@ -1,10 +1,15 @@
 // Half-precision GEMM on tensor cores: C (float32) = alpha * op(A) * op(B) + beta * C with A and B
 // float16 (bit patterns), products accumulated in float32. Row-major, batched, any m, n, k.
 //
-// Tiling (see benchmarks/results/fp16-gemm-notes.md): a group of 128 threads (4 warps, 2 x 2)
-// computes a 64x64 tile of C; each warp a 32x32 sub-tile as 2 (m16) x 4 (n8) tensor-core tiles of
-// mma.sync.m16n8k16 (32 float accumulators per thread, scalar struct fields so they stay in
-// registers). Per 32-deep k slice the group stages op(A) (64 rows) and op(B) (64 columns) in shared
+// Tiling (see benchmarks/results/fp16-gemm-notes.md), two kernels with the same staging:
+//   GemmHalfTensorCoreKernel     128 threads (4 warps, 2 x 2) per 64x64 tile of C; each warp a 32x32
+//                                sub-tile as 2 (m16) x 4 (n8) mma.sync.m16n8k16 tiles (32 accumulators)
+//   GemmHalfTensorCore128Kernel  256 threads (8 warps, 2 x 4) per 128x128 tile; each warp 64x32 as
+//                                4 x 4 mma tiles (64 accumulators): per loaded word and per fragment
+//                                load, twice and 1.33 times the mma of the 64x64 kernel
+// Accumulators are scalar struct fields so they stay in registers. Both feed each C element's
+// accumulators the same mma sequence in the same k order, so their results are bitwise equal.
+// Per 32-deep k slice the group stages op(A) (its rows) and op(B) (its columns) in shared
 // memory as rows of k pairs (one uint = two halves, the unit a fragment register holds), so every
 // fragment register is one 32-bit shared load; rows are padded from 16 to 20 words, which puts the
 // 32 lanes of a fragment load on 32 different banks. The next slice is read from global memory into
@@ -26,8 +31,15 @@ public static class GemmHalfKernels
 {
     public const int TileM = 64, TileN = 64, TileK = 32;
     public const int GroupThreads = 128;
+    public const int Tile128 = 128, GroupThreads128 = 256;
     /// <summary>Shared row length in words: 16 k pairs + 4 words of padding.</summary>
     public const int RowWords = TileK / 2 + 4;
+    /// <summary>log2 of the tile edge: the slice walk, its interior test and its shared stores follow from it
+    /// (edge 1 &lt;&lt; shift, threads 2 &lt;&lt; shift, 8 words of each operand per thread and slice).</summary>
+    private const int Shift64 = 6, Shift128 = 7;
+
+    /// <summary>Launch bounds of the 128x128 kernel: 256 threads, two groups per SM (at most 128 registers).</summary>
+    public static ILGPU.Runtime.KernelSpecialization Specialization128 => new(GroupThreads128, 2);
 
     // a: op(A) (m, k) float16 bits, b: op(B) (k, n) float16 bits, c: (m, n) float32 = alpha * a b + beta * c,
     // per batch entry; grid: (ceil(n/64), ceil(m/64), batches), group: 128
@@ -44,27 +56,27 @@ public static class GemmHalfKernels
         int m0 = Grid.IdxY * TileM, n0 = Grid.IdxX * TileN;
 
         // op(A) (m, k): A stored (m, k) has k contiguous, stored (k, m) has m contiguous; likewise op(B) (k, n)
-        var wa = g.TransA != 0 ? Walk.For(t, 1, g.Lda) : Walk.For(t, g.Lda, 1);
-        var wb = g.TransB != 0 ? Walk.For(t, g.Ldb, 1) : Walk.For(t, 1, g.Ldb);
+        var wa = g.TransA != 0 ? Walk.For(t, 1, g.Lda, Shift64) : Walk.For(t, g.Lda, 1, Shift64);
+        var wb = g.TransB != 0 ? Walk.For(t, g.Ldb, 1, Shift64) : Walk.For(t, 1, g.Ldb, Shift64);
 
         for (int batch = Grid.IdxZ; batch < g.Batch; batch += Grid.DimZ)
         {
             int aBase = batch * g.StrideA, bBase = batch * g.StrideB, cBase = batch * g.StrideC;
             var acc = new Acc2x4();
             var pa = new Words8(); var pb = new Words8();
-            LoadSlice(a, aBase, wa, m0, g.M, 0, g.K, ref pa);
-            LoadSlice(b, bBase, wb, n0, g.N, 0, g.K, ref pb);
+            LoadSlice(a, aBase, wa, m0, g.M, 0, g.K, ref pa, Shift64);
+            LoadSlice(b, bBase, wb, n0, g.N, 0, g.K, ref pb, Shift64);
 
             for (int k0 = 0; k0 < g.K; k0 += TileK)
             {
-                StoreSlice(sa, wa, ref pa);
-                StoreSlice(sb, wb, ref pb);
+                StoreSlice(sa, wa, ref pa, Shift64);
+                StoreSlice(sb, wb, ref pb, Shift64);
                 Group.Barrier();
                 if (k0 + TileK < g.K)
                 {
                     // in flight while this slice is multiplied
-                    LoadSlice(a, aBase, wa, m0, g.M, k0 + TileK, g.K, ref pa);
-                    LoadSlice(b, bBase, wb, n0, g.N, k0 + TileK, g.K, ref pb);
+                    LoadSlice(a, aBase, wa, m0, g.M, k0 + TileK, g.K, ref pa, Shift64);
+                    LoadSlice(b, bBase, wb, n0, g.N, k0 + TileK, g.K, ref pb, Shift64);
                 }
                 acc.Step(sa, sb, wm, wn, lane, 0);   // k 0..15 of the slice
                 acc.Step(sa, sb, wm, wn, lane, 8);   // k 16..31
@@ -77,23 +89,69 @@ public static class GemmHalfKernels
         }
     }
 
+    // a, b, c, g as above; grid: (ceil(n/128), ceil(m/128), batches), group: 256, launch bounds Specialization128
+    public static void GemmHalfTensorCore128Kernel(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<float> c, GemmArgs g)
+    {
+        var sa = SharedMemory.Allocate<uint>(Tile128 * RowWords);
+        var sb = SharedMemory.Allocate<uint>(Tile128 * RowWords);
+        int t = Group.IdxX;
+        int warp = t >> 5, lane = t & 31;
+        int gq = lane >> 2, tig = lane & 3;
+        int wm = (warp >> 2) * 64, wn = (warp & 3) * 32;          // the warp's 64x32 sub-tile (2 x 4 warps)
+        int m0 = Grid.IdxY * Tile128, n0 = Grid.IdxX * Tile128;
+
+        var wa = g.TransA != 0 ? Walk.For(t, 1, g.Lda, Shift128) : Walk.For(t, g.Lda, 1, Shift128);
+        var wb = g.TransB != 0 ? Walk.For(t, g.Ldb, 1, Shift128) : Walk.For(t, 1, g.Ldb, Shift128);
+
+        for (int batch = Grid.IdxZ; batch < g.Batch; batch += Grid.DimZ)
+        {
+            int aBase = batch * g.StrideA, bBase = batch * g.StrideB, cBase = batch * g.StrideC;
+            var acc = new Acc4x4();
+            var pa = new Words8(); var pb = new Words8();
+            LoadSlice(a, aBase, wa, m0, g.M, 0, g.K, ref pa, Shift128);
+            LoadSlice(b, bBase, wb, n0, g.N, 0, g.K, ref pb, Shift128);
+
+            for (int k0 = 0; k0 < g.K; k0 += TileK)
+            {
+                StoreSlice(sa, wa, ref pa, Shift128);
+                StoreSlice(sb, wb, ref pb, Shift128);
+                Group.Barrier();
+                if (k0 + TileK < g.K)
+                {
+                    LoadSlice(a, aBase, wa, m0, g.M, k0 + TileK, g.K, ref pa, Shift128);
+                    LoadSlice(b, bBase, wb, n0, g.N, k0 + TileK, g.K, ref pb, Shift128);
+                }
+                acc.Step(sa, sb, wm, wn, lane, 0);
+                acc.Step(sa, sb, wm, wn, lane, 8);
+                Group.Barrier();
+            }
+
+            int row = m0 + wm + gq, col = n0 + wn + 2 * tig;
+            StoreTile(c, cBase, g, row, col, ref acc.T00, ref acc.T01, ref acc.T02, ref acc.T03);
+            StoreTile(c, cBase, g, row + 16, col, ref acc.T10, ref acc.T11, ref acc.T12, ref acc.T13);
+            StoreTile(c, cBase, g, row + 32, col, ref acc.T20, ref acc.T21, ref acc.T22, ref acc.T23);
+            StoreTile(c, cBase, g, row + 48, col, ref acc.T30, ref acc.T31, ref acc.T32, ref acc.T33);
+        }
+    }
+
     // ---- global -> registers -> shared ----------------------------------------------------
 
-    /// <summary>Which 8 words (k pairs) of a 64 x 16-pair slice one thread moves: word j is outer index
-    /// (row of op(A) or column of op(B)) Outer0 + j*DOuter, k pair Pair0 + j*DPair. Chosen once per
-    /// kernel so that neighbouring threads read neighbouring addresses of the operand as stored: runs
-    /// of 16 pairs along k when k is contiguous, runs of 64 along the outer index otherwise.</summary>
+    /// <summary>Which 8 words (k pairs) of an E x 16-pair slice one thread of 2E moves (E = 1 &lt;&lt; shift,
+    /// the tile edge): word j is outer index (row of op(A) or column of op(B)) Outer0 + j*DOuter, k pair
+    /// Pair0 + j*DPair. Chosen once per kernel so that neighbouring threads read neighbouring addresses
+    /// of the operand as stored: runs of 16 pairs along k when k is contiguous, runs of E along the
+    /// outer index otherwise.</summary>
     private struct Walk
     {
         public int Outer0, Pair0, DOuter, DPair;
         /// <summary>Element offset of (outer, k) = outer * OuterStride + k * KStride.</summary>
         public int OuterStride, KStride;
 
-        public static Walk For(int t, int outerStride, int kStride)
+        public static Walk For(int t, int outerStride, int kStride, int shift)
         {
             var w = new Walk { OuterStride = outerStride, KStride = kStride };
-            if (kStride == 1) { w.Outer0 = t >> 4; w.Pair0 = t & 15; w.DOuter = GroupThreads / 16; w.DPair = 0; }
-            else { w.Outer0 = t & 63; w.Pair0 = t >> 6; w.DOuter = 0; w.DPair = GroupThreads / 64; }
+            if (kStride == 1) { w.Outer0 = t >> 4; w.Pair0 = t & 15; w.DOuter = 1 << (shift - 3); w.DPair = 0; }   // 2E threads / 16 pairs
+            else { w.Outer0 = t & ((1 << shift) - 1); w.Pair0 = t >> shift; w.DOuter = 0; w.DPair = 2; }          // 2E threads / E
             return w;
         }
 
@@ -113,12 +171,12 @@ public static class GemmHalfKernels
 
     /// <summary>The thread's 8 words of the slice at (outer0, k0); zeros outside outerLimit x kLimit.
     /// Interior slices (all but the edges) skip every bounds check.</summary>
-    private static void LoadSlice(ArrayView<ushort> v, int baseOffset, Walk w, int outer0, int outerLimit, int k0, int kLimit, ref Words8 r)
+    private static void LoadSlice(ArrayView<ushort> v, int baseOffset, Walk w, int outer0, int outerLimit, int k0, int kLimit, ref Words8 r, int shift)
     {
         int o = outer0 + w.Outer0, k = k0 + 2 * w.Pair0, ks = w.KStride;
         int addr = baseOffset + o * w.OuterStride + k * ks;
         int step = w.DOuter * w.OuterStride + 2 * w.DPair * ks;
-        if (outer0 + 64 <= outerLimit && k0 + TileK <= kLimit)
+        if (outer0 + (1 << shift) <= outerLimit && k0 + TileK <= kLimit)
         {
             r.V0 = Pair(v, addr, ks); r.V1 = Pair(v, addr + step, ks);
             r.V2 = Pair(v, addr + 2 * step, ks); r.V3 = Pair(v, addr + 3 * step, ks);
@@ -139,18 +197,19 @@ public static class GemmHalfKernels
 
     /// <summary>The 8 words into the shared slice. The step between them is one of two constants (8 rows
     /// when k is contiguous, 2 pairs otherwise): spelled out, every store is an immediate offset of one address.</summary>
-    private static void StoreSlice(ArrayView<uint> s, Walk w, ref Words8 r)
+    private static void StoreSlice(ArrayView<uint> s, Walk w, ref Words8 r, int shift)
     {
         var v = s.SubView(w.Shared0);
         if (w.KStride == 1)
         {
-            const int D = GroupThreads / 16 * RowWords;
+            // shift is a constant at every call, so D is one too (8 or 16 rows)
+            int D = (1 << (shift - 3)) * RowWords;
             v[0] = r.V0; v[D] = r.V1; v[2 * D] = r.V2; v[3 * D] = r.V3;
             v[4 * D] = r.V4; v[5 * D] = r.V5; v[6 * D] = r.V6; v[7 * D] = r.V7;
         }
         else
         {
-            const int D = GroupThreads / 64;
+            const int D = 2;
             v[0] = r.V0; v[D] = r.V1; v[2 * D] = r.V2; v[3 * D] = r.V3;
             v[4 * D] = r.V4; v[5 * D] = r.V5; v[6 * D] = r.V6; v[7 * D] = r.V7;
         }
@@ -220,10 +279,8 @@ public static class GemmHalfKernels
         {
             if (!CudaAsm.IsSupported)
             {
-                Emulate(ref T00, sa, sb, wm, wn, kp, lane); Emulate(ref T01, sa, sb, wm, wn + 8, kp, lane);
-                Emulate(ref T02, sa, sb, wm, wn + 16, kp, lane); Emulate(ref T03, sa, sb, wm, wn + 24, kp, lane);
-                Emulate(ref T10, sa, sb, wm + 16, wn, kp, lane); Emulate(ref T11, sa, sb, wm + 16, wn + 8, kp, lane);
-                Emulate(ref T12, sa, sb, wm + 16, wn + 16, kp, lane); Emulate(ref T13, sa, sb, wm + 16, wn + 24, kp, lane);
+                EmulateRow(ref T00, ref T01, ref T02, ref T03, sa, sb, wm, wn, kp, lane);
+                EmulateRow(ref T10, ref T11, ref T12, ref T13, sa, sb, wm + 16, wn, kp, lane);
                 return;
             }
             // lane and k pair folded into one base per operand; each register is a constant offset from it
@@ -247,6 +304,52 @@ public static class GemmHalfKernels
             Mma(ref T03, a00, a01, a02, a03, b0, b1);
             Mma(ref T13, a10, a11, a12, a13, b0, b1);
         }
+    }
+
+    /// <summary>A warp's 64x32 sub-tile in the 128x128 kernel: 4 m16 tiles (Tix) by 4 n8 tiles.</summary>
+    private struct Acc4x4
+    {
+        public Frag4 T00, T01, T02, T03, T10, T11, T12, T13, T20, T21, T22, T23, T30, T31, T32, T33;
+
+        /// <summary>One k16 step: 16 fragment words of op(A), 8 of op(B), 16 mma.</summary>
+        public void Step(ArrayView<uint> sa, ArrayView<uint> sb, int wm, int wn, int lane, int kp)
+        {
+            if (!CudaAsm.IsSupported)
+            {
+                EmulateRow(ref T00, ref T01, ref T02, ref T03, sa, sb, wm, wn, kp, lane);
+                EmulateRow(ref T10, ref T11, ref T12, ref T13, sa, sb, wm + 16, wn, kp, lane);
+                EmulateRow(ref T20, ref T21, ref T22, ref T23, sa, sb, wm + 32, wn, kp, lane);
+                EmulateRow(ref T30, ref T31, ref T32, ref T33, sa, sb, wm + 48, wn, kp, lane);
+                return;
+            }
+            var av = sa.SubView(wm * RowWords + kp + LaneOffset(lane));
+            var bv = sb.SubView(wn * RowWords + kp + LaneOffset(lane));
+            const int Tile16 = 16 * RowWords, Tile8 = 8 * RowWords;
+            uint a00 = av[ARegOffset(0)], a01 = av[ARegOffset(1)], a02 = av[ARegOffset(2)], a03 = av[ARegOffset(3)];
+            uint a10 = av[Tile16 + ARegOffset(0)], a11 = av[Tile16 + ARegOffset(1)], a12 = av[Tile16 + ARegOffset(2)], a13 = av[Tile16 + ARegOffset(3)];
+            uint a20 = av[2 * Tile16 + ARegOffset(0)], a21 = av[2 * Tile16 + ARegOffset(1)], a22 = av[2 * Tile16 + ARegOffset(2)], a23 = av[2 * Tile16 + ARegOffset(3)];
+            uint a30 = av[3 * Tile16 + ARegOffset(0)], a31 = av[3 * Tile16 + ARegOffset(1)], a32 = av[3 * Tile16 + ARegOffset(2)], a33 = av[3 * Tile16 + ARegOffset(3)];
+            uint b0 = bv[BRegOffset(0)], b1 = bv[BRegOffset(1)];
+            Mma(ref T00, a00, a01, a02, a03, b0, b1); Mma(ref T10, a10, a11, a12, a13, b0, b1);
+            Mma(ref T20, a20, a21, a22, a23, b0, b1); Mma(ref T30, a30, a31, a32, a33, b0, b1);
+            b0 = bv[Tile8 + BRegOffset(0)]; b1 = bv[Tile8 + BRegOffset(1)];
+            Mma(ref T01, a00, a01, a02, a03, b0, b1); Mma(ref T11, a10, a11, a12, a13, b0, b1);
+            Mma(ref T21, a20, a21, a22, a23, b0, b1); Mma(ref T31, a30, a31, a32, a33, b0, b1);
+            b0 = bv[2 * Tile8 + BRegOffset(0)]; b1 = bv[2 * Tile8 + BRegOffset(1)];
+            Mma(ref T02, a00, a01, a02, a03, b0, b1); Mma(ref T12, a10, a11, a12, a13, b0, b1);
+            Mma(ref T22, a20, a21, a22, a23, b0, b1); Mma(ref T32, a30, a31, a32, a33, b0, b1);
+            b0 = bv[3 * Tile8 + BRegOffset(0)]; b1 = bv[3 * Tile8 + BRegOffset(1)];
+            Mma(ref T03, a00, a01, a02, a03, b0, b1); Mma(ref T13, a10, a11, a12, a13, b0, b1);
+            Mma(ref T23, a20, a21, a22, a23, b0, b1); Mma(ref T33, a30, a31, a32, a33, b0, b1);
+        }
+    }
+
+    /// <summary>The emulated mma of one m16 row of four n8 tiles (simulator only).</summary>
+    private static void EmulateRow(ref Frag4 f0, ref Frag4 f1, ref Frag4 f2, ref Frag4 f3,
+                                   ArrayView<uint> sa, ArrayView<uint> sb, int rowBase, int colBase, int kp, int lane)
+    {
+        Emulate(ref f0, sa, sb, rowBase, colBase, kp, lane); Emulate(ref f1, sa, sb, rowBase, colBase + 8, kp, lane);
+        Emulate(ref f2, sa, sb, rowBase, colBase + 16, kp, lane); Emulate(ref f3, sa, sb, rowBase, colBase + 24, kp, lane);
     }
 
     /// <summary>D = A (16x16) * B (16x8) + C on the warp's fragments: one mma.sync.</summary>

@@ -1,9 +1,12 @@
-// The tensor-core float16 GEMM as the GPU will see it, checked without a GPU: ILGPU's PTX for sm_90
-// holds the 16 mma.sync of a 32-deep slice (2 k16 steps x 8 tiles per warp); where NVIDIA's ptxas
-// is installed (/opt/cuda-ptxas, ../shared/gpu/install-ptxas.sh) it assembles with no stack frame and
-// no spills and the expected shared memory; where cuobjdump is installed too, the machine code holds
-// 16 HMMA.16816.F32 and no local-memory traffic. The numbers go to benchmarks/results/fp16-gemm-notes.md.
+// The tensor-core float16 GEMMs as the GPU will see them, checked without a GPU: ILGPU's PTX for sm_90
+// holds one mma.sync per warp tile and k16 step of a 32-deep slice (64x64 kernel: 2 x 8 = 16; 128x128
+// kernel: 2 x 16 = 32); where NVIDIA's ptxas is installed (/opt/cuda-ptxas,
+// ../shared/gpu/install-ptxas.sh) each assembles with no stack frame, no spills, the expected shared
+// memory and registers for its groups per SM (the 128x128 one with its launch bounds, as the backend
+// loads it); where cuobjdump is installed too, the machine code holds those HMMA.16816.F32 and no
+// local-memory traffic. The numbers go to benchmarks/results/fp16-gemm-notes.md.
 using System.Text.RegularExpressions;
+using ILGPU.Runtime;
 using NativeCnn.Kernels;
 using Xunit;
 using Xunit.Abstractions;
@@ -16,31 +19,43 @@ public class GemmHalfPtxTests
 
     public GemmHalfPtxTests(ITestOutputHelper output) { _out = output; }
 
-    private static string Ptx() => PtxKernels.Compile(typeof(GemmHalfKernels).GetMethod(nameof(GemmHalfKernels.GemmHalfTensorCoreKernel))!);
-
-    [Fact]
-    public void ThePtxHoldsSixteenMmaSyncPerSliceForSm80AndUp()
+    /// <summary>Kernel, launch bounds, mma per slice, shared bytes, and the register budget of its occupancy.</summary>
+    public static IEnumerable<object[]> Kernels() => new[]
     {
-        string ptx = Ptx();
-        Assert.Equal(16, Regex.Matches(ptx, @"mma\.sync\.aligned\.m16n8k16\.row\.col\.f32\.f16\.f16\.f32").Count);
+        new object[] { nameof(GemmHalfKernels.GemmHalfTensorCoreKernel), 16, 2 * GemmHalfKernels.TileM * GemmHalfKernels.RowWords * sizeof(uint), 128 },
+        new object[] { nameof(GemmHalfKernels.GemmHalfTensorCore128Kernel), 32, 2 * GemmHalfKernels.Tile128 * GemmHalfKernels.RowWords * sizeof(uint), 128 },
+    };
+
+    private static string Ptx(string kernel) =>
+        PtxKernels.Compile(typeof(GemmHalfKernels).GetMethod(kernel)!,
+            kernel == nameof(GemmHalfKernels.GemmHalfTensorCore128Kernel) ? GemmHalfKernels.Specialization128 : KernelSpecialization.Empty);
+
+    [Theory]
+    [MemberData(nameof(Kernels))]
+    public void ThePtxHoldsOneMmaSyncPerWarpTileAndStep(string kernel, int mma, int sharedBytes, int maxRegisters)
+    {
+        _ = (sharedBytes, maxRegisters);
+        string ptx = Ptx(kernel);
+        Assert.Equal(mma, Regex.Matches(ptx, @"mma\.sync\.aligned\.m16n8k16\.row\.col\.f32\.f16\.f16\.f32").Count);
         var target = Regex.Match(ptx, @"\.target sm_(\d+)");
         Assert.True(target.Success && int.Parse(target.Groups[1].Value) is >= 80 and <= 90, $"PTX target: {target.Value}");
     }
 
-    [Fact]
-    public void AssemblesWithoutSpillsAndTheMachineCodeUsesTensorCores()
+    [Theory]
+    [MemberData(nameof(Kernels))]
+    public void AssemblesWithoutSpillsAndTheMachineCodeUsesTensorCores(string kernel, int mma, int sharedBytes, int maxRegisters)
     {
-        if (PtxKernels.AssembleWithoutSpills(Ptx(), _out) is not { } built) return;
+        if (PtxKernels.AssembleWithoutSpills(Ptx(kernel), _out) is not { } built) return;
         var (registers, shared, sass) = built;
-        Assert.Equal(2 * 64 * GemmHalfKernels.RowWords * sizeof(uint), shared);
-        Assert.True(registers <= 128, $"{registers} registers: at most 128 keeps 4 groups of 128 threads per SM");
+        Assert.Equal(sharedBytes, shared);
+        Assert.True(registers <= maxRegisters, $"{registers} registers: more than {maxRegisters} costs groups per SM");
         if (sass is null) return;
         int hmma = Regex.Matches(sass, @"HMMA\.16816\.F32").Count;
-        _out.WriteLine($"GemmHalfTensorCoreKernel sm_90: {registers} registers, {shared} bytes shared, 0 bytes spilled, {hmma} HMMA.16816.F32");
-        Assert.Equal(16, hmma);
+        _out.WriteLine($"{kernel} sm_90: {registers} registers, {shared} bytes shared, 0 bytes spilled, {hmma} HMMA.16816.F32");
+        Assert.Equal(mma, hmma);
         Assert.DoesNotMatch(@"\b(LDL|STL)\b", sass);
-        // ILGPU leaves the simulator's shuffle emulation in the PTX behind a constant-true
-        // predicate (CudaAsm.IsSupported); ptxas must drop it
+        // ILGPU leaves the simulator's emulation in the PTX behind a constant-true predicate
+        // (CudaAsm.IsSupported); ptxas must drop it
         Assert.DoesNotContain("SHFL", sass);
     }
 }

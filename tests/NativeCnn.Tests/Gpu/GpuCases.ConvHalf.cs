@@ -1,7 +1,7 @@
 // GPU conv2d with float16 inputs (x and w forward, gy and w backward-data, x and gy backward-weight;
 // float32 outputs) against the CPU backend's float32 conv of the same float16-rounded values: the
-// general geometry, pointwise, and a batch split into chunks, on the widening path and on the
-// tensor-core kernel (its mma emulated on the simulator).
+// general geometry, pointwise, and a batch split into chunks, on the widening path and on each
+// tensor-core kernel (their mma emulated on the simulator).
 using NativeCnn.Backends;
 using NativeCnn.Backends.Gpu;
 
@@ -15,7 +15,13 @@ public static partial class GpuCases
     public static void ConvHalf_TensorCorePath(GpuBackend gpu)
     {
         if (gpu.Device.Kind == DeviceKind.Cuda && !CanUseTensorCores(gpu)) return;
-        WithHalfPath(gpu, HalfGemmPath.TensorCore, () => ConvHalfGeometries(gpu));
+        WithHalfPath(gpu, HalfGemmPath.TensorCore, GemmTile.Tile64, () => ConvHalfGeometries(gpu));
+    }
+
+    public static void ConvHalf_TensorCore128Path(GpuBackend gpu)
+    {
+        if (gpu.Device.Kind == DeviceKind.Cuda && !CanUseTensorCores(gpu)) return;
+        WithHalfPath(gpu, HalfGemmPath.TensorCore, GemmTile.Tile128, () => ConvHalfGeometries(gpu));
     }
 
     private static void ConvHalfGeometries(GpuBackend gpu)

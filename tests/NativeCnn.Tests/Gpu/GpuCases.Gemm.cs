@@ -22,7 +22,7 @@ public static partial class GpuCases
     }
 
     /// <summary>The 128x128 kernel on the same shapes, plus ones that cross its own tile and slice edges.</summary>
-    public static void Gemm_Tile128Kernel(GpuBackend gpu) => WithFloatPath(gpu, FloatGemmPath.Tile128, () =>
+    public static void Gemm_Tile128Kernel(GpuBackend gpu) => WithFloatPath(gpu, GemmTile.Tile128, () =>
     {
         Gemm_TransposesEdgesAlphaBeta(gpu);
         Gemm_Batched(gpu);
@@ -32,7 +32,7 @@ public static partial class GpuCases
         GemmCheck(gpu, true, false, m: 140, n: 20, k: 16, alpha: 1f, beta: 0f, seed: 10, batch: 2);
     });
 
-    public static void Gemm_Tile64Kernel(GpuBackend gpu) => WithFloatPath(gpu, FloatGemmPath.Tile64, () =>
+    public static void Gemm_Tile64Kernel(GpuBackend gpu) => WithFloatPath(gpu, GemmTile.Tile64, () =>
     {
         Gemm_TransposesEdgesAlphaBeta(gpu);
         GemmCheck(gpu, true, false, m: 131, n: 129, k: 21, alpha: 0.5f, beta: 0.25f, seed: 8, pad: 1, offset: 2);
@@ -46,41 +46,41 @@ public static partial class GpuCases
         {
             int m = 150, n = 133, k = 70;
             var A = G.Rand(31, m * k); var B = G.Rand(32, k * n); var C = G.Rand(33, m * n);
-            float[] Run(FloatGemmPath path)
+            float[] Run(GemmTile path)
             {
                 var sc = G.Up(gpu, C);
                 WithFloatPath(gpu, path, () => gpu.Gemm(ta, tb, m, n, k, 0.75f, G.Up(gpu, A), 0, ta ? m : k, G.Up(gpu, B), 0, tb ? k : n, 0.5f, sc, 0, n));
                 return G.Down(gpu, sc);
             }
-            Assert.Equal(Run(FloatGemmPath.Tile64), Run(FloatGemmPath.Tile128));
+            Assert.Equal(Run(GemmTile.Tile64), Run(GemmTile.Tile128));
         }
     }
 
     /// <summary>Auto: the 128x128 kernel once there is a tile for every SM (132 on an H100).</summary>
     public static void Gemm_AutoChoosesByTilesPerSm(GpuBackend gpu)
     {
-        Assert.Equal(FloatGemmPath.Tile128, GpuBackend.ChooseFloatGemm(4096, 4096, 1, 132));
-        Assert.Equal(FloatGemmPath.Tile64, GpuBackend.ChooseFloatGemm(1024, 1024, 1, 132));      // 64 tiles
-        Assert.Equal(FloatGemmPath.Tile128, GpuBackend.ChooseFloatGemm(1024, 1024, 3, 132));     // 192 with batches
-        Assert.Equal(FloatGemmPath.Tile64, GpuBackend.ChooseFloatGemm(64, 100_000, 1, 132));     // narrower than a tile
-        Assert.Equal(FloatGemmPath.Tile64, GpuBackend.ChooseFloatGemm(100_000, 127, 1, 132));
-        var saved = gpu.FloatGemm;
+        Assert.Equal(GemmTile.Tile128, GpuBackend.ChooseTile(4096, 4096, 1, 132));
+        Assert.Equal(GemmTile.Tile64, GpuBackend.ChooseTile(1024, 1024, 1, 132));      // 64 tiles
+        Assert.Equal(GemmTile.Tile128, GpuBackend.ChooseTile(1024, 1024, 3, 132));     // 192 with batches
+        Assert.Equal(GemmTile.Tile64, GpuBackend.ChooseTile(64, 100_000, 1, 132));     // narrower than a tile
+        Assert.Equal(GemmTile.Tile64, GpuBackend.ChooseTile(100_000, 127, 1, 132));
+        var saved = gpu.FloatGemmTile;
         try
         {
-            gpu.FloatGemm = FloatGemmPath.Auto;
-            Assert.Equal(GpuBackend.ChooseFloatGemm(300, 300, 1, gpu.Accelerator.NumMultiprocessors), gpu.EffectiveFloatGemm(300, 300, 1));
-            gpu.FloatGemm = FloatGemmPath.Tile64;
-            Assert.Equal(FloatGemmPath.Tile64, gpu.EffectiveFloatGemm(4096, 4096, 1));
+            gpu.FloatGemmTile = GemmTile.Auto;
+            Assert.Equal(GpuBackend.ChooseTile(300, 300, 1, gpu.Accelerator.NumMultiprocessors), gpu.EffectiveTile(gpu.FloatGemmTile, 300, 300, 1));
+            gpu.FloatGemmTile = GemmTile.Tile64;
+            Assert.Equal(GemmTile.Tile64, gpu.EffectiveTile(gpu.FloatGemmTile, 4096, 4096, 1));
         }
-        finally { gpu.FloatGemm = saved; }
+        finally { gpu.FloatGemmTile = saved; }
     }
 
-    private static void WithFloatPath(GpuBackend gpu, FloatGemmPath path, Action run)
+    private static void WithFloatPath(GpuBackend gpu, GemmTile path, Action run)
     {
-        var saved = gpu.FloatGemm;
-        gpu.FloatGemm = path;
+        var saved = gpu.FloatGemmTile;
+        gpu.FloatGemmTile = path;
         try { run(); }
-        finally { gpu.FloatGemm = saved; }
+        finally { gpu.FloatGemmTile = saved; }
     }
 
     public static void Gemm_Batched(GpuBackend gpu)

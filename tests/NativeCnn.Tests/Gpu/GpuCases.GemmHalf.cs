@@ -1,7 +1,8 @@
 // The float16 GEMM (float16 A and B, float32 accumulation and C) against float64 references, over
-// random shapes that cross the 64x64 tile and 32-deep slice edges, every transpose pair, alpha/beta,
-// leading dimensions and offsets, batches: both paths, the tensor-core kernel (on the simulator its
-// mma is emulated from the real fragment words) and the widening path. Two
+// random shapes that cross the 64x64 and 128x128 tile and 32-deep slice edges, every transpose pair,
+// alpha/beta, leading dimensions and offsets, batches: both paths, the two tensor-core kernels (on the
+// simulator their mma is emulated from the real fragment words; the two bitwise equal) and the
+// widening path. Two
 // references: the float64 product of the float16-rounded inputs (what the kernel must compute, up to
 // float32 accumulation) and of the original float32 inputs (what a user gets: float16 input rounding).
 // Also the mixed-precision unscale-and-check primitive.
@@ -17,7 +18,38 @@ public static partial class GpuCases
     {
         // a CUDA device below sm_80 has no m16n8k16 mma: there the Widen path is the only one
         if (gpu.Device.Kind == DeviceKind.Cuda && !CanUseTensorCores(gpu)) return;
-        WithHalfPath(gpu, HalfGemmPath.TensorCore, () => HalfGemmShapes(gpu, seed: 11, count: gpu.Device.Kind == DeviceKind.Cuda ? 40 : 16));
+        WithHalfPath(gpu, HalfGemmPath.TensorCore, GemmTile.Tile64, () => HalfGemmShapes(gpu, seed: 11, count: gpu.Device.Kind == DeviceKind.Cuda ? 40 : 16));
+    }
+
+    /// <summary>The 128x128 tensor-core kernel (8 warps of 64x32) on random shapes and on ones that
+    /// cross its own edges.</summary>
+    public static void GemmHalf_TensorCore128Kernel(GpuBackend gpu)
+    {
+        if (gpu.Device.Kind == DeviceKind.Cuda && !CanUseTensorCores(gpu)) return;
+        WithHalfPath(gpu, HalfGemmPath.TensorCore, GemmTile.Tile128, () =>
+        {
+            HalfGemmShapes(gpu, seed: 13, count: gpu.Device.Kind == DeviceKind.Cuda ? 40 : 12);
+            HalfGemmCheck(gpu, false, false, 128, 128, 32, 1f, 0f, seed: 14);        // exactly one tile and slice
+            foreach (var (ta, tb) in new[] { (false, true), (true, false) })
+                HalfGemmCheck(gpu, ta, tb, 131, 129, 45, 0.5f, 0.75f, seed: 15, pad: 1, offset: 2);
+        });
+    }
+
+    /// <summary>Both tensor-core kernels feed every accumulator the same mma sequence in the same k
+    /// order: the tile the backend picks never changes a result.</summary>
+    public static void GemmHalf_TensorCoreKernelsAgreeBitwise(GpuBackend gpu)
+    {
+        if (gpu.Device.Kind == DeviceKind.Cuda && !CanUseTensorCores(gpu)) return;
+        int m = 150, n = 133, k = 70;
+        var a = Half16(gpu, G.Rand(41, m * k)); var b = Half16(gpu, G.Rand(42, k * n));
+        var c0 = G.Rand(43, m * n);
+        float[] Run(GemmTile tile)
+        {
+            var sc = G.Up(gpu, c0);
+            WithHalfPath(gpu, HalfGemmPath.TensorCore, tile, () => gpu.Gemm(true, false, m, n, k, 0.75f, a, 0, m, b, 0, n, 0.5f, sc, 0, n));
+            return G.Down(gpu, sc);
+        }
+        Assert.Equal(Run(GemmTile.Tile64), Run(GemmTile.Tile128));
     }
 
     public static void GemmHalf_WidenPath(GpuBackend gpu) =>
@@ -93,12 +125,15 @@ public static partial class GpuCases
         return tc;
     }
 
-    private static void WithHalfPath(GpuBackend gpu, HalfGemmPath path, Action run)
+    private static void WithHalfPath(GpuBackend gpu, HalfGemmPath path, Action run) => WithHalfPath(gpu, path, GemmTile.Auto, run);
+
+    private static void WithHalfPath(GpuBackend gpu, HalfGemmPath path, GemmTile tile, Action run)
     {
-        var saved = gpu.HalfGemm;
+        var (savedPath, savedTile) = (gpu.HalfGemm, gpu.HalfGemmTile);
         gpu.HalfGemm = path;
+        gpu.HalfGemmTile = tile;
         try { run(); }
-        finally { gpu.HalfGemm = saved; }
+        finally { (gpu.HalfGemm, gpu.HalfGemmTile) = (savedPath, savedTile); }
     }
 
     /// <summary>Random sizes (1..150 rows and columns, 1..100 deep, so most are not multiples of the

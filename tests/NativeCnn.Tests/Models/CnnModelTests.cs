@@ -120,20 +120,6 @@ public class CnnModelTests
     }
 
     [Fact]
-    public void HeadIsMadeOnTheBodysDevice()
-    {
-        // A small body on ILGPU's CPU simulator of the GPU backend: the new head must land there too.
-        var device = Devices.Simulator();
-        var arch = new Sequential(new Conv2d(1, 4, 3, padding: 1, bias: false, rng: new Rng(1)), new BatchNorm2d(4), new ReLU(), new AdaptiveAvgPool2d(1));
-        arch.To(device);
-        var model = CnnModel.Create(arch, classes: 3, rng: new Rng(2));
-        Assert.All(model.StateDict().Values, t => Assert.Equal(device, t.Device));
-        model.Eval();
-        using var _ = new NoGrad();
-        Assert.Equal(new[] { 2, 3 }, model.Forward(Tensor.Rand(new[] { 2, 1, 8, 8 }, new Rng(3)).To(device)).Shape);
-    }
-
-    [Fact]
     public void ResNetLayerGroupsPartitionTheModel()
     {
         var arch = ResNet.ResNet18(rng: new Rng(2));
@@ -224,5 +210,26 @@ public class CnnModelTests
         var pre = new DataBunch(new ListSource(batches), new ListSource(batches)) { Stats = NormStats.Cifar };
         Assert.Same(NormStats.Cifar, CnnLearner.Create(pre, ResNet.ResNet18(rng: new Rng(1)), 2).Data.Stats);
         Assert.Throws<NativeCnnException>(() => CnnLearner.Create(data, (Module)ResNet.ResNet18(rng: new Rng(1)), 2));
+    }
+}
+
+/// <summary>CnnModel on the GPU backend's simulator. The simulator is one shared accelerator, and ILGPU's
+/// CPU accelerator does not take launches from two threads at once (a parallel test once wrote into
+/// another test's buffers), so this runs in the serial "Gpu" collection with every other simulator user.</summary>
+[Collection("Gpu")]
+public class CnnModelDeviceTests
+{
+    [Fact]
+    public void HeadIsMadeOnTheBodysDevice()
+    {
+        // A small body on ILGPU's CPU simulator of the GPU backend: the new head must land there too.
+        var device = Devices.Simulator();
+        var arch = new Sequential(new Conv2d(1, 4, 3, padding: 1, bias: false, rng: new Rng(1)), new BatchNorm2d(4), new ReLU(), new AdaptiveAvgPool2d(1));
+        arch.To(device);
+        var model = CnnModel.Create(arch, classes: 3, rng: new Rng(2));
+        Assert.All(model.StateDict().Values, t => Assert.Equal(device, t.Device));
+        model.Eval();
+        using var _ = new NoGrad();
+        Assert.Equal(new[] { 2, 3 }, model.Forward(Tensor.Rand(new[] { 2, 1, 8, 8 }, new Rng(3)).To(device)).Shape);
     }
 }

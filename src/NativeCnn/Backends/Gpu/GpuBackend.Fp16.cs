@@ -1,11 +1,13 @@
 // GPU half precision: the float16 GEMM (kernel: kernels/NativeCnn.Kernels/GemmFp16.cs) and mixed
 // precision's unscale-and-check pass (kernel: LossScale.cs). Gemm hands float16 operands here.
 // Paths of the float16 GEMM, with the same semantics (float16 inputs, float32 accumulation, float32 C):
-//   TensorCore  mma.sync m16n8k16 through inline PTX: CUDA devices of sm_80 and above
+//   TensorCore  mma.sync m16n8k16 through inline PTX: CUDA devices of sm_80 and above; a 64x64 or a
+//               128x128 tile kernel per product (HalfGemmTile, chosen as for float32), bitwise equal
 //   Widen       both operands cast to float32 scratch, then the float32 GEMM kernel: the CPU
 //               simulator (which cannot run PTX) and older GPUs
 // What must hold: the path is chosen per device, never per call, so one device's results do not
-// depend on sizes; scratch goes back to the pool once its launches are queued.
+// depend on sizes (the tile may vary per call: it does not change results); scratch goes back to
+// the pool once its launches are queued.
 using ILGPU;
 using ILGPU.Runtime;
 using ILGPU.Runtime.Cuda;
@@ -27,12 +29,16 @@ public enum HalfGemmPath
 public sealed partial class GpuBackend
 {
     private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmArgs>? _gemmHalf;
+    private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmArgs>? _gemmHalf128;
     private Action<KernelConfig, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, int, float>? _unscaleHalf;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>? _unscaleFloat;
 
     /// <summary>Which float16 GEMM this backend runs (settable, so tests can run the tensor-core
     /// kernel on the simulator and benchmarks can compare the paths).</summary>
     public HalfGemmPath HalfGemm { get; set; } = HalfGemmPath.Auto;
+
+    /// <summary>Which tensor-core kernel the TensorCore path runs (settable for tests and the kernel lab).</summary>
+    public GemmTile HalfGemmTile { get; set; } = GemmTile.Auto;
 
     /// <summary>The path <see cref="HalfGemm"/> resolves to on this device.</summary>
     public HalfGemmPath EffectiveHalfGemm => HalfGemm != HalfGemmPath.Auto ? HalfGemm
@@ -60,10 +66,20 @@ public sealed partial class GpuBackend
         if (args.M == 0 || args.N == 0 || args.Batch == 0) return;
         if (EffectiveHalfGemm == HalfGemmPath.TensorCore)
         {
+            int batches = Math.Min(args.Batch, 65535);
+            if (EffectiveTile(HalfGemmTile, args.M, args.N, args.Batch) == GemmTile.Tile128)
+            {
+                const int E = GemmHalfKernels.Tile128;
+                Load(ref _gemmHalf128, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmArgs>(
+                        GemmHalfKernels.GemmHalfTensorCore128Kernel, GemmHalfKernels.Specialization128))
+                    (new KernelConfig(new Index3D((args.N + E - 1) / E, (args.M + E - 1) / E, batches),
+                                      new Index3D(GemmHalfKernels.GroupThreads128, 1, 1)), a, b, c, args);
+                return;
+            }
             var grid = new Index3D(
                 (args.N + GemmHalfKernels.TileN - 1) / GemmHalfKernels.TileN,
                 (args.M + GemmHalfKernels.TileM - 1) / GemmHalfKernels.TileM,
-                Math.Min(args.Batch, 65535));
+                batches);
             Load(ref _gemmHalf, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmArgs>(GemmHalfKernels.GemmHalfTensorCoreKernel))
                 (new KernelConfig(grid, new Index3D(GemmHalfKernels.GroupThreads, 1, 1)), a, b, c, args);
             return;

@@ -3,21 +3,22 @@
 //   Tile64   kernels/NativeCnn.Kernels/Gemm.cs: 128 threads per 64x64 tile of C; small products
 //   Tile128  kernels/NativeCnn.Kernels/GemmWide.cs: 256 threads per 128x128 tile; large products
 // Auto picks Tile128 when the product has at least one 128x128 tile per SM, else Tile64 (more,
-// smaller groups keep every SM busy). Batches go along grid z; the kernels stride beyond its limit.
+// smaller groups keep every SM busy); the float16 tensor-core kernels are chosen the same way
+// (GpuBackend.Fp16.cs). Batches go along grid z; the kernels stride beyond its limit.
 using ILGPU;
 using ILGPU.Runtime;
 using NativeCnn.Kernels;
 
 namespace NativeCnn.Backends.Gpu;
 
-/// <summary>Which float32 GEMM kernel the GPU backend runs.</summary>
-public enum FloatGemmPath
+/// <summary>Which tile size of a GEMM kernel the GPU backend runs (float32, and float16 on tensor cores).</summary>
+public enum GemmTile
 {
     /// <summary>Tile128 for products with at least one 128x128 tile per SM, Tile64 otherwise.</summary>
     Auto,
-    /// <summary>64x64 tiles, 128 threads, an 8x4 register tile per thread.</summary>
+    /// <summary>64x64 tiles, 128 threads (float32: an 8x4 register tile per thread; float16: 32x32 per warp).</summary>
     Tile64,
-    /// <summary>128x128 tiles, 256 threads, an 8x8 register tile and 16-byte shared loads.</summary>
+    /// <summary>128x128 tiles, 256 threads (float32: 8x8 per thread, 16-byte shared loads; float16: 64x32 per warp).</summary>
     Tile128,
 }
 
@@ -28,19 +29,18 @@ public sealed partial class GpuBackend
 
     /// <summary>Which float32 GEMM kernel runs (settable, so tests run both on the simulator and the
     /// kernel lab can time both).</summary>
-    public FloatGemmPath FloatGemm { get; set; } = FloatGemmPath.Auto;
+    public GemmTile FloatGemmTile { get; set; } = GemmTile.Auto;
 
-    /// <summary>The kernel <see cref="FloatGemm"/> resolves to for an m x n product with this many batches.</summary>
-    public FloatGemmPath EffectiveFloatGemm(int m, int n, int batch) =>
-        FloatGemm != FloatGemmPath.Auto ? FloatGemm : ChooseFloatGemm(m, n, batch, _acc.NumMultiprocessors);
+    /// <summary>The tile <paramref name="setting"/> resolves to for an m x n product with this many batches.</summary>
+    public GemmTile EffectiveTile(GemmTile setting, int m, int n, int batch) =>
+        setting != GemmTile.Auto ? setting : ChooseTile(m, n, batch, _acc.NumMultiprocessors);
 
-    /// <summary>Auto's rule: the 128x128 kernel once it has at least one tile for every SM.</summary>
-    public static FloatGemmPath ChooseFloatGemm(int m, int n, int batch, int multiprocessors)
+    /// <summary>Auto's rule: 128x128 tiles once there is at least one for every SM.</summary>
+    public static GemmTile ChooseTile(int m, int n, int batch, int multiprocessors)
     {
-        long tiles = (long)((m + GemmWideKernels.TileM - 1) / GemmWideKernels.TileM)
-                   * ((n + GemmWideKernels.TileN - 1) / GemmWideKernels.TileN) * Math.Max(1, batch);
-        return m >= GemmWideKernels.TileM && n >= GemmWideKernels.TileN && tiles >= multiprocessors
-            ? FloatGemmPath.Tile128 : FloatGemmPath.Tile64;
+        const int Edge = 128;
+        long tiles = (long)((m + Edge - 1) / Edge) * ((n + Edge - 1) / Edge) * Math.Max(1, batch);
+        return m >= Edge && n >= Edge && tiles >= multiprocessors ? GemmTile.Tile128 : GemmTile.Tile64;
     }
 
     public void Gemm(bool transA, bool transB, int m, int n, int k, float alpha,
@@ -65,7 +65,7 @@ public sealed partial class GpuBackend
     {
         if (args.M == 0 || args.N == 0 || args.Batch == 0) return;
         int batches = Math.Min(args.Batch, 65535);
-        if (EffectiveFloatGemm(args.M, args.N, args.Batch) == FloatGemmPath.Tile128)
+        if (EffectiveTile(FloatGemmTile, args.M, args.N, args.Batch) == GemmTile.Tile128)
         {
             var wide = new Index3D((args.N + GemmWideKernels.TileN - 1) / GemmWideKernels.TileN,
                                    (args.M + GemmWideKernels.TileM - 1) / GemmWideKernels.TileM, batches);
