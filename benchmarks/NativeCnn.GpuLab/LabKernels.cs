@@ -1,6 +1,6 @@
 // Section "kernels": the GPU kernel lab proper. Per kernel family the variants kept, the naive one
-// first (copy; elementwise add; sum reduction; SGEMM naive, 64x64 and 128x128 tiles; HGEMM widened then on
-// tensor cores; conv forward through im2col + the tiled GEMM), each validated against the CPU
+// first (copy; elementwise add; sum reduction; SGEMM naive, 64x64 and 128x128 tiles; HGEMM widened, then on
+// tensor cores with 64x64 and 128x128 tiles; conv forward through im2col + the tiled GEMM), each validated against the CPU
 // backend on the same data, then timed with device events (ILGPU profiling markers on the launch
 // stream, i.e. CUDA events) after warm-up, the median of many launches. Printed and recorded as ms, GFLOP/s or GB/s and % of the device's measured
 // ceilings: for FLOP-bound families the cuBLAS SGEMM rate of torch_baseline.py at the same size (else
@@ -100,14 +100,16 @@ public static class LabKernels
             var c = Tensor.Zeros(new[] { s, s }, DType.Float32, device).Keep();
             float[] reference = Tensor.FromArray(aRounded, new[] { s, s }).MatMul(Tensor.FromArray(bRounded, new[] { s, s })).ToArray();
             double tol = 1e-5 * Math.Sqrt(s);
-            foreach (var (path, name) in new[] { (HalfGemmPath.Widen, "widen+sgemm"), (HalfGemmPath.TensorCore, "mma.sync-m16n8k16") })
+            foreach (var (path, tile, name) in new[] { (HalfGemmPath.Widen, GemmTile.Auto, "widen+sgemm"),
+                                                        (HalfGemmPath.TensorCore, GemmTile.Tile64, "mma.sync-64x64"),
+                                                        (HalfGemmPath.TensorCore, GemmTile.Tile128, "mma.sync-128x128") })
             {
                 variants.Add(new("hgemm", name, $"gemm_{s}_float16", 2.0 * s * s * s, 2.0 * 2 * s * s + 4.0 * s * s, () =>
                 {
-                    var saved = gpu.HalfGemm;
-                    gpu.HalfGemm = path;
+                    var (savedPath, savedTile) = (gpu.HalfGemm, gpu.HalfGemmTile);
+                    (gpu.HalfGemm, gpu.HalfGemmTile) = (path, tile);
                     try { gpu.Gemm(false, false, s, s, s, 1f, ah, 0, s, bh, 0, s, 0f, c.Storage, 0, s); }
-                    finally { gpu.HalfGemm = saved; }
+                    finally { (gpu.HalfGemm, gpu.HalfGemmTile) = (savedPath, savedTile); }
                 }, () => MaxRelError(c.ToArray(), reference, tol)));
             }
         }
