@@ -2,7 +2,9 @@
 // to its input size by the validation transform (the same centre crop / squish / pad the validation
 // set saw in training) and normalised with the bundle's own statistics, then run in batches.
 // Must hold: a file is prepared exactly as the DataLoader prepares a validation item, so a prediction
-// equals the model's output on that item during training; a bad file fails naming it.
+// equals the model's output on that item during training; a bad file fails naming it. Predict may be
+// called from several threads (a server): decoding runs in parallel, the model one batch at a time,
+// since a backend (the GPU one in particular) is driven by one thread at a time.
 using NativeCnn.Autograd;
 using NativeCnn.Backends;
 using NativeCnn.Data;
@@ -18,6 +20,7 @@ public sealed record Prediction(string File, string Class, float Probability, fl
 public sealed class Predictor
 {
     private readonly ImageTransform _transform;
+    private readonly object _forward = new();
 
     public Predictor(Module model, BundleInfo info)
     {
@@ -72,6 +75,7 @@ public sealed class Predictor
             if (errors.FirstOrDefault(e => e is not null) is { } error)
                 System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
             float[] probs;
+            lock (_forward)
             using (new NoGrad())
             using (MemoryScope.Begin())
             {

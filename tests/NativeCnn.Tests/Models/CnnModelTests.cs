@@ -213,9 +213,10 @@ public class CnnModelTests
     }
 }
 
-/// <summary>CnnModel on the GPU backend's simulator. The simulator is one shared accelerator, and ILGPU's
-/// CPU accelerator does not take launches from two threads at once (a parallel test once wrote into
-/// another test's buffers), so this runs in the serial "Gpu" collection with every other simulator user.</summary>
+/// <summary>CnnModel on the GPU backend's simulator. The simulator is one shared backend, and it must
+/// not be driven from two threads at once: run in parallel with the GPU suite, this test's uploads and
+/// downloads made a suite GEMM read zeros (seen in CI runs, reproduced with uploads alone on a second
+/// thread). So it runs in the serial "Gpu" collection with every other simulator user.</summary>
 [Collection("Gpu")]
 public class CnnModelDeviceTests
 {

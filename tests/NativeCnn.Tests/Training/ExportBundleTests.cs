@@ -167,4 +167,36 @@ public class ExportBundleTests
         Assert.Contains("holds no model.safetensors", Assert.Throws<NativeCnnException>(() => Predictor.Load(dir.File("empty", "x")[..^2])).Message);
         Assert.Contains("does not exist", Assert.Throws<NativeCnnException>(() => Predictor.Load("/no/such/bundle")).Message);
     }
+
+    /// <summary>A model that records how many threads are inside Forward at once.</summary>
+    private sealed class ConcurrencyGauge(int classes) : NativeCnn.Nn.Module
+    {
+        private int _inside;
+        public int MostInside;
+
+        public override Tensor Forward(Tensor x)
+        {
+            int now = Interlocked.Increment(ref _inside);
+            for (int seen = MostInside; now > seen; seen = MostInside) Interlocked.CompareExchange(ref MostInside, now, seen);
+            Thread.Sleep(30);   // long enough that unserialised callers overlap
+            Interlocked.Decrement(ref _inside);
+            return Tensor.Zeros(x.Size(0), classes);
+        }
+    }
+
+    [Fact]
+    public async Task PredictFromSeveralThreadsRunsOneForwardAtATime()
+    {
+        // A server may call Predict from many threads; the files decode in parallel, but the model
+        // runs one batch at a time (a backend is driven by one thread at a time).
+        using var dir = new TempDir();
+        WriteTwoClassFolder(dir.Path, "valid", 1, 3, w: 8, h: 8);
+        var files = Directory.GetFiles(Path.Combine(dir.Path, "valid"), "*.png", SearchOption.AllDirectories);
+        var gauge = new ConcurrencyGauge(2);
+        var info = new BundleInfo { Arch = "gauge", Args = new ArchArgs(1, 2), Classes = new[] { "a", "b" }, Stats = new NormStats(new[] { 0f }, new[] { 1f }), Channels = 1, Size = (8, 8) };
+        var predictor = new Predictor(gauge, info);
+        var answers = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => Task.Run(() => predictor.Predict(files, batchSize: 1))));
+        Assert.All(answers, a => Assert.Equal(files.Length, a.Count));
+        Assert.Equal(1, gauge.MostInside);
+    }
 }

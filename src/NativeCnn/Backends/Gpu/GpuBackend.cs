@@ -4,9 +4,10 @@
 // kernels/NativeCnn.Kernels. What must hold: every launch goes to the accelerator's default stream,
 // in order, so pooled buffers can be reused without waiting; nothing waits for the device except
 // ToHost (which needs the values); each kernel is compiled once, on first use, and its launcher cached.
-// A backend is driven by one thread at a time: two threads launching on the one simulator backend
-// at once have been seen to corrupt each other's buffers (the test suite runs every simulator user
-// in its serial "Gpu" collection).
+// A backend is driven by one thread at a time: with one thread running GEMMs on the simulator backend
+// and another only uploading and downloading tensors, the GEMMs have been seen to read zeros (the
+// test suite runs every simulator user in its serial "Gpu" collection; Predictor serialises its
+// forward passes).
 using System.Runtime.InteropServices;
 using ILGPU;
 using ILGPU.Runtime;
