@@ -47,46 +47,9 @@ public static class GemmHalfKernels
     {
         var sa = SharedMemory.Allocate<uint>(TileM * RowWords);   // sa[row * RowWords + kp]: halves 2kp, 2kp+1 of op(A) row
         var sb = SharedMemory.Allocate<uint>(TileN * RowWords);   // sb[col * RowWords + kp]: halves 2kp, 2kp+1 of op(B) column
-        int t = Group.IdxX;
-        // shifts and masks, not / and %: t is never negative, and ptxas turns signed / and % by
-        // constants into division sequences (recomputed inside the main loop)
-        int warp = t >> 5, lane = t & 31;
-        int gq = lane >> 2, tig = lane & 3;                       // fragment row group and thread-in-group
-        int wm = (warp >> 1) * 32, wn = (warp & 1) * 32;          // the warp's 32x32 sub-tile
-        int m0 = Grid.IdxY * TileM, n0 = Grid.IdxX * TileN;
-
-        // op(A) (m, k): A stored (m, k) has k contiguous, stored (k, m) has m contiguous; likewise op(B) (k, n)
-        var wa = g.TransA != 0 ? Walk.For(t, 1, g.Lda, Shift64) : Walk.For(t, g.Lda, 1, Shift64);
-        var wb = g.TransB != 0 ? Walk.For(t, g.Ldb, 1, Shift64) : Walk.For(t, 1, g.Ldb, Shift64);
-
-        for (int batch = Grid.IdxZ; batch < g.Batch; batch += Grid.DimZ)
-        {
-            int aBase = batch * g.StrideA, bBase = batch * g.StrideB, cBase = batch * g.StrideC;
-            var acc = new Acc2x4();
-            var pa = new Words8(); var pb = new Words8();
-            LoadSlice(a, aBase, wa, m0, g.M, 0, g.K, ref pa, Shift64);
-            LoadSlice(b, bBase, wb, n0, g.N, 0, g.K, ref pb, Shift64);
-
-            for (int k0 = 0; k0 < g.K; k0 += TileK)
-            {
-                StoreSlice(sa, wa, ref pa, Shift64);
-                StoreSlice(sb, wb, ref pb, Shift64);
-                Group.Barrier();
-                if (k0 + TileK < g.K)
-                {
-                    // in flight while this slice is multiplied
-                    LoadSlice(a, aBase, wa, m0, g.M, k0 + TileK, g.K, ref pa, Shift64);
-                    LoadSlice(b, bBase, wb, n0, g.N, k0 + TileK, g.K, ref pb, Shift64);
-                }
-                acc.Step(sa, sb, wm, wn, lane, 0);   // k 0..15 of the slice
-                acc.Step(sa, sb, wm, wn, lane, 8);   // k 16..31
-                Group.Barrier();
-            }
-
-            int row = m0 + wm + gq, col = n0 + wn + 2 * tig;
-            StoreTile(c, cBase, g, row, col, ref acc.T00, ref acc.T01, ref acc.T02, ref acc.T03);
-            StoreTile(c, cBase, g, row + 16, col, ref acc.T10, ref acc.T11, ref acc.T12, ref acc.T13);
-        }
+        int warp = Group.IdxX >> 5;
+        // the warp's 32x32 sub-tile (2 x 2 warps)
+        TensorCoreGemm<Acc2x4>(a, b, c, g, sa, sb, Shift64, (warp >> 1) * 32, (warp & 1) * 32);
     }
 
     // a, b, c, g as above; grid: (ceil(n/128), ceil(m/128), batches), group: 256, launch bounds Specialization128
@@ -94,43 +57,62 @@ public static class GemmHalfKernels
     {
         var sa = SharedMemory.Allocate<uint>(Tile128 * RowWords);
         var sb = SharedMemory.Allocate<uint>(Tile128 * RowWords);
-        int t = Group.IdxX;
-        int warp = t >> 5, lane = t & 31;
-        int gq = lane >> 2, tig = lane & 3;
-        int wm = (warp >> 2) * 64, wn = (warp & 3) * 32;          // the warp's 64x32 sub-tile (2 x 4 warps)
-        int m0 = Grid.IdxY * Tile128, n0 = Grid.IdxX * Tile128;
+        int warp = Group.IdxX >> 5;
+        // the warp's 64x32 sub-tile (2 x 4 warps)
+        TensorCoreGemm<Acc4x4>(a, b, c, g, sa, sb, Shift128, (warp >> 2) * 64, (warp & 3) * 32);
+    }
 
-        var wa = g.TransA != 0 ? Walk.For(t, 1, g.Lda, Shift128) : Walk.For(t, g.Lda, 1, Shift128);
-        var wb = g.TransB != 0 ? Walk.For(t, g.Ldb, 1, Shift128) : Walk.For(t, 1, g.Ldb, Shift128);
+    /// <summary>A warp's accumulator tile: one k16 step from the staged slice, and its part of C.</summary>
+    private interface IWarpTile
+    {
+        void Step(ArrayView<uint> sa, ArrayView<uint> sb, int wm, int wn, int lane, int kp);
+        /// <summary>C = alpha * acc + beta * C from the warp tile's first row and this lane's first column.</summary>
+        void Store(ArrayView<float> c, int cBase, GemmArgs g, int row, int col);
+    }
+
+    /// <summary>The body both kernels share: the group's tile (edge 1 &lt;&lt; shift) at grid (x, y), its warp's
+    /// sub-tile at (wm, wn) accumulated in a TAcc. TAcc is a struct type argument, so ILGPU compiles one
+    /// specialised copy per kernel (no dispatch, the accumulators stay scalar registers).</summary>
+    private static void TensorCoreGemm<TAcc>(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<float> c, GemmArgs g,
+                                             ArrayView<uint> sa, ArrayView<uint> sb, int shift, int wm, int wn)
+        where TAcc : struct, IWarpTile
+    {
+        int t = Group.IdxX;
+        // shifts and masks, not / and %: t is never negative, and ptxas turns signed / and % by
+        // constants into division sequences (recomputed inside the main loop)
+        int lane = t & 31;
+        int gq = lane >> 2, tig = lane & 3;                       // fragment row group and thread-in-group
+        int m0 = Grid.IdxY << shift, n0 = Grid.IdxX << shift;
+
+        // op(A) (m, k): A stored (m, k) has k contiguous, stored (k, m) has m contiguous; likewise op(B) (k, n)
+        var wa = g.TransA != 0 ? Walk.For(t, 1, g.Lda, shift) : Walk.For(t, g.Lda, 1, shift);
+        var wb = g.TransB != 0 ? Walk.For(t, g.Ldb, 1, shift) : Walk.For(t, 1, g.Ldb, shift);
 
         for (int batch = Grid.IdxZ; batch < g.Batch; batch += Grid.DimZ)
         {
             int aBase = batch * g.StrideA, bBase = batch * g.StrideB, cBase = batch * g.StrideC;
-            var acc = new Acc4x4();
+            var acc = default(TAcc);
             var pa = new Words8(); var pb = new Words8();
-            LoadSlice(a, aBase, wa, m0, g.M, 0, g.K, ref pa, Shift128);
-            LoadSlice(b, bBase, wb, n0, g.N, 0, g.K, ref pb, Shift128);
+            LoadSlice(a, aBase, wa, m0, g.M, 0, g.K, ref pa, shift);
+            LoadSlice(b, bBase, wb, n0, g.N, 0, g.K, ref pb, shift);
 
             for (int k0 = 0; k0 < g.K; k0 += TileK)
             {
-                StoreSlice(sa, wa, ref pa, Shift128);
-                StoreSlice(sb, wb, ref pb, Shift128);
+                StoreSlice(sa, wa, ref pa, shift);
+                StoreSlice(sb, wb, ref pb, shift);
                 Group.Barrier();
                 if (k0 + TileK < g.K)
                 {
-                    LoadSlice(a, aBase, wa, m0, g.M, k0 + TileK, g.K, ref pa, Shift128);
-                    LoadSlice(b, bBase, wb, n0, g.N, k0 + TileK, g.K, ref pb, Shift128);
+                    // in flight while this slice is multiplied
+                    LoadSlice(a, aBase, wa, m0, g.M, k0 + TileK, g.K, ref pa, shift);
+                    LoadSlice(b, bBase, wb, n0, g.N, k0 + TileK, g.K, ref pb, shift);
                 }
-                acc.Step(sa, sb, wm, wn, lane, 0);
-                acc.Step(sa, sb, wm, wn, lane, 8);
+                acc.Step(sa, sb, wm, wn, lane, 0);   // k 0..15 of the slice
+                acc.Step(sa, sb, wm, wn, lane, 8);   // k 16..31
                 Group.Barrier();
             }
 
-            int row = m0 + wm + gq, col = n0 + wn + 2 * tig;
-            StoreTile(c, cBase, g, row, col, ref acc.T00, ref acc.T01, ref acc.T02, ref acc.T03);
-            StoreTile(c, cBase, g, row + 16, col, ref acc.T10, ref acc.T11, ref acc.T12, ref acc.T13);
-            StoreTile(c, cBase, g, row + 32, col, ref acc.T20, ref acc.T21, ref acc.T22, ref acc.T23);
-            StoreTile(c, cBase, g, row + 48, col, ref acc.T30, ref acc.T31, ref acc.T32, ref acc.T33);
+            acc.Store(c, cBase, g, m0 + wm + gq, n0 + wn + 2 * tig);
         }
     }
 
@@ -269,9 +251,15 @@ public static class GemmHalfKernels
     private static int BWord(int colBase, int kp, int lane, int reg) => colBase * RowWords + kp + LaneOffset(lane) + BRegOffset(reg);
 
     /// <summary>A warp's 32x32 sub-tile: 2 m16 tiles (T0x, T1x) by 4 n8 tiles.</summary>
-    private struct Acc2x4
+    private struct Acc2x4 : IWarpTile
     {
         public Frag4 T00, T01, T02, T03, T10, T11, T12, T13;
+
+        public void Store(ArrayView<float> c, int cBase, GemmArgs g, int row, int col)
+        {
+            StoreTile(c, cBase, g, row, col, ref T00, ref T01, ref T02, ref T03);
+            StoreTile(c, cBase, g, row + 16, col, ref T10, ref T11, ref T12, ref T13);
+        }
 
         /// <summary>One k16 step from k pair <paramref name="kp"/> of the staged slice: 8 fragment words of
         /// op(A), 8 of op(B), 8 mma.</summary>
@@ -307,9 +295,17 @@ public static class GemmHalfKernels
     }
 
     /// <summary>A warp's 64x32 sub-tile in the 128x128 kernel: 4 m16 tiles (Tix) by 4 n8 tiles.</summary>
-    private struct Acc4x4
+    private struct Acc4x4 : IWarpTile
     {
         public Frag4 T00, T01, T02, T03, T10, T11, T12, T13, T20, T21, T22, T23, T30, T31, T32, T33;
+
+        public void Store(ArrayView<float> c, int cBase, GemmArgs g, int row, int col)
+        {
+            StoreTile(c, cBase, g, row, col, ref T00, ref T01, ref T02, ref T03);
+            StoreTile(c, cBase, g, row + 16, col, ref T10, ref T11, ref T12, ref T13);
+            StoreTile(c, cBase, g, row + 32, col, ref T20, ref T21, ref T22, ref T23);
+            StoreTile(c, cBase, g, row + 48, col, ref T30, ref T31, ref T32, ref T33);
+        }
 
         /// <summary>One k16 step: 16 fragment words of op(A), 8 of op(B), 16 mma.</summary>
         public void Step(ArrayView<uint> sa, ArrayView<uint> sb, int wm, int wn, int lane, int kp)
