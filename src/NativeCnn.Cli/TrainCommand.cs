@@ -126,7 +126,7 @@ public static class TrainCommand
         {
             Directory.CreateDirectory(dir);
             var info = ExportBundle.Describe(learn, threshold);
-            ExportBundle.Save(learn.Model, info, Path.Combine(dir, "model"));
+            ExportBundle.Save(learn, info, Path.Combine(dir, "model"));   // float32 weights, also after --fp16
             Checkpoint.Save(learn, Path.Combine(dir, "checkpoint.safetensors"), withOpt: true, info.ToMetadata());
             var json = RunJson.Metrics(learn, run.Seconds, settings);
             AtomicFile.Write(Path.Combine(dir, "metrics.json"), s => s.Write(json));

@@ -9,9 +9,13 @@
 // of one; Load validates the whole file (format, keys, shapes, optimizer type and groups) before it
 // changes the model or the optimizer, and every defect names the file. Not saved: the Recorder's
 // history and the position inside a fit's schedule, so a run resumes exactly at a fit boundary.
+// Mixed precision (ToFp16): the file holds the float32 master weights under the model's names (so it
+// loads into a float32 model as well) and the loss scaler's state (mixed_precision.* metadata); Load
+// puts the weights into the masters exactly and their float16 casts into the model.
 // SaveModelCallback (fastai's) saves one during a fit: the best epoch by a monitored value, or every epoch.
 using System.Globalization;
 using System.Text.Json;
+using NativeCnn.Autograd;
 using NativeCnn.IO;
 using NativeCnn.Optim;
 
@@ -24,6 +28,7 @@ public static class Checkpoint
 {
     public const string FormatKey = "nativecnn.checkpoint", FormatVersion = "1";
     private const string ModelPrefix = "model.", StatePrefix = "opt.state.";
+    private const string LossScaleKey = "mixed_precision.loss_scale", CleanStepsKey = "mixed_precision.clean_steps";
 
     // A group's settings under snake_case names as in torch's param_groups ("momentum" is beta1 for Adam/AdamW).
     private sealed record GroupRecord(float Lr, float Momentum, float Beta2, float Eps, float WeightDecay, string[] Params);
@@ -38,8 +43,13 @@ public static class Checkpoint
         ArgumentNullException.ThrowIfNull(learn);
         ArgumentNullException.ThrowIfNull(path);
         var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
-        foreach (var (name, t) in learn.Model.StateDict()) tensors[ModelPrefix + name] = t;
+        foreach (var (name, t) in learn.FullPrecisionStateDict()) tensors[ModelPrefix + name] = t;   // float32 masters in mixed precision
         var meta = new Dictionary<string, string>(StringComparer.Ordinal) { [FormatKey] = FormatVersion };
+        if (learn.MixedPrecision() is { } mp)
+        {
+            meta[LossScaleKey] = Num(mp.Scaler.Scale);
+            meta[CleanStepsKey] = mp.Scaler.CleanSteps.ToString(CultureInfo.InvariantCulture);
+        }
         if (ExportBundle.TryDescribe(learn) is { } bundle)
             foreach (var (k, v) in bundle.ToMetadata()) meta[k] = v;
         if (metadata is not null)
@@ -94,8 +104,19 @@ public static class Checkpoint
         Action? applyOpt = null;
         if (withOpt && hasOpt) applyOpt = PrepareOptimizer(learn, path, optType!, meta, state);
 
+        var mp = learn.MixedPrecision();
+        (float Scale, int CleanSteps)? scaler = mp is not null ? ReadScaler(path, meta) : null;
+
         try { learn.Model.LoadStateDict(model, strict); }
         catch (NativeCnnException e) { throw new NativeCnnException($"checkpoint '{path}': {e.Message}"); }
+        if (mp is not null)
+        {
+            // the masters take the file's values exactly (the model holds their float16 casts)
+            using var _ = new NoGrad();
+            foreach (var (name, p) in learn.Model.NamedParameters())
+                if (mp.MasterOf(p) is { } master && model.TryGetValue(name, out var value)) master.CopyFrom(value);
+            if (scaler is var (scale, clean)) mp.Scaler.Restore(scale, clean);
+        }
         applyOpt?.Invoke();
         return new CheckpointInfo(hasOpt, optType, meta);
     }
@@ -183,11 +204,30 @@ public static class Checkpoint
         };
     }
 
+    /// <summary>Each model parameter's name, and, in mixed precision, its float32 master's (the one the
+    /// optimizer steps) under the same name.</summary>
     private static Dictionary<Tensor, string> ParamNames(Learner learn)
     {
         var names = new Dictionary<Tensor, string>(ReferenceEqualityComparer.Instance);
-        foreach (var (n, p) in learn.Model.NamedParameters()) names[p] = n;
+        var mp = learn.MixedPrecision();
+        foreach (var (n, p) in learn.Model.NamedParameters())
+        {
+            names[p] = n;
+            if (mp?.MasterOf(p) is { } master) names[master] = n;
+        }
         return names;
+    }
+
+    /// <summary>The loss scaler's state recorded by a mixed-precision save, or null if the file has none.</summary>
+    private static (float Scale, int CleanSteps)? ReadScaler(string path, Dictionary<string, string> meta)
+    {
+        if (!meta.TryGetValue(LossScaleKey, out var s)) return null;
+        if (!float.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var scale) || !(scale >= 1f) || float.IsInfinity(scale))
+            throw new NativeCnnException($"checkpoint '{path}': metadata '{LossScaleKey}' is '{s}', expected a finite number >= 1");
+        var c = meta.GetValueOrDefault(CleanStepsKey) ?? "0";
+        if (!int.TryParse(c, NumberStyles.Integer, CultureInfo.InvariantCulture, out var clean) || clean < 0)
+            throw new NativeCnnException($"checkpoint '{path}': metadata '{CleanStepsKey}' is '{c}', expected a count >= 0");
+        return (scale, clean);
     }
 
     internal static string Num(float v) => v.ToString("R", CultureInfo.InvariantCulture);

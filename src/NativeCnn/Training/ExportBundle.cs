@@ -143,7 +143,15 @@ public static class ExportBundle
 
     /// <summary>Writes the learner's model as a bundle into folder <paramref name="path"/> (created if needed)
     /// or, when it ends in .safetensors, to that file.</summary>
-    public static void Save(Learner learn, string path, float threshold = 0.5f) => Save(learn.Model, Describe(learn, threshold), path);
+    public static void Save(Learner learn, string path, float threshold = 0.5f) => Save(learn, Describe(learn, threshold), path);
+
+    /// <summary>Writes the learner's model with <paramref name="info"/>; in mixed precision, its float32
+    /// master weights (a bundle is for float32 inference).</summary>
+    public static void Save(Learner learn, BundleInfo info, string path)
+    {
+        ArgumentNullException.ThrowIfNull(learn);
+        Save(learn.FullPrecisionStateDict(), info, path);
+    }
 
     /// <summary>Writes <paramref name="model"/> with <paramref name="info"/> into folder <paramref name="path"/>
     /// (created if needed), or, when <paramref name="path"/> ends in .safetensors, to that file (with the
@@ -151,6 +159,11 @@ public static class ExportBundle
     public static void Save(Module model, BundleInfo info, string path)
     {
         ArgumentNullException.ThrowIfNull(model);
+        Save(model.StateDict(), info, path);
+    }
+
+    private static void Save(Dictionary<string, Tensor> state, BundleInfo info, string path)
+    {
         ArgumentNullException.ThrowIfNull(info);
         ArgumentNullException.ThrowIfNull(path);
         info.Validate(path);
@@ -168,7 +181,7 @@ public static class ExportBundle
             settings = Path.Combine(path, SettingsFile);
         }
         var meta = info.ToMetadata();
-        var bytes = SafeTensors.Serialize(model.StateDict(), meta);
+        var bytes = SafeTensors.Serialize(state, meta);
         AtomicFile.Write(weights, s => s.Write(bytes));
         var readable = JsonSerializer.SerializeToUtf8Bytes(new SortedDictionary<string, string>(meta, StringComparer.Ordinal), new JsonSerializerOptions { WriteIndented = true });
         AtomicFile.Write(settings, s => s.Write(readable));

@@ -7,10 +7,12 @@
 // after backward one fused pass per parameter unscales them into the masters' gradients and raises a
 // device flag on inf/NaN; the host reads that flag once per step.
 // Must hold: a step with an overflow changes neither the masters, the model nor the optimizer state;
-// masters are refreshed from the model at the start of every fit (so a model reloaded between fits,
-// e.g. by the lr finder, is what trains on).
+// masters are refreshed from the model at the start of every fit where the model no longer matches
+// them (so a model reloaded between fits, e.g. by the lr finder, is what trains on), and keep their
+// float32 precision where it does.
 using NativeCnn.Autograd;
 using NativeCnn.Backends;
+using NativeCnn.Kernels;
 using NativeCnn.Nn;
 
 namespace NativeCnn.Training;
@@ -57,6 +59,16 @@ public sealed class LossScaler
         }
         return true;
     }
+
+    /// <summary>Resumes a saved state (a checkpoint's): the scale, capped at <see cref="MaxScale"/>, and
+    /// the clean steps counted towards the next growth.</summary>
+    public void Restore(float scale, int cleanSteps)
+    {
+        if (!(scale >= 1f) || float.IsInfinity(scale)) throw new NativeCnnException($"LossScaler: a restored scale must be finite and >= 1, got {scale}");
+        if (cleanSteps < 0) throw new NativeCnnException($"LossScaler: restored clean steps must be >= 0, got {cleanSteps}");
+        Scale = Math.Min(MaxScale, scale);
+        CleanSteps = Math.Min(cleanSteps, GrowthInterval - 1);
+    }
 }
 
 /// <summary>Trains in float16 with float32 master weights and dynamic loss scaling (see <see cref="LearnerMixedPrecision.ToFp16"/>).</summary>
@@ -74,6 +86,10 @@ public sealed class MixedPrecision : Callback
     /// <summary>The float32 master copies, in the model's parameter order.</summary>
     public IReadOnlyList<Tensor> Masters => _pairs.Select(p => p.Master).ToList();
 
+    /// <summary>The float32 master of a model parameter; null before the first fit made them, or for a
+    /// tensor that is not one of the model's parameters.</summary>
+    public Tensor? MasterOf(Tensor parameter) => _masterOf.GetValueOrDefault(parameter);
+
     /// <summary>After the schedules (-10), before the Recorder and metrics: they see the float32 output.</summary>
     public override int Order => -5;
 
@@ -84,7 +100,7 @@ public sealed class MixedPrecision : Callback
         // masters first, from the float32 values, so the first fit loses nothing to float16 rounding
         foreach (var p in learn.Model.Parameters())
         {
-            if (_masterOf.TryGetValue(p, out var master)) MixedPrecisionOps.CastInto(p, master);
+            if (_masterOf.TryGetValue(p, out var master)) RefreshMaster(p, master);
             else
             {
                 var m = MemoryScope.Outside(() => p.Detach().To(DType.Float32).Clone()).Keep();
@@ -106,6 +122,20 @@ public sealed class MixedPrecision : Callback
         }
         foreach (var (model, _) in _pairs) Module.ZeroGradOf(model);
         _found ??= MemoryScope.Outside(() => Tensor.Zeros(new[] { 1 }, DType.Float32, learn.Model.Device)).Keep();
+    }
+
+    /// <summary>Brings a master in line with its model parameter, which may have been changed between fits
+    /// (a checkpoint or the lr finder's restore). A float32 parameter is copied. A float16 one replaces
+    /// only the elements where it is no longer the master's float16 cast: a master the model still
+    /// matches keeps its full precision (as after every step, and after Checkpoint.Load).</summary>
+    private static void RefreshMaster(Tensor model, Tensor master)
+    {
+        if (model.DType == DType.Float32) { MixedPrecisionOps.CastInto(model, master); return; }
+        float[] m = master.ToArray(), h = model.ToArray();
+        bool changed = false;
+        for (int i = 0; i < m.Length; i++)
+            if (HalfBits.ToFloat(HalfBits.FromFloat(m[i])) != h[i] && !(float.IsNaN(m[i]) && float.IsNaN(h[i]))) { m[i] = h[i]; changed = true; }   // the backends' own rounding
+        if (changed) master.CopyFrom(MemoryScope.Outside(() => Tensor.FromArray(m, master.ShapeArray, master.Device)));
     }
 
     /// <summary>Casts every parameter to float16 in place, except those of batch norm layers.</summary>
@@ -176,4 +206,16 @@ public static class LearnerMixedPrecision
 
     /// <summary>The learner's mixed-precision callback, or null if it trains in float32.</summary>
     public static MixedPrecision? MixedPrecision(this Learner learn) => learn.Callbacks.OfType<MixedPrecision>().FirstOrDefault();
+
+    /// <summary>The model's state dict at full precision: in mixed precision the float32 masters stand in
+    /// for the float16 parameters (what checkpoints and export bundles store); otherwise the state dict.</summary>
+    public static Dictionary<string, Tensor> FullPrecisionStateDict(this Learner learn)
+    {
+        ArgumentNullException.ThrowIfNull(learn);
+        var state = learn.Model.StateDict();
+        if (learn.MixedPrecision() is { } mp)
+            foreach (var (name, p) in learn.Model.NamedParameters())
+                if (mp.MasterOf(p) is { } master) state[name] = master.Detach();
+        return state;
+    }
 }

@@ -1,0 +1,109 @@
+// Checkpoints of a mixed-precision learner (ToFp16): the file holds the float32 master weights under
+// the model's names and the loss scaler's state, and resuming repeats the uninterrupted run bit for
+// bit, in the same learner and in a fresh one. (Saving used to fail here: the optimizer steps the
+// masters, which are not the model's parameters; so did `train --fp16 --out`.) Export bundles of such
+// a learner hold the float32 masters too, and predict.
+using NativeCnn.IO;
+using NativeCnn.Tests.Data;
+using NativeCnn.Training;
+using Xunit;
+
+namespace NativeCnn.Tests.Training;
+
+public class MixedPrecisionCheckpointTests
+{
+    // a small growth interval, so the scale grows during the test and the clean-step count matters
+    private static Learner Fp16Learner(ulong seed) => CheckpointTests.TinyLearner(seed).ToFp16(initScale: 1024f, growthInterval: 3);
+
+    [Fact]
+    public void TheFileHoldsTheFloat32MastersAndTheLossScalerState()
+    {
+        using var dir = new TempDir();
+        var path = dir.File("ck.safetensors");
+        var learn = Fp16Learner(1);
+        learn.Fit(1, 1e-2f);   // 4 clean steps: the scale doubled once (3 steps), one step counted since
+        var mp = learn.MixedPrecision()!;
+        Assert.Equal(2048f, mp.Scaler.Scale);
+        Assert.Equal(1, mp.Scaler.CleanSteps);
+        learn.Save(path);
+
+        var meta = new Dictionary<string, string>();
+        var file = SafeTensors.Load(path, null, meta);
+        Assert.Equal("2048", meta["mixed_precision.loss_scale"]);
+        Assert.Equal("1", meta["mixed_precision.clean_steps"]);
+        bool anyBelowHalfPrecision = false;
+        foreach (var (name, p) in learn.Model.NamedParameters())
+        {
+            var saved = file["model." + name];
+            Assert.Equal(DType.Float32, saved.DType);
+            var master = mp.MasterOf(p)!.ToArray();
+            Assert.Equal(master, saved.ToArray());
+            anyBelowHalfPrecision |= p.DType == DType.Float16 && !master.SequenceEqual(p.ToArray());
+        }
+        // the masters carry precision the float16 model does not: saving the model would lose it
+        Assert.True(anyBelowHalfPrecision);
+    }
+
+    [Fact]
+    public void ResumingRepeatsTheUninterruptedRunBitForBit()
+    {
+        using var dir = new TempDir();
+        var path = dir.File("ck.safetensors");
+        var learn = Fp16Learner(1);
+        learn.FitOneCycle(1, 1e-2f);
+        learn.Save(path);
+        learn.FitOneCycle(2, 1e-2f);
+        var uninterrupted = learn.Recorder.Losses.ToArray();
+        var scale = learn.MixedPrecision()!.Scaler.Scale;
+
+        // the same learner (float16 model, masters in place), rolled back by the checkpoint...
+        learn.Load(path);
+        learn.FitOneCycle(2, 1e-2f);
+        Assert.Equal(uninterrupted, learn.Recorder.Losses.ToArray());
+
+        // ...and a fresh mixed-precision learner (other init, float32 model, no masters yet)
+        var fresh = Fp16Learner(99);
+        fresh.Load(path);
+        fresh.FitOneCycle(2, 1e-2f);
+        Assert.Equal(uninterrupted, fresh.Recorder.Losses.ToArray());
+        Assert.Equal(scale, fresh.MixedPrecision()!.Scaler.Scale);
+    }
+
+    [Fact]
+    public void AMixedPrecisionCheckpointLoadsIntoAFloat32Learner()
+    {
+        using var dir = new TempDir();
+        var path = dir.File("ck.safetensors");
+        var learn = Fp16Learner(1);
+        learn.Fit(1, 1e-2f);
+        learn.Save(path);
+        var plain = CheckpointTests.TinyLearner(7);
+        plain.Load(path);
+        foreach (var (name, p) in learn.Model.NamedParameters())
+            Assert.Equal(learn.MixedPrecision()!.MasterOf(p)!.ToArray(), plain.Model.NamedParameters().Single(q => q.Name == name).Value.ToArray());
+        plain.Fit(1, 1e-2f);   // and it trains on from there, in float32
+        Assert.True(plain.Recorder.Losses.All(double.IsFinite));
+    }
+
+    [Fact]
+    public void AnExportBundleHoldsTheFloat32MastersAndPredicts()
+    {
+        using var dir = new TempDir();
+        ExportBundleTests.WriteTwoClassFolder(dir.Path, "valid", 1, 3, w: 8, h: 8);
+        var files = Directory.GetFiles(Path.Combine(dir.Path, "valid"), "*.png", SearchOption.AllDirectories);
+        var learn = Fp16Learner(1);
+        learn.Fit(1, 1e-2f);
+        var bundle = Path.Combine(dir.Path, "bundle");
+        ExportBundle.Save(learn, bundle);
+        var file = SafeTensors.Load(Path.Combine(bundle, ExportBundle.WeightsFile), null);
+        var mp = learn.MixedPrecision()!;
+        foreach (var (name, p) in learn.Model.NamedParameters())
+        {
+            Assert.Equal(DType.Float32, file[name].DType);
+            Assert.Equal(mp.MasterOf(p)!.ToArray(), file[name].ToArray());
+        }
+        var predictions = Predictor.Load(bundle).Predict(files);
+        Assert.Equal(files.Length, predictions.Count);
+        Assert.All(predictions, q => Assert.Equal(1f, q.Probabilities.Sum(), 1e-5));
+    }
+}
