@@ -36,21 +36,18 @@ public static class BenchCommand
         string? filter = null, torchPath = null, outPath = null;
         bool quick = false, json = false;
         int warmup = 3, reps = 10;
-        for (int i = 0; i < args.Length; i++)
+        var reader = new ArgReader(args, "bench");
+        while (reader.Next())
         {
-            string arg = args[i];
-            string Value()
-            {
-                if (i + 1 >= args.Length) throw new UsageException($"bench: {arg} needs a value (see 'nativecnn bench --help')");
-                return args[++i];
-            }
+            string arg = reader.Flag;
+            string Value() => reader.Value();
             switch (arg)
             {
                 case "--help" or "-h": stdout.WriteLine(Usage); return Cli.ExitOk;
                 case "--device": device = Value(); break;
-                case "--quick": quick = true; break;
-                case "--json": json = true; break;
-                case "--verbose": break;
+                case "--quick": reader.NoValue(); quick = true; break;
+                case "--json": reader.NoValue(); json = true; break;
+                case "--verbose": reader.NoValue(); break;
                 case "--cases": filter = Value(); break;
                 case "--torch": torchPath = Value(); break;
                 case "--out": outPath = Value(); break;

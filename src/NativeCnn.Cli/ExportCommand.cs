@@ -29,10 +29,11 @@ public static class ExportCommand
         if (args.Contains("--help") || args.Contains("-h")) { stdout.WriteLine(Usage); return Cli.ExitOk; }
         string? checkpoint = null, outDir = null;
         float? thresh = null;
-        for (int i = 0; i < args.Length; i++)
+        var reader = new ArgReader(args, "export");
+        while (reader.Next())
         {
-            string a = args[i];
-            string Next() => i + 1 < args.Length ? args[++i] : throw new UsageException($"export: {a} needs a value (see 'nativecnn export --help')");
+            string a = reader.Flag;
+            string Next() => reader.Value();
             switch (a)
             {
                 case "--checkpoint": checkpoint = Next(); break;
@@ -43,7 +44,7 @@ public static class ExportCommand
                         throw new UsageException($"export: --thresh expects a number between 0 and 1 (exclusive), got '{v}'");
                     thresh = t;
                     break;
-                case "--verbose": break;
+                case "--verbose": reader.NoValue(); break;
                 default: throw new UsageException($"export: unexpected argument '{a}'; expected --checkpoint, --out, --thresh, --verbose or --help");
             }
         }

@@ -205,10 +205,11 @@ public static class InterpretCommand
     private static Options Parse(string[] args)
     {
         var o = new Options();
-        for (int i = 0; i < args.Length; i++)
+        var reader = new ArgReader(args, "interpret");
+        while (reader.Next())
         {
-            string a = args[i];
-            string Next() => i + 1 < args.Length ? args[++i] : throw new UsageException($"interpret: {a} needs a value (see 'nativecnn interpret --help')");
+            string a = reader.Flag;
+            string Next() => reader.Value();
             int Int(int min)
             {
                 string v = Next();
@@ -256,7 +257,7 @@ public static class InterpretCommand
                     o.Device = v;
                     break;
                 }
-                case "--verbose": break;
+                case "--verbose": reader.NoValue(); break;
                 default:
                     throw new UsageException(a.StartsWith('-')
                         ? $"interpret: unknown option '{a}' (see 'nativecnn interpret --help')"

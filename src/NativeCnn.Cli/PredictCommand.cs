@@ -36,17 +36,18 @@ public static class PredictCommand
         int bs = 32;
         bool json = false;
         var inputs = new List<string>();
-        for (int i = 0; i < args.Length; i++)
+        var reader = new ArgReader(args, "predict");
+        while (reader.Next())
         {
-            string a = args[i];
-            string Next() => i + 1 < args.Length ? args[++i] : throw new UsageException($"predict: {a} needs a value (see 'nativecnn predict --help')");
+            string a = reader.Flag;
+            string Next() => reader.Value();
             switch (a)
             {
                 case "--model": model = Next(); break;
                 case "--bs": bs = TrainOptions.PositiveInt("predict", a, Next()); break;
                 case "--device": deviceSpec = Next(); break;
-                case "--json": json = true; break;
-                case "--verbose": break;
+                case "--json": reader.NoValue(); json = true; break;
+                case "--verbose": reader.NoValue(); break;
                 default:
                     if (a.StartsWith('-')) throw new UsageException($"predict: unknown option '{a}'; expected --model, --bs, --device, --json, --verbose or --help");
                     inputs.Add(a);

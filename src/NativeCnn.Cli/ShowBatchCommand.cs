@@ -35,10 +35,11 @@ public static class ShowBatchCommand
         ulong seed = 0;
         bool flipVert = false, augment = true, multi = false;
         var resize = ResizeMethod.Crop;
-        for (int i = 0; i < args.Length; i++)
+        var reader = new ArgReader(args, "show-batch");
+        while (reader.Next())
         {
-            string a = args[i];
-            string Next() => i + 1 < args.Length ? args[++i] : throw new UsageException($"show-batch: {a} needs a value");
+            string a = reader.Flag;
+            string Next() => reader.Value();
             int Int(int min)
             {
                 string v = Next();
@@ -53,12 +54,12 @@ public static class ShowBatchCommand
                 case "--rows": rows = Int(1); break;
                 case "--cols": cols = Int(1); break;
                 case "--seed": seed = (ulong)Int(0); break;
-                case "--flip-vert": flipVert = true; break;
-                case "--no-augment": augment = false; break;
-                case "--multi-label": multi = true; break;
+                case "--flip-vert": reader.NoValue(); flipVert = true; break;
+                case "--no-augment": reader.NoValue(); augment = false; break;
+                case "--multi-label": reader.NoValue(); multi = true; break;
                 case "--image-folder": imageFolder = Next(); break;
                 case "--suffix": suffix = Next(); break;
-                case "--verbose": break;
+                case "--verbose": reader.NoValue(); break;
                 case "--resize":
                     string m = Next();
                     resize = m switch { "squish" => ResizeMethod.Squish, "crop" => ResizeMethod.Crop, "pad" => ResizeMethod.Pad, _ => throw new UsageException($"show-batch: --resize expects squish, crop or pad, got '{m}'") };

@@ -31,6 +31,15 @@ public class CliTests
     [InlineData(new[] { "train", "--device", "cuda:x" }, new[] { "--device", "'cuda:x'" })]
     [InlineData(new[] { "devices", "--all" }, new[] { "devices", "'--all'" })]
     [InlineData(new[] { "frobnicate" }, new[] { "unknown command 'frobnicate'", "expected one of: train" })]
+    // every command reads its options the same way (ArgReader): a missing value, and --flag=value on a switch
+    [InlineData(new[] { "predict", "--model" }, new[] { "predict: --model needs a value" })]
+    [InlineData(new[] { "predict", "--model=/m", "--json=yes", "x.png" }, new[] { "predict: --json takes no value", "'--json=yes'" })]
+    [InlineData(new[] { "bench", "--reps=0" }, new[] { "--reps", "'0'" })]
+    [InlineData(new[] { "bench", "--quick=1" }, new[] { "bench: --quick takes no value" })]
+    [InlineData(new[] { "export", "--out" }, new[] { "export: --out needs a value" })]
+    [InlineData(new[] { "interpret", "--top=0", "--out=/tmp/x" }, new[] { "interpret: --top", "'0'" })]
+    [InlineData(new[] { "show-batch", "--rows=0", "--out=/tmp/x.png" }, new[] { "show-batch: --rows", "'0'" })]
+    [InlineData(new[] { "show-batch", "--no-augment=no" }, new[] { "show-batch: --no-augment takes no value" })]
     public void BadCommandLinesExitWithUsageCode(string[] args, string[] fragments)
     {
         var (code, output, err) = Run(args);
