@@ -52,6 +52,8 @@ public static class FinetuneCommand
                 case "--model": modelPath = value(); return true;
                 case "--arch" or "--size" or "--channels" or "--multi-label" or "--folder" or "--suffix" or "--norm":
                     throw new UsageException($"finetune: {flag} cannot be changed; it comes from the model (--model)");
+                case "--resume":
+                    throw new UsageException("finetune: --resume is train's; finetune starts from the exported model (--model)");
                 default: return false;
             }
         });

@@ -36,6 +36,8 @@ public static class TrainCommand
         var table = o.Json ? stderr : stdout;
         var log = o.Verbose ? stderr : TextWriter.Null;
 
+        if (o.Resume is not null && o.Pretrained is not null)
+            throw new UsageException("train: --resume and --pretrained do not go together: the checkpoint already holds the weights (resume with the --arch it was trained with)");
         var device = DevicesCommand.Resolve(o.Device);
         // One seed for every draw. A private generator (not Rng.Global) keeps a run reproducible even
         // when other code in the process draws concurrently (the CLI tests run in parallel).
@@ -98,6 +100,13 @@ public static class TrainCommand
         if (log != TextWriter.Null) learn.AddCallback(new ProgressLog(log));
         bool cnn = o.Pretrained is not null && model is Sequential && Architectures.SpecOf(model)?.Name.StartsWith("cnn_", StringComparison.Ordinal) == true;
         if (cnn) learn.Split(CnnModel.ResNetLayerGroups((Sequential)model)).Freeze();   // cnn_learner starts frozen
+        if (o.Resume is { } checkpoint)
+        {
+            // fastai's learn.load before the next fit: weights, optimizer state (and loss scale); a file of
+            // another architecture or optimizer is refused, naming it, before anything changes
+            learn.Load(checkpoint);
+            log.WriteLine($"resumed from {checkpoint}");
+        }
         var clock = Stopwatch.StartNew();
         learn.FitOneCycle(o.Epochs, o.Lr);
         if (cnn && o.Unfreeze > 0)
@@ -120,6 +129,7 @@ public static class TrainCommand
             ["train_images"] = run.Data.TrainCount, ["valid_images"] = run.Data.ValidCount,
             ["size"] = new[] { learn.Data.Size.H, learn.Data.Size.W }, ["channels"] = learn.Data.Channels, ["multi_label"] = learn.Data.MultiLabel, ["fp16"] = o.Fp16,
         };
+        if (o.Resume is not null) settings["resumed_from"] = o.Resume;
         if (extraSettings is not null) foreach (var (k, v) in extraSettings) settings[k] = v;
 
         if (o.Out is { } dir)

@@ -43,6 +43,9 @@ public sealed class TrainOptions
     private string? _norm;
     /// <summary>--pretrained: torchvision ResNet weights (.pth/.pt or .safetensors) for the cnn_learner body.</summary>
     public string? Pretrained { get; private set; }
+    /// <summary>--resume FILE: a checkpoint (train --out's checkpoint.safetensors) loaded before the fit:
+    /// weights, optimizer state and, in mixed precision, the loss scale.</summary>
+    public string? Resume { get; private set; }
     /// <summary>--unfreeze N: after the frozen fit, N more epochs with every group trainable at slice(lr/100, lr/10).</summary>
     public int Unfreeze { get; private set; }
 
@@ -89,6 +92,8 @@ public sealed class TrainOptions
         "  --out DIR      write DIR/model (the export bundle for predict and finetune), DIR/checkpoint.safetensors\n" +
         "                 (weights and optimizer state), DIR/metrics.json (final metrics, history, timings) and\n" +
         "                 DIR/report.html (loss, metric and schedule plots; confusion matrix and top losses)\n" +
+        "  --resume F     continue from a checkpoint (a previous --out's checkpoint.safetensors): its weights,\n" +
+        "                 optimizer state and loss scale, then --epochs more of one-cycle training; same --arch\n" +
         "  --device D     auto (default: CUDA when a usable NVIDIA GPU is present, else the CPU), cpu, cuda,\n" +
         "                 cuda:N, or simulator (ILGPU's CPU simulator of the GPU backend: very slow, for tests)\n" +
         "  --fp16         mixed precision: float16 model except batch norm, float32 master weights, dynamic\n" +
@@ -102,7 +107,7 @@ public sealed class TrainOptions
     private static readonly string[] KnownFlags =
     {
         "--epochs", "--lr", "--bs", "--seed", "--data", "--limit", "--device", "--json", "--verbose", "--help",
-        "--arch", "--size", "--channels", "--multi-label", "--thresh", "--metrics", "--out", "--valid-pct", "--folder", "--suffix", "--no-augment", "--norm", "--fp16", "--pretrained", "--unfreeze",
+        "--arch", "--size", "--channels", "--multi-label", "--thresh", "--metrics", "--out", "--valid-pct", "--folder", "--suffix", "--no-augment", "--norm", "--fp16", "--pretrained", "--unfreeze", "--resume",
     };
 
     public static TrainOptions Parse(string[] args) => ParseInto(new TrainOptions(), args, "train", null);
@@ -203,6 +208,13 @@ public sealed class TrainOptions
                     break;
                 }
                 case "--unfreeze": o.Unfreeze = PositiveInt(command, arg, Value()); break;
+                case "--resume":
+                {
+                    var v = Value();
+                    if (!File.Exists(v)) throw new UsageException($"{command}: --resume expects a checkpoint file (a train --out folder's checkpoint.safetensors), '{v}' does not exist");
+                    o.Resume = v;
+                    break;
+                }
                 case "--folder": o.Folder = Value(); break;
                 case "--suffix": o.Suffix = Value(); break;
                 case "--multi-label": NoValue(); o.MultiLabel = true; break;
