@@ -175,6 +175,18 @@ public static class GemmKernels
         Store(c, p + 48, col + 48 < g.N, acc.C3, g);
     }
 
+    /// <summary>Split-k's second pass: c[i] = alpha * (parts[i] + parts[mn + i] + ...) + beta * c[i] over the
+    /// segments' partial products (summed in segment order; C unread when beta == 0). C is dense (m x n).</summary>
+    public static void GemmSplitKSumKernel(ArrayView<float> parts, ArrayView<float> c, int segments, int mn, float alpha, float beta)
+    {
+        for (int i = Threads.Global; i < mn; i += Threads.Count)
+        {
+            float sum = 0f;
+            for (int s = 0; s < segments; s++) sum += parts[s * mn + i];
+            c[i] = beta == 0f ? alpha * sum : alpha * sum + beta * c[i];
+        }
+    }
+
     /// <summary>One element of C: alpha * v + beta * C, C unread when beta == 0 (both float32 kernels).</summary>
     internal static void Store(ArrayView<float> c, int p, bool inside, float v, GemmArgs g)
     {

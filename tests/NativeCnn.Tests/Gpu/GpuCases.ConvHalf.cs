@@ -18,6 +18,16 @@ public static partial class GpuCases
         WithHalfPath(gpu, HalfGemmPath.TensorCore, GemmTile.Tile64, () => ConvHalfGeometries(gpu));
     }
 
+    /// <summary>The tensor-core conv with its GEMMs split in k (the partial products summed in float32).</summary>
+    public static void ConvHalf_TensorCoreSplitK(GpuBackend gpu)
+    {
+        if (gpu.Device.Kind == DeviceKind.Cuda && !CanUseTensorCores(gpu)) return;
+        var saved = gpu.ForcedSplitK;
+        gpu.ForcedSplitK = 4;
+        try { WithHalfPath(gpu, HalfGemmPath.TensorCore, GemmTile.Tile64, () => ConvHalfGeometries(gpu)); }
+        finally { gpu.ForcedSplitK = saved; }
+    }
+
     public static void ConvHalf_TensorCore128Path(GpuBackend gpu)
     {
         if (gpu.Device.Kind == DeviceKind.Cuda && !CanUseTensorCores(gpu)) return;

@@ -75,6 +75,46 @@ public static partial class GpuCases
         finally { gpu.FloatGemmTile = saved; }
     }
 
+    /// <summary>Split-k, forced: every transpose pair, segments that divide k and a shorter last one,
+    /// alpha and beta applied in the summing pass (beta = 0 must ignore NaN in C); a C with ldc &gt; n
+    /// is not split and must still be right.</summary>
+    public static void Gemm_SplitK(GpuBackend gpu)
+    {
+        foreach (int split in new[] { 3, 7 })
+            WithSplitK(gpu, split, () =>
+            {
+                foreach (var (ta, tb) in new[] { (false, false), (true, false), (false, true), (true, true) })
+                {
+                    GemmCheck(gpu, ta, tb, m: 20, n: 33, k: 300, alpha: 1f, beta: 0f, seed: 11);
+                    GemmCheck(gpu, ta, tb, m: 70, n: 9, k: 129, alpha: -0.5f, beta: 0.75f, seed: 12);
+                }
+                GemmCheck(gpu, false, true, m: 12, n: 10, k: 90, alpha: 1f, beta: 1f, seed: 13, pad: 2);   // ldc > n: unsplit
+                GemmCheck(gpu, false, false, m: 5, n: 6, k: 2, alpha: 1f, beta: 0.5f, seed: 14);           // k below the split
+            });
+    }
+
+    /// <summary>The float32 conv through split-k GEMMs (backward-weight is the product it is for).</summary>
+    public static void Gemm_SplitKInConv(GpuBackend gpu) => WithSplitK(gpu, 3, () => AgreeWithCpu_GemmAndConv(gpu));
+
+    /// <summary>Auto's split: only a lone product whose tiles leave SMs idle, with at least 1,024 of k a segment.</summary>
+    public static void Gemm_SplitKChoice(GpuBackend gpu)
+    {
+        _ = gpu;
+        Assert.Equal(30, GpuBackend.ChooseSplitK(64, 576, 262_144, 1, 132));   // resnet18 layer1 backward-weight at batch 256: 9 tiles
+        Assert.Equal(1, GpuBackend.ChooseSplitK(4096, 4096, 4096, 1, 132));     // 4,096 tiles
+        Assert.Equal(1, GpuBackend.ChooseSplitK(64, 576, 2000, 1, 132));        // k too short to split
+        Assert.Equal(1, GpuBackend.ChooseSplitK(64, 576, 262_144, 2, 132));     // batched: the batch fills the SMs
+        Assert.Equal(64, GpuBackend.ChooseSplitK(64, 64, 1 << 20, 1, 132));     // capped
+    }
+
+    private static void WithSplitK(GpuBackend gpu, int split, Action run)
+    {
+        var saved = gpu.ForcedSplitK;
+        gpu.ForcedSplitK = split;
+        try { run(); }
+        finally { gpu.ForcedSplitK = saved; }
+    }
+
     private static void WithFloatPath(GpuBackend gpu, GemmTile path, Action run)
     {
         var saved = gpu.FloatGemmTile;

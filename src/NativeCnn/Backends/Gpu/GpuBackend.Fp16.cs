@@ -66,29 +66,35 @@ public sealed partial class GpuBackend
         if (args.M == 0 || args.N == 0 || args.Batch == 0) return;
         if (EffectiveHalfGemm == HalfGemmPath.TensorCore)
         {
-            int batches = Math.Min(args.Batch, 65535);
-            if (EffectiveTile(HalfGemmTile, args.M, args.N, args.Batch) == GemmTile.Tile128)
-            {
-                const int E = GemmHalfKernels.Tile128;
-                Load(ref _gemmHalf128, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmArgs>(
-                        GemmHalfKernels.GemmHalfTensorCore128Kernel, GemmHalfKernels.Specialization128))
-                    (new KernelConfig(new Index3D((args.N + E - 1) / E, (args.M + E - 1) / E, batches),
-                                      new Index3D(GemmHalfKernels.GroupThreads128, 1, 1)), a, b, c, args);
-                return;
-            }
-            var grid = new Index3D(
-                (args.N + GemmHalfKernels.TileN - 1) / GemmHalfKernels.TileN,
-                (args.M + GemmHalfKernels.TileM - 1) / GemmHalfKernels.TileM,
-                batches);
-            Load(ref _gemmHalf, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmArgs>(GemmHalfKernels.GemmHalfTensorCoreKernel))
-                (new KernelConfig(grid, new Index3D(GemmHalfKernels.GroupThreads, 1, 1)), a, b, c, args);
+            if (SplitKFor(args) is var split and > 1) { GemmSplitK(args, a, b, c, split, GemmHalfTensorCore); return; }
+            GemmHalfTensorCore(args, a, b, c);
             return;
         }
         var wa = Widen(a);
         var wb = Widen(b);
-        GemmViews(args, wa.F32, wb.F32, c);
+        GemmViews(args, wa.F32, wb.F32, c);   // splits in k by itself
         ReturnToPool(wa);
         ReturnToPool(wb);
+    }
+
+    private void GemmHalfTensorCore(GemmArgs args, ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<float> c)
+    {
+        int batches = Math.Min(args.Batch, 65535);
+        if (EffectiveTile(HalfGemmTile, args.M, args.N, args.Batch) == GemmTile.Tile128)
+        {
+            const int E = GemmHalfKernels.Tile128;
+            Load(ref _gemmHalf128, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmArgs>(
+                    GemmHalfKernels.GemmHalfTensorCore128Kernel, GemmHalfKernels.Specialization128))
+                (new KernelConfig(new Index3D((args.N + E - 1) / E, (args.M + E - 1) / E, batches),
+                                  new Index3D(GemmHalfKernels.GroupThreads128, 1, 1)), a, b, c, args);
+            return;
+        }
+        var grid = new Index3D(
+            (args.N + GemmHalfKernels.TileN - 1) / GemmHalfKernels.TileN,
+            (args.M + GemmHalfKernels.TileM - 1) / GemmHalfKernels.TileM,
+            batches);
+        Load(ref _gemmHalf, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmArgs>(GemmHalfKernels.GemmHalfTensorCoreKernel))
+            (new KernelConfig(grid, new Index3D(GemmHalfKernels.GroupThreads, 1, 1)), a, b, c, args);
     }
 
     /// <summary>A pooled float32 copy of a float16 view (exact: every half is a float).</summary>

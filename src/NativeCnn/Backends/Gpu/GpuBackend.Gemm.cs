@@ -5,6 +5,10 @@
 // Auto picks Tile128 when the product has at least one 128x128 tile per SM, else Tile64 (more,
 // smaller groups keep every SM busy); the float16 tensor-core kernels are chosen the same way
 // (GpuBackend.Fp16.cs). Batches go along grid z; the kernels stride beyond its limit.
+// Split-k: a product with few output tiles and a long k (conv backward-weight: K x CRS with k =
+// images x pixels) would leave most SMs idle, so k is cut into segments whose partial products go to
+// a pooled workspace as one batched GEMM, and a second pass sums them into C (alpha, beta there).
+// The sums then run in another order, so a split result differs from an unsplit one by rounding.
 using ILGPU;
 using ILGPU.Runtime;
 using NativeCnn.Kernels;
@@ -26,6 +30,52 @@ public sealed partial class GpuBackend
 {
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>? _gemm;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>? _gemmWide;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, int, float, float>? _splitKSum;
+
+    /// <summary>Tests and the kernel lab: force this many k segments (1: never split); null: <see cref="ChooseSplitK"/>.</summary>
+    public int? ForcedSplitK { get; set; }
+
+    /// <summary>How many k segments a product gets: more than one only for one dense product (batch 1)
+    /// whose 64x64 tiles fill less than half of the SMs, aiming at two groups per SM, with at least
+    /// 1,024 of k per segment.</summary>
+    public static int ChooseSplitK(int m, int n, int k, int batch, int multiprocessors)
+    {
+        if (batch != 1) return 1;
+        long tiles = (long)((m + 63) / 64) * ((n + 63) / 64);
+        if (tiles * 2 >= multiprocessors) return 1;
+        long byOccupancy = (2L * multiprocessors + tiles - 1) / tiles;
+        return (int)Math.Clamp(Math.Min(byOccupancy, k / 1024), 1, 64);
+    }
+
+    private int SplitKFor(GemmArgs g) =>
+        g.Batch != 1 || g.Ldc != g.N || g.K < 2 ? 1
+        : Math.Min(ForcedSplitK ?? ChooseSplitK(g.M, g.N, g.K, g.Batch, _acc.NumMultiprocessors), g.K);
+
+    /// <summary>C = alpha op(A) op(B) + beta C in <paramref name="split"/> k segments: the partial products
+    /// into a workspace (one batched launch of the full segments, one of the shorter last), then summed
+    /// into C. Works for any operand element type through <paramref name="gemm"/>.</summary>
+    private void GemmSplitK<T>(GemmArgs args, ArrayView<T> a, ArrayView<T> b, ArrayView<float> c, int split,
+                               Action<GemmArgs, ArrayView<T>, ArrayView<T>, ArrayView<float>> gemm) where T : unmanaged
+    {
+        int ks = (args.K + split - 1) / split, segments = (args.K + ks - 1) / ks;
+        int mn = args.M * args.N;
+        int aStep = ks * (args.TransA != 0 ? args.Lda : 1), bStep = ks * (args.TransB != 0 ? 1 : args.Ldb);
+        var parts = Scratch((long)segments * mn);
+        var seg = args;
+        seg.K = ks; seg.Ldc = args.N; seg.Alpha = 1f; seg.Beta = 0f;
+        seg.StrideA = aStep; seg.StrideB = bStep; seg.StrideC = mn;
+        if (segments > 1)
+        {
+            seg.Batch = segments - 1;
+            gemm(seg, a, b, parts.F32);
+        }
+        var last = seg;
+        last.K = args.K - (segments - 1) * ks; last.Batch = 1;
+        gemm(last, a.SubView((long)(segments - 1) * aStep), b.SubView((long)(segments - 1) * bStep), parts.F32.SubView((long)(segments - 1) * mn));
+        Load(ref _splitKSum, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int, float, float>(GemmKernels.GemmSplitKSumKernel))
+            (Flat(mn), parts.F32, c, segments, mn, args.Alpha, args.Beta);
+        ReturnToPool(parts);
+    }
 
     /// <summary>Which float32 GEMM kernel runs (settable, so tests run both on the simulator and the
     /// kernel lab can time both).</summary>
@@ -60,10 +110,16 @@ public sealed partial class GpuBackend
         GemmViews(args, F(a).SubView(aOffset), F(b).SubView(bOffset), F(c).SubView(cOffset));
     }
 
-    /// <summary>Launches a float32 GEMM kernel on views that start at each operand's first element.</summary>
+    /// <summary>Launches a float32 GEMM on views that start at each operand's first element (split in k when that pays).</summary>
     private void GemmViews(GemmArgs args, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c)
     {
         if (args.M == 0 || args.N == 0 || args.Batch == 0) return;
+        if (SplitKFor(args) is var split and > 1) { GemmSplitK(args, a, b, c, split, GemmViewsUnsplit); return; }
+        GemmViewsUnsplit(args, a, b, c);
+    }
+
+    private void GemmViewsUnsplit(GemmArgs args, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c)
+    {
         int batches = Math.Min(args.Batch, 65535);
         if (EffectiveTile(FloatGemmTile, args.M, args.N, args.Batch) == GemmTile.Tile128)
         {
