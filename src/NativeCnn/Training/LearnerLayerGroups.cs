@@ -103,6 +103,10 @@ public sealed partial class Learner
     private List<ParamGroup> TrainableGroups()
     {
         var seen = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
-        return _layerGroups.Select(g => new ParamGroup(g.SelectMany(m => m.Parameters()).Where(p => p.RequiresGrad && seen.Add(p)).ToList())).ToList();
+        // in mixed precision, once a fit has made them, the optimizer steps the float32 masters (an
+        // optimizer made later, by the lr finder or Unfreeze, too)
+        var mp = this.MixedPrecision();
+        return _layerGroups.Select(g => new ParamGroup(g.SelectMany(m => m.Parameters()).Where(p => p.RequiresGrad && seen.Add(p))
+                                                        .Select(p => mp?.MasterOf(p) ?? p).ToList())).ToList();
     }
 }

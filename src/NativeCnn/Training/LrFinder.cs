@@ -4,7 +4,8 @@
 // when the smoothed loss passes 4x the best seen or turns NaN. Validation is skipped.
 // Must hold: the model's parameters and buffers (batch-norm statistics) and the learner's optimizer
 // (object and state) are exactly as before when LrFind returns or throws: the run uses its own fresh
-// optimizer and the weights are copied back from a snapshot.
+// optimizer and the weights are copied back from a snapshot. In mixed precision the snapshot is the
+// float32 masters (FullPrecisionStateDict), restored into the masters and, cast, into the model.
 using NativeCnn.Autograd;
 using NativeCnn.Backends;
 using NativeCnn.Optim;
@@ -38,16 +39,28 @@ public sealed partial class Learner
         finally
         {
             Model.LoadStateDict(snapshot);
+            RestoreMasters(snapshot);
             Opt = savedOpt;
         }
         return LrFindResult.From(finder.Lrs, finder.Losses, finder.SmoothLosses, finder.Diverged);
     }
 
-    // Copies of every parameter and buffer, made outside any scope so they survive the run.
+    // Copies of every parameter and buffer (float32 masters in mixed precision), made outside any scope
+    // so they survive the run.
     private Dictionary<string, Tensor> Snapshot()
     {
         using var _ = new NoGrad();
-        return Model.StateDict().ToDictionary(kv => kv.Key, kv => MemoryScope.Outside(() => kv.Value.Clone()).Keep());
+        return this.FullPrecisionStateDict().ToDictionary(kv => kv.Key, kv => MemoryScope.Outside(() => kv.Value.Clone()).Keep());
+    }
+
+    // Mixed precision: the masters (made by this run if it was the first fit) take the snapshot's full
+    // precision values, so the next fit does not start from the float16 model's rounding.
+    private void RestoreMasters(Dictionary<string, Tensor> snapshot)
+    {
+        if (this.MixedPrecision() is not { } mp) return;
+        using var _ = new NoGrad();
+        foreach (var (name, p) in Model.NamedParameters())
+            if (mp.MasterOf(p) is { } master) master.CopyFrom(snapshot[name]);
     }
 }
 

@@ -2,7 +2,7 @@
 // the model's names and the loss scaler's state, and resuming repeats the uninterrupted run bit for
 // bit, in the same learner and in a fresh one. (Saving used to fail here: the optimizer steps the
 // masters, which are not the model's parameters; so did `train --fp16 --out`.) Export bundles of such
-// a learner hold the float32 masters too, and predict.
+// a learner hold the float32 masters too, and predict; the lr finder gives the masters back as they were.
 using NativeCnn.IO;
 using NativeCnn.Tests.Data;
 using NativeCnn.Training;
@@ -105,5 +105,41 @@ public class MixedPrecisionCheckpointTests
         var predictions = Predictor.Load(bundle).Predict(files);
         Assert.Equal(files.Length, predictions.Count);
         Assert.All(predictions, q => Assert.Equal(1f, q.Probabilities.Sum(), 1e-5));
+    }
+
+    [Fact]
+    public void AnOptimizerMadeAfterTheFirstFitStepsTheMasters()
+    {
+        // the lr finder and Unfreeze make a new optimizer; after a mixed-precision fit the model's
+        // parameters are float16, so it must take the masters (it used to fail: "must be float32")
+        var learn = Fp16Learner(1);
+        learn.Fit(1, 1e-2f);
+        learn.Unfreeze();                       // drops the optimizer, as fastai's create_opt
+        Assert.Null(learn.Opt);
+        var opt = learn.CreateOpt(1e-3f);
+        var mp = learn.MixedPrecision()!;
+        var masters = learn.Model.Parameters().Select(p => mp.MasterOf(p)!).ToList();
+        Assert.Equal(masters, opt.ParamGroups.SelectMany(g => g.Parameters), ReferenceEqualityComparer.Instance);
+        learn.Fit(1, 1e-3f);
+        Assert.True(learn.Recorder.Losses.All(double.IsFinite));
+    }
+
+    [Fact]
+    public void TheLrFinderGivesTheMastersBackAtFullPrecision()
+    {
+        var learn = Fp16Learner(1);
+        learn.Fit(1, 1e-2f);
+        var mp = learn.MixedPrecision()!;
+        var before = learn.Model.Parameters().Select(p => mp.MasterOf(p)!.ToArray()).ToList();
+        learn.LrFind(numIt: 6);
+        var after = learn.Model.Parameters().Select(p => mp.MasterOf(p)!.ToArray()).ToList();
+        for (int i = 0; i < before.Count; i++) Assert.Equal(before[i], after[i]);
+
+        // before any fit: the masters the finder's run made end up as the float32 initial weights
+        var fresh = Fp16Learner(2);
+        var init = fresh.Model.Parameters().Select(p => p.ToArray()).ToList();
+        fresh.LrFind(numIt: 6);
+        var made = fresh.Model.Parameters().Select(p => fresh.MixedPrecision()!.MasterOf(p)!.ToArray()).ToList();
+        for (int i = 0; i < init.Count; i++) Assert.Equal(init[i], made[i]);
     }
 }
