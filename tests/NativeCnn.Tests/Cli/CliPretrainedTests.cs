@@ -42,6 +42,26 @@ public class CliPretrainedTests
     }
 
     [Fact]
+    public void Pretrained_resnet18_unfreezes_in_mixed_precision()
+    {
+        // --unfreeze makes a new optimizer after the frozen fit; in mixed precision it must step the
+        // float32 masters (the run used to fail there: "must be float32"). The bundle is float32. (With
+        // two steps an epoch the loss scaler may skip every step, so the weights are not compared.)
+        using var dir = new TempDir();
+        var data = Path.Combine(dir.Path, "data");
+        ExportBundleTests.WriteTwoClassFolder(data, "train", 4, 1);
+        ExportBundleTests.WriteTwoClassFolder(data, "valid", 2, 2);
+        var weights = ResNetGoldenTests.PathOf("resnet18.safetensors");
+        var outDir = Path.Combine(dir.Path, "run");
+        var (code, output, err) = Support.CliRunner.Run("train", "--data", data, "--arch", "resnet18", "--pretrained", weights, "--size", "32",
+                                                        "--epochs", "1", "--unfreeze", "1", "--fp16", "--bs", "4", "--out", outDir, "--json", "--device", "cpu");
+        Assert.True(code == 0, err + output);
+        var exported = SafeTensors.Load(Path.Combine(outDir, "model", "model.safetensors"));
+        Assert.Equal(DType.Float32, exported["0.0.weight"].DType);
+        Assert.Contains("\"fp16\":true", output.Replace(" ", ""));
+    }
+
+    [Fact]
     public void Pretrained_needs_a_resnet_arch_and_an_existing_file()
     {
         var weights = ResNetGoldenTests.PathOf("resnet18.safetensors");
