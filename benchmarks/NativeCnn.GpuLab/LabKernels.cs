@@ -1,6 +1,7 @@
 // Section "kernels": the GPU kernel lab proper. Per kernel family the variants kept, the naive one
-// first (copy; elementwise add; sum reduction; SGEMM naive, 64x64 and 128x128 tiles; HGEMM widened, then on
-// tensor cores with 64x64 and 128x128 tiles; conv forward through im2col + the tiled GEMM), each validated against the CPU
+// first (copy; elementwise add; sum reduction; SGEMM naive, 64x64 and 128x128 tiles; a long-k product unsplit
+// and split in k; HGEMM widened, then on tensor cores with 64x64 and 128x128 tiles; conv forward through
+// im2col + the tiled GEMM), each validated against the CPU
 // backend on the same data, then timed with device events (ILGPU profiling markers on the launch
 // stream, i.e. CUDA events) after warm-up, the median of many launches. Printed and recorded as ms, GFLOP/s or GB/s and % of the device's measured
 // ceilings: for FLOP-bound families the cuBLAS SGEMM rate of torch_baseline.py at the same size (else
@@ -87,6 +88,27 @@ public static class LabKernels
                     try { gpu.Gemm(false, false, s, s, s, 1f, a.Storage, 0, s, b.Storage, 0, s, 0f, c.Storage, 0, s); }
                     finally { gpu.FloatGemmTile = saved; }
                 }, () => MaxRelError(c.ToArray(), reference, tol)));
+            }
+        }
+
+        // ---- split-k on conv backward-weight's product gW (K x CRS) = gy' (K x k) * col^T (k x CRS): resnet18's
+        // layer1 3x3 64->64 at 32x32 and batch 256, one column chunk of 56 images (k = 57,344). Unsplit it is
+        // 9 tiles of 64x64; split-k spreads k over the SMs (ChooseSplitK; forced to 8 on the simulator).
+        {
+            int wm = q ? 16 : 64, wn = q ? 24 : 576, wk = q ? 2048 : 57_344;
+            var a = Tensor.Randn(new[] { wm, wk }, rng, device).Keep();
+            var b = Tensor.Randn(new[] { wn, wk }, rng, device).Keep();   // col as stored: (CRS, k), used transposed
+            var c = Tensor.Zeros(new[] { wm, wn }, DType.Float32, device).Keep();
+            float[] reference = Tensor.FromArray(a.ToArray(), new[] { wm, wk }).MatMul(Tensor.FromArray(b.ToArray(), new[] { wn, wk }).T).ToArray();
+            foreach (var (split, name) in new[] { ((int?)1, "unsplit"), (q ? 8 : (int?)null, "split-k") })
+            {
+                variants.Add(new("sgemm-splitk", name, $"gemm_{wm}x{wn}x{wk}_wgrad", 2.0 * wm * wn * wk, 4.0 * ((double)wm * wk + (double)wn * wk + wm * wn), () =>
+                {
+                    var saved = gpu.ForcedSplitK;
+                    gpu.ForcedSplitK = split;
+                    try { gpu.Gemm(false, true, wm, wn, wk, 1f, a.Storage, 0, wk, b.Storage, 0, wk, 0f, c.Storage, 0, wn); }
+                    finally { gpu.ForcedSplitK = saved; }
+                }, () => MaxRelError(c.ToArray(), reference, 1e-5 * Math.Sqrt(wk))));
             }
         }
 
