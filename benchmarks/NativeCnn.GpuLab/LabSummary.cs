@@ -86,10 +86,10 @@ public static class LabSummary
         if (train.Count > 0)
         {
             s.AppendLine("## Training (mnist_cnn, nativecnn train)");
-            s.AppendLine("| device | epoch | train_loss | valid_loss | accuracy | seconds |");
-            s.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: |");
+            s.AppendLine("| device | precision | epoch | train_loss | valid_loss | accuracy | seconds |");
+            s.AppendLine("| --- | --- | ---: | ---: | ---: | ---: | ---: |");
             foreach (var t in train)
-                s.AppendLine($"| {t["device"]} | {t["epoch"]} | {t["train_loss"]} | {t["valid_loss"]} | {t["accuracy"]} | {t["seconds"]} |");
+                s.AppendLine($"| {t["device"]} | {t["precision"]} | {t["epoch"]} | {t["train_loss"]} | {t["valid_loss"]} | {t["accuracy"]} | {t["seconds"]} |");
             s.AppendLine();
         }
 

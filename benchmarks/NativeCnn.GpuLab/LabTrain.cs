@@ -1,7 +1,8 @@
 // Section "train": `nativecnn train` itself (TrainCommand.Train: mnist_cnn, one-cycle AdamW, the
-// embedded 8,000 / 2,000 MNIST digits, seed 42) on the lab's device, then on the CPU with the same
-// seed, so one run shows whether the GPU reaches the CPU's accuracy. With --quick: 32 / 16 digits
-// shrunk to 7x7 (4x4 block means), batch 16: enough to run every step of the loop on the simulator.
+// embedded 8,000 / 2,000 MNIST digits, seed 42) on the lab's device in float32 and with --fp16 (mixed
+// precision: tensor cores on sm_80+), then on the CPU in float32 with the same seed, so one run shows
+// whether the GPU reaches the CPU's accuracy and mixed precision the float32 one. With --quick: 32 / 16
+// digits shrunk to 7x7 (4x4 block means), batch 16: enough to run every step of the loop on the simulator.
 using System.Text.Json.Nodes;
 using NativeCnn.Backends.Gpu;
 using NativeCnn.Cli;
@@ -18,13 +19,15 @@ public static class LabTrain
         var (train, valid) = o.Quick ? (Shrink(data.Train.Take(32), 4), Shrink(data.Valid.Take(16), 4)) : (data.Train, data.Valid);
         var args = new List<string> { "--epochs", o.Epochs.ToString(System.Globalization.CultureInfo.InvariantCulture) };
         if (o.Quick) args.AddRange(new[] { "--bs", "16" });
-        var options = TrainOptions.Parse(args.ToArray());
+        var fp32 = TrainOptions.Parse(args.ToArray());
+        var fp16 = TrainOptions.Parse(args.Append("--fp16").ToArray());
 
-        var devices = new List<Device> { gpu.Device };
-        if (o.CpuTrain) devices.Add(Device.Cpu);
-        foreach (var device in devices)
+        var runs = new List<(Device Device, TrainOptions Options)> { (gpu.Device, fp32), (gpu.Device, fp16) };
+        if (o.CpuTrain) runs.Add((Device.Cpu, fp32));
+        foreach (var (device, options) in runs)
         {
-            Console.WriteLine($"  {device}: {train.Count} train / {valid.Count} valid images of {train.Height}x{train.Width}, " +
+            string precision = options.Fp16 ? "fp16" : "fp32";
+            Console.WriteLine($"  {device} {precision}: {train.Count} train / {valid.Count} valid images of {train.Height}x{train.Width}, " +
                               $"{options.Epochs} epochs, batch {options.BatchSize}, lr {options.Lr}, seed {options.Seed}");
             var table = new StringWriter();
             var epochs = TrainCommand.Train(options, train, valid, table, TextWriter.Null, device);
@@ -34,7 +37,7 @@ public static class LabTrain
                 {
                     ["device"] = device.ToString(), ["epoch"] = e.Epoch, ["train_loss"] = Math.Round(e.TrainLoss, 6),
                     ["valid_loss"] = Math.Round(e.ValidLoss, 6), ["accuracy"] = Math.Round(e.Accuracy, 6), ["seconds"] = Math.Round(e.Seconds, 3),
-                    ["images"] = train.Count, ["bs"] = options.BatchSize, ["precision"] = "fp32",
+                    ["images"] = train.Count, ["bs"] = options.BatchSize, ["precision"] = precision,
                 });
         }
     }

@@ -5,7 +5,7 @@
 #   torch_baseline.jsonl / .log                   PyTorch's numbers for the same cases, same card, same run
 #   results.jsonl, summary.md, report.md (floors), device.txt, lab.log  the lab: device as ILGPU sees it, the GPU cases and
 #                                                 goldens on CUDA, timings, mnist_cnn trained 2 epochs
-#                                                 (CUDA, then the CPU with the same seed)
+#                                                 (CUDA float32 and --fp16, then the CPU with the same seed)
 #   usage: bash BUNDLE/run.sh [OUTDIR] [lab options, e.g. --only device,cases]   (OUTDIR defaults to $OUT)
 # A failing step is noted and the next one still runs; the exit code is the lab's.
 set -uo pipefail
