@@ -12,8 +12,9 @@
 // Per 32-deep k slice the group stages op(A) (its rows) and op(B) (its columns) in shared
 // memory as rows of k pairs (one uint = two halves, the unit a fragment register holds), so every
 // fragment register is one 32-bit shared load; rows are padded from 16 to 20 words, which puts the
-// 32 lanes of a fragment load on 32 different banks. The next slice is read from global memory into
-// registers while the current one is multiplied. Edges load zeros and guard the stores.
+// 32 lanes of a fragment load on 32 different banks. Slices are double-buffered: the slice after
+// next is read from global memory into registers while the current one is multiplied, the next one
+// goes into the other buffer, one barrier per slice. Edges load zeros and guard the stores.
 //
 // The mma is inline PTX (CudaAsm, sm_80+). Where PTX cannot run (ILGPU's CPU simulator) the same
 // kernel computes each mma's sums from the very fragment words the hardware would be given (found by
@@ -45,8 +46,9 @@ public static class GemmHalfKernels
     // per batch entry; grid: (ceil(n/64), ceil(m/64), batches), group: 128
     public static void GemmHalfTensorCoreKernel(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<float> c, GemmArgs g)
     {
-        var sa = SharedMemory.Allocate<uint>(TileM * RowWords);   // sa[row * RowWords + kp]: halves 2kp, 2kp+1 of op(A) row
-        var sb = SharedMemory.Allocate<uint>(TileN * RowWords);   // sb[col * RowWords + kp]: halves 2kp, 2kp+1 of op(B) column
+        // two slice buffers each; sa[buf * 64 * RowWords + row * RowWords + kp]: halves 2kp, 2kp+1 of op(A) row
+        var sa = SharedMemory.Allocate<uint>(2 * TileM * RowWords);
+        var sb = SharedMemory.Allocate<uint>(2 * TileN * RowWords);   // likewise op(B) by column
         int warp = Group.IdxX >> 5;
         // the warp's 32x32 sub-tile (2 x 2 warps)
         TensorCoreGemm<Acc2x4>(a, b, c, g, sa, sb, Shift64, (warp >> 1) * 32, (warp & 1) * 32);
@@ -55,8 +57,8 @@ public static class GemmHalfKernels
     // a, b, c, g as above; grid: (ceil(n/128), ceil(m/128), batches), group: 256, launch bounds Specialization128
     public static void GemmHalfTensorCore128Kernel(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<float> c, GemmArgs g)
     {
-        var sa = SharedMemory.Allocate<uint>(Tile128 * RowWords);
-        var sb = SharedMemory.Allocate<uint>(Tile128 * RowWords);
+        var sa = SharedMemory.Allocate<uint>(2 * Tile128 * RowWords);
+        var sb = SharedMemory.Allocate<uint>(2 * Tile128 * RowWords);
         int warp = Group.IdxX >> 5;
         // the warp's 64x32 sub-tile (2 x 4 warps)
         TensorCoreGemm<Acc4x4>(a, b, c, g, sa, sb, Shift128, (warp >> 2) * 64, (warp & 3) * 32);
@@ -83,6 +85,7 @@ public static class GemmHalfKernels
         int lane = t & 31;
         int gq = lane >> 2, tig = lane & 3;                       // fragment row group and thread-in-group
         int m0 = Grid.IdxY << shift, n0 = Grid.IdxX << shift;
+        int bufferWords = (1 << shift) * RowWords;                // one slice buffer of one operand
 
         // op(A) (m, k): A stored (m, k) has k contiguous, stored (k, m) has m contiguous; likewise op(B) (k, n)
         var wa = g.TransA != 0 ? Walk.For(t, 1, g.Lda, shift) : Walk.For(t, g.Lda, 1, shift);
@@ -95,21 +98,34 @@ public static class GemmHalfKernels
             var pa = new Words8(); var pb = new Words8();
             LoadSlice(a, aBase, wa, m0, g.M, 0, g.K, ref pa, shift);
             LoadSlice(b, bBase, wb, n0, g.N, 0, g.K, ref pb, shift);
+            StoreSlice(sa, wa, ref pa, shift);
+            StoreSlice(sb, wb, ref pb, shift);
+            LoadSlice(a, aBase, wa, m0, g.M, TileK, g.K, ref pa, shift);   // zeros when k <= 32
+            LoadSlice(b, bBase, wb, n0, g.N, TileK, g.K, ref pb, shift);
+            Group.Barrier();
 
+            // double-buffered slices, one barrier each: slice k0 + 32 (fetched during the previous
+            // slice) goes into the other buffer, which was last read before the previous barrier
+            int buf = 0;
             for (int k0 = 0; k0 < g.K; k0 += TileK)
             {
-                StoreSlice(sa, wa, ref pa, shift);
-                StoreSlice(sb, wb, ref pb, shift);
-                Group.Barrier();
                 if (k0 + TileK < g.K)
                 {
-                    // in flight while this slice is multiplied
-                    LoadSlice(a, aBase, wa, m0, g.M, k0 + TileK, g.K, ref pa, shift);
-                    LoadSlice(b, bBase, wb, n0, g.N, k0 + TileK, g.K, ref pb, shift);
+                    StoreSlice(sa.SubView((buf ^ 1) * bufferWords), wa, ref pa, shift);
+                    StoreSlice(sb.SubView((buf ^ 1) * bufferWords), wb, ref pb, shift);
+                    if (k0 + 2 * TileK < g.K)
+                    {
+                        // in flight while this slice is multiplied
+                        LoadSlice(a, aBase, wa, m0, g.M, k0 + 2 * TileK, g.K, ref pa, shift);
+                        LoadSlice(b, bBase, wb, n0, g.N, k0 + 2 * TileK, g.K, ref pb, shift);
+                    }
                 }
-                acc.Step(sa, sb, wm, wn, lane, 0);   // k 0..15 of the slice
-                acc.Step(sa, sb, wm, wn, lane, 8);   // k 16..31
+                var va = sa.SubView(buf * bufferWords, bufferWords);
+                var vb = sb.SubView(buf * bufferWords, bufferWords);
+                acc.Step(va, vb, wm, wn, lane, 0);   // k 0..15 of the slice
+                acc.Step(va, vb, wm, wn, lane, 8);   // k 16..31
                 Group.Barrier();
+                buf ^= 1;
             }
 
             acc.Store(c, cBase, g, m0 + wm + gq, n0 + wn + 2 * tig);

@@ -22,8 +22,8 @@ public class GemmHalfPtxTests
     /// <summary>Kernel, launch bounds, mma per slice, shared bytes, and the register budget of its occupancy.</summary>
     public static IEnumerable<object[]> Kernels() => new[]
     {
-        new object[] { nameof(GemmHalfKernels.GemmHalfTensorCoreKernel), 16, 2 * GemmHalfKernels.TileM * GemmHalfKernels.RowWords * sizeof(uint), 128 },
-        new object[] { nameof(GemmHalfKernels.GemmHalfTensorCore128Kernel), 32, 2 * GemmHalfKernels.Tile128 * GemmHalfKernels.RowWords * sizeof(uint), 128 },
+        new object[] { nameof(GemmHalfKernels.GemmHalfTensorCoreKernel), 16, 2 * 2 * GemmHalfKernels.TileM * GemmHalfKernels.RowWords * sizeof(uint), 128 },
+        new object[] { nameof(GemmHalfKernels.GemmHalfTensorCore128Kernel), 32, 2 * 2 * GemmHalfKernels.Tile128 * GemmHalfKernels.RowWords * sizeof(uint), 128 },
     };
 
     private static string Ptx(string kernel) =>
