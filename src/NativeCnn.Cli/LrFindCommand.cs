@@ -160,9 +160,7 @@ public static class LrFindCommand
             var csv = new StringBuilder("lr,smoothed_loss,raw_loss\n");
             for (int i = 0; i < r.Lrs.Count; i++)
                 csv.Append(string.Create(CultureInfo.InvariantCulture, $"{r.Lrs[i]:R},{r.Losses[i]:R},{r.RawLosses[i]:R}\n"));
-            var dir = Path.GetDirectoryName(Path.GetFullPath(o.Out));
-            if (dir is not null) Directory.CreateDirectory(dir);
-            File.WriteAllText(o.Out, csv.ToString());
+            WriteCreatingFolder(o.Out, csv.ToString());
         }
 
         if (o.Plot is not null)
@@ -171,9 +169,7 @@ public static class LrFindCommand
             int from = r.Lrs.Count > LrFindResult.SkipStart + LrFindResult.SkipEnd + 1 ? LrFindResult.SkipStart : 0;
             int to = from > 0 ? r.Lrs.Count - LrFindResult.SkipEnd : r.Lrs.Count;
             var svg = NativeCnn.Reports.Plots.LrFinder(r.Lrs.Skip(from).Take(to - from).ToList(), r.Losses.Skip(from).Take(to - from).ToList(), r.LrSteep, r.LrMin).ToSvg();
-            var dir = Path.GetDirectoryName(Path.GetFullPath(o.Plot));
-            if (dir is not null) Directory.CreateDirectory(dir);
-            NativeCnn.Reports.ReportFiles.WriteText(o.Plot, svg);
+            WriteCreatingFolder(o.Plot, svg);
         }
 
         text.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -214,5 +210,12 @@ public static class LrFindCommand
     {
         if (double.IsFinite(v)) json.WriteNumber(name, v);
         else json.WriteNull(name);
+    }
+
+    /// <summary>Writes a result file atomically, making its folder first if needed.</summary>
+    private static void WriteCreatingFolder(string path, string text)
+    {
+        if (Path.GetDirectoryName(Path.GetFullPath(path)) is { } dir) Directory.CreateDirectory(dir);
+        NativeCnn.Reports.ReportFiles.WriteText(path, text);
     }
 }

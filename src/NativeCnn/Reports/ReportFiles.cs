@@ -10,20 +10,13 @@ public static class ReportFiles
     {
         ArgumentNullException.ThrowIfNull(write);
         if (string.IsNullOrWhiteSpace(path)) throw new NativeCnnException("report: the output path is empty; expected a file path");
-        string full = Path.GetFullPath(path);
-        string dir = Path.GetDirectoryName(full) ?? ".";
-        if (!Directory.Exists(dir)) throw new NativeCnnException($"report: the folder '{dir}' of '{path}' does not exist");
-        string tmp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            using (var s = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write))
-                write(s);
-            File.Move(tmp, full, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(tmp)) File.Delete(tmp);
-        }
+        // the writers may close the stream they are given (StreamWriter, image encoders), so they
+        // write to memory (report files are small); the checkpoints' writer then does temporary file,
+        // flush to disk and rename
+        var buffer = new MemoryStream();
+        write(buffer);
+        var bytes = buffer.ToArray();
+        NativeCnn.Training.AtomicFile.Write(path, s => s.Write(bytes));
     }
 
     /// <summary>Writes text as UTF-8 (no byte-order mark) through <see cref="WriteAtomically"/>.</summary>

@@ -56,14 +56,10 @@ public static partial class GpuCases
         }
     }
 
-    /// <summary>Auto: the 128x128 kernel once there is a tile for every SM (132 on an H100).</summary>
+    /// <summary>The device's Auto resolves through ChooseTile with its own SM count (the rule itself:
+    /// GemmChoiceTests); a pinned tile wins.</summary>
     public static void Gemm_AutoChoosesByTilesPerSm(GpuBackend gpu)
     {
-        Assert.Equal(GemmTile.Tile128, GpuBackend.ChooseTile(4096, 4096, 1, 132));
-        Assert.Equal(GemmTile.Tile64, GpuBackend.ChooseTile(1024, 1024, 1, 132));      // 64 tiles
-        Assert.Equal(GemmTile.Tile128, GpuBackend.ChooseTile(1024, 1024, 3, 132));     // 192 with batches
-        Assert.Equal(GemmTile.Tile64, GpuBackend.ChooseTile(64, 100_000, 1, 132));     // narrower than a tile
-        Assert.Equal(GemmTile.Tile64, GpuBackend.ChooseTile(100_000, 127, 1, 132));
         var saved = gpu.FloatGemmTile;
         try
         {
@@ -95,17 +91,6 @@ public static partial class GpuCases
 
     /// <summary>The float32 conv through split-k GEMMs (backward-weight is the product it is for).</summary>
     public static void Gemm_SplitKInConv(GpuBackend gpu) => WithSplitK(gpu, 3, () => AgreeWithCpu_GemmAndConv(gpu));
-
-    /// <summary>Auto's split: only a lone product whose tiles leave SMs idle, with at least 1,024 of k a segment.</summary>
-    public static void Gemm_SplitKChoice(GpuBackend gpu)
-    {
-        _ = gpu;
-        Assert.Equal(30, GpuBackend.ChooseSplitK(64, 576, 262_144, 1, 132));   // resnet18 layer1 backward-weight at batch 256: 9 tiles
-        Assert.Equal(1, GpuBackend.ChooseSplitK(4096, 4096, 4096, 1, 132));     // 4,096 tiles
-        Assert.Equal(1, GpuBackend.ChooseSplitK(64, 576, 2000, 1, 132));        // k too short to split
-        Assert.Equal(1, GpuBackend.ChooseSplitK(64, 576, 262_144, 2, 132));     // batched: the batch fills the SMs
-        Assert.Equal(64, GpuBackend.ChooseSplitK(64, 64, 1 << 20, 1, 132));     // capped
-    }
 
     private static void WithSplitK(GpuBackend gpu, int split, Action run)
     {

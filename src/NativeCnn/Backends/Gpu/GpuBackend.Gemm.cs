@@ -41,7 +41,8 @@ public sealed partial class GpuBackend
     public static int ChooseSplitK(int m, int n, int k, int batch, int multiprocessors)
     {
         if (batch != 1) return 1;
-        long tiles = (long)((m + 63) / 64) * ((n + 63) / 64);
+        const int T = GemmKernels.TileM;   // the 64x64 kernel's tile (TileM == TileN), the one split products run
+        long tiles = (long)((m + T - 1) / T) * ((n + T - 1) / T);
         if (tiles * 2 >= multiprocessors) return 1;
         long byOccupancy = (2L * multiprocessors + tiles - 1) / tiles;
         return (int)Math.Clamp(Math.Min(byOccupancy, k / 1024), 1, 64);
@@ -88,7 +89,7 @@ public sealed partial class GpuBackend
     /// <summary>Auto's rule: 128x128 tiles once there is at least one for every SM.</summary>
     public static GemmTile ChooseTile(int m, int n, int batch, int multiprocessors)
     {
-        const int Edge = 128;
+        const int Edge = GemmWideKernels.TileM;   // 128, as GemmHalfKernels.Tile128
         long tiles = (long)((m + Edge - 1) / Edge) * ((n + Edge - 1) / Edge) * Math.Max(1, batch);
         return m >= Edge && n >= Edge && tiles >= multiprocessors ? GemmTile.Tile128 : GemmTile.Tile64;
     }

@@ -1,0 +1,31 @@
+// The GPU GEMM's choices, as pure functions of the product and the SM count (no device needed):
+// Auto's tile (GpuBackend.ChooseTile) and the split in k (GpuBackend.ChooseSplitK).
+using NativeCnn.Backends.Gpu;
+using Xunit;
+
+namespace NativeCnn.Tests.Gpu;
+
+public class GemmChoiceTests
+{
+    /// <summary>Auto's tile: the 128x128 kernel once there is a tile for every SM (132 on an H100).</summary>
+    [Fact]
+    public void Tile128OnceThereIsATilePerSm()
+    {
+        Assert.Equal(GemmTile.Tile128, GpuBackend.ChooseTile(4096, 4096, 1, 132));
+        Assert.Equal(GemmTile.Tile64, GpuBackend.ChooseTile(1024, 1024, 1, 132));      // 64 tiles
+        Assert.Equal(GemmTile.Tile128, GpuBackend.ChooseTile(1024, 1024, 3, 132));     // 192 with batches
+        Assert.Equal(GemmTile.Tile64, GpuBackend.ChooseTile(64, 100_000, 1, 132));     // narrower than a tile
+        Assert.Equal(GemmTile.Tile64, GpuBackend.ChooseTile(100_000, 127, 1, 132));
+    }
+
+    /// <summary>Auto's split: only a lone product whose tiles leave SMs idle, with at least 1,024 of k a segment.</summary>
+    [Fact]
+    public void SplitKGoesToLoneLongNarrowProducts()
+    {
+        Assert.Equal(30, GpuBackend.ChooseSplitK(64, 576, 262_144, 1, 132));   // resnet18 layer1 backward-weight at batch 256: 9 tiles
+        Assert.Equal(1, GpuBackend.ChooseSplitK(4096, 4096, 4096, 1, 132));     // 4,096 tiles
+        Assert.Equal(1, GpuBackend.ChooseSplitK(64, 576, 2000, 1, 132));        // k too short to split
+        Assert.Equal(1, GpuBackend.ChooseSplitK(64, 576, 262_144, 2, 132));     // batched: the batch fills the SMs
+        Assert.Equal(64, GpuBackend.ChooseSplitK(64, 64, 1 << 20, 1, 132));     // capped
+    }
+}
