@@ -34,6 +34,9 @@ public sealed class Rng
     /// <summary>Standard normal (Box-Muller on two uniforms of the same counter).</summary>
     public static float Normal(ulong seed, long index) => CounterRng.Normal(seed, index);
 
+    /// <summary>offset + scale * u rounded once (from float64), as the GPU kernels compute it.</summary>
+    public static float Affine(float offset, float scale, float u) => CounterRng.Affine(offset, scale, u);
+
     /// <summary>Fisher-Yates permutation of 0..n-1.</summary>
     public int[] Permutation(int n)
     {

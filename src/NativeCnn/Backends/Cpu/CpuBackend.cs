@@ -155,7 +155,7 @@ public sealed partial class CpuBackend : IBackend
         float range = hi - lo;
         For(dst.Length, 1 << 14, (start, end) =>
         {
-            for (int i = start; i < end; i++) d[i] = lo + range * Rng.Uniform(seed, i);
+            for (int i = start; i < end; i++) d[i] = Rng.Affine(lo, range, Rng.Uniform(seed, i));
         });
     }
 
@@ -164,7 +164,7 @@ public sealed partial class CpuBackend : IBackend
         var d = F(dst);
         For(dst.Length, 1 << 13, (start, end) =>
         {
-            for (int i = start; i < end; i++) d[i] = mean + std * Rng.Normal(seed, i);
+            for (int i = start; i < end; i++) d[i] = Rng.Affine(mean, std, Rng.Normal(seed, i));
         });
     }
 
