@@ -1,11 +1,15 @@
-// GPU conv2d as unfold (im2col) + GEMM + fold (col2im) (kernels: Conv.cs, Gemm.cs):
-//   forward          y[n]   (K, PQ)   = W (K, CRS) * col[n] (CRS, PQ)            batched over the chunk's images
-//   backward-data    gcol[n](CRS, PQ) = W^T * gy[n] (K, PQ)                     batched, then fold into gx
-//   backward-weight  gW     (K, CRS)  = gy' (K, nPQ) * col^T (nPQ, CRS)         one GEMM per chunk, accumulated
-// with gy' = gy with image and channel axes swapped. Pointwise convs (1x1, stride 1, no padding) use x
-// and gx directly as the (C, HW) matrices. The column buffer holds at most ColumnBudget floats; larger
-// batches run in chunks of images. Scratch buffers come from the pool and go back to it right after
-// their launches are queued: later users are queued behind them on the same stream.
+// GPU conv2d as unfold (im2col) + GEMM + fold (col2im) (kernels: Conv.cs, Gemm.cs). A chunk of images
+// is unfolded into one (CRS, images*PQ) column matrix, so every pass is one GEMM per chunk whose n or k
+// spans all the chunk's pixels (a per-image GEMM would have n = PQ: 16 columns in resnet18's last
+// stage, a quarter of a 64-wide tile):
+//   forward          y'     (K, nPQ)   = W (K, CRS) * col (CRS, nPQ)          then y = y' with image and channel axes swapped
+//   backward-data    gcol   (CRS, nPQ) = W^T * gy' (K, nPQ)                   then fold into gx
+//   backward-weight  gW     (K, CRS)   = gy' (K, nPQ) * col^T (nPQ, CRS)      accumulated over chunks
+// with gy' = gy with image and channel axes swapped ((N, K, PQ) -> (K, N, PQ)). Pointwise convs (1x1,
+// stride 1, no padding) use x and gx directly as per-image (C, HW) matrices. The column buffer holds
+// at most ColumnBudget floats; larger batches run in chunks of images. Scratch buffers come from the
+// pool and go back to it right after their launches are queued: later users are queued behind them
+// on the same stream.
 // One implementation serves float32 and float16 inputs (ConvElement<T>: the views, unfold, swap and
 // GEMM of the element type; the float16 one is in GpuBackend.Fp16.cs). Outputs are float32 either
 // way, and so is gcol, which the fold sums into gx.
@@ -101,14 +105,19 @@ public sealed partial class GpuBackend
         {
             int chunk = ImagesPerChunk(g);
             var col = e.Scratch((long)chunk * crs * pq);
+            var yT = chunk > 1 ? Scratch((long)g.K * chunk * pq) : null;
             for (int n0 = 0; n0 < g.N; n0 += chunk)
             {
-                int cnt = Math.Min(chunk, g.N - n0);
-                e.Unfold(xv, col.View, g, n0, cnt, crs * pq, pq);
-                args.Batch = cnt; args.StrideB = crs * pq;
-                e.Gemm(args, wv, col.View, yv.SubView((long)n0 * g.K * pq));
+                int cnt = Math.Min(chunk, g.N - n0), cols = cnt * pq;
+                e.Unfold(xv, col.View, g, n0, cnt, pq, cols);
+                var yChunk = yv.SubView((long)n0 * g.K * pq);
+                args.N = cols; args.Ldb = cols; args.Ldc = cols; args.Batch = 1;
+                e.Gemm(args, wv, col.View, cnt == 1 ? yChunk : yT!.F32);
+                // y' (K, cnt, PQ) -> y (cnt, K, PQ): the swap with the roles of images and channels exchanged
+                if (cnt > 1) ConvFloat.SwapImageChannel(yT!.F32, yChunk, 0, g.K, cnt, pq);
             }
             ReturnToPool(col.Storage);
+            if (yT is not null) ReturnToPool(yT);
         }
         if (bias is not null)
         {
@@ -135,15 +144,24 @@ public sealed partial class GpuBackend
         }
         int chunk = ImagesPerChunk(g);
         var col = Scratch((long)chunk * crs * pq);   // gcol: float32 for either element type
+        (GpuStorage Storage, ArrayView<T> View)? gyT = chunk > 1 ? e.Scratch((long)chunk * g.K * pq) : null;
         for (int n0 = 0; n0 < g.N; n0 += chunk)
         {
-            int cnt = Math.Min(chunk, g.N - n0);
-            args.Batch = cnt; args.StrideC = crs * pq;
-            e.Gemm(args, wv, gyv.SubView((long)n0 * g.K * pq), col.F32);
+            int cnt = Math.Min(chunk, g.N - n0), cols = cnt * pq;
+            ArrayView<T> b;
+            if (cnt == 1) b = gyv.SubView((long)n0 * g.K * pq);   // one image: (K, PQ) as stored
+            else
+            {
+                e.SwapImageChannel(gyv, gyT!.Value.View, n0, cnt, g.K, pq);
+                b = gyT.Value.View;
+            }
+            args.N = cols; args.Ldb = cols; args.Ldc = cols; args.Batch = 1;
+            e.Gemm(args, wv, b, col.F32);
             Load(ref _fold, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ConvShape, int, int, int, int>(ConvKernels.ConvUnfoldBackwardKernel))
-                (Flat((long)cnt * g.C * g.H * g.W), col.F32, gxv, Shape(g), n0, cnt, crs * pq, pq);
+                (Flat((long)cnt * g.C * g.H * g.W), col.F32, gxv, Shape(g), n0, cnt, pq, cols);
         }
         ReturnToPool(col);
+        if (gyT is not null) ReturnToPool(gyT.Value.Storage);
     }
 
     /// <summary>x, gy of element T -> gw: float32 =, gbias: float32 = (if not null).</summary>
