@@ -17,7 +17,7 @@ public sealed class LabOptions
         "Options:\n" +
         "  --simulator      run on ILGPU's CPU simulator instead of CUDA (slow: use with --quick)\n" +
         "  --quick          tiny sizes everywhere (case names then carry the sizes actually run)\n" +
-        "  --only LIST      sections to run, comma-separated: device,cases,kernels,bench,train (default: all)\n" +
+        "  --only LIST      sections to run, comma-separated: device,cases,kernels,bench,profile,train (default: all)\n" +
         "  --cases TEXT     run only the correctness cases whose name contains TEXT\n" +
         "  --bench TEXT     run only the timed cases whose name contains TEXT\n" +
         "  --epochs N       training epochs (default 2; 1 with --quick)\n" +
@@ -27,7 +27,7 @@ public sealed class LabOptions
     public string Out { get; private set; } = "";
     public bool Simulator { get; private set; }
     public bool Quick { get; private set; }
-    public HashSet<string> Sections { get; } = new(StringComparer.Ordinal) { "device", "cases", "kernels", "bench", "train" };
+    public HashSet<string> Sections { get; } = new(StringComparer.Ordinal) { "device", "cases", "kernels", "bench", "profile", "train" };
     public string? CaseFilter { get; private set; }
     public string? BenchFilter { get; private set; }
     public int Epochs { get; private set; }
@@ -49,9 +49,9 @@ public sealed class LabOptions
                 case "--only":
                 {
                     var list = Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-                    var unknown = list.Where(s => s is not ("device" or "cases" or "kernels" or "bench" or "train")).ToList();
+                    var unknown = list.Where(s => s is not ("device" or "cases" or "kernels" or "bench" or "profile" or "train")).ToList();
                     if (unknown.Count > 0 || list.Length == 0)
-                        throw new ArgumentException($"--only expects sections from device,cases,kernels,bench,train, got '{string.Join(",", list)}'");
+                        throw new ArgumentException($"--only expects sections from device,cases,kernels,bench,profile,train, got '{string.Join(",", list)}'");
                     o.Sections.Clear();
                     o.Sections.Add("device");   // every other section needs the device
                     o.Sections.UnionWith(list);

@@ -100,10 +100,15 @@ public static class LabSummary
     }
 
     /// <summary>A record's row name: the case, plus the dtype when it is not float32 and "amp" for AMP
-    /// runs, so torch_baseline.py's float16 matmul pairs with our float16 GEMM, never with float32.</summary>
-    private static string Key(JsonObject r) =>
-        (string)r["case"]! + ((string?)r["dtype"] is { } dt && dt != "float32" ? $" ({dt})" : "") +
-        (r["amp"] is { } amp && amp.GetValue<bool>() ? " (amp)" : "");
+    /// runs, so torch_baseline.py's float16 matmul pairs with our float16 GEMM, never with float32.
+    /// Our AMP cases say so in their name ("..._amp"), torch_baseline.py's in an "amp" field.</summary>
+    private static string Key(JsonObject r)
+    {
+        string name = (string)r["case"]!;
+        bool amp = r["amp"] is { } a && a.GetValue<bool>();
+        if (name.EndsWith("_amp", StringComparison.Ordinal)) { name = name[..^4]; amp = true; }
+        return name + ((string?)r["dtype"] is { } dt && dt != "float32" ? $" ({dt})" : "") + (amp ? " (amp)" : "");
+    }
 
     /// <summary>torch_baseline.py's records by row name (see Key).</summary>
     private static Dictionary<string, JsonObject> TorchBaseline(string? path)

@@ -37,6 +37,11 @@ else
         try { LabBench.Run(o, gpu, results); LabBenchFp16.Run(o, gpu, results); }
         catch (Exception e) { results.Error("bench", e); exit = 1; }
     }
+    if (o.Sections.Contains("profile"))
+    {
+        try { LabProfile.Run(o, gpu, results); }
+        catch (Exception e) { results.Error("profile", e); exit = 1; }
+    }
     if (o.Sections.Contains("train"))
     {
         try { LabTrain.Run(o, gpu, results); }

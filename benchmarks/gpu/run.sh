@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The GPU bring-up run, on a GPU host, from the bundle made by benchmarks/gpu/bundle.sh (no .NET SDK
 # needed there). Writes everything into one folder:
-#   host.txt, nvidia-smi.txt                      the machine and the driver's view of the GPU
+#   host.txt                                      the machine and the driver's view of the GPU (nvidia-smi)
 #   torch_baseline.jsonl / .log                   PyTorch's numbers for the same cases, same card, same run
-#   results.jsonl, summary.md, report.md (floors), device.txt, lab.log  the lab: device as ILGPU sees it, the GPU cases and
+#   results.jsonl, summary.md, report.md (floors), profile.md, device.txt, lab.log  the lab: device as ILGPU sees it, the GPU cases and
 #                                                 goldens on CUDA, timings, mnist_cnn trained 2 epochs
 #                                                 (CUDA float32 and --fp16, then the CPU with the same seed)
 #   usage: bash BUNDLE/run.sh [OUTDIR] [lab options, e.g. --only device,cases]   (OUTDIR defaults to $OUT)
@@ -16,7 +16,8 @@ out=$(cd "$out" && pwd)
 
 { date -u; uname -a; nproc; free -g 2>/dev/null | head -2; } >"$out/host.txt" 2>&1
 echo "== nvidia-smi"
-if command -v nvidia-smi >/dev/null; then nvidia-smi 2>&1 | tee "$out/nvidia-smi.txt"; else echo "nvidia-smi not found" | tee "$out/nvidia-smi.txt"; fi
+# (appended to host.txt: the device tool brings back at most 8 files)
+if command -v nvidia-smi >/dev/null; then nvidia-smi 2>&1 | tee -a "$out/host.txt"; else echo "nvidia-smi not found" | tee -a "$out/host.txt"; fi
 
 echo "== torch_baseline.py --device cuda"
 if command -v python3 >/dev/null && python3 -c 'import torch' 2>/dev/null; then

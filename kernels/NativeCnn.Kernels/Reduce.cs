@@ -1,7 +1,9 @@
 // Reductions over the middle axis of x: (outer, n, inner). Two shapes of launch: one thread per
 // output when there are many outputs (each thread walks n; neighbours read neighbouring inner
 // elements, so loads coalesce), and one group per output when there are few outputs and long rows
-// (the group strides over n, then warp shuffles and shared memory combine). Arg-max keeps the first index of
+// (the group strides over n, then warp shuffles and shared memory combine); when even that leaves
+// the GPU mostly idle (a handful of outputs over millions of elements), segments of n are summed by
+// groups of their own and the partial sums reduced again. Arg-max keeps the first index of
 // the maximum and lets NaN win, like the CPU backend. Sums accumulate in float32 (the CPU backend
 // uses float64; the per-thread partial sums keep the difference at float rounding level).
 using ILGPU;
@@ -37,6 +39,34 @@ public static class ReduceKernels
             for (int k = t; k < n; k += size) acc += x[p + k * inner];
             float total = GroupReduce.Sum(scratch, acc);
             if (t == 0) y[j] = total * scale;
+        }
+    }
+
+    // x: (outer, n, inner) -> partial: (outer, segments, inner) = sums over segments of segLen along n;
+    // one group per (output, segment), four independent accumulators per thread (four loads in flight,
+    // where one accumulator waits for each load before issuing the next)
+    public static void ReduceSegmentsKernel(ArrayView<float> x, ArrayView<float> partial, int outer, int n, int inner,
+                                            int segLen, int segments)
+    {
+        var scratch = SharedMemory.Allocate<float>(GroupReduce.ScratchSize);
+        int t = Group.IdxX, size = Group.DimX;
+        for (int j = Grid.IdxX; j < outer * segments * inner; j += Grid.DimX)
+        {
+            int i = j % inner, rest = j / inner;
+            int seg = rest % segments, o = rest / segments;
+            int k = seg * segLen + t, end = System.Math.Min(n, (seg + 1) * segLen);
+            int p = o * n * inner + i;
+            float a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+            for (; k + 3 * size < end; k += 4 * size)
+            {
+                a0 += x[p + k * inner];
+                a1 += x[p + (k + size) * inner];
+                a2 += x[p + (k + 2 * size) * inner];
+                a3 += x[p + (k + 3 * size) * inner];
+            }
+            for (; k < end; k += size) a0 += x[p + k * inner];
+            float total = GroupReduce.Sum(scratch, (a0 + a1) + (a2 + a3));
+            if (t == 0) partial[j] = total;
         }
     }
 

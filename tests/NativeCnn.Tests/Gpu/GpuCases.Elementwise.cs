@@ -73,8 +73,14 @@ public static partial class GpuCases
 
     public static void Reduce_SumAndMeanBothKernels(GpuBackend gpu)
     {
-        // (outer, n, inner): short rows take one thread per output, long rows one group per output
-        foreach (var (outer, n, inner) in new[] { (2, 5, 3), (1, 7, 1), (4, 1, 6), (1, 300, 1), (3, 200, 2), (2, 1000, 1) })
+        // (outer, n, inner): short rows take one thread per output, long rows one group per output, and
+        // a few outputs over very long rows segments of their own (uneven last segment; inner > 1)
+        Assert.Equal(1, GpuBackend.Segments(4, 2 * GpuBackend.MinSegment - 1, 132));
+        Assert.Equal(2, GpuBackend.Segments(4, 2 * GpuBackend.MinSegment, 132));
+        Assert.Equal(264, GpuBackend.Segments(4, 1 << 26, 132));
+        Assert.Equal(1, GpuBackend.Segments(2048, 1 << 20, 132));
+        foreach (var (outer, n, inner) in new[] { (2, 5, 3), (1, 7, 1), (4, 1, 6), (1, 300, 1), (3, 200, 2), (2, 1000, 1),
+                                                  (1, 5 * GpuBackend.MinSegment + 3, 1), (2, 2 * GpuBackend.MinSegment + 1, 3) })
         {
             var x = G.Rand(outer * 31 + n, outer * n * inner);
             foreach (var op in new[] { ReduceOp.Sum, ReduceOp.Mean })

@@ -81,12 +81,39 @@ public sealed partial class GpuBackend
     /// every GPU thread one of its own.</summary>
     private static bool GroupPerOutput(int outputs, int n) => n >= 128 && outputs < 2048;
 
+    /// <summary>Shortest segment worth a group of its own in the two-stage sum.</summary>
+    internal const int MinSegment = 4096;
+
+    /// <summary>How many segments to cut each row of n into so that about eight groups per SM run:
+    /// 1 (no split) when the outputs alone give that many groups or rows are short.</summary>
+    internal static int Segments(int outputs, int n, int multiprocessors) =>
+        (int)Math.Clamp(Math.Min((8L * multiprocessors + outputs - 1) / outputs, n / MinSegment), 1, 4096);
+
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, int, int, int, int>? _reduceSegments;
+
     public void Reduce(ReduceOp op, Storage x, Storage y, int outer, int n, int inner)
     {
+        if (outer * inner == 0) return;
+        ReduceSum(x, y, outer, n, inner, op == ReduceOp.Mean ? 1f / n : 1f);
+    }
+
+    /// <summary>y (outer, inner) = scale * the sum of x (outer, n, inner) over n.</summary>
+    private void ReduceSum(Storage x, Storage y, int outer, int n, int inner, float scale)
+    {
         int outputs = outer * inner;
-        if (outputs == 0) return;
-        float scale = op == ReduceOp.Mean ? 1f / n : 1f;
-        if (GroupPerOutput(outputs, n))
+        int segments = GroupPerOutput(outputs, n) ? Segments(outputs, n, _acc.NumMultiprocessors) : 1;
+        if (segments > 1)
+        {
+            // two stages: (outer, segments, inner) partial sums, then their sum (scaled)
+            int segLen = (n + segments - 1) / segments;
+            segments = (n + segLen - 1) / segLen;
+            var partial = Scratch((long)outer * segments * inner);
+            Load(ref _reduceSegments, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int, int, int, int>(ReduceKernels.ReduceSegmentsKernel))
+                (Groups((long)outputs * segments), F(x), partial.F32, outer, n, inner, segLen, segments);
+            ReduceSum(partial, y, outer, segments, inner, scale);
+            ReturnToPool(partial);
+        }
+        else if (GroupPerOutput(outputs, n))
             Load(ref _reduceGroup, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int, int, float>(ReduceKernels.ReduceGroupForwardKernel))
                 (Groups(outputs), F(x), F(y), outer, n, inner, scale);
         else

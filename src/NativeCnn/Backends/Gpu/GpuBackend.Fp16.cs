@@ -84,7 +84,7 @@ public sealed partial class GpuBackend
         {
             const int E = GemmHalfKernels.Tile128;
             Load(ref _gemmHalf128, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmArgs>(
-                    GemmHalfKernels.GemmHalfTensorCore128Kernel, GemmHalfKernels.Specialization128))
+                    GemmHalfKernels.GemmHalfTensorCore128Kernel, GemmHalfKernels.Specialization128), Profile is null ? null : GemmShape(args))
                 (new KernelConfig(new Index3D((args.N + E - 1) / E, (args.M + E - 1) / E, batches),
                                   new Index3D(GemmHalfKernels.GroupThreads128, 1, 1)), a, b, c, args);
             return;
@@ -93,7 +93,7 @@ public sealed partial class GpuBackend
             (args.N + GemmHalfKernels.TileN - 1) / GemmHalfKernels.TileN,
             (args.M + GemmHalfKernels.TileM - 1) / GemmHalfKernels.TileM,
             batches);
-        Load(ref _gemmHalf, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmArgs>(GemmHalfKernels.GemmHalfTensorCoreKernel))
+        Load(ref _gemmHalf, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmArgs>(GemmHalfKernels.GemmHalfTensorCoreKernel), Profile is null ? null : GemmShape(args))
             (new KernelConfig(grid, new Index3D(GemmHalfKernels.GroupThreads, 1, 1)), a, b, c, args);
     }
 

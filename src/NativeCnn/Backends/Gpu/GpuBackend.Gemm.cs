@@ -119,6 +119,10 @@ public sealed partial class GpuBackend
         GemmViewsUnsplit(args, a, b, c);
     }
 
+    /// <summary>"MxNxK", the transposes and the batch count: a GEMM's name in a KernelProfile.</summary>
+    private static string GemmShape(GemmArgs a) =>
+        $"{a.M}x{a.N}x{a.K}{(a.TransA != 0 ? " tA" : "")}{(a.TransB != 0 ? " tB" : "")}{(a.Batch > 1 ? $" b{a.Batch}" : "")}";
+
     private void GemmViewsUnsplit(GemmArgs args, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c)
     {
         int batches = Math.Min(args.Batch, 65535);
@@ -128,13 +132,13 @@ public sealed partial class GpuBackend
                                    (args.M + GemmWideKernels.TileM - 1) / GemmWideKernels.TileM, batches);
             // launch bounds (256 threads, 2 groups per SM) hold ptxas to 128 registers
             Load(ref _gemmWide, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>(
-                    GemmWideKernels.GemmWideKernel, GemmWideKernels.Specialization))
+                    GemmWideKernels.GemmWideKernel, GemmWideKernels.Specialization), Profile is null ? null : GemmShape(args))
                 (new KernelConfig(wide, new Index3D(GemmWideKernels.GroupThreads, 1, 1)), a, b, c, args);
             return;
         }
         var grid = new Index3D((args.N + GemmKernels.TileN - 1) / GemmKernels.TileN,
                                (args.M + GemmKernels.TileM - 1) / GemmKernels.TileM, batches);
-        Load(ref _gemm, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>(GemmKernels.GemmForwardKernel))
+        Load(ref _gemm, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>(GemmKernels.GemmForwardKernel), Profile is null ? null : GemmShape(args))
             (new KernelConfig(grid, new Index3D(GemmKernels.GroupThreads, 1, 1)), a, b, c, args);
     }
 }

@@ -91,9 +91,29 @@ public sealed partial class GpuBackend : IBackend, IDisposable
     private KernelConfig Groups(long items) =>
         new((int)Math.Clamp(items, 1, _acc is CPUAccelerator ? 2 : 65535), _itemGroup);
 
-    /// <summary>Loads a kernel on first use and caches its launcher.</summary>
-    private T Load<T>(ref T? slot, Func<Accelerator, T> load) where T : class
+    /// <summary>While set, every launch waits for the device first and books kernel times here
+    /// (KernelProfile.cs); null, launches are only queued. Set and cleared by the driving thread.</summary>
+    public KernelProfile? Profile { get; set; }
+
+    /// <summary>Stops profiling: waits for the last profiled kernel, books it and detaches the profile.</summary>
+    public KernelProfile? EndProfile()
     {
+        var p = Profile;
+        p?.Close(_acc);
+        Profile = null;
+        return p;
+    }
+
+    /// <summary>Loads a kernel on first use and caches its launcher. <paramref name="detail"/> (computed
+    /// only while profiling) refines the kernel's name in the profile, e.g. a GEMM's shape.</summary>
+    private T Load<T>(ref T? slot, Func<Accelerator, T> load, string? detail = null,
+                      [System.Runtime.CompilerServices.CallerArgumentExpression(nameof(slot))] string kernel = "") where T : class
+    {
+        if (Profile is not null)
+        {
+            string name = kernel.Replace("ref ", "").TrimStart('_');
+            Profile.Launching(detail is null ? name : name + " " + detail, _acc);
+        }
         if (slot is not null) return slot;
         lock (_loadLock) return slot ??= load(_acc);
     }
