@@ -3,6 +3,7 @@
 // pooling, batch norm, softmax and losses, dropout and optimizer steps).
 using NativeCnn.Backends;
 using NativeCnn.Backends.Gpu;
+using Xunit;
 
 namespace NativeCnn.Tests.Gpu;
 
@@ -57,18 +58,23 @@ public static partial class GpuCases
 
     public static void AgreeWithCpu_BatchNorm(GpuBackend gpu)
     {
-        const int n = 3, c = 4, hw = 70, len = n * c * hw;
-        var x = G.Rand(81, len).Select(v => 5f + 2f * v).ToArray();
-        Both.Agree(gpu, "batch norm", new[] { x, G.Rand(82, c, 0.5f, 1.5f), G.Rand(83, c), G.Rand(84, c), G.Rand(85, c, 0.5f, 2f), G.Rand(86, len) },
-            new[] { len, c, c, c, c, len, len, c, c }, (be, i, o) =>
-            {
-                // running stats are updated in place: copy them to outputs first
-                CopyOut(be, i[3], o[3], c);
-                CopyOut(be, i[4], o[4], c);
-                be.BatchNormForwardTraining(i[0], i[1], i[2], o[0], o[1], o[2], o[3], o[4], n, c, hw, 0.1f, 1e-5f);
-                be.BatchNormForwardInference(i[0], i[1], i[2], o[3], o[4], o[5], n, c, hw, 1e-5f);
-                be.BatchNormBackward(i[0], i[5], i[1], o[1], o[2], o[6], o[7], o[8], n, c, hw);
-            }, tol: 2e-5);
+        // the second shape's channels are long enough to be cut into segments (two on the simulator)
+        Assert.True(GpuBackend.Segments(3, 4 * 2500, 1) > 1);
+        foreach (var (n, c, hw) in new[] { (3, 4, 70), (4, 3, 2500) })
+        {
+            int len = n * c * hw;
+            var x = G.Rand(81, len).Select(v => 5f + 2f * v).ToArray();
+            Both.Agree(gpu, $"batch norm ({n},{c},{hw})", new[] { x, G.Rand(82, c, 0.5f, 1.5f), G.Rand(83, c), G.Rand(84, c), G.Rand(85, c, 0.5f, 2f), G.Rand(86, len) },
+                new[] { len, c, c, c, c, len, len, c, c }, (be, i, o) =>
+                {
+                    // running stats are updated in place: copy them to outputs first
+                    CopyOut(be, i[3], o[3], c);
+                    CopyOut(be, i[4], o[4], c);
+                    be.BatchNormForwardTraining(i[0], i[1], i[2], o[0], o[1], o[2], o[3], o[4], n, c, hw, 0.1f, 1e-5f);
+                    be.BatchNormForwardInference(i[0], i[1], i[2], o[3], o[4], o[5], n, c, hw, 1e-5f);
+                    be.BatchNormBackward(i[0], i[5], i[1], o[1], o[2], o[6], o[7], o[8], n, c, hw);
+                }, tol: 2e-5);
+        }
     }
 
     public static void AgreeWithCpu_SoftmaxAndLosses(GpuBackend gpu)

@@ -12,7 +12,7 @@ public static partial class GpuCases
 {
     public static void BatchNorm_TrainingInferenceAndRunningStats(GpuBackend gpu)
     {
-        foreach (var (n, c, hw) in new[] { (3, 4, 5), (2, 3, 300) })
+        foreach (var (n, c, hw) in new[] { (3, 4, 5), (2, 3, 300), (4, 3, 2500) })   // the last in segments (as in AgreeWithCpu_BatchNorm)
         {
             int len = n * c * hw;
             var x = G.Rand(31, len).Select((v, i) => 100f + v + 0.5f * ((i / hw) % c)).ToArray();
