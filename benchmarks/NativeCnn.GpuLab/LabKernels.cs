@@ -122,16 +122,19 @@ public static class LabKernels
             var c = Tensor.Zeros(new[] { s, s }, DType.Float32, device).Keep();
             float[] reference = Tensor.FromArray(aRounded, new[] { s, s }).MatMul(Tensor.FromArray(bRounded, new[] { s, s })).ToArray();
             double tol = 1e-5 * Math.Sqrt(s);
-            foreach (var (path, tile, name) in new[] { (HalfGemmPath.Widen, GemmTile.Auto, "widen+sgemm"),
-                                                        (HalfGemmPath.TensorCore, GemmTile.Tile64, "mma.sync-64x64"),
-                                                        (HalfGemmPath.TensorCore, GemmTile.Tile128, "mma.sync-128x128") })
+            // "-words": the operands loaded 16 bits at a time, as before 16-byte vector loads
+            foreach (var (path, tile, vectors, name) in new[] { (HalfGemmPath.Widen, GemmTile.Auto, true, "widen+sgemm"),
+                                                                 (HalfGemmPath.TensorCore, GemmTile.Tile64, false, "mma.sync-64x64-words"),
+                                                                 (HalfGemmPath.TensorCore, GemmTile.Tile64, true, "mma.sync-64x64"),
+                                                                 (HalfGemmPath.TensorCore, GemmTile.Tile128, false, "mma.sync-128x128-words"),
+                                                                 (HalfGemmPath.TensorCore, GemmTile.Tile128, true, "mma.sync-128x128") })
             {
                 variants.Add(new("hgemm", name, $"gemm_{s}_float16", 2.0 * s * s * s, 2.0 * 2 * s * s + 4.0 * s * s, () =>
                 {
                     var (savedPath, savedTile) = (gpu.HalfGemm, gpu.HalfGemmTile);
-                    (gpu.HalfGemm, gpu.HalfGemmTile) = (path, tile);
+                    (gpu.HalfGemm, gpu.HalfGemmTile, gpu.HalfVectorLoads) = (path, tile, vectors);
                     try { gpu.Gemm(false, false, s, s, s, 1f, ah, 0, s, bh, 0, s, 0f, c.Storage, 0, s); }
-                    finally { (gpu.HalfGemm, gpu.HalfGemmTile) = (savedPath, savedTile); }
+                    finally { (gpu.HalfGemm, gpu.HalfGemmTile, gpu.HalfVectorLoads) = (savedPath, savedTile, true); }
                 }, () => MaxRelError(c.ToArray(), reference, tol)));
             }
         }

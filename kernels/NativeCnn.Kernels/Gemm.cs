@@ -20,6 +20,10 @@ public struct GemmArgs
     public int TransA, TransB;          // 1 = transposed operand
     public int Batch, StrideA, StrideB, StrideC;
     public float Alpha, Beta;
+    /// <summary>Float16 kernels only: bit 0 (A) / bit 1 (B) set when the operand may be read in 16-byte
+    /// vectors (host-checked: view offset, leading dimension and batch stride multiples of 8 halves, K
+    /// a multiple of 32). The float32 kernels ignore it.</summary>
+    public int Aligned;
 }
 
 public static class GemmKernels

@@ -24,6 +24,7 @@
 // it.) GPUs below sm_80 use the backend's widening path.
 // What must hold: beta == 0 never reads C (pooled buffers hold garbage, even NaN).
 using ILGPU;
+using ILGPU.Runtime;
 using ILGPU.Runtime.Cuda;
 
 namespace NativeCnn.Kernels;
@@ -47,8 +48,9 @@ public static class GemmHalfKernels
     public static void GemmHalfTensorCoreKernel(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<float> c, GemmArgs g)
     {
         // two slice buffers each; sa[buf * 64 * RowWords + row * RowWords + kp]: halves 2kp, 2kp+1 of op(A) row
-        var sa = SharedMemory.Allocate<uint>(2 * TileM * RowWords);
-        var sb = SharedMemory.Allocate<uint>(2 * TileN * RowWords);   // likewise op(B) by column
+        // (allocated as 16-byte units, so the 16-byte stores of aligned operands are aligned)
+        var sa = SharedMemory.Allocate<U4>(2 * TileM * RowWords / 4);
+        var sb = SharedMemory.Allocate<U4>(2 * TileN * RowWords / 4);   // likewise op(B) by column
         int warp = Group.IdxX >> 5;
         // the warp's 32x32 sub-tile (2 x 2 warps)
         TensorCoreGemm<Acc2x4>(a, b, c, g, sa, sb, Shift64, (warp >> 1) * 32, (warp & 1) * 32);
@@ -57,8 +59,8 @@ public static class GemmHalfKernels
     // a, b, c, g as above; grid: (ceil(n/128), ceil(m/128), batches), group: 256, launch bounds Specialization128
     public static void GemmHalfTensorCore128Kernel(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<float> c, GemmArgs g)
     {
-        var sa = SharedMemory.Allocate<uint>(2 * Tile128 * RowWords);
-        var sb = SharedMemory.Allocate<uint>(2 * Tile128 * RowWords);
+        var sa = SharedMemory.Allocate<U4>(2 * Tile128 * RowWords / 4);
+        var sb = SharedMemory.Allocate<U4>(2 * Tile128 * RowWords / 4);
         int warp = Group.IdxX >> 5;
         // the warp's 64x32 sub-tile (2 x 4 warps)
         TensorCoreGemm<Acc4x4>(a, b, c, g, sa, sb, Shift128, (warp >> 2) * 64, (warp & 3) * 32);
@@ -76,7 +78,7 @@ public static class GemmHalfKernels
     /// sub-tile at (wm, wn) accumulated in a TAcc. TAcc is a struct type argument, so ILGPU compiles one
     /// specialised copy per kernel (no dispatch, the accumulators stay scalar registers).</summary>
     private static void TensorCoreGemm<TAcc>(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<float> c, GemmArgs g,
-                                             ArrayView<uint> sa, ArrayView<uint> sb, int shift, int wm, int wn)
+                                             ArrayView<U4> sa4, ArrayView<U4> sb4, int shift, int wm, int wn)
         where TAcc : struct, IWarpTile
     {
         int t = Group.IdxX;
@@ -86,22 +88,32 @@ public static class GemmHalfKernels
         int gq = lane >> 2, tig = lane & 3;                       // fragment row group and thread-in-group
         int m0 = Grid.IdxY << shift, n0 = Grid.IdxX << shift;
         int bufferWords = (1 << shift) * RowWords;                // one slice buffer of one operand
+        var sa = sa4.Cast<uint>();
+        var sb = sb4.Cast<uint>();
 
         // op(A) (m, k): A stored (m, k) has k contiguous, stored (k, m) has m contiguous; likewise op(B) (k, n)
         var wa = g.TransA != 0 ? Walk.For(t, 1, g.Lda, shift) : Walk.For(t, g.Lda, 1, shift);
         var wb = g.TransB != 0 ? Walk.For(t, g.Ldb, 1, shift) : Walk.For(t, 1, g.Ldb, shift);
+        // 16-byte loads where the host vouched for the alignment and the whole tile edge is inside the
+        // matrix (then every slice is interior: K is a multiple of 32); a group-uniform choice
+        bool vecA = (g.Aligned & 1) != 0 && m0 + (1 << shift) <= g.M;
+        bool vecB = (g.Aligned & 2) != 0 && n0 + (1 << shift) <= g.N;
+        var a4 = a.Cast<U4>(); var b4 = b.Cast<U4>();
 
         for (int batch = Grid.IdxZ; batch < g.Batch; batch += Grid.DimZ)
         {
             int aBase = batch * g.StrideA, bBase = batch * g.StrideB, cBase = batch * g.StrideC;
             var acc = default(TAcc);
             var pa = new Words8(); var pb = new Words8();
-            LoadSlice(a, aBase, wa, m0, g.M, 0, g.K, ref pa, shift);
-            LoadSlice(b, bBase, wb, n0, g.N, 0, g.K, ref pb, shift);
-            StoreSlice(sa, wa, ref pa, shift);
-            StoreSlice(sb, wb, ref pb, shift);
-            LoadSlice(a, aBase, wa, m0, g.M, TileK, g.K, ref pa, shift);   // zeros when k <= 32
-            LoadSlice(b, bBase, wb, n0, g.N, TileK, g.K, ref pb, shift);
+            Load(a, a4, aBase, wa, vecA, m0, g.M, 0, g.K, t, ref pa, shift);
+            Load(b, b4, bBase, wb, vecB, n0, g.N, 0, g.K, t, ref pb, shift);
+            Store(sa4, 0, wa, vecA, t, ref pa, shift);
+            Store(sb4, 0, wb, vecB, t, ref pb, shift);
+            if (TileK < g.K)
+            {
+                Load(a, a4, aBase, wa, vecA, m0, g.M, TileK, g.K, t, ref pa, shift);
+                Load(b, b4, bBase, wb, vecB, n0, g.N, TileK, g.K, t, ref pb, shift);
+            }
             Group.Barrier();
 
             // double-buffered slices, one barrier each: slice k0 + 32 (fetched during the previous
@@ -111,13 +123,13 @@ public static class GemmHalfKernels
             {
                 if (k0 + TileK < g.K)
                 {
-                    StoreSlice(sa.SubView((buf ^ 1) * bufferWords), wa, ref pa, shift);
-                    StoreSlice(sb.SubView((buf ^ 1) * bufferWords), wb, ref pb, shift);
+                    Store(sa4, (buf ^ 1) * bufferWords, wa, vecA, t, ref pa, shift);
+                    Store(sb4, (buf ^ 1) * bufferWords, wb, vecB, t, ref pb, shift);
                     if (k0 + 2 * TileK < g.K)
                     {
                         // in flight while this slice is multiplied
-                        LoadSlice(a, aBase, wa, m0, g.M, k0 + 2 * TileK, g.K, ref pa, shift);
-                        LoadSlice(b, bBase, wb, n0, g.N, k0 + 2 * TileK, g.K, ref pb, shift);
+                        Load(a, a4, aBase, wa, vecA, m0, g.M, k0 + 2 * TileK, g.K, t, ref pa, shift);
+                        Load(b, b4, bBase, wb, vecB, n0, g.N, k0 + 2 * TileK, g.K, t, ref pb, shift);
                     }
                 }
                 var va = sa.SubView(buf * bufferWords, bufferWords);
@@ -191,6 +203,69 @@ public static class GemmHalfKernels
         r.V5 = PairGuarded(v, addr + 5 * step, ks, o + 5 * dO, k + 5 * dK, outerLimit, kLimit);
         r.V6 = PairGuarded(v, addr + 6 * step, ks, o + 6 * dO, k + 6 * dK, outerLimit, kLimit);
         r.V7 = PairGuarded(v, addr + 7 * step, ks, o + 7 * dO, k + 7 * dK, outerLimit, kLimit);
+    }
+
+    /// <summary>The thread's 8 words of the slice at k0: in 16-byte vectors when <paramref name="vec"/>
+    /// (then the slice is interior), else word by word (LoadSlice).</summary>
+    private static void Load(ArrayView<ushort> v, ArrayView<U4> v4, int baseOffset, Walk w, bool vec,
+                             int outer0, int outerLimit, int k0, int kLimit, int t, ref Words8 r, int shift)
+    {
+        if (!vec) LoadSlice(v, baseOffset, w, outer0, outerLimit, k0, kLimit, ref r, shift);
+        else if (w.KStride == 1) LoadVectorsAlongK(v4, baseOffset, w.OuterStride, outer0, k0, t, ref r, shift);
+        else LoadVectorsAlongOuter(v4, baseOffset, w.KStride, outer0, k0, t, ref r);
+    }
+
+    /// <summary>The words of Load into the buffer at word <paramref name="bufferWords"/> of the shared slice.</summary>
+    private static void Store(ArrayView<U4> s4, int bufferWords, Walk w, bool vec, int t, ref Words8 r, int shift)
+    {
+        if (!vec) StoreSlice(s4.Cast<uint>().SubView(bufferWords), w, ref r, shift);
+        else if (w.KStride == 1) StoreVectorsAlongK(s4.SubView(bufferWords >> 2), t, ref r, shift);
+        else StoreVectorsAlongOuter(s4.Cast<uint>().SubView(bufferWords), t, ref r);
+    }
+
+    /// <summary>k contiguous: the slice is E rows of 32 halves, four 16-byte vectors each (4E vectors for
+    /// 2E threads). Thread t takes vector t &amp; 3 of rows t &gt;&gt; 2 and t &gt;&gt; 2 + E/2: a warp reads
+    /// eight whole 64-byte row segments.</summary>
+    private static void LoadVectorsAlongK(ArrayView<U4> v4, int baseOffset, int outerStride, int outer0, int k0, int t, ref Words8 r, int shift)
+    {
+        int e = baseOffset + (outer0 + (t >> 2)) * outerStride + k0 + 8 * (t & 3);   // a multiple of 8 halves
+        U4 x = Vector(v4, e >> 3), y = Vector(v4, (e + (outerStride << (shift - 1))) >> 3);
+        r.V0 = x.X; r.V1 = x.Y; r.V2 = x.Z; r.V3 = x.W;
+        r.V4 = y.X; r.V5 = y.Y; r.V6 = y.Z; r.V7 = y.W;
+    }
+
+    /// <summary>Words 4(t &amp; 3) .. +3 of rows t &gt;&gt; 2 and t &gt;&gt; 2 + E/2: two 16-byte stores (a row is RowWords = 5 vectors).</summary>
+    private static void StoreVectorsAlongK(ArrayView<U4> s4, int t, ref Words8 r, int shift)
+    {
+        int at = (t >> 2) * (RowWords / 4) + (t & 3);
+        s4[at] = new U4 { X = r.V0, Y = r.V1, Z = r.V2, W = r.V3 };
+        s4[at + (RowWords / 4 << (shift - 1))] = new U4 { X = r.V4, Y = r.V5, Z = r.V6, W = r.V7 };
+    }
+
+    /// <summary>The outer index contiguous: thread t takes k pair t &amp; 15 of the 8 outer indices from
+    /// 8(t &gt;&gt; 4) (2E threads, E/8 groups of 8): one 16-byte vector of each of the pair's two k rows,
+    /// whose halves interleave into 8 words (lower k in the low half).</summary>
+    private static void LoadVectorsAlongOuter(ArrayView<U4> v4, int baseOffset, int kStride, int outer0, int k0, int t, ref Words8 r)
+    {
+        int e = baseOffset + (k0 + 2 * (t & 15)) * kStride + outer0 + 8 * (t >> 4);   // a multiple of 8 halves
+        U4 x = Vector(v4, e >> 3), y = Vector(v4, (e + kStride) >> 3);
+        r.V0 = (x.X & 0xFFFFu) | (y.X << 16); r.V1 = (x.X >> 16) | (y.X & 0xFFFF0000u);
+        r.V2 = (x.Y & 0xFFFFu) | (y.Y << 16); r.V3 = (x.Y >> 16) | (y.Y & 0xFFFF0000u);
+        r.V4 = (x.Z & 0xFFFFu) | (y.Z << 16); r.V5 = (x.Z >> 16) | (y.Z & 0xFFFF0000u);
+        r.V6 = (x.W & 0xFFFFu) | (y.W << 16); r.V7 = (x.W >> 16) | (y.W & 0xFFFF0000u);
+    }
+
+    /// <summary>Vector i of a view the host found 16-byte aligned. On the GPU AsAligned tells ILGPU so
+    /// (one ld.global.v4 instead of four 32-bit loads); the simulator reads the .NET struct.</summary>
+    private static U4 Vector(ArrayView<U4> v4, int i) => CudaAsm.IsSupported ? v4.AsAligned(16)[i] : v4[i];
+
+    /// <summary>Word j to row 8(t &gt;&gt; 4) + j, pair t &amp; 15: a warp's 32 stores of one j hit 16 banks twice.</summary>
+    private static void StoreVectorsAlongOuter(ArrayView<uint> s, int t, ref Words8 r)
+    {
+        var v = s.SubView(8 * (t >> 4) * RowWords + (t & 15));
+        const int D = RowWords;
+        v[0] = r.V0; v[D] = r.V1; v[2 * D] = r.V2; v[3 * D] = r.V3;
+        v[4 * D] = r.V4; v[5 * D] = r.V5; v[6 * D] = r.V6; v[7 * D] = r.V7;
     }
 
     /// <summary>The 8 words into the shared slice. The step between them is one of two constants (8 rows
@@ -399,6 +474,12 @@ public static class GemmHalfKernels
     private static float Dot2(uint x, uint y) =>
         HalfBits.ToFloat((ushort)(x & 0xFFFFu)) * HalfBits.ToFloat((ushort)(y & 0xFFFFu)) +
         HalfBits.ToFloat((ushort)(x >> 16)) * HalfBits.ToFloat((ushort)(y >> 16));
+
+    /// <summary>Sixteen bytes: eight halves of global memory, four words of shared memory.</summary>
+    private struct U4
+    {
+        public uint X, Y, Z, W;
+    }
 
     /// <summary>Eight prefetched fragment words of one thread.</summary>
     private struct Words8

@@ -8,6 +8,7 @@
 // Also the mixed-precision unscale-and-check primitive.
 using NativeCnn.Backends;
 using NativeCnn.Backends.Gpu;
+using NativeCnn.Kernels;
 using Xunit;
 
 namespace NativeCnn.Tests.Gpu;
@@ -18,7 +19,33 @@ public static partial class GpuCases
     {
         // a CUDA device below sm_80 has no m16n8k16 mma: there the Widen path is the only one
         if (gpu.Device.Kind == DeviceKind.Cuda && !CanUseTensorCores(gpu)) return;
-        WithHalfPath(gpu, HalfGemmPath.TensorCore, GemmTile.Tile64, () => HalfGemmShapes(gpu, seed: 11, count: gpu.Device.Kind == DeviceKind.Cuda ? 40 : 16));
+        WithHalfPath(gpu, HalfGemmPath.TensorCore, GemmTile.Tile64, () =>
+        {
+            HalfGemmShapes(gpu, seed: 11, count: gpu.Device.Kind == DeviceKind.Cuda ? 40 : 16);
+            AlignedHalfGemms(gpu, GemmHalfKernels.TileM, seed: 16);
+        });
+    }
+
+    /// <summary>Shapes whose operands the kernels read in 16-byte vectors (offsets, leading dimensions and
+    /// batch strides multiples of 8 halves, k a multiple of 32), every transpose pair: one tile inside
+    /// the matrix (vectors) and one across its edge (word by word); and the same with vector loads off.</summary>
+    private static void AlignedHalfGemms(GpuBackend gpu, int tile, int seed)
+    {
+        Assert.Equal(3, GpuBackend.HalfAlignment(new GemmArgs { K = 64, Lda = 72, Ldb = 80, Batch = 2, StrideA = 800, StrideB = 8 }, 8, 16));
+        Assert.Equal(2, GpuBackend.HalfAlignment(new GemmArgs { K = 64, Lda = 72, Ldb = 80, Batch = 1 }, 4, 16));
+        Assert.Equal(1, GpuBackend.HalfAlignment(new GemmArgs { K = 64, Lda = 72, Ldb = 82, Batch = 1 }, 0, 0));
+        Assert.Equal(0, GpuBackend.HalfAlignment(new GemmArgs { K = 48, Lda = 72, Ldb = 80, Batch = 1 }, 0, 0));
+        Assert.Equal(1, GpuBackend.HalfAlignment(new GemmArgs { K = 64, Lda = 72, Ldb = 80, Batch = 2, StrideA = 800, StrideB = 4 }, 0, 0));
+        foreach (bool vectors in new[] { true, false })
+        {
+            gpu.HalfVectorLoads = vectors;
+            try
+            {
+                foreach (var (ta, tb) in new[] { (false, false), (false, true), (true, false), (true, true) })
+                    HalfGemmCheck(gpu, ta, tb, tile + 8, tile + 16, 64, 1f, 0.5f, seed: seed++, pad: 8, offset: 8, batch: 2, alignedStrides: true);
+            }
+            finally { gpu.HalfVectorLoads = true; }
+        }
     }
 
     /// <summary>The 128x128 tensor-core kernel (8 warps of 64x32) on random shapes and on ones that
@@ -32,6 +59,7 @@ public static partial class GpuCases
             HalfGemmCheck(gpu, false, false, 128, 128, 32, 1f, 0f, seed: 14);        // exactly one tile and slice
             foreach (var (ta, tb) in new[] { (false, true), (true, false) })
                 HalfGemmCheck(gpu, ta, tb, 131, 129, 45, 0.5f, 0.75f, seed: 15, pad: 1, offset: 2);
+            AlignedHalfGemms(gpu, GemmHalfKernels.Tile128, seed: 17);
         });
     }
 
@@ -164,11 +192,11 @@ public static partial class GpuCases
     }
 
     private static void HalfGemmCheck(GpuBackend gpu, bool ta, bool tb, int m, int n, int k, float alpha, float beta, int seed,
-                                      int pad = 0, int offset = 0, int batch = 1)
+                                      int pad = 0, int offset = 0, int batch = 1, bool alignedStrides = false)
     {
         int lda = (ta ? m : k) + pad, ldb = (tb ? k : n) + pad, ldc = n + pad;
         int aSize = (ta ? k : m) * lda, bSize = (tb ? n : k) * ldb, cSize = m * ldc;
-        int strideA = aSize + 2, strideB = bSize + 1, strideC = cSize + 3;
+        int strideA = aSize + (alignedStrides ? 8 : 2), strideB = bSize + (alignedStrides ? 8 : 1), strideC = cSize + 3;
         var A = G.Rand(seed, offset + strideA * (batch - 1) + aSize + 1);
         var B = G.Rand(seed + 100, offset + strideB * (batch - 1) + bSize + 1);
         var C = G.Rand(seed + 200, offset + strideC * (batch - 1) + cSize + 1);

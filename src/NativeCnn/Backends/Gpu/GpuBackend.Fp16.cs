@@ -77,8 +77,27 @@ public sealed partial class GpuBackend
         ReturnToPool(wb);
     }
 
+    /// <summary>Whether the tensor-core kernels may read operands in 16-byte vectors where alignment
+    /// allows (HalfAlignment); off, they load word by word (the kernel lab times both).</summary>
+    internal bool HalfVectorLoads { get; set; } = true;
+
+    /// <summary>GemmArgs.Aligned: bit 0 (A) / 1 (B) when the operand's view offset, leading dimension and
+    /// (with batches) batch stride are multiples of 8 halves, so every 8-half run the kernel reads along
+    /// the contiguous axis starts on a 16-byte boundary; only when K is a multiple of the 32-deep slice
+    /// (then every slice of an inner tile is whole).</summary>
+    internal static int HalfAlignment(GemmArgs g, long aIndex, long bIndex)
+    {
+        if (g.K % GemmHalfKernels.TileK != 0) return 0;
+        static bool Ok(long index, int ld, int stride, int batch) => index % 8 == 0 && ld % 8 == 0 && (batch == 1 || stride % 8 == 0);
+        return (Ok(aIndex, g.Lda, g.StrideA, g.Batch) ? 1 : 0) | (Ok(bIndex, g.Ldb, g.StrideB, g.Batch) ? 2 : 0);
+    }
+
+    /// <summary>A view's element offset in its buffer (through the interface without boxing).</summary>
+    private static long ViewIndex<TView>(TView view) where TView : struct, IContiguousArrayView => view.Index;
+
     private void GemmHalfTensorCore(GemmArgs args, ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<float> c)
     {
+        args.Aligned = HalfVectorLoads ? HalfAlignment(args, ViewIndex(a), ViewIndex(b)) : 0;
         int batches = Math.Min(args.Batch, 65535);
         if (EffectiveTile(HalfGemmTile, args.M, args.N, args.Batch) == GemmTile.Tile128)
         {
