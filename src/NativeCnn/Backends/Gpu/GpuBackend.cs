@@ -3,12 +3,12 @@
 // the memory primitives; the op families live in GpuBackend.*.cs, their kernels in
 // kernels/NativeCnn.Kernels. What must hold: every launch goes to the accelerator's default stream,
 // in order, so pooled buffers can be reused without waiting; nothing waits for the device except
-// ToHost (which needs the values); each kernel is compiled once, on first use, and its launcher cached.
-// A backend is driven by one thread at a time: with one thread running GEMMs on the simulator backend
-// and another only uploading and downloading tensors, the GEMMs have been seen to read zeros (the
-// test suite runs every simulator user in its serial "Gpu" collection; Predictor serialises its
-// forward passes).
-using System.Runtime.InteropServices;
+// ToHost (which needs the values); each kernel is compiled once, on first use, and its launcher cached;
+// host arrays are pinned for every copy to or from the device (see Upload).
+// A backend is driven by one thread at a time (the test suite runs every simulator user in its serial
+// "Gpu" collection; Predictor serialises its forward passes). GEMMs once seen to read zeros while a
+// second thread uploaded and downloaded were, most likely, the unpinned copies Upload/Download fix:
+// another thread's allocations make the garbage collections that move the arrays.
 using ILGPU;
 using ILGPU.Runtime;
 using ILGPU.Runtime.CPU;
@@ -157,15 +157,41 @@ public sealed partial class GpuBackend : IBackend, IDisposable
     public Storage FromHost(float[] data)
     {
         var s = Allocate(DType.Float32, data.Length);
-        if (data.Length > 0) S(s).F32.CopyFromCPU(ref data[0], data.Length);
+        Upload<float>(data, S(s).F32);
         return s;
     }
 
     public Storage FromHost(int[] data)
     {
         var s = Allocate(DType.Int32, data.Length);
-        if (data.Length > 0) S(s).I32.CopyFromCPU(ref data[0], data.Length);
+        Upload<int>(data, S(s).I32);
         return s;
+    }
+
+    // Host memory is pinned for the whole copy. ILGPU 1.5.3's CopyFromCPU / CopyToCPU(ref T cpuData,
+    // long length) document cpuData as "the base address of the pinned CPU buffer": they take its
+    // address at once (ArrayViewExtensions.cs, CopyFromCPUUnsafeAsync / CopyToCPUUnsafeAsync:
+    // CPUMemoryBuffer.Create(accelerator, ref cpuData, length) -> (T*)Unsafe.AsPointer(ref value),
+    // CPUMemoryBuffer.cs) and then allocate (the PointerSourceBuffer wrapper, its WeakReference in
+    // AcceleratorObject.RegisterChildObject) before copying through that raw pointer. A garbage
+    // collection in between (triggered there or by any other thread) may move an unpinned array: the
+    // copy then reads or writes the array's old place in the managed heap. Seen on the simulator as
+    // downloads of all zeros (the moved array is untouched) and as heap corruption that kills the
+    // process (the copy wrote over whatever the heap put there); the GPU path has the same hole.
+    // ILGPU's own T[] overloads pin with fixed; these do the same for any span.
+
+    /// <summary>Copies <paramref name="src"/> into the start of <paramref name="dst"/>, pinned.</summary>
+    private static unsafe void Upload<T>(ReadOnlySpan<T> src, ArrayView<T> dst) where T : unmanaged
+    {
+        if (src.Length == 0) return;
+        fixed (T* p = src) dst.SubView(0, src.Length).CopyFromCPU(ref *p, src.Length);
+    }
+
+    /// <summary>Copies <paramref name="dst"/>.Length elements of <paramref name="src"/> from <paramref name="offset"/> into <paramref name="dst"/>, pinned.</summary>
+    private static unsafe void Download<T>(ArrayView<T> src, int offset, Span<T> dst) where T : unmanaged
+    {
+        if (dst.Length == 0) return;
+        fixed (T* p = dst) src.SubView(offset, dst.Length).CopyToCPU(ref *p, dst.Length);
     }
 
     public void ToHost(Storage src, int offset, Span<float> dst)
@@ -175,19 +201,19 @@ public sealed partial class GpuBackend : IBackend, IDisposable
         switch (s.DType)
         {
             case DType.Float32:
-                s.F32.SubView(offset, dst.Length).CopyToCPU(ref MemoryMarshal.GetReference(dst), dst.Length);
+                Download(s.F32, offset, dst);
                 break;
             case DType.Float16:
             {
                 var bits = new ushort[dst.Length];
-                s.F16.SubView(offset, dst.Length).CopyToCPU(ref bits[0], bits.Length);
+                Download<ushort>(s.F16, offset, bits);
                 for (int i = 0; i < bits.Length; i++) dst[i] = HalfBits.ToFloat(bits[i]);
                 break;
             }
             default:
             {
                 var ints = new int[dst.Length];
-                s.I32.SubView(offset, dst.Length).CopyToCPU(ref ints[0], ints.Length);
+                Download<int>(s.I32, offset, ints);
                 for (int i = 0; i < ints.Length; i++) dst[i] = ints[i];
                 break;
             }
@@ -200,7 +226,7 @@ public sealed partial class GpuBackend : IBackend, IDisposable
         var s = S(src);
         if (s.DType == DType.Int32)
         {
-            s.I32.SubView(offset, dst.Length).CopyToCPU(ref MemoryMarshal.GetReference(dst), dst.Length);
+            Download(s.I32, offset, dst);
             return;
         }
         var f = new float[dst.Length];
