@@ -15,6 +15,7 @@
 // way, and so is gcol, which the fold sums into gx.
 using ILGPU;
 using ILGPU.Runtime;
+using ILGPU.Runtime.CPU;
 using NativeCnn.Kernels;
 
 namespace NativeCnn.Backends.Gpu;
@@ -35,6 +36,18 @@ public sealed partial class GpuBackend
         StrideH = g.StrideH, StrideW = g.StrideW, PadH = g.PadH, PadW = g.PadW,
         DilationH = g.DilationH, DilationW = g.DilationW,
     };
+
+    /// <summary>The unfold's 2-D launch: columns (image, p, q) along x, blocks of UnfoldRows rows along y
+    /// (the simulator: two groups, walking both grid-stride).</summary>
+    private KernelConfig UnfoldConfig(ConvGeometry g, int count)
+    {
+        long columnGroups = ((long)count * g.P * g.Q + _flatGroup - 1) / _flatGroup;
+        int rowBlocks = ConvKernels.UnfoldRowBlocks(Shape(g));
+        var grid = _acc is CPUAccelerator
+            ? new Index3D((int)Math.Min(columnGroups, 2), 1, 1)
+            : new Index3D((int)Math.Clamp(columnGroups, 1, 65535), Math.Clamp(rowBlocks, 1, 65535), 1);
+        return new KernelConfig(grid, new Index3D(_flatGroup, 1, 1));
+    }
 
     private static bool IsPointwise(ConvGeometry g) =>
         g.R == 1 && g.S == 1 && g.StrideH == 1 && g.StrideW == 1 && g.PadH == 0 && g.PadW == 0;
@@ -64,7 +77,7 @@ public sealed partial class GpuBackend
         Scratch = n => { var s = Scratch(n); return (s, s.F32); },
         Unfold = (x, col, g, n0, count, imageStride, rowStride) =>
             Load(ref _unfold, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ConvShape, int, int, int, int>(ConvKernels.ConvUnfoldForwardKernel))
-                (Flat((long)count * g.Crs * g.P * g.Q), x, col, Shape(g), n0, count, imageStride, rowStride),
+                (UnfoldConfig(g, count), x, col, Shape(g), n0, count, imageStride, rowStride),
         SwapImageChannel = (gy, gyT, n0, count, k, pq) =>
             Load(ref _swapImageChannel, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int, int, int>(ConvKernels.ConvSwapImageChannelKernel))
                 (Flat((long)count * k * pq), gy, gyT, n0, count, k, pq),

@@ -140,7 +140,7 @@ public sealed partial class GpuBackend
         Scratch = n => { var s = ScratchHalf(n); return (s, s.F16); },
         Unfold = (x, col, g, n0, count, imageStride, rowStride) =>
             Load(ref _unfoldHalf, a => a.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ConvShape, int, int, int, int>(ConvKernels.ConvUnfoldForwardKernel))
-                (Flat((long)count * g.Crs * g.P * g.Q), x, col, Shape(g), n0, count, imageStride, rowStride),
+                (UnfoldConfig(g, count), x, col, Shape(g), n0, count, imageStride, rowStride),
         SwapImageChannel = (gy, gyT, n0, count, k, pq) =>
             Load(ref _swapImageChannelHalf, a => a.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, int, int, int, int>(ConvKernels.ConvSwapImageChannelKernel))
                 (Flat((long)count * k * pq), gy, gyT, n0, count, k, pq),
