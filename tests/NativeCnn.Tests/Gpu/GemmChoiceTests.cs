@@ -18,13 +18,16 @@ public class GemmChoiceTests
         Assert.Equal(GemmTile.Tile64, GpuBackend.ChooseTile(100_000, 127, 1, 132));
     }
 
-    /// <summary>Auto's split: only a lone product whose tiles leave SMs idle, with at least 1,024 of k a segment.</summary>
+    /// <summary>Auto's split: only a lone product whose tiles leave SMs idle, with at least 512 of k a segment, preferring a count that divides k.</summary>
     [Fact]
     public void SplitKGoesToLoneLongNarrowProducts()
     {
-        Assert.Equal(30, GpuBackend.ChooseSplitK(64, 576, 262_144, 1, 132));   // resnet18 layer1 backward-weight at batch 256: 9 tiles
+        Assert.Equal(64, GpuBackend.ChooseSplitK(64, 576, 262_144, 1, 132));   // resnet18 layer1 backward-weight, all 256 images: 9 tiles, 59 wanted, 64 divides k
+        Assert.Equal(56, GpuBackend.ChooseSplitK(64, 576, 57_344, 1, 132));    // one 56-image chunk of it: 56 divides k
+        Assert.Equal(59, GpuBackend.ChooseSplitK(64, 576, 60_013, 1, 132));    // a prime k: no divisor near, an uneven last segment
+        Assert.Equal(32, GpuBackend.ChooseSplitK(64, 576, 20_000, 1, 132));    // at most 39 (512 of k each); 32 is the nearest divisor
         Assert.Equal(1, GpuBackend.ChooseSplitK(4096, 4096, 4096, 1, 132));     // 4,096 tiles
-        Assert.Equal(1, GpuBackend.ChooseSplitK(64, 576, 2000, 1, 132));        // k too short to split
+        Assert.Equal(1, GpuBackend.ChooseSplitK(64, 576, 1000, 1, 132));        // k too short to split
         Assert.Equal(1, GpuBackend.ChooseSplitK(64, 576, 262_144, 2, 132));     // batched: the batch fills the SMs
         Assert.Equal(64, GpuBackend.ChooseSplitK(64, 64, 1 << 20, 1, 132));     // capped
     }

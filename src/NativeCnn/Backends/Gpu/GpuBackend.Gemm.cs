@@ -36,16 +36,25 @@ public sealed partial class GpuBackend
     public int? ForcedSplitK { get; set; }
 
     /// <summary>How many k segments a product gets: more than one only for one dense product (batch 1)
-    /// whose 64x64 tiles fill less than half of the SMs, aiming at two groups per SM, with at least
-    /// 1,024 of k per segment.</summary>
+    /// whose 64x64 tiles fill less than half of the SMs, aiming at four groups per SM, with at least
+    /// 512 of k per segment, at most 64 segments; and, nearest to that within a third below or above,
+    /// a count that divides k, so that every segment runs in one batched launch (an uneven last segment is a launch of its
+    /// own: as long as all the others together, on a handful of groups).</summary>
     public static int ChooseSplitK(int m, int n, int k, int batch, int multiprocessors)
     {
         if (batch != 1) return 1;
         const int T = GemmKernels.TileM;   // the 64x64 kernel's tile (TileM == TileN), the one split products run
         long tiles = (long)((m + T - 1) / T) * ((n + T - 1) / T);
         if (tiles * 2 >= multiprocessors) return 1;
-        long byOccupancy = (2L * multiprocessors + tiles - 1) / tiles;
-        return (int)Math.Clamp(Math.Min(byOccupancy, k / 1024), 1, 64);
+        long byOccupancy = (4L * multiprocessors + tiles - 1) / tiles;
+        int most = (int)Math.Clamp(k / 512, 1, 64);
+        int target = (int)Math.Clamp(byOccupancy, 1, most);
+        for (int d = 0; 3 * (target - d) >= 2 * target || target + d <= Math.Min(most, target * 4 / 3); d++)
+        {
+            if (3 * (target - d) >= 2 * target && k % (target - d) == 0) return target - d;
+            if (target + d <= Math.Min(most, target * 4 / 3) && k % (target + d) == 0) return target + d;
+        }
+        return target;
     }
 
     private int SplitKFor(GemmArgs g) =>
@@ -65,14 +74,19 @@ public sealed partial class GpuBackend
         var seg = args;
         seg.K = ks; seg.Ldc = args.N; seg.Alpha = 1f; seg.Beta = 0f;
         seg.StrideA = aStep; seg.StrideB = bStep; seg.StrideC = mn;
-        if (segments > 1)
+        if (args.K % ks == 0)
+        {
+            seg.Batch = segments;   // equal segments: one launch
+            gemm(seg, a, b, parts.F32);
+        }
+        else
         {
             seg.Batch = segments - 1;
             gemm(seg, a, b, parts.F32);
+            var last = seg;
+            last.K = args.K - (segments - 1) * ks; last.Batch = 1;
+            gemm(last, a.SubView((long)(segments - 1) * aStep), b.SubView((long)(segments - 1) * bStep), parts.F32.SubView((long)(segments - 1) * mn));
         }
-        var last = seg;
-        last.K = args.K - (segments - 1) * ks; last.Batch = 1;
-        gemm(last, a.SubView((long)(segments - 1) * aStep), b.SubView((long)(segments - 1) * bStep), parts.F32.SubView((long)(segments - 1) * mn));
         Load(ref _splitKSum, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int, float, float>(GemmKernels.GemmSplitKSumKernel))
             (Flat(mn), parts.F32, c, segments, mn, args.Alpha, args.Beta);
         ReturnToPool(parts);
