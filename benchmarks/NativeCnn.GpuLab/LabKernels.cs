@@ -156,7 +156,7 @@ public static class LabKernels
         double bandwidth = torch.TryGetValue("copy_1GiB", out var tc) && tc.GbPerS is { } gbs ? gbs * 1e9 : 0;
         string bandwidthSource = bandwidth > 0 ? "PyTorch copy_1GiB" : "";
         int failed = 0;
-        foreach (var v in variants)
+        foreach (var v in variants.Where(v => o.Variant is null || v.Name == o.Variant))
         {
             var record = new JsonObject { ["family"] = v.Family, ["variant"] = v.Name, ["case"] = v.Case, ["device"] = device.ToString() };
             try

@@ -20,6 +20,7 @@ public sealed class LabOptions
         "  --only LIST      sections to run, comma-separated: device,cases,kernels,bench,profile,train (default: all)\n" +
         "  --cases TEXT     run only the correctness cases whose name contains TEXT\n" +
         "  --bench TEXT     run only the timed cases whose name contains TEXT\n" +
+        "  --variant NAME   kernel lab: run only the variants named NAME (e.g. mma.sync-128x128; for a profiler)\n" +
         "  --epochs N       training epochs (default 2; 1 with --quick)\n" +
         "  --no-cpu-train   skip the CPU training run of the same seed (default: run it, for the accuracy comparison)\n" +
         "  --torch FILE     torch_baseline.py's output (JSON lines) for the ratios in summary.md";
@@ -30,6 +31,7 @@ public sealed class LabOptions
     public HashSet<string> Sections { get; } = new(StringComparer.Ordinal) { "device", "cases", "kernels", "bench", "profile", "train" };
     public string? CaseFilter { get; private set; }
     public string? BenchFilter { get; private set; }
+    public string? Variant { get; private set; }
     public int Epochs { get; private set; }
     public bool CpuTrain { get; private set; } = true;
     public string? TorchBaseline { get; private set; }
@@ -59,6 +61,7 @@ public sealed class LabOptions
                 }
                 case "--cases": o.CaseFilter = Value(); break;
                 case "--bench": o.BenchFilter = Value(); break;
+                case "--variant": o.Variant = Value(); break;
                 case "--epochs":
                 {
                     var v = Value();

@@ -3,7 +3,8 @@
 # needed there). Writes everything into one folder:
 #   host.txt                                      the machine and the driver's view of the GPU (nvidia-smi)
 #   torch_baseline.jsonl / .log                   PyTorch's numbers for the same cases, same card, same run
-#   results.jsonl, summary.md, report.md (floors), profile.md, device.txt, lab.log  the lab: device as ILGPU sees it, the GPU cases and
+#   results.jsonl, summary.md, report.md (floors), profile.md, device.txt, lab.log  the lab
+#   ncu.txt                                       Nsight Compute on one kernel (see below; device.txt then goes into host.txt): device as ILGPU sees it, the GPU cases and
 #                                                 goldens on CUDA, timings, mnist_cnn trained 2 epochs
 #                                                 (CUDA float32 and --fp16, then the CPU with the same seed)
 #   usage: bash BUNDLE/run.sh [OUTDIR] [lab options, e.g. --only device,cases]   (OUTDIR defaults to $OUT)
@@ -30,5 +31,19 @@ fi
 echo "== NativeCnn GPU lab"
 timeout "${LAB_TIMEOUT:-420}" bash "$here/lab/run.sh" "$out" --torch "$out/torch_baseline.jsonl" "$@" 2>&1 | tee "$out/lab.log"
 code=${PIPESTATUS[0]}
+
+# Nsight Compute on one kernel of the kernel lab, where ncu is installed (NCU_VARIANT= to skip):
+# the lab's variant NCU_VARIANT alone, its kernel NCU_KERNEL (a regex) profiled once after two
+# launches, clocks left alone. The report goes to ncu.txt (device.txt joins host.txt: 8 files come back).
+if [ -n "${NCU_VARIANT-mma.sync-128x128}" ] && command -v ncu >/dev/null; then
+  echo "== ncu ${NCU_VARIANT-mma.sync-128x128} (${NCU_KERNEL:-TensorCore128})"
+  timeout "${NCU_TIMEOUT:-120}" ncu --clock-control none --kernel-name "regex:${NCU_KERNEL:-TensorCore128}" --launch-skip 2 --launch-count 1 \
+    --section SpeedOfLight --section LaunchStats --section Occupancy --section SchedulerStats --section WarpStateStats \
+    --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis --section InstructionStats \
+    bash "$here/lab/run.sh" "$out/ncu-lab" --only kernels --variant "${NCU_VARIANT-mma.sync-128x128}" >"$out/ncu.txt" 2>&1
+  echo "ncu exit code $? ($(wc -l <"$out/ncu.txt") lines in ncu.txt)"
+  rm -rf "$out/ncu-lab"
+  [ -f "$out/device.txt" ] && { echo "== device.txt"; cat "$out/device.txt"; } >>"$out/host.txt" && rm -f "$out/device.txt"
+fi
 echo "lab exit code $code (0 all passed, 1 a case failed or a section crashed, 2 no device, 124 timed out); results in $out"
 exit "$code"
