@@ -26,9 +26,13 @@ public class GemmChoiceTests
         Assert.Equal(56, GpuBackend.ChooseSplitK(64, 576, 57_344, 1, 132));    // one 56-image chunk of it: 56 divides k
         Assert.Equal(59, GpuBackend.ChooseSplitK(64, 576, 60_013, 1, 132));    // a prime k: no divisor near, an uneven last segment
         Assert.Equal(32, GpuBackend.ChooseSplitK(64, 576, 20_000, 1, 132));    // at most 39 (512 of k each); 32 is the nearest divisor
+        Assert.Equal(4, GpuBackend.ChooseSplitK(256, 2304, 14_528, 1, 132));   // resnet18 layer3 backward-weight chunk: 144 tiles, one group per SM unsplit
+        Assert.Equal(256, GpuBackend.ChooseSplitK(32, 9, 200_704, 1, 132));   // mnist_cnn's first conv, backward-weight: one tile, capped
+        Assert.Equal(8, GpuBackend.ChooseSplitK(512, 576, 14_528, 1, 132));     // 72 tiles: eight segments
+        Assert.Equal(1, GpuBackend.ChooseSplitK(1024, 1088, 100_000, 1, 132));  // 16 x 17 = 272 tiles: two per SM already
         Assert.Equal(1, GpuBackend.ChooseSplitK(4096, 4096, 4096, 1, 132));     // 4,096 tiles
         Assert.Equal(1, GpuBackend.ChooseSplitK(64, 576, 1000, 1, 132));        // k too short to split
         Assert.Equal(1, GpuBackend.ChooseSplitK(64, 576, 262_144, 2, 132));     // batched: the batch fills the SMs
-        Assert.Equal(64, GpuBackend.ChooseSplitK(64, 64, 1 << 20, 1, 132));     // capped
+        Assert.Equal(256, GpuBackend.ChooseSplitK(64, 64, 1 << 20, 1, 132));    // capped
     }
 }

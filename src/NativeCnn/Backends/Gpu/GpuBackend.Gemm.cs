@@ -36,18 +36,18 @@ public sealed partial class GpuBackend
     public int? ForcedSplitK { get; set; }
 
     /// <summary>How many k segments a product gets: more than one only for one dense product (batch 1)
-    /// whose 64x64 tiles fill less than half of the SMs, aiming at four groups per SM, with at least
-    /// 512 of k per segment, at most 64 segments; and, nearest to that within a third below or above,
-    /// a count that divides k, so that every segment runs in one batched launch (an uneven last segment is a launch of its
-    /// own: as long as all the others together, on a handful of groups).</summary>
+    /// with fewer 64x64 tiles than two per SM, aiming at four groups per SM, with at least 512 of k
+    /// per segment, at most 256 segments; and, nearest to that within a third below or above, a count
+    /// that divides k, so that every segment runs in one batched launch (an uneven last segment is a
+    /// launch of its own: as long as all the others together, on a handful of groups).</summary>
     public static int ChooseSplitK(int m, int n, int k, int batch, int multiprocessors)
     {
         if (batch != 1) return 1;
         const int T = GemmKernels.TileM;   // the 64x64 kernel's tile (TileM == TileN), the one split products run
         long tiles = (long)((m + T - 1) / T) * ((n + T - 1) / T);
-        if (tiles * 2 >= multiprocessors) return 1;
+        if (tiles >= 2L * multiprocessors) return 1;
         long byOccupancy = (4L * multiprocessors + tiles - 1) / tiles;
-        int most = (int)Math.Clamp(k / 512, 1, 64);
+        int most = (int)Math.Clamp(k / 512, 1, 256);
         int target = (int)Math.Clamp(byOccupancy, 1, most);
         for (int d = 0; 3 * (target - d) >= 2 * target || target + d <= Math.Min(most, target * 4 / 3); d++)
         {
