@@ -100,14 +100,15 @@ public sealed partial class GpuBackend
     public GemmTile EffectiveTile(GemmTile setting, int m, int n, int batch) =>
         setting != GemmTile.Auto ? setting : ChooseTile(m, n, batch, _acc.NumMultiprocessors);
 
-    /// <summary>Auto's rule: 128x128 tiles once there is one for every other SM. Measured on an H200
-    /// (132 SMs, benchmarks/results/h200.md): at 1024 x 1024 x 1024, 64 tiles of 128 took 0.169 ms
-    /// against 0.214 ms for 256 tiles of 64; below half a wave the 64x64 kernel's spread wins.</summary>
+    /// <summary>Auto's rule: 128x128 tiles once there are enough for 4/9 of the SMs. Measured on an H200
+    /// (132 SMs, benchmarks/results/h200.md): at 1024 x 1024 x 1024, 64 tiles of 128 (48% of the SMs)
+    /// took 0.169 ms against 0.214 ms for 256 tiles of 64. Fewer tiles than that are unmeasured: the
+    /// 64x64 kernel's spread over more SMs is kept there.</summary>
     public static GemmTile ChooseTile(int m, int n, int batch, int multiprocessors)
     {
         const int Edge = GemmWideKernels.TileM;   // 128, as GemmHalfKernels.Tile128
         long tiles = (long)((m + Edge - 1) / Edge) * ((n + Edge - 1) / Edge) * Math.Max(1, batch);
-        return m >= Edge && n >= Edge && 2 * tiles >= multiprocessors ? GemmTile.Tile128 : GemmTile.Tile64;
+        return m >= Edge && n >= Edge && 9 * tiles >= 4L * multiprocessors ? GemmTile.Tile128 : GemmTile.Tile64;
     }
 
     public void Gemm(bool transA, bool transB, int m, int n, int k, float alpha,
