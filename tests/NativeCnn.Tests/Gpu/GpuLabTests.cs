@@ -85,7 +85,23 @@ public class GpuLabTests
     {
         var (exit, output) = RunLab("--only", "bench,gpu", "out");
         Assert.Equal(64, exit);
-        Assert.Contains("--only expects sections from device,cases,kernels,bench,train, got 'bench,gpu'", output);
+        Assert.Contains("--only expects sections from device,cases,kernels,bench,profile,train, got 'bench,gpu'", output);
+    }
+
+    [Fact]
+    public void VariantRunsOneKernelLabVariantAlone()
+    {
+        var dir = Directory.CreateTempSubdirectory("nativecnn-lab-variant-").FullName;
+        try
+        {
+            var (exit, output) = RunLab(dir, "--simulator", "--quick", "--only", "kernels", "--variant", "sum");
+            Assert.True(exit == 0, output);
+            var kernels = File.ReadAllLines(Path.Combine(dir, "results.jsonl")).Select(l => System.Text.Json.Nodes.JsonNode.Parse(l)!.AsObject())
+                              .Where(r => (string?)r["section"] == "kernel").ToList();
+            Assert.Equal(new[] { "reduce/sum" }, kernels.Select(k => $"{k["family"]}/{k["variant"]}"));
+            Assert.True(kernels[0]["passed"]!.GetValue<bool>());
+        }
+        finally { Directory.Delete(dir, true); }
     }
 
     [Fact]
@@ -98,7 +114,7 @@ public class GpuLabTests
             Assert.True(exit == 0, output);
             var records = File.ReadAllLines(Path.Combine(dir, "results.jsonl")).Select(l => System.Text.Json.Nodes.JsonNode.Parse(l)!.AsObject()).ToList();
             var kernels = records.Where(r => (string?)r["section"] == "kernel").ToList();
-            Assert.Equal(new[] { "copy/strided-copy", "elementwise/add", "reduce/sum", "sgemm/naive", "sgemm/tiled-64x64-8x4", "sgemm/tiled-128x128-8x8", "sgemm-splitk/unsplit", "sgemm-splitk/split-k", "hgemm/widen+sgemm", "hgemm/mma.sync-64x64", "hgemm/mma.sync-128x128", "conv/im2col+tiled-gemm" },
+            Assert.Equal(new[] { "copy/strided-copy", "elementwise/add", "reduce/sum", "sgemm/naive", "sgemm/tiled-64x64-8x4", "sgemm/tiled-128x128-8x8", "sgemm-splitk/unsplit", "sgemm-splitk/split-k", "hgemm/widen+sgemm", "hgemm/mma.sync-64x64-words", "hgemm/mma.sync-64x64", "hgemm/mma.sync-128x128-words", "hgemm/mma.sync-128x128", "conv/im2col+tiled-gemm" },
                          kernels.Select(k => $"{k["family"]}/{k["variant"]}"));
             foreach (var k in kernels)
             {
