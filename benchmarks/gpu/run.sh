@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The GPU bring-up run, on a GPU host, from the bundle made by benchmarks/gpu/bundle.sh (no .NET SDK
 # needed there). Writes everything into one folder:
-#   host.txt                                      the machine and the driver's view of the GPU (nvidia-smi)
-#   torch_baseline.jsonl / .log                   PyTorch's numbers for the same cases, same card, same run
-#   results.jsonl, summary.md, report.md (floors), profile.md, device.txt, lab.log  the lab
-#   ncu.txt                                       Nsight Compute on one kernel (see below; device.txt then goes into host.txt): device as ILGPU sees it, the GPU cases and
-#                                                 goldens on CUDA, timings, mnist_cnn trained 2 epochs
-#                                                 (CUDA float32 and --fp16, then the CPU with the same seed)
+#   host.txt                                      the machine, the driver's view of the GPU (nvidia-smi), and at the
+#                                                 end ILGPU's device description and PyTorch's log
+#   torch_baseline.jsonl                          PyTorch's numbers for the same cases, same card, same run
+#   results.jsonl, summary.md, report.md (floors), profile.md, lab.log  the lab: device as ILGPU sees it, the GPU cases and
+#                                                 goldens on CUDA, timings, the train steps' kernel profile,
+#                                                 mnist_cnn trained 2 epochs (CUDA float32 and --fp16, then
+#                                                 the CPU with the same seed)
+#   ncu.txt                                       Nsight Compute on one kernel (see below)
 #   usage: bash BUNDLE/run.sh [OUTDIR] [lab options, e.g. --only device,cases]   (OUTDIR defaults to $OUT)
 # A failing step is noted and the next one still runs; the exit code is the lab's.
 set -uo pipefail
@@ -34,7 +36,7 @@ code=${PIPESTATUS[0]}
 
 # Nsight Compute on one kernel of the kernel lab, where ncu is installed (NCU_VARIANT= to skip):
 # the lab's variant NCU_VARIANT alone, its kernel NCU_KERNEL (a regex) profiled once after two
-# launches, clocks left alone. The report goes to ncu.txt (device.txt joins host.txt: 8 files come back).
+# launches, clocks left alone. The report goes to ncu.txt.
 if [ -n "${NCU_VARIANT-mma.sync-128x128}" ] && command -v ncu >/dev/null; then
   echo "== ncu ${NCU_VARIANT-mma.sync-128x128} (${NCU_KERNEL:-TensorCore128})"
   timeout "${NCU_TIMEOUT:-120}" ncu --clock-control none --kernel-name "regex:${NCU_KERNEL:-TensorCore128}" --launch-skip 2 --launch-count 1 \
@@ -43,7 +45,11 @@ if [ -n "${NCU_VARIANT-mma.sync-128x128}" ] && command -v ncu >/dev/null; then
     bash "$here/lab/run.sh" "$out/ncu-lab" --only kernels --variant "${NCU_VARIANT-mma.sync-128x128}" >"$out/ncu.txt" 2>&1
   echo "ncu exit code $? ($(wc -l <"$out/ncu.txt") lines in ncu.txt)"
   rm -rf "$out/ncu-lab"
-  [ -f "$out/device.txt" ] && { echo "== device.txt"; cat "$out/device.txt"; } >>"$out/host.txt" && rm -f "$out/device.txt"
 fi
+# The device tool brings back at most 8 files: ILGPU's device description (also in lab.log) and
+# PyTorch's log join host.txt.
+for f in device.txt torch_baseline.log; do
+  [ -f "$out/$f" ] && { echo "== $f"; cat "$out/$f"; } >>"$out/host.txt" && rm -f "$out/$f"
+done
 echo "lab exit code $code (0 all passed, 1 a case failed or a section crashed, 2 no device, 124 timed out); results in $out"
 exit "$code"
