@@ -14,7 +14,9 @@
 // fragment register is one 32-bit shared load; rows are padded from 16 to 20 words, which puts the
 // 32 lanes of a fragment load on 32 different banks. Slices are double-buffered: the slice after
 // next is read from global memory into registers while the current one is multiplied, the next one
-// goes into the other buffer, one barrier per slice. Edges load zeros and guard the stores.
+// goes into the other buffer, one barrier per slice. Edges load zeros and guard the stores. Where the
+// host found an operand 16-byte aligned (GemmArgs.Aligned) and the tile lies inside the matrix, each
+// thread reads its slice words as two 16-byte vectors; elsewhere word by word.
 //
 // The mma is inline PTX (CudaAsm, sm_80+). Where PTX cannot run (ILGPU's CPU simulator) the same
 // kernel computes each mma's sums from the very fragment words the hardware would be given (found by
