@@ -2,8 +2,9 @@
 // gradients back into the input gradient (col2im, the unfold's adjoint) and the bias. The backend
 // multiplies columns and weights with GemmKernels. Unfolded columns of images n0..n0+count-1 live at
 // col[(n - n0) * imageStride + crs * rowStride + pq] with crs = (c*R + r)*S + s and pq = p*Q + q,
-// so one kernel writes both the per-image layout (C*R*S, P*Q) blocks of the forward and backward-data
-// passes, and the (C*R*S, count*P*Q) matrix of the backward-weight pass.
+// so the same kernels serve per-image (C*R*S, P*Q) blocks (imageStride = C*R*S*P*Q, rowStride = P*Q)
+// and the one (C*R*S, count*P*Q) matrix every pass of the backend now uses (imageStride = P*Q,
+// rowStride = count*P*Q).
 // What must hold: the fold is a gather (each input pixel sums the columns that read it), so it writes
 // every element exactly once, needs no atomics and is deterministic.
 using ILGPU;
