@@ -120,17 +120,15 @@ public sealed class TrainOptions
         while (r.Next())
         {
             string arg = r.Flag;
-            string Value() => r.Value();
-            void NoValue() => r.NoValue();
-            if (extra is not null && extra(arg, Value)) continue;
+            if (extra is not null && extra(arg, r.Value)) continue;
             switch (arg)
             {
-                case "--epochs": o.Epochs = PositiveInt(command, arg, Value()); break;
-                case "--lr": o.Lr = PositiveFloat(command, arg, Value()); break;
-                case "--bs": o.BatchSize = PositiveInt(command, arg, Value()); break;
+                case "--epochs": o.Epochs = PositiveInt(command, arg, r.Value()); break;
+                case "--lr": o.Lr = PositiveFloat(command, arg, r.Value()); break;
+                case "--bs": o.BatchSize = PositiveInt(command, arg, r.Value()); break;
                 case "--seed":
                 {
-                    var v = Value();
+                    var v = r.Value();
                     if (!ulong.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var seed))
                         throw new UsageException($"{command}: --seed expects a non-negative integer, got '{v}'");
                     o.Seed = seed;
@@ -138,15 +136,15 @@ public sealed class TrainOptions
                 }
                 case "--data":
                 {
-                    var v = Value();
+                    var v = r.Value();
                     if (v.Length == 0) throw new UsageException($"{command}: --data expects mnist or a path, got an empty string");
                     o.DataDir = v;
                     break;
                 }
-                case "--limit": o.Limit = PositiveInt(command, arg, Value()); break;
+                case "--limit": o.Limit = PositiveInt(command, arg, r.Value()); break;
                 case "--device":
                 {
-                    var v = Value();
+                    var v = r.Value();
                     if (v is not ("auto" or "cpu" or "cuda" or "simulator") && !IsCudaIndex(v))
                         throw new UsageException($"{command}: --device expects auto, cpu, cuda, cuda:N or simulator, got '{v}'");
                     o.Device = v;
@@ -154,17 +152,17 @@ public sealed class TrainOptions
                 }
                 case "--arch":
                 {
-                    var v = Value();
+                    var v = r.Value();
                     if (!Architectures.Contains(v))
                         throw new UsageException($"{command}: --arch expects one of {string.Join(", ", Architectures.Names)}, got '{v}'");
                     o.Arch = v;
                     break;
                 }
-                case "--size": o.Size = PositiveInt(command, arg, Value()); break;
-                case "--channels": o.Channels = PositiveInt(command, arg, Value()); break;
+                case "--size": o.Size = PositiveInt(command, arg, r.Value()); break;
+                case "--channels": o.Channels = PositiveInt(command, arg, r.Value()); break;
                 case "--thresh":
                 {
-                    var v = Value();
+                    var v = r.Value();
                     if (!float.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out var t) || !(t > 0 && t < 1))
                         throw new UsageException($"{command}: --thresh expects a number between 0 and 1 (exclusive), got '{v}'");
                     o.Thresh = t;
@@ -172,21 +170,21 @@ public sealed class TrainOptions
                 }
                 case "--metrics":
                 {
-                    var v = Value();
+                    var v = r.Value();
                     MetricList.Parse(v, false, null, command);   // checks the names now; built once the labels are known
                     o.Metrics = v;
                     break;
                 }
                 case "--out":
                 {
-                    var v = Value();
+                    var v = r.Value();
                     if (v.Length == 0) throw new UsageException($"{command}: --out expects a folder, got an empty string");
                     o.Out = v;
                     break;
                 }
                 case "--valid-pct":
                 {
-                    var v = Value();
+                    var v = r.Value();
                     if (!double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out var p) || !(p >= 0 && p < 100))
                         throw new UsageException($"{command}: --valid-pct expects a percentage in [0, 100), got '{v}'");
                     o.ValidPct = p;
@@ -194,7 +192,7 @@ public sealed class TrainOptions
                 }
                 case "--norm":
                 {
-                    var v = Value();
+                    var v = r.Value();
                     if (v is not ("data" or "imagenet" or "cifar" or "mnist"))
                         throw new UsageException($"{command}: --norm expects data, imagenet, cifar or mnist, got '{v}'");
                     o.Norm = v;
@@ -202,26 +200,26 @@ public sealed class TrainOptions
                 }
                 case "--pretrained":
                 {
-                    var v = Value();
+                    var v = r.Value();
                     if (!File.Exists(v)) throw new UsageException($"{command}: --pretrained expects a weights file (.pth, .pt or .safetensors), '{v}' does not exist");
                     o.Pretrained = v;
                     break;
                 }
-                case "--unfreeze": o.Unfreeze = PositiveInt(command, arg, Value()); break;
+                case "--unfreeze": o.Unfreeze = PositiveInt(command, arg, r.Value()); break;
                 case "--resume":
                 {
-                    var v = Value();
+                    var v = r.Value();
                     if (!File.Exists(v)) throw new UsageException($"{command}: --resume expects a checkpoint file (a train --out folder's checkpoint.safetensors), '{v}' does not exist");
                     o.Resume = v;
                     break;
                 }
-                case "--folder": o.Folder = Value(); break;
-                case "--suffix": o.Suffix = Value(); break;
-                case "--multi-label": NoValue(); o.MultiLabel = true; break;
-                case "--no-augment": NoValue(); o.Augment = false; break;
-                case "--json": NoValue(); o.Json = true; break;
-                case "--verbose": NoValue(); o.Verbose = true; break;
-                case "--fp16": NoValue(); o.Fp16 = true; break;
+                case "--folder": o.Folder = r.Value(); break;
+                case "--suffix": o.Suffix = r.Value(); break;
+                case "--multi-label": r.NoValue(); o.MultiLabel = true; break;
+                case "--no-augment": r.NoValue(); o.Augment = false; break;
+                case "--json": r.NoValue(); o.Json = true; break;
+                case "--verbose": r.NoValue(); o.Verbose = true; break;
+                case "--fp16": r.NoValue(); o.Fp16 = true; break;
                 case "--help" or "-h": o.Help = true; break;
                 default:
                     throw new UsageException(arg.StartsWith('-')

@@ -49,10 +49,11 @@ public sealed partial class GpuBackend
         long byOccupancy = (4L * multiprocessors + tiles - 1) / tiles;
         int most = (int)Math.Clamp(k / 512, 1, 256);
         int target = (int)Math.Clamp(byOccupancy, 1, most);
-        for (int d = 0; 3 * (target - d) >= 2 * target || target + d <= Math.Min(most, target * 4 / 3); d++)
+        int low = (2 * target + 2) / 3, high = Math.Min(most, target * 4 / 3);   // a third below, a third above
+        for (int d = 0; target - d >= low || target + d <= high; d++)
         {
-            if (3 * (target - d) >= 2 * target && k % (target - d) == 0) return target - d;
-            if (target + d <= Math.Min(most, target * 4 / 3) && k % (target + d) == 0) return target + d;
+            if (target - d >= low && k % (target - d) == 0) return target - d;
+            if (target + d <= high && k % (target + d) == 0) return target + d;
         }
         return target;
     }
