@@ -7,6 +7,7 @@
 //   GemmHalfTensorCore128Kernel  256 threads (8 warps, 2 x 4) per 128x128 tile; each warp 64x32 as
 //                                4 x 4 mma tiles (64 accumulators): per loaded word and per fragment
 //                                load, twice and 1.33 times the mma of the 64x64 kernel
+// (GemmFp16Ldmatrix.cs: the 128x128 kernel with its tiles as stored and its fragments read by ldmatrix.)
 // Accumulators are scalar struct fields so they stay in registers. Both feed each C element's
 // accumulators the same mma sequence in the same k order, so their results are bitwise equal.
 // Per 32-deep k slice the group stages op(A) (its rows) and op(B) (its columns) in shared
@@ -31,7 +32,7 @@ using ILGPU.Runtime.Cuda;
 
 namespace NativeCnn.Kernels;
 
-public static class GemmHalfKernels
+public static partial class GemmHalfKernels
 {
     public const int TileM = 64, TileN = 64, TileK = 32;
     public const int GroupThreads = 128;
@@ -388,7 +389,7 @@ public static class GemmHalfKernels
     }
 
     /// <summary>A warp's 64x32 sub-tile in the 128x128 kernel: 4 m16 tiles (Tix) by 4 n8 tiles.</summary>
-    private struct Acc4x4 : IWarpTile
+    private partial struct Acc4x4 : IWarpTile
     {
         public Frag4 T00, T01, T02, T03, T10, T11, T12, T13, T20, T21, T22, T23, T30, T31, T32, T33;
 

@@ -1,9 +1,10 @@
 // GPU conv2d with float16 inputs (x and w forward, gy and w backward-data, x and gy backward-weight;
 // float32 outputs) against the CPU backend's float32 conv of the same float16-rounded values: the
 // general geometry, pointwise, and a batch split into chunks, on the widening path and on each
-// tensor-core kernel (their mma emulated on the simulator).
+// tensor-core kernel (their mma emulated on the simulator), the ldmatrix one included.
 using NativeCnn.Backends;
 using NativeCnn.Backends.Gpu;
+using Xunit;
 
 namespace NativeCnn.Tests.Gpu;
 
@@ -32,6 +33,25 @@ public static partial class GpuCases
     {
         if (gpu.Device.Kind == DeviceKind.Cuda && !CanUseTensorCores(gpu)) return;
         WithHalfPath(gpu, HalfGemmPath.TensorCore, GemmTile.Tile128, () => ConvHalfGeometries(gpu));
+    }
+
+    /// <summary>The float16 conv through the ldmatrix kernel: the general geometries (their unaligned
+    /// products take GemmFp16.cs's kernel) and one whose every product is 16-byte aligned (8 channels in,
+    /// 16 out, 3x3: CRS = 72, P*Q = 64), which the profile shows on the ldmatrix kernel.</summary>
+    public static void ConvHalf_LdmatrixPath(GpuBackend gpu)
+    {
+        if (gpu.Device.Kind == DeviceKind.Cuda && !CanUseTensorCores(gpu)) return;
+        WithLdmatrix(gpu, () =>
+        {
+            var profile = gpu.Profile = new KernelProfile();
+            try
+            {
+                ConvHalfGeometries(gpu);
+                ConvHalfCheck(gpu, new ConvGeometry(N: 2, C: 8, H: 8, W: 8, K: 16, R: 3, S: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1, DilationH: 1, DilationW: 1));
+            }
+            finally { gpu.EndProfile(); }
+            Assert.Contains(profile.Entries, e => e.Kernel.StartsWith("gemmHalfLdmatrix", StringComparison.Ordinal));
+        });
     }
 
     private static void ConvHalfGeometries(GpuBackend gpu)

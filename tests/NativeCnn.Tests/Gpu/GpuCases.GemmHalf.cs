@@ -80,6 +80,78 @@ public static partial class GpuCases
         Assert.Equal(Run(GemmTile.Tile64), Run(GemmTile.Tile128));
     }
 
+    /// <summary>The ldmatrix kernel (its instructions emulated on the simulator) where both operands are
+    /// 16-byte aligned: every transpose pair, edges in m, n and k (k not a multiple of 8: part chunks),
+    /// batches, offsets; GemmFp16.cs's 128x128 kernel for unaligned operands; the profile says which ran.</summary>
+    public static void GemmHalf_LdmatrixKernel(GpuBackend gpu)
+    {
+        if (gpu.Device.Kind == DeviceKind.Cuda && !CanUseTensorCores(gpu)) return;
+        Assert.True(GpuBackend.LdmatrixAligned(new GemmArgs { K = 45, Lda = 48, Ldb = 136, Batch = 2, StrideA = 960, StrideB = 8 }, 8, 16));
+        Assert.False(GpuBackend.LdmatrixAligned(new GemmArgs { K = 45, Lda = 48, Ldb = 136, Batch = 1 }, 4, 16));
+        Assert.False(GpuBackend.LdmatrixAligned(new GemmArgs { K = 45, Lda = 48, Ldb = 130, Batch = 1 }, 0, 0));
+        Assert.False(GpuBackend.LdmatrixAligned(new GemmArgs { K = 45, Lda = 48, Ldb = 136, Batch = 2, StrideA = 960, StrideB = 4 }, 0, 0));
+        WithLdmatrix(gpu, () =>
+        {
+            var profile = gpu.Profile = new KernelProfile();
+            try
+            {
+                foreach (var (ta, tb) in new[] { (false, false), (false, true), (true, false), (true, true) })
+                {
+                    HalfGemmCheck(gpu, ta, tb, 128, 128, 32, 1f, 0f, seed: 18);                      // one tile, one slice
+                    HalfGemmCheck(gpu, ta, tb, 200, 136, 45, 0.5f, 0.75f, seed: 19, offset: 8, batch: 2,
+                                  alignedStrides: true, ldMultiple: 8);                                // every edge; 2 slices
+                }
+                HalfGemmCheck(gpu, false, false, 136, 256, 130, -0.5f, 0f, seed: 20, ldMultiple: 8);  // 5 slices: the buffers alternate
+                foreach (var (ta, tb) in new[] { (false, false), (true, true) })                        // part chunks of 1..7 halves
+                    for (int rest = 1; rest <= 7; rest += 3)
+                        HalfGemmCheck(gpu, ta, tb, 128 + rest, 136 + rest, 32 + rest, 1f, 0f, seed: 25 + rest, ldMultiple: 8);
+                var r = new Random(23);
+                for (int i = 0, count = gpu.Device.Kind == DeviceKind.Cuda ? 40 : 6; i < count; i++)
+                    HalfGemmCheck(gpu, r.Next(2) == 1, r.Next(2) == 1, r.Next(1, 300), r.Next(1, 300), r.Next(1, 140), 1f,
+                                  r.Next(2) == 0 ? 0.5f : 0f, seed: 300 + i, offset: 8 * r.Next(2), ldMultiple: 8);
+            }
+            finally { gpu.EndProfile(); }
+            Assert.Contains(profile.Entries, e => e.Kernel.StartsWith("gemmHalfLdmatrix", StringComparison.Ordinal));
+            Assert.DoesNotContain(profile.Entries, e => e.Kernel.StartsWith("gemmHalf128", StringComparison.Ordinal));
+
+            // an operand at an odd offset cannot be moved in 16-byte chunks: GemmFp16.cs's kernel takes it
+            profile = gpu.Profile = new KernelProfile();
+            try { HalfGemmCheck(gpu, false, true, 130, 129, 40, 1f, 0f, seed: 24, offset: 3); }
+            finally { gpu.EndProfile(); }
+            Assert.Contains(profile.Entries, e => e.Kernel.StartsWith("gemmHalf128 ", StringComparison.Ordinal));
+        });
+    }
+
+    private static void WithLdmatrix(GpuBackend gpu, Action run) =>
+        WithHalfPath(gpu, HalfGemmPath.TensorCore, GemmTile.Tile128, () =>
+        {
+            gpu.HalfLdmatrix = true;
+            try { run(); }
+            finally { gpu.HalfLdmatrix = false; }
+        });
+
+    /// <summary>The ldmatrix kernel gives every accumulator the same mma sequence as GemmFp16.cs's 128x128
+    /// kernel (zeros past the edges in both): bitwise the same C.</summary>
+    public static void GemmHalf_LdmatrixAgreesBitwise(GpuBackend gpu)
+    {
+        if (gpu.Device.Kind == DeviceKind.Cuda && !CanUseTensorCores(gpu)) return;
+        int m = 152, n = 136, k = 70;   // A stored (k, m) and B (k, n): leading dimensions multiples of 8
+        var a = Half16(gpu, G.Rand(44, m * k)); var b = Half16(gpu, G.Rand(45, k * n));
+        var c0 = G.Rand(46, m * n);
+        float[] Run(bool ldmatrix)
+        {
+            var sc = G.Up(gpu, c0);
+            WithHalfPath(gpu, HalfGemmPath.TensorCore, GemmTile.Tile128, () =>
+            {
+                gpu.HalfLdmatrix = ldmatrix;
+                try { gpu.Gemm(true, false, m, n, k, 0.75f, a, 0, m, b, 0, n, 0.5f, sc, 0, n); }
+                finally { gpu.HalfLdmatrix = false; }
+            });
+            return G.Down(gpu, sc);
+        }
+        Assert.Equal(Run(false), Run(true));
+    }
+
     public static void GemmHalf_WidenPath(GpuBackend gpu) =>
         WithHalfPath(gpu, HalfGemmPath.Widen, () => HalfGemmShapes(gpu, seed: 12, count: 12));
 
@@ -192,9 +264,10 @@ public static partial class GpuCases
     }
 
     private static void HalfGemmCheck(GpuBackend gpu, bool ta, bool tb, int m, int n, int k, float alpha, float beta, int seed,
-                                      int pad = 0, int offset = 0, int batch = 1, bool alignedStrides = false)
+                                      int pad = 0, int offset = 0, int batch = 1, bool alignedStrides = false, int ldMultiple = 1)
     {
-        int lda = (ta ? m : k) + pad, ldb = (tb ? k : n) + pad, ldc = n + pad;
+        static int Round(int x, int multiple) => (x + multiple - 1) / multiple * multiple;
+        int lda = Round((ta ? m : k) + pad, ldMultiple), ldb = Round((tb ? k : n) + pad, ldMultiple), ldc = n + pad;
         int aSize = (ta ? k : m) * lda, bSize = (tb ? n : k) * ldb, cSize = m * ldc;
         int strideA = aSize + (alignedStrides ? 8 : 2), strideB = bSize + (alignedStrides ? 8 : 1), strideC = cSize + 3;
         var A = G.Rand(seed, offset + strideA * (batch - 1) + aSize + 1);

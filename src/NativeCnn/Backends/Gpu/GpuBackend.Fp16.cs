@@ -30,6 +30,8 @@ public sealed partial class GpuBackend
 {
     private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmArgs>? _gemmHalf;
     private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmArgs>? _gemmHalf128;
+    private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmArgs>? _gemmHalfLdmatrixNN, _gemmHalfLdmatrixNT,
+                                                                                                  _gemmHalfLdmatrixTN, _gemmHalfLdmatrixTT;
     private Action<KernelConfig, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, int, float>? _unscaleHalf;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>? _unscaleFloat;
 
@@ -39,6 +41,12 @@ public sealed partial class GpuBackend
 
     /// <summary>Which tensor-core kernel the TensorCore path runs (settable for tests and the kernel lab).</summary>
     public GemmTile HalfGemmTile { get; set; } = GemmTile.Auto;
+
+    /// <summary>Whether 128x128 tensor-core products whose operands are both 16-byte aligned run the
+    /// ldmatrix kernel (GemmFp16Ldmatrix.cs: tiles as stored, swizzled, fragments by ldmatrix) instead
+    /// of GemmFp16.cs's. Off by default until it has been checked and timed on a GPU: so far it has run
+    /// on the simulator (which emulates its instructions) and through ptxas only.</summary>
+    public bool HalfLdmatrix { get; set; }
 
     /// <summary>The path <see cref="HalfGemm"/> resolves to on this device.</summary>
     public HalfGemmPath EffectiveHalfGemm => HalfGemm != HalfGemmPath.Auto ? HalfGemm
@@ -88,9 +96,16 @@ public sealed partial class GpuBackend
     internal static int HalfAlignment(GemmArgs g, long aIndex, long bIndex)
     {
         if (g.K % GemmHalfKernels.TileK != 0) return 0;
-        static bool Ok(long index, int ld, int stride, int batch) => index % 8 == 0 && ld % 8 == 0 && (batch == 1 || stride % 8 == 0);
-        return (Ok(aIndex, g.Lda, g.StrideA, g.Batch) ? 1 : 0) | (Ok(bIndex, g.Ldb, g.StrideB, g.Batch) ? 2 : 0);
+        return (ChunkAligned(aIndex, g.Lda, g.StrideA, g.Batch) ? 1 : 0) | (ChunkAligned(bIndex, g.Ldb, g.StrideB, g.Batch) ? 2 : 0);
     }
+
+    /// <summary>Whether the ldmatrix kernel may move both operands in 16-byte chunks: each view offset,
+    /// leading dimension and (with batches) batch stride a multiple of 8 halves. K may be anything
+    /// (edge chunks are zero-filled).</summary>
+    internal static bool LdmatrixAligned(GemmArgs g, long aIndex, long bIndex) =>
+        ChunkAligned(aIndex, g.Lda, g.StrideA, g.Batch) && ChunkAligned(bIndex, g.Ldb, g.StrideB, g.Batch);
+
+    private static bool ChunkAligned(long index, int ld, int stride, int batch) => index % 8 == 0 && ld % 8 == 0 && (batch == 1 || stride % 8 == 0);
 
     /// <summary>A view's element offset in its buffer (through the interface without boxing).</summary>
     private static long ViewIndex<TView>(TView view) where TView : struct, IContiguousArrayView => view.Index;
@@ -102,10 +117,16 @@ public sealed partial class GpuBackend
         if (EffectiveTile(HalfGemmTile, args.M, args.N, args.Batch) == GemmTile.Tile128)
         {
             const int E = GemmHalfKernels.Tile128;
+            var config = new KernelConfig(new Index3D((args.N + E - 1) / E, (args.M + E - 1) / E, batches),
+                                          new Index3D(GemmHalfKernels.GroupThreads128, 1, 1));
+            if (HalfLdmatrix && LdmatrixAligned(args, ViewIndex(a), ViewIndex(b)))
+            {
+                LdmatrixLauncher(args)(config, a, b, c, args);
+                return;
+            }
             Load(ref _gemmHalf128, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmArgs>(
                     GemmHalfKernels.GemmHalfTensorCore128Kernel, GemmHalfKernels.Specialization128), Profile is null ? null : GemmShape(args))
-                (new KernelConfig(new Index3D((args.N + E - 1) / E, (args.M + E - 1) / E, batches),
-                                  new Index3D(GemmHalfKernels.GroupThreads128, 1, 1)), a, b, c, args);
+                (config, a, b, c, args);
             return;
         }
         var grid = new Index3D(
@@ -114,6 +135,24 @@ public sealed partial class GpuBackend
             batches);
         Load(ref _gemmHalf, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmArgs>(GemmHalfKernels.GemmHalfTensorCoreKernel), Profile is null ? null : GemmShape(args))
             (new KernelConfig(grid, new Index3D(GemmHalfKernels.GroupThreads, 1, 1)), a, b, c, args);
+    }
+
+    /// <summary>The ldmatrix kernel for the product's transpose pair (one kernel each: GemmFp16Ldmatrix.cs).</summary>
+    private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmArgs> LdmatrixLauncher(GemmArgs args)
+    {
+        string? shape = Profile is null ? null : GemmShape(args);
+        var bounds = GemmHalfKernels.Specialization128;
+        return (args.TransA != 0, args.TransB != 0) switch
+        {
+            (false, false) => Load(ref _gemmHalfLdmatrixNN, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmArgs>(
+                                  GemmHalfKernels.GemmHalfLdmatrixNNKernel, bounds), shape),
+            (false, true) => Load(ref _gemmHalfLdmatrixNT, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmArgs>(
+                                 GemmHalfKernels.GemmHalfLdmatrixNTKernel, bounds), shape),
+            (true, false) => Load(ref _gemmHalfLdmatrixTN, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmArgs>(
+                                 GemmHalfKernels.GemmHalfLdmatrixTNKernel, bounds), shape),
+            (true, true) => Load(ref _gemmHalfLdmatrixTT, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmArgs>(
+                                GemmHalfKernels.GemmHalfLdmatrixTTKernel, bounds), shape),
+        };
     }
 
     /// <summary>A pooled float32 copy of a float16 view (exact: every half is a float).</summary>

@@ -1,0 +1,354 @@
+// The float16 GEMM with ldmatrix: GemmFp16.cs's 128x128 tensor-core kernel (same C, same warp tiles,
+// same mma.sync m16n8k16, same double-buffered 32-deep slices, one barrier per slice) with the tiles
+// kept in shared memory as they are stored in global memory, and the fragments read by ldmatrix:
+//   - rows of 32 halves along k where k is contiguous in global memory (read with ldmatrix), rows of
+//     128 halves along m or n otherwise (read with ldmatrix.trans, which hands out the transpose);
+//     16-byte chunks are XOR-swizzled within their row, so that the 8 rows of every 8x8 matrix lie
+//     in 8 different bank groups of a 128-byte line;
+//   - each thread moves two 16-byte chunks of each operand per slice (LDG.128 then STS.128, also for
+//     the operand whose k is strided: no k-pair interleave);
+//   - a warp's fragments per k16 step: four ldmatrix.x4 of op(A), two of op(B) (6 shared-memory
+//     instructions for 16 mma, against 24 32-bit loads in GemmFp16.cs).
+// The shared-memory instructions per mma were the limit measured on the H200 (fp16-gemm-notes.md).
+// Needs: both operands 16-byte aligned (view offset, leading dimension and batch stride multiples of 8
+// halves; the host checks); any m, n, k (edge chunks load what lies inside the matrix, zeros beyond).
+// ILGPU gives a kernel no shared address, so ldmatrix's inline PTX takes the tile's address from its
+// symbol: the two slice buffers must be the kernel's only shared allocation, which ILGPU 1.5.3 names
+// __shared_alloca0 (GemmHalfPtxTests checks the declaration; a rename fails ptxas, loudly).
+// Not cp.async: ILGPU passes inline-PTX outputs (the mma accumulators, ldmatrix's registers) through
+// local memory, and ptxas (11.8 and 12.4 tried) stops promoting those to registers in a function that
+// holds a cp.async: 1.7 KB of stack and ~900 local loads and stores (fp16-gemm-notes.md).
+// On ILGPU's CPU simulator the same kernel hands each lane the words ldmatrix would give it by the PTX
+// ISA's rule (which lane supplies which row address) and emulates the mma as GemmFp16.cs does: the
+// simulator checks the swizzle, the chunk and fragment addresses and the slice order; only the
+// instructions themselves are left to the GPU.
+using ILGPU;
+using ILGPU.Runtime.Cuda;
+
+namespace NativeCnn.Kernels;
+
+public static partial class GemmHalfKernels
+{
+    /// <summary>One operand's 128 x 32 tile of halves in shared memory.</summary>
+    private const int OperandBytes = Tile128 * TileK * 2;
+    /// <summary>A slice buffer: op(A)'s tile, then op(B)'s.</summary>
+    private const int BufferBytes = 2 * OperandBytes;
+    /// <summary>Both slice buffers: 32 KB.</summary>
+    public const int LdmatrixSharedBytes = 2 * BufferBytes;
+
+    // a: op(A) (m, k) float16 bits, b: op(B) (k, n), c: (m, n) float32 = alpha * a b + beta * c per batch
+    // entry. One kernel per transpose pair (N: as stored, T: transposed; g.TransA and g.TransB must
+    // match), so that each tile layout is a constant. grid: (ceil(n/128), ceil(m/128), batches),
+    // group: 256, launch bounds Specialization128
+    public static void GemmHalfLdmatrixNNKernel(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<float> c, GemmArgs g) =>
+        LdmatrixGemm<AlongK, AlongOuter>(a, b, c, g);
+
+    public static void GemmHalfLdmatrixNTKernel(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<float> c, GemmArgs g) =>
+        LdmatrixGemm<AlongK, AlongK>(a, b, c, g);
+
+    public static void GemmHalfLdmatrixTNKernel(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<float> c, GemmArgs g) =>
+        LdmatrixGemm<AlongOuter, AlongOuter>(a, b, c, g);
+
+    public static void GemmHalfLdmatrixTTKernel(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<float> c, GemmArgs g) =>
+        LdmatrixGemm<AlongOuter, AlongK>(a, b, c, g);
+
+    /// <summary>Which axis of an operand is contiguous in global memory; a type argument, so that ILGPU
+    /// compiles each layout with its offsets as constants (no branch, no predicated twin instructions).</summary>
+    private interface IContiguity { bool KMajor { get; } }
+
+    /// <summary>k contiguous: A as stored, B transposed.</summary>
+    private struct AlongK : IContiguity { public readonly bool KMajor => true; }
+
+    /// <summary>m (of A) or n (of B) contiguous: A transposed, B as stored.</summary>
+    private struct AlongOuter : IContiguity { public readonly bool KMajor => false; }
+
+    private static void LdmatrixGemm<TA, TB>(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<float> c, GemmArgs g)
+        where TA : struct, IContiguity where TB : struct, IContiguity
+    {
+        // the kernel's only shared allocation (ldmatrix's inline PTX finds it by name)
+        var slices = SharedMemory.Allocate<U4>(LdmatrixSharedBytes / 16);
+        int t = Group.IdxX, lane = t & 31, warp = t >> 5;
+        int wm = (warp >> 2) * 64, wn = (warp & 3) * 32;          // the warp's 64x32 sub-tile (2 x 4 warps)
+        int m0 = Grid.IdxY * Tile128, n0 = Grid.IdxX * Tile128;
+
+        // op(A) (m, k) is A stored (m, k) or, transposed, (k, m); op(B) (k, n) is B stored (k, n) or (n, k)
+        var la = Staging.For(default(TA).KMajor);
+        var lb = Staging.For(default(TB).KMajor);
+        var ca = Chunks.For(la, t, la.KMajor ? g.Lda : 1, la.KMajor ? 1 : g.Lda);
+        var cb = Chunks.For(lb, t, lb.KMajor ? g.Ldb : 1, lb.KMajor ? 1 : g.Ldb);
+        int aLane = la.LaneOffset(lane, wm, isA: true), bLane = lb.LaneOffset(lane, wn, isA: false);
+        var a4 = a.Cast<U4>(); var b4 = b.Cast<U4>();
+
+        for (int batch = Grid.IdxZ; batch < g.Batch; batch += Grid.DimZ)
+        {
+            int aBase = batch * g.StrideA, bBase = batch * g.StrideB, cBase = batch * g.StrideC;
+            var acc = default(Acc4x4);
+            var pa = default(Chunk2); var pb = default(Chunk2);
+            LoadChunks(a, a4, aBase, ca, 0, m0, g.M, g.K, ref pa);
+            LoadChunks(b, b4, bBase, cb, 0, n0, g.N, g.K, ref pb);
+            StoreChunks(slices, 0, ca, ref pa);
+            StoreChunks(slices, OperandBytes, cb, ref pb);
+            if (TileK < g.K)
+            {
+                LoadChunks(a, a4, aBase, ca, TileK, m0, g.M, g.K, ref pa);
+                LoadChunks(b, b4, bBase, cb, TileK, n0, g.N, g.K, ref pb);
+            }
+            Group.Barrier();
+
+            // as in GemmFp16.cs: slice k0 + 32 (fetched during the previous slice) goes into the other
+            // buffer, which was last read before the previous barrier; slice k0 + 64 is fetched meanwhile
+            int buffer = 0;
+            for (int k0 = 0; k0 < g.K; k0 += TileK)
+            {
+                if (k0 + TileK < g.K)
+                {
+                    StoreChunks(slices, (buffer ^ BufferBytes), ca, ref pa);
+                    StoreChunks(slices, (buffer ^ BufferBytes) + OperandBytes, cb, ref pb);
+                    if (k0 + 2 * TileK < g.K)
+                    {
+                        LoadChunks(a, a4, aBase, ca, k0 + 2 * TileK, m0, g.M, g.K, ref pa);
+                        LoadChunks(b, b4, bBase, cb, k0 + 2 * TileK, n0, g.N, g.K, ref pb);
+                    }
+                }
+                acc.StepLdmatrix(slices, buffer, la, lb, aLane, bLane, wm, wn, lane, 0);   // k 0..15 of the slice
+                acc.StepLdmatrix(slices, buffer, la, lb, aLane, bLane, wm, wn, lane, 1);   // k 16..31
+                Group.Barrier();
+                buffer ^= BufferBytes;
+            }
+
+            acc.Store(c, cBase, g, m0 + wm + (lane >> 2), n0 + wn + 2 * (lane & 3));
+        }
+    }
+
+    // ---- the layout of a tile in a buffer ------------------------------------------------------
+
+    /// <summary>How one operand's 128 x 32 tile sits in a slice buffer, and the ldmatrix walk over it.
+    /// KMajor (k contiguous in global memory): 128 rows (m or n) of 32 halves = 4 chunks of 16 bytes;
+    /// chunk c of row r at r*64 + 16(c ^ ((r/2) mod 4)). Otherwise: 32 rows (k) of 128 halves = 16
+    /// chunks; chunk c of row k at k*256 + 16(c ^ (k mod 8)). Either way the 8 consecutive rows of an
+    /// 8x8 matrix (16 bytes each) fall in 8 different 16-byte bank groups of a 128-byte line.</summary>
+    private struct Staging
+    {
+        public bool KMajor;
+        /// <summary>A fragment load's byte offset for m16 tile (or n16 pair) i and k16 step s of the slice is
+        /// (lane offset + i*TileAdd + s*StepAdd) ^ (i*TileXor + s*StepXor): the adds move whole rows, the
+        /// XORs move chunks inside the swizzle (no carries: the chunk bits they flip start clear).</summary>
+        public int TileAdd, StepAdd, TileXor, StepXor;
+
+        public static Staging For(bool kMajor) => kMajor
+            ? new Staging { KMajor = true, TileAdd = 16 * 64, StepAdd = 0, TileXor = 0, StepXor = 2 << 4 }     // 16 rows on; chunks +2
+            : new Staging { KMajor = false, TileAdd = 0, StepAdd = 16 * 256, TileXor = 2 << 4, StepXor = 0 };  // chunks +2; 16 k rows on
+
+        /// <summary>Byte offset of chunk <paramref name="chunk"/> of row <paramref name="row"/> in the tile.</summary>
+        public readonly int Offset(int row, int chunk) => KMajor
+            ? row * 64 + ((chunk ^ ((row >> 1) & 3)) << 4)
+            : row * 256 + ((chunk ^ (row & 7)) << 4);
+
+        /// <summary>The row address this lane gives ldmatrix.x4 for the first m16 tile (A) or n16 pair (B) of
+        /// the warp at <paramref name="w"/> and the slice's first k16 step. Lanes 8j..8j+7 give the rows of
+        /// matrix j, which becomes register j. A (m16 x k16): matrices (rows 0-7, k 0-7), (8-15, 0-7),
+        /// (0-7, 8-15), (8-15, 8-15) = a0..a3 of mma.m16n8k16. B: (n 0-7, k 0-7), (0-7, 8-15), (8-15, 0-7),
+        /// (8-15, 8-15) = b0, b1 of two n8 tiles. Stored k-major a matrix row is an m or n row (ldmatrix);
+        /// otherwise a k row (ldmatrix.trans, whose transpose is the same fragment).</summary>
+        public readonly int LaneOffset(int lane, int w, bool isA)
+        {
+            int low = lane & 7, x = (lane >> 3) & 1, y = lane >> 4;
+            // A k-major and B otherwise step rows by matrix bit 0 and chunks by bit 1; the others the reverse
+            bool rowsByX = isA == KMajor;
+            int rowStep = rowsByX ? x : y, chunkStep = rowsByX ? y : x;
+            return KMajor ? Offset(w + low + 8 * rowStep, chunkStep) : Offset(low + 8 * rowStep, (w >> 3) + chunkStep);
+        }
+
+        /// <summary>The lane offset moved to tile (or pair) <paramref name="i"/>, k16 step <paramref name="s"/>.</summary>
+        public readonly int At(int laneOffset, int i, int s) => (laneOffset + i * TileAdd + s * StepAdd) ^ (i * TileXor + s * StepXor);
+    }
+
+    // ---- global -> registers -> shared ---------------------------------------------------------
+
+    /// <summary>Which two 16-byte chunks of an operand's slice one of the 256 threads moves. KMajor:
+    /// chunk q = t + 256i is chunk q mod 4 of row q / 4 (a warp reads 8 whole 64-byte row segments);
+    /// otherwise chunk q mod 16 of k row q / 16 (two whole 256-byte rows).</summary>
+    private struct Chunks
+    {
+        public bool KMajor;
+        /// <summary>Element offset of (outer, k) = outer * OuterStride + k * KStride (outer: row of op(A), column of op(B)).</summary>
+        public int OuterStride, KStride;
+        /// <summary>The first chunk's first element: outer index from the tile's first, k from the slice's first.</summary>
+        public int Outer, K;
+        /// <summary>The first chunk's byte offset in the tile (the second is 4096 bytes on).</summary>
+        public int Destination;
+
+        public static Chunks For(Staging l, int t, int outerStride, int kStride)
+        {
+            var ch = new Chunks { KMajor = l.KMajor, OuterStride = outerStride, KStride = kStride };
+            int row = l.KMajor ? t >> 2 : t >> 4, chunk = l.KMajor ? t & 3 : t & 15;
+            // k-major: rows 0..63 (the second chunk 64 rows on); otherwise k rows 0..15 (the second 16 on)
+            (ch.Outer, ch.K) = l.KMajor ? (row, 8 * chunk) : (8 * chunk, row);
+            ch.Destination = l.Offset(row, chunk);
+            return ch;
+        }
+    }
+
+    /// <summary>A thread's two chunks of one operand's slice, between global and shared memory.</summary>
+    private struct Chunk2
+    {
+        public U4 First, Second;
+    }
+
+    /// <summary>Reads this thread's two chunks of the slice at <paramref name="k0"/> (outer indices from
+    /// <paramref name="outer0"/>); halves past the matrix (outerLimit x kLimit) read as zero.</summary>
+    private static void LoadChunks(ArrayView<ushort> v, ArrayView<U4> v4, int baseOffset, Chunks ch,
+                                   int k0, int outer0, int outerLimit, int kLimit, ref Chunk2 r)
+    {
+        int outer = outer0 + ch.Outer, k = k0 + ch.K;
+        int element = baseOffset + outer * ch.OuterStride + k * ch.KStride;
+        if (ch.KMajor)
+        {
+            // rows outer and outer + 64, k .. k + 7 of each
+            int alongK = Clamp8(kLimit - k);
+            r.First = LoadChunk(v, v4, element, outer < outerLimit ? alongK : 0);
+            r.Second = LoadChunk(v, v4, element + 64 * ch.OuterStride, outer + 64 < outerLimit ? alongK : 0);
+        }
+        else
+        {
+            // k rows k and k + 16, outer .. outer + 7 of each
+            int alongOuter = Clamp8(outerLimit - outer);
+            r.First = LoadChunk(v, v4, element, k < kLimit ? alongOuter : 0);
+            r.Second = LoadChunk(v, v4, element + 16 * ch.KStride, k + 16 < kLimit ? alongOuter : 0);
+        }
+    }
+
+    private static int Clamp8(int x) => x < 0 ? 0 : x > 8 ? 8 : x;
+
+    /// <summary>Halves element .. element + 7, the first <paramref name="halves"/> of them read, the rest
+    /// zero: a whole chunk is one 16-byte load (element is a multiple of 8: the host checked the alignment).</summary>
+    private static U4 LoadChunk(ArrayView<ushort> v, ArrayView<U4> v4, int element, int halves)
+    {
+        if (halves == 8) return Vector(v4, element >> 3);
+        var x = default(U4);
+        if (halves > 0) x.X = v[element];
+        if (halves > 1) x.X |= (uint)v[element + 1] << 16;
+        if (halves > 2) x.Y = v[element + 2];
+        if (halves > 3) x.Y |= (uint)v[element + 3] << 16;
+        if (halves > 4) x.Z = v[element + 4];
+        if (halves > 5) x.Z |= (uint)v[element + 5] << 16;
+        if (halves > 6) x.W = v[element + 6];
+        return x;
+    }
+
+    /// <summary>The two chunks into the tile at byte <paramref name="tile"/> of the slice buffers: two 16-byte stores.</summary>
+    private static void StoreChunks(ArrayView<U4> slices, int tile, Chunks ch, ref Chunk2 r)
+    {
+        int at = (tile + ch.Destination) >> 4;
+        slices[at] = r.First;
+        slices[at + 4096 / 16] = r.Second;
+    }
+
+    // ---- shared -> fragments (ldmatrix) -> mma ------------------------------------------------
+
+    private partial struct Acc4x4
+    {
+        /// <summary>k16 step <paramref name="s"/> of the slice in the buffer at byte <paramref name="buffer"/>:
+        /// four ldmatrix.x4 of op(A) (one per m16 tile), two of op(B) (one per pair of n8 tiles), 16 mma.</summary>
+        public void StepLdmatrix(ArrayView<U4> slices, int buffer, Staging la, Staging lb, int aLane, int bLane,
+                                  int wm, int wn, int lane, int s)
+        {
+            int a = buffer, b = buffer + OperandBytes;
+            if (!CudaAsm.IsSupported)
+            {
+                var w = new FragmentSource { Slices = slices, La = la, Lb = lb, A = a, B = b, Wm = wm, Wn = wn, S = s };
+                EmulateLdmatrix(ref T00, w, 0, 0, lane); EmulateLdmatrix(ref T01, w, 0, 1, lane);
+                EmulateLdmatrix(ref T02, w, 0, 2, lane); EmulateLdmatrix(ref T03, w, 0, 3, lane);
+                EmulateLdmatrix(ref T10, w, 1, 0, lane); EmulateLdmatrix(ref T11, w, 1, 1, lane);
+                EmulateLdmatrix(ref T12, w, 1, 2, lane); EmulateLdmatrix(ref T13, w, 1, 3, lane);
+                EmulateLdmatrix(ref T20, w, 2, 0, lane); EmulateLdmatrix(ref T21, w, 2, 1, lane);
+                EmulateLdmatrix(ref T22, w, 2, 2, lane); EmulateLdmatrix(ref T23, w, 2, 3, lane);
+                EmulateLdmatrix(ref T30, w, 3, 0, lane); EmulateLdmatrix(ref T31, w, 3, 1, lane);
+                EmulateLdmatrix(ref T32, w, 3, 2, lane); EmulateLdmatrix(ref T33, w, 3, 3, lane);
+                return;
+            }
+            LoadMatrices(la.KMajor, a + la.At(aLane, 0, s), out uint a00, out uint a01, out uint a02, out uint a03);
+            LoadMatrices(la.KMajor, a + la.At(aLane, 1, s), out uint a10, out uint a11, out uint a12, out uint a13);
+            LoadMatrices(la.KMajor, a + la.At(aLane, 2, s), out uint a20, out uint a21, out uint a22, out uint a23);
+            LoadMatrices(la.KMajor, a + la.At(aLane, 3, s), out uint a30, out uint a31, out uint a32, out uint a33);
+            // pair p: b0, b1 of n8 tile 2p, then of 2p + 1
+            LoadMatrices(lb.KMajor, b + lb.At(bLane, 0, s), out uint b00, out uint b01, out uint b10, out uint b11);
+            LoadMatrices(lb.KMajor, b + lb.At(bLane, 1, s), out uint b20, out uint b21, out uint b30, out uint b31);
+            Mma(ref T00, a00, a01, a02, a03, b00, b01); Mma(ref T10, a10, a11, a12, a13, b00, b01);
+            Mma(ref T20, a20, a21, a22, a23, b00, b01); Mma(ref T30, a30, a31, a32, a33, b00, b01);
+            Mma(ref T01, a00, a01, a02, a03, b10, b11); Mma(ref T11, a10, a11, a12, a13, b10, b11);
+            Mma(ref T21, a20, a21, a22, a23, b10, b11); Mma(ref T31, a30, a31, a32, a33, b10, b11);
+            Mma(ref T02, a00, a01, a02, a03, b20, b21); Mma(ref T12, a10, a11, a12, a13, b20, b21);
+            Mma(ref T22, a20, a21, a22, a23, b20, b21); Mma(ref T32, a30, a31, a32, a33, b20, b21);
+            Mma(ref T03, a00, a01, a02, a03, b30, b31); Mma(ref T13, a10, a11, a12, a13, b30, b31);
+            Mma(ref T23, a20, a21, a22, a23, b30, b31); Mma(ref T33, a30, a31, a32, a33, b30, b31);
+        }
+    }
+
+    /// <summary>ldmatrix.x4 from byte <paramref name="offset"/> of the slice buffers (this lane's row address);
+    /// transposed where the tile's rows run along k.</summary>
+    private static void LoadMatrices(bool kMajor, int offset, out uint r0, out uint r1, out uint r2, out uint r3)
+    {
+        Output<uint> d0 = default, d1 = default, d2 = default, d3 = default;
+        Input<uint> at = (uint)offset;
+        if (kMajor)
+            CudaAsm.EmitRef("{ .reg .u32 s; mov.u32 s, __shared_alloca0; add.u32 s, s, %4; " +
+                            "ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [s]; }", ref d0, ref d1, ref d2, ref d3, ref at);
+        else
+            CudaAsm.EmitRef("{ .reg .u32 s; mov.u32 s, __shared_alloca0; add.u32 s, s, %4; " +
+                            "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [s]; }", ref d0, ref d1, ref d2, ref d3, ref at);
+        r0 = d0.Value; r1 = d1.Value; r2 = d2.Value; r3 = d3.Value;
+    }
+
+    /// <summary>Where the emulation reads a warp's fragments: the slice buffers, both layouts, the buffer's two
+    /// tiles (bytes), the warp's sub-tile and the k16 step.</summary>
+    private struct FragmentSource
+    {
+        public ArrayView<U4> Slices;
+        public Staging La, Lb;
+        public int A, B, Wm, Wn, S;
+
+        /// <summary>Register <paramref name="reg"/> that ldmatrix.x4 gives <paramref name="lane"/> for m16 tile
+        /// <paramref name="i"/> (A) or n16 pair <paramref name="i"/> (B), by the PTX ISA: matrix reg's row
+        /// r comes from the address of lane 8 reg + r; without .trans a lane gets the word at column pair
+        /// lane mod 4 of row lane / 4, with .trans the halves of rows 2(lane mod 4) and + 1 at column lane / 4.
+        /// The addresses are the very ones the GPU path gives the instruction.</summary>
+        public readonly uint Fragment(bool isA, int i, int lane, int reg)
+        {
+            var l = isA ? La : Lb;
+            int tile = isA ? A : B, w = isA ? Wm : Wn;
+            if (l.KMajor)
+            {
+                int row = tile + l.At(l.LaneOffset(8 * reg + (lane >> 2), w, isA), i, S);
+                return Slices.Cast<uint>()[(row >> 2) + (lane & 3)];
+            }
+            var halves = Slices.Cast<ushort>();
+            int column = lane >> 2;
+            int row0 = tile + l.At(l.LaneOffset(8 * reg + 2 * (lane & 3), w, isA), i, S);
+            int row1 = tile + l.At(l.LaneOffset(8 * reg + 2 * (lane & 3) + 1, w, isA), i, S);
+            return halves[(row0 >> 1) + column] | ((uint)halves[(row1 >> 1) + column] << 16);
+        }
+    }
+
+    /// <summary>One mma of m16 tile <paramref name="i"/> and n8 tile <paramref name="j"/> where PTX cannot
+    /// run: each product term from the lane and register that hold it (as Emulate in GemmFp16.cs), the
+    /// registers as ldmatrix would have filled them.</summary>
+    private static void EmulateLdmatrix(ref Frag4 f, FragmentSource w, int i, int j, int lane)
+    {
+        int gq = lane >> 2, tig = lane & 3;
+        for (int q = 0; q < 8; q++)
+        {
+            int hi = q >= 4 ? 1 : 0;
+            // A row r, k pair q: lane 4(r mod 8) + q mod 4, register (r >= 8) + 2(q >= 4)
+            uint rowG = w.Fragment(true, i, 4 * gq + (q & 3), 2 * hi);
+            uint rowG8 = w.Fragment(true, i, 4 * gq + (q & 3), 1 + 2 * hi);
+            // B column n of n8 tile j = pair j / 2, b0 / b1 in registers 2(j mod 2) + (q >= 4)
+            uint col0 = w.Fragment(false, j >> 1, 4 * (2 * tig) + (q & 3), 2 * (j & 1) + hi);
+            uint col1 = w.Fragment(false, j >> 1, 4 * (2 * tig + 1) + (q & 3), 2 * (j & 1) + hi);
+            f.C0 += Dot2(rowG, col0);
+            f.C1 += Dot2(rowG, col1);
+            f.C2 += Dot2(rowG8, col0);
+            f.C3 += Dot2(rowG8, col1);
+        }
+    }
+}
