@@ -1,8 +1,9 @@
 // Section "bench", float16 part: torch_baseline.py's float16 matmul cases (gemm_1024/4096/8192,
 // dtype float16: torch's cuBLAS half GEMM) against the engine's float16 GEMM (float16 A and B,
 // float32 accumulation and C) on the path the device picks (tensor cores on sm_80+), plus the
-// widening path at 4096 for the ladder. Timed as LabBench times (warm-up, median of synchronised
-// calls). With --quick the sizes shrink and the case names carry them.
+// widening path at 4096 for the ladder, and (unless --half-ldmatrix made it the default) the ldmatrix
+// kernel at 4096 and 8192 as "ldmatrix" variant rows beside the same PyTorch numbers. Timed as LabBench
+// times (warm-up, median of synchronised calls). With --quick the sizes shrink and the case names carry them.
 using System.Text.Json.Nodes;
 using NativeCnn.Backends;
 using NativeCnn.Backends.Gpu;
@@ -17,16 +18,18 @@ public static class LabBenchFp16
         bool q = o.Quick;
         int warmup = q ? 1 : 3, reps = q ? 2 : 10;
         var sizes = q ? new[] { 32, 64 } : new[] { 1024, 4096, 8192 };
-        var runs = sizes.Select(n => (n, HalfGemmPath.Auto)).ToList();
-        runs.Add((q ? 64 : 4096, HalfGemmPath.Widen));
-        foreach (var (n, path) in runs)
+        var runs = sizes.Select(n => (n, HalfGemmPath.Auto, Ldmatrix: gpu.HalfLdmatrix)).ToList();
+        runs.Add((q ? 64 : 4096, HalfGemmPath.Widen, false));
+        if (!gpu.HalfLdmatrix) runs.AddRange(sizes.Skip(1).Select(n => (n, HalfGemmPath.Auto, true)));
+        foreach (var (n, path, ldmatrix) in runs)
         {
             string name = $"gemm_{n}" + (path == HalfGemmPath.Widen ? "_widen" : "");
             if (o.BenchFilter is not null && !name.Contains(o.BenchFilter, StringComparison.Ordinal)) continue;
-            var saved = gpu.HalfGemm;
+            var (saved, savedLdmatrix) = (gpu.HalfGemm, gpu.HalfLdmatrix);
             try
             {
                 gpu.HalfGemm = path;
+                gpu.HalfLdmatrix = ldmatrix;
                 var a = HalfRandom(gpu, n * n, 1);
                 var b = HalfRandom(gpu, n * n, 2);
                 var c = gpu.Allocate(DType.Float32, n * n);
@@ -39,8 +42,9 @@ public static class LabBenchFp16
                     ["device"] = gpu.Device.Kind == DeviceKind.Cuda ? "cuda" : gpu.Device.ToString(),
                     ["median_ms"] = Math.Round(ms, 4), ["impl"] = "nativecnn",
                 };
+                if (ldmatrix) record["variant"] = "ldmatrix";
                 results.Add("bench", record);
-                Console.WriteLine($"  {name} float16 ({gpu.EffectiveHalfGemm}): {ms:F3} ms  tflops {tflops}");
+                Console.WriteLine($"  {name} float16 ({gpu.EffectiveHalfGemm}{(ldmatrix ? ", ldmatrix" : "")}): {ms:F3} ms  tflops {tflops}");
                 foreach (var s in new[] { a, b, c }) gpu.ReturnToPool(s);
             }
             catch (Exception e)
@@ -48,7 +52,7 @@ public static class LabBenchFp16
                 results.Add("bench", new JsonObject { ["case"] = name, ["dtype"] = "float16", ["error"] = $"{e.GetType().Name}: {e.Message}" });
                 Console.WriteLine($"  {name} float16: FAILED {e.GetType().Name}: {e.Message}");
             }
-            finally { gpu.HalfGemm = saved; }
+            finally { (gpu.HalfGemm, gpu.HalfLdmatrix) = (saved, savedLdmatrix); }
         }
     }
 

@@ -123,18 +123,20 @@ public static class LabKernels
             float[] reference = Tensor.FromArray(aRounded, new[] { s, s }).MatMul(Tensor.FromArray(bRounded, new[] { s, s })).ToArray();
             double tol = 1e-5 * Math.Sqrt(s);
             // "-words": the operands loaded 16 bits at a time, as before 16-byte vector loads
-            foreach (var (path, tile, vectors, name) in new[] { (HalfGemmPath.Widen, GemmTile.Auto, true, "widen+sgemm"),
-                                                                 (HalfGemmPath.TensorCore, GemmTile.Tile64, false, "mma.sync-64x64-words"),
-                                                                 (HalfGemmPath.TensorCore, GemmTile.Tile64, true, "mma.sync-64x64"),
-                                                                 (HalfGemmPath.TensorCore, GemmTile.Tile128, false, "mma.sync-128x128-words"),
-                                                                 (HalfGemmPath.TensorCore, GemmTile.Tile128, true, "mma.sync-128x128") })
+            // "ldmatrix": GemmFp16Ldmatrix.cs (tiles as stored, swizzled, fragments by ldmatrix)
+            foreach (var (path, tile, vectors, ldmatrix, name) in new[] { (HalfGemmPath.Widen, GemmTile.Auto, true, false, "widen+sgemm"),
+                                                                           (HalfGemmPath.TensorCore, GemmTile.Tile64, false, false, "mma.sync-64x64-words"),
+                                                                           (HalfGemmPath.TensorCore, GemmTile.Tile64, true, false, "mma.sync-64x64"),
+                                                                           (HalfGemmPath.TensorCore, GemmTile.Tile128, false, false, "mma.sync-128x128-words"),
+                                                                           (HalfGemmPath.TensorCore, GemmTile.Tile128, true, false, "mma.sync-128x128"),
+                                                                           (HalfGemmPath.TensorCore, GemmTile.Tile128, true, true, "ldmatrix-128x128") })
             {
                 variants.Add(new("hgemm", name, $"gemm_{s}_float16", 2.0 * s * s * s, 2.0 * 2 * s * s + 4.0 * s * s, () =>
                 {
-                    var (savedPath, savedTile) = (gpu.HalfGemm, gpu.HalfGemmTile);
-                    (gpu.HalfGemm, gpu.HalfGemmTile, gpu.HalfVectorLoads) = (path, tile, vectors);
+                    var (savedPath, savedTile, savedLdmatrix) = (gpu.HalfGemm, gpu.HalfGemmTile, gpu.HalfLdmatrix);
+                    (gpu.HalfGemm, gpu.HalfGemmTile, gpu.HalfVectorLoads, gpu.HalfLdmatrix) = (path, tile, vectors, ldmatrix);
                     try { gpu.Gemm(false, false, s, s, s, 1f, ah, 0, s, bh, 0, s, 0f, c.Storage, 0, s); }
-                    finally { (gpu.HalfGemm, gpu.HalfGemmTile, gpu.HalfVectorLoads) = (savedPath, savedTile, true); }
+                    finally { (gpu.HalfGemm, gpu.HalfGemmTile, gpu.HalfVectorLoads, gpu.HalfLdmatrix) = (savedPath, savedTile, true, savedLdmatrix); }
                 }, () => MaxRelError(c.ToArray(), reference, tol)));
             }
         }

@@ -23,6 +23,8 @@ public sealed class LabOptions
         "  --variant NAME   kernel lab: run only the variants named NAME (e.g. mma.sync-128x128; for a profiler)\n" +
         "  --epochs N       training epochs (default 2; 1 with --quick)\n" +
         "  --no-cpu-train   skip the CPU training run of the same seed (default: run it, for the accuracy comparison)\n" +
+        "  --half-ldmatrix  float16 products run GemmFp16Ldmatrix.cs's kernel where it applies (off by default until\n" +
+        "                   measured; without it the bench still times the float16 GEMMs on it, as variant rows)\n" +
         "  --torch FILE     torch_baseline.py's output (JSON lines) for the ratios in summary.md";
 
     public string Out { get; private set; } = "";
@@ -35,6 +37,7 @@ public sealed class LabOptions
     public int Epochs { get; private set; }
     public bool CpuTrain { get; private set; } = true;
     public string? TorchBaseline { get; private set; }
+    public bool HalfLdmatrix { get; private set; }
 
     public static LabOptions Parse(string[] args)
     {
@@ -72,6 +75,7 @@ public sealed class LabOptions
                 }
                 case "--no-cpu-train": o.CpuTrain = false; break;
                 case "--torch": o.TorchBaseline = Value(); break;
+                case "--half-ldmatrix": o.HalfLdmatrix = true; break;
                 case "-h" or "--help": throw new ArgumentException("help");
                 default:
                     if (arg.StartsWith('-') || o.Out.Length > 0) throw new ArgumentException($"unknown argument '{arg}'");

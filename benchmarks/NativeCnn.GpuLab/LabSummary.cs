@@ -68,10 +68,11 @@ public static class LabSummary
             s.AppendLine(torch.Count > 0 ? "| --- | ---: | ---: | ---: | ---: | ---: |" : "| --- | ---: | ---: |");
             foreach (var b in bench)
             {
-                string name = Key(b);
-                if (b["error"] is { } err) { s.AppendLine($"| {name} | failed: {First(err.GetValue<string>())} | |"); continue; }
+                // a variant row (another kernel for the same case) pairs with the same PyTorch record
+                string name = Key(b), shown = name + (b["variant"] is { } v ? $" [{v}]" : "");
+                if (b["error"] is { } err) { s.AppendLine($"| {shown} | failed: {First(err.GetValue<string>())} | |"); continue; }
                 double ms = b["median_ms"]!.GetValue<double>();
-                string row = Inv($"| {name} | {ms:F3} | {Rate(b)} |");
+                string row = Inv($"| {shown} | {ms:F3} | {Rate(b)} |");
                 if (torch.Count > 0)
                     row += torch.TryGetValue(name, out var t)
                         ? Inv($" {t["median_ms"]!.GetValue<double>():F3} | {Rate(t)} | {ms / t["median_ms"]!.GetValue<double>():F2} |")

@@ -80,6 +80,32 @@ public class GpuLabTests
         finally { Directory.Delete(dir, true); }
     }
 
+    /// <summary>The float16 GEMM rows: the default kernel and the ldmatrix kernel as a variant row, both
+    /// beside the one PyTorch float16 record of the case.</summary>
+    [Fact]
+    public void HalfGemmBenchTimesTheLdmatrixKernelAsAVariantRow()
+    {
+        var dir = Directory.CreateTempSubdirectory("nativecnn-lab-fp16-").FullName;
+        try
+        {
+            var torch = Path.Combine(dir, "torch.jsonl");
+            File.WriteAllLines(torch, new[] { """{"case": "gemm_64", "dtype": "float16", "device": "cuda", "median_ms": 1.0, "tflops": 0.0005}""" });
+            var (exit, output) = RunLab(dir, "--simulator", "--quick", "--only", "bench", "--bench", "gemm_64", "--torch", torch);
+            Assert.True(exit == 0, $"exit code {exit}:\n{output}");
+            var half = File.ReadAllLines(Path.Combine(dir, "results.jsonl")).Select(l => JsonNode.Parse(l)!.AsObject())
+                .Where(r => (string?)r["section"] == "bench" && (string?)r["case"] == "gemm_64" && (string?)r["dtype"] == "float16").ToList();
+            Assert.Equal(new string?[] { null, "ldmatrix" }, half.Select(r => (string?)r["variant"]));
+            var summary = File.ReadAllText(Path.Combine(dir, "summary.md"));
+            foreach (var (row, r) in new[] { ("| gemm_64 (float16) |", half[0]), ("| gemm_64 (float16) [ldmatrix] |", half[1]) })
+            {
+                double ms = r["median_ms"]!.GetValue<double>();
+                Assert.Contains(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{row} {ms:F3} |"), summary);
+                Assert.Contains(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"| 1.000 | 0.0005 TFLOP/s | {ms / 1.0:F2} |"), summary);
+            }
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
     [Fact]
     public void BadCommandLineIsRefusedBeforeTouchingADevice()
     {
@@ -114,7 +140,7 @@ public class GpuLabTests
             Assert.True(exit == 0, output);
             var records = File.ReadAllLines(Path.Combine(dir, "results.jsonl")).Select(l => System.Text.Json.Nodes.JsonNode.Parse(l)!.AsObject()).ToList();
             var kernels = records.Where(r => (string?)r["section"] == "kernel").ToList();
-            Assert.Equal(new[] { "copy/strided-copy", "elementwise/add", "reduce/sum", "sgemm/naive", "sgemm/tiled-64x64-8x4", "sgemm/tiled-128x128-8x8", "sgemm-splitk/unsplit", "sgemm-splitk/split-k", "hgemm/widen+sgemm", "hgemm/mma.sync-64x64-words", "hgemm/mma.sync-64x64", "hgemm/mma.sync-128x128-words", "hgemm/mma.sync-128x128", "conv/im2col+tiled-gemm" },
+            Assert.Equal(new[] { "copy/strided-copy", "elementwise/add", "reduce/sum", "sgemm/naive", "sgemm/tiled-64x64-8x4", "sgemm/tiled-128x128-8x8", "sgemm-splitk/unsplit", "sgemm-splitk/split-k", "hgemm/widen+sgemm", "hgemm/mma.sync-64x64-words", "hgemm/mma.sync-64x64", "hgemm/mma.sync-128x128-words", "hgemm/mma.sync-128x128", "hgemm/ldmatrix-128x128", "conv/im2col+tiled-gemm" },
                          kernels.Select(k => $"{k["family"]}/{k["variant"]}"));
             foreach (var k in kernels)
             {
