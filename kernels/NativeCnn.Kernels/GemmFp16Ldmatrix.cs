@@ -38,19 +38,43 @@ public static partial class GemmHalfKernels
 
     // a: op(A) (m, k) float16 bits, b: op(B) (k, n), c: (m, n) float32 = alpha * a b + beta * c per batch
     // entry. One kernel per transpose pair (N: as stored, T: transposed; g.TransA and g.TransB must
-    // match), so that each tile layout is a constant. grid: (ceil(n/128), ceil(m/128), batches),
-    // group: 256, launch bounds Specialization128
+    // match), so that each tile layout is a constant. grid: (ceil(n/128), ceil(m/128), batches);
+    // group: 256 (8 warps of 64x32), launch bounds Specialization128
     public static void GemmHalfLdmatrixNNKernel(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<float> c, GemmArgs g) =>
-        LdmatrixGemm<AlongK, AlongOuter>(a, b, c, g);
+        LdmatrixGemm<AlongK, AlongOuter, Acc4x4>(a, b, c, g);
 
     public static void GemmHalfLdmatrixNTKernel(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<float> c, GemmArgs g) =>
-        LdmatrixGemm<AlongK, AlongK>(a, b, c, g);
+        LdmatrixGemm<AlongK, AlongK, Acc4x4>(a, b, c, g);
 
     public static void GemmHalfLdmatrixTNKernel(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<float> c, GemmArgs g) =>
-        LdmatrixGemm<AlongOuter, AlongOuter>(a, b, c, g);
+        LdmatrixGemm<AlongOuter, AlongOuter, Acc4x4>(a, b, c, g);
 
     public static void GemmHalfLdmatrixTTKernel(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<float> c, GemmArgs g) =>
-        LdmatrixGemm<AlongOuter, AlongK>(a, b, c, g);
+        LdmatrixGemm<AlongOuter, AlongK, Acc4x4>(a, b, c, g);
+
+    // the same with 4 warps of 64x64 per 128x128 tile (GemmFp16Warp64.cs): group 128, launch bounds SpecializationWarp64
+    public static void GemmHalfLdmatrixW64NNKernel(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<float> c, GemmArgs g) =>
+        LdmatrixGemm<AlongK, AlongOuter, Acc4x8>(a, b, c, g);
+
+    public static void GemmHalfLdmatrixW64NTKernel(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<float> c, GemmArgs g) =>
+        LdmatrixGemm<AlongK, AlongK, Acc4x8>(a, b, c, g);
+
+    public static void GemmHalfLdmatrixW64TNKernel(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<float> c, GemmArgs g) =>
+        LdmatrixGemm<AlongOuter, AlongOuter, Acc4x8>(a, b, c, g);
+
+    public static void GemmHalfLdmatrixW64TTKernel(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<float> c, GemmArgs g) =>
+        LdmatrixGemm<AlongOuter, AlongK, Acc4x8>(a, b, c, g);
+
+    /// <summary>A warp's accumulator tile in the ldmatrix kernels: how many threads its group has, where a
+    /// warp's sub-tile sits in the 128x128 tile, one k16 step and the epilogue.</summary>
+    private interface ILdmatrixWarpTile
+    {
+        int Threads { get; }
+        int WarpRow(int warp);
+        int WarpColumn(int warp);
+        void StepLdmatrix(ArrayView<U4> slices, int buffer, Staging la, Staging lb, int aLane, int bLane, int wm, int wn, int lane, int s);
+        void Store(ArrayView<float> c, int cBase, GemmArgs g, int row, int col);
+    }
 
     /// <summary>Which axis of an operand is contiguous in global memory; a type argument, so that ILGPU
     /// compiles each layout with its offsets as constants (no branch, no predicated twin instructions).</summary>
@@ -62,28 +86,29 @@ public static partial class GemmHalfKernels
     /// <summary>m (of A) or n (of B) contiguous: A transposed, B as stored.</summary>
     private struct AlongOuter : IContiguity { public readonly bool KMajor => false; }
 
-    private static void LdmatrixGemm<TA, TB>(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<float> c, GemmArgs g)
-        where TA : struct, IContiguity where TB : struct, IContiguity
+    private static void LdmatrixGemm<TA, TB, TAcc>(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<float> c, GemmArgs g)
+        where TA : struct, IContiguity where TB : struct, IContiguity where TAcc : struct, ILdmatrixWarpTile
     {
         // the kernel's only shared allocation (ldmatrix's inline PTX finds it by name)
         var slices = SharedMemory.Allocate<U4>(LdmatrixSharedBytes / 16);
         int t = Group.IdxX, lane = t & 31, warp = t >> 5;
-        int wm = (warp >> 2) * 64, wn = (warp & 3) * 32;          // the warp's 64x32 sub-tile (2 x 4 warps)
+        int threads = default(TAcc).Threads;
+        int wm = default(TAcc).WarpRow(warp), wn = default(TAcc).WarpColumn(warp);
         int m0 = Grid.IdxY * Tile128, n0 = Grid.IdxX * Tile128;
 
         // op(A) (m, k) is A stored (m, k) or, transposed, (k, m); op(B) (k, n) is B stored (k, n) or (n, k)
         var la = Staging.For(default(TA).KMajor);
         var lb = Staging.For(default(TB).KMajor);
-        var ca = Chunks.For(la, t, la.KMajor ? g.Lda : 1, la.KMajor ? 1 : g.Lda);
-        var cb = Chunks.For(lb, t, lb.KMajor ? g.Ldb : 1, lb.KMajor ? 1 : g.Ldb);
+        var ca = Chunks.For(la, t, threads, la.KMajor ? g.Lda : 1, la.KMajor ? 1 : g.Lda);
+        var cb = Chunks.For(lb, t, threads, lb.KMajor ? g.Ldb : 1, lb.KMajor ? 1 : g.Ldb);
         int aLane = la.LaneOffset(lane, wm, isA: true), bLane = lb.LaneOffset(lane, wn, isA: false);
         var a4 = a.Cast<U4>(); var b4 = b.Cast<U4>();
 
         for (int batch = Grid.IdxZ; batch < g.Batch; batch += Grid.DimZ)
         {
             int aBase = batch * g.StrideA, bBase = batch * g.StrideB, cBase = batch * g.StrideC;
-            var acc = default(Acc4x4);
-            var pa = default(Chunk2); var pb = default(Chunk2);
+            var acc = default(TAcc);
+            var pa = default(Chunks4); var pb = default(Chunks4);
             LoadChunks(a, a4, aBase, ca, 0, m0, g.M, g.K, ref pa);
             LoadChunks(b, b4, bBase, cb, 0, n0, g.N, g.K, ref pb);
             StoreChunks(slices, 0, ca, ref pa);
@@ -165,56 +190,60 @@ public static partial class GemmHalfKernels
 
     // ---- global -> registers -> shared ---------------------------------------------------------
 
-    /// <summary>Which two 16-byte chunks of an operand's slice one of the 256 threads moves. KMajor:
-    /// chunk q = t + 256i is chunk q mod 4 of row q / 4 (a warp reads 8 whole 64-byte row segments);
-    /// otherwise chunk q mod 16 of k row q / 16 (two whole 256-byte rows).</summary>
+    /// <summary>Which 16-byte chunks of an operand's 512-chunk slice a thread moves: 512 / T of them for T
+    /// threads (2 or 4). KMajor: chunk q = t + Ti is chunk q mod 4 of row q / 4 (a warp reads 8 whole
+    /// 64-byte row segments); otherwise chunk q mod 16 of k row q / 16 (two whole 256-byte rows). Chunk
+    /// i is RowStep * i rows after the first (T/4 or T/16: a multiple of 8, so its swizzle is the
+    /// first's) and 16 T i bytes after it in the tile.</summary>
     private struct Chunks
     {
         public bool KMajor;
+        /// <summary>Chunks per thread, and the tile rows (m or n rows, or k rows) from one to the next.</summary>
+        public int Count, RowStep;
         /// <summary>Element offset of (outer, k) = outer * OuterStride + k * KStride (outer: row of op(A), column of op(B)).</summary>
         public int OuterStride, KStride;
         /// <summary>The first chunk's first element: outer index from the tile's first, k from the slice's first.</summary>
         public int Outer, K;
-        /// <summary>The first chunk's byte offset in the tile (the second is 4096 bytes on).</summary>
-        public int Destination;
+        /// <summary>The first chunk's byte offset in the tile, and the bytes from one chunk to the next.</summary>
+        public int Destination, DestinationStep;
 
-        public static Chunks For(Staging l, int t, int outerStride, int kStride)
+        public static Chunks For(Staging l, int t, int threads, int outerStride, int kStride)
         {
-            var ch = new Chunks { KMajor = l.KMajor, OuterStride = outerStride, KStride = kStride };
+            var ch = new Chunks { KMajor = l.KMajor, Count = 512 / threads, OuterStride = outerStride, KStride = kStride };
             int row = l.KMajor ? t >> 2 : t >> 4, chunk = l.KMajor ? t & 3 : t & 15;
-            // k-major: rows 0..63 (the second chunk 64 rows on); otherwise k rows 0..15 (the second 16 on)
             (ch.Outer, ch.K) = l.KMajor ? (row, 8 * chunk) : (8 * chunk, row);
+            ch.RowStep = l.KMajor ? threads >> 2 : threads >> 4;
             ch.Destination = l.Offset(row, chunk);
+            ch.DestinationStep = 16 * threads;
             return ch;
         }
+
+        /// <summary>Element step from one chunk to the next.</summary>
+        public readonly int ElementStep => RowStep * (KMajor ? OuterStride : KStride);
     }
 
-    /// <summary>A thread's two chunks of one operand's slice, between global and shared memory.</summary>
-    private struct Chunk2
+    /// <summary>A thread's chunks of one operand's slice (the first Count used), between global and shared memory.</summary>
+    private struct Chunks4
     {
-        public U4 First, Second;
+        public U4 C0, C1, C2, C3;
     }
 
-    /// <summary>Reads this thread's two chunks of the slice at <paramref name="k0"/> (outer indices from
+    /// <summary>Reads this thread's chunks of the slice at <paramref name="k0"/> (outer indices from
     /// <paramref name="outer0"/>); halves past the matrix (outerLimit x kLimit) read as zero.</summary>
     private static void LoadChunks(ArrayView<ushort> v, ArrayView<U4> v4, int baseOffset, Chunks ch,
-                                   int k0, int outer0, int outerLimit, int kLimit, ref Chunk2 r)
+                                   int k0, int outer0, int outerLimit, int kLimit, ref Chunks4 r)
     {
         int outer = outer0 + ch.Outer, k = k0 + ch.K;
-        int element = baseOffset + outer * ch.OuterStride + k * ch.KStride;
-        if (ch.KMajor)
+        int element = baseOffset + outer * ch.OuterStride + k * ch.KStride, step = ch.ElementStep;
+        // k-major: chunk i is rows outer + i RowStep, k .. k + 7; otherwise k row k + i RowStep, outer .. outer + 7
+        int along = ch.KMajor ? Clamp8(kLimit - k) : Clamp8(outerLimit - outer);
+        int across = ch.KMajor ? outerLimit - outer : kLimit - k;   // chunk i holds data when i RowStep < across
+        r.C0 = LoadChunk(v, v4, element, across > 0 ? along : 0);
+        r.C1 = LoadChunk(v, v4, element + step, across > ch.RowStep ? along : 0);
+        if (ch.Count == 4)
         {
-            // rows outer and outer + 64, k .. k + 7 of each
-            int alongK = Clamp8(kLimit - k);
-            r.First = LoadChunk(v, v4, element, outer < outerLimit ? alongK : 0);
-            r.Second = LoadChunk(v, v4, element + 64 * ch.OuterStride, outer + 64 < outerLimit ? alongK : 0);
-        }
-        else
-        {
-            // k rows k and k + 16, outer .. outer + 7 of each
-            int alongOuter = Clamp8(outerLimit - outer);
-            r.First = LoadChunk(v, v4, element, k < kLimit ? alongOuter : 0);
-            r.Second = LoadChunk(v, v4, element + 16 * ch.KStride, k + 16 < kLimit ? alongOuter : 0);
+            r.C2 = LoadChunk(v, v4, element + 2 * step, across > 2 * ch.RowStep ? along : 0);
+            r.C3 = LoadChunk(v, v4, element + 3 * step, across > 3 * ch.RowStep ? along : 0);
         }
     }
 
@@ -236,18 +265,28 @@ public static partial class GemmHalfKernels
         return x;
     }
 
-    /// <summary>The two chunks into the tile at byte <paramref name="tile"/> of the slice buffers: two 16-byte stores.</summary>
-    private static void StoreChunks(ArrayView<U4> slices, int tile, Chunks ch, ref Chunk2 r)
+    /// <summary>The chunks into the tile at byte <paramref name="tile"/> of the slice buffers: 16-byte stores.</summary>
+    private static void StoreChunks(ArrayView<U4> slices, int tile, Chunks ch, ref Chunks4 r)
     {
-        int at = (tile + ch.Destination) >> 4;
-        slices[at] = r.First;
-        slices[at + 4096 / 16] = r.Second;
+        int at = (tile + ch.Destination) >> 4, step = ch.DestinationStep >> 4;
+        slices[at] = r.C0;
+        slices[at + step] = r.C1;
+        if (ch.Count == 4)
+        {
+            slices[at + 2 * step] = r.C2;
+            slices[at + 3 * step] = r.C3;
+        }
     }
 
     // ---- shared -> fragments (ldmatrix) -> mma ------------------------------------------------
 
-    private partial struct Acc4x4
+    private partial struct Acc4x4 : ILdmatrixWarpTile
     {
+        public readonly int Threads => GroupThreads128;
+        /// <summary>8 warps, 2 along m x 4 along n, each 64 x 32.</summary>
+        public readonly int WarpRow(int warp) => (warp >> 2) * 64;
+        public readonly int WarpColumn(int warp) => (warp & 3) * 32;
+
         /// <summary>k16 step <paramref name="s"/> of the slice in the buffer at byte <paramref name="buffer"/>:
         /// four ldmatrix.x4 of op(A) (one per m16 tile), two of op(B) (one per pair of n8 tiles), 16 mma.</summary>
         public void StepLdmatrix(ArrayView<U4> slices, int buffer, Staging la, Staging lb, int aLane, int bLane,
@@ -333,7 +372,13 @@ public static partial class GemmHalfKernels
     /// <summary>One mma of m16 tile <paramref name="i"/> and n8 tile <paramref name="j"/> where PTX cannot
     /// run: each product term from the lane and register that hold it (as Emulate in GemmFp16.cs), the
     /// registers as ldmatrix would have filled them.</summary>
-    private static void EmulateLdmatrix(ref Frag4 f, FragmentSource w, int i, int j, int lane)
+    private static void EmulateLdmatrix(ref Frag4 f, FragmentSource w, int i, int j, int lane) => f = EmulatedMma(f, w, i, j, lane);
+
+    /// <summary>The body of EmulateLdmatrix, kept out of line: inlined at each of the 16 (or 32) call
+    /// sites it made ILGPU's simulator compile of a kernel take 9-12 s. By value, so that no accumulator
+    /// has its address taken (which would put them in local memory on the GPU path too).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static Frag4 EmulatedMma(Frag4 f, FragmentSource w, int i, int j, int lane)
     {
         int gq = lane >> 2, tig = lane & 3;
         for (int q = 0; q < 8; q++)
@@ -350,5 +395,6 @@ public static partial class GemmHalfKernels
             f.C2 += Dot2(rowG8, col0);
             f.C3 += Dot2(rowG8, col1);
         }
+        return f;
     }
 }

@@ -1,11 +1,12 @@
 // The tensor-core float16 GEMMs as the GPU will see them, checked without a GPU: ILGPU's PTX for sm_90
 // holds one mma.sync per warp tile and k16 step of a 32-deep slice (64x64 kernel: 2 x 8 = 16; 128x128
-// kernel and the four ldmatrix kernels: 2 x 16 = 32); where NVIDIA's ptxas is installed (/opt/cuda-ptxas,
-// ../shared/gpu/install-ptxas.sh) each assembles with no stack frame, no spills, the expected shared
-// memory and registers for its groups per SM (the 128x128 ones with their launch bounds, as the backend
-// loads them); where cuobjdump is installed too, the machine code holds those HMMA.16816.F32, no
-// local-memory traffic, and in the ldmatrix kernels 12 LDSM per slice. Also the ldmatrix kernels'
-// shared declaration, which their inline PTX names. The numbers go to benchmarks/results/fp16-gemm-notes.md.
+// kernel and the ldmatrix kernels of 64x32 warps: 2 x 16 = 32; of 64x64 warps: 2 x 32 = 64); where
+// NVIDIA's ptxas is installed (/opt/cuda-ptxas, ../shared/gpu/install-ptxas.sh) each assembles with no
+// stack frame, no spills, the expected shared memory and registers for its groups per SM (the 128x128
+// ones with their launch bounds, as the backend loads them); where cuobjdump is installed too, the
+// machine code holds those HMMA.16816.F32, no local-memory traffic, and in the ldmatrix kernels one LDSM
+// per ldmatrix (12 per slice, 16 with 64x64 warps). Also the ldmatrix kernels' shared declaration,
+// which their inline PTX names. The numbers go to benchmarks/results/fp16-gemm-notes.md.
 using System.Text.RegularExpressions;
 using ILGPU.Runtime;
 using NativeCnn.Kernels;
@@ -29,11 +30,21 @@ public class GemmHalfPtxTests
         new object[] { nameof(GemmHalfKernels.GemmHalfLdmatrixNTKernel), 32, GemmHalfKernels.LdmatrixSharedBytes, 128 },
         new object[] { nameof(GemmHalfKernels.GemmHalfLdmatrixTNKernel), 32, GemmHalfKernels.LdmatrixSharedBytes, 128 },
         new object[] { nameof(GemmHalfKernels.GemmHalfLdmatrixTTKernel), 32, GemmHalfKernels.LdmatrixSharedBytes, 128 },
+        new object[] { nameof(GemmHalfKernels.GemmHalfLdmatrixW64NNKernel), 64, GemmHalfKernels.LdmatrixSharedBytes, 255 },
+        new object[] { nameof(GemmHalfKernels.GemmHalfLdmatrixW64NTKernel), 64, GemmHalfKernels.LdmatrixSharedBytes, 255 },
+        new object[] { nameof(GemmHalfKernels.GemmHalfLdmatrixW64TNKernel), 64, GemmHalfKernels.LdmatrixSharedBytes, 255 },
+        new object[] { nameof(GemmHalfKernels.GemmHalfLdmatrixW64TTKernel), 64, GemmHalfKernels.LdmatrixSharedBytes, 255 },
     };
 
     private static string Ptx(string kernel) =>
         PtxKernels.Compile(typeof(GemmHalfKernels).GetMethod(kernel)!,
-            kernel == nameof(GemmHalfKernels.GemmHalfTensorCoreKernel) ? KernelSpecialization.Empty : GemmHalfKernels.Specialization128);
+            kernel == nameof(GemmHalfKernels.GemmHalfTensorCoreKernel) ? KernelSpecialization.Empty
+            : kernel.StartsWith("GemmHalfLdmatrixW64", StringComparison.Ordinal) ? GemmHalfKernels.SpecializationWarp64
+            : GemmHalfKernels.Specialization128);
+
+    /// <summary>ldmatrix.x4 per warp and slice: op(A)'s 8 (4 m16 tiles, 2 k16 steps) and op(B)'s (2 or 4 n16 pairs, 2 steps).</summary>
+    private static (int A, int B) LdmatrixPerSlice(string kernel) =>
+        !kernel.Contains("Ldmatrix", StringComparison.Ordinal) ? (0, 0) : kernel.Contains("LdmatrixW64", StringComparison.Ordinal) ? (8, 8) : (8, 4);
 
     [Theory]
     [MemberData(nameof(Kernels))]
@@ -59,18 +70,21 @@ public class GemmHalfPtxTests
         _out.WriteLine($"{kernel} sm_90: {registers} registers, {shared} bytes shared, 0 bytes spilled, {hmma} HMMA.16816.F32");
         Assert.Equal(mma, hmma);
         Assert.DoesNotMatch(@"\b(LDL|STL)\b", sass);
-        // the ldmatrix kernels: 12 LDSM.x4 per slice in the machine code (none predicated away), the others none
-        Assert.Equal(kernel.Contains("Ldmatrix", StringComparison.Ordinal) ? 12 : 0, Regex.Matches(sass, @"LDSM\.16\.MT?88\.4").Count);
+        // the ldmatrix kernels: one LDSM.x4 per ldmatrix of a slice in the machine code (none predicated away), the others none
+        var (ldsmA, ldsmB) = LdmatrixPerSlice(kernel);
+        Assert.Equal(ldsmA + ldsmB, Regex.Matches(sass, @"LDSM\.16\.MT?88\.4").Count);
         // ILGPU leaves the simulator's emulation in the PTX behind a constant-true predicate
         // (CudaAsm.IsSupported); ptxas must drop it
         Assert.DoesNotContain("SHFL", sass);
     }
-    public static IEnumerable<object[]> LdmatrixKernels() => new[] { "NN", "NT", "TN", "TT" }.Select(p => new object[] { $"GemmHalfLdmatrix{p}Kernel" });
+    public static IEnumerable<object[]> LdmatrixKernels() =>
+        from tile in new[] { "", "W64" } from pair in new[] { "NN", "NT", "TN", "TT" } select new object[] { $"GemmHalfLdmatrix{tile}{pair}Kernel" };
 
     /// <summary>ldmatrix's inline PTX names the slice buffers by their symbol: they must be the kernel's one
     /// shared allocation, declared as ILGPU 1.5.3 does (16-byte aligned, __shared_alloca0, 32 KB). Per
-    /// 32-deep slice a warp issues 12 ldmatrix.x4 (4 + 4 of op(A), 2 + 2 of op(B)), all of one kind for
-    /// each operand: .trans exactly where the operand's rows run along k (op(A) transposed, op(B) as stored).</summary>
+    /// 32-deep slice a warp issues 4 + 4 ldmatrix.x4 of op(A) and 2 + 2 (64x32 warps) or 4 + 4 (64x64) of
+    /// op(B), all of one kind for each operand: .trans exactly where the operand's rows run along k
+    /// (op(A) transposed, op(B) as stored).</summary>
     [Theory]
     [MemberData(nameof(LdmatrixKernels))]
     public void TheLdmatrixKernelsReadTheirOneSharedBufferBySymbol(string kernel)
@@ -80,9 +94,11 @@ public class GemmHalfPtxTests
         Assert.Equal(new[] { $".shared .align 16 .b8 __shared_alloca0[{GemmHalfKernels.LdmatrixSharedBytes}];" }, shared);
         int plain = Regex.Matches(ptx, @"ldmatrix\.sync\.aligned\.m8n8\.x4\.shared\.b16").Count;
         int trans = Regex.Matches(ptx, @"ldmatrix\.sync\.aligned\.m8n8\.x4\.trans\.shared\.b16").Count;
-        bool aTrans = kernel.Contains("LdmatrixT", StringComparison.Ordinal), bTrans = kernel.EndsWith("TKernel", StringComparison.Ordinal);
+        string pair = kernel[^8..^6];   // "NN", "NT", "TN" or "TT" before "Kernel"
+        bool aTrans = pair[0] == 'T', bTrans = pair[1] == 'T';
+        var (ldsmA, ldsmB) = LdmatrixPerSlice(kernel);
         // op(A) tiles are read with .trans when A is transposed; op(B) tiles when B is not
-        int expectTrans = (aTrans ? 8 : 0) + (bTrans ? 0 : 4);
-        Assert.Equal((expectTrans, 12 - expectTrans), (trans, plain));
+        int expectTrans = (aTrans ? ldsmA : 0) + (bTrans ? 0 : ldsmB);
+        Assert.Equal((expectTrans, ldsmA + ldsmB - expectTrans), (trans, plain));
     }
 }

@@ -80,9 +80,10 @@ public static partial class GpuCases
         Assert.Equal(Run(GemmTile.Tile64), Run(GemmTile.Tile128));
     }
 
-    /// <summary>The ldmatrix kernel (its instructions emulated on the simulator) where both operands are
-    /// 16-byte aligned: every transpose pair, edges in m, n and k (k not a multiple of 8: part chunks),
-    /// batches, offsets; GemmFp16.cs's 128x128 kernel for unaligned operands; the profile says which ran.</summary>
+    /// <summary>The ldmatrix kernel with 8 warps of 64x32 (its instructions emulated on the simulator) where
+    /// both operands are 16-byte aligned: every transpose pair, edges in m, n and k (k not a multiple of 8:
+    /// part chunks), batches, offsets; GemmFp16.cs's 128x128 kernel for unaligned operands; the profile
+    /// says which ran.</summary>
     public static void GemmHalf_LdmatrixKernel(GpuBackend gpu)
     {
         if (gpu.Device.Kind == DeviceKind.Cuda && !CanUseTensorCores(gpu)) return;
@@ -90,7 +91,19 @@ public static partial class GpuCases
         Assert.False(GpuBackend.LdmatrixAligned(new GemmArgs { K = 45, Lda = 48, Ldb = 136, Batch = 1 }, 4, 16));
         Assert.False(GpuBackend.LdmatrixAligned(new GemmArgs { K = 45, Lda = 48, Ldb = 130, Batch = 1 }, 0, 0));
         Assert.False(GpuBackend.LdmatrixAligned(new GemmArgs { K = 45, Lda = 48, Ldb = 136, Batch = 2, StrideA = 960, StrideB = 4 }, 0, 0));
-        WithLdmatrix(gpu, () =>
+        LdmatrixShapes(gpu, HalfLdmatrixKernel.Warp64x32, "gemmHalfLdmatrix");
+    }
+
+    /// <summary>The same with 4 warps of 64x64 (GemmFp16Warp64.cs): 128 threads, 4 chunks of each operand per thread.</summary>
+    public static void GemmHalf_LdmatrixWarp64Kernel(GpuBackend gpu)
+    {
+        if (gpu.Device.Kind == DeviceKind.Cuda && !CanUseTensorCores(gpu)) return;
+        LdmatrixShapes(gpu, HalfLdmatrixKernel.Warp64x64, "gemmHalfLdmatrixW64");
+    }
+
+    private static void LdmatrixShapes(GpuBackend gpu, HalfLdmatrixKernel kind, string profileName)
+    {
+        WithLdmatrix(gpu, kind, () =>
         {
             var profile = gpu.Profile = new KernelProfile();
             try
@@ -111,8 +124,12 @@ public static partial class GpuCases
                                   r.Next(2) == 0 ? 0.5f : 0f, seed: 300 + i, offset: 8 * r.Next(2), ldMultiple: 8);
             }
             finally { gpu.EndProfile(); }
-            Assert.Contains(profile.Entries, e => e.Kernel.StartsWith("gemmHalfLdmatrix", StringComparison.Ordinal));
-            Assert.DoesNotContain(profile.Entries, e => e.Kernel.StartsWith("gemmHalf128", StringComparison.Ordinal));
+            // every product ran on the kernel asked for (the names of both kinds start alike: W64 or a transpose pair follows)
+            bool wide = kind == HalfLdmatrixKernel.Warp64x64;
+            Assert.Contains(profile.Entries, e => e.Kernel.StartsWith(profileName, StringComparison.Ordinal));
+            Assert.All(profile.Entries.Where(e => e.Kernel.StartsWith("gemmHalf", StringComparison.Ordinal)),
+                       e => Assert.True(e.Kernel.StartsWith("gemmHalfLdmatrixW64", StringComparison.Ordinal) == wide
+                                        && e.Kernel.StartsWith("gemmHalfLdmatrix", StringComparison.Ordinal), e.Kernel));
 
             // an operand at an odd offset cannot be moved in 16-byte chunks: GemmFp16.cs's kernel takes it
             profile = gpu.Profile = new KernelProfile();
@@ -122,34 +139,31 @@ public static partial class GpuCases
         });
     }
 
-    private static void WithLdmatrix(GpuBackend gpu, Action run) =>
+    private static void WithLdmatrix(GpuBackend gpu, HalfLdmatrixKernel kind, Action run) =>
         WithHalfPath(gpu, HalfGemmPath.TensorCore, GemmTile.Tile128, () =>
         {
-            gpu.HalfLdmatrix = true;
+            gpu.HalfLdmatrix = kind;
             try { run(); }
-            finally { gpu.HalfLdmatrix = false; }
+            finally { gpu.HalfLdmatrix = HalfLdmatrixKernel.Off; }
         });
 
-    /// <summary>The ldmatrix kernel gives every accumulator the same mma sequence as GemmFp16.cs's 128x128
-    /// kernel (zeros past the edges in both): bitwise the same C.</summary>
+    /// <summary>Both ldmatrix kernels give every accumulator the same mma sequence as GemmFp16.cs's 128x128
+    /// kernel (zeros past the edges in all three): bitwise the same C.</summary>
     public static void GemmHalf_LdmatrixAgreesBitwise(GpuBackend gpu)
     {
         if (gpu.Device.Kind == DeviceKind.Cuda && !CanUseTensorCores(gpu)) return;
         int m = 152, n = 136, k = 70;   // A stored (k, m) and B (k, n): leading dimensions multiples of 8
         var a = Half16(gpu, G.Rand(44, m * k)); var b = Half16(gpu, G.Rand(45, k * n));
         var c0 = G.Rand(46, m * n);
-        float[] Run(bool ldmatrix)
+        float[] Run(HalfLdmatrixKernel kind)
         {
             var sc = G.Up(gpu, c0);
-            WithHalfPath(gpu, HalfGemmPath.TensorCore, GemmTile.Tile128, () =>
-            {
-                gpu.HalfLdmatrix = ldmatrix;
-                try { gpu.Gemm(true, false, m, n, k, 0.75f, a, 0, m, b, 0, n, 0.5f, sc, 0, n); }
-                finally { gpu.HalfLdmatrix = false; }
-            });
+            WithLdmatrix(gpu, kind, () => gpu.Gemm(true, false, m, n, k, 0.75f, a, 0, m, b, 0, n, 0.5f, sc, 0, n));
             return G.Down(gpu, sc);
         }
-        Assert.Equal(Run(false), Run(true));
+        var reference = Run(HalfLdmatrixKernel.Off);
+        Assert.Equal(reference, Run(HalfLdmatrixKernel.Warp64x32));
+        Assert.Equal(reference, Run(HalfLdmatrixKernel.Warp64x64));
     }
 
     public static void GemmHalf_WidenPath(GpuBackend gpu) =>

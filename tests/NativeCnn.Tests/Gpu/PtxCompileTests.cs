@@ -102,17 +102,23 @@ internal static class PtxKernels
 
     public static string Compile(MethodInfo kernel) => Compile(kernel, KernelSpecialization.Empty);
 
-    /// <summary>Compiles with launch bounds (.maxntid / .minnctapersm), as the backend loads the kernel.</summary>
+    private static readonly Dictionary<(MethodInfo, int?, int?), string> Compiled = new();
+
+    /// <summary>Compiles with launch bounds (.maxntid / .minnctapersm), as the backend loads the kernel.
+    /// Each (kernel, bounds) once per test run: several tests read the same PTX, and the large kernels
+    /// take seconds to compile.</summary>
     public static string Compile(MethodInfo kernel, KernelSpecialization specialization)
     {
         lock (Lock)
         {
+            var key = (kernel, specialization.MaxNumThreadsPerGroup, specialization.MinNumGroupsPerMultiprocessor);
+            if (Compiled.TryGetValue(key, out var cached)) return cached;
             // the same options as the CUDA backend's context (Devices.CudaContext)
             _context ??= Context.Create(b => b.Optimize(OptimizationLevel.O2).EnableAlgorithms());
             _backend ??= new PTXBackend(_context, new CudaCapabilityContext(CudaArchitecture.SM_90), CudaArchitecture.SM_90,
                                         CudaInstructionSet.ISA_78, null);
             var compiled = _backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(kernel), specialization);
-            return ((PTXCompiledKernel)compiled).PTXAssembly;
+            return Compiled[key] = ((PTXCompiledKernel)compiled).PTXAssembly;
         }
     }
 

@@ -15,6 +15,17 @@ using NativeCnn.Kernels;
 
 namespace NativeCnn.Backends.Gpu;
 
+/// <summary>The ldmatrix float16 GEMM kernels (GemmFp16Ldmatrix.cs), by warp tile.</summary>
+public enum HalfLdmatrixKernel
+{
+    /// <summary>None: GemmFp16.cs's 128x128 kernel.</summary>
+    Off,
+    /// <summary>8 warps of 64x32 per 128x128 tile (GemmFp16.cs's warp tiles).</summary>
+    Warp64x32,
+    /// <summary>4 warps of 64x64 per 128x128 tile (GemmFp16Warp64.cs): 1.5 times fewer shared-memory bytes per mma.</summary>
+    Warp64x64,
+}
+
 /// <summary>How the GPU backend multiplies float16 matrices.</summary>
 public enum HalfGemmPath
 {
@@ -30,8 +41,8 @@ public sealed partial class GpuBackend
 {
     private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmArgs>? _gemmHalf;
     private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmArgs>? _gemmHalf128;
-    private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmArgs>? _gemmHalfLdmatrixNN, _gemmHalfLdmatrixNT,
-                                                                                                  _gemmHalfLdmatrixTN, _gemmHalfLdmatrixTT;
+    private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmArgs>?[] _gemmHalfLdmatrix =
+        new Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmArgs>?[LdmatrixKernels.Length];
     private Action<KernelConfig, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, int, float>? _unscaleHalf;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>? _unscaleFloat;
 
@@ -42,11 +53,11 @@ public sealed partial class GpuBackend
     /// <summary>Which tensor-core kernel the TensorCore path runs (settable for tests and the kernel lab).</summary>
     public GemmTile HalfGemmTile { get; set; } = GemmTile.Auto;
 
-    /// <summary>Whether 128x128 tensor-core products whose operands are both 16-byte aligned run the
-    /// ldmatrix kernel (GemmFp16Ldmatrix.cs: tiles as stored, swizzled, fragments by ldmatrix) instead
-    /// of GemmFp16.cs's. Off by default until it has been checked and timed on a GPU: so far it has run
-    /// on the simulator (which emulates its instructions) and through ptxas only.</summary>
-    public bool HalfLdmatrix { get; set; }
+    /// <summary>Which ldmatrix kernel (GemmFp16Ldmatrix.cs: tiles as stored, swizzled, fragments by
+    /// ldmatrix) runs the 128x128 tensor-core products whose operands are both 16-byte aligned, instead of
+    /// GemmFp16.cs's. Off by default until they have been checked and timed on a GPU: so far they have
+    /// run on the simulator (which emulates their instructions) and through ptxas only.</summary>
+    public HalfLdmatrixKernel HalfLdmatrix { get; set; }
 
     /// <summary>The path <see cref="HalfGemm"/> resolves to on this device.</summary>
     public HalfGemmPath EffectiveHalfGemm => HalfGemm != HalfGemmPath.Auto ? HalfGemm
@@ -119,9 +130,11 @@ public sealed partial class GpuBackend
             const int E = GemmHalfKernels.Tile128;
             var config = new KernelConfig(new Index3D((args.N + E - 1) / E, (args.M + E - 1) / E, batches),
                                           new Index3D(GemmHalfKernels.GroupThreads128, 1, 1));
-            if (HalfLdmatrix && LdmatrixAligned(args, ViewIndex(a), ViewIndex(b)))
+            if (HalfLdmatrix != HalfLdmatrixKernel.Off && LdmatrixAligned(args, ViewIndex(a), ViewIndex(b)))
             {
-                LdmatrixLauncher(args)(config, a, b, c, args);
+                bool wide = HalfLdmatrix == HalfLdmatrixKernel.Warp64x64;
+                var group = new Index3D(wide ? GemmHalfKernels.GroupThreadsWarp64 : GemmHalfKernels.GroupThreads128, 1, 1);
+                LdmatrixLauncher(args, wide)(new KernelConfig(config.GridDim, group), a, b, c, args);
                 return;
             }
             Load(ref _gemmHalf128, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmArgs>(
@@ -137,22 +150,22 @@ public sealed partial class GpuBackend
             (new KernelConfig(grid, new Index3D(GemmHalfKernels.GroupThreads, 1, 1)), a, b, c, args);
     }
 
-    /// <summary>The ldmatrix kernel for the product's transpose pair (one kernel each: GemmFp16Ldmatrix.cs).</summary>
-    private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmArgs> LdmatrixLauncher(GemmArgs args)
+    /// <summary>The ldmatrix kernels by (64x64 warps, A transposed, B transposed) as a 3-bit index, with their profile names.</summary>
+    private static readonly (string Name, Action<ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmArgs> Kernel)[] LdmatrixKernels =
     {
-        string? shape = Profile is null ? null : GemmShape(args);
-        var bounds = GemmHalfKernels.Specialization128;
-        return (args.TransA != 0, args.TransB != 0) switch
-        {
-            (false, false) => Load(ref _gemmHalfLdmatrixNN, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmArgs>(
-                                  GemmHalfKernels.GemmHalfLdmatrixNNKernel, bounds), shape),
-            (false, true) => Load(ref _gemmHalfLdmatrixNT, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmArgs>(
-                                 GemmHalfKernels.GemmHalfLdmatrixNTKernel, bounds), shape),
-            (true, false) => Load(ref _gemmHalfLdmatrixTN, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmArgs>(
-                                 GemmHalfKernels.GemmHalfLdmatrixTNKernel, bounds), shape),
-            (true, true) => Load(ref _gemmHalfLdmatrixTT, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmArgs>(
-                                GemmHalfKernels.GemmHalfLdmatrixTTKernel, bounds), shape),
-        };
+        ("gemmHalfLdmatrixNN", GemmHalfKernels.GemmHalfLdmatrixNNKernel), ("gemmHalfLdmatrixNT", GemmHalfKernels.GemmHalfLdmatrixNTKernel),
+        ("gemmHalfLdmatrixTN", GemmHalfKernels.GemmHalfLdmatrixTNKernel), ("gemmHalfLdmatrixTT", GemmHalfKernels.GemmHalfLdmatrixTTKernel),
+        ("gemmHalfLdmatrixW64NN", GemmHalfKernels.GemmHalfLdmatrixW64NNKernel), ("gemmHalfLdmatrixW64NT", GemmHalfKernels.GemmHalfLdmatrixW64NTKernel),
+        ("gemmHalfLdmatrixW64TN", GemmHalfKernels.GemmHalfLdmatrixW64TNKernel), ("gemmHalfLdmatrixW64TT", GemmHalfKernels.GemmHalfLdmatrixW64TTKernel),
+    };
+
+    /// <summary>The ldmatrix kernel for the product's transpose pair and warp tile (one kernel each), with its launch bounds.</summary>
+    private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmArgs> LdmatrixLauncher(GemmArgs args, bool wide)
+    {
+        int i = (wide ? 4 : 0) + (args.TransA != 0 ? 2 : 0) + (args.TransB != 0 ? 1 : 0);
+        var (name, kernel) = LdmatrixKernels[i];
+        var bounds = wide ? GemmHalfKernels.SpecializationWarp64 : GemmHalfKernels.Specialization128;
+        return Load(ref _gemmHalfLdmatrix[i], acc => acc.LoadStreamKernel(kernel, bounds), Profile is null ? null : GemmShape(args), name);
     }
 
     /// <summary>A pooled float32 copy of a float16 view (exact: every half is a float).</summary>
