@@ -1,8 +1,8 @@
 // Section "bench", float16 part: torch_baseline.py's float16 matmul cases (gemm_1024/4096/8192,
 // dtype float16: torch's cuBLAS half GEMM) against the engine's float16 GEMM (float16 A and B,
 // float32 accumulation and C) on the path the device picks (tensor cores on sm_80+), plus the
-// widening path at 4096 for the ladder, and (unless --half-ldmatrix made it the default) the ldmatrix
-// kernel at 4096 and 8192 as "ldmatrix" variant rows beside the same PyTorch numbers. Timed as LabBench
+// widening path at 4096 for the ladder, and (unless --half-ldmatrix made one the default) both ldmatrix
+// kernels at 4096 and 8192 as "ldmatrix-w64x32" / "ldmatrix-w64x64" variant rows beside the same PyTorch numbers. Timed as LabBench
 // times (warm-up, median of synchronised calls). With --quick the sizes shrink and the case names carry them.
 using System.Text.Json.Nodes;
 using NativeCnn.Backends;
@@ -19,8 +19,10 @@ public static class LabBenchFp16
         int warmup = q ? 1 : 3, reps = q ? 2 : 10;
         var sizes = q ? new[] { 32, 64 } : new[] { 1024, 4096, 8192 };
         var runs = sizes.Select(n => (n, HalfGemmPath.Auto, Ldmatrix: gpu.HalfLdmatrix)).ToList();
-        runs.Add((q ? 64 : 4096, HalfGemmPath.Widen, false));
-        if (!gpu.HalfLdmatrix) runs.AddRange(sizes.Skip(1).Select(n => (n, HalfGemmPath.Auto, true)));
+        runs.Add((q ? 64 : 4096, HalfGemmPath.Widen, HalfLdmatrixKernel.Off));
+        if (gpu.HalfLdmatrix == HalfLdmatrixKernel.Off)
+            foreach (var kind in new[] { HalfLdmatrixKernel.Warp64x32, HalfLdmatrixKernel.Warp64x64 })
+                runs.AddRange(sizes.Skip(1).Select(n => (n, HalfGemmPath.Auto, kind)));
         foreach (var (n, path, ldmatrix) in runs)
         {
             string name = $"gemm_{n}" + (path == HalfGemmPath.Widen ? "_widen" : "");
@@ -42,9 +44,13 @@ public static class LabBenchFp16
                     ["device"] = gpu.Device.Kind == DeviceKind.Cuda ? "cuda" : gpu.Device.ToString(),
                     ["median_ms"] = Math.Round(ms, 4), ["impl"] = "nativecnn",
                 };
-                if (ldmatrix) record["variant"] = "ldmatrix";
+                string? variant = ldmatrix switch
+                {
+                    HalfLdmatrixKernel.Warp64x32 => "ldmatrix-w64x32", HalfLdmatrixKernel.Warp64x64 => "ldmatrix-w64x64", _ => null,
+                };
+                if (variant is not null) record["variant"] = variant;
                 results.Add("bench", record);
-                Console.WriteLine($"  {name} float16 ({gpu.EffectiveHalfGemm}{(ldmatrix ? ", ldmatrix" : "")}): {ms:F3} ms  tflops {tflops}");
+                Console.WriteLine($"  {name} float16 ({gpu.EffectiveHalfGemm}{(variant is null ? "" : ", " + variant)}): {ms:F3} ms  tflops {tflops}");
                 foreach (var s in new[] { a, b, c }) gpu.ReturnToPool(s);
             }
             catch (Exception e)

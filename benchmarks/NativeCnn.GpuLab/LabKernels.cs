@@ -123,13 +123,16 @@ public static class LabKernels
             float[] reference = Tensor.FromArray(aRounded, new[] { s, s }).MatMul(Tensor.FromArray(bRounded, new[] { s, s })).ToArray();
             double tol = 1e-5 * Math.Sqrt(s);
             // "-words": the operands loaded 16 bits at a time, as before 16-byte vector loads
-            // "ldmatrix": GemmFp16Ldmatrix.cs (tiles as stored, swizzled, fragments by ldmatrix)
-            foreach (var (path, tile, vectors, ldmatrix, name) in new[] { (HalfGemmPath.Widen, GemmTile.Auto, true, false, "widen+sgemm"),
-                                                                           (HalfGemmPath.TensorCore, GemmTile.Tile64, false, false, "mma.sync-64x64-words"),
-                                                                           (HalfGemmPath.TensorCore, GemmTile.Tile64, true, false, "mma.sync-64x64"),
-                                                                           (HalfGemmPath.TensorCore, GemmTile.Tile128, false, false, "mma.sync-128x128-words"),
-                                                                           (HalfGemmPath.TensorCore, GemmTile.Tile128, true, false, "mma.sync-128x128"),
-                                                                           (HalfGemmPath.TensorCore, GemmTile.Tile128, true, true, "ldmatrix-128x128") })
+            // "ldmatrix": GemmFp16Ldmatrix.cs (tiles as stored, swizzled, fragments by ldmatrix), 8 warps of
+            // 64x32 or 4 of 64x64 (-w64x64)
+            const HalfLdmatrixKernel Off = HalfLdmatrixKernel.Off;
+            foreach (var (path, tile, vectors, ldmatrix, name) in new[] { (HalfGemmPath.Widen, GemmTile.Auto, true, Off, "widen+sgemm"),
+                                                                           (HalfGemmPath.TensorCore, GemmTile.Tile64, false, Off, "mma.sync-64x64-words"),
+                                                                           (HalfGemmPath.TensorCore, GemmTile.Tile64, true, Off, "mma.sync-64x64"),
+                                                                           (HalfGemmPath.TensorCore, GemmTile.Tile128, false, Off, "mma.sync-128x128-words"),
+                                                                           (HalfGemmPath.TensorCore, GemmTile.Tile128, true, Off, "mma.sync-128x128"),
+                                                                           (HalfGemmPath.TensorCore, GemmTile.Tile128, true, HalfLdmatrixKernel.Warp64x32, "ldmatrix-128x128"),
+                                                                           (HalfGemmPath.TensorCore, GemmTile.Tile128, true, HalfLdmatrixKernel.Warp64x64, "ldmatrix-128x128-w64x64") })
             {
                 variants.Add(new("hgemm", name, $"gemm_{s}_float16", 2.0 * s * s * s, 2.0 * 2 * s * s + 4.0 * s * s, () =>
                 {

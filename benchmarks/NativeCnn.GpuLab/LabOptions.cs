@@ -23,8 +23,9 @@ public sealed class LabOptions
         "  --variant NAME   kernel lab: run only the variants named NAME (e.g. mma.sync-128x128; for a profiler)\n" +
         "  --epochs N       training epochs (default 2; 1 with --quick)\n" +
         "  --no-cpu-train   skip the CPU training run of the same seed (default: run it, for the accuracy comparison)\n" +
-        "  --half-ldmatrix  float16 products run GemmFp16Ldmatrix.cs's kernel where it applies (off by default until\n" +
-        "                   measured; without it the bench still times the float16 GEMMs on it, as variant rows)\n" +
+        "  --half-ldmatrix W  float16 products run GemmFp16Ldmatrix.cs's kernel with warp tiles W (64x32 or 64x64)\n" +
+        "                   where it applies (off by default until measured; without it the bench still times the\n" +
+        "                   float16 GEMMs on both, as variant rows)\n" +
         "  --torch FILE     torch_baseline.py's output (JSON lines) for the ratios in summary.md";
 
     public string Out { get; private set; } = "";
@@ -37,7 +38,7 @@ public sealed class LabOptions
     public int Epochs { get; private set; }
     public bool CpuTrain { get; private set; } = true;
     public string? TorchBaseline { get; private set; }
-    public bool HalfLdmatrix { get; private set; }
+    public NativeCnn.Backends.Gpu.HalfLdmatrixKernel HalfLdmatrix { get; private set; }
 
     public static LabOptions Parse(string[] args)
     {
@@ -75,7 +76,17 @@ public sealed class LabOptions
                 }
                 case "--no-cpu-train": o.CpuTrain = false; break;
                 case "--torch": o.TorchBaseline = Value(); break;
-                case "--half-ldmatrix": o.HalfLdmatrix = true; break;
+                case "--half-ldmatrix":
+                {
+                    var v = Value();
+                    o.HalfLdmatrix = v switch
+                    {
+                        "64x32" => NativeCnn.Backends.Gpu.HalfLdmatrixKernel.Warp64x32,
+                        "64x64" => NativeCnn.Backends.Gpu.HalfLdmatrixKernel.Warp64x64,
+                        _ => throw new ArgumentException($"--half-ldmatrix expects 64x32 or 64x64 (the warp tile), got '{v}'"),
+                    };
+                    break;
+                }
                 case "-h" or "--help": throw new ArgumentException("help");
                 default:
                     if (arg.StartsWith('-') || o.Out.Length > 0) throw new ArgumentException($"unknown argument '{arg}'");

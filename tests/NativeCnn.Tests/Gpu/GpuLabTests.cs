@@ -80,10 +80,10 @@ public class GpuLabTests
         finally { Directory.Delete(dir, true); }
     }
 
-    /// <summary>The float16 GEMM rows: the default kernel and the ldmatrix kernel as a variant row, both
+    /// <summary>The float16 GEMM rows: the default kernel and the two ldmatrix kernels as variant rows, all
     /// beside the one PyTorch float16 record of the case.</summary>
     [Fact]
-    public void HalfGemmBenchTimesTheLdmatrixKernelAsAVariantRow()
+    public void HalfGemmBenchTimesTheLdmatrixKernelsAsVariantRows()
     {
         var dir = Directory.CreateTempSubdirectory("nativecnn-lab-fp16-").FullName;
         try
@@ -94,9 +94,10 @@ public class GpuLabTests
             Assert.True(exit == 0, $"exit code {exit}:\n{output}");
             var half = File.ReadAllLines(Path.Combine(dir, "results.jsonl")).Select(l => JsonNode.Parse(l)!.AsObject())
                 .Where(r => (string?)r["section"] == "bench" && (string?)r["case"] == "gemm_64" && (string?)r["dtype"] == "float16").ToList();
-            Assert.Equal(new string?[] { null, "ldmatrix" }, half.Select(r => (string?)r["variant"]));
+            Assert.Equal(new string?[] { null, "ldmatrix-w64x32", "ldmatrix-w64x64" }, half.Select(r => (string?)r["variant"]));
             var summary = File.ReadAllText(Path.Combine(dir, "summary.md"));
-            foreach (var (row, r) in new[] { ("| gemm_64 (float16) |", half[0]), ("| gemm_64 (float16) [ldmatrix] |", half[1]) })
+            foreach (var (row, r) in new[] { ("| gemm_64 (float16) |", half[0]), ("| gemm_64 (float16) [ldmatrix-w64x32] |", half[1]),
+                                             ("| gemm_64 (float16) [ldmatrix-w64x64] |", half[2]) })
             {
                 double ms = r["median_ms"]!.GetValue<double>();
                 Assert.Contains(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{row} {ms:F3} |"), summary);
@@ -140,7 +141,7 @@ public class GpuLabTests
             Assert.True(exit == 0, output);
             var records = File.ReadAllLines(Path.Combine(dir, "results.jsonl")).Select(l => System.Text.Json.Nodes.JsonNode.Parse(l)!.AsObject()).ToList();
             var kernels = records.Where(r => (string?)r["section"] == "kernel").ToList();
-            Assert.Equal(new[] { "copy/strided-copy", "elementwise/add", "reduce/sum", "sgemm/naive", "sgemm/tiled-64x64-8x4", "sgemm/tiled-128x128-8x8", "sgemm-splitk/unsplit", "sgemm-splitk/split-k", "hgemm/widen+sgemm", "hgemm/mma.sync-64x64-words", "hgemm/mma.sync-64x64", "hgemm/mma.sync-128x128-words", "hgemm/mma.sync-128x128", "hgemm/ldmatrix-128x128", "conv/im2col+tiled-gemm" },
+            Assert.Equal(new[] { "copy/strided-copy", "elementwise/add", "reduce/sum", "sgemm/naive", "sgemm/tiled-64x64-8x4", "sgemm/tiled-128x128-8x8", "sgemm-splitk/unsplit", "sgemm-splitk/split-k", "hgemm/widen+sgemm", "hgemm/mma.sync-64x64-words", "hgemm/mma.sync-64x64", "hgemm/mma.sync-128x128-words", "hgemm/mma.sync-128x128", "hgemm/ldmatrix-128x128", "hgemm/ldmatrix-128x128-w64x64", "conv/im2col+tiled-gemm" },
                          kernels.Select(k => $"{k["family"]}/{k["variant"]}"));
             foreach (var k in kernels)
             {
