@@ -1,8 +1,9 @@
 // Section "bench": the library's benchmark cases (NativeCnn.Benchmarking.BenchSuite: torch_baseline.py's
 // GPU cases under its names and sizes: gemm_1024/4096/8192 float32, copy_1GiB, the five resnet18 conv
-// layers forward + backward at batch 128, mnist_cnn_train_step at batch 256), timed the way that script
-// times them, each recorded as it finishes; then OUTDIR/report.md, the side-by-side report with the
-// floors. With --quick every size shrinks and the case name carries the size actually run.
+// layers forward + backward at batch 128, mnist_cnn_train_step at batch 256, resnet18's step at 128 px
+// in float32 and AMP), timed the way that script times them, each recorded as it finishes; the AMP
+// step also on each ldmatrix float16 kernel (variant rows); then OUTDIR/report.md, the side-by-side
+// report with the floors. With --quick every size shrinks and the case name carries the size actually run.
 using System.Text.Json.Nodes;
 using NativeCnn.Backends.Gpu;
 using NativeCnn.Benchmarking;
@@ -17,15 +18,30 @@ public static class LabBench
         var device = gpu.Device;
         int warmup = o.Quick ? 1 : 3, reps = o.Quick ? 2 : 10;
         var timed = new List<BenchResult>();
-        foreach (var c in BenchSuite.Cases(device, o.Quick).Where(c => o.BenchFilter is null || c.Name.Contains(o.BenchFilter, StringComparison.Ordinal)))
+        var cases = BenchSuite.Cases(device, o.Quick).Where(c => o.BenchFilter is null || c.Name.Contains(o.BenchFilter, StringComparison.Ordinal)).ToList();
+        foreach (var c in cases) timed.Add(Time(c, null));
+        // the AMP step again on each ldmatrix float16 kernel, unless --half-ldmatrix made one the default:
+        // variant rows in summary.md beside the same PyTorch AMP numbers (report.md keeps the default's)
+        if (gpu.HalfLdmatrix == HalfLdmatrixKernel.Off)
+            foreach (var c in cases.Where(c => c.Name.EndsWith("_amp", StringComparison.Ordinal)))
+            foreach (var (kind, variant) in new[] { (HalfLdmatrixKernel.Warp64x32, "ldmatrix-w64x32"), (HalfLdmatrixKernel.Warp64x64, "ldmatrix-w64x64") })
+            {
+                gpu.HalfLdmatrix = kind;
+                try { Time(c, variant); }
+                finally { gpu.HalfLdmatrix = HalfLdmatrixKernel.Off; }
+            }
+
+        BenchResult Time(BenchCase c, string? variant)
         {
             var r = BenchSuite.Run(c, device, warmup, reps);
-            timed.Add(r);
             var record = (JsonObject)JsonNode.Parse(BenchReport.JsonLine(r))!;
+            if (variant is not null) record["variant"] = variant;
             var written = results.Add("bench", record);
+            string name = variant is null ? c.Name : $"{c.Name} [{variant}]";
             Console.WriteLine(r.Error is null
-                ? $"  {c.Name}: {r.MedianMs:F3} ms  {string.Join(", ", written.Where(p => p.Key is "tflops" or "gb_per_s" or "images_per_s").Select(p => $"{p.Key} {p.Value}"))}"
-                : $"  {c.Name}: FAILED {r.Error}");
+                ? $"  {name}: {r.MedianMs:F3} ms  {string.Join(", ", written.Where(p => p.Key is "tflops" or "gb_per_s" or "images_per_s").Select(p => $"{p.Key} {p.Value}"))}"
+                : $"  {name}: FAILED {r.Error}");
+            return r;
         }
 
         var torch = o.TorchBaseline is not null && File.Exists(o.TorchBaseline)
