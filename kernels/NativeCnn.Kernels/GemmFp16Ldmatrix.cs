@@ -306,22 +306,41 @@ public static partial class GemmHalfKernels
                 EmulateLdmatrix(ref T32, w, 3, 2, lane); EmulateLdmatrix(ref T33, w, 3, 3, lane);
                 return;
             }
-            LoadMatrices(la.KMajor, a + la.At(aLane, 0, s), out uint a00, out uint a01, out uint a02, out uint a03);
-            LoadMatrices(la.KMajor, a + la.At(aLane, 1, s), out uint a10, out uint a11, out uint a12, out uint a13);
-            LoadMatrices(la.KMajor, a + la.At(aLane, 2, s), out uint a20, out uint a21, out uint a22, out uint a23);
-            LoadMatrices(la.KMajor, a + la.At(aLane, 3, s), out uint a30, out uint a31, out uint a32, out uint a33);
-            // pair p: b0, b1 of n8 tile 2p, then of 2p + 1
+            var af = AFragments.Load(la, a, aLane, s);
+            // pair p of n8 tiles: b0, b1 of tile 2p, then of 2p + 1
             LoadMatrices(lb.KMajor, b + lb.At(bLane, 0, s), out uint b00, out uint b01, out uint b10, out uint b11);
-            LoadMatrices(lb.KMajor, b + lb.At(bLane, 1, s), out uint b20, out uint b21, out uint b30, out uint b31);
-            Mma(ref T00, a00, a01, a02, a03, b00, b01); Mma(ref T10, a10, a11, a12, a13, b00, b01);
-            Mma(ref T20, a20, a21, a22, a23, b00, b01); Mma(ref T30, a30, a31, a32, a33, b00, b01);
-            Mma(ref T01, a00, a01, a02, a03, b10, b11); Mma(ref T11, a10, a11, a12, a13, b10, b11);
-            Mma(ref T21, a20, a21, a22, a23, b10, b11); Mma(ref T31, a30, a31, a32, a33, b10, b11);
-            Mma(ref T02, a00, a01, a02, a03, b20, b21); Mma(ref T12, a10, a11, a12, a13, b20, b21);
-            Mma(ref T22, a20, a21, a22, a23, b20, b21); Mma(ref T32, a30, a31, a32, a33, b20, b21);
-            Mma(ref T03, a00, a01, a02, a03, b30, b31); Mma(ref T13, a10, a11, a12, a13, b30, b31);
-            Mma(ref T23, a20, a21, a22, a23, b30, b31); Mma(ref T33, a30, a31, a32, a33, b30, b31);
+            Column(ref T00, ref T10, ref T20, ref T30, af, b00, b01);
+            Column(ref T01, ref T11, ref T21, ref T31, af, b10, b11);
+            LoadMatrices(lb.KMajor, b + lb.At(bLane, 1, s), out b00, out b01, out b10, out b11);
+            Column(ref T02, ref T12, ref T22, ref T32, af, b00, b01);
+            Column(ref T03, ref T13, ref T23, ref T33, af, b10, b11);
         }
+    }
+
+    /// <summary>A warp's op(A) fragments for one k16 step: registers a0..a3 of its four m16 tiles.</summary>
+    private struct AFragments
+    {
+        public uint A00, A01, A02, A03, A10, A11, A12, A13, A20, A21, A22, A23, A30, A31, A32, A33;
+
+        /// <summary>Four ldmatrix.x4, one per m16 tile, of k16 step <paramref name="s"/> of the tile at byte <paramref name="a"/>.</summary>
+        public static AFragments Load(Staging la, int a, int aLane, int s)
+        {
+            var f = new AFragments();
+            LoadMatrices(la.KMajor, a + la.At(aLane, 0, s), out f.A00, out f.A01, out f.A02, out f.A03);
+            LoadMatrices(la.KMajor, a + la.At(aLane, 1, s), out f.A10, out f.A11, out f.A12, out f.A13);
+            LoadMatrices(la.KMajor, a + la.At(aLane, 2, s), out f.A20, out f.A21, out f.A22, out f.A23);
+            LoadMatrices(la.KMajor, a + la.At(aLane, 3, s), out f.A30, out f.A31, out f.A32, out f.A33);
+            return f;
+        }
+    }
+
+    /// <summary>The four m16 tiles of one n8 column: four mma with the same B fragment (b0, b1).</summary>
+    private static void Column(ref Frag4 f0, ref Frag4 f1, ref Frag4 f2, ref Frag4 f3, AFragments a, uint b0, uint b1)
+    {
+        Mma(ref f0, a.A00, a.A01, a.A02, a.A03, b0, b1);
+        Mma(ref f1, a.A10, a.A11, a.A12, a.A13, b0, b1);
+        Mma(ref f2, a.A20, a.A21, a.A22, a.A23, b0, b1);
+        Mma(ref f3, a.A30, a.A31, a.A32, a.A33, b0, b1);
     }
 
     /// <summary>ldmatrix.x4 from byte <paramref name="offset"/> of the slice buffers (this lane's row address);

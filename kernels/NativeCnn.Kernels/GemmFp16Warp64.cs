@@ -58,35 +58,21 @@ public static partial class GemmHalfKernels
                 EmulateRow(ref T30, ref T31, ref T32, ref T33, ref T34, ref T35, ref T36, ref T37, w, 3, lane);
                 return;
             }
-            LoadMatrices(la.KMajor, a + la.At(aLane, 0, s), out uint a00, out uint a01, out uint a02, out uint a03);
-            LoadMatrices(la.KMajor, a + la.At(aLane, 1, s), out uint a10, out uint a11, out uint a12, out uint a13);
-            LoadMatrices(la.KMajor, a + la.At(aLane, 2, s), out uint a20, out uint a21, out uint a22, out uint a23);
-            LoadMatrices(la.KMajor, a + la.At(aLane, 3, s), out uint a30, out uint a31, out uint a32, out uint a33);
-            // pair p: b0, b1 of n8 tile 2p, then of 2p + 1; one pair at a time keeps 8 B registers live, not 16
+            var af = AFragments.Load(la, a, aLane, s);
+            // pair p of n8 tiles: b0, b1 of tile 2p, then of 2p + 1; one pair at a time keeps 4 B registers live, not 16
             LoadMatrices(lb.KMajor, b + lb.At(bLane, 0, s), out uint b00, out uint b01, out uint b10, out uint b11);
-            Column(ref T00, ref T10, ref T20, ref T30, a00, a01, a02, a03, a10, a11, a12, a13, a20, a21, a22, a23, a30, a31, a32, a33, b00, b01);
-            Column(ref T01, ref T11, ref T21, ref T31, a00, a01, a02, a03, a10, a11, a12, a13, a20, a21, a22, a23, a30, a31, a32, a33, b10, b11);
+            Column(ref T00, ref T10, ref T20, ref T30, af, b00, b01);
+            Column(ref T01, ref T11, ref T21, ref T31, af, b10, b11);
             LoadMatrices(lb.KMajor, b + lb.At(bLane, 1, s), out b00, out b01, out b10, out b11);
-            Column(ref T02, ref T12, ref T22, ref T32, a00, a01, a02, a03, a10, a11, a12, a13, a20, a21, a22, a23, a30, a31, a32, a33, b00, b01);
-            Column(ref T03, ref T13, ref T23, ref T33, a00, a01, a02, a03, a10, a11, a12, a13, a20, a21, a22, a23, a30, a31, a32, a33, b10, b11);
+            Column(ref T02, ref T12, ref T22, ref T32, af, b00, b01);
+            Column(ref T03, ref T13, ref T23, ref T33, af, b10, b11);
             LoadMatrices(lb.KMajor, b + lb.At(bLane, 2, s), out b00, out b01, out b10, out b11);
-            Column(ref T04, ref T14, ref T24, ref T34, a00, a01, a02, a03, a10, a11, a12, a13, a20, a21, a22, a23, a30, a31, a32, a33, b00, b01);
-            Column(ref T05, ref T15, ref T25, ref T35, a00, a01, a02, a03, a10, a11, a12, a13, a20, a21, a22, a23, a30, a31, a32, a33, b10, b11);
+            Column(ref T04, ref T14, ref T24, ref T34, af, b00, b01);
+            Column(ref T05, ref T15, ref T25, ref T35, af, b10, b11);
             LoadMatrices(lb.KMajor, b + lb.At(bLane, 3, s), out b00, out b01, out b10, out b11);
-            Column(ref T06, ref T16, ref T26, ref T36, a00, a01, a02, a03, a10, a11, a12, a13, a20, a21, a22, a23, a30, a31, a32, a33, b00, b01);
-            Column(ref T07, ref T17, ref T27, ref T37, a00, a01, a02, a03, a10, a11, a12, a13, a20, a21, a22, a23, a30, a31, a32, a33, b10, b11);
+            Column(ref T06, ref T16, ref T26, ref T36, af, b00, b01);
+            Column(ref T07, ref T17, ref T27, ref T37, af, b10, b11);
         }
-    }
-
-    /// <summary>The four m16 tiles of one n8 column: four mma with the same B fragment.</summary>
-    private static void Column(ref Frag4 f0, ref Frag4 f1, ref Frag4 f2, ref Frag4 f3,
-                               uint a00, uint a01, uint a02, uint a03, uint a10, uint a11, uint a12, uint a13,
-                               uint a20, uint a21, uint a22, uint a23, uint a30, uint a31, uint a32, uint a33, uint b0, uint b1)
-    {
-        Mma(ref f0, a00, a01, a02, a03, b0, b1);
-        Mma(ref f1, a10, a11, a12, a13, b0, b1);
-        Mma(ref f2, a20, a21, a22, a23, b0, b1);
-        Mma(ref f3, a30, a31, a32, a33, b0, b1);
     }
 
     /// <summary>The emulated mma of m16 tile <paramref name="i"/> with all eight n8 tiles (simulator only).</summary>
