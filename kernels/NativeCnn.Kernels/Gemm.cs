@@ -24,6 +24,10 @@ public struct GemmArgs
     /// vectors (host-checked: view offset, leading dimension and batch stride multiples of 8 halves, K
     /// a multiple of 32). The float32 kernels ignore it.</summary>
     public int Aligned;
+    /// <summary>ILGPU's CPU simulator only, ldmatrix float16 kernels: 1 runs their GPU path with ldmatrix and
+    /// mma emulated instruction by instruction (warp shuffles; slow, for a few shapes), 0 computes each
+    /// product from shared memory (fast). Ignored on a GPU and by every other kernel.</summary>
+    public int ExactEmulation;
 }
 
 public static class GemmKernels

@@ -445,6 +445,11 @@ public static partial class GemmHalfKernels
     /// <summary>D = A (16x16) * B (16x8) + C on the warp's fragments: one mma.sync.</summary>
     private static void Mma(ref Frag4 f, uint a0, uint a1, uint a2, uint a3, uint b0, uint b1)
     {
+        if (!CudaAsm.IsSupported)
+        {
+            f = EmulatedMma(f, a0, a1, a2, a3, b0, b1);
+            return;
+        }
         Ref<float> d0 = f.C0, d1 = f.C1, d2 = f.C2, d3 = f.C3;
         Input<uint> x0 = a0, x1 = a1, x2 = a2, x3 = a3, y0 = b0, y1 = b1;
         CudaAsm.EmitRef("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};",
@@ -472,6 +477,30 @@ public static partial class GemmHalfKernels
             f.C2 += Dot2(rowG8, col0);
             f.C3 += Dot2(rowG8, col1);
         }
+    }
+
+    /// <summary>One mma.sync where PTX cannot run, from the registers themselves (every lane of the warp
+    /// calls it together; the ldmatrix kernels use it, GemmFp16.cs's kernels emulate from shared memory):
+    /// the product terms of this lane's accumulators fetched by warp shuffle from the lanes that hold them
+    /// by the PTX ISA (A row r, k pair q: lane 4(r mod 8) + q mod 4, register (r &gt;= 8) + 2(q &gt;= 4);
+    /// B column n: lane 4n + q mod 4, register (q &gt;= 4)). Out of line: inlined at every mma it made
+    /// ILGPU's simulator compile of a kernel take seconds; by value, so no accumulator's address is taken.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static Frag4 EmulatedMma(Frag4 f, uint a0, uint a1, uint a2, uint a3, uint b0, uint b1)
+    {
+        int lane = Warp.LaneIdx, gq = lane >> 2, tig = lane & 3;
+        for (int q = 0; q < 8; q++)
+        {
+            bool hi = q >= 4;
+            int owner = 4 * gq + (q & 3);
+            uint rowG = Warp.Shuffle(hi ? a2 : a0, owner), rowG8 = Warp.Shuffle(hi ? a3 : a1, owner);
+            uint col0 = Warp.Shuffle(hi ? b1 : b0, 8 * tig + (q & 3)), col1 = Warp.Shuffle(hi ? b1 : b0, 8 * tig + 4 + (q & 3));
+            f.C0 += Dot2(rowG, col0);
+            f.C1 += Dot2(rowG, col1);
+            f.C2 += Dot2(rowG8, col0);
+            f.C3 += Dot2(rowG8, col1);
+        }
+        return f;
     }
 
     private static float Dot2(uint x, uint y) =>

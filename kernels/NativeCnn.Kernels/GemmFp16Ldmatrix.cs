@@ -18,9 +18,11 @@
 // Not cp.async: ILGPU passes inline-PTX outputs (the mma accumulators, ldmatrix's registers) through
 // local memory, and ptxas (11.8 and 12.4 tried) stops promoting those to registers in a function that
 // holds a cp.async: 1.7 KB of stack and ~900 local loads and stores (fp16-gemm-notes.md).
-// On ILGPU's CPU simulator the same kernel hands each lane the words ldmatrix would give it by the PTX
-// ISA's rule (which lane supplies which row address) and emulates the mma as GemmFp16.cs does: the
-// simulator checks the swizzle, the chunk and fragment addresses and the slice order; only the
+// On ILGPU's CPU simulator, two emulations (GemmArgs.ExactEmulation): by default each mma's sums are
+// computed from shared memory through the lane addresses the GPU path gives ldmatrix and the PTX ISA's
+// rules for which lane holds what (fast: it checks the swizzle, the chunk and fragment addresses and the
+// slice order); exact, the GPU path itself runs with ldmatrix and mma emulated instruction by
+// instruction with warp shuffles (slow: it also checks which registers feed which mma). Only the
 // instructions themselves are left to the GPU.
 using ILGPU;
 using ILGPU.Runtime.Cuda;
@@ -72,7 +74,10 @@ public static partial class GemmHalfKernels
         int Threads { get; }
         int WarpRow(int warp);
         int WarpColumn(int warp);
-        void StepLdmatrix(ArrayView<U4> slices, int buffer, Staging la, Staging lb, int aLane, int bLane, int wm, int wn, int lane, int s);
+        /// <summary>One k16 step. Where PTX cannot run, <paramref name="exact"/> runs the GPU path itself with
+        /// ldmatrix and mma emulated instruction by instruction (warp shuffles: slow); otherwise each
+        /// product is computed from shared memory by the same addresses and the ISA's ownership rules.</summary>
+        void StepLdmatrix(ArrayView<U4> slices, int buffer, Staging la, Staging lb, int aLane, int bLane, int wm, int wn, int lane, int s, bool exact);
         void Store(ArrayView<float> c, int cBase, GemmArgs g, int row, int col);
     }
 
@@ -103,6 +108,7 @@ public static partial class GemmHalfKernels
         var cb = Chunks.For(lb, t, threads, lb.KMajor ? g.Ldb : 1, lb.KMajor ? 1 : g.Ldb);
         int aLane = la.LaneOffset(lane, wm, isA: true), bLane = lb.LaneOffset(lane, wn, isA: false);
         var a4 = a.Cast<U4>(); var b4 = b.Cast<U4>();
+        bool exact = g.ExactEmulation != 0;
 
         for (int batch = Grid.IdxZ; batch < g.Batch; batch += Grid.DimZ)
         {
@@ -135,8 +141,8 @@ public static partial class GemmHalfKernels
                         LoadChunks(b, b4, bBase, cb, k0 + 2 * TileK, n0, g.N, g.K, ref pb);
                     }
                 }
-                acc.StepLdmatrix(slices, buffer, la, lb, aLane, bLane, wm, wn, lane, 0);   // k 0..15 of the slice
-                acc.StepLdmatrix(slices, buffer, la, lb, aLane, bLane, wm, wn, lane, 1);   // k 16..31
+                acc.StepLdmatrix(slices, buffer, la, lb, aLane, bLane, wm, wn, lane, 0, exact);   // k 0..15 of the slice
+                acc.StepLdmatrix(slices, buffer, la, lb, aLane, bLane, wm, wn, lane, 1, exact);   // k 16..31
                 Group.Barrier();
                 buffer ^= BufferBytes;
             }
@@ -290,10 +296,10 @@ public static partial class GemmHalfKernels
         /// <summary>k16 step <paramref name="s"/> of the slice in the buffer at byte <paramref name="buffer"/>:
         /// four ldmatrix.x4 of op(A) (one per m16 tile), two of op(B) (one per pair of n8 tiles), 16 mma.</summary>
         public void StepLdmatrix(ArrayView<U4> slices, int buffer, Staging la, Staging lb, int aLane, int bLane,
-                                  int wm, int wn, int lane, int s)
+                                  int wm, int wn, int lane, int s, bool exact)
         {
             int a = buffer, b = buffer + OperandBytes;
-            if (!CudaAsm.IsSupported)
+            if (!CudaAsm.IsSupported && !exact)
             {
                 var w = new FragmentSource { Slices = slices, La = la, Lb = lb, A = a, B = b, Wm = wm, Wn = wn, S = s };
                 EmulateLdmatrix(ref T00, w, 0, 0, lane); EmulateLdmatrix(ref T01, w, 0, 1, lane);
@@ -306,12 +312,12 @@ public static partial class GemmHalfKernels
                 EmulateLdmatrix(ref T32, w, 3, 2, lane); EmulateLdmatrix(ref T33, w, 3, 3, lane);
                 return;
             }
-            var af = AFragments.Load(la, a, aLane, s);
+            var af = AFragments.Load(slices, la, a, aLane, s);
             // pair p of n8 tiles: b0, b1 of tile 2p, then of 2p + 1
-            LoadMatrices(lb.KMajor, b + lb.At(bLane, 0, s), out uint b00, out uint b01, out uint b10, out uint b11);
+            LoadMatrices(slices, lb.KMajor, b + lb.At(bLane, 0, s), out uint b00, out uint b01, out uint b10, out uint b11);
             Column(ref T00, ref T10, ref T20, ref T30, af, b00, b01);
             Column(ref T01, ref T11, ref T21, ref T31, af, b10, b11);
-            LoadMatrices(lb.KMajor, b + lb.At(bLane, 1, s), out b00, out b01, out b10, out b11);
+            LoadMatrices(slices, lb.KMajor, b + lb.At(bLane, 1, s), out b00, out b01, out b10, out b11);
             Column(ref T02, ref T12, ref T22, ref T32, af, b00, b01);
             Column(ref T03, ref T13, ref T23, ref T33, af, b10, b11);
         }
@@ -323,13 +329,13 @@ public static partial class GemmHalfKernels
         public uint A00, A01, A02, A03, A10, A11, A12, A13, A20, A21, A22, A23, A30, A31, A32, A33;
 
         /// <summary>Four ldmatrix.x4, one per m16 tile, of k16 step <paramref name="s"/> of the tile at byte <paramref name="a"/>.</summary>
-        public static AFragments Load(Staging la, int a, int aLane, int s)
+        public static AFragments Load(ArrayView<U4> slices, Staging la, int a, int aLane, int s)
         {
             var f = new AFragments();
-            LoadMatrices(la.KMajor, a + la.At(aLane, 0, s), out f.A00, out f.A01, out f.A02, out f.A03);
-            LoadMatrices(la.KMajor, a + la.At(aLane, 1, s), out f.A10, out f.A11, out f.A12, out f.A13);
-            LoadMatrices(la.KMajor, a + la.At(aLane, 2, s), out f.A20, out f.A21, out f.A22, out f.A23);
-            LoadMatrices(la.KMajor, a + la.At(aLane, 3, s), out f.A30, out f.A31, out f.A32, out f.A33);
+            LoadMatrices(slices, la.KMajor, a + la.At(aLane, 0, s), out f.A00, out f.A01, out f.A02, out f.A03);
+            LoadMatrices(slices, la.KMajor, a + la.At(aLane, 1, s), out f.A10, out f.A11, out f.A12, out f.A13);
+            LoadMatrices(slices, la.KMajor, a + la.At(aLane, 2, s), out f.A20, out f.A21, out f.A22, out f.A23);
+            LoadMatrices(slices, la.KMajor, a + la.At(aLane, 3, s), out f.A30, out f.A31, out f.A32, out f.A33);
             return f;
         }
     }
@@ -344,9 +350,18 @@ public static partial class GemmHalfKernels
     }
 
     /// <summary>ldmatrix.x4 from byte <paramref name="offset"/> of the slice buffers (this lane's row address);
-    /// transposed where the tile's rows run along k.</summary>
-    private static void LoadMatrices(bool kMajor, int offset, out uint r0, out uint r1, out uint r2, out uint r3)
+    /// transposed where the tile's rows run along k. Where PTX cannot run, the instruction by the PTX ISA
+    /// with warp shuffles: register j of lane l holds matrix j, whose row r lane 8j + r addresses; without
+    /// .trans l gets the word at column pair l mod 4 of row l / 4, with .trans the halves at column l / 4
+    /// of rows 2(l mod 4) and 2(l mod 4) + 1.</summary>
+    private static void LoadMatrices(ArrayView<U4> slices, bool kMajor, int offset, out uint r0, out uint r1, out uint r2, out uint r3)
     {
+        if (!CudaAsm.IsSupported)
+        {
+            r0 = EmulatedMatrix(slices, kMajor, offset, 0); r1 = EmulatedMatrix(slices, kMajor, offset, 1);
+            r2 = EmulatedMatrix(slices, kMajor, offset, 2); r3 = EmulatedMatrix(slices, kMajor, offset, 3);
+            return;
+        }
         Output<uint> d0 = default, d1 = default, d2 = default, d3 = default;
         Input<uint> at = (uint)offset;
         if (kMajor)
@@ -356,6 +371,21 @@ public static partial class GemmHalfKernels
             CudaAsm.EmitRef("{ .reg .u32 s; mov.u32 s, __shared_alloca0; add.u32 s, s, %4; " +
                             "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [s]; }", ref d0, ref d1, ref d2, ref d3, ref at);
         r0 = d0.Value; r1 = d1.Value; r2 = d2.Value; r3 = d3.Value;
+    }
+
+    /// <summary>Register <paramref name="j"/> of the emulated ldmatrix.x4 (every lane of the warp calls it together).</summary>
+    private static uint EmulatedMatrix(ArrayView<U4> slices, bool kMajor, int offset, int j)
+    {
+        int lane = Warp.LaneIdx;
+        if (kMajor)
+        {
+            int row = Warp.Shuffle(offset, 8 * j + (lane >> 2));
+            return slices.Cast<uint>()[(row >> 2) + (lane & 3)];
+        }
+        int row0 = Warp.Shuffle(offset, 8 * j + 2 * (lane & 3)), row1 = Warp.Shuffle(offset, 8 * j + 2 * (lane & 3) + 1);
+        var halves = slices.Cast<ushort>();
+        int column = lane >> 2;
+        return halves[(row0 >> 1) + column] | ((uint)halves[(row1 >> 1) + column] << 16);
     }
 
     /// <summary>Where the emulation reads a warp's fragments: the slice buffers, both layouts, the buffer's two

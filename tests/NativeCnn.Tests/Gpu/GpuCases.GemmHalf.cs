@@ -101,6 +101,26 @@ public static partial class GpuCases
         LdmatrixShapes(gpu, HalfLdmatrixKernel.Warp64x64, "gemmHalfLdmatrixW64");
     }
 
+    /// <summary>Both ldmatrix kernels, every transpose pair, one 128x128x32 product each, with the GPU path
+    /// itself running on the simulator: its wiring of ldmatrix registers to mma operands, which the fast
+    /// emulation of the other cases does not see, with the two instructions emulated one by one by the
+    /// PTX ISA (warp shuffles). On a GPU the same shapes on the real instructions.</summary>
+    public static void GemmHalf_LdmatrixInstructionByInstruction(GpuBackend gpu)
+    {
+        if (gpu.Device.Kind == DeviceKind.Cuda && !CanUseTensorCores(gpu)) return;
+        gpu.ExactTensorCoreEmulation = true;
+        try
+        {
+            foreach (var kind in new[] { HalfLdmatrixKernel.Warp64x32, HalfLdmatrixKernel.Warp64x64 })
+                WithLdmatrix(gpu, kind, () =>
+                {
+                    foreach (var (ta, tb) in new[] { (false, false), (false, true), (true, false), (true, true) })
+                        HalfGemmCheck(gpu, ta, tb, 128, 128, 32, 1f, 0.5f, seed: 60 + (ta ? 2 : 0) + (tb ? 1 : 0));
+                });
+        }
+        finally { gpu.ExactTensorCoreEmulation = false; }
+    }
+
     private static void LdmatrixShapes(GpuBackend gpu, HalfLdmatrixKernel kind, string profileName)
     {
         WithLdmatrix(gpu, kind, () =>

@@ -59,6 +59,11 @@ public sealed partial class GpuBackend
     /// run on the simulator (which emulates their instructions) and through ptxas only.</summary>
     public HalfLdmatrixKernel HalfLdmatrix { get; set; }
 
+    /// <summary>On ILGPU's CPU simulator, whether the ldmatrix kernels emulate ldmatrix and mma instruction by
+    /// instruction (their GPU path runs as written, the instructions by warp shuffles: exact but slow, for
+    /// tests of a few shapes) instead of computing each product from shared memory. Ignored on a GPU.</summary>
+    public bool ExactTensorCoreEmulation { get; set; }
+
     /// <summary>The path <see cref="HalfGemm"/> resolves to on this device.</summary>
     public HalfGemmPath EffectiveHalfGemm => HalfGemm != HalfGemmPath.Auto ? HalfGemm
         : _acc is CudaAccelerator cuda && cuda.Architecture.Major >= 8 ? HalfGemmPath.TensorCore : HalfGemmPath.Widen;
@@ -124,6 +129,7 @@ public sealed partial class GpuBackend
     private void GemmHalfTensorCore(GemmArgs args, ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<float> c)
     {
         args.Aligned = HalfVectorLoads ? HalfAlignment(args, ViewIndex(a), ViewIndex(b)) : 0;
+        args.ExactEmulation = ExactTensorCoreEmulation ? 1 : 0;
         int batches = Math.Min(args.Batch, 65535);
         if (EffectiveTile(HalfGemmTile, args.M, args.N, args.Batch) == GemmTile.Tile128)
         {
