@@ -241,6 +241,18 @@ public static partial class GemmHalfKernels
     {
         int outer = outer0 + ch.Outer, k = k0 + ch.K;
         int element = baseOffset + outer * ch.OuterStride + k * ch.KStride, step = ch.ElementStep;
+        if (outer0 + Tile128 <= outerLimit && k0 + TileK <= kLimit)
+        {
+            // the slice lies inside the matrix (a group-uniform branch): whole chunks, no checks
+            r.C0 = Vector(v4, element >> 3);
+            r.C1 = Vector(v4, (element + step) >> 3);
+            if (ch.Count == 4)
+            {
+                r.C2 = Vector(v4, (element + 2 * step) >> 3);
+                r.C3 = Vector(v4, (element + 3 * step) >> 3);
+            }
+            return;
+        }
         // k-major: chunk i is rows outer + i RowStep, k .. k + 7; otherwise k row k + i RowStep, outer .. outer + 7
         int along = ch.KMajor ? Clamp8(kLimit - k) : Clamp8(outerLimit - outer);
         int across = ch.KMajor ? outerLimit - outer : kLimit - k;   // chunk i holds data when i RowStep < across
