@@ -9,6 +9,8 @@
 //     the operand whose k is strided: no k-pair interleave);
 //   - a warp's fragments per k16 step: four ldmatrix.x4 of op(A), two of op(B) (6 shared-memory
 //     instructions for 16 mma, against 24 32-bit loads in GemmFp16.cs).
+// The W64 kernels are the same with 4 warps of 64x64 (GemmFp16Warp64.cs): 128 threads, four chunks of
+// each operand per thread, four ldmatrix.x4 of op(B) per step for 32 mma.
 // The shared-memory instructions per mma were the limit measured on the H200 (fp16-gemm-notes.md).
 // Needs: both operands 16-byte aligned (view offset, leading dimension and batch stride multiples of 8
 // halves; the host checks); any m, n, k (edge chunks load what lies inside the matrix, zeros beyond).
@@ -388,13 +390,22 @@ public static partial class GemmHalfKernels
     /// <summary>Register <paramref name="j"/> of the emulated ldmatrix.x4 (every lane of the warp calls it together).</summary>
     private static uint EmulatedMatrix(ArrayView<U4> slices, bool kMajor, int offset, int j)
     {
-        int lane = Warp.LaneIdx;
-        if (kMajor)
-        {
-            int row = Warp.Shuffle(offset, 8 * j + (lane >> 2));
-            return slices.Cast<uint>()[(row >> 2) + (lane & 3)];
-        }
-        int row0 = Warp.Shuffle(offset, 8 * j + 2 * (lane & 3)), row1 = Warp.Shuffle(offset, 8 * j + 2 * (lane & 3) + 1);
+        int row = MatrixRowLane(kMajor, j, Warp.LaneIdx);
+        return kMajor ? MatrixWord(slices, true, Warp.Shuffle(offset, row), 0, Warp.LaneIdx)
+                      : MatrixWord(slices, false, Warp.Shuffle(offset, row), Warp.Shuffle(offset, row + 1), Warp.LaneIdx);
+    }
+
+    /// <summary>The PTX ISA's ldmatrix.x4, part one: the lane whose address is the row that register
+    /// <paramref name="j"/> of <paramref name="lane"/> comes from (lane 8j + r addresses row r of matrix
+    /// j): row lane / 4 without .trans; with .trans rows 2(lane mod 4) and the next (this lane + 1).</summary>
+    private static int MatrixRowLane(bool kMajor, int j, int lane) => 8 * j + (kMajor ? lane >> 2 : 2 * (lane & 3));
+
+    /// <summary>Part two: the word the lane gets from those rows (byte addresses in the slice buffers).
+    /// Without .trans the word at column pair lane mod 4 of the row; with .trans the halves at column
+    /// lane / 4 of the two rows (the first in the low half).</summary>
+    private static uint MatrixWord(ArrayView<U4> slices, bool kMajor, int row0, int row1, int lane)
+    {
+        if (kMajor) return slices.Cast<uint>()[(row0 >> 2) + (lane & 3)];
         var halves = slices.Cast<ushort>();
         int column = lane >> 2;
         return halves[(row0 >> 1) + column] | ((uint)halves[(row1 >> 1) + column] << 16);
@@ -409,24 +420,16 @@ public static partial class GemmHalfKernels
         public int A, B, Wm, Wn, S;
 
         /// <summary>Register <paramref name="reg"/> that ldmatrix.x4 gives <paramref name="lane"/> for m16 tile
-        /// <paramref name="i"/> (A) or n16 pair <paramref name="i"/> (B), by the PTX ISA: matrix reg's row
-        /// r comes from the address of lane 8 reg + r; without .trans a lane gets the word at column pair
-        /// lane mod 4 of row lane / 4, with .trans the halves of rows 2(lane mod 4) and + 1 at column lane / 4.
-        /// The addresses are the very ones the GPU path gives the instruction.</summary>
+        /// <paramref name="i"/> (A) or n16 pair <paramref name="i"/> (B): the other lanes' row addresses
+        /// recomputed by the very function the GPU path computes its own with.</summary>
         public readonly uint Fragment(bool isA, int i, int lane, int reg)
         {
             var l = isA ? La : Lb;
             int tile = isA ? A : B, w = isA ? Wm : Wn;
-            if (l.KMajor)
-            {
-                int row = tile + l.At(l.LaneOffset(8 * reg + (lane >> 2), w, isA), i, S);
-                return Slices.Cast<uint>()[(row >> 2) + (lane & 3)];
-            }
-            var halves = Slices.Cast<ushort>();
-            int column = lane >> 2;
-            int row0 = tile + l.At(l.LaneOffset(8 * reg + 2 * (lane & 3), w, isA), i, S);
-            int row1 = tile + l.At(l.LaneOffset(8 * reg + 2 * (lane & 3) + 1, w, isA), i, S);
-            return halves[(row0 >> 1) + column] | ((uint)halves[(row1 >> 1) + column] << 16);
+            int rowLane = MatrixRowLane(l.KMajor, reg, lane);
+            int row0 = tile + l.At(l.LaneOffset(rowLane, w, isA), i, S);
+            int row1 = l.KMajor ? 0 : tile + l.At(l.LaneOffset(rowLane + 1, w, isA), i, S);
+            return MatrixWord(Slices, l.KMajor, row0, row1, lane);
         }
     }
 

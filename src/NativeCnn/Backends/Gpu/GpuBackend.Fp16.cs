@@ -1,8 +1,10 @@
-// GPU half precision: the float16 GEMM (kernel: kernels/NativeCnn.Kernels/GemmFp16.cs) and mixed
+// GPU half precision: the float16 GEMM (kernels: kernels/NativeCnn.Kernels/GemmFp16*.cs) and mixed
 // precision's unscale-and-check pass (kernel: LossScale.cs). Gemm hands float16 operands here.
 // Paths of the float16 GEMM, with the same semantics (float16 inputs, float32 accumulation, float32 C):
 //   TensorCore  mma.sync m16n8k16 through inline PTX: CUDA devices of sm_80 and above; a 64x64 or a
-//               128x128 tile kernel per product (HalfGemmTile, chosen as for float32), bitwise equal
+//               128x128 tile kernel per product (HalfGemmTile, chosen as for float32), and, opted in
+//               (HalfLdmatrix), an ldmatrix kernel for 128x128 products of 16-byte-aligned operands;
+//               all bitwise equal
 //   Widen       both operands cast to float32 scratch, then the float32 GEMM kernel: the CPU
 //               simulator (which cannot run PTX) and older GPUs
 // What must hold: the path is chosen per device, never per call, so one device's results do not
@@ -31,7 +33,7 @@ public enum HalfGemmPath
 {
     /// <summary>Tensor cores on CUDA devices of compute capability 8.0 and above, Widen elsewhere.</summary>
     Auto,
-    /// <summary>The mma.sync kernel (on the simulator it emulates the instruction with warp shuffles).</summary>
+    /// <summary>The mma.sync kernels (on the simulator they emulate the instruction: ExactTensorCoreEmulation).</summary>
     TensorCore,
     /// <summary>Cast to float32 and use the float32 GEMM.</summary>
     Widen,
