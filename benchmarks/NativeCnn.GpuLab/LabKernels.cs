@@ -133,13 +133,15 @@ public static class LabKernels
                                                                            (HalfGemmPath.TensorCore, GemmTile.Tile128, true, Off, "mma.sync-128x128"),
                                                                            (HalfGemmPath.TensorCore, GemmTile.Tile128, true, HalfLdmatrixKernel.Warp64x32, "ldmatrix-128x128"),
                                                                            (HalfGemmPath.TensorCore, GemmTile.Tile128, true, HalfLdmatrixKernel.Warp64x64, "ldmatrix-128x128-w64x64") })
+            foreach (bool prefetch in ldmatrix == Off ? new[] { false } : new[] { false, true })
             {
-                variants.Add(new("hgemm", name, $"gemm_{s}_float16", 2.0 * s * s * s, 2.0 * 2 * s * s + 4.0 * s * s, () =>
+                // "+prefetch": the ldmatrix kernel asking L1 for the slice after next (HalfLdmatrixPrefetch)
+                variants.Add(new("hgemm", name + (prefetch ? "+prefetch" : ""), $"gemm_{s}_float16", 2.0 * s * s * s, 2.0 * 2 * s * s + 4.0 * s * s, () =>
                 {
                     var (savedPath, savedTile, savedLdmatrix) = (gpu.HalfGemm, gpu.HalfGemmTile, gpu.HalfLdmatrix);
-                    (gpu.HalfGemm, gpu.HalfGemmTile, gpu.HalfVectorLoads, gpu.HalfLdmatrix) = (path, tile, vectors, ldmatrix);
+                    (gpu.HalfGemm, gpu.HalfGemmTile, gpu.HalfVectorLoads, gpu.HalfLdmatrix, gpu.HalfLdmatrixPrefetch) = (path, tile, vectors, ldmatrix, prefetch);
                     try { gpu.Gemm(false, false, s, s, s, 1f, ah, 0, s, bh, 0, s, 0f, c.Storage, 0, s); }
-                    finally { (gpu.HalfGemm, gpu.HalfGemmTile, gpu.HalfVectorLoads, gpu.HalfLdmatrix) = (savedPath, savedTile, true, savedLdmatrix); }
+                    finally { (gpu.HalfGemm, gpu.HalfGemmTile, gpu.HalfVectorLoads, gpu.HalfLdmatrix, gpu.HalfLdmatrixPrefetch) = (savedPath, savedTile, true, savedLdmatrix, false); }
                 }, () => MaxRelError(c.ToArray(), reference, tol)));
             }
         }

@@ -110,7 +110,7 @@ public static partial class GemmHalfKernels
         var cb = Chunks.For(lb, t, threads, lb.KMajor ? g.Ldb : 1, lb.KMajor ? 1 : g.Ldb);
         int aLane = la.LaneOffset(lane, wm, isA: true), bLane = lb.LaneOffset(lane, wn, isA: false);
         var a4 = a.Cast<U4>(); var b4 = b.Cast<U4>();
-        bool exact = g.ExactEmulation != 0;
+        bool exact = g.ExactEmulation != 0, prefetch = g.PrefetchA != 0 && g.PrefetchB != 0;
 
         for (int batch = Grid.IdxZ; batch < g.Batch; batch += Grid.DimZ)
         {
@@ -141,6 +141,12 @@ public static partial class GemmHalfKernels
                     {
                         LoadChunks(a, a4, aBase, ca, k0 + 2 * TileK, m0, g.M, g.K, ref pa);
                         LoadChunks(b, b4, bBase, cb, k0 + 2 * TileK, n0, g.N, g.K, ref pb);
+                    }
+                    if (prefetch)
+                    {
+                        // the slice the next iteration loads: in L1 by then
+                        Prefetch(g.PrefetchA, aBase, ca, k0 + 3 * TileK, m0, g.M, g.K);
+                        Prefetch(g.PrefetchB, bBase, cb, k0 + 3 * TileK, n0, g.N, g.K);
                     }
                 }
                 acc.StepLdmatrix(slices, buffer, la, lb, aLane, bLane, wm, wn, lane, 0, exact);   // k 0..15 of the slice
@@ -264,6 +270,22 @@ public static partial class GemmHalfKernels
         {
             r.C2 = LoadChunk(v, v4, element + 2 * step, across > 2 * ch.RowStep ? along : 0);
             r.C3 = LoadChunk(v, v4, element + 3 * step, across > 3 * ch.RowStep ? along : 0);
+        }
+    }
+
+    /// <summary>prefetch.global.L1 of this thread's chunks of the slice at <paramref name="k0"/>, where that
+    /// slice lies inside the matrix (no address leaves it); nothing where PTX cannot run.</summary>
+    private static void Prefetch(long address, int baseOffset, Chunks ch, int k0, int outer0, int outerLimit, int kLimit)
+    {
+        if (!CudaAsm.IsSupported || outer0 + Tile128 > outerLimit || k0 + TileK > kLimit) return;
+        int element = baseOffset + (outer0 + ch.Outer) * ch.OuterStride + (k0 + ch.K) * ch.KStride, step = ch.ElementStep;
+        ulong at = (ulong)address + 2ul * (uint)element, bytes = 2ul * (uint)step;
+        CudaAsm.Emit("prefetch.global.L1 [%0];", at);
+        CudaAsm.Emit("prefetch.global.L1 [%0];", at + bytes);
+        if (ch.Count == 4)
+        {
+            CudaAsm.Emit("prefetch.global.L1 [%0];", at + 2 * bytes);
+            CudaAsm.Emit("prefetch.global.L1 [%0];", at + 3 * bytes);
         }
     }
 

@@ -100,5 +100,8 @@ public class GemmHalfPtxTests
         // op(A) tiles are read with .trans when A is transposed; op(B) tiles when B is not
         int expectTrans = (aTrans ? ldsmA : 0) + (bTrans ? 0 : ldsmB);
         Assert.Equal((expectTrans, ldsmA + ldsmB - expectTrans), (trans, plain));
+        // the optional L1 prefetch (GemmArgs.PrefetchA/B): one per chunk a thread moves per slice, 2 + 2 or 4 + 4
+        int chunks = kernel.Contains("LdmatrixW64", StringComparison.Ordinal) ? 8 : 4;
+        Assert.Equal(chunks, Regex.Matches(ptx, @"prefetch\.global\.L1 \[").Count);
     }
 }

@@ -136,6 +136,9 @@ public static partial class GpuCases
                 }
                 HalfGemmCheck(gpu, false, false, 136, 256, 130, -0.5f, 0f, seed: 20, ldMultiple: 8);  // 5 slices: the buffers alternate
                 HalfGemmCheck(gpu, false, true, 8, 16, 0, 1f, 0.5f, seed: 21, ldMultiple: 8);          // k = 0: C = beta * C
+                gpu.HalfLdmatrixPrefetch = true;                                                           // the L1 prefetch (a no-op here)
+                try { HalfGemmCheck(gpu, true, false, 256, 136, 160, 1f, 0f, seed: 22, ldMultiple: 8); }
+                finally { gpu.HalfLdmatrixPrefetch = false; }
                 foreach (var (ta, tb) in new[] { (false, false), (true, true) })                        // part chunks of 1..7 halves
                     for (int rest = 1; rest <= 7; rest += 3)
                         HalfGemmCheck(gpu, ta, tb, 128 + rest, 136 + rest, 32 + rest, 1f, 0f, seed: 25 + rest, ldMultiple: 8);

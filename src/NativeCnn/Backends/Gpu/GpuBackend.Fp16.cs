@@ -66,6 +66,10 @@ public sealed partial class GpuBackend
     /// tests of a few shapes) instead of computing each product from shared memory. Ignored on a GPU.</summary>
     public bool ExactTensorCoreEmulation { get; set; }
 
+    /// <summary>Whether the ldmatrix kernels prefetch each thread's chunks of the slice after next into L1
+    /// (GemmArgs.PrefetchA/B): an experiment, off until timed on a GPU (the kernel lab's "+prefetch" variants).</summary>
+    public bool HalfLdmatrixPrefetch { get; set; }
+
     /// <summary>The path <see cref="HalfGemm"/> resolves to on this device.</summary>
     public HalfGemmPath EffectiveHalfGemm => HalfGemm != HalfGemmPath.Auto ? HalfGemm
         : _acc is CudaAccelerator cuda && cuda.Architecture.Major >= 8 ? HalfGemmPath.TensorCore : HalfGemmPath.Widen;
@@ -141,6 +145,8 @@ public sealed partial class GpuBackend
             if (HalfLdmatrix != HalfLdmatrixKernel.Off && LdmatrixAligned(args, ViewIndex(a), ViewIndex(b)))
             {
                 bool wide = HalfLdmatrix == HalfLdmatrixKernel.Warp64x64;
+                if (HalfLdmatrixPrefetch)
+                    (args.PrefetchA, args.PrefetchB) = (a.LoadEffectiveAddressAsPtr().ToInt64(), b.LoadEffectiveAddressAsPtr().ToInt64());
                 var group = new Index3D(wide ? GemmHalfKernels.GroupThreadsWarp64 : GemmHalfKernels.GroupThreads128, 1, 1);
                 LdmatrixLauncher(args, wide)(new KernelConfig(config.GridDim, group), a, b, c, args);
                 return;
