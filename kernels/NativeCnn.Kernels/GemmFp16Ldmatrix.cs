@@ -202,6 +202,23 @@ public static partial class GemmHalfKernels
         public readonly int At(int laneOffset, int i, int s) => (laneOffset + i * TileAdd + s * StepAdd) ^ (i * TileXor + s * StepXor);
     }
 
+    /// <summary>For tests of the layout (bank conflicts, coverage): the byte offset in an operand tile of the
+    /// row address <paramref name="lane"/> gives ldmatrix.x4 for m16 tile (A) or n16 pair (B) <paramref name="i"/>,
+    /// k16 step <paramref name="s"/>, of the warp sub-tile at <paramref name="w"/>.</summary>
+    public static int LdmatrixRowAddress(bool kMajor, bool isA, int lane, int w, int i, int s)
+    {
+        var l = Staging.For(kMajor);
+        return l.At(l.LaneOffset(lane, w, isA), i, s);
+    }
+
+    /// <summary>For tests of the layout: the byte offset in an operand tile where thread <paramref name="t"/> of
+    /// <paramref name="threads"/> stores its chunk <paramref name="i"/> of a slice.</summary>
+    public static int LdmatrixChunkDestination(bool kMajor, int t, int threads, int i)
+    {
+        var ch = Chunks.For(Staging.For(kMajor), t, threads, 1, 1);
+        return ch.Destination + i * ch.DestinationStep;
+    }
+
     // ---- global -> registers -> shared ---------------------------------------------------------
 
     /// <summary>Which 16-byte chunks of an operand's 512-chunk slice a thread moves: 512 / T of them for T
