@@ -366,14 +366,21 @@ public static partial class GemmHalfKernels
                 return;
             }
             var af = AFragments.Load(slices, la, a, aLane, s);
-            // pair p of n8 tiles: b0, b1 of tile 2p, then of 2p + 1
-            LoadMatrices(slices, lb.KMajor, b + lb.At(bLane, 0, s), out uint b00, out uint b01, out uint b10, out uint b11);
-            Column(ref T00, ref T10, ref T20, ref T30, af, b00, b01);
-            Column(ref T01, ref T11, ref T21, ref T31, af, b10, b11);
-            LoadMatrices(slices, lb.KMajor, b + lb.At(bLane, 1, s), out b00, out b01, out b10, out b11);
-            Column(ref T02, ref T12, ref T22, ref T32, af, b00, b01);
-            Column(ref T03, ref T13, ref T23, ref T33, af, b10, b11);
+            ColumnPair(slices, lb, b + lb.At(bLane, 0, s), af, ref T00, ref T10, ref T20, ref T30, ref T01, ref T11, ref T21, ref T31);
+            ColumnPair(slices, lb, b + lb.At(bLane, 1, s), af, ref T02, ref T12, ref T22, ref T32, ref T03, ref T13, ref T23, ref T33);
         }
+    }
+
+    /// <summary>n8 tiles 2p and 2p + 1 (the pair whose ldmatrix row address is <paramref name="bOffset"/>): one
+    /// ldmatrix.x4 gives b0, b1 of each, then each column's four mma. One pair at a time keeps 4 B
+    /// registers live.</summary>
+    private static void ColumnPair(ArrayView<U4> slices, Staging lb, int bOffset, AFragments af,
+                                   ref Frag4 c00, ref Frag4 c10, ref Frag4 c20, ref Frag4 c30,
+                                   ref Frag4 c01, ref Frag4 c11, ref Frag4 c21, ref Frag4 c31)
+    {
+        LoadMatrices(slices, lb.KMajor, bOffset, out uint b00, out uint b01, out uint b10, out uint b11);
+        Column(ref c00, ref c10, ref c20, ref c30, af, b00, b01);
+        Column(ref c01, ref c11, ref c21, ref c31, af, b10, b11);
     }
 
     /// <summary>A warp's op(A) fragments for one k16 step: registers a0..a3 of its four m16 tiles.</summary>

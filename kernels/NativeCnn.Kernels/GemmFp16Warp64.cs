@@ -59,19 +59,10 @@ public static partial class GemmHalfKernels
                 return;
             }
             var af = AFragments.Load(slices, la, a, aLane, s);
-            // pair p of n8 tiles: b0, b1 of tile 2p, then of 2p + 1; one pair at a time keeps 4 B registers live, not 16
-            LoadMatrices(slices, lb.KMajor, b + lb.At(bLane, 0, s), out uint b00, out uint b01, out uint b10, out uint b11);
-            Column(ref T00, ref T10, ref T20, ref T30, af, b00, b01);
-            Column(ref T01, ref T11, ref T21, ref T31, af, b10, b11);
-            LoadMatrices(slices, lb.KMajor, b + lb.At(bLane, 1, s), out b00, out b01, out b10, out b11);
-            Column(ref T02, ref T12, ref T22, ref T32, af, b00, b01);
-            Column(ref T03, ref T13, ref T23, ref T33, af, b10, b11);
-            LoadMatrices(slices, lb.KMajor, b + lb.At(bLane, 2, s), out b00, out b01, out b10, out b11);
-            Column(ref T04, ref T14, ref T24, ref T34, af, b00, b01);
-            Column(ref T05, ref T15, ref T25, ref T35, af, b10, b11);
-            LoadMatrices(slices, lb.KMajor, b + lb.At(bLane, 3, s), out b00, out b01, out b10, out b11);
-            Column(ref T06, ref T16, ref T26, ref T36, af, b00, b01);
-            Column(ref T07, ref T17, ref T27, ref T37, af, b10, b11);
+            ColumnPair(slices, lb, b + lb.At(bLane, 0, s), af, ref T00, ref T10, ref T20, ref T30, ref T01, ref T11, ref T21, ref T31);
+            ColumnPair(slices, lb, b + lb.At(bLane, 1, s), af, ref T02, ref T12, ref T22, ref T32, ref T03, ref T13, ref T23, ref T33);
+            ColumnPair(slices, lb, b + lb.At(bLane, 2, s), af, ref T04, ref T14, ref T24, ref T34, ref T05, ref T15, ref T25, ref T35);
+            ColumnPair(slices, lb, b + lb.At(bLane, 3, s), af, ref T06, ref T16, ref T26, ref T36, ref T07, ref T17, ref T27, ref T37);
         }
     }
 
