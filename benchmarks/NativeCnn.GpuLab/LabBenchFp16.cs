@@ -2,8 +2,9 @@
 // dtype float16: torch's cuBLAS half GEMM) against the engine's float16 GEMM (float16 A and B,
 // float32 accumulation and C) on the path the device picks (tensor cores on sm_80+), plus the
 // widening path at 4096 for the ladder, and (unless --half-ldmatrix made one the default) both ldmatrix
-// kernels at 4096 and 8192 as "ldmatrix-w64x32" / "ldmatrix-w64x64" variant rows beside the same PyTorch numbers. Timed as LabBench
-// times (warm-up, median of synchronised calls). With --quick the sizes shrink and the case names carry them.
+// kernels at 4096 and 8192 as "ldmatrix-w64x32" / "ldmatrix-w64x64" variant rows beside the same
+// PyTorch numbers. Timed as LabBench times (warm-up, median of synchronised calls). With --quick the
+// sizes shrink and the case names carry them.
 using System.Text.Json.Nodes;
 using NativeCnn.Backends;
 using NativeCnn.Backends.Gpu;

@@ -25,7 +25,7 @@ public sealed class LabOptions
         "  --no-cpu-train   skip the CPU training run of the same seed (default: run it, for the accuracy comparison)\n" +
         "  --half-ldmatrix W  float16 products run GemmFp16Ldmatrix.cs's kernel with warp tiles W (64x32 or 64x64)\n" +
         "                   where it applies (off by default until measured; without it the bench still times the\n" +
-        "                   float16 GEMMs on both, as variant rows)\n" +
+        "                   float16 GEMMs and the resnet18 AMP step on both, as variant rows)\n" +
         "  --torch FILE     torch_baseline.py's output (JSON lines) for the ratios in summary.md";
 
     public string Out { get; private set; } = "";

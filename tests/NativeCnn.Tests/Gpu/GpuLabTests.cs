@@ -113,6 +113,9 @@ public class GpuLabTests
         var (exit, output) = RunLab("--only", "bench,gpu", "out");
         Assert.Equal(64, exit);
         Assert.Contains("--only expects sections from device,cases,kernels,bench,profile,train, got 'bench,gpu'", output);
+        (exit, output) = RunLab("--half-ldmatrix", "64x16", "out");
+        Assert.Equal(64, exit);
+        Assert.Contains("--half-ldmatrix expects 64x32 or 64x64 (the warp tile), got '64x16'", output);
     }
 
     [Fact]
