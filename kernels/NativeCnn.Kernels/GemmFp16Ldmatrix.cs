@@ -482,13 +482,13 @@ public static partial class GemmHalfKernels
     /// <summary>One mma of m16 tile <paramref name="i"/> and n8 tile <paramref name="j"/> where PTX cannot
     /// run: each product term from the lane and register that hold it (as Emulate in GemmFp16.cs), the
     /// registers as ldmatrix would have filled them.</summary>
-    private static void EmulateLdmatrix(ref Frag4 f, FragmentSource w, int i, int j, int lane) => f = EmulatedMma(f, w, i, j, lane);
+    private static void EmulateLdmatrix(ref Frag4 f, FragmentSource w, int i, int j, int lane) => f = MmaFromShared(f, w, i, j, lane);
 
     /// <summary>The body of EmulateLdmatrix, kept out of line: inlined at each of the 16 (or 32) call
     /// sites it made ILGPU's simulator compile of a kernel take 9-12 s. By value, so that no accumulator
     /// has its address taken (which would put them in local memory on the GPU path too).</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
-    private static Frag4 EmulatedMma(Frag4 f, FragmentSource w, int i, int j, int lane)
+    private static Frag4 MmaFromShared(Frag4 f, FragmentSource w, int i, int j, int lane)
     {
         int gq = lane >> 2, tig = lane & 3;
         for (int q = 0; q < 8; q++)
