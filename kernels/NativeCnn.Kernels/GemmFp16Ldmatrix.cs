@@ -355,14 +355,14 @@ public static partial class GemmHalfKernels
             if (!CudaAsm.IsSupported && !exact)
             {
                 var w = new FragmentSource { Slices = slices, La = la, Lb = lb, A = a, B = b, Wm = wm, Wn = wn, S = s };
-                EmulateLdmatrix(ref T00, w, 0, 0, lane); EmulateLdmatrix(ref T01, w, 0, 1, lane);
-                EmulateLdmatrix(ref T02, w, 0, 2, lane); EmulateLdmatrix(ref T03, w, 0, 3, lane);
-                EmulateLdmatrix(ref T10, w, 1, 0, lane); EmulateLdmatrix(ref T11, w, 1, 1, lane);
-                EmulateLdmatrix(ref T12, w, 1, 2, lane); EmulateLdmatrix(ref T13, w, 1, 3, lane);
-                EmulateLdmatrix(ref T20, w, 2, 0, lane); EmulateLdmatrix(ref T21, w, 2, 1, lane);
-                EmulateLdmatrix(ref T22, w, 2, 2, lane); EmulateLdmatrix(ref T23, w, 2, 3, lane);
-                EmulateLdmatrix(ref T30, w, 3, 0, lane); EmulateLdmatrix(ref T31, w, 3, 1, lane);
-                EmulateLdmatrix(ref T32, w, 3, 2, lane); EmulateLdmatrix(ref T33, w, 3, 3, lane);
+                T00 = MmaFromShared(T00, w, 0, 0, lane); T01 = MmaFromShared(T01, w, 0, 1, lane);
+                T02 = MmaFromShared(T02, w, 0, 2, lane); T03 = MmaFromShared(T03, w, 0, 3, lane);
+                T10 = MmaFromShared(T10, w, 1, 0, lane); T11 = MmaFromShared(T11, w, 1, 1, lane);
+                T12 = MmaFromShared(T12, w, 1, 2, lane); T13 = MmaFromShared(T13, w, 1, 3, lane);
+                T20 = MmaFromShared(T20, w, 2, 0, lane); T21 = MmaFromShared(T21, w, 2, 1, lane);
+                T22 = MmaFromShared(T22, w, 2, 2, lane); T23 = MmaFromShared(T23, w, 2, 3, lane);
+                T30 = MmaFromShared(T30, w, 3, 0, lane); T31 = MmaFromShared(T31, w, 3, 1, lane);
+                T32 = MmaFromShared(T32, w, 3, 2, lane); T33 = MmaFromShared(T33, w, 3, 3, lane);
                 return;
             }
             var af = AFragments.Load(slices, la, a, aLane, s);
@@ -481,10 +481,7 @@ public static partial class GemmHalfKernels
 
     /// <summary>One mma of m16 tile <paramref name="i"/> and n8 tile <paramref name="j"/> where PTX cannot
     /// run: each product term from the lane and register that hold it (as Emulate in GemmFp16.cs), the
-    /// registers as ldmatrix would have filled them.</summary>
-    private static void EmulateLdmatrix(ref Frag4 f, FragmentSource w, int i, int j, int lane) => f = MmaFromShared(f, w, i, j, lane);
-
-    /// <summary>The body of EmulateLdmatrix, kept out of line: inlined at each of the 16 (or 32) call
+    /// registers as ldmatrix would have filled them. Out of line: inlined at each of the 16 (or 32) call
     /// sites it made ILGPU's simulator compile of a kernel take 9-12 s. By value, so that no accumulator
     /// has its address taken (which would put them in local memory on the GPU path too).</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]

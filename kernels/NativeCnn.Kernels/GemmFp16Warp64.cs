@@ -70,9 +70,9 @@ public static partial class GemmHalfKernels
     private static void EmulateRow(ref Frag4 f0, ref Frag4 f1, ref Frag4 f2, ref Frag4 f3,
                                    ref Frag4 f4, ref Frag4 f5, ref Frag4 f6, ref Frag4 f7, FragmentSource w, int i, int lane)
     {
-        EmulateLdmatrix(ref f0, w, i, 0, lane); EmulateLdmatrix(ref f1, w, i, 1, lane);
-        EmulateLdmatrix(ref f2, w, i, 2, lane); EmulateLdmatrix(ref f3, w, i, 3, lane);
-        EmulateLdmatrix(ref f4, w, i, 4, lane); EmulateLdmatrix(ref f5, w, i, 5, lane);
-        EmulateLdmatrix(ref f6, w, i, 6, lane); EmulateLdmatrix(ref f7, w, i, 7, lane);
+        f0 = MmaFromShared(f0, w, i, 0, lane); f1 = MmaFromShared(f1, w, i, 1, lane);
+        f2 = MmaFromShared(f2, w, i, 2, lane); f3 = MmaFromShared(f3, w, i, 3, lane);
+        f4 = MmaFromShared(f4, w, i, 4, lane); f5 = MmaFromShared(f5, w, i, 5, lane);
+        f6 = MmaFromShared(f6, w, i, 6, lane); f7 = MmaFromShared(f7, w, i, 7, lane);
     }
 }

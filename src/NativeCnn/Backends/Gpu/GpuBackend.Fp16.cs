@@ -140,20 +140,19 @@ public sealed partial class GpuBackend
         if (EffectiveTile(HalfGemmTile, args.M, args.N, args.Batch) == GemmTile.Tile128)
         {
             const int E = GemmHalfKernels.Tile128;
-            var config = new KernelConfig(new Index3D((args.N + E - 1) / E, (args.M + E - 1) / E, batches),
-                                          new Index3D(GemmHalfKernels.GroupThreads128, 1, 1));
+            var tiles = new Index3D((args.N + E - 1) / E, (args.M + E - 1) / E, batches);
             if (HalfLdmatrix != HalfLdmatrixKernel.Off && LdmatrixAligned(args, ViewIndex(a), ViewIndex(b)))
             {
                 bool wide = HalfLdmatrix == HalfLdmatrixKernel.Warp64x64;
                 if (HalfLdmatrixPrefetch)
                     (args.PrefetchA, args.PrefetchB) = (a.LoadEffectiveAddressAsPtr().ToInt64(), b.LoadEffectiveAddressAsPtr().ToInt64());
-                var group = new Index3D(wide ? GemmHalfKernels.GroupThreadsWarp64 : GemmHalfKernels.GroupThreads128, 1, 1);
-                LdmatrixLauncher(args, wide)(new KernelConfig(config.GridDim, group), a, b, c, args);
+                int threads = wide ? GemmHalfKernels.GroupThreadsWarp64 : GemmHalfKernels.GroupThreads128;
+                LdmatrixLauncher(args, wide)(new KernelConfig(tiles, new Index3D(threads, 1, 1)), a, b, c, args);
                 return;
             }
             Load(ref _gemmHalf128, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmArgs>(
                     GemmHalfKernels.GemmHalfTensorCore128Kernel, GemmHalfKernels.Specialization128), Profile is null ? null : GemmShape(args))
-                (config, a, b, c, args);
+                (new KernelConfig(tiles, new Index3D(GemmHalfKernels.GroupThreads128, 1, 1)), a, b, c, args);
             return;
         }
         var grid = new Index3D(
