@@ -28,10 +28,13 @@ public struct GemmArgs
     /// mma emulated instruction by instruction (warp shuffles; slow, for a few shapes), 0 computes each
     /// product from shared memory (fast). Ignored on a GPU and by every other kernel.</summary>
     public int ExactEmulation;
-    /// <summary>Ldmatrix float16 kernels only: when both are non-zero, the device addresses of a[0] and b[0],
-    /// and each thread asks L1 for its chunks of the slice after the ones in flight (prefetch.global.L1),
-    /// so that their loads an iteration later hit L1 instead of L2. Zero: no prefetch.</summary>
-    public long PrefetchA, PrefetchB;
+    /// <summary>Float16 ldmatrix and cp.async kernels only: the device addresses of a[0] and b[0], for inline
+    /// PTX that reads global memory by address (cp.async, prefetch); 0 where not needed.</summary>
+    public long AddressA, AddressB;
+    /// <summary>Ldmatrix float16 kernels only: 1, each thread asks L1 for its chunks of the slice after the
+    /// ones in flight (prefetch.global.L1 at AddressA/AddressB), so that their loads an iteration later hit
+    /// L1 instead of L2; 0, no prefetch.</summary>
+    public int Prefetch;
 }
 
 public static class GemmKernels

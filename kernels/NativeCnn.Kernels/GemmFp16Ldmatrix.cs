@@ -98,19 +98,11 @@ public static partial class GemmHalfKernels
     {
         // the kernel's only shared allocation (ldmatrix's inline PTX finds it by name)
         var slices = SharedMemory.Allocate<U4>(LdmatrixSharedBytes / 16);
-        int t = Group.IdxX, lane = t & 31, warp = t >> 5;
-        int threads = default(TAcc).Threads;
-        int wm = default(TAcc).WarpRow(warp), wn = default(TAcc).WarpColumn(warp);
-        int m0 = Grid.IdxY * Tile128, n0 = Grid.IdxX * Tile128;
-
-        // op(A) (m, k) is A stored (m, k) or, transposed, (k, m); op(B) (k, n) is B stored (k, n) or (n, k)
-        var la = Staging.For(default(TA).KMajor);
-        var lb = Staging.For(default(TB).KMajor);
-        var ca = Chunks.For(la, t, threads, la.KMajor ? g.Lda : 1, la.KMajor ? 1 : g.Lda);
-        var cb = Chunks.For(lb, t, threads, lb.KMajor ? g.Ldb : 1, lb.KMajor ? 1 : g.Ldb);
-        int aLane = la.LaneOffset(lane, wm, isA: true), bLane = lb.LaneOffset(lane, wn, isA: false);
+        var w = WarpSetup.For<TA, TB, TAcc>(g);
+        int lane = w.Lane, wm = w.Wm, wn = w.Wn, m0 = w.M0, n0 = w.N0, aLane = w.ALane, bLane = w.BLane;
+        var (la, lb, ca, cb) = (w.La, w.Lb, w.Ca, w.Cb);
         var a4 = a.Cast<U4>(); var b4 = b.Cast<U4>();
-        bool exact = g.ExactEmulation != 0, prefetch = g.PrefetchA != 0 && g.PrefetchB != 0;
+        bool exact = g.ExactEmulation != 0, prefetch = g.Prefetch != 0;
 
         for (int batch = Grid.IdxZ; batch < g.Batch; batch += Grid.DimZ)
         {
@@ -145,8 +137,8 @@ public static partial class GemmHalfKernels
                     if (prefetch)
                     {
                         // the slice the next iteration loads: in L1 by then
-                        Prefetch(g.PrefetchA, aBase, ca, k0 + 3 * TileK, m0, g.M, g.K);
-                        Prefetch(g.PrefetchB, bBase, cb, k0 + 3 * TileK, n0, g.N, g.K);
+                        Prefetch(g.AddressA, aBase, ca, k0 + 3 * TileK, m0, g.M, g.K);
+                        Prefetch(g.AddressB, bBase, cb, k0 + 3 * TileK, n0, g.N, g.K);
                     }
                 }
                 acc.StepLdmatrix(slices, buffer, la, lb, aLane, bLane, wm, wn, lane, 0, exact);   // k 0..15 of the slice
@@ -156,6 +148,33 @@ public static partial class GemmHalfKernels
             }
 
             acc.Store(c, cBase, g, m0 + wm + (lane >> 2), n0 + wn + 2 * (lane & 3));
+        }
+    }
+
+    /// <summary>What a thread of an ldmatrix kernel works out once: its lane, its warp's sub-tile (Wm, Wn) in
+    /// the group's 128x128 tile at (M0, N0), and each operand's layout, chunks and ldmatrix lane offset.
+    /// op(A) (m, k) is A stored (m, k) or, transposed, (k, m); op(B) (k, n) is B stored (k, n) or (n, k).</summary>
+    private struct WarpSetup
+    {
+        public int Lane, Wm, Wn, M0, N0, ALane, BLane;
+        public Staging La, Lb;
+        public Chunks Ca, Cb;
+
+        public static WarpSetup For<TA, TB, TAcc>(GemmArgs g)
+            where TA : struct, IContiguity where TB : struct, IContiguity where TAcc : struct, ILdmatrixWarpTile
+        {
+            int t = Group.IdxX, warp = t >> 5, threads = default(TAcc).Threads;
+            var w = new WarpSetup
+            {
+                Lane = t & 31, Wm = default(TAcc).WarpRow(warp), Wn = default(TAcc).WarpColumn(warp),
+                M0 = Grid.IdxY * Tile128, N0 = Grid.IdxX * Tile128,
+                La = Staging.For(default(TA).KMajor), Lb = Staging.For(default(TB).KMajor),
+            };
+            w.Ca = Chunks.For(w.La, t, threads, w.La.KMajor ? g.Lda : 1, w.La.KMajor ? 1 : g.Lda);
+            w.Cb = Chunks.For(w.Lb, t, threads, w.Lb.KMajor ? g.Ldb : 1, w.Lb.KMajor ? 1 : g.Ldb);
+            w.ALane = w.La.LaneOffset(w.Lane, w.Wm, isA: true);
+            w.BLane = w.Lb.LaneOffset(w.Lane, w.Wn, isA: false);
+            return w;
         }
     }
 

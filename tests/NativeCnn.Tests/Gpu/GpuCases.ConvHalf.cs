@@ -35,13 +35,14 @@ public static partial class GpuCases
         WithHalfPath(gpu, HalfGemmPath.TensorCore, GemmTile.Tile128, () => ConvHalfGeometries(gpu));
     }
 
-    /// <summary>The float16 conv through each ldmatrix kernel: a general geometry (its unaligned products
+    /// <summary>The float16 conv through each ldmatrix and cp.async kernel: a general geometry (its unaligned products
     /// take GemmFp16.cs's kernel) and one whose every product is 16-byte aligned (8 channels in, 16 out,
     /// 3x3: CRS = 72, P*Q = 64), which the profile shows on the ldmatrix kernel. (The other geometries
     /// add nothing here: their products are unaligned, and the simulator's emulation is slow.)</summary>
     public static void ConvHalf_LdmatrixPath(GpuBackend gpu)
     {
         if (gpu.Device.Kind == DeviceKind.Cuda && !CanUseTensorCores(gpu)) return;
+        foreach (bool async in new[] { false, true })
         foreach (var kind in new[] { HalfLdmatrixKernel.Warp64x32, HalfLdmatrixKernel.Warp64x64 })
             WithLdmatrix(gpu, kind, () =>
             {
@@ -52,9 +53,8 @@ public static partial class GpuCases
                     ConvHalfCheck(gpu, new ConvGeometry(N: 2, C: 8, H: 8, W: 8, K: 16, R: 3, S: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1, DilationH: 1, DilationW: 1));
                 }
                 finally { gpu.EndProfile(); }
-                string name = kind == HalfLdmatrixKernel.Warp64x64 ? "gemmHalfLdmatrixW64" : "gemmHalfLdmatrix";
-                Assert.Contains(profile.Entries, e => e.Kernel.StartsWith(name, StringComparison.Ordinal));
-            });
+                Assert.Contains(profile.Entries, e => e.Kernel.StartsWith(LdmatrixProfileName(kind, async), StringComparison.Ordinal));
+            }, async);
     }
 
     private static void ConvHalfGeometries(GpuBackend gpu)

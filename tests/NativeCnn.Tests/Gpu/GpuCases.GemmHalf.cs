@@ -91,17 +91,34 @@ public static partial class GpuCases
         Assert.False(GpuBackend.LdmatrixAligned(new GemmArgs { K = 45, Lda = 48, Ldb = 136, Batch = 1 }, 4, 16));
         Assert.False(GpuBackend.LdmatrixAligned(new GemmArgs { K = 45, Lda = 48, Ldb = 130, Batch = 1 }, 0, 0));
         Assert.False(GpuBackend.LdmatrixAligned(new GemmArgs { K = 45, Lda = 48, Ldb = 136, Batch = 2, StrideA = 960, StrideB = 4 }, 0, 0));
-        LdmatrixShapes(gpu, HalfLdmatrixKernel.Warp64x32, "gemmHalfLdmatrix");
+        LdmatrixShapes(gpu, HalfLdmatrixKernel.Warp64x32, async: false);
     }
 
     /// <summary>The same with 4 warps of 64x64 (GemmFp16Warp64.cs): 128 threads, 4 chunks of each operand per thread.</summary>
     public static void GemmHalf_LdmatrixWarp64Kernel(GpuBackend gpu)
     {
         if (gpu.Device.Kind == DeviceKind.Cuda && !CanUseTensorCores(gpu)) return;
-        LdmatrixShapes(gpu, HalfLdmatrixKernel.Warp64x64, "gemmHalfLdmatrixW64");
+        LdmatrixShapes(gpu, HalfLdmatrixKernel.Warp64x64, async: false);
     }
 
-    /// <summary>Both ldmatrix kernels, every transpose pair, one 128x128x32 product each, with the GPU path
+    /// <summary>The cp.async kernels (GemmFp16Async.cs) with 64x32 warps: the shapes of the ldmatrix cases, so
+    /// also runs of 5 slices (the ring of 3 comes round) and part chunks (the copies' zero fill). On the
+    /// simulator each copy is the cp.async's source, byte count and destination done at once; on CUDA the
+    /// kernel runs from PtxLocalPromotion's PTX.</summary>
+    public static void GemmHalf_AsyncKernel(GpuBackend gpu)
+    {
+        if (gpu.Device.Kind == DeviceKind.Cuda && !CanUseTensorCores(gpu)) return;
+        LdmatrixShapes(gpu, HalfLdmatrixKernel.Warp64x32, async: true);
+    }
+
+    /// <summary>The cp.async kernels with 64x64 warps (4 chunks of each operand per thread and slice).</summary>
+    public static void GemmHalf_AsyncWarp64Kernel(GpuBackend gpu)
+    {
+        if (gpu.Device.Kind == DeviceKind.Cuda && !CanUseTensorCores(gpu)) return;
+        LdmatrixShapes(gpu, HalfLdmatrixKernel.Warp64x64, async: true);
+    }
+
+    /// <summary>Both ldmatrix kernels and both cp.async kernels, every transpose pair, one 128x128x32 product each, with the GPU path
     /// itself running on the simulator: its wiring of ldmatrix registers to mma operands, which the fast
     /// emulation of the other cases does not see, with the two instructions emulated one by one by the
     /// PTX ISA (warp shuffles). On a GPU the same shapes on the real instructions.</summary>
@@ -111,17 +128,18 @@ public static partial class GpuCases
         gpu.ExactTensorCoreEmulation = true;
         try
         {
-            foreach (var kind in new[] { HalfLdmatrixKernel.Warp64x32, HalfLdmatrixKernel.Warp64x64 })
-                WithLdmatrix(gpu, kind, () =>
-                {
-                    foreach (var (ta, tb) in new[] { (false, false), (false, true), (true, false), (true, true) })
-                        HalfGemmCheck(gpu, ta, tb, 128, 128, 32, 1f, 0.5f, seed: 60 + (ta ? 2 : 0) + (tb ? 1 : 0));
-                });
+            foreach (bool async in new[] { false, true })
+                foreach (var kind in new[] { HalfLdmatrixKernel.Warp64x32, HalfLdmatrixKernel.Warp64x64 })
+                    WithLdmatrix(gpu, kind, () =>
+                    {
+                        foreach (var (ta, tb) in new[] { (false, false), (false, true), (true, false), (true, true) })
+                            HalfGemmCheck(gpu, ta, tb, 128, 128, 32, 1f, 0.5f, seed: 60 + (ta ? 2 : 0) + (tb ? 1 : 0));
+                    }, async);
         }
         finally { gpu.ExactTensorCoreEmulation = false; }
     }
 
-    private static void LdmatrixShapes(GpuBackend gpu, HalfLdmatrixKernel kind, string profileName)
+    private static void LdmatrixShapes(GpuBackend gpu, HalfLdmatrixKernel kind, bool async)
     {
         WithLdmatrix(gpu, kind, () =>
         {
@@ -136,7 +154,7 @@ public static partial class GpuCases
                 }
                 HalfGemmCheck(gpu, false, false, 136, 256, 130, -0.5f, 0f, seed: 20, ldMultiple: 8);  // 5 slices: the buffers alternate
                 HalfGemmCheck(gpu, false, true, 8, 16, 0, 1f, 0.5f, seed: 21, ldMultiple: 8);          // k = 0: C = beta * C
-                gpu.HalfLdmatrixPrefetch = true;                                                           // the L1 prefetch (a no-op here)
+                gpu.HalfLdmatrixPrefetch = true;                                    // the L1 prefetch (a no-op here; ignored with cp.async)
                 try { HalfGemmCheck(gpu, true, false, 256, 136, 160, 1f, 0f, seed: 22, ldMultiple: 8); }
                 finally { gpu.HalfLdmatrixPrefetch = false; }
                 foreach (var (ta, tb) in new[] { (false, false), (true, true) })                        // part chunks of 1..7 halves
@@ -148,46 +166,52 @@ public static partial class GpuCases
                                   r.Next(2) == 0 ? 0.5f : 0f, seed: 300 + i, offset: 8 * r.Next(2), ldMultiple: 8);
             }
             finally { gpu.EndProfile(); }
-            // every product ran on the kernel asked for (the names of both kinds start alike: W64 or a transpose pair follows)
-            bool wide = kind == HalfLdmatrixKernel.Warp64x64;
-            Assert.Contains(profile.Entries, e => e.Kernel.StartsWith(profileName, StringComparison.Ordinal));
+            // every product ran on the kernel asked for (gemmHalf{Ldmatrix|Async}[W64]{NN|NT|TN|TT})
+            string expected = LdmatrixProfileName(kind, async);
+            Assert.Contains(profile.Entries, e => e.Kernel.StartsWith(expected, StringComparison.Ordinal));
             Assert.All(profile.Entries.Where(e => e.Kernel.StartsWith("gemmHalf", StringComparison.Ordinal)),
-                       e => Assert.True(e.Kernel.StartsWith("gemmHalfLdmatrixW64", StringComparison.Ordinal) == wide
-                                        && e.Kernel.StartsWith("gemmHalfLdmatrix", StringComparison.Ordinal), e.Kernel));
+                       e => Assert.Matches($"^{expected}(NN|NT|TN|TT) ", e.Kernel));
 
             // an operand at an odd offset cannot be moved in 16-byte chunks: GemmFp16.cs's kernel takes it
             profile = gpu.Profile = new KernelProfile();
             try { HalfGemmCheck(gpu, false, true, 130, 129, 40, 1f, 0f, seed: 24, offset: 3); }
             finally { gpu.EndProfile(); }
             Assert.Contains(profile.Entries, e => e.Kernel.StartsWith("gemmHalf128 ", StringComparison.Ordinal));
-        });
+        }, async);
     }
 
-    private static void WithLdmatrix(GpuBackend gpu, HalfLdmatrixKernel kind, Action run) =>
+    /// <summary>The profile name's stem of the ldmatrix or cp.async kernels of a warp tile (the transpose pair follows).</summary>
+    private static string LdmatrixProfileName(HalfLdmatrixKernel kind, bool async) =>
+        (async ? "gemmHalfAsync" : "gemmHalfLdmatrix") + (kind == HalfLdmatrixKernel.Warp64x64 ? "W64" : "");
+
+    private static void WithLdmatrix(GpuBackend gpu, HalfLdmatrixKernel kind, Action run, bool async = false) =>
         WithHalfPath(gpu, HalfGemmPath.TensorCore, GemmTile.Tile128, () =>
         {
             gpu.HalfLdmatrix = kind;
+            gpu.HalfLdmatrixAsync = async;
             try { run(); }
-            finally { gpu.HalfLdmatrix = HalfLdmatrixKernel.Off; }
+            finally { gpu.HalfLdmatrix = HalfLdmatrixKernel.Off; gpu.HalfLdmatrixAsync = false; }
         });
 
-    /// <summary>Both ldmatrix kernels give every accumulator the same mma sequence as GemmFp16.cs's 128x128
-    /// kernel (zeros past the edges in all three): bitwise the same C.</summary>
+    /// <summary>Both ldmatrix kernels and both cp.async kernels give every accumulator the same mma sequence as
+    /// GemmFp16.cs's 128x128 kernel (zeros past the edges in all five): bitwise the same C.</summary>
     public static void GemmHalf_LdmatrixAgreesBitwise(GpuBackend gpu)
     {
         if (gpu.Device.Kind == DeviceKind.Cuda && !CanUseTensorCores(gpu)) return;
         int m = 152, n = 136, k = 70;   // A stored (k, m) and B (k, n): leading dimensions multiples of 8
         var a = Half16(gpu, G.Rand(44, m * k)); var b = Half16(gpu, G.Rand(45, k * n));
         var c0 = G.Rand(46, m * n);
-        float[] Run(HalfLdmatrixKernel kind)
+        float[] Run(HalfLdmatrixKernel kind, bool async = false)
         {
             var sc = G.Up(gpu, c0);
-            WithLdmatrix(gpu, kind, () => gpu.Gemm(true, false, m, n, k, 0.75f, a, 0, m, b, 0, n, 0.5f, sc, 0, n));
+            WithLdmatrix(gpu, kind, () => gpu.Gemm(true, false, m, n, k, 0.75f, a, 0, m, b, 0, n, 0.5f, sc, 0, n), async);
             return G.Down(gpu, sc);
         }
         var reference = Run(HalfLdmatrixKernel.Off);
         Assert.Equal(reference, Run(HalfLdmatrixKernel.Warp64x32));
         Assert.Equal(reference, Run(HalfLdmatrixKernel.Warp64x64));
+        Assert.Equal(reference, Run(HalfLdmatrixKernel.Warp64x32, async: true));
+        Assert.Equal(reference, Run(HalfLdmatrixKernel.Warp64x64, async: true));
     }
 
     public static void GemmHalf_WidenPath(GpuBackend gpu) =>

@@ -11,6 +11,9 @@
 // depend on sizes (the tile may vary per call: it does not change results); scratch goes back to
 // the pool once its launches are queued.
 using ILGPU;
+using ILGPU.Backends;
+using ILGPU.Backends.EntryPoints;
+using ILGPU.Backends.PTX;
 using ILGPU.Runtime;
 using ILGPU.Runtime.Cuda;
 using NativeCnn.Kernels;
@@ -67,8 +70,13 @@ public sealed partial class GpuBackend
     public bool ExactTensorCoreEmulation { get; set; }
 
     /// <summary>Whether the ldmatrix kernels prefetch each thread's chunks of the slice after next into L1
-    /// (GemmArgs.PrefetchA/B): an experiment, off until timed on a GPU (the kernel lab's "+prefetch" variants).</summary>
+    /// (GemmArgs.Prefetch): an experiment, off until timed on a GPU (the kernel lab's "+prefetch" variants).</summary>
     public bool HalfLdmatrixPrefetch { get; set; }
+
+    /// <summary>Whether the ldmatrix kernels move their slices by cp.async into a ring of 3 (GemmFp16Async.cs)
+    /// instead of through registers; their PTX goes through PtxLocalPromotion first. Off until timed on a GPU
+    /// (the kernel lab's "+async" variants); HalfLdmatrixPrefetch does not apply to them.</summary>
+    public bool HalfLdmatrixAsync { get; set; }
 
     /// <summary>The path <see cref="HalfGemm"/> resolves to on this device.</summary>
     public HalfGemmPath EffectiveHalfGemm => HalfGemm != HalfGemmPath.Auto ? HalfGemm
@@ -144,10 +152,11 @@ public sealed partial class GpuBackend
             if (HalfLdmatrix != HalfLdmatrixKernel.Off && LdmatrixAligned(args, ViewIndex(a), ViewIndex(b)))
             {
                 bool wide = HalfLdmatrix == HalfLdmatrixKernel.Warp64x64;
-                if (HalfLdmatrixPrefetch)
-                    (args.PrefetchA, args.PrefetchB) = (a.LoadEffectiveAddressAsPtr().ToInt64(), b.LoadEffectiveAddressAsPtr().ToInt64());
+                if (HalfLdmatrixAsync || HalfLdmatrixPrefetch)
+                    (args.AddressA, args.AddressB) = (a.LoadEffectiveAddressAsPtr().ToInt64(), b.LoadEffectiveAddressAsPtr().ToInt64());
+                args.Prefetch = HalfLdmatrixPrefetch && !HalfLdmatrixAsync ? 1 : 0;
                 int threads = wide ? GemmHalfKernels.GroupThreadsWarp64 : GemmHalfKernels.GroupThreads128;
-                LdmatrixLauncher(args, wide)(new KernelConfig(tiles, new Index3D(threads, 1, 1)), a, b, c, args);
+                LdmatrixLauncher(args, wide, HalfLdmatrixAsync)(new KernelConfig(tiles, new Index3D(threads, 1, 1)), a, b, c, args);
                 return;
             }
             Load(ref _gemmHalf128, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmArgs>(
@@ -163,22 +172,43 @@ public sealed partial class GpuBackend
             (new KernelConfig(grid, new Index3D(GemmHalfKernels.GroupThreads, 1, 1)), a, b, c, args);
     }
 
-    /// <summary>The ldmatrix kernels by (64x64 warps, A transposed, B transposed) as a 3-bit index, with their profile names.</summary>
+    /// <summary>The ldmatrix kernels by (cp.async, 64x64 warps, A transposed, B transposed) as a 4-bit index, with their profile names.</summary>
     private static readonly (string Name, Action<ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmArgs> Kernel)[] LdmatrixKernels =
     {
         ("gemmHalfLdmatrixNN", GemmHalfKernels.GemmHalfLdmatrixNNKernel), ("gemmHalfLdmatrixNT", GemmHalfKernels.GemmHalfLdmatrixNTKernel),
         ("gemmHalfLdmatrixTN", GemmHalfKernels.GemmHalfLdmatrixTNKernel), ("gemmHalfLdmatrixTT", GemmHalfKernels.GemmHalfLdmatrixTTKernel),
         ("gemmHalfLdmatrixW64NN", GemmHalfKernels.GemmHalfLdmatrixW64NNKernel), ("gemmHalfLdmatrixW64NT", GemmHalfKernels.GemmHalfLdmatrixW64NTKernel),
         ("gemmHalfLdmatrixW64TN", GemmHalfKernels.GemmHalfLdmatrixW64TNKernel), ("gemmHalfLdmatrixW64TT", GemmHalfKernels.GemmHalfLdmatrixW64TTKernel),
+        ("gemmHalfAsyncNN", GemmHalfKernels.GemmHalfAsyncNNKernel), ("gemmHalfAsyncNT", GemmHalfKernels.GemmHalfAsyncNTKernel),
+        ("gemmHalfAsyncTN", GemmHalfKernels.GemmHalfAsyncTNKernel), ("gemmHalfAsyncTT", GemmHalfKernels.GemmHalfAsyncTTKernel),
+        ("gemmHalfAsyncW64NN", GemmHalfKernels.GemmHalfAsyncW64NNKernel), ("gemmHalfAsyncW64NT", GemmHalfKernels.GemmHalfAsyncW64NTKernel),
+        ("gemmHalfAsyncW64TN", GemmHalfKernels.GemmHalfAsyncW64TNKernel), ("gemmHalfAsyncW64TT", GemmHalfKernels.GemmHalfAsyncW64TTKernel),
     };
 
-    /// <summary>The ldmatrix kernel for the product's transpose pair and warp tile (one kernel each), with its launch bounds.</summary>
-    private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmArgs> LdmatrixLauncher(GemmArgs args, bool wide)
+    /// <summary>The ldmatrix kernel for the product's transpose pair, warp tile and copy (one kernel each), with
+    /// its launch bounds. The cp.async kernels load through PtxLocalPromotion (LoadWithLocalsInRegisters).</summary>
+    private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmArgs> LdmatrixLauncher(GemmArgs args, bool wide, bool async)
     {
-        int i = (wide ? 4 : 0) + (args.TransA != 0 ? 2 : 0) + (args.TransB != 0 ? 1 : 0);
+        int i = (async ? 8 : 0) + (wide ? 4 : 0) + (args.TransA != 0 ? 2 : 0) + (args.TransB != 0 ? 1 : 0);
         var (name, kernel) = LdmatrixKernels[i];
         var bounds = wide ? GemmHalfKernels.SpecializationWarp64 : GemmHalfKernels.Specialization128;
-        return Load(ref _gemmHalfLdmatrix[i], acc => acc.LoadStreamKernel(kernel, bounds), Profile is null ? null : GemmShape(args), name);
+        return Load(ref _gemmHalfLdmatrix[i], acc => async ? LoadWithLocalsInRegisters(acc, kernel, bounds) : acc.LoadStreamKernel(kernel, bounds),
+                    Profile is null ? null : GemmShape(args), name);
+    }
+
+    /// <summary>Loads an explicitly grouped kernel as LoadStreamKernel does (launches on the default stream), but
+    /// from its compiled form, so that its PTX passes through PtxLocalPromotion before the CUDA driver sees it.
+    /// Elsewhere (the simulator) the compiled kernel loads as it is, through the same calls.</summary>
+    internal static Action<KernelConfig, T1, T2, T3, T4> LoadWithLocalsInRegisters<T1, T2, T3, T4>(
+        Accelerator acc, Action<T1, T2, T3, T4> kernel, KernelSpecialization bounds)
+        where T1 : struct where T2 : struct where T3 : struct where T4 : struct
+    {
+        var entry = EntryPointDescription.FromExplicitlyGroupedKernel(kernel.Method);
+        var compiled = acc.GetBackend().Compile(entry, bounds);
+        if (compiled is PTXCompiledKernel ptx) PtxLocalPromotion.Apply(ptx);
+        var launcher = acc.LoadKernel(compiled).CreateLauncherDelegate<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4>>();
+        var stream = acc.DefaultStream;
+        return (config, x1, x2, x3, x4) => launcher(stream, config, x1, x2, x3, x4);
     }
 
     /// <summary>A pooled float32 copy of a float16 view (exact: every half is a float).</summary>

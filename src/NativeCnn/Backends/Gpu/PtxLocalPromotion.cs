@@ -1,0 +1,182 @@
+// A PTX pass that does what ptxas stops doing beside a cp.async: keeping ILGPU's inline-PTX operands in
+// registers.
+// ILGPU 1.5.3 passes every operand of CudaAsm.EmitRef (the Ref/Output values an asm block writes, and its
+// Input values) through a 4-byte local variable: `.local .align 4 .b8 __local_depotN[4];`, whose address
+// is taken once (`mov.b64 %rdX, __local_depotN;`) and then only stored to and loaded from
+// (`st.local.f32 [%rdX], v;`, `ld.local.b32 d, [%rdX];`). ptxas normally turns such a slot into a register.
+// In a function that holds a cp.async it does not (ptxas 11.8 and 12.4): the float16 cp.async GEMM
+// (GemmFp16Async.cs) then keeps 1.5 KB of accumulators and fragments on the stack, with ~800 local loads
+// and stores in its loop. This pass rewrites each such slot, function by function, as a `.reg .b32`
+// register: the store becomes a mov into it, the load a mov out of it (.b32 moves take f32, u32 and s32
+// registers alike), and the address mov goes. A slot used in any other way (another width, an offset, a
+// vector access, an address that reaches any other instruction) is left as it is.
+// Used by GpuBackend.Fp16.cs on the PTX of the cp.async kernels before the CUDA driver sees it; the PTX
+// test (GemmHalfPtxTests) assembles the result with ptxas and counts the local loads and stores left.
+using System.Reflection;
+using System.Text;
+using System.Text.RegularExpressions;
+using ILGPU.Backends.PTX;
+
+namespace NativeCnn.Backends.Gpu;
+
+public static partial class PtxLocalPromotion
+{
+    /// <summary>The prefix of the registers this pass declares; ILGPU's own are %r, %rd, %rs, %f, %fd, %p.</summary>
+    public const string RegisterPrefix = "%lslot";
+
+    /// <summary>Where ILGPU keeps a compiled kernel's PTX: PTXAssembly has no setter, and ILGPU 1.5.3 (pinned)
+    /// stores it in the property's backing field.</summary>
+    private static readonly FieldInfo? PtxAssemblyField =
+        typeof(PTXCompiledKernel).GetField("<PTXAssembly>k__BackingField", BindingFlags.Instance | BindingFlags.NonPublic);
+
+    /// <summary>Whether compiled kernels can be rewritten in place (true on the pinned ILGPU; a test checks it).</summary>
+    public static bool CanRewriteCompiledKernels => PtxAssemblyField is not null;
+
+    /// <summary>Rewrites <paramref name="kernel"/>'s PTX in place, before an accelerator loads it; returns the
+    /// slots promoted.</summary>
+    public static int Apply(PTXCompiledKernel kernel)
+    {
+        ArgumentNullException.ThrowIfNull(kernel);
+        if (PtxAssemblyField is null)
+            throw new NativeCnnException($"GPU backend: kernel {kernel.Name} needs its PTX rewritten (PtxLocalPromotion), but this " +
+                                         "ILGPU build does not keep PTXCompiledKernel's text where ILGPU 1.5.3 does; turn HalfLdmatrixAsync off");
+        PtxAssemblyField.SetValue(kernel, Apply(kernel.PTXAssembly, out int promoted));
+        return promoted;
+    }
+
+    /// <summary><paramref name="ptx"/> with every promotable 4-byte local slot of every function held in a
+    /// register; <paramref name="promoted"/> counts them. The text is returned unchanged where it already
+    /// uses the pass's register names.</summary>
+    public static string Apply(string ptx, out int promoted)
+    {
+        ArgumentNullException.ThrowIfNull(ptx);
+        promoted = 0;
+        if (ptx.Contains(RegisterPrefix, StringComparison.Ordinal)) return ptx;
+        var lines = ptx.Split('\n');
+        var output = new StringBuilder(ptx.Length);
+        int start = 0;
+        while (start < lines.Length)
+        {
+            int end = FunctionEnd(lines, start);
+            if (end < 0)
+            {
+                for (int i = start; i < lines.Length; i++) Append(output, lines[i], i == lines.Length - 1);
+                break;
+            }
+            promoted += PromoteFunction(lines, start, end);
+            for (int i = start; i <= end; i++) Append(output, lines[i], i == lines.Length - 1);
+            start = end + 1;
+        }
+        return output.ToString();
+    }
+
+    private static void Append(StringBuilder output, string line, bool last)
+    {
+        output.Append(line);
+        if (!last) output.Append('\n');
+    }
+
+    /// <summary>The line that closes the first function body at or after <paramref name="start"/> (the brace
+    /// that brings the depth back to 0), or -1 if none opens.</summary>
+    private static int FunctionEnd(string[] lines, int start)
+    {
+        int depth = 0;
+        bool opened = false;
+        for (int i = start; i < lines.Length; i++)
+        {
+            foreach (char ch in lines[i])
+            {
+                if (ch == '{') { depth++; opened = true; }
+                else if (ch == '}') depth--;
+            }
+            if (opened && depth == 0) return i;
+        }
+        return -1;
+    }
+
+    /// <summary>Promotes the slots of the function in lines <paramref name="start"/>..<paramref name="end"/> in place.</summary>
+    private static int PromoteFunction(string[] lines, int start, int end)
+    {
+        // the slots and the one register that holds each one's address
+        var declarations = new Dictionary<string, int>();   // slot -> declaration line
+        var addressMoves = new Dictionary<string, List<(int Line, string Register)>>();
+        for (int i = start; i <= end; i++)
+        {
+            var d = SlotDeclaration().Match(lines[i]);
+            if (d.Success) { declarations[d.Groups[1].Value] = i; continue; }
+            var m = AddressMove().Match(lines[i]);
+            if (m.Success)
+            {
+                if (!addressMoves.TryGetValue(m.Groups[2].Value, out var list)) addressMoves[m.Groups[2].Value] = list = new();
+                list.Add((i, m.Groups[1].Value));
+            }
+        }
+        if (declarations.Count == 0) return 0;
+
+        // every line each address register appears on
+        var slotsByRegister = new Dictionary<string, string>();
+        foreach (var (slot, _) in declarations)
+            if (addressMoves.TryGetValue(slot, out var moves) && moves.Count == 1) slotsByRegister[moves[0].Register] = slot;
+        var uses = new Dictionary<string, List<int>>();
+        for (int i = start; i <= end; i++)
+            foreach (Match r in Register64().Matches(lines[i]))
+                if (slotsByRegister.ContainsKey(r.Value))
+                {
+                    if (!uses.TryGetValue(r.Value, out var list)) uses[r.Value] = list = new();
+                    if (list.Count == 0 || list[^1] != i) list.Add(i);
+                }
+
+        int promoted = 0;
+        foreach (var (register, slot) in slotsByRegister)
+        {
+            int moveLine = addressMoves[slot][0].Line;
+            var lineUses = uses.GetValueOrDefault(register) ?? new List<int>();
+            if (!lineUses.All(i => i == moveLine || IsScalarAccess(lines[i], register))) continue;
+            if (lineUses.Any(i => i != moveLine && Register64().Matches(lines[i]).Count != 1)) continue;
+
+            string slotRegister = RegisterPrefix + slot["__local_depot".Length..];
+            lines[declarations[slot]] = Indent(lines[declarations[slot]]) + ".reg .b32 " + slotRegister + ";";
+            lines[moveLine] = "";
+            foreach (int i in lineUses)
+            {
+                if (i == moveLine) continue;
+                var st = Store().Match(lines[i]);
+                if (st.Success && st.Groups[1].Value == register)
+                    lines[i] = Indent(lines[i]) + "mov.b32\t" + slotRegister + ", " + st.Groups[2].Value + ";";
+                else
+                {
+                    var ld = Load().Match(lines[i]);
+                    lines[i] = Indent(lines[i]) + "mov.b32\t" + ld.Groups[1].Value + ", " + slotRegister + ";";
+                }
+            }
+            promoted++;
+        }
+        return promoted;
+    }
+
+    /// <summary>Whether the line is exactly one 32-bit scalar store to, or load from, [register].</summary>
+    private static bool IsScalarAccess(string line, string register)
+    {
+        var st = Store().Match(line);
+        if (st.Success) return st.Groups[1].Value == register;
+        var ld = Load().Match(line);
+        return ld.Success && ld.Groups[2].Value == register;
+    }
+
+    private static string Indent(string line) => line[..(line.Length - line.TrimStart().Length)];
+
+    [GeneratedRegex(@"^\s*\.local\s+\.align\s+\d+\s+\.b8\s+(__local_depot\d+)\[4\];\s*$")]
+    private static partial Regex SlotDeclaration();
+
+    [GeneratedRegex(@"^\s*mov\.(?:b64|u64)\s+(%rd\d+),\s*(__local_depot\d+);\s*$")]
+    private static partial Regex AddressMove();
+
+    [GeneratedRegex(@"%rd\d+(?!\d)")]
+    private static partial Regex Register64();
+
+    [GeneratedRegex(@"^\s*st\.local\.(?:b32|f32|u32|s32)\s+\[(%rd\d+)\],\s*([^;\s]+);\s*$")]
+    private static partial Regex Store();
+
+    [GeneratedRegex(@"^\s*ld\.local\.(?:b32|f32|u32|s32)\s+(%\w+),\s*\[(%rd\d+)\];\s*$")]
+    private static partial Regex Load();
+}

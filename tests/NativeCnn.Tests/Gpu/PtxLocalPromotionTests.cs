@@ -1,0 +1,135 @@
+// PtxLocalPromotion (src/NativeCnn/Backends/Gpu/PtxLocalPromotion.cs) on PTX text written the way ILGPU
+// 1.5.3 writes inline-PTX operands: what it promotes, what it must leave alone (another width, an
+// offset, an address that escapes, the same register name in another function), and that it rewrites
+// a compiled kernel in place on the pinned ILGPU. Its effect on the real kernels (no stack frame, no
+// local loads or stores after ptxas) is checked in GemmHalfPtxTests.
+using ILGPU;
+using ILGPU.Backends.EntryPoints;
+using ILGPU.Backends.PTX;
+using ILGPU.Runtime;
+using ILGPU.Runtime.Cuda;
+using NativeCnn.Backends.Gpu;
+using NativeCnn.Kernels;
+using Xunit;
+
+namespace NativeCnn.Tests.Gpu;
+
+public class PtxLocalPromotionTests
+{
+    /// <summary>A function with one slot as ILGPU writes an EmitRef operand, and <paramref name="extra"/> lines.</summary>
+    private static string Function(string name, string extra = "") => $$"""
+        .visible .entry {{name}}(
+        	.param .u64 p
+        )
+        {
+        	.local .align 4 .b8 __local_depot0[4];
+        	.local .align 4 .b8 __local_depot1[4];
+        	.reg .b32 %r<8>;
+        	.reg .f32 %f<8>;
+        	.reg .b64 %rd<8>;
+        	mov.b64	%rd1, __local_depot0;
+        	mov.b64	%rd2, __local_depot1;
+        	st.local.f32	[%rd1], 0f00000000;
+        	st.local.b32	[%rd2], %r1;
+        	ld.local.f32	%f2, [%rd1];
+        	ld.local.b32	%r3, [%rd2];
+        	add.f32 	%f2, %f2, %f2;
+        	st.local.f32	[%rd1], %f2;
+        	ld.local.f32	%f3, [%rd1];
+        {{extra}}
+        	ret;
+        }
+        """;
+
+    [Fact]
+    public void SlotsAccessedOnlyAsWholeWordsBecomeRegisters()
+    {
+        string ptx = PtxLocalPromotion.Apply(Function("k"), out int promoted);
+        Assert.Equal(2, promoted);
+        Assert.DoesNotContain("__local_depot", ptx);
+        Assert.DoesNotContain(".local", ptx);
+        Assert.Contains(".reg .b32 %lslot0;", ptx);
+        Assert.Contains(".reg .b32 %lslot1;", ptx);
+        Assert.Contains("mov.b32\t%lslot0, 0f00000000;", ptx);   // the store
+        Assert.Contains("mov.b32\t%lslot1, %r1;", ptx);
+        Assert.Contains("mov.b32\t%f2, %lslot0;", ptx);          // the load
+        Assert.Contains("mov.b32\t%r3, %lslot1;", ptx);
+        Assert.Contains("mov.b32\t%f3, %lslot0;", ptx);
+        Assert.Contains("add.f32 \t%f2, %f2, %f2;", ptx);        // everything else as it was
+    }
+
+    [Theory]
+    [InlineData("\tld.local.u16\t%r4, [%rd1];")]         // another width
+    [InlineData("\tst.local.f32\t[%rd1+4], %f1;")]      // an offset
+    [InlineData("\tst.global.u64\t[%rd3], %rd1;")]      // the address escapes
+    [InlineData("\tadd.u64\t%rd1, %rd1, 4;")]          // the address register changes
+    [InlineData("\tld.local.v2.f32\t{%f4, %f5}, [%rd1];")] // a vector access
+    public void ASlotUsedAnyOtherWayIsLeftAlone(string use)
+    {
+        string ptx = PtxLocalPromotion.Apply(Function("k", use), out int promoted);
+        Assert.Equal(1, promoted);   // __local_depot1 only
+        Assert.Contains(".local .align 4 .b8 __local_depot0[4];", ptx);
+        Assert.Contains("mov.b64\t%rd1, __local_depot0;", ptx);
+        Assert.Contains("ld.local.f32\t%f2, [%rd1];", ptx);
+        Assert.DoesNotContain("__local_depot1", ptx);
+    }
+
+    [Fact]
+    public void EachFunctionIsRewrittenOnItsOwn()
+    {
+        // the second function reuses %rd1 for something else: its slot 0 stays, the first function's goes
+        string second = Function("g", "\tadd.u64\t%rd1, %rd1, 4;");
+        string ptx = PtxLocalPromotion.Apply(".version 7.8\n.target sm_80\n\n" + Function("f") + "\n\n" + second + "\n", out int promoted);
+        Assert.Equal(3, promoted);
+        int split = ptx.IndexOf(".entry g", StringComparison.Ordinal);
+        Assert.DoesNotContain("__local_depot", ptx[..split]);
+        Assert.Contains(".local .align 4 .b8 __local_depot0[4];", ptx[split..]);
+        Assert.StartsWith(".version 7.8\n.target sm_80\n\n", ptx);
+        Assert.EndsWith("}\n", ptx);
+    }
+
+    [Fact]
+    public void TextWithoutSlotsOrAlreadyRewrittenComesBackUnchanged()
+    {
+        string plain = ".version 7.8\n.visible .entry k()\n{\n\tret;\n}\n";
+        Assert.Equal(plain, PtxLocalPromotion.Apply(plain, out int none));
+        Assert.Equal(0, none);
+        string once = PtxLocalPromotion.Apply(Function("k"), out _);
+        Assert.Equal(once, PtxLocalPromotion.Apply(once, out int again));
+        Assert.Equal(0, again);
+    }
+
+    /// <summary>The backend rewrites the compiled kernel ILGPU hands it, before the accelerator loads it: on the
+    /// pinned ILGPU, PTXAssembly reads back the rewritten text.</summary>
+    [Fact]
+    public void ACompiledKernelIsRewrittenInPlace()
+    {
+        Assert.True(PtxLocalPromotion.CanRewriteCompiledKernels);
+        using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
+        var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90), CudaArchitecture.SM_90,
+                                     CudaInstructionSet.ISA_78, null);
+        var kernel = (PTXCompiledKernel)backend.Compile(
+            EntryPointDescription.FromExplicitlyGroupedKernel(typeof(PromotionKernels).GetMethod(nameof(PromotionKernels.AddThroughAsm))!),
+            KernelSpecialization.Empty);
+        string before = kernel.PTXAssembly;
+        Assert.Contains("__local_depot", before);
+        int promoted = PtxLocalPromotion.Apply(kernel);
+        Assert.True(promoted >= 2, $"{promoted} slots promoted");
+        Assert.Equal(PtxLocalPromotion.Apply(before, out _), kernel.PTXAssembly);
+        Assert.DoesNotContain("__local_depot", kernel.PTXAssembly);
+    }
+
+}
+
+internal static class PromotionKernels
+{
+    /// <summary>A kernel with one EmitRef (an output and an input through local slots).</summary>
+    public static void AddThroughAsm(ArrayView<float> data)
+    {
+        int i = Grid.GlobalIndex.X;
+        Ref<float> x = data[i];
+        Input<float> y = 1f;
+        CudaAsm.EmitRef("add.f32 %0, %0, %1;", ref x, ref y);
+        data[i] = x.Value;
+    }
+}
