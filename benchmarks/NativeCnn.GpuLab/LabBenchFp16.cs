@@ -1,9 +1,9 @@
 // Section "bench", float16 part: torch_baseline.py's float16 matmul cases (gemm_1024/4096/8192,
 // dtype float16: torch's cuBLAS half GEMM) against the engine's float16 GEMM (float16 A and B,
 // float32 accumulation and C) on the path the device picks (tensor cores on sm_80+), plus the
-// widening path at 4096 for the ladder, and (unless --half-ldmatrix made one the default) both ldmatrix
-// kernels at 4096 and 8192 as "ldmatrix-w64x32" / "ldmatrix-w64x64" variant rows beside the same
-// PyTorch numbers. Timed as LabBench times (warm-up, median of synchronised calls). With --quick the
+// widening path at 4096 for the ladder, and (unless --half-ldmatrix made one the default) each opt-in
+// kernel (LabHalfKernels.cs) at 4096 and 8192 as variant rows ("ldmatrix-w64x32", "async-w64x64", ...)
+// beside the same PyTorch numbers. Timed as LabBench times (warm-up, median of synchronised calls). With --quick the
 // sizes shrink and the case names carry them.
 using System.Text.Json.Nodes;
 using NativeCnn.Backends;
@@ -19,20 +19,21 @@ public static class LabBenchFp16
         bool q = o.Quick;
         int warmup = q ? 1 : 3, reps = q ? 2 : 10;
         var sizes = q ? new[] { 32, 64 } : new[] { 1024, 4096, 8192 };
-        var runs = sizes.Select(n => (n, HalfGemmPath.Auto, Ldmatrix: gpu.HalfLdmatrix)).ToList();
-        runs.Add((q ? 64 : 4096, HalfGemmPath.Widen, HalfLdmatrixKernel.Off));
-        if (gpu.HalfLdmatrix == HalfLdmatrixKernel.Off)
-            foreach (var kind in new[] { HalfLdmatrixKernel.Warp64x32, HalfLdmatrixKernel.Warp64x64 })
-                runs.AddRange(sizes.Skip(1).Select(n => (n, HalfGemmPath.Auto, kind)));
-        foreach (var (n, path, ldmatrix) in runs)
+        var chosen = HalfKernel.Of(gpu);
+        var runs = sizes.Select(n => (n, HalfGemmPath.Auto, Kernel: chosen)).ToList();
+        runs.Add((q ? 64 : 4096, HalfGemmPath.Widen, HalfKernel.Default));
+        if (chosen.IsDefault)
+            foreach (var kernel in HalfKernel.OptIn)
+                runs.AddRange(sizes.Skip(1).Select(n => (n, HalfGemmPath.Auto, kernel)));
+        foreach (var (n, path, kernel) in runs)
         {
             string name = $"gemm_{n}" + (path == HalfGemmPath.Widen ? "_widen" : "");
             if (o.BenchFilter is not null && !name.Contains(o.BenchFilter, StringComparison.Ordinal)) continue;
-            var (saved, savedLdmatrix) = (gpu.HalfGemm, gpu.HalfLdmatrix);
+            var saved = gpu.HalfGemm;
             try
             {
                 gpu.HalfGemm = path;
-                gpu.HalfLdmatrix = ldmatrix;
+                kernel.ApplyTo(gpu);
                 var a = HalfRandom(gpu, n * n, 1);
                 var b = HalfRandom(gpu, n * n, 2);
                 var c = gpu.Allocate(DType.Float32, n * n);
@@ -45,10 +46,7 @@ public static class LabBenchFp16
                     ["device"] = gpu.Device.Kind == DeviceKind.Cuda ? "cuda" : gpu.Device.ToString(),
                     ["median_ms"] = Math.Round(ms, 4), ["impl"] = "nativecnn",
                 };
-                string? variant = ldmatrix switch
-                {
-                    HalfLdmatrixKernel.Warp64x32 => "ldmatrix-w64x32", HalfLdmatrixKernel.Warp64x64 => "ldmatrix-w64x64", _ => null,
-                };
+                string? variant = kernel.Variant;   // null for GemmFp16.cs's kernel
                 if (variant is not null) record["variant"] = variant;
                 results.Add("bench", record);
                 Console.WriteLine($"  {name} float16 ({gpu.EffectiveHalfGemm}{(variant is null ? "" : ", " + variant)}): {ms:F3} ms  tflops {tflops}");
@@ -59,7 +57,7 @@ public static class LabBenchFp16
                 results.Add("bench", new JsonObject { ["case"] = name, ["dtype"] = "float16", ["error"] = $"{e.GetType().Name}: {e.Message}" });
                 Console.WriteLine($"  {name} float16: FAILED {e.GetType().Name}: {e.Message}");
             }
-            finally { (gpu.HalfGemm, gpu.HalfLdmatrix) = (saved, savedLdmatrix); }
+            finally { gpu.HalfGemm = saved; chosen.ApplyTo(gpu); }
         }
     }
 

@@ -124,7 +124,8 @@ public static class LabKernels
             double tol = 1e-5 * Math.Sqrt(s);
             // "-words": the operands loaded 16 bits at a time, as before 16-byte vector loads
             // "ldmatrix": GemmFp16Ldmatrix.cs (tiles as stored, swizzled, fragments by ldmatrix), 8 warps of
-            // 64x32 or 4 of 64x64 (-w64x64)
+            // 64x32 or 4 of 64x64 (-w64x64); each also "+prefetch" (asking L1 for the slice after next:
+            // HalfLdmatrixPrefetch) and "+async" (slices by cp.async into a ring of 3: GemmFp16Async.cs)
             const HalfLdmatrixKernel Off = HalfLdmatrixKernel.Off;
             foreach (var (path, tile, vectors, ldmatrix, name) in new[] { (HalfGemmPath.Widen, GemmTile.Auto, true, Off, "widen+sgemm"),
                                                                            (HalfGemmPath.TensorCore, GemmTile.Tile64, false, Off, "mma.sync-64x64-words"),
@@ -133,15 +134,20 @@ public static class LabKernels
                                                                            (HalfGemmPath.TensorCore, GemmTile.Tile128, true, Off, "mma.sync-128x128"),
                                                                            (HalfGemmPath.TensorCore, GemmTile.Tile128, true, HalfLdmatrixKernel.Warp64x32, "ldmatrix-128x128"),
                                                                            (HalfGemmPath.TensorCore, GemmTile.Tile128, true, HalfLdmatrixKernel.Warp64x64, "ldmatrix-128x128-w64x64") })
-            foreach (bool prefetch in ldmatrix == Off ? new[] { false } : new[] { false, true })
+            foreach (string copy in ldmatrix == Off ? new[] { "" } : new[] { "", "+prefetch", "+async" })
             {
-                // "+prefetch": the ldmatrix kernel asking L1 for the slice after next (HalfLdmatrixPrefetch)
-                variants.Add(new("hgemm", name + (prefetch ? "+prefetch" : ""), $"gemm_{s}_float16", 2.0 * s * s * s, 2.0 * 2 * s * s + 4.0 * s * s, () =>
+                bool prefetch = copy == "+prefetch", async = copy == "+async";
+                variants.Add(new("hgemm", name + copy, $"gemm_{s}_float16", 2.0 * s * s * s, 2.0 * 2 * s * s + 4.0 * s * s, () =>
                 {
-                    var (savedPath, savedTile, savedLdmatrix) = (gpu.HalfGemm, gpu.HalfGemmTile, gpu.HalfLdmatrix);
-                    (gpu.HalfGemm, gpu.HalfGemmTile, gpu.HalfVectorLoads, gpu.HalfLdmatrix, gpu.HalfLdmatrixPrefetch) = (path, tile, vectors, ldmatrix, prefetch);
+                    var (savedPath, savedTile, savedKernel) = (gpu.HalfGemm, gpu.HalfGemmTile, HalfKernel.Of(gpu));
+                    (gpu.HalfGemm, gpu.HalfGemmTile, gpu.HalfVectorLoads, gpu.HalfLdmatrixPrefetch) = (path, tile, vectors, prefetch);
+                    new HalfKernel(ldmatrix, async).ApplyTo(gpu);
                     try { gpu.Gemm(false, false, s, s, s, 1f, ah, 0, s, bh, 0, s, 0f, c.Storage, 0, s); }
-                    finally { (gpu.HalfGemm, gpu.HalfGemmTile, gpu.HalfVectorLoads, gpu.HalfLdmatrix, gpu.HalfLdmatrixPrefetch) = (savedPath, savedTile, true, savedLdmatrix, false); }
+                    finally
+                    {
+                        (gpu.HalfGemm, gpu.HalfGemmTile, gpu.HalfVectorLoads, gpu.HalfLdmatrixPrefetch) = (savedPath, savedTile, true, false);
+                        savedKernel.ApplyTo(gpu);
+                    }
                 }, () => MaxRelError(c.ToArray(), reference, tol)));
             }
         }

@@ -23,9 +23,10 @@ public sealed class LabOptions
         "  --variant NAME   kernel lab: run only the variants named NAME (e.g. mma.sync-128x128; for a profiler)\n" +
         "  --epochs N       training epochs (default 2; 1 with --quick)\n" +
         "  --no-cpu-train   skip the CPU training run of the same seed (default: run it, for the accuracy comparison)\n" +
-        "  --half-ldmatrix W  float16 products run GemmFp16Ldmatrix.cs's kernel with warp tiles W (64x32 or 64x64)\n" +
-        "                   where it applies (off by default until measured; without it the bench still times the\n" +
-        "                   float16 GEMMs and the resnet18 AMP step on both, as variant rows)\n" +
+        "  --half-ldmatrix W  float16 products run GemmFp16Ldmatrix.cs's kernel with warp tiles W (64x32 or 64x64;\n" +
+        "                   W+async: GemmFp16Async.cs's, slices by cp.async) where it applies (off by default until\n" +
+        "                   measured; without it the bench still times the float16 GEMMs and the resnet18 AMP step\n" +
+        "                   on all four, as variant rows)\n" +
         "  --torch FILE     torch_baseline.py's output (JSON lines) for the ratios in summary.md";
 
     public string Out { get; private set; } = "";
@@ -38,7 +39,7 @@ public sealed class LabOptions
     public int Epochs { get; private set; }
     public bool CpuTrain { get; private set; } = true;
     public string? TorchBaseline { get; private set; }
-    public NativeCnn.Backends.Gpu.HalfLdmatrixKernel HalfLdmatrix { get; private set; }
+    public HalfKernel HalfKernel { get; private set; } = HalfKernel.Default;
 
     public static LabOptions Parse(string[] args)
     {
@@ -76,17 +77,7 @@ public sealed class LabOptions
                 }
                 case "--no-cpu-train": o.CpuTrain = false; break;
                 case "--torch": o.TorchBaseline = Value(); break;
-                case "--half-ldmatrix":
-                {
-                    var v = Value();
-                    o.HalfLdmatrix = v switch
-                    {
-                        "64x32" => NativeCnn.Backends.Gpu.HalfLdmatrixKernel.Warp64x32,
-                        "64x64" => NativeCnn.Backends.Gpu.HalfLdmatrixKernel.Warp64x64,
-                        _ => throw new ArgumentException($"--half-ldmatrix expects 64x32 or 64x64 (the warp tile), got '{v}'"),
-                    };
-                    break;
-                }
+                case "--half-ldmatrix": o.HalfKernel = HalfKernel.Parse(Value()); break;
                 case "-h" or "--help": throw new ArgumentException("help");
                 default:
                     if (arg.StartsWith('-') || o.Out.Length > 0) throw new ArgumentException($"unknown argument '{arg}'");

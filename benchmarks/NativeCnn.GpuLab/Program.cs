@@ -18,7 +18,7 @@ var started = DateTime.UtcNow;
 Console.WriteLine($"NativeCnn GPU lab: {(o.Simulator ? "ILGPU CPU simulator" : "CUDA device 0")}{(o.Quick ? ", quick sizes" : "")}, " +
                   $"sections {string.Join(",", o.Sections)}, output {Path.GetFullPath(o.Out)}");
 var gpu = LabDevice.Open(o, results);
-if (gpu is not null) gpu.HalfLdmatrix = o.HalfLdmatrix;
+if (gpu is not null) o.HalfKernel.ApplyTo(gpu);
 int exit = 0;
 if (gpu is null) exit = 2;
 else

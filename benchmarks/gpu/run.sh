@@ -37,12 +37,12 @@ code=${PIPESTATUS[0]}
 # Nsight Compute on one kernel of the kernel lab, where ncu is installed (NCU_VARIANT= to skip):
 # the lab's variant NCU_VARIANT alone, its kernel NCU_KERNEL (a regex) profiled once after two
 # launches, clocks left alone. The report goes to ncu.txt.
-if [ -n "${NCU_VARIANT-ldmatrix-128x128}" ] && command -v ncu >/dev/null; then
-  echo "== ncu ${NCU_VARIANT-ldmatrix-128x128} (${NCU_KERNEL:-Ldmatrix})"
-  timeout "${NCU_TIMEOUT:-120}" ncu --clock-control none --kernel-name "regex:${NCU_KERNEL:-Ldmatrix}" --launch-skip 2 --launch-count 1 \
+if [ -n "${NCU_VARIANT-ldmatrix-128x128+async}" ] && command -v ncu >/dev/null; then
+  echo "== ncu ${NCU_VARIANT-ldmatrix-128x128+async} (${NCU_KERNEL:-Async})"
+  timeout "${NCU_TIMEOUT:-120}" ncu --clock-control none --kernel-name "regex:${NCU_KERNEL:-Async}" --launch-skip 2 --launch-count 1 \
     --section SpeedOfLight --section LaunchStats --section Occupancy --section SchedulerStats --section WarpStateStats \
     --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis --section InstructionStats \
-    bash "$here/lab/run.sh" "$out/ncu-lab" --only kernels --variant "${NCU_VARIANT-ldmatrix-128x128}" >"$out/ncu.txt" 2>&1
+    bash "$here/lab/run.sh" "$out/ncu-lab" --only kernels --variant "${NCU_VARIANT-ldmatrix-128x128+async}" >"$out/ncu.txt" 2>&1
   echo "ncu exit code $? ($(wc -l <"$out/ncu.txt") lines in ncu.txt)"
   rm -rf "$out/ncu-lab"
 fi

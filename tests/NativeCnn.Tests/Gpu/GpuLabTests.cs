@@ -80,8 +80,8 @@ public class GpuLabTests
         finally { Directory.Delete(dir, true); }
     }
 
-    /// <summary>The float16 GEMM rows: the default kernel and the two ldmatrix kernels as variant rows, all
-    /// beside the one PyTorch float16 record of the case.</summary>
+    /// <summary>The float16 GEMM rows: the default kernel and the four opt-in kernels (ldmatrix and cp.async, two
+    /// warp tiles each) as variant rows, all beside the one PyTorch float16 record of the case.</summary>
     [Fact]
     public void HalfGemmBenchTimesTheLdmatrixKernelsAsVariantRows()
     {
@@ -94,11 +94,12 @@ public class GpuLabTests
             Assert.True(exit == 0, $"exit code {exit}:\n{output}");
             var half = File.ReadAllLines(Path.Combine(dir, "results.jsonl")).Select(l => JsonNode.Parse(l)!.AsObject())
                 .Where(r => (string?)r["section"] == "bench" && (string?)r["case"] == "gemm_64" && (string?)r["dtype"] == "float16").ToList();
-            Assert.Equal(new string?[] { null, "ldmatrix-w64x32", "ldmatrix-w64x64" }, half.Select(r => (string?)r["variant"]));
+            var variants = new string?[] { null, "ldmatrix-w64x32", "ldmatrix-w64x64", "async-w64x32", "async-w64x64" };
+            Assert.Equal(variants, half.Select(r => (string?)r["variant"]));
             var summary = File.ReadAllText(Path.Combine(dir, "summary.md"));
-            foreach (var (row, r) in new[] { ("| gemm_64 (float16) |", half[0]), ("| gemm_64 (float16) [ldmatrix-w64x32] |", half[1]),
-                                             ("| gemm_64 (float16) [ldmatrix-w64x64] |", half[2]) })
+            foreach (var (variant, r) in variants.Zip(half))
             {
+                string row = variant is null ? "| gemm_64 (float16) |" : $"| gemm_64 (float16) [{variant}] |";
                 double ms = r["median_ms"]!.GetValue<double>();
                 Assert.Contains(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{row} {ms:F3} |"), summary);
                 Assert.Contains(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"| 1.000 | 0.0005 TFLOP/s | {ms / 1.0:F2} |"), summary);
@@ -115,7 +116,7 @@ public class GpuLabTests
         Assert.Contains("--only expects sections from device,cases,kernels,bench,profile,train, got 'bench,gpu'", output);
         (exit, output) = RunLab("--half-ldmatrix", "64x16", "out");
         Assert.Equal(64, exit);
-        Assert.Contains("--half-ldmatrix expects 64x32 or 64x64 (the warp tile), got '64x16'", output);
+        Assert.Contains("--half-ldmatrix expects 64x32, 64x64, 64x32+async, 64x64+async (the warp tile, and +async for the cp.async kernel), got '64x16'", output);
     }
 
     [Fact]
@@ -144,7 +145,7 @@ public class GpuLabTests
             Assert.True(exit == 0, output);
             var records = File.ReadAllLines(Path.Combine(dir, "results.jsonl")).Select(l => System.Text.Json.Nodes.JsonNode.Parse(l)!.AsObject()).ToList();
             var kernels = records.Where(r => (string?)r["section"] == "kernel").ToList();
-            Assert.Equal(new[] { "copy/strided-copy", "elementwise/add", "reduce/sum", "sgemm/naive", "sgemm/tiled-64x64-8x4", "sgemm/tiled-128x128-8x8", "sgemm-splitk/unsplit", "sgemm-splitk/split-k", "hgemm/widen+sgemm", "hgemm/mma.sync-64x64-words", "hgemm/mma.sync-64x64", "hgemm/mma.sync-128x128-words", "hgemm/mma.sync-128x128", "hgemm/ldmatrix-128x128", "hgemm/ldmatrix-128x128+prefetch", "hgemm/ldmatrix-128x128-w64x64", "hgemm/ldmatrix-128x128-w64x64+prefetch", "conv/im2col+tiled-gemm" },
+            Assert.Equal(new[] { "copy/strided-copy", "elementwise/add", "reduce/sum", "sgemm/naive", "sgemm/tiled-64x64-8x4", "sgemm/tiled-128x128-8x8", "sgemm-splitk/unsplit", "sgemm-splitk/split-k", "hgemm/widen+sgemm", "hgemm/mma.sync-64x64-words", "hgemm/mma.sync-64x64", "hgemm/mma.sync-128x128-words", "hgemm/mma.sync-128x128", "hgemm/ldmatrix-128x128", "hgemm/ldmatrix-128x128+prefetch", "hgemm/ldmatrix-128x128+async", "hgemm/ldmatrix-128x128-w64x64", "hgemm/ldmatrix-128x128-w64x64+prefetch", "hgemm/ldmatrix-128x128-w64x64+async", "conv/im2col+tiled-gemm" },
                          kernels.Select(k => $"{k["family"]}/{k["variant"]}"));
             foreach (var k in kernels)
             {
