@@ -17,9 +17,8 @@
 // ILGPU gives a kernel no shared address, so ldmatrix's inline PTX takes the tile's address from its
 // symbol: the two slice buffers must be the kernel's only shared allocation, which ILGPU 1.5.3 names
 // __shared_alloca0 (GemmHalfPtxTests checks the declaration; a rename fails ptxas, loudly).
-// Not cp.async: ILGPU passes inline-PTX outputs (the mma accumulators, ldmatrix's registers) through
-// local memory, and ptxas (11.8 and 12.4 tried) stops promoting those to registers in a function that
-// holds a cp.async: 1.7 KB of stack and ~900 local loads and stores (fp16-gemm-notes.md).
+// GemmFp16Async.cs runs the same steps with the slices moved by cp.async instead of through registers
+// (that needs the host's PTX pass, PtxLocalPromotion: fp16-gemm-notes.md).
 // On ILGPU's CPU simulator, two emulations (GemmArgs.ExactEmulation): by default each mma's sums are
 // computed from shared memory through the lane addresses the GPU path gives ldmatrix and the PTX ISA's
 // rules for which lane holds what (fast: it checks the swizzle, the chunk and fragment addresses and the

@@ -3,8 +3,8 @@
 // Paths of the float16 GEMM, with the same semantics (float16 inputs, float32 accumulation, float32 C):
 //   TensorCore  mma.sync m16n8k16 through inline PTX: CUDA devices of sm_80 and above; a 64x64 or a
 //               128x128 tile kernel per product (HalfGemmTile, chosen as for float32), and, opted in
-//               (HalfLdmatrix), an ldmatrix kernel for 128x128 products of 16-byte-aligned operands;
-//               all bitwise equal
+//               (HalfLdmatrix, HalfLdmatrixAsync), an ldmatrix kernel, register-staged or cp.async, for
+//               128x128 products of 16-byte-aligned operands; all bitwise equal
 //   Widen       both operands cast to float32 scratch, then the float32 GEMM kernel: the CPU
 //               simulator (which cannot run PTX) and older GPUs
 // What must hold: the path is chosen per device, never per call, so one device's results do not
