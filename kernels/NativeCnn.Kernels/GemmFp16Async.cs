@@ -63,19 +63,20 @@ public static partial class GemmHalfKernels
         var slices = SharedMemory.Allocate<U4>(AsyncSharedBytes / 16);
         var w = WarpSetup.For<TA, TB, TAcc>(g);
         bool exact = g.ExactEmulation != 0;
+        int shared = SharedBase();   // added to the offsets ldmatrix and cp.async get (0 on the simulator)
 
         for (int batch = Grid.IdxZ; batch < g.Batch; batch += Grid.DimZ)
         {
             int aBase = batch * g.StrideA, bBase = batch * g.StrideB, cBase = batch * g.StrideC;
             var acc = default(TAcc);
             // slices 0 and 1 into buffers 0 and 1: one commit group each (the second may be empty)
-            CopySliceAsync(a, slices, g.AddressA, aBase, w.Ca, 0, 0, w.M0, g.M, g.K);
-            CopySliceAsync(b, slices, g.AddressB, bBase, w.Cb, OperandBytes, 0, w.N0, g.N, g.K);
+            CopySliceAsync(a, slices, g.AddressA, aBase, w.Ca, shared, 0, w.M0, g.M, g.K);
+            CopySliceAsync(b, slices, g.AddressB, bBase, w.Cb, shared + OperandBytes, 0, w.N0, g.N, g.K);
             CommitCopies();
             if (TileK < g.K)
             {
-                CopySliceAsync(a, slices, g.AddressA, aBase, w.Ca, BufferBytes, TileK, w.M0, g.M, g.K);
-                CopySliceAsync(b, slices, g.AddressB, bBase, w.Cb, BufferBytes + OperandBytes, TileK, w.N0, g.N, g.K);
+                CopySliceAsync(a, slices, g.AddressA, aBase, w.Ca, shared + BufferBytes, TileK, w.M0, g.M, g.K);
+                CopySliceAsync(b, slices, g.AddressB, bBase, w.Cb, shared + BufferBytes + OperandBytes, TileK, w.N0, g.N, g.K);
             }
             CommitCopies();
 
@@ -88,12 +89,12 @@ public static partial class GemmHalfKernels
                 int write = read == 0 ? (AsyncStages - 1) * BufferBytes : read - BufferBytes;
                 if (k0 + 2 * TileK < g.K)
                 {
-                    CopySliceAsync(a, slices, g.AddressA, aBase, w.Ca, write, k0 + 2 * TileK, w.M0, g.M, g.K);
-                    CopySliceAsync(b, slices, g.AddressB, bBase, w.Cb, write + OperandBytes, k0 + 2 * TileK, w.N0, g.N, g.K);
+                    CopySliceAsync(a, slices, g.AddressA, aBase, w.Ca, shared + write, k0 + 2 * TileK, w.M0, g.M, g.K);
+                    CopySliceAsync(b, slices, g.AddressB, bBase, w.Cb, shared + write + OperandBytes, k0 + 2 * TileK, w.N0, g.N, g.K);
                 }
                 CommitCopies();   // every slice a group, empty ones too: wait_group 1 always means slice k0 + 32
-                acc.StepLdmatrix(slices, read, w.La, w.Lb, w.ALane, w.BLane, w.Wm, w.Wn, w.Lane, 0, exact);   // k 0..15
-                acc.StepLdmatrix(slices, read, w.La, w.Lb, w.ALane, w.BLane, w.Wm, w.Wn, w.Lane, 1, exact);   // k 16..31
+                acc.StepLdmatrix(slices, shared + read, w.La, w.Lb, w.ALane, w.BLane, w.Wm, w.Wn, w.Lane, 0, exact);   // k 0..15
+                acc.StepLdmatrix(slices, shared + read, w.La, w.Lb, w.ALane, w.BLane, w.Wm, w.Wn, w.Lane, 1, exact);   // k 16..31
                 read = read == (AsyncStages - 1) * BufferBytes ? 0 : read + BufferBytes;
             }
 
@@ -103,7 +104,7 @@ public static partial class GemmHalfKernels
     }
 
     /// <summary>cp.async of this thread's chunks of the slice at <paramref name="k0"/> into the tile at byte
-    /// <paramref name="tile"/> of the ring: the chunks of LoadChunks (GemmFp16Ldmatrix.cs), with what lies
+    /// <paramref name="tile"/> of the ring (SharedBase included): the chunks of LoadChunks (GemmFp16Ldmatrix.cs), with what lies
     /// past the matrix (outerLimit x kLimit) left to the copy's zero fill.</summary>
     private static void CopySliceAsync(ArrayView<ushort> v, ArrayView<U4> slices, long address, int baseOffset, Chunks ch,
                                        int tile, int k0, int outer0, int outerLimit, int kLimit)
@@ -111,11 +112,21 @@ public static partial class GemmHalfKernels
         int outer = outer0 + ch.Outer, k = k0 + ch.K;
         int element = baseOffset + outer * ch.OuterStride + k * ch.KStride, step = ch.ElementStep;
         int at = tile + ch.Destination, atStep = ch.DestinationStep;
-        // inside the matrix (a group-uniform branch) every chunk is whole; otherwise, as in LoadChunks,
-        // chunk i holds data when i RowStep < across, and then its first `along` halves
-        bool inside = outer0 + Tile128 <= outerLimit && k0 + TileK <= kLimit;
-        int along = inside ? 8 : ch.KMajor ? Clamp8(kLimit - k) : Clamp8(outerLimit - outer);
-        int across = inside ? Tile128 : ch.KMajor ? outerLimit - outer : kLimit - k;
+        if (outer0 + Tile128 <= outerLimit && k0 + TileK <= kLimit)
+        {
+            // the slice lies inside the matrix (a group-uniform branch): whole chunks, no checks
+            CopyChunkAsync(v, slices, address, element, at, 8);
+            CopyChunkAsync(v, slices, address, element + step, at + atStep, 8);
+            if (ch.Count == 4)
+            {
+                CopyChunkAsync(v, slices, address, element + 2 * step, at + 2 * atStep, 8);
+                CopyChunkAsync(v, slices, address, element + 3 * step, at + 3 * atStep, 8);
+            }
+            return;
+        }
+        // as in LoadChunks: chunk i holds data when i RowStep < across, and then its first `along` halves
+        int along = ch.KMajor ? Clamp8(kLimit - k) : Clamp8(outerLimit - outer);
+        int across = ch.KMajor ? outerLimit - outer : kLimit - k;
         CopyChunkAsync(v, slices, address, element, at, across > 0 ? along : 0);
         CopyChunkAsync(v, slices, address, element + step, at + atStep, across > ch.RowStep ? along : 0);
         if (ch.Count == 4)
@@ -126,7 +137,7 @@ public static partial class GemmHalfKernels
     }
 
     /// <summary>One 16-byte cp.async: halves element .. element + <paramref name="halves"/> - 1 of the operand
-    /// at <paramref name="address"/> to byte <paramref name="at"/> of the ring, zeros after them. A chunk
+    /// at <paramref name="address"/> to byte <paramref name="at"/> of the ring (SharedBase included), zeros after them. A chunk
     /// with nothing to copy reads from the operand's first element (a valid address; 0 bytes are read).
     /// Where PTX cannot run, the same copy at once.</summary>
     private static void CopyChunkAsync(ArrayView<ushort> v, ArrayView<U4> slices, long address, int element, int at, int halves)
@@ -137,8 +148,7 @@ public static partial class GemmHalfKernels
             return;
         }
         ulong source = (ulong)address + 2ul * (uint)(halves > 0 ? element : 0);
-        CudaAsm.Emit("{ .reg .u32 s; mov.u32 s, __shared_alloca0; add.u32 s, s, %0; cp.async.cg.shared.global [s], [%1], 16, %2; }",
-                     (uint)at, source, (uint)(2 * halves));
+        CudaAsm.Emit("cp.async.cg.shared.global [%0], [%1], 16, %2;", (uint)at, source, (uint)(2 * halves));
     }
 
     /// <summary>Closes this thread's cp.async issued since the last commit into one group.</summary>

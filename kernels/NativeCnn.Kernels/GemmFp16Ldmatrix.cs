@@ -102,6 +102,7 @@ public static partial class GemmHalfKernels
         var (la, lb, ca, cb) = (w.La, w.Lb, w.Ca, w.Cb);
         var a4 = a.Cast<U4>(); var b4 = b.Cast<U4>();
         bool exact = g.ExactEmulation != 0, prefetch = g.Prefetch != 0;
+        int shared = SharedBase();   // added to the offsets ldmatrix gets
 
         for (int batch = Grid.IdxZ; batch < g.Batch; batch += Grid.DimZ)
         {
@@ -140,8 +141,8 @@ public static partial class GemmHalfKernels
                         Prefetch(g.AddressB, bBase, cb, k0 + 3 * TileK, n0, g.N, g.K);
                     }
                 }
-                acc.StepLdmatrix(slices, buffer, la, lb, aLane, bLane, wm, wn, lane, 0, exact);   // k 0..15 of the slice
-                acc.StepLdmatrix(slices, buffer, la, lb, aLane, bLane, wm, wn, lane, 1, exact);   // k 16..31
+                acc.StepLdmatrix(slices, shared + buffer, la, lb, aLane, bLane, wm, wn, lane, 0, exact);   // k 0..15 of the slice
+                acc.StepLdmatrix(slices, shared + buffer, la, lb, aLane, bLane, wm, wn, lane, 1, exact);   // k 16..31
                 Group.Barrier();
                 buffer ^= BufferBytes;
             }
@@ -427,7 +428,7 @@ public static partial class GemmHalfKernels
         Mma(ref f3, a.A30, a.A31, a.A32, a.A33, b0, b1);
     }
 
-    /// <summary>ldmatrix.x4 from byte <paramref name="offset"/> of the slice buffers (this lane's row address);
+    /// <summary>ldmatrix.x4 from byte <paramref name="offset"/> of the slice buffers, SharedBase included (this lane's row address);
     /// transposed where the tile's rows run along k. Where PTX cannot run, the instruction by the PTX ISA
     /// with warp shuffles: register j of lane l holds matrix j, whose row r lane 8j + r addresses; without
     /// .trans l gets the word at column pair l mod 4 of row l / 4, with .trans the halves at column l / 4
@@ -443,12 +444,23 @@ public static partial class GemmHalfKernels
         Output<uint> d0 = default, d1 = default, d2 = default, d3 = default;
         Input<uint> at = (uint)offset;
         if (kMajor)
-            CudaAsm.EmitRef("{ .reg .u32 s; mov.u32 s, __shared_alloca0; add.u32 s, s, %4; " +
-                            "ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [s]; }", ref d0, ref d1, ref d2, ref d3, ref at);
+            CudaAsm.EmitRef("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];", ref d0, ref d1, ref d2, ref d3, ref at);
         else
-            CudaAsm.EmitRef("{ .reg .u32 s; mov.u32 s, __shared_alloca0; add.u32 s, s, %4; " +
-                            "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [s]; }", ref d0, ref d1, ref d2, ref d3, ref at);
+            CudaAsm.EmitRef("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];", ref d0, ref d1, ref d2, ref d3, ref at);
         r0 = d0.Value; r1 = d1.Value; r2 = d2.Value; r3 = d3.Value;
+    }
+
+    /// <summary>The shared-window address of the kernel's one shared allocation (the symbol ILGPU 1.5.3 declares,
+    /// __shared_alloca0), which the kernels add to every byte offset they hand inline PTX (ldmatrix,
+    /// cp.async); 0 where PTX cannot run, whose emulations index the slice buffers by those same offsets.
+    /// Read once per thread: taken inside each asm block, the symbol's address costs an S2UR and a UPRMT
+    /// per block (ptxas does not share it between blocks).</summary>
+    private static int SharedBase()
+    {
+        if (!CudaAsm.IsSupported) return 0;
+        Output<uint> address = default;
+        CudaAsm.EmitRef("mov.u32 %0, __shared_alloca0;", ref address);
+        return (int)address.Value;
     }
 
     /// <summary>Register <paramref name="j"/> of the emulated ldmatrix.x4 (every lane of the warp calls it together).</summary>

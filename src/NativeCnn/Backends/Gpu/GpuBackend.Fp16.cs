@@ -74,7 +74,7 @@ public sealed partial class GpuBackend
     public bool HalfLdmatrixPrefetch { get; set; }
 
     /// <summary>Whether the ldmatrix kernels move their slices by cp.async into a ring of 3 (GemmFp16Async.cs)
-    /// instead of through registers; their PTX goes through PtxLocalPromotion first. Off until timed on a GPU
+    /// instead of through registers. Off until timed on a GPU
     /// (the kernel lab's "+async" variants); HalfLdmatrixPrefetch does not apply to them.</summary>
     public bool HalfLdmatrixAsync { get; set; }
 
@@ -186,14 +186,15 @@ public sealed partial class GpuBackend
     };
 
     /// <summary>The ldmatrix kernel for the product's transpose pair, warp tile and copy (one kernel each), with
-    /// its launch bounds. The cp.async kernels load through PtxLocalPromotion (LoadWithLocalsInRegisters).</summary>
+    /// its launch bounds, loaded through PtxLocalPromotion (LoadWithLocalsInRegisters): left to ptxas, their
+    /// inline-PTX operands stay in local memory (the cp.async kernels always; the others since they read the
+    /// shared base once: fp16-gemm-notes.md).</summary>
     private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmArgs> LdmatrixLauncher(GemmArgs args, bool wide, bool async)
     {
         int i = (async ? 8 : 0) + (wide ? 4 : 0) + (args.TransA != 0 ? 2 : 0) + (args.TransB != 0 ? 1 : 0);
         var (name, kernel) = LdmatrixKernels[i];
         var bounds = wide ? GemmHalfKernels.SpecializationWarp64 : GemmHalfKernels.Specialization128;
-        return Load(ref _gemmHalfLdmatrix[i], acc => async ? LoadWithLocalsInRegisters(acc, kernel, bounds) : acc.LoadStreamKernel(kernel, bounds),
-                    Profile is null ? null : GemmShape(args), name);
+        return Load(ref _gemmHalfLdmatrix[i], acc => LoadWithLocalsInRegisters(acc, kernel, bounds), Profile is null ? null : GemmShape(args), name);
     }
 
     /// <summary>Loads an explicitly grouped kernel as LoadStreamKernel does (launches on the default stream), but
