@@ -1,6 +1,6 @@
 // PtxLocalPromotion (src/NativeCnn/Backends/Gpu/PtxLocalPromotion.cs) on PTX text written the way ILGPU
-// 1.5.3 writes inline-PTX operands: what it promotes, what it must leave alone (another width, an
-// offset, an address that escapes, the same register name in another function), and that it rewrites
+// 1.5.3 writes inline-PTX operands: what it promotes (4- and 8-byte slots), what it must leave alone
+// (another width, an offset, an address that escapes, the same register name in another function), and that it rewrites
 // a compiled kernel in place on the pinned ILGPU. Its effect on the real kernels (no stack frame, no
 // local loads or stores after ptxas) is checked in GemmHalfPtxTests.
 using ILGPU;
@@ -72,6 +72,31 @@ public class PtxLocalPromotionTests
         Assert.Contains("mov.b64\t%rd1, __local_depot0;", ptx);
         Assert.Contains("ld.local.f32\t%f2, [%rd1];", ptx);
         Assert.DoesNotContain("__local_depot1", ptx);
+    }
+
+    [Fact]
+    public void EightByteSlotsBecome64BitRegisters()
+    {
+        string ptx = PtxLocalPromotion.Apply(Function("k", """
+            	.local .align 8 .b8 __local_depot2[8];
+            	mov.b64	%rd5, __local_depot2;
+            	st.local.b64	[%rd5], %rd3;
+            	ld.local.u64	%rd6, [%rd5];
+            """), out int promoted);
+        Assert.Equal(3, promoted);
+        Assert.Contains(".reg .b64 %lslot2;", ptx);
+        Assert.Contains("mov.b64\t%lslot2, %rd3;", ptx);   // the stored value may itself be a 64-bit register
+        Assert.Contains("mov.b64\t%rd6, %lslot2;", ptx);
+        Assert.DoesNotContain("__local_depot", ptx);
+    }
+
+    [Theory]
+    [InlineData("\tld.local.f64\t%fd1, [%rd1];")]   // a 4-byte slot read as 64 bits
+    [InlineData("\tst.local.b32\t[%rd1], %rd1;")]   // its own address stored into it
+    public void AnAccessOfTheWrongWidthOrThatStoresTheAddressKeepsTheSlot(string use)
+    {
+        PtxLocalPromotion.Apply(Function("k", use), out int promoted);
+        Assert.Equal(1, promoted);
     }
 
     [Fact]

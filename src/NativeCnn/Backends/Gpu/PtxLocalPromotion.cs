@@ -1,17 +1,19 @@
-// A PTX pass that does what ptxas stops doing beside a cp.async: keeping ILGPU's inline-PTX operands in
-// registers.
+// A PTX pass that does what ptxas does not always do: keep ILGPU's inline-PTX operands in registers.
 // ILGPU 1.5.3 passes every operand of CudaAsm.EmitRef (the Ref/Output values an asm block writes, and its
-// Input values) through a 4-byte local variable: `.local .align 4 .b8 __local_depotN[4];`, whose address
-// is taken once (`mov.b64 %rdX, __local_depotN;`) and then only stored to and loaded from
-// (`st.local.f32 [%rdX], v;`, `ld.local.b32 d, [%rdX];`). ptxas normally turns such a slot into a register.
-// In a function that holds a cp.async it does not (ptxas 11.8 and 12.4): the float16 cp.async GEMM
-// (GemmFp16Async.cs) then keeps 1.5 KB of accumulators and fragments on the stack, with ~800 local loads
-// and stores in its loop. This pass rewrites each such slot, function by function, as a `.reg .b32`
-// register: the store becomes a mov into it, the load a mov out of it (.b32 moves take f32, u32 and s32
-// registers alike), and the address mov goes. A slot used in any other way (another width, an offset, a
-// vector access, an address that reaches any other instruction) is left as it is.
-// Used by GpuBackend.Fp16.cs on the PTX of the cp.async kernels before the CUDA driver sees it; the PTX
-// test (GemmHalfPtxTests) assembles the result with ptxas and counts the local loads and stores left.
+// Input values) through a local variable of its size: `.local .align 4 .b8 __local_depotN[4];` (8 for
+// 64-bit operands), whose address is taken once (`mov.b64 %rdX, __local_depotN;`) and then only stored
+// to and loaded from (`st.local.f32 [%rdX], v;`, `ld.local.b32 d, [%rdX];`). ptxas usually turns such
+// a slot into a register, but not always: never in a function that holds a cp.async (ptxas 11.8 and
+// 12.4; the float16 cp.async GEMM, GemmFp16Async.cs, then keeps 1.5 KB of accumulators and fragments on
+// the stack, ~800 local loads and stores in its loop), and not in the register-staged ldmatrix kernels
+// either once they read their shared base once. This pass rewrites each such slot, function by
+// function, as a `.reg .b32` (`.b64`) register: the store becomes a mov into it, the load a mov out of
+// it (.b32 moves take f32, u32 and s32 registers alike), and the address mov goes. A slot used in any
+// other way (another width, an offset, a vector access, an address that reaches any other instruction)
+// is left as it is.
+// Used by GpuBackend.Fp16.cs on the PTX of the ldmatrix and cp.async kernels before the CUDA driver sees
+// it; the PTX test (GemmHalfPtxTests) assembles the result with ptxas and checks that no local memory is left.
+using System.Globalization;
 using System.Reflection;
 using System.Text;
 using System.Text.RegularExpressions;
@@ -97,13 +99,13 @@ public static partial class PtxLocalPromotion
     /// <summary>Promotes the slots of the function in lines <paramref name="start"/>..<paramref name="end"/> in place.</summary>
     private static int PromoteFunction(string[] lines, int start, int end)
     {
-        // the slots and the one register that holds each one's address
-        var declarations = new Dictionary<string, int>();   // slot -> declaration line
+        // the slots (with their sizes) and the one register that holds each one's address
+        var declarations = new Dictionary<string, (int Line, int Bytes)>();
         var addressMoves = new Dictionary<string, List<(int Line, string Register)>>();
         for (int i = start; i <= end; i++)
         {
             var d = SlotDeclaration().Match(lines[i]);
-            if (d.Success) { declarations[d.Groups[1].Value] = i; continue; }
+            if (d.Success) { declarations[d.Groups[1].Value] = (i, int.Parse(d.Groups[2].Value, CultureInfo.InvariantCulture)); continue; }
             var m = AddressMove().Match(lines[i]);
             if (m.Success)
             {
@@ -130,42 +132,39 @@ public static partial class PtxLocalPromotion
         foreach (var (register, slot) in slotsByRegister)
         {
             int moveLine = addressMoves[slot][0].Line;
+            var (declarationLine, bytes) = declarations[slot];
             var lineUses = uses.GetValueOrDefault(register) ?? new List<int>();
-            if (!lineUses.All(i => i == moveLine || IsScalarAccess(lines[i], register))) continue;
-            if (lineUses.Any(i => i != moveLine && Register64().Matches(lines[i]).Count != 1)) continue;
+            var accesses = lineUses.Where(i => i != moveLine).Select(i => (Line: i, Access: ScalarAccess(lines[i], register, bytes))).ToList();
+            if (accesses.Any(a => a.Access is null)) continue;
 
-            string slotRegister = RegisterPrefix + slot["__local_depot".Length..];
-            lines[declarations[slot]] = Indent(lines[declarations[slot]]) + ".reg .b32 " + slotRegister + ";";
+            string slotRegister = RegisterPrefix + slot["__local_depot".Length..], bits = bytes == 8 ? "b64" : "b32";
+            lines[declarationLine] = Indent(lines[declarationLine]) + $".reg .{bits} {slotRegister};";
             lines[moveLine] = "";
-            foreach (int i in lineUses)
+            foreach (var (i, access) in accesses)
             {
-                if (i == moveLine) continue;
-                var st = Store().Match(lines[i]);
-                if (st.Success && st.Groups[1].Value == register)
-                    lines[i] = Indent(lines[i]) + "mov.b32\t" + slotRegister + ", " + st.Groups[2].Value + ";";
-                else
-                {
-                    var ld = Load().Match(lines[i]);
-                    lines[i] = Indent(lines[i]) + "mov.b32\t" + ld.Groups[1].Value + ", " + slotRegister + ";";
-                }
+                var (isStore, operand) = access!.Value;
+                lines[i] = Indent(lines[i]) + (isStore ? $"mov.{bits}\t{slotRegister}, {operand};" : $"mov.{bits}\t{operand}, {slotRegister};");
             }
             promoted++;
         }
         return promoted;
     }
 
-    /// <summary>Whether the line is exactly one 32-bit scalar store to, or load from, [register].</summary>
-    private static bool IsScalarAccess(string line, string register)
+    /// <summary>When the line is exactly one scalar store to, or load from, [register] of the slot's width
+    /// (32 or 64 bits) and names the register nowhere else: whether it stores, and the value stored or the
+    /// register loaded; null otherwise.</summary>
+    private static (bool IsStore, string Operand)? ScalarAccess(string line, string register, int bytes)
     {
-        var st = Store().Match(line);
-        if (st.Success) return st.Groups[1].Value == register;
-        var ld = Load().Match(line);
-        return ld.Success && ld.Groups[2].Value == register;
+        var m = Access().Match(line);
+        if (!m.Success || m.Groups["address"].Value != register) return null;
+        if (m.Groups["bits"].Value != (bytes * 8).ToString(CultureInfo.InvariantCulture)) return null;
+        if (Register64().Matches(line).Count(r => r.Value == register) != 1) return null;
+        return m.Groups["op"].Value == "st" ? (true, m.Groups["value"].Value) : (false, m.Groups["target"].Value);
     }
 
     private static string Indent(string line) => line[..(line.Length - line.TrimStart().Length)];
 
-    [GeneratedRegex(@"^\s*\.local\s+\.align\s+\d+\s+\.b8\s+(__local_depot\d+)\[4\];\s*$")]
+    [GeneratedRegex(@"^\s*\.local\s+\.align\s+\d+\s+\.b8\s+(__local_depot\d+)\[(4|8)\];\s*$")]
     private static partial Regex SlotDeclaration();
 
     [GeneratedRegex(@"^\s*mov\.(?:b64|u64)\s+(%rd\d+),\s*(__local_depot\d+);\s*$")]
@@ -174,9 +173,7 @@ public static partial class PtxLocalPromotion
     [GeneratedRegex(@"%rd\d+(?!\d)")]
     private static partial Regex Register64();
 
-    [GeneratedRegex(@"^\s*st\.local\.(?:b32|f32|u32|s32)\s+\[(%rd\d+)\],\s*([^;\s]+);\s*$")]
-    private static partial Regex Store();
-
-    [GeneratedRegex(@"^\s*ld\.local\.(?:b32|f32|u32|s32)\s+(%\w+),\s*\[(%rd\d+)\];\s*$")]
-    private static partial Regex Load();
+    /// <summary>st.local.T [%rdN], value; or ld.local.T target, [%rdN]; with T a 32- or 64-bit scalar type.</summary>
+    [GeneratedRegex(@"^\s*(?:(?<op>st)\.local\.[bfus](?<bits>32|64)\s+\[(?<address>%rd\d+)\],\s*(?<value>[^;\s,]+)|(?<op>ld)\.local\.[bfus](?<bits>32|64)\s+(?<target>%\w+),\s*\[(?<address>%rd\d+)\]);\s*$")]
+    private static partial Regex Access();
 }
