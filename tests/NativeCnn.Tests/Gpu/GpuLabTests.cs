@@ -108,6 +108,28 @@ public class GpuLabTests
         finally { Directory.Delete(dir, true); }
     }
 
+    /// <summary>The wgmma probe runs only when --cases names it (run.sh gives it a process of its own: a fault
+    /// there would poison the CUDA context for every later section).</summary>
+    [Fact]
+    public void TheWgmmaProbeRunsOnlyWhenNamed()
+    {
+        var dir = Directory.CreateTempSubdirectory("nativecnn-lab-wgmma-").FullName;
+        try
+        {
+            var (exit, output) = RunLab(Path.Combine(dir, "named"), "--simulator", "--quick", "--only", "cases", "--cases", "Wgmma");
+            Assert.True(exit == 0, $"exit code {exit}:\n{output}");
+            var c = Assert.Single(Records(Path.Combine(dir, "named")), r => (string?)r["section"] == "case");
+            Assert.Equal("Wgmma_ProbeDescriptorsAndAccumulatorLayout", (string?)c["case"]);
+            Assert.True(c["passed"]!.GetValue<bool>(), (string?)c["error"]);
+            (exit, output) = RunLab(Path.Combine(dir, "unnamed"), "--simulator", "--quick", "--only", "cases", "--cases", "ProbeDescriptors");
+            Assert.True(exit == 0, $"exit code {exit}:\n{output}");
+            Assert.DoesNotContain(Records(Path.Combine(dir, "unnamed")), r => (string?)r["section"] == "case");
+        }
+        finally { Directory.Delete(dir, true); }
+
+        static List<JsonObject> Records(string d) => File.ReadAllLines(Path.Combine(d, "results.jsonl")).Select(l => JsonNode.Parse(l)!.AsObject()).ToList();
+    }
+
     [Fact]
     public void BadCommandLineIsRefusedBeforeTouchingADevice()
     {

@@ -1,8 +1,9 @@
 // PtxLocalPromotion (src/NativeCnn/Backends/Gpu/PtxLocalPromotion.cs) on PTX text written the way ILGPU
 // 1.5.3 writes inline-PTX operands: what it promotes (4- and 8-byte slots), what it must leave alone
-// (another width, an offset, an address that escapes, the same register name in another function), and that it rewrites
-// a compiled kernel in place on the pinned ILGPU. Its effect on the real kernels (no stack frame, no
-// local loads or stores after ptxas) is checked in GemmHalfPtxTests.
+// (another width, an offset, an address that escapes, the same register name in another function);
+// that a compiled kernel can be rewritten in place on the pinned ILGPU (CompiledPtx.cs); and
+// PtxTarget's sm_90a header. The passes' effect on the real kernels (no stack frame, no local loads or
+// stores after ptxas) is checked in GemmHalfPtxTests.
 using ILGPU;
 using ILGPU.Backends.EntryPoints;
 using ILGPU.Backends.PTX;
@@ -124,12 +125,12 @@ public class PtxLocalPromotionTests
         Assert.Equal(0, again);
     }
 
-    /// <summary>The backend rewrites the compiled kernel ILGPU hands it, before the accelerator loads it: on the
-    /// pinned ILGPU, PTXAssembly reads back the rewritten text.</summary>
+    /// <summary>The backend rewrites the compiled kernel ILGPU hands it, before the accelerator loads it
+    /// (CompiledPtx.cs): on the pinned ILGPU, PTXAssembly reads back the rewritten text.</summary>
     [Fact]
     public void ACompiledKernelIsRewrittenInPlace()
     {
-        Assert.True(PtxLocalPromotion.CanRewriteCompiledKernels);
+        Assert.True(CompiledPtx.CanRewrite);
         using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
         var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90), CudaArchitecture.SM_90,
                                      CudaInstructionSet.ISA_78, null);
@@ -138,12 +139,12 @@ public class PtxLocalPromotionTests
             KernelSpecialization.Empty);
         string before = kernel.PTXAssembly;
         Assert.Contains("__local_depot", before);
-        int promoted = PtxLocalPromotion.Apply(kernel);
+        int promoted = 0;
+        CompiledPtx.Rewrite(kernel, text => PtxLocalPromotion.Apply(text, out promoted));
         Assert.True(promoted >= 2, $"{promoted} slots promoted");
         Assert.Equal(PtxLocalPromotion.Apply(before, out _), kernel.PTXAssembly);
         Assert.DoesNotContain("__local_depot", kernel.PTXAssembly);
     }
-
 }
 
 internal static class PromotionKernels
@@ -156,5 +157,26 @@ internal static class PromotionKernels
         Input<float> y = 1f;
         CudaAsm.EmitRef("add.f32 %0, %0, %1;", ref x, ref y);
         data[i] = x.Value;
+    }
+}
+
+/// <summary>PtxTarget.ForSm90a (src/NativeCnn/Backends/Gpu/PtxTarget.cs) on PTX headers as ILGPU writes them.</summary>
+public class PtxTargetTests
+{
+    [Theory]
+    [InlineData(".version 7.8\n.target sm_80\n.address_size 64\n", ".version 8.0\n.target sm_90a\n.address_size 64\n")]
+    [InlineData(".version 8.8\n.target sm_90\n", ".version 8.8\n.target sm_90a\n")]          // a newer ISA stays
+    [InlineData(".version 8.3\n.target sm_86, debug\n", ".version 8.3\n.target sm_90a, debug\n")]
+    public void TheTargetBecomesSm90aAndTheIsaAtLeast80(string header, string expected)
+    {
+        string body = "\n.visible .entry k()\n{\n\tret;\n}\n";
+        Assert.Equal(expected + body, PtxTarget.ForSm90a(header + body));
+    }
+
+    [Fact]
+    public void PtxWithoutAHeaderIsRefused()
+    {
+        var e = Assert.Throws<NativeCnnException>(() => PtxTarget.ForSm90a(".visible .entry k()\n{\n\tret;\n}\n"));
+        Assert.Contains("no .version or .target line", e.Message);
     }
 }

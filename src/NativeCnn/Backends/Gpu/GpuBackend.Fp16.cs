@@ -11,9 +11,6 @@
 // depend on sizes (the tile may vary per call: it does not change results); scratch goes back to
 // the pool once its launches are queued.
 using ILGPU;
-using ILGPU.Backends;
-using ILGPU.Backends.EntryPoints;
-using ILGPU.Backends.PTX;
 using ILGPU.Runtime;
 using ILGPU.Runtime.Cuda;
 using NativeCnn.Kernels;
@@ -186,7 +183,7 @@ public sealed partial class GpuBackend
     };
 
     /// <summary>The ldmatrix kernel for the product's transpose pair, warp tile and copy (one kernel each), with
-    /// its launch bounds, loaded through PtxLocalPromotion (LoadWithLocalsInRegisters): left to ptxas, their
+    /// its launch bounds, loaded through PtxLocalPromotion (CompiledPtx.LoadStreamKernel): left to ptxas, their
     /// inline-PTX operands stay in local memory (the cp.async kernels always; the others since they read the
     /// shared base once: fp16-gemm-notes.md).</summary>
     private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmArgs> LdmatrixLauncher(GemmArgs args, bool wide, bool async)
@@ -194,22 +191,30 @@ public sealed partial class GpuBackend
         int i = (async ? 8 : 0) + (wide ? 4 : 0) + (args.TransA != 0 ? 2 : 0) + (args.TransB != 0 ? 1 : 0);
         var (name, kernel) = LdmatrixKernels[i];
         var bounds = wide ? GemmHalfKernels.SpecializationWarp64 : GemmHalfKernels.Specialization128;
-        return Load(ref _gemmHalfLdmatrix[i], acc => LoadWithLocalsInRegisters(acc, kernel, bounds), Profile is null ? null : GemmShape(args), name);
+        return Load(ref _gemmHalfLdmatrix[i], acc => CompiledPtx.LoadStreamKernel(acc, kernel, bounds), Profile is null ? null : GemmShape(args), name);
     }
 
-    /// <summary>Loads an explicitly grouped kernel as LoadStreamKernel does (launches on the default stream), but
-    /// from its compiled form, so that its PTX passes through PtxLocalPromotion before the CUDA driver sees it.
-    /// Elsewhere (the simulator) the compiled kernel loads as it is, through the same calls.</summary>
-    internal static Action<KernelConfig, T1, T2, T3, T4> LoadWithLocalsInRegisters<T1, T2, T3, T4>(
-        Accelerator acc, Action<T1, T2, T3, T4> kernel, KernelSpecialization bounds)
-        where T1 : struct where T2 : struct where T3 : struct where T4 : struct
+    private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, int, int>? _wgmmaProbe;
+
+    /// <summary>Whether this device runs sm_90a code such as wgmma: CUDA compute capability 9.0 exactly.</summary>
+    public bool SupportsWgmma => _acc is CudaAccelerator { Architecture: { Major: 9, Minor: 0 } };
+
+    /// <summary>One launch of the wgmma probe (kernels/NativeCnn.Kernels/WgmmaProbe.cs) on <paramref name="a"/> (64 x 16,
+    /// row-major) and <paramref name="b"/> (B stored K-major, b[16n + k] = B[k][n]) float16 bits, with both
+    /// descriptors' leading and stride byte offsets as given: the 4 accumulators of each of its 128 threads.</summary>
+    internal float[] RunWgmmaProbe(ushort[] a, ushort[] b, int leading, int stride)
     {
-        var entry = EntryPointDescription.FromExplicitlyGroupedKernel(kernel.Method);
-        var compiled = acc.GetBackend().Compile(entry, bounds);
-        if (compiled is PTXCompiledKernel ptx) PtxLocalPromotion.Apply(ptx);
-        var launcher = acc.LoadKernel(compiled).CreateLauncherDelegate<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4>>();
-        var stream = acc.DefaultStream;
-        return (config, x1, x2, x3, x4) => launcher(stream, config, x1, x2, x3, x4);
+        if (!SupportsWgmma) throw new NativeCnnException($"GPU backend: the wgmma probe needs a CUDA device of compute capability 9.0, not {Device}");
+        if (a.Length != 64 * 16 || b.Length != 16 * 8)
+            throw new ArgumentException($"the wgmma probe takes A of 1024 and B of 128 halves, got {a.Length} and {b.Length}");
+        using var da = _acc.Allocate1D(a);
+        using var db = _acc.Allocate1D(b);
+        using var dd = _acc.Allocate1D<float>(4 * GemmHalfKernels.WgmmaProbeThreads);
+        Load(ref _wgmmaProbe, acc => CompiledPtx.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, int, int>(
+                acc, GemmHalfKernels.WgmmaProbeKernel, new KernelSpecialization(GemmHalfKernels.WgmmaProbeThreads, 1), sm90a: true))
+            (new KernelConfig(1, GemmHalfKernels.WgmmaProbeThreads), da.View, db.View, dd.View, leading, stride);
+        _acc.Synchronize();
+        return dd.GetAsArray1D();
     }
 
     /// <summary>A pooled float32 copy of a float16 view (exact: every half is a float).</summary>

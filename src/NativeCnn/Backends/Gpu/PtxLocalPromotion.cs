@@ -11,13 +11,10 @@
 // it (.b32 moves take f32, u32 and s32 registers alike), and the address mov goes. A slot used in any
 // other way (another width, an offset, a vector access, an address that reaches any other instruction)
 // is left as it is.
-// Used by GpuBackend.Fp16.cs on the PTX of the ldmatrix and cp.async kernels before the CUDA driver sees
-// it; the PTX test (GemmHalfPtxTests) assembles the result with ptxas and checks that no local memory is left.
+// Used on the PTX of the ldmatrix and cp.async kernels before the CUDA driver sees it (CompiledPtx.cs); the PTX test (GemmHalfPtxTests) assembles the result with ptxas and checks that no local memory is left.
 using System.Globalization;
-using System.Reflection;
 using System.Text;
 using System.Text.RegularExpressions;
-using ILGPU.Backends.PTX;
 
 namespace NativeCnn.Backends.Gpu;
 
@@ -25,26 +22,6 @@ public static partial class PtxLocalPromotion
 {
     /// <summary>The prefix of the registers this pass declares; ILGPU's own are %r, %rd, %rs, %f, %fd, %p.</summary>
     public const string RegisterPrefix = "%lslot";
-
-    /// <summary>Where ILGPU keeps a compiled kernel's PTX: PTXAssembly has no setter, and ILGPU 1.5.3 (pinned)
-    /// stores it in the property's backing field.</summary>
-    private static readonly FieldInfo? PtxAssemblyField =
-        typeof(PTXCompiledKernel).GetField("<PTXAssembly>k__BackingField", BindingFlags.Instance | BindingFlags.NonPublic);
-
-    /// <summary>Whether compiled kernels can be rewritten in place (true on the pinned ILGPU; a test checks it).</summary>
-    public static bool CanRewriteCompiledKernels => PtxAssemblyField is not null;
-
-    /// <summary>Rewrites <paramref name="kernel"/>'s PTX in place, before an accelerator loads it; returns the
-    /// slots promoted.</summary>
-    public static int Apply(PTXCompiledKernel kernel)
-    {
-        ArgumentNullException.ThrowIfNull(kernel);
-        if (PtxAssemblyField is null)
-            throw new NativeCnnException($"GPU backend: kernel {kernel.Name} needs its PTX rewritten (PtxLocalPromotion), but this " +
-                                         "ILGPU build does not keep PTXCompiledKernel's text where ILGPU 1.5.3 does; turn HalfLdmatrixAsync off");
-        PtxAssemblyField.SetValue(kernel, Apply(kernel.PTXAssembly, out int promoted));
-        return promoted;
-    }
 
     /// <summary><paramref name="ptx"/> with every promotable 4-byte local slot of every function held in a
     /// register; <paramref name="promoted"/> counts them. The text is returned unchanged where it already

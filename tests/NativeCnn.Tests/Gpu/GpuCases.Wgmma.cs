@@ -1,0 +1,54 @@
+// The wgmma probe (kernels/NativeCnn.Kernels/WgmmaProbe.cs): on a compute capability 9.0 device, one
+// m64n8k16 wgmma with both readings of a descriptor's byte offsets. The reading the kernel documents
+// (LBO along k, SBO along m or n) must give D = A B exactly, every element where the documented
+// accumulator layout puts it; the other reading must not. A failure says what the GPU did instead (which
+// reading gave the product, where the elements landed), which is what the probe is for. Everywhere the
+// host side is checked: the descriptor's bit fields and the core-matrix placement of A and B.
+using NativeCnn.Backends.Gpu;
+using NativeCnn.Kernels;
+using Xunit;
+
+namespace NativeCnn.Tests.Gpu;
+
+public static partial class GpuCases
+{
+    public static void Wgmma_ProbeDescriptorsAndAccumulatorLayout(GpuBackend gpu)
+    {
+        // the descriptor: address, LBO, SBO in 16-byte units at bits 0, 16, 32; the address wraps at 256 KB
+        Assert.Equal(0x0000_0010_0008_0041UL, GemmHalfKernels.WgmmaDescriptor(0x410, 128, 256));
+        Assert.Equal(0x0000_0008_0010_0001UL, GemmHalfKernels.WgmmaDescriptor(0x40010, 256, 128));
+        // A's 1024 halves tile its 2 KB once, B's 128 the 256 bytes from WgmmaProbeBOffset; core matrices of 8 rows of 16 bytes
+        var aOffsets = Enumerable.Range(0, 64 * 16).Select(i => GemmHalfKernels.WgmmaProbeAOffset(i >> 4, i & 15)).ToList();
+        Assert.Equal(Enumerable.Range(0, 1024).Select(i => 2 * i), aOffsets.Order());
+        Assert.Equal(256 + 16 + 2, GemmHalfKernels.WgmmaProbeAOffset(9, 1));    // core (1, 0), row 1, element 1
+        Assert.Equal(128 + 4, GemmHalfKernels.WgmmaProbeAOffset(0, 10));        // core (0, 1), element 2
+        var bOffsets = Enumerable.Range(0, 128).Select(i => GemmHalfKernels.WgmmaProbeBOffsetOf(i & 15, i >> 4)).ToList();
+        Assert.Equal(Enumerable.Range(0, 128).Select(i => GemmHalfKernels.WgmmaProbeBOffset + 2 * i), bOffsets.Order());
+        Assert.Equal(GemmHalfKernels.WgmmaProbeBOffset + 128 + 3 * 16 + 2, GemmHalfKernels.WgmmaProbeBOffsetOf(9, 3));
+        if (!gpu.SupportsWgmma) return;
+
+        // D[r][c] = 8 r + c + 1: A[r][0] = r, A[r][1] = 1, B[0][c] = 8, B[1][c] = c + 1
+        static ushort H(float x) => (ushort)BitConverter.HalfToInt16Bits((Half)x);
+        var a = new ushort[64 * 16];
+        var b = new ushort[8 * 16];
+        for (int r = 0; r < 64; r++) { a[16 * r] = H(r); a[16 * r + 1] = H(1); }
+        for (int c = 0; c < 8; c++) { b[16 * c] = H(8); b[16 * c + 1] = H(c + 1); }
+        static (int Row, int Col) Documented(int t, int j) => (16 * (t >> 5) + ((t & 31) >> 2) + (j >= 2 ? 8 : 0), 2 * (t & 3) + (j & 1));
+        string Report(float[] d, string reading)
+        {
+            int right = Enumerable.Range(0, 512).Count(i => d[i] == 8 * Documented(i >> 2, i & 3).Row + Documented(i >> 2, i & 3).Col + 1);
+            bool allThere = d.Select(v => (double)v).Order().SequenceEqual(Enumerable.Range(0, 512).Select(v => (double)v + 1));
+            var first = Enumerable.Range(0, 8).Select(i => $"t{i >> 2} d{i & 3} = {d[i]} (row {(int)(d[i] - 1) / 8}, col {(int)(d[i] - 1) % 8})");
+            return $"{reading}: {right} of 512 where documented; {(allThere ? "every element of D present once" : "not a permutation of D")}; {string.Join(", ", first)}";
+        }
+        var documented = gpu.RunWgmmaProbe(a, b, leading: 128, stride: 256);
+        var swapped = gpu.RunWgmmaProbe(a, b, leading: 256, stride: 128);
+        string both = Report(documented, "LBO 128 (along k), SBO 256") + "\n" + Report(swapped, "LBO 256, SBO 128 (along k)");
+        for (int i = 0; i < 512; i++)
+        {
+            var (row, col) = Documented(i >> 2, i & 3);
+            Assert.True(documented[i] == 8 * row + col + 1, $"thread {i >> 2} register d{i & 3}: {documented[i]}, expected D[{row}][{col}] = {8 * row + col + 1}\n{both}");
+        }
+        Assert.False(swapped.SequenceEqual(documented), $"the swapped reading gave the same D\n{both}");
+    }
+}
