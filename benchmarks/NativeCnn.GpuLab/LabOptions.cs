@@ -24,9 +24,10 @@ public sealed class LabOptions
         "  --epochs N       training epochs (default 2; 1 with --quick)\n" +
         "  --no-cpu-train   skip the CPU training run of the same seed (default: run it, for the accuracy comparison)\n" +
         "  --half-ldmatrix W  float16 products run GemmFp16Ldmatrix.cs's kernel with warp tiles W (64x32 or 64x64;\n" +
-        "                   W+async: GemmFp16Async.cs's, slices by cp.async) where it applies (off by default until\n" +
-        "                   measured; without it the bench still times the float16 GEMMs and the resnet18 AMP step\n" +
-        "                   on all four, as variant rows)\n" +
+        "                   W+async: GemmFp16Async.cs's, slices by cp.async; wgmma: GemmFp16Wgmma.cs's, compute\n" +
+        "                   capability 9.0 only) where it applies (off by default until measured; without it the\n" +
+        "                   bench still times the float16 GEMMs and the resnet18 AMP step on the four ldmatrix\n" +
+        "                   kernels, as variant rows)\n" +
         "  --torch FILE     torch_baseline.py's output (JSON lines) for the ratios in summary.md";
 
     public string Out { get; private set; } = "";

@@ -34,13 +34,15 @@ echo "== NativeCnn GPU lab"
 timeout "${LAB_TIMEOUT:-420}" bash "$here/lab/run.sh" "$out" --torch "$out/torch_baseline.jsonl" "$@" 2>&1 | tee "$out/lab.log"
 code=${PIPESTATUS[0]}
 
-# The wgmma probe (GpuCases.Wgmma.cs) in a process of its own, after the lab: a kernel that faults
-# leaves its CUDA context unusable, and nothing else runs after it here. Its records join results.jsonl,
-# its output lab.log.
-echo "== wgmma probe"
-probe_args=(); for a in "$@"; do [ "$a" = --simulator ] && probe_args+=(--simulator); done
-timeout "${PROBE_TIMEOUT:-60}" bash "$here/lab/run.sh" "$out/probe" --only cases --cases Wgmma "${probe_args[@]}" 2>&1 | tee -a "$out/lab.log"
-[ -f "$out/probe/results.jsonl" ] && grep '"section":"case"' "$out/probe/results.jsonl" >>"$out/results.jsonl"
+# The wgmma cases (GpuCases.Wgmma.cs: the probe, then the wgmma GEMM) and the wgmma GEMM's timings
+# (float16 gemm rows with variant "wgmma"; float32 gemm rows too, as the filter matches them) in a
+# process of its own, after the lab: a kernel that faults leaves its CUDA context unusable, and nothing
+# else runs after it here. Its case and bench records join results.jsonl, its output lab.log.
+echo "== wgmma"
+probe_args=(); for a in "$@"; do [ "$a" = --simulator ] && probe_args+=(--simulator --quick); done
+timeout "${PROBE_TIMEOUT:-120}" bash "$here/lab/run.sh" "$out/probe" --only cases,bench --cases Wgmma --bench gemm_ \
+  --half-ldmatrix wgmma "${probe_args[@]}" 2>&1 | tee -a "$out/lab.log"
+[ -f "$out/probe/results.jsonl" ] && grep -E '"section":"(case|bench)"' "$out/probe/results.jsonl" | sed 's/^{"section":"bench"/{"section":"bench","run":"wgmma"/' >>"$out/results.jsonl"
 rm -rf "$out/probe"
 
 # Nsight Compute on one kernel of the kernel lab, where ncu is installed (NCU_VARIANT= to skip):

@@ -162,4 +162,28 @@ public class GemmHalfPtxTests
         int stack = int.Parse(Regex.Match(log, @"(\d+) bytes stack frame").Groups[1].Value);
         Assert.True(stack > 0, "ptxas now keeps the raw cp.async kernel's asm operands in registers by itself: PtxLocalPromotion may no longer be needed");
     }
+
+    /// <summary>The wgmma kernel as the backend loads it (PtxLocalPromotion, then the sm_90a header): per slice
+    /// two asm blocks of wgmma.fence, two m64n64k16 wgmma, commit and wait; a cp.async per chunk as in the
+    /// cp.async kernels (2 + 2 per slice, 3 sites). Where a CUDA 12 ptxas is given (NATIVECNN_PTXAS_SM90A;
+    /// CI's 11.8 cannot assemble sm_90a), it assembles with no stack or spills, without ptxas having to
+    /// serialize the wgmma (warning C7515), to 4 HGMMA.64x64x16.F32 and 12 LDGSTS.</summary>
+    [Fact]
+    public void TheWgmmaKernelIsFourWgmmaPerSliceForSm90a()
+    {
+        string ptx = PtxTarget.ForSm90a(PtxLocalPromotion.Apply(
+            PtxKernels.Compile(typeof(GemmHalfKernels).GetMethod(nameof(GemmHalfKernels.GemmHalfWgmmaKernel))!, GemmHalfKernels.SpecializationWgmma), out _));
+        Assert.DoesNotContain("__local_depot", ptx);
+        Assert.Equal(4, Regex.Matches(ptx, @"wgmma\.mma_async\.sync\.aligned\.m64n64k16\.f32\.f16\.f16").Count);
+        Assert.Equal(2, Regex.Matches(ptx, @"wgmma\.fence\.sync\.aligned; wgmma\.mma_async").Count);
+        Assert.Equal(12, Regex.Matches(ptx, @"cp\.async\.cg\.shared\.global").Count);
+        Assert.Single(Regex.Matches(ptx, @"fence\.proxy\.async\.shared::cta;"));
+        Assert.Contains($".shared .align 16 .b8 __shared_alloca0[{GemmHalfKernels.WgmmaSharedBytes}];", ptx);
+        if (PtxKernels.PtxasSm90a is not { } ptxas) { _out.WriteLine("no CUDA 12 ptxas (NATIVECNN_PTXAS_SM90A): PTX checked, not assembled"); return; }
+        var (exit, log) = PtxKernels.Assemble(ptx, ptxas, "sm_90a");
+        _out.WriteLine(log);
+        Assert.True(exit == 0, log);
+        Assert.Contains("0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads", log);
+        Assert.DoesNotContain("C7515", log);
+    }
 }

@@ -192,10 +192,11 @@ public static partial class GpuCases
     private static void WithLdmatrix(GpuBackend gpu, HalfLdmatrixKernel kind, Action run, bool async = false) =>
         WithHalfPath(gpu, HalfGemmPath.TensorCore, GemmTile.Tile128, () =>
         {
-            gpu.HalfLdmatrix = kind;
-            gpu.HalfLdmatrixAsync = async;
+            // restored as found: the GPU lab may have made another kernel the run's own (--half-ldmatrix)
+            var saved = (gpu.HalfLdmatrix, gpu.HalfLdmatrixAsync, gpu.HalfWgmma);
+            (gpu.HalfLdmatrix, gpu.HalfLdmatrixAsync, gpu.HalfWgmma) = (kind, async, false);
             try { run(); }
-            finally { gpu.HalfLdmatrix = HalfLdmatrixKernel.Off; gpu.HalfLdmatrixAsync = false; }
+            finally { (gpu.HalfLdmatrix, gpu.HalfLdmatrixAsync, gpu.HalfWgmma) = saved; }
         });
 
     /// <summary>Both ldmatrix kernels and both cp.async kernels give every accumulator the same mma sequence as

@@ -1,4 +1,6 @@
-// The wgmma probe (kernels/NativeCnn.Kernels/WgmmaProbe.cs): on a compute capability 9.0 device, one
+// The wgmma GEMM (kernels/NativeCnn.Kernels/GemmFp16Wgmma.cs: with wgmma emulated through its descriptors
+// on the simulator, on the instruction on a compute capability 9.0 device) against float64 references,
+// and the wgmma probe (kernels/NativeCnn.Kernels/WgmmaProbe.cs): on a compute capability 9.0 device, one
 // m64n8k16 wgmma with both readings of a descriptor's byte offsets. The reading the kernel documents
 // (LBO along k, SBO along m or n) must give D = A B exactly, every element where the documented
 // accumulator layout puts it; the other reading must not. A failure says what the GPU did instead (which
@@ -50,5 +52,40 @@ public static partial class GpuCases
             Assert.True(documented[i] == 8 * row + col + 1, $"thread {i >> 2} register d{i & 3}: {documented[i]}, expected D[{row}][{col}] = {8 * row + col + 1}\n{both}");
         }
         Assert.False(swapped.SequenceEqual(documented), $"the swapped reading gave the same D\n{both}");
+    }
+
+    /// <summary>The wgmma kernel (GpuBackend.HalfWgmma): every transpose pair (all but op(A) as stored and op(B)
+    /// transposed go through K-major copies), edges in m, n and k (k not a multiple of 8: part chunks),
+    /// batches, offsets (unaligned ones copied), runs of 5 slices (the ring of 3 comes round), k = 0; the
+    /// profile shows the kernel ran. Named to sort after the probe, whose reading it is built on.</summary>
+    public static void Wgmma_TensorCoreGemm(GpuBackend gpu)
+    {
+        if (gpu.Device.Kind == DeviceKind.Cuda && !gpu.SupportsWgmma) return;
+        WithHalfPath(gpu, HalfGemmPath.TensorCore, () =>
+        {
+            bool saved = gpu.HalfWgmma;   // restored as found (the GPU lab may have set it for its run)
+            gpu.HalfWgmma = true;
+            var profile = gpu.Profile = new KernelProfile();
+            try
+            {
+                foreach (var (ta, tb) in new[] { (false, true), (false, false), (true, true), (true, false) })
+                {
+                    HalfGemmCheck(gpu, ta, tb, 128, 128, 32, 1f, 0f, seed: 80);                           // one tile, one slice
+                    HalfGemmCheck(gpu, ta, tb, 200, 136, 45, 0.5f, 0.75f, seed: 81, offset: 8, batch: 2,
+                                  alignedStrides: true, ldMultiple: 8);                                     // every edge, 2 slices
+                }
+                HalfGemmCheck(gpu, false, true, 136, 256, 160, -0.5f, 0f, seed: 82, ldMultiple: 8);        // 5 slices
+                HalfGemmCheck(gpu, false, true, 130, 129, 40, 1f, 0f, seed: 83, offset: 3);                // unaligned: copied
+                HalfGemmCheck(gpu, false, true, 8, 16, 0, 1f, 0.5f, seed: 84, ldMultiple: 8);              // k = 0: C = beta * C
+                var r = new Random(85);
+                for (int i = 0, count = gpu.Device.Kind == DeviceKind.Cuda ? 40 : 4; i < count; i++)
+                    HalfGemmCheck(gpu, r.Next(2) == 1, r.Next(2) == 1, r.Next(1, 300), r.Next(1, 300), r.Next(1, 140), 1f,
+                                  r.Next(2) == 0 ? 0.5f : 0f, seed: 400 + i, offset: 8 * r.Next(2), ldMultiple: 8);
+            }
+            finally { gpu.EndProfile(); gpu.HalfWgmma = saved; }
+            Assert.Contains(profile.Entries, e => e.Kernel.StartsWith("gemmHalfWgmma ", StringComparison.Ordinal));
+            Assert.DoesNotContain(profile.Entries, e => e.Kernel.StartsWith("gemmHalf", StringComparison.Ordinal)
+                                                        && !e.Kernel.StartsWith("gemmHalfWgmma ", StringComparison.Ordinal));
+        });
     }
 }

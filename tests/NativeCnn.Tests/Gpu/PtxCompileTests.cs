@@ -106,7 +106,7 @@ internal static class PtxKernels
     public static string? Ptxas => File.Exists(PtxasPath) ? PtxasPath : null;
 
     /// <summary>Kernels with Hopper-only instructions (wgmma), which the backend loads as sm_90a (PtxTarget).</summary>
-    public static bool NeedsSm90a(string name) => name == "GemmHalfKernels.WgmmaProbeKernel";
+    public static bool NeedsSm90a(string name) => name is "GemmHalfKernels.WgmmaProbeKernel" or "GemmHalfKernels.GemmHalfWgmmaKernel";
 
     /// <summary>A ptxas that assembles sm_90a (CUDA 12 or later): NATIVECNN_PTXAS_SM90A; CI's is 11.8, which cannot.</summary>
     public static string? PtxasSm90a =>

@@ -141,6 +141,11 @@ public sealed partial class GpuBackend
     {
         args.Aligned = HalfVectorLoads ? HalfAlignment(args, ViewIndex(a), ViewIndex(b)) : 0;
         args.ExactEmulation = ExactTensorCoreEmulation ? 1 : 0;
+        if (HalfWgmma && (SupportsWgmma || _acc is not CudaAccelerator))
+        {
+            GemmHalfWgmma(args, a, b, c);
+            return;
+        }
         int batches = Math.Min(args.Batch, 65535);
         if (EffectiveTile(HalfGemmTile, args.M, args.N, args.Batch) == GemmTile.Tile128)
         {
@@ -192,29 +197,6 @@ public sealed partial class GpuBackend
         var (name, kernel) = LdmatrixKernels[i];
         var bounds = wide ? GemmHalfKernels.SpecializationWarp64 : GemmHalfKernels.Specialization128;
         return Load(ref _gemmHalfLdmatrix[i], acc => CompiledPtx.LoadStreamKernel(acc, kernel, bounds), Profile is null ? null : GemmShape(args), name);
-    }
-
-    private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, int, int>? _wgmmaProbe;
-
-    /// <summary>Whether this device runs sm_90a code such as wgmma: CUDA compute capability 9.0 exactly.</summary>
-    public bool SupportsWgmma => _acc is CudaAccelerator { Architecture: { Major: 9, Minor: 0 } };
-
-    /// <summary>One launch of the wgmma probe (kernels/NativeCnn.Kernels/WgmmaProbe.cs) on <paramref name="a"/> (64 x 16,
-    /// row-major) and <paramref name="b"/> (B stored K-major, b[16n + k] = B[k][n]) float16 bits, with both
-    /// descriptors' leading and stride byte offsets as given: the 4 accumulators of each of its 128 threads.</summary>
-    internal float[] RunWgmmaProbe(ushort[] a, ushort[] b, int leading, int stride)
-    {
-        if (!SupportsWgmma) throw new NativeCnnException($"GPU backend: the wgmma probe needs a CUDA device of compute capability 9.0, not {Device}");
-        if (a.Length != 64 * 16 || b.Length != 16 * 8)
-            throw new ArgumentException($"the wgmma probe takes A of 1024 and B of 128 halves, got {a.Length} and {b.Length}");
-        using var da = _acc.Allocate1D(a);
-        using var db = _acc.Allocate1D(b);
-        using var dd = _acc.Allocate1D<float>(4 * GemmHalfKernels.WgmmaProbeThreads);
-        Load(ref _wgmmaProbe, acc => CompiledPtx.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, int, int>(
-                acc, GemmHalfKernels.WgmmaProbeKernel, new KernelSpecialization(GemmHalfKernels.WgmmaProbeThreads, 1), sm90a: true))
-            (new KernelConfig(1, GemmHalfKernels.WgmmaProbeThreads), da.View, db.View, dd.View, leading, stride);
-        _acc.Synchronize();
-        return dd.GetAsArray1D();
     }
 
     /// <summary>A pooled float32 copy of a float16 view (exact: every half is a float).</summary>

@@ -121,11 +121,11 @@ public sealed partial class GpuBackend : IBackend, IDisposable
     // ---- memory ------------------------------------------------------------------------
 
     /// <summary>A pooled buffer for use inside one primitive; give it back with ReturnToPool once its launches are queued.</summary>
-    private GpuStorage Scratch(long length)
+    private GpuStorage Scratch(long length, DType dtype = DType.Float32)
     {
-        if (length > int.MaxValue) throw new NativeCnnException($"GPU backend: a work buffer of {length} floats exceeds 2^31 elements; use a smaller batch");
+        if (length > int.MaxValue) throw new NativeCnnException($"GPU backend: a work buffer of {length} elements exceeds 2^31; use a smaller batch");
         int n = (int)length;
-        return new GpuStorage(this, DType.Float32, _pool.TryRent(DType.Float32, n) ?? NewBuffer(DType.Float32, n), n);
+        return new GpuStorage(this, dtype, _pool.TryRent(dtype, n) ?? NewBuffer(dtype, n), n);
     }
 
     public Storage Allocate(DType dtype, int length)

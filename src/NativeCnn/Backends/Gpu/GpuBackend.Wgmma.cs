@@ -1,0 +1,84 @@
+// GPU half precision on Hopper's warpgroup mma (wgmma, sm_90a): the opt-in float16 GEMM of
+// kernels/NativeCnn.Kernels/GemmFp16Wgmma.cs and the probe of kernels/NativeCnn.Kernels/WgmmaProbe.cs,
+// both loaded through the PTX passes with an sm_90a header (CompiledPtx.cs). The GEMM takes operands
+// K-major (op(A) as (m, k) rows, op(B) as (n, k) rows) with 16-byte-aligned rows: an operand stored
+// otherwise is first copied into that form (a strided copy into pooled scratch, rows padded to a
+// multiple of 8 halves). On the simulator the kernel runs with wgmma emulated through its descriptors,
+// so HalfWgmma is tested there; on CUDA it runs on compute capability 9.0 devices only.
+using ILGPU;
+using ILGPU.Runtime;
+using ILGPU.Runtime.Cuda;
+using NativeCnn.Kernels;
+
+namespace NativeCnn.Backends.Gpu;
+
+public sealed partial class GpuBackend
+{
+    private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmArgs>? _gemmHalfWgmma;
+
+    /// <summary>Whether the tensor-core path multiplies float16 matrices with the wgmma kernel (GemmFp16Wgmma.cs)
+    /// where it can run (compute capability 9.0; the simulator emulates it). Off until checked and timed on a
+    /// GPU: the wgmma probe (GpuCases.Wgmma.cs) first has to confirm the descriptor reading it is built on.</summary>
+    public bool HalfWgmma { get; set; }
+
+    private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, int, int>? _wgmmaProbe;
+
+    /// <summary>Whether this device runs sm_90a code such as wgmma: CUDA compute capability 9.0 exactly.</summary>
+    public bool SupportsWgmma => _acc is CudaAccelerator { Architecture: { Major: 9, Minor: 0 } };
+
+    /// <summary>One launch of the wgmma probe (kernels/NativeCnn.Kernels/WgmmaProbe.cs) on <paramref name="a"/> (64 x 16,
+    /// row-major) and <paramref name="b"/> (B stored K-major, b[16n + k] = B[k][n]) float16 bits, with both
+    /// descriptors' leading and stride byte offsets as given: the 4 accumulators of each of its 128 threads.</summary>
+    internal float[] RunWgmmaProbe(ushort[] a, ushort[] b, int leading, int stride)
+    {
+        if (!SupportsWgmma) throw new NativeCnnException($"GPU backend: the wgmma probe needs a CUDA device of compute capability 9.0, not {Device}");
+        if (a.Length != 64 * 16 || b.Length != 16 * 8)
+            throw new ArgumentException($"the wgmma probe takes A of 1024 and B of 128 halves, got {a.Length} and {b.Length}");
+        using var da = _acc.Allocate1D(a);
+        using var db = _acc.Allocate1D(b);
+        using var dd = _acc.Allocate1D<float>(4 * GemmHalfKernels.WgmmaProbeThreads);
+        Load(ref _wgmmaProbe, acc => CompiledPtx.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, int, int>(
+                acc, GemmHalfKernels.WgmmaProbeKernel, new KernelSpecialization(GemmHalfKernels.WgmmaProbeThreads, 1), sm90a: true))
+            (new KernelConfig(1, GemmHalfKernels.WgmmaProbeThreads), da.View, db.View, dd.View, leading, stride);
+        _acc.Synchronize();
+        return dd.GetAsArray1D();
+    }
+
+    /// <summary>C (float32) = alpha op(A) op(B) + beta C by the wgmma kernel, on K-major copies of operands not already so.</summary>
+    private void GemmHalfWgmma(GemmArgs args, ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<float> c)
+    {
+        var w = args;
+        // op(A) (m, k): A stored (m, k) as it is when its rows are 16-byte aligned; op(B) (k, n): B stored (n, k) likewise
+        var sa = args.TransA == 0 && ChunkAligned(ViewIndex(a), args.Lda, args.StrideA, args.Batch) ? null
+            : KMajorCopy(a, args.TransA != 0, args.M, args.K, args.Lda, args.StrideA, args.Batch, out w.Lda, out w.StrideA);
+        var sb = args.TransB != 0 && ChunkAligned(ViewIndex(b), args.Ldb, args.StrideB, args.Batch) ? null
+            : KMajorCopy(b, args.TransB == 0, args.N, args.K, args.Ldb, args.StrideB, args.Batch, out w.Ldb, out w.StrideB);
+        var va = sa?.F16 ?? a;
+        var vb = sb?.F16 ?? b;
+        (w.TransA, w.TransB) = (0, 1);
+        (w.AddressA, w.AddressB) = (va.LoadEffectiveAddressAsPtr().ToInt64(), vb.LoadEffectiveAddressAsPtr().ToInt64());
+        const int E = GemmHalfKernels.Tile128;
+        var tiles = new Index3D((args.N + E - 1) / E, (args.M + E - 1) / E, Math.Min(args.Batch, 65535));
+        Load(ref _gemmHalfWgmma, acc => CompiledPtx.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmArgs>(
+                acc, GemmHalfKernels.GemmHalfWgmmaKernel, GemmHalfKernels.SpecializationWgmma, sm90a: acc is CudaAccelerator),
+             Profile is null ? null : GemmShape(args))
+            (new KernelConfig(tiles, new Index3D(GemmHalfKernels.GroupThreadsWgmma, 1, 1)), va, vb, c, w);
+        if (sa is not null) ReturnToPool(sa);
+        if (sb is not null) ReturnToPool(sb);
+    }
+
+    /// <summary>A pooled (rows x k) row-major copy of each batch entry of an operand whose element (r, k) is at
+    /// r * ld + k (<paramref name="transposed"/>: k * ld + r), rows padded to a multiple of 8 halves.</summary>
+    private GpuStorage KMajorCopy(ArrayView<ushort> v, bool transposed, int rows, int k, int ld, int stride, int batch,
+                                 out int copyLd, out int copyStride)
+    {
+        copyLd = (k + 7) / 8 * 8;
+        copyStride = rows * copyLd;
+        var copy = Scratch((long)batch * copyStride, DType.Float16);
+        if ((long)batch * rows * k > 0)
+            StridedCopy(v, 0, new[] { stride, transposed ? 1 : ld, transposed ? ld : 1 }, copy.F16, 0, new[] { copyStride, copyLd, 1 },
+                        new[] { batch, rows, k },
+                        Load(ref _copyF16, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, StridedLayout, int>(MemoryKernels.StridedCopyKernel)));
+        return copy;
+    }
+}
