@@ -57,13 +57,13 @@ public static partial class GemmHalfKernels
         {
             int aBase = batch * g.StrideA, bBase = batch * g.StrideB, cBase = batch * g.StrideC;
             var low = default(WgmmaAcc); var high = default(WgmmaAcc);   // columns 0..63 and 64..127 of the tile
-            CopyWgmmaSlice(a, ring, g.AddressA, aBase + (m0 + row) * g.Lda + 8 * kChunk, g.Lda, shared + 16 * t, m0 + row, g.M, 8 * kChunk, g.K);
-            CopyWgmmaSlice(b, ring, g.AddressB, bBase + (n0 + row) * g.Ldb + 8 * kChunk, g.Ldb, shared + WgmmaOperandBytes + 16 * t, n0 + row, g.N, 8 * kChunk, g.K);
+            CopyWgmmaSlice(a, ring, g.AddressA, aBase + (m0 + row) * g.Lda + 8 * kChunk, g.Lda, shared + 16 * t, m0 + row, g.M, 8 * kChunk, g.K, m0 + Tile128 <= g.M && TileK <= g.K);
+            CopyWgmmaSlice(b, ring, g.AddressB, bBase + (n0 + row) * g.Ldb + 8 * kChunk, g.Ldb, shared + WgmmaOperandBytes + 16 * t, n0 + row, g.N, 8 * kChunk, g.K, n0 + Tile128 <= g.N && TileK <= g.K);
             CommitCopies();
             if (TileK < g.K)
             {
-                CopyWgmmaSlice(a, ring, g.AddressA, aBase + (m0 + row) * g.Lda + TileK + 8 * kChunk, g.Lda, shared + WgmmaStageBytes + 16 * t, m0 + row, g.M, TileK + 8 * kChunk, g.K);
-                CopyWgmmaSlice(b, ring, g.AddressB, bBase + (n0 + row) * g.Ldb + TileK + 8 * kChunk, g.Ldb, shared + WgmmaStageBytes + WgmmaOperandBytes + 16 * t, n0 + row, g.N, TileK + 8 * kChunk, g.K);
+                CopyWgmmaSlice(a, ring, g.AddressA, aBase + (m0 + row) * g.Lda + TileK + 8 * kChunk, g.Lda, shared + WgmmaStageBytes + 16 * t, m0 + row, g.M, TileK + 8 * kChunk, g.K, m0 + Tile128 <= g.M && 2 * TileK <= g.K);
+                CopyWgmmaSlice(b, ring, g.AddressB, bBase + (n0 + row) * g.Ldb + TileK + 8 * kChunk, g.Ldb, shared + WgmmaStageBytes + WgmmaOperandBytes + 16 * t, n0 + row, g.N, TileK + 8 * kChunk, g.K, n0 + Tile128 <= g.N && 2 * TileK <= g.K);
             }
             CommitCopies();
 
@@ -77,8 +77,9 @@ public static partial class GemmHalfKernels
                 int k2 = k0 + 2 * TileK;
                 if (k2 < g.K)
                 {
-                    CopyWgmmaSlice(a, ring, g.AddressA, aBase + (m0 + row) * g.Lda + k2 + 8 * kChunk, g.Lda, shared + write + 16 * t, m0 + row, g.M, k2 + 8 * kChunk, g.K);
-                    CopyWgmmaSlice(b, ring, g.AddressB, bBase + (n0 + row) * g.Ldb + k2 + 8 * kChunk, g.Ldb, shared + write + WgmmaOperandBytes + 16 * t, n0 + row, g.N, k2 + 8 * kChunk, g.K);
+                    bool wholeK = k2 + TileK <= g.K;
+                    CopyWgmmaSlice(a, ring, g.AddressA, aBase + (m0 + row) * g.Lda + k2 + 8 * kChunk, g.Lda, shared + write + 16 * t, m0 + row, g.M, k2 + 8 * kChunk, g.K, wholeK && m0 + Tile128 <= g.M);
+                    CopyWgmmaSlice(b, ring, g.AddressB, bBase + (n0 + row) * g.Ldb + k2 + 8 * kChunk, g.Ldb, shared + write + WgmmaOperandBytes + 16 * t, n0 + row, g.N, k2 + 8 * kChunk, g.K, wholeK && n0 + Tile128 <= g.N);
                 }
                 CommitCopies();
                 // warpgroup w: op(A) rows 64w.. (8 core rows of 512 bytes on), op(B) rows 0..63 and 64..127;
@@ -99,10 +100,17 @@ public static partial class GemmHalfKernels
 
     /// <summary>This thread's two chunks of an operand's slice (rows <paramref name="outer"/> and outer + 64,
     /// halves k .. k + 7 from <paramref name="element"/>) by cp.async to byte <paramref name="at"/> and at + 4 KB
-    /// (SharedBase included); what lies past the matrix (outerLimit x kLimit) is the copy's zero fill.</summary>
+    /// (SharedBase included); what lies past the matrix (outerLimit x kLimit) is the copy's zero fill.
+    /// <paramref name="whole"/>: the operand's slice lies inside the matrix (group-uniform): no checks.</summary>
     private static void CopyWgmmaSlice(ArrayView<ushort> v, ArrayView<U4> ring, long address, int element, int ld, int at,
-                                       int outer, int outerLimit, int k, int kLimit)
+                                       int outer, int outerLimit, int k, int kLimit, bool whole)
     {
+        if (whole)
+        {
+            CopyChunkAsync(v, ring, address, element, at, 8);
+            CopyChunkAsync(v, ring, address, element + 64 * ld, at + 4096, 8);
+            return;
+        }
         int along = Clamp8(kLimit - k);
         CopyChunkAsync(v, ring, address, element, at, outer < outerLimit ? along : 0);
         CopyChunkAsync(v, ring, address, element + 64 * ld, at + 4096, outer + 64 < outerLimit ? along : 0);
