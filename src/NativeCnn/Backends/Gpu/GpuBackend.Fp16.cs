@@ -4,7 +4,9 @@
 //   TensorCore  mma.sync m16n8k16 through inline PTX: CUDA devices of sm_80 and above; a 64x64 or a
 //               128x128 tile kernel per product (HalfGemmTile, chosen as for float32), and, opted in
 //               (HalfLdmatrix, HalfLdmatrixAsync), an ldmatrix kernel, register-staged or cp.async, for
-//               128x128 products of 16-byte-aligned operands; all bitwise equal
+//               128x128 products of 16-byte-aligned operands; all bitwise equal. Opted in on compute
+//               capability 9.0 (HalfWgmma), every product on the wgmma kernel instead (GpuBackend.Wgmma.cs;
+//               the same products, summed in the tensor cores' own order)
 //   Widen       both operands cast to float32 scratch, then the float32 GEMM kernel: the CPU
 //               simulator (which cannot run PTX) and older GPUs
 // What must hold: the path is chosen per device, never per call, so one device's results do not
