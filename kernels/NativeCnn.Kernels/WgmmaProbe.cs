@@ -10,7 +10,10 @@
 //     with the two swapped: exactly one of them can give the product;
 //   - which thread holds which element of D: read here as warp w of the group holding rows 16w..16w+15
 //     like an m16n8 mma.sync accumulator (d0, d1: row 16w + lane/4, columns 2(lane mod 4) and + 1; d2,
-//     d3: the same 8 rows further down).
+//     d3: the same 8 rows further down);
+//   - for the record, B MN-major (n contiguous, wgmma's transpose flag set): B's core matrix j (8 k rows
+//     of 16 bytes of n) at 4096 + 128 j, and which of the two offsets then steps along k (the GEMM does
+//     not depend on it: it copies such operands K-major; reading them in place would save the copy).
 // The data make every element of D name its place: A[r][0] = r, A[r][1] = 1, B[0][c] = 8,
 // B[1][c] = c + 1, zeros elsewhere, so D[r][c] = 8r + c + 1 (exact in float16 and float32).
 // Shared memory written by threads must be fenced into the async proxy wgmma reads through
@@ -34,39 +37,52 @@ public static partial class GemmHalfKernels
     /// 256 (m/8) + 128 (k/8), row m mod 8 at 16 (m mod 8), element k mod 8 at 2 (k mod 8).</summary>
     public static int WgmmaProbeAOffset(int m, int k) => 256 * (m >> 3) + 128 * (k >> 3) + 16 * (m & 7) + 2 * (k & 7);
 
-    /// <summary>The byte offset of B[k][n] (16 x 8, stored K-major: n rows of k) in the probe's buffer.</summary>
-    public static int WgmmaProbeBOffsetOf(int k, int n) => WgmmaProbeBOffset + 128 * (k >> 3) + 16 * n + 2 * (k & 7);
+    /// <summary>The byte offset of B[k][n] (16 x 8) in the probe's buffer: stored K-major (n rows of k), or with
+    /// <paramref name="mnMajor"/> as k rows of n.</summary>
+    public static int WgmmaProbeBOffsetOf(int k, int n, bool mnMajor = false) =>
+        WgmmaProbeBOffset + 128 * (k >> 3) + (mnMajor ? 16 * (k & 7) + 2 * n : 16 * n + 2 * (k & 7));
 
     /// <summary>A shared-memory matrix descriptor without swizzle: start address, leading and stride byte
     /// offsets, each in 16-byte units (bits 0-13, 16-29, 32-45); base offset and swizzle mode 0.</summary>
     public static ulong WgmmaDescriptor(uint address, int leadingBytes, int strideBytes) =>
         ((address >> 4) & 0x3FFFu) | ((ulong)(((uint)leadingBytes >> 4) & 0x3FFFu) << 16) | ((ulong)(((uint)strideBytes >> 4) & 0x3FFFu) << 32);
 
-    // a: A (64 x 16) row-major float16 bits, b: B stored K-major (8 x 16: b[n * 16 + k] = B[k][n]),
-    // d: 4 floats per thread (d[4t + j] = register dj of thread t), leading/stride: the descriptors'
-    // byte offsets to try (both operands). group: 128 (one warpgroup), grid: 1; sm_90a only.
-    public static void WgmmaProbeKernel(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<float> d, int leading, int stride)
+    /// <summary>The descriptors' byte offsets to try, and whether B is placed MN-major (wgmma's tnspB set).</summary>
+    public struct WgmmaProbeArgs
+    {
+        public int LeadingA, StrideA, LeadingB, StrideB, MnMajorB;
+    }
+
+    // a: A (64 x 16) row-major float16 bits, b: B (b[n * 16 + k] = B[k][n], placed as p.MnMajorB says),
+    // d: 4 floats per thread (d[4t + j] = register dj of thread t). group: 128 (one warpgroup), grid: 1;
+    // sm_90a only.
+    public static void WgmmaProbeKernel(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<float> d, WgmmaProbeArgs p)
     {
         var buffer = SharedMemory.Allocate<ushort>(WgmmaProbeSharedBytes / 2);   // the kernel's only shared allocation
         int t = Group.IdxX;
         for (int i = t; i < WgmmaProbeSharedBytes / 2; i += WgmmaProbeThreads) buffer[i] = 0;
         Group.Barrier();
         for (int i = t; i < 64 * 16; i += WgmmaProbeThreads) buffer[WgmmaProbeAOffset(i >> 4, i & 15) >> 1] = a[i];
-        buffer[WgmmaProbeBOffsetOf(t & 15, t >> 4) >> 1] = b[t];   // 128 threads, 128 elements: t = 16 n + k
+        buffer[WgmmaProbeBOffsetOf(t & 15, t >> 4, p.MnMajorB != 0) >> 1] = b[t];   // 128 threads, 128 elements: t = 16 n + k
         if (!CudaAsm.IsSupported) return;
 
         CudaAsm.Emit("fence.proxy.async.shared::cta;");   // the stores above, visible to wgmma's reads
         Group.Barrier();
         uint shared = (uint)SharedBase();
         Ref<float> d0 = 0f, d1 = 0f, d2 = 0f, d3 = 0f;
-        Input<ulong> descA = WgmmaDescriptor(shared, leading, stride);
-        Input<ulong> descB = WgmmaDescriptor(shared + WgmmaProbeBOffset, leading, stride);
-        CudaAsm.Emit("wgmma.fence.sync.aligned;");
-        CudaAsm.EmitRef("{ .reg .pred p; setp.ne.b32 p, 1, 0; " +
-                        "wgmma.mma_async.sync.aligned.m64n8k16.f32.f16.f16 {%0,%1,%2,%3}, %4, %5, p, 1, 1, 0, 0; }",
-                        ref d0, ref d1, ref d2, ref d3, ref descA, ref descB);
-        CudaAsm.Emit("wgmma.commit_group.sync.aligned;");
-        CudaAsm.Emit("wgmma.wait_group.sync.aligned 0;");
+        Input<ulong> descA = WgmmaDescriptor(shared, p.LeadingA, p.StrideA);
+        Input<ulong> descB = WgmmaDescriptor(shared + WgmmaProbeBOffset, p.LeadingB, p.StrideB);
+        // fence, wgmma, commit and wait in one block (as in GemmFp16Wgmma.cs), B's transpose flag last
+        if (p.MnMajorB == 0)
+            CudaAsm.EmitRef("{ .reg .pred p; setp.ne.b32 p, 1, 0; wgmma.fence.sync.aligned; " +
+                            "wgmma.mma_async.sync.aligned.m64n8k16.f32.f16.f16 {%0,%1,%2,%3}, %4, %5, p, 1, 1, 0, 0; " +
+                            "wgmma.commit_group.sync.aligned; wgmma.wait_group.sync.aligned 0; }",
+                            ref d0, ref d1, ref d2, ref d3, ref descA, ref descB);
+        else
+            CudaAsm.EmitRef("{ .reg .pred p; setp.ne.b32 p, 1, 0; wgmma.fence.sync.aligned; " +
+                            "wgmma.mma_async.sync.aligned.m64n8k16.f32.f16.f16 {%0,%1,%2,%3}, %4, %5, p, 1, 1, 0, 1; " +
+                            "wgmma.commit_group.sync.aligned; wgmma.wait_group.sync.aligned 0; }",
+                            ref d0, ref d1, ref d2, ref d3, ref descA, ref descB);
         d[4 * t] = d0.Value; d[4 * t + 1] = d1.Value; d[4 * t + 2] = d2.Value; d[4 * t + 3] = d3.Value;
     }
 }

@@ -4,8 +4,9 @@
 // m64n8k16 wgmma with both readings of a descriptor's byte offsets. The reading the kernel documents
 // (LBO along k, SBO along m or n) must give D = A B exactly, every element where the documented
 // accumulator layout puts it; the other reading must not. A failure says what the GPU did instead (which
-// reading gave the product, where the elements landed), which is what the probe is for. Everywhere the
-// host side is checked: the descriptor's bit fields and the core-matrix placement of A and B.
+// reading gave the product, where the elements landed), which is what the probe is for; with B placed
+// MN-major it also writes down (lab.log), without asserting it, which offset steps along k there.
+// Everywhere the host side is checked: the descriptor's bit fields and the core-matrix placement.
 using NativeCnn.Backends.Gpu;
 using NativeCnn.Kernels;
 using Xunit;
@@ -24,9 +25,13 @@ public static partial class GpuCases
         Assert.Equal(Enumerable.Range(0, 1024).Select(i => 2 * i), aOffsets.Order());
         Assert.Equal(256 + 16 + 2, GemmHalfKernels.WgmmaProbeAOffset(9, 1));    // core (1, 0), row 1, element 1
         Assert.Equal(128 + 4, GemmHalfKernels.WgmmaProbeAOffset(0, 10));        // core (0, 1), element 2
-        var bOffsets = Enumerable.Range(0, 128).Select(i => GemmHalfKernels.WgmmaProbeBOffsetOf(i & 15, i >> 4)).ToList();
-        Assert.Equal(Enumerable.Range(0, 128).Select(i => GemmHalfKernels.WgmmaProbeBOffset + 2 * i), bOffsets.Order());
-        Assert.Equal(GemmHalfKernels.WgmmaProbeBOffset + 128 + 3 * 16 + 2, GemmHalfKernels.WgmmaProbeBOffsetOf(9, 3));
+        foreach (bool mnMajor in new[] { false, true })
+        {
+            var bOffsets = Enumerable.Range(0, 128).Select(i => GemmHalfKernels.WgmmaProbeBOffsetOf(i & 15, i >> 4, mnMajor)).ToList();
+            Assert.Equal(Enumerable.Range(0, 128).Select(i => GemmHalfKernels.WgmmaProbeBOffset + 2 * i), bOffsets.Order());
+        }
+        Assert.Equal(GemmHalfKernels.WgmmaProbeBOffset + 128 + 3 * 16 + 2, GemmHalfKernels.WgmmaProbeBOffsetOf(9, 3));              // n row 3, k 9
+        Assert.Equal(GemmHalfKernels.WgmmaProbeBOffset + 128 + 16 + 3 * 2, GemmHalfKernels.WgmmaProbeBOffsetOf(9, 3, mnMajor: true)); // k row 9, n 3
         if (!gpu.SupportsWgmma) return;
 
         // D[r][c] = 8 r + c + 1: A[r][0] = r, A[r][1] = 1, B[0][c] = 8, B[1][c] = c + 1
@@ -43,15 +48,24 @@ public static partial class GpuCases
             var first = Enumerable.Range(0, 8).Select(i => $"t{i >> 2} d{i & 3} = {d[i]} (row {(int)(d[i] - 1) / 8}, col {(int)(d[i] - 1) % 8})");
             return $"{reading}: {right} of 512 where documented; {(allThere ? "every element of D present once" : "not a permutation of D")}; {string.Join(", ", first)}";
         }
-        var documented = gpu.RunWgmmaProbe(a, b, leading: 128, stride: 256);
-        var swapped = gpu.RunWgmmaProbe(a, b, leading: 256, stride: 128);
-        string both = Report(documented, "LBO 128 (along k), SBO 256") + "\n" + Report(swapped, "LBO 256, SBO 128 (along k)");
+        static GemmHalfKernels.WgmmaProbeArgs Offsets(int leadingA, int strideA, int leadingB, int strideB, bool mnMajorB = false) =>
+            new() { LeadingA = leadingA, StrideA = strideA, LeadingB = leadingB, StrideB = strideB, MnMajorB = mnMajorB ? 1 : 0 };
+        bool Exact(float[] d) => Enumerable.Range(0, 512).All(i => d[i] == 8 * Documented(i >> 2, i & 3).Row + Documented(i >> 2, i & 3).Col + 1);
+        var documented = gpu.RunWgmmaProbe(a, b, Offsets(128, 256, 128, 256));
+        var swapped = gpu.RunWgmmaProbe(a, b, Offsets(256, 128, 256, 128));
+        // for the record (not relied on): B MN-major, A as documented; which offset steps along k there
+        var mnLeading = gpu.RunWgmmaProbe(a, b, Offsets(128, 256, 128, 256, mnMajorB: true));
+        var mnStride = gpu.RunWgmmaProbe(a, b, Offsets(128, 256, 256, 128, mnMajorB: true));
+        string all = string.Join("\n", Report(documented, "LBO 128 (along k), SBO 256"), Report(swapped, "LBO 256, SBO 128 (along k)"),
+                                 Report(mnLeading, "B MN-major, its k step in LBO"), Report(mnStride, "B MN-major, its k step in SBO"));
+        Console.WriteLine($"  wgmma probe: K-major reading {(Exact(documented) ? "confirmed" : "NOT confirmed")}; B MN-major: k step in " +
+                          $"{(Exact(mnLeading) ? "LBO" : Exact(mnStride) ? "SBO" : "neither")}\n    {all.Replace("\n", "\n    ")}");
         for (int i = 0; i < 512; i++)
         {
             var (row, col) = Documented(i >> 2, i & 3);
-            Assert.True(documented[i] == 8 * row + col + 1, $"thread {i >> 2} register d{i & 3}: {documented[i]}, expected D[{row}][{col}] = {8 * row + col + 1}\n{both}");
+            Assert.True(documented[i] == 8 * row + col + 1, $"thread {i >> 2} register d{i & 3}: {documented[i]}, expected D[{row}][{col}] = {8 * row + col + 1}\n{all}");
         }
-        Assert.False(swapped.SequenceEqual(documented), $"the swapped reading gave the same D\n{both}");
+        Assert.False(swapped.SequenceEqual(documented), $"the swapped reading gave the same D\n{all}");
     }
 
     /// <summary>The wgmma kernel (GpuBackend.HalfWgmma): every transpose pair (all but op(A) as stored and op(B)

@@ -54,14 +54,4 @@ public static class CompiledPtx
         var stream = acc.DefaultStream;
         return (config, x1, x2, x3, x4) => launcher(stream, config, x1, x2, x3, x4);
     }
-
-    /// <summary>The same for five parameters.</summary>
-    public static Action<KernelConfig, T1, T2, T3, T4, T5> LoadStreamKernel<T1, T2, T3, T4, T5>(
-        Accelerator acc, Action<T1, T2, T3, T4, T5> kernel, KernelSpecialization bounds, bool sm90a = false)
-        where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct
-    {
-        var launcher = Load(acc, kernel.Method, bounds, sm90a).CreateLauncherDelegate<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5>>();
-        var stream = acc.DefaultStream;
-        return (config, x1, x2, x3, x4, x5) => launcher(stream, config, x1, x2, x3, x4, x5);
-    }
 }

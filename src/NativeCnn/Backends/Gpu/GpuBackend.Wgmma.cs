@@ -21,15 +21,15 @@ public sealed partial class GpuBackend
     /// GPU: the wgmma probe (GpuCases.Wgmma.cs) first has to confirm the descriptor reading it is built on.</summary>
     public bool HalfWgmma { get; set; }
 
-    private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, int, int>? _wgmmaProbe;
+    private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmHalfKernels.WgmmaProbeArgs>? _wgmmaProbe;
 
     /// <summary>Whether this device runs sm_90a code such as wgmma: CUDA compute capability 9.0 exactly.</summary>
     public bool SupportsWgmma => _acc is CudaAccelerator { Architecture: { Major: 9, Minor: 0 } };
 
     /// <summary>One launch of the wgmma probe (kernels/NativeCnn.Kernels/WgmmaProbe.cs) on <paramref name="a"/> (64 x 16,
-    /// row-major) and <paramref name="b"/> (B stored K-major, b[16n + k] = B[k][n]) float16 bits, with both
-    /// descriptors' leading and stride byte offsets as given: the 4 accumulators of each of its 128 threads.</summary>
-    internal float[] RunWgmmaProbe(ushort[] a, ushort[] b, int leading, int stride)
+    /// row-major) and <paramref name="b"/> (b[16n + k] = B[k][n]) float16 bits, with the descriptors' byte offsets
+    /// and B's placement as given: the 4 accumulators of each of its 128 threads.</summary>
+    internal float[] RunWgmmaProbe(ushort[] a, ushort[] b, GemmHalfKernels.WgmmaProbeArgs p)
     {
         if (!SupportsWgmma) throw new NativeCnnException($"GPU backend: the wgmma probe needs a CUDA device of compute capability 9.0, not {Device}");
         if (a.Length != 64 * 16 || b.Length != 16 * 8)
@@ -37,9 +37,9 @@ public sealed partial class GpuBackend
         using var da = _acc.Allocate1D(a);
         using var db = _acc.Allocate1D(b);
         using var dd = _acc.Allocate1D<float>(4 * GemmHalfKernels.WgmmaProbeThreads);
-        Load(ref _wgmmaProbe, acc => CompiledPtx.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, int, int>(
+        Load(ref _wgmmaProbe, acc => CompiledPtx.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmHalfKernels.WgmmaProbeArgs>(
                 acc, GemmHalfKernels.WgmmaProbeKernel, new KernelSpecialization(GemmHalfKernels.WgmmaProbeThreads, 1), sm90a: true))
-            (new KernelConfig(1, GemmHalfKernels.WgmmaProbeThreads), da.View, db.View, dd.View, leading, stride);
+            (new KernelConfig(1, GemmHalfKernels.WgmmaProbeThreads), da.View, db.View, dd.View, p);
         _acc.Synchronize();
         return dd.GetAsArray1D();
     }
