@@ -3,7 +3,8 @@
 // installed (/opt/cuda-ptxas, see ../shared/gpu/install-ptxas.sh), assembles for sm_90. So a kernel
 // that cannot build for the GPU fails here, long before anyone has a GPU. Kernels with Hopper-only
 // instructions (the wgmma probe) are checked as the backend loads them, with an sm_90a header; they
-// assemble only with a CUDA 12 ptxas (NATIVECNN_PTXAS_SM90A), which CI does not have.
+// assemble only with a CUDA 12 ptxas (NATIVECNN_PTXAS_SM90A), which CI does not have. Every kernel whose
+// PTX the backend's pass (PtxLocalPromotion) changes assembles after the pass too.
 using System.Diagnostics;
 using System.Reflection;
 using System.Text.RegularExpressions;
@@ -72,6 +73,15 @@ public class PtxCompileTests
         _out.WriteLine(log);
         Assert.True(exit == 0, $"ptxas -arch=sm_90 failed for {name}:\n{log}");
         Assert.Contains("Used", log);
+        // the backend's PTX pass (PtxLocalPromotion) on every kernel with inline-PTX operands: its output
+        // must assemble too, with no more stack than the original
+        string promoted = PtxLocalPromotion.Apply(ptx, out int slots);
+        if (slots == 0) return;
+        var (promotedExit, promotedLog) = PtxKernels.Assemble(promoted);
+        _out.WriteLine($"after PtxLocalPromotion ({slots} slots):\n{promotedLog}");
+        Assert.True(promotedExit == 0, $"ptxas -arch=sm_90 failed for {name} after PtxLocalPromotion:\n{promotedLog}");
+        static int Stack(string report) => Regex.Matches(report, @"(\d+) bytes stack frame").Sum(m => int.Parse(m.Groups[1].Value));
+        Assert.True(Stack(promotedLog) <= Stack(log), $"{name}: more stack after PtxLocalPromotion\n{log}\n{promotedLog}");
     }
 
     [Fact]
