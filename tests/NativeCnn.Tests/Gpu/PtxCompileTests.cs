@@ -149,12 +149,20 @@ internal static class PtxKernels
         {
             var key = (kernel, specialization.MaxNumThreadsPerGroup, specialization.MinNumGroupsPerMultiprocessor);
             if (Compiled.TryGetValue(key, out var cached)) return cached;
+            return Compiled[key] = CompileKernel(kernel, specialization).PTXAssembly;
+        }
+    }
+
+    /// <summary>A fresh compiled kernel (not cached: for tests that rewrite it), with the CUDA backend's options.</summary>
+    public static PTXCompiledKernel CompileKernel(MethodInfo kernel, KernelSpecialization specialization)
+    {
+        lock (Lock)
+        {
             // the same options as the CUDA backend's context (Devices.CudaContext)
             _context ??= Context.Create(b => b.Optimize(OptimizationLevel.O2).EnableAlgorithms());
             _backend ??= new PTXBackend(_context, new CudaCapabilityContext(CudaArchitecture.SM_90), CudaArchitecture.SM_90,
                                         CudaInstructionSet.ISA_78, null);
-            var compiled = _backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(kernel), specialization);
-            return Compiled[key] = ((PTXCompiledKernel)compiled).PTXAssembly;
+            return (PTXCompiledKernel)_backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(kernel), specialization);
         }
     }
 

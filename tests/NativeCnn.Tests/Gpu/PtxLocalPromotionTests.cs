@@ -5,12 +5,9 @@
 // PtxTarget's sm_90a header. The passes' effect on the real kernels (no stack frame, no local loads or
 // stores after ptxas) is checked in GemmHalfPtxTests.
 using ILGPU;
-using ILGPU.Backends.EntryPoints;
-using ILGPU.Backends.PTX;
 using ILGPU.Runtime;
 using ILGPU.Runtime.Cuda;
 using NativeCnn.Backends.Gpu;
-using NativeCnn.Kernels;
 using Xunit;
 
 namespace NativeCnn.Tests.Gpu;
@@ -131,12 +128,7 @@ public class PtxLocalPromotionTests
     public void ACompiledKernelIsRewrittenInPlace()
     {
         Assert.True(CompiledPtx.CanRewrite);
-        using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2));
-        var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90), CudaArchitecture.SM_90,
-                                     CudaInstructionSet.ISA_78, null);
-        var kernel = (PTXCompiledKernel)backend.Compile(
-            EntryPointDescription.FromExplicitlyGroupedKernel(typeof(PromotionKernels).GetMethod(nameof(PromotionKernels.AddThroughAsm))!),
-            KernelSpecialization.Empty);
+        var kernel = PtxKernels.CompileKernel(typeof(PromotionKernels).GetMethod(nameof(PromotionKernels.AddThroughAsm))!, KernelSpecialization.Empty);
         string before = kernel.PTXAssembly;
         Assert.Contains("__local_depot", before);
         int promoted = 0;
