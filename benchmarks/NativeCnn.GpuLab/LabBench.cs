@@ -18,7 +18,7 @@ public static class LabBench
         var device = gpu.Device;
         int warmup = o.Quick ? 1 : 3, reps = o.Quick ? 2 : 10;
         var timed = new List<BenchResult>();
-        var cases = BenchSuite.Cases(device, o.Quick).Where(c => o.BenchFilter is null || c.Name.Contains(o.BenchFilter, StringComparison.Ordinal)).ToList();
+        var cases = BenchSuite.Cases(device, o.Quick).Where(c => o.BenchSelected(c.Name)).ToList();
         foreach (var c in cases) timed.Add(Time(c, null));
         // the AMP step again on each opt-in float16 kernel, unless --half-ldmatrix made one the default:
         // variant rows in summary.md beside the same PyTorch AMP numbers (report.md keeps the default's)

@@ -28,7 +28,7 @@ public static class LabBenchFp16
         foreach (var (n, path, kernel) in runs)
         {
             string name = $"gemm_{n}" + (path == HalfGemmPath.Widen ? "_widen" : "");
-            if (o.BenchFilter is not null && !name.Contains(o.BenchFilter, StringComparison.Ordinal)) continue;
+            if (!o.BenchSelected(name)) continue;
             var saved = gpu.HalfGemm;
             try
             {

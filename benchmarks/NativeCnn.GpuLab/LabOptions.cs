@@ -19,7 +19,7 @@ public sealed class LabOptions
         "  --quick          tiny sizes everywhere (case names then carry the sizes actually run)\n" +
         "  --only LIST      sections to run, comma-separated: device,cases,kernels,bench,profile,train (default: all)\n" +
         "  --cases TEXT     run only the correctness cases whose name contains TEXT\n" +
-        "  --bench TEXT     run only the timed cases whose name contains TEXT\n" +
+        "  --bench TEXT     run only the timed cases whose name contains TEXT (or one of TEXT's comma-separated parts)\n" +
         "  --variant NAME   kernel lab: run only the variants named NAME (e.g. mma.sync-128x128; for a profiler)\n" +
         "  --epochs N       training epochs (default 2; 1 with --quick)\n" +
         "  --no-cpu-train   skip the CPU training run of the same seed (default: run it, for the accuracy comparison)\n" +
@@ -36,6 +36,11 @@ public sealed class LabOptions
     public HashSet<string> Sections { get; } = new(StringComparer.Ordinal) { "device", "cases", "kernels", "bench", "profile", "train" };
     public string? CaseFilter { get; private set; }
     public string? BenchFilter { get; private set; }
+
+    /// <summary>Whether --bench selects the timed case <paramref name="name"/>: no filter, or a name containing
+    /// one of its comma-separated parts.</summary>
+    public bool BenchSelected(string name) =>
+        BenchFilter is null || BenchFilter.Split(',', StringSplitOptions.RemoveEmptyEntries).Any(part => name.Contains(part, StringComparison.Ordinal));
     public string? Variant { get; private set; }
     public int Epochs { get; private set; }
     public bool CpuTrain { get; private set; } = true;

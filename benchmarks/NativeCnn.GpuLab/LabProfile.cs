@@ -20,7 +20,7 @@ public static class LabProfile
                       "the device synchronised before every launch: time from one launch to the next, booked to the first " +
                       "(kernels named by the backend's launcher; GEMMs by M x N x K, transposes, batch).\n");
         foreach (var c in BenchSuite.Cases(gpu.Device, o.Quick).Where(c => c.Family == "train" &&
-                     (o.BenchFilter is null || c.Name.Contains(o.BenchFilter, StringComparison.Ordinal))))
+                     o.BenchSelected(c.Name)))
         {
             var prepared = c.Setup();
             prepared.Step();

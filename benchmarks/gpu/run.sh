@@ -35,12 +35,13 @@ timeout "${LAB_TIMEOUT:-420}" bash "$here/lab/run.sh" "$out" --torch "$out/torch
 code=${PIPESTATUS[0]}
 
 # The wgmma cases (GpuCases.Wgmma.cs: the probe, then the wgmma GEMM) and the wgmma GEMM's timings
-# (float16 gemm rows with variant "wgmma"; float32 gemm rows too, as the filter matches them) in a
+# (float16 gemm rows with variant "wgmma", the resnet18 AMP step on it; float32 gemm rows too, as the
+# filter matches them) in a
 # process of its own, after the lab: a kernel that faults leaves its CUDA context unusable, and nothing
 # else runs after it here. Its case and bench records join results.jsonl, its output lab.log.
 echo "== wgmma"
 probe_args=(); for a in "$@"; do [ "$a" = --simulator ] && probe_args+=(--simulator --quick); done
-timeout "${PROBE_TIMEOUT:-120}" bash "$here/lab/run.sh" "$out/probe" --only cases,bench --cases Wgmma --bench gemm_ \
+timeout "${PROBE_TIMEOUT:-120}" bash "$here/lab/run.sh" "$out/probe" --only cases,bench --cases Wgmma --bench gemm_,_amp \
   --half-ldmatrix wgmma "${probe_args[@]}" 2>&1 | tee -a "$out/lab.log"
 [ -f "$out/probe/results.jsonl" ] && grep -E '"section":"(case|bench)"' "$out/probe/results.jsonl" | sed 's/^{"section":"bench"/{"section":"bench","run":"wgmma"/' >>"$out/results.jsonl"
 rm -rf "$out/probe"
