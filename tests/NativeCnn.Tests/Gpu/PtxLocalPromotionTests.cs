@@ -2,8 +2,9 @@
 // 1.5.3 writes inline-PTX operands: what it promotes (4- and 8-byte slots), what it must leave alone
 // (another width, an offset, an address that escapes, the same register name in another function);
 // that a compiled kernel can be rewritten in place on the pinned ILGPU (CompiledPtx.cs); and
-// PtxTarget's sm_90a header. The passes' effect on the real kernels (no stack frame, no local loads or
-// stores after ptxas) is checked in GemmHalfPtxTests.
+// PtxTarget's sm_90a header; and, on a kernel where ptxas promotes the slots itself, that the pass
+// leaves the same machine code (so it does what ptxas would). The passes' effect on the other kernels
+// (no stack frame, no local loads or stores after ptxas) is checked in GemmHalfPtxTests.
 using ILGPU;
 using ILGPU.Runtime;
 using ILGPU.Runtime.Cuda;
@@ -136,6 +137,38 @@ public class PtxLocalPromotionTests
         Assert.True(promoted >= 2, $"{promoted} slots promoted");
         Assert.Equal(PtxLocalPromotion.Apply(before, out _), kernel.PTXAssembly);
         Assert.DoesNotContain("__local_depot", kernel.PTXAssembly);
+    }
+}
+
+/// <summary>The pass on a real kernel where ptxas promotes the slots by itself (GemmFp16.cs's 128x128 mma.sync
+/// kernel: no cp.async, no stack): if the rewrite is only what ptxas would have done, the machine code
+/// is the same instruction for instruction. Needs ptxas and cuobjdump (/opt/cuda-ptxas).</summary>
+public class PtxLocalPromotionMachineCodeTests
+{
+    private readonly Xunit.Abstractions.ITestOutputHelper _out;
+
+    public PtxLocalPromotionMachineCodeTests(Xunit.Abstractions.ITestOutputHelper output) { _out = output; }
+
+    [Fact]
+    public void WhereptxasPromotesTheSlotsItselfThePassLeavesTheSameMachineCode()
+    {
+        string ptx = PtxKernels.Compile(typeof(NativeCnn.Kernels.GemmHalfKernels).GetMethod(nameof(NativeCnn.Kernels.GemmHalfKernels.GemmHalfTensorCore128Kernel))!,
+                                        NativeCnn.Kernels.GemmHalfKernels.Specialization128);
+        string promoted = PtxLocalPromotion.Apply(ptx, out int slots);
+        Assert.True(slots > 100, $"{slots} slots promoted");
+        if (PtxKernels.Ptxas is null || !File.Exists(PtxKernels.CuobjdumpPath)) { _out.WriteLine("ptxas or cuobjdump not installed: not compared"); return; }
+        static List<string> Opcodes(string sass) =>
+            System.Text.RegularExpressions.Regex.Matches(sass, @"^\s+/\*[0-9a-f]{4}\*/\s+(?:@!?U?P[T0-9]\s+)?([A-Z][A-Z0-9_.]*)", System.Text.RegularExpressions.RegexOptions.Multiline)
+                .Select(m => m.Groups[1].Value).ToList();
+        var (exit, log, sass) = PtxKernels.AssembleWithSass(ptx);
+        var (promotedExit, promotedLog, promotedSass) = PtxKernels.AssembleWithSass(promoted);
+        Assert.True(exit == 0 && promotedExit == 0, log + promotedLog);
+        Assert.Contains("0 bytes stack frame", log);
+        var before = Opcodes(sass!);
+        var after = Opcodes(promotedSass!);
+        _out.WriteLine($"{before.Count} instructions before, {after.Count} after");
+        Assert.True(before.Count > 1000, $"{before.Count} instructions read from the SASS");
+        Assert.Equal(before, after);
     }
 }
 
