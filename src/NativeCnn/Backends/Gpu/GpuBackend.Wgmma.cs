@@ -2,8 +2,8 @@
 // kernels/NativeCnn.Kernels/GemmFp16Wgmma.cs and the probe of kernels/NativeCnn.Kernels/WgmmaProbe.cs,
 // both loaded through the PTX passes with an sm_90a header (CompiledPtx.cs). The GEMM takes operands
 // K-major (op(A) as (m, k) rows, op(B) as (n, k) rows) with 16-byte-aligned rows: an operand stored
-// otherwise is first copied into that form (a strided copy into pooled scratch, rows padded to a
-// multiple of 8 halves). On the simulator the kernel runs with wgmma emulated through its descriptors,
+// otherwise is first copied into that form (pooled scratch, rows padded to a multiple of 8 halves; a
+// tiled transpose where the operand runs the other way). On the simulator the kernel runs with wgmma emulated through its descriptors,
 // so HalfWgmma is tested there; on CUDA it runs on compute capability 9.0 devices only.
 using ILGPU;
 using ILGPU.Runtime;
@@ -67,17 +67,32 @@ public sealed partial class GpuBackend
         if (sb is not null) ReturnToPool(sb);
     }
 
+    private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, MemoryKernels.TransposeShape>? _transposeF16;
+
     /// <summary>A pooled (rows x k) row-major copy of each batch entry of an operand whose element (r, k) is at
-    /// r * ld + k (<paramref name="transposed"/>: k * ld + r), rows padded to a multiple of 8 halves.</summary>
+    /// r * ld + k (<paramref name="transposed"/>: k * ld + r), rows padded to a multiple of 8 halves: a
+    /// strided copy (coalesced on both sides) or a tiled transpose.</summary>
     private GpuStorage KMajorCopy(ArrayView<ushort> v, bool transposed, int rows, int k, int ld, int stride, int batch,
                                  out int copyLd, out int copyStride)
     {
         copyLd = (k + 7) / 8 * 8;
         copyStride = rows * copyLd;
         var copy = Scratch((long)batch * copyStride, DType.Float16);
-        if ((long)batch * rows * k > 0)
-            StridedCopy(v, 0, new[] { stride, transposed ? 1 : ld, transposed ? ld : 1 }, copy.F16, 0, new[] { copyStride, copyLd, 1 },
-                        new[] { batch, rows, k },
+        if ((long)batch * rows * k == 0) return copy;
+        if (transposed)
+        {
+            // the operand as stored is (k x rows): its transpose
+            const int T = MemoryKernels.TransposeTile;
+            var shape = new MemoryKernels.TransposeShape
+            {
+                Rows = k, Cols = rows, Batch = batch, SrcLd = ld, SrcStride = stride, DstLd = copyLd, DstStride = copyStride,
+            };
+            Load(ref _transposeF16, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, MemoryKernels.TransposeShape>(MemoryKernels.TransposeKernel))
+                (new KernelConfig(new Index3D((rows + T - 1) / T, (k + T - 1) / T, Math.Min(batch, 65535)), new Index3D(T, MemoryKernels.TransposeGroupRows, 1)),
+                 v, copy.F16, shape);
+        }
+        else
+            StridedCopy(v, 0, new[] { stride, ld, 1 }, copy.F16, 0, new[] { copyStride, copyLd, 1 }, new[] { batch, rows, k },
                         Load(ref _copyF16, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, StridedLayout, int>(MemoryKernels.StridedCopyKernel)));
         return copy;
     }
