@@ -3,8 +3,9 @@
 // both loaded through the PTX passes with an sm_90a header (CompiledPtx.cs). The GEMM takes operands
 // K-major (op(A) as (m, k) rows, op(B) as (n, k) rows) with 16-byte-aligned rows: an operand stored
 // otherwise is first copied into that form (pooled scratch, rows padded to a multiple of 8 halves; a
-// tiled transpose where the operand runs the other way). On the simulator the kernel runs with wgmma emulated through its descriptors,
-// so HalfWgmma is tested there; on CUDA it runs on compute capability 9.0 devices only.
+// tiled transpose where the operand runs the other way). On the simulator the kernel runs with wgmma
+// emulated through its descriptors, so HalfWgmma is tested there; on CUDA it runs on compute
+// capability 9.0 devices only.
 using ILGPU;
 using ILGPU.Runtime;
 using ILGPU.Runtime.Cuda;
