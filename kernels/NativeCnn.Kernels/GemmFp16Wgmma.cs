@@ -1,7 +1,7 @@
 // The float16 GEMM on Hopper's warpgroup mma (wgmma, sm_90a only): the path cuBLAS takes, operands read
 // by the tensor cores straight from shared memory (no ldmatrix, no fragment registers).
 //   - Operands K-major: op(A) as (m, k) rows, op(B) as (n, k) rows (B transposed), each row 16-byte
-//     aligned; the host copies any other operand into that form first (GpuBackend.Fp16.cs).
+//     aligned; the host copies any other operand into that form first (GpuBackend.Wgmma.cs).
 //   - A group of 256 threads (2 warpgroups) computes a 128x128 tile of C; warpgroup w the rows
 //     64w..64w+63, as two m64n64k16 wgmma per k16 step (64 float accumulators per thread).
 //   - Slices 32 deep move by cp.async (as in GemmFp16Async.cs) into a ring of 3 (16 KB each: op(A)'s
@@ -49,22 +49,16 @@ public static partial class GemmHalfKernels
         int t = Group.IdxX, warpgroup = t >> 7;
         int m0 = Grid.IdxY * Tile128, n0 = Grid.IdxX * Tile128;
         int shared = SharedBase();   // added to the offsets cp.async and the descriptors get (0 on the simulator)
-        // this thread's chunks: q = t and t + 256 (64 rows further, 4 KB further in the tile)
-        int row = ((t >> 5) << 3) | (t & 7), kChunk = (t >> 3) & 3;
         var halves = ring.Cast<ushort>();
 
         for (int batch = Grid.IdxZ; batch < g.Batch; batch += Grid.DimZ)
         {
-            int aBase = batch * g.StrideA, bBase = batch * g.StrideB, cBase = batch * g.StrideC;
+            var ch = WgmmaChunks.For(g, batch, t, m0, n0, shared);
+            int cBase = batch * g.StrideC;
             var low = default(WgmmaAcc); var high = default(WgmmaAcc);   // columns 0..63 and 64..127 of the tile
-            CopyWgmmaSlice(a, ring, g.AddressA, aBase + (m0 + row) * g.Lda + 8 * kChunk, g.Lda, shared + 16 * t, m0 + row, g.M, 8 * kChunk, g.K, m0 + Tile128 <= g.M && TileK <= g.K);
-            CopyWgmmaSlice(b, ring, g.AddressB, bBase + (n0 + row) * g.Ldb + 8 * kChunk, g.Ldb, shared + WgmmaOperandBytes + 16 * t, n0 + row, g.N, 8 * kChunk, g.K, n0 + Tile128 <= g.N && TileK <= g.K);
+            CopyWgmmaStage(a, b, ring, g, ch, 0, 0);   // slices 0 and 1 into stages 0 and 1: a commit group each
             CommitCopies();
-            if (TileK < g.K)
-            {
-                CopyWgmmaSlice(a, ring, g.AddressA, aBase + (m0 + row) * g.Lda + TileK + 8 * kChunk, g.Lda, shared + WgmmaStageBytes + 16 * t, m0 + row, g.M, TileK + 8 * kChunk, g.K, m0 + Tile128 <= g.M && 2 * TileK <= g.K);
-                CopyWgmmaSlice(b, ring, g.AddressB, bBase + (n0 + row) * g.Ldb + TileK + 8 * kChunk, g.Ldb, shared + WgmmaStageBytes + WgmmaOperandBytes + 16 * t, n0 + row, g.N, TileK + 8 * kChunk, g.K, n0 + Tile128 <= g.N && 2 * TileK <= g.K);
-            }
+            if (TileK < g.K) CopyWgmmaStage(a, b, ring, g, ch, TileK, WgmmaStageBytes);
             CommitCopies();
 
             int read = 0;   // the stage (byte offset) that holds slice k0
@@ -73,14 +67,9 @@ public static partial class GemmHalfKernels
                 WaitForAllButNewestCopies();
                 if (CudaAsm.IsSupported) CudaAsm.Emit("fence.proxy.async.shared::cta;");   // the copies, visible to wgmma
                 Group.Barrier();
+                // slice k0 + 64 goes into the stage slice k0 - 32 was read from
                 int write = read == 0 ? 2 * WgmmaStageBytes : read - WgmmaStageBytes;
-                int k2 = k0 + 2 * TileK;
-                if (k2 < g.K)
-                {
-                    bool wholeK = k2 + TileK <= g.K;
-                    CopyWgmmaSlice(a, ring, g.AddressA, aBase + (m0 + row) * g.Lda + k2 + 8 * kChunk, g.Lda, shared + write + 16 * t, m0 + row, g.M, k2 + 8 * kChunk, g.K, wholeK && m0 + Tile128 <= g.M);
-                    CopyWgmmaSlice(b, ring, g.AddressB, bBase + (n0 + row) * g.Ldb + k2 + 8 * kChunk, g.Ldb, shared + write + WgmmaOperandBytes + 16 * t, n0 + row, g.N, k2 + 8 * kChunk, g.K, wholeK && n0 + Tile128 <= g.N);
-                }
+                if (k0 + 2 * TileK < g.K) CopyWgmmaStage(a, b, ring, g, ch, k0 + 2 * TileK, write);
                 CommitCopies();
                 // warpgroup w: op(A) rows 64w.. (8 core rows of 512 bytes on), op(B) rows 0..63 and 64..127;
                 // the slice's second k16 step starts 2 core matrices (256 bytes) on
@@ -96,6 +85,41 @@ public static partial class GemmHalfKernels
             high.Store(c, cBase, g, r, col + 64);
             Group.Barrier();   // the next batch's first slices overwrite stages still being read
         }
+    }
+
+    /// <summary>Where this thread's chunks of a slice come from and go: chunks q = t and t + 256 of each operand,
+    /// row 8 (q >> 5) + (q &amp; 7) of the tile (and 64 rows further), k chunk (q >> 3) &amp; 3, landing at byte 16 q
+    /// of the operand's tile (and 4 KB further).</summary>
+    private struct WgmmaChunks
+    {
+        /// <summary>The first chunk's element at the slice starting at k = 0, in op(A) and op(B).</summary>
+        public int AFirst, BFirst;
+        /// <summary>Its row of op(A) (m) and of op(B) (n), and its first k within a slice.</summary>
+        public int ARow, BRow, K;
+        /// <summary>Its byte in a ring stage's op(A) tile, SharedBase included.</summary>
+        public int At;
+        /// <summary>Whether the group's 128 rows of each operand lie inside the matrix.</summary>
+        public bool AInside, BInside;
+
+        public static WgmmaChunks For(GemmArgs g, int batch, int t, int m0, int n0, int shared)
+        {
+            int row = ((t >> 5) << 3) | (t & 7), k = 8 * ((t >> 3) & 3);
+            return new WgmmaChunks
+            {
+                ARow = m0 + row, BRow = n0 + row, K = k, At = shared + 16 * t,
+                AFirst = batch * g.StrideA + (m0 + row) * g.Lda + k, BFirst = batch * g.StrideB + (n0 + row) * g.Ldb + k,
+                AInside = m0 + Tile128 <= g.M, BInside = n0 + Tile128 <= g.N,
+            };
+        }
+    }
+
+    /// <summary>Both operands' chunks of the slice at <paramref name="k0"/> by cp.async into the ring stage at
+    /// byte <paramref name="stage"/>.</summary>
+    private static void CopyWgmmaStage(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<U4> ring, GemmArgs g, WgmmaChunks ch, int k0, int stage)
+    {
+        bool wholeK = k0 + TileK <= g.K;
+        CopyWgmmaSlice(a, ring, g.AddressA, ch.AFirst + k0, g.Lda, ch.At + stage, ch.ARow, g.M, k0 + ch.K, g.K, wholeK && ch.AInside);
+        CopyWgmmaSlice(b, ring, g.AddressB, ch.BFirst + k0, g.Ldb, ch.At + stage + WgmmaOperandBytes, ch.BRow, g.N, k0 + ch.K, g.K, wholeK && ch.BInside);
     }
 
     /// <summary>This thread's two chunks of an operand's slice (rows <paramref name="outer"/> and outer + 64,
