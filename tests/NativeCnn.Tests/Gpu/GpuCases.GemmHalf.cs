@@ -86,7 +86,6 @@ public static partial class GpuCases
     /// says which ran.</summary>
     public static void GemmHalf_LdmatrixKernel(GpuBackend gpu)
     {
-        if (gpu.Device.Kind == DeviceKind.Cuda && !CanUseTensorCores(gpu)) return;
         Assert.True(GpuBackend.LdmatrixAligned(new GemmArgs { K = 45, Lda = 48, Ldb = 136, Batch = 2, StrideA = 960, StrideB = 8 }, 8, 16));
         Assert.False(GpuBackend.LdmatrixAligned(new GemmArgs { K = 45, Lda = 48, Ldb = 136, Batch = 1 }, 4, 16));
         Assert.False(GpuBackend.LdmatrixAligned(new GemmArgs { K = 45, Lda = 48, Ldb = 130, Batch = 1 }, 0, 0));
@@ -95,28 +94,16 @@ public static partial class GpuCases
     }
 
     /// <summary>The same with 4 warps of 64x64 (GemmFp16Warp64.cs): 128 threads, 4 chunks of each operand per thread.</summary>
-    public static void GemmHalf_LdmatrixWarp64Kernel(GpuBackend gpu)
-    {
-        if (gpu.Device.Kind == DeviceKind.Cuda && !CanUseTensorCores(gpu)) return;
-        LdmatrixShapes(gpu, HalfLdmatrixKernel.Warp64x64, async: false);
-    }
+    public static void GemmHalf_LdmatrixWarp64Kernel(GpuBackend gpu) => LdmatrixShapes(gpu, HalfLdmatrixKernel.Warp64x64, async: false);
 
     /// <summary>The cp.async kernels (GemmFp16Async.cs) with 64x32 warps: the shapes of the ldmatrix cases, so
     /// also runs of 5 slices (the ring of 3 comes round) and part chunks (the copies' zero fill). On the
     /// simulator each copy is the cp.async's source, byte count and destination done at once; on CUDA the
     /// kernel runs from PtxLocalPromotion's PTX.</summary>
-    public static void GemmHalf_AsyncKernel(GpuBackend gpu)
-    {
-        if (gpu.Device.Kind == DeviceKind.Cuda && !CanUseTensorCores(gpu)) return;
-        LdmatrixShapes(gpu, HalfLdmatrixKernel.Warp64x32, async: true);
-    }
+    public static void GemmHalf_AsyncKernel(GpuBackend gpu) => LdmatrixShapes(gpu, HalfLdmatrixKernel.Warp64x32, async: true);
 
     /// <summary>The cp.async kernels with 64x64 warps (4 chunks of each operand per thread and slice).</summary>
-    public static void GemmHalf_AsyncWarp64Kernel(GpuBackend gpu)
-    {
-        if (gpu.Device.Kind == DeviceKind.Cuda && !CanUseTensorCores(gpu)) return;
-        LdmatrixShapes(gpu, HalfLdmatrixKernel.Warp64x64, async: true);
-    }
+    public static void GemmHalf_AsyncWarp64Kernel(GpuBackend gpu) => LdmatrixShapes(gpu, HalfLdmatrixKernel.Warp64x64, async: true);
 
     /// <summary>Both ldmatrix kernels, every transpose pair, and both cp.async kernels (on the simulator one pair
     /// each: they run the same steps), one 128x128x32 product each, with the GPU path
@@ -144,8 +131,10 @@ public static partial class GpuCases
         finally { gpu.ExactTensorCoreEmulation = false; }
     }
 
+    /// <summary>The shapes every ldmatrix and cp.async case runs (nothing on a CUDA device without tensor cores).</summary>
     private static void LdmatrixShapes(GpuBackend gpu, HalfLdmatrixKernel kind, bool async)
     {
+        if (gpu.Device.Kind == DeviceKind.Cuda && !CanUseTensorCores(gpu)) return;
         WithLdmatrix(gpu, kind, () =>
         {
             var profile = gpu.Profile = new KernelProfile();

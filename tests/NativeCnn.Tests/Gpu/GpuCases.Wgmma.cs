@@ -40,17 +40,19 @@ public static partial class GpuCases
         var b = new ushort[8 * 16];
         for (int r = 0; r < 64; r++) { a[16 * r] = H(r); a[16 * r + 1] = H(1); }
         for (int c = 0; c < 8; c++) { b[16 * c] = H(8); b[16 * c + 1] = H(c + 1); }
+        // register j of thread t holds D[row][col] by the documented layout; element i of the output is (t, j) = (i / 4, i mod 4)
         static (int Row, int Col) Documented(int t, int j) => (16 * (t >> 5) + ((t & 31) >> 2) + (j >= 2 ? 8 : 0), 2 * (t & 3) + (j & 1));
+        static float Expected(int i) { var (row, col) = Documented(i >> 2, i & 3); return 8 * row + col + 1; }
         string Report(float[] d, string reading)
         {
-            int right = Enumerable.Range(0, 512).Count(i => d[i] == 8 * Documented(i >> 2, i & 3).Row + Documented(i >> 2, i & 3).Col + 1);
+            int right = Enumerable.Range(0, 512).Count(i => d[i] == Expected(i));
             bool allThere = d.Select(v => (double)v).Order().SequenceEqual(Enumerable.Range(0, 512).Select(v => (double)v + 1));
             var first = Enumerable.Range(0, 8).Select(i => $"t{i >> 2} d{i & 3} = {d[i]} (row {(int)(d[i] - 1) / 8}, col {(int)(d[i] - 1) % 8})");
             return $"{reading}: {right} of 512 where documented; {(allThere ? "every element of D present once" : "not a permutation of D")}; {string.Join(", ", first)}";
         }
         static GemmHalfKernels.WgmmaProbeArgs Offsets(int leadingA, int strideA, int leadingB, int strideB, bool mnMajorB = false) =>
             new() { LeadingA = leadingA, StrideA = strideA, LeadingB = leadingB, StrideB = strideB, MnMajorB = mnMajorB ? 1 : 0 };
-        bool Exact(float[] d) => Enumerable.Range(0, 512).All(i => d[i] == 8 * Documented(i >> 2, i & 3).Row + Documented(i >> 2, i & 3).Col + 1);
+        static bool Exact(float[] d) => Enumerable.Range(0, 512).All(i => d[i] == Expected(i));
         var documented = gpu.RunWgmmaProbe(a, b, Offsets(128, 256, 128, 256));
         var swapped = gpu.RunWgmmaProbe(a, b, Offsets(256, 128, 256, 128));
         // for the record (not relied on): B MN-major, A as documented; which offset steps along k there
@@ -63,7 +65,7 @@ public static partial class GpuCases
         for (int i = 0; i < 512; i++)
         {
             var (row, col) = Documented(i >> 2, i & 3);
-            Assert.True(documented[i] == 8 * row + col + 1, $"thread {i >> 2} register d{i & 3}: {documented[i]}, expected D[{row}][{col}] = {8 * row + col + 1}\n{all}");
+            Assert.True(documented[i] == Expected(i), $"thread {i >> 2} register d{i & 3}: {documented[i]}, expected D[{row}][{col}] = {Expected(i)}\n{all}");
         }
         Assert.False(swapped.SequenceEqual(documented), $"the swapped reading gave the same D\n{all}");
     }

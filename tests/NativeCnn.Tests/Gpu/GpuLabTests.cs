@@ -22,6 +22,10 @@ public class GpuLabTests
         return dll;
     }
 
+    /// <summary>The lab's records: one JSON object per line of OUTDIR/results.jsonl.</summary>
+    private static List<JsonObject> Records(string outDir) =>
+        File.ReadAllLines(Path.Combine(outDir, "results.jsonl")).Select(l => JsonNode.Parse(l)!.AsObject()).ToList();
+
     private static (int Exit, string Output) RunLab(params string[] args)
     {
         var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
@@ -54,7 +58,7 @@ public class GpuLabTests
                                         "--bench", "copy", "--torch", torch);
             Assert.True(exit == 0, $"exit code {exit}:\n{output}");
 
-            var records = File.ReadAllLines(Path.Combine(dir, "results.jsonl")).Select(l => JsonNode.Parse(l)!.AsObject()).ToList();
+            var records = Records(dir);
             var open = Assert.Single(records, r => (string?)r["section"] == "device" && (string?)r["kind"] == "open");
             Assert.True(open["ok"]!.GetValue<bool>());
             Assert.Equal("gpu-simulator:0", (string?)open["device"]);
@@ -92,7 +96,7 @@ public class GpuLabTests
             File.WriteAllLines(torch, new[] { """{"case": "gemm_64", "dtype": "float16", "device": "cuda", "median_ms": 1.0, "tflops": 0.0005}""" });
             var (exit, output) = RunLab(dir, "--simulator", "--quick", "--only", "bench", "--bench", "gemm_64", "--torch", torch);
             Assert.True(exit == 0, $"exit code {exit}:\n{output}");
-            var half = File.ReadAllLines(Path.Combine(dir, "results.jsonl")).Select(l => JsonNode.Parse(l)!.AsObject())
+            var half = Records(dir)
                 .Where(r => (string?)r["section"] == "bench" && (string?)r["case"] == "gemm_64" && (string?)r["dtype"] == "float16").ToList();
             var variants = new string?[] { null, "ldmatrix-w64x32", "ldmatrix-w64x64", "async-w64x32", "async-w64x64" };
             Assert.Equal(variants, half.Select(r => (string?)r["variant"]));
@@ -127,7 +131,6 @@ public class GpuLabTests
         }
         finally { Directory.Delete(dir, true); }
 
-        static List<JsonObject> Records(string d) => File.ReadAllLines(Path.Combine(d, "results.jsonl")).Select(l => JsonNode.Parse(l)!.AsObject()).ToList();
     }
 
     [Fact]
@@ -149,7 +152,7 @@ public class GpuLabTests
         {
             var (exit, output) = RunLab(dir, "--simulator", "--quick", "--only", "kernels", "--variant", "sum");
             Assert.True(exit == 0, output);
-            var kernels = File.ReadAllLines(Path.Combine(dir, "results.jsonl")).Select(l => System.Text.Json.Nodes.JsonNode.Parse(l)!.AsObject())
+            var kernels = Records(dir)
                               .Where(r => (string?)r["section"] == "kernel").ToList();
             Assert.Equal(new[] { "reduce/sum" }, kernels.Select(k => $"{k["family"]}/{k["variant"]}"));
             Assert.True(kernels[0]["passed"]!.GetValue<bool>());
@@ -165,7 +168,7 @@ public class GpuLabTests
         {
             var (exit, output) = RunLab(dir, "--simulator", "--quick", "--only", "kernels");
             Assert.True(exit == 0, output);
-            var records = File.ReadAllLines(Path.Combine(dir, "results.jsonl")).Select(l => System.Text.Json.Nodes.JsonNode.Parse(l)!.AsObject()).ToList();
+            var records = Records(dir);
             var kernels = records.Where(r => (string?)r["section"] == "kernel").ToList();
             Assert.Equal(new[] { "copy/strided-copy", "elementwise/add", "reduce/sum", "sgemm/naive", "sgemm/tiled-64x64-8x4", "sgemm/tiled-128x128-8x8", "sgemm-splitk/unsplit", "sgemm-splitk/split-k", "hgemm/widen+sgemm", "hgemm/mma.sync-64x64-words", "hgemm/mma.sync-64x64", "hgemm/mma.sync-128x128-words", "hgemm/mma.sync-128x128", "hgemm/ldmatrix-128x128", "hgemm/ldmatrix-128x128+prefetch", "hgemm/ldmatrix-128x128+async", "hgemm/ldmatrix-128x128-w64x64", "hgemm/ldmatrix-128x128-w64x64+prefetch", "hgemm/ldmatrix-128x128-w64x64+async", "conv/im2col+tiled-gemm" },
                          kernels.Select(k => $"{k["family"]}/{k["variant"]}"));
