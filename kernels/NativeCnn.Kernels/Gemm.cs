@@ -35,6 +35,11 @@ public struct GemmArgs
     /// ones in flight (prefetch.global.L1 at AddressA/AddressB), so that their loads an iteration later hit
     /// L1 instead of L2; 0, no prefetch.</summary>
     public int Prefetch;
+    /// <summary>Wgmma float16 kernel only: 0 encodes its shared-memory descriptors as the PTX ISA documents them
+    /// (leading byte offset along k, stride byte offset along m or n); 1 the other way round, for a device on
+    /// which the wgmma probe finds that reading (GpuBackend.Wgmma.cs). The simulator's emulation reads them
+    /// as documented.</summary>
+    public int WgmmaOffsetsSwapped;
 }
 
 public static class GemmKernels

@@ -9,7 +9,8 @@
 //     128 contiguous bytes each, core (8-row group i, k chunk j) at byte 512 i + 128 j. A thread's chunk
 //     q (of 512 per operand) is row 8 (q >> 5) + (q & 7), k chunk (q >> 3) & 3, and lands at byte 16 q:
 //     8 consecutive threads fill one core matrix. Descriptors: leading byte offset 128 (along k),
-//     stride byte offset 512 (along m or n), the reading WgmmaProbe.cs puts to the GPU.
+//     stride byte offset 512 (along m or n), the reading WgmmaProbe.cs puts to the GPU (g.WgmmaOffsetsSwapped:
+//     the other reading, where the host's probe found that one).
 //   - Per slice: wait for this thread's copies of it, fence them into the async proxy, one barrier,
 //     issue the slice two ahead, then per 64-column half one asm block of wgmma.fence, the two k16
 //     wgmma, commit and wait (the slice's buffer is overwritten after the next barrier). One block per
@@ -50,6 +51,8 @@ public static partial class GemmHalfKernels
         int m0 = Grid.IdxY * Tile128, n0 = Grid.IdxX * Tile128;
         int shared = SharedBase();   // added to the offsets cp.async and the descriptors get (0 on the simulator)
         var halves = ring.Cast<ushort>();
+        int leading = g.WgmmaOffsetsSwapped == 0 ? WgmmaLeadingBytes : WgmmaStrideBytes;   // the descriptors' byte offsets
+        int stride = g.WgmmaOffsetsSwapped == 0 ? WgmmaStrideBytes : WgmmaLeadingBytes;
 
         for (int batch = Grid.IdxZ; batch < g.Batch; batch += Grid.DimZ)
         {
@@ -74,9 +77,10 @@ public static partial class GemmHalfKernels
                 // warpgroup w: op(A) rows 64w.. (8 core rows of 512 bytes on), op(B) rows 0..63 and 64..127;
                 // the slice's second k16 step starts 2 core matrices (256 bytes) on
                 uint aTile = (uint)(shared + read + warpgroup * 8 * WgmmaStrideBytes), bTile = (uint)(shared + read + WgmmaOperandBytes);
-                ulong a0 = WgmmaTileDescriptor(aTile), a1 = WgmmaTileDescriptor(aTile + 256);
-                low.Multiply(halves, shared, a0, WgmmaTileDescriptor(bTile), a1, WgmmaTileDescriptor(bTile + 256), t);
-                high.Multiply(halves, shared, a0, WgmmaTileDescriptor(bTile + 4096), a1, WgmmaTileDescriptor(bTile + 4096 + 256), t);
+                ulong a0 = WgmmaDescriptor(aTile, leading, stride), a1 = WgmmaDescriptor(aTile + 256, leading, stride);
+                low.Multiply(halves, shared, a0, WgmmaDescriptor(bTile, leading, stride), a1, WgmmaDescriptor(bTile + 256, leading, stride), t);
+                high.Multiply(halves, shared, a0, WgmmaDescriptor(bTile + 4096, leading, stride), a1,
+                              WgmmaDescriptor(bTile + 4096 + 256, leading, stride), t);
                 read = read == 2 * WgmmaStageBytes ? 0 : read + WgmmaStageBytes;
             }
 
@@ -139,9 +143,6 @@ public static partial class GemmHalfKernels
         CopyChunkAsync(v, ring, address, element, at, outer < outerLimit ? along : 0);
         CopyChunkAsync(v, ring, address, element + 64 * ld, at + 4096, outer + 64 < outerLimit ? along : 0);
     }
-
-    /// <summary>A descriptor of 8-row groups of core matrices from byte <paramref name="address"/> of shared memory.</summary>
-    private static ulong WgmmaTileDescriptor(uint address) => WgmmaDescriptor(address, WgmmaLeadingBytes, WgmmaStrideBytes);
 
     /// <summary>A thread's 32 accumulators of an m64n64 wgmma: n8 block i in F{i} (C0, C1: row 16w + lane/4,
     /// columns 8i + 2 (lane mod 4) and + 1; C2, C3: 8 rows further).</summary>

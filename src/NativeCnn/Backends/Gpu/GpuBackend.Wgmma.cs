@@ -5,7 +5,8 @@
 // otherwise is first copied into that form (pooled scratch, rows padded to a multiple of 8 halves; a
 // tiled transpose where the operand runs the other way). On the simulator the kernel runs with wgmma
 // emulated through its descriptors, so HalfWgmma is tested there; on CUDA it runs on compute
-// capability 9.0 devices only.
+// capability 9.0 devices only, with the descriptors' byte offsets read the way the probe, run once on
+// the device before the first product, finds they multiply (an error where neither reading does).
 using ILGPU;
 using ILGPU.Runtime;
 using ILGPU.Runtime.Cuda;
@@ -45,10 +46,46 @@ public sealed partial class GpuBackend
         return dd.GetAsArray1D();
     }
 
+    private int? _wgmmaOffsetsSwapped;
+
+    /// <summary>How this device reads a wgmma descriptor's byte offsets, found once by the probe: 0 as the PTX ISA
+    /// documents (leading byte offset along k), 1 the other way round. The simulator's emulation reads them as
+    /// documented.</summary>
+    private int WgmmaOffsetsSwapped() => _acc is CudaAccelerator ? _wgmmaOffsetsSwapped ??= ProbeWgmmaReading() : 0;
+
+    /// <summary>The probe with both readings on D = A B, D[r][c] = 8 r + c + 1 (A[r][0] = r, A[r][1] = 1, B[0][c] = 8,
+    /// B[1][c] = c + 1): 0 or 1 for the reading that gives every element where the documented accumulator layout
+    /// puts it (register j of thread t: row 16 (t / 32) + (t mod 32) / 4 (+ 8 for j &gt;= 2), column 2 (t mod 4) +
+    /// (j mod 2)).</summary>
+    private int ProbeWgmmaReading()
+    {
+        static ushort H(float x) => (ushort)BitConverter.HalfToInt16Bits((System.Half)x);
+        var a = new ushort[64 * 16];
+        var b = new ushort[8 * 16];
+        for (int r = 0; r < 64; r++) { a[16 * r] = H(r); a[16 * r + 1] = H(1); }
+        for (int c = 0; c < 8; c++) { b[16 * c] = H(8); b[16 * c + 1] = H(c + 1); }
+        bool Exact(float[] d)
+        {
+            for (int i = 0; i < d.Length; i++)
+            {
+                int t = i >> 2, j = i & 3;
+                int row = 16 * (t >> 5) + ((t & 31) >> 2) + (j >= 2 ? 8 : 0), col = 2 * (t & 3) + (j & 1);
+                if (d[i] != 8 * row + col + 1) return false;
+            }
+            return true;
+        }
+        // the probe's A and B: core (8-row group i, k chunk j) at byte 256 i + 128 j
+        if (Exact(RunWgmmaProbe(a, b, new() { LeadingA = 128, StrideA = 256, LeadingB = 128, StrideB = 256 }))) return 0;
+        if (Exact(RunWgmmaProbe(a, b, new() { LeadingA = 256, StrideA = 128, LeadingB = 256, StrideB = 128 }))) return 1;
+        throw new NativeCnnException($"GPU backend: on {Device} neither reading of a wgmma descriptor's byte offsets gives the probe's " +
+                                     "product (GpuCases.Wgmma.cs reports what it gives); set HalfWgmma = false to use the ldmatrix kernels");
+    }
+
     /// <summary>C (float32) = alpha op(A) op(B) + beta C by the wgmma kernel, on K-major copies of operands not already so.</summary>
     private void GemmHalfWgmma(GemmArgs args, ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<float> c)
     {
         var w = args;
+        w.WgmmaOffsetsSwapped = WgmmaOffsetsSwapped();   // the probe's launch on the first product
         // op(A) (m, k): A stored (m, k) as it is when its rows are 16-byte aligned; op(B) (k, n): B stored (n, k) likewise
         var sa = args.TransA == 0 && ChunkAligned(ViewIndex(a), args.Lda, args.StrideA, args.Batch) ? null
             : KMajorCopy(a, args.TransA != 0, args.M, args.K, args.Lda, args.StrideA, args.Batch, out w.Lda, out w.StrideA);
