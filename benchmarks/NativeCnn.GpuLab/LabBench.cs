@@ -2,7 +2,7 @@
 // GPU cases under its names and sizes: gemm_1024/4096/8192 float32, copy_1GiB, the five resnet18 conv
 // layers forward + backward at batch 128, mnist_cnn_train_step at batch 256, resnet18's step at 128 px
 // in float32 and AMP), timed the way that script times them, each recorded as it finishes; the AMP
-// step also on each opt-in float16 kernel (LabHalfKernels.cs: variant rows); then OUTDIR/report.md, the side-by-side
+// step also on each other float16 kernel (LabHalfKernels.cs: variant rows); then OUTDIR/report.md, the side-by-side
 // report with the floors. With --quick every size shrinks and the case name carries the size actually run.
 using System.Text.Json.Nodes;
 using NativeCnn.Backends.Gpu;
@@ -20,11 +20,11 @@ public static class LabBench
         var timed = new List<BenchResult>();
         var cases = BenchSuite.Cases(device, o.Quick).Where(c => o.BenchSelected(c.Name)).ToList();
         foreach (var c in cases) timed.Add(Time(c, null));
-        // the AMP step again on each opt-in float16 kernel, unless --half-ldmatrix made one the default:
+        // the AMP step again on each other float16 kernel, unless --half-ldmatrix chose one of them:
         // variant rows in summary.md beside the same PyTorch AMP numbers (report.md keeps the default's)
         if (HalfKernel.Of(gpu).IsDefault)
             foreach (var c in cases.Where(c => c.Name.EndsWith("_amp", StringComparison.Ordinal)))
-            foreach (var kernel in HalfKernel.OptIn)
+            foreach (var kernel in HalfKernel.Others)
             {
                 kernel.ApplyTo(gpu);
                 try { Time(c, kernel.Variant); }

@@ -1,8 +1,8 @@
 // Section "bench", float16 part: torch_baseline.py's float16 matmul cases (gemm_1024/4096/8192,
 // dtype float16: torch's cuBLAS half GEMM) against the engine's float16 GEMM (float16 A and B,
 // float32 accumulation and C) on the path the device picks (tensor cores on sm_80+), plus the
-// widening path at 4096 for the ladder, and (unless --half-ldmatrix made one the default) each opt-in
-// kernel (LabHalfKernels.cs) at 4096 and 8192 as variant rows ("ldmatrix-w64x32", "async-w64x64", ...)
+// widening path at 4096 for the ladder, and (unless --half-ldmatrix chose another) each other kernel
+// (LabHalfKernels.cs) at 4096 and 8192 as variant rows ("mma-w64x32", "ldmatrix-w64x32", ...)
 // beside the same PyTorch numbers. Timed as LabBench times (warm-up, median of synchronised calls). With --quick the
 // sizes shrink and the case names carry them.
 using System.Text.Json.Nodes;
@@ -23,7 +23,7 @@ public static class LabBenchFp16
         var runs = sizes.Select(n => (n, HalfGemmPath.Auto, Kernel: chosen)).ToList();
         runs.Add((q ? 64 : 4096, HalfGemmPath.Widen, HalfKernel.Default));
         if (chosen.IsDefault)
-            foreach (var kernel in HalfKernel.OptIn)
+            foreach (var kernel in HalfKernel.Others)
                 runs.AddRange(sizes.Skip(1).Select(n => (n, HalfGemmPath.Auto, kernel)));
         foreach (var (n, path, kernel) in runs)
         {

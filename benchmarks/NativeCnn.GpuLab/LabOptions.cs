@@ -23,11 +23,11 @@ public sealed class LabOptions
         "  --variant NAME   kernel lab: run only the variants named NAME (e.g. mma.sync-128x128; for a profiler)\n" +
         "  --epochs N       training epochs (default 2; 1 with --quick)\n" +
         "  --no-cpu-train   skip the CPU training run of the same seed (default: run it, for the accuracy comparison)\n" +
-        "  --half-ldmatrix W  float16 products run GemmFp16Ldmatrix.cs's kernel with warp tiles W (64x32 or 64x64;\n" +
-        "                   W+async: GemmFp16Async.cs's, slices by cp.async; wgmma: GemmFp16Wgmma.cs's, compute\n" +
-        "                   capability 9.0 only) where it applies (off by default until measured; without it the\n" +
-        "                   bench still times the float16 GEMMs and the resnet18 AMP step on the four ldmatrix\n" +
-        "                   kernels, as variant rows)\n" +
+        "  --half-ldmatrix W  aligned 128x128 float16 products run this kernel instead of the default (64x64+async:\n" +
+        "                   GemmFp16Async.cs's, 64x64 warps): mma (GemmFp16.cs's), 64x32 or 64x64 (GemmFp16Ldmatrix.cs's\n" +
+        "                   with those warp tiles), 64x32+async, or wgmma (GemmFp16Wgmma.cs's, compute capability\n" +
+        "                   9.0 only, every float16 product); without it the bench also times the float16 GEMMs\n" +
+        "                   and the resnet18 AMP step on the four other ldmatrix/mma kernels, as variant rows\n" +
         "  --torch FILE     torch_baseline.py's output (JSON lines) for the ratios in summary.md";
 
     public string Out { get; private set; } = "";

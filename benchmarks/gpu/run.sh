@@ -39,22 +39,25 @@ code=${PIPESTATUS[0]}
 # filter matches them) in a
 # process of its own, after the lab: a kernel that faults leaves its CUDA context unusable, and nothing
 # else runs after it here. Its case and bench records join results.jsonl, its output lab.log.
-echo "== wgmma"
-probe_args=(); for a in "$@"; do [ "$a" = --simulator ] && probe_args+=(--simulator --quick); done
-timeout "${PROBE_TIMEOUT:-120}" bash "$here/lab/run.sh" "$out/probe" --only cases,bench --cases Wgmma --bench gemm_,_amp \
-  --half-ldmatrix wgmma "${probe_args[@]}" 2>&1 | tee -a "$out/lab.log"
-[ -f "$out/probe/results.jsonl" ] && grep -E '"section":"(case|bench)"' "$out/probe/results.jsonl" | sed 's/^{"section":"bench"/{"section":"bench","run":"wgmma"/' >>"$out/results.jsonl"
-rm -rf "$out/probe"
+# PROBE_TIMEOUT=0 skips it.
+if [ "${PROBE_TIMEOUT:-120}" != 0 ]; then
+  echo "== wgmma"
+  probe_args=(); for a in "$@"; do [ "$a" = --simulator ] && probe_args+=(--simulator --quick); done
+  timeout "${PROBE_TIMEOUT:-120}" bash "$here/lab/run.sh" "$out/probe" --only cases,bench --cases Wgmma --bench gemm_,_amp \
+    --half-ldmatrix wgmma "${probe_args[@]}" 2>&1 | tee -a "$out/lab.log"
+  [ -f "$out/probe/results.jsonl" ] && grep -E '"section":"(case|bench)"' "$out/probe/results.jsonl" | sed 's/^{"section":"bench"/{"section":"bench","run":"wgmma"/' >>"$out/results.jsonl"
+  rm -rf "$out/probe"
+fi
 
 # Nsight Compute on one kernel of the kernel lab, where ncu is installed (NCU_VARIANT= to skip):
 # the lab's variant NCU_VARIANT alone, its kernel NCU_KERNEL (a regex) profiled once after two
 # launches, clocks left alone. The report goes to ncu.txt.
-if [ -n "${NCU_VARIANT-ldmatrix-128x128+async}" ] && command -v ncu >/dev/null; then
-  echo "== ncu ${NCU_VARIANT-ldmatrix-128x128+async} (${NCU_KERNEL:-Async})"
+if [ -n "${NCU_VARIANT-ldmatrix-128x128-w64x64+async}" ] && command -v ncu >/dev/null; then
+  echo "== ncu ${NCU_VARIANT-ldmatrix-128x128-w64x64+async} (${NCU_KERNEL:-Async})"
   timeout "${NCU_TIMEOUT:-120}" ncu --clock-control none --kernel-name "regex:${NCU_KERNEL:-Async}" --launch-skip 2 --launch-count 1 \
     --section SpeedOfLight --section LaunchStats --section Occupancy --section SchedulerStats --section WarpStateStats \
     --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis --section InstructionStats \
-    bash "$here/lab/run.sh" "$out/ncu-lab" --only kernels --variant "${NCU_VARIANT-ldmatrix-128x128+async}" >"$out/ncu.txt" 2>&1
+    bash "$here/lab/run.sh" "$out/ncu-lab" --only kernels --variant "${NCU_VARIANT-ldmatrix-128x128-w64x64+async}" >"$out/ncu.txt" 2>&1
   echo "ncu exit code $? ($(wc -l <"$out/ncu.txt") lines in ncu.txt)"
   rm -rf "$out/ncu-lab"
 fi

@@ -16,8 +16,10 @@
 //     wgmma, commit and wait (the slice's buffer is overwritten after the next barrier). One block per
 //     half keeps ILGPU's operand moves out of the wgmma pipeline stage (ptxas serializes wgmma whose
 //     accumulators other instructions write in between), at 36 of the 44 operands EmitRef takes.
-// Needs PtxTarget's sm_90a header and PtxLocalPromotion (CompiledPtx.Load). Opt-in and unmeasured
-// (GpuBackend.HalfWgmma): the descriptors' reading is the probe's question.
+// Needs PtxTarget's sm_90a header and PtxLocalPromotion (CompiledPtx.Load). Opt-in (GpuBackend.HalfWgmma):
+// on an H200 its products are right (the probe confirmed the documented reading) but it runs at 159
+// TFLOP/s at 8192, half the default cp.async kernel's rate: each half waits for its own wgmma before the
+// next is issued, so the tensor cores idle while a warpgroup waits (fp16-gemm-notes.md).
 // On ILGPU's CPU simulator each wgmma is computed from shared memory through the descriptors the GPU
 // gets (start address, byte offsets) and the documented accumulator layout (warp w of a warpgroup:
 // rows 16w + lane/4 and + 8, columns 8i + 2 (lane mod 4) and + 1 of n8 block i), so the placement,

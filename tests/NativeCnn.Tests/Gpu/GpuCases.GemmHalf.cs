@@ -212,7 +212,9 @@ public static partial class GpuCases
     public static void GemmHalf_WidenPath(GpuBackend gpu) =>
         WithHalfPath(gpu, HalfGemmPath.Widen, () => HalfGemmShapes(gpu, seed: 12, count: 12));
 
-    /// <summary>The path the backend picks by itself: the tensor-core kernel on CUDA sm_80+, Widen on the simulator.</summary>
+    /// <summary>The path the backend picks by itself: the tensor-core kernels on CUDA sm_80+, Widen on the simulator;
+    /// there an aligned 128x128 product runs on the ldmatrix kernel the backend is set to (by default the cp.async
+    /// one with 64x64 warps, gemmHalfAsyncW64; the GPU lab may have chosen another for its run).</summary>
     public static void GemmHalf_AutoPathThroughGemm(GpuBackend gpu)
     {
         var expected = gpu.Device.Kind == DeviceKind.Cuda && CanUseTensorCores(gpu) ? HalfGemmPath.TensorCore : HalfGemmPath.Widen;
@@ -221,6 +223,12 @@ public static partial class GpuCases
             Assert.Equal(expected, gpu.EffectiveHalfGemm);
             HalfGemmCheck(gpu, false, false, 130, 67, 45, 1f, 0f, seed: 21);
             HalfGemmCheck(gpu, true, true, 33, 129, 64, 0.5f, 1f, seed: 22, batch: 2);
+            if (expected != HalfGemmPath.TensorCore || gpu.HalfWgmma || gpu.HalfLdmatrix == HalfLdmatrixKernel.Off) return;
+            var profile = gpu.Profile = new KernelProfile();
+            try { HalfGemmCheck(gpu, false, false, 1024, 1024, 64, 1f, 0f, seed: 23); }   // 64 tiles: Auto's 128x128 kernel
+            finally { gpu.EndProfile(); }
+            string kernel = LdmatrixProfileName(gpu.HalfLdmatrix, gpu.HalfLdmatrixAsync) + "NN ";
+            Assert.Contains(profile.Entries, e => e.Kernel.StartsWith(kernel, StringComparison.Ordinal));
         });
     }
 
@@ -284,13 +292,17 @@ public static partial class GpuCases
 
     private static void WithHalfPath(GpuBackend gpu, HalfGemmPath path, Action run) => WithHalfPath(gpu, path, GemmTile.Auto, run);
 
+    /// <summary>Runs with the float16 path and tile as given. An explicit tile names GemmFp16.cs's kernel of that
+    /// tile: the ldmatrix kernels (the default for aligned 128x128 products) are off inside, unless
+    /// <paramref name="run"/> turns one on (WithLdmatrix); with GemmTile.Auto the device's default kernels run.</summary>
     private static void WithHalfPath(GpuBackend gpu, HalfGemmPath path, GemmTile tile, Action run)
     {
-        var (savedPath, savedTile) = (gpu.HalfGemm, gpu.HalfGemmTile);
+        var saved = (gpu.HalfGemm, gpu.HalfGemmTile, gpu.HalfLdmatrix);
         gpu.HalfGemm = path;
         gpu.HalfGemmTile = tile;
+        if (tile != GemmTile.Auto) gpu.HalfLdmatrix = HalfLdmatrixKernel.Off;
         try { run(); }
-        finally { (gpu.HalfGemm, gpu.HalfGemmTile) = (savedPath, savedTile); }
+        finally { (gpu.HalfGemm, gpu.HalfGemmTile, gpu.HalfLdmatrix) = saved; }
     }
 
     /// <summary>Random sizes (1..150 rows and columns, 1..100 deep, so most are not multiples of the

@@ -84,8 +84,9 @@ public class GpuLabTests
         finally { Directory.Delete(dir, true); }
     }
 
-    /// <summary>The float16 GEMM rows: the default kernel and the four opt-in kernels (ldmatrix and cp.async, two
-    /// warp tiles each) as variant rows, all beside the one PyTorch float16 record of the case.</summary>
+    /// <summary>The float16 GEMM rows: the default kernel (cp.async, 64x64 warps) and the four others (GemmFp16.cs's,
+    /// the register-staged ldmatrix ones with either warp tile, cp.async with 64x32 warps) as variant rows, all
+    /// beside the one PyTorch float16 record of the case.</summary>
     [Fact]
     public void HalfGemmBenchTimesTheLdmatrixKernelsAsVariantRows()
     {
@@ -98,7 +99,7 @@ public class GpuLabTests
             Assert.True(exit == 0, $"exit code {exit}:\n{output}");
             var half = Records(dir)
                 .Where(r => (string?)r["section"] == "bench" && (string?)r["case"] == "gemm_64" && (string?)r["dtype"] == "float16").ToList();
-            var variants = new string?[] { null, "ldmatrix-w64x32", "ldmatrix-w64x64", "async-w64x32", "async-w64x64" };
+            var variants = new string?[] { null, "mma-w64x32", "ldmatrix-w64x32", "ldmatrix-w64x64", "async-w64x32" };
             Assert.Equal(variants, half.Select(r => (string?)r["variant"]));
             var summary = File.ReadAllText(Path.Combine(dir, "summary.md"));
             foreach (var (variant, r) in variants.Zip(half))
@@ -141,7 +142,7 @@ public class GpuLabTests
         Assert.Contains("--only expects sections from device,cases,kernels,bench,profile,train, got 'bench,gpu'", output);
         (exit, output) = RunLab("--half-ldmatrix", "64x16", "out");
         Assert.Equal(64, exit);
-        Assert.Contains("--half-ldmatrix expects 64x32, 64x64, 64x32+async, 64x64+async, wgmma (the warp tile, and +async for the cp.async kernel), got '64x16'", output);
+        Assert.Contains("--half-ldmatrix expects 64x64+async, mma, 64x32, 64x64, 64x32+async, wgmma (mma: GemmFp16.cs's kernel; else the warp tile, and +async for the cp.async kernel), got '64x16'", output);
     }
 
     [Fact]

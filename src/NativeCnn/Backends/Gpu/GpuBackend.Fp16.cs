@@ -2,9 +2,11 @@
 // precision's unscale-and-check pass (kernel: LossScale.cs). Gemm hands float16 operands here.
 // Paths of the float16 GEMM, with the same semantics (float16 inputs, float32 accumulation, float32 C):
 //   TensorCore  mma.sync m16n8k16 through inline PTX: CUDA devices of sm_80 and above; a 64x64 or a
-//               128x128 tile kernel per product (HalfGemmTile, chosen as for float32), and, opted in
-//               (HalfLdmatrix, HalfLdmatrixAsync), an ldmatrix kernel, register-staged or cp.async, for
-//               128x128 products of 16-byte-aligned operands; all bitwise equal. Opted in on compute
+//               128x128 tile kernel per product (HalfGemmTile, chosen as for float32); a 128x128 product of
+//               16-byte-aligned operands on an ldmatrix kernel (HalfLdmatrix, HalfLdmatrixAsync; by default
+//               the cp.async one with 64x64 warps, the fastest measured: 327 TFLOP/s at 8192 on an H200
+//               against 140 for GemmFp16.cs's 128x128 kernel, benchmarks/results/h200.md), the others on
+//               GemmFp16.cs's kernels; all bitwise equal. Opted in on compute
 //               capability 9.0 (HalfWgmma), every product on the wgmma kernel instead (GpuBackend.Wgmma.cs;
 //               the same products, summed in the tensor cores' own order)
 //   Widen       both operands cast to float32 scratch, then the float32 GEMM kernel: the CPU
@@ -59,9 +61,9 @@ public sealed partial class GpuBackend
 
     /// <summary>Which ldmatrix kernel (GemmFp16Ldmatrix.cs: tiles as stored, swizzled, fragments by
     /// ldmatrix) runs the 128x128 tensor-core products whose operands are both 16-byte aligned, instead of
-    /// GemmFp16.cs's. Off by default until they have been checked and timed on a GPU: so far they have
-    /// run on the simulator (which emulates their instructions) and through ptxas only.</summary>
-    public HalfLdmatrixKernel HalfLdmatrix { get; set; }
+    /// GemmFp16.cs's. By default 4 warps of 64x64 (with HalfLdmatrixAsync, the fastest of the five kernels
+    /// on an H200: benchmarks/results/h200.md); Off runs GemmFp16.cs's 128x128 kernel.</summary>
+    public HalfLdmatrixKernel HalfLdmatrix { get; set; } = HalfLdmatrixKernel.Warp64x64;
 
     /// <summary>On ILGPU's CPU simulator, whether the ldmatrix kernels emulate ldmatrix and mma instruction by
     /// instruction (their GPU path runs as written, the instructions by warp shuffles: exact but slow, for
@@ -73,9 +75,9 @@ public sealed partial class GpuBackend
     public bool HalfLdmatrixPrefetch { get; set; }
 
     /// <summary>Whether the ldmatrix kernels move their slices by cp.async into a ring of 3 (GemmFp16Async.cs)
-    /// instead of through registers. Off until timed on a GPU
-    /// (the kernel lab's "+async" variants); HalfLdmatrixPrefetch does not apply to them.</summary>
-    public bool HalfLdmatrixAsync { get; set; }
+    /// instead of through registers: on by default (1.5 times the register-staged kernels' rate on an H200);
+    /// HalfLdmatrixPrefetch does not apply to them.</summary>
+    public bool HalfLdmatrixAsync { get; set; } = true;
 
     /// <summary>The path <see cref="HalfGemm"/> resolves to on this device.</summary>
     public HalfGemmPath EffectiveHalfGemm => HalfGemm != HalfGemmPath.Auto ? HalfGemm

@@ -19,8 +19,8 @@ public sealed partial class GpuBackend
     private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmArgs>? _gemmHalfWgmma;
 
     /// <summary>Whether the tensor-core path multiplies float16 matrices with the wgmma kernel (GemmFp16Wgmma.cs)
-    /// where it can run (compute capability 9.0; the simulator emulates it). Off until checked and timed on a
-    /// GPU: the wgmma probe (GpuCases.Wgmma.cs) first has to confirm the descriptor reading it is built on.</summary>
+    /// where it can run (compute capability 9.0; the simulator emulates it). Off by default: right on an H200
+    /// but at half the default cp.async kernel's rate there (benchmarks/results/h200.md).</summary>
     public bool HalfWgmma { get; set; }
 
     private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmHalfKernels.WgmmaProbeArgs>? _wgmmaProbe;
