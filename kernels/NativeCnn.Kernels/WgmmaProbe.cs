@@ -47,6 +47,30 @@ public static partial class GemmHalfKernels
     public static ulong WgmmaDescriptor(uint address, int leadingBytes, int strideBytes) =>
         ((address >> 4) & 0x3FFFu) | ((ulong)(((uint)leadingBytes >> 4) & 0x3FFFu) << 16) | ((ulong)(((uint)strideBytes >> 4) & 0x3FFFu) << 32);
 
+    /// <summary>The probe's operands as float16 bits: A (64 x 16, row-major) with A[r][0] = r, A[r][1] = 1, and B
+    /// (b[16 n + k] = B[k][n]) with B[0][n] = 8, B[1][n] = n + 1, zeros elsewhere: D[r][c] = 8 r + c + 1.</summary>
+    public static (ushort[] A, ushort[] B) WgmmaProbeOperands()
+    {
+        var a = new ushort[64 * 16];
+        var b = new ushort[8 * 16];
+        for (int r = 0; r < 64; r++) { a[16 * r] = HalfBits.FromFloat(r); a[16 * r + 1] = HalfBits.FromFloat(1); }
+        for (int c = 0; c < 8; c++) { b[16 * c] = HalfBits.FromFloat(8); b[16 * c + 1] = HalfBits.FromFloat(c + 1); }
+        return (a, b);
+    }
+
+    /// <summary>The element of D the documented accumulator layout gives register <paramref name="j"/> of thread
+    /// <paramref name="t"/>: row 16 (t / 32) + (t mod 32) / 4 (+ 8 for j &gt;= 2), column 2 (t mod 4) + (j mod 2).</summary>
+    public static (int Row, int Col) WgmmaProbeDocumented(int t, int j) =>
+        (16 * (t >> 5) + ((t & 31) >> 2) + (j >= 2 ? 8 : 0), 2 * (t & 3) + (j & 1));
+
+    /// <summary>What output <paramref name="i"/> of the probe (register i mod 4 of thread i / 4) holds where the
+    /// reading and the layout are as documented: D[row][col] = 8 row + col + 1.</summary>
+    public static float WgmmaProbeExpected(int i)
+    {
+        var (row, col) = WgmmaProbeDocumented(i >> 2, i & 3);
+        return 8 * row + col + 1;
+    }
+
     /// <summary>The descriptors' byte offsets to try, and whether B is placed MN-major (wgmma's tnspB set).</summary>
     public struct WgmmaProbeArgs
     {

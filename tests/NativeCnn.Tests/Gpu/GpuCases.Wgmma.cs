@@ -32,17 +32,17 @@ public static partial class GpuCases
         }
         Assert.Equal(GemmHalfKernels.WgmmaProbeBOffset + 128 + 3 * 16 + 2, GemmHalfKernels.WgmmaProbeBOffsetOf(9, 3));              // n row 3, k 9
         Assert.Equal(GemmHalfKernels.WgmmaProbeBOffset + 128 + 16 + 3 * 2, GemmHalfKernels.WgmmaProbeBOffsetOf(9, 3, mnMajor: true)); // k row 9, n 3
+        // D[r][c] = 8 r + c + 1: A[r][0] = r, A[r][1] = 1, B[0][c] = 8, B[1][c] = c + 1
+        var (a, b) = GemmHalfKernels.WgmmaProbeOperands();
+        Assert.Equal(BitConverter.HalfToInt16Bits((Half)63), (short)a[16 * 63]);
+        Assert.Equal(BitConverter.HalfToInt16Bits((Half)8), (short)b[16 * 7 + 1]);
+        // register j of thread t holds D[row][col] by the documented layout; element i of the output is (t, j) = (i / 4, i mod 4)
+        Assert.Equal((16 * 3 + 7 + 8, 2 * 3 + 1), GemmHalfKernels.WgmmaProbeDocumented(127, 3));
+        Assert.Equal(8 * 63 + 7 + 1, GemmHalfKernels.WgmmaProbeExpected(4 * 127 + 3));   // D[63][7], the largest
         if (!gpu.SupportsWgmma) return;
 
-        // D[r][c] = 8 r + c + 1: A[r][0] = r, A[r][1] = 1, B[0][c] = 8, B[1][c] = c + 1
-        static ushort H(float x) => (ushort)BitConverter.HalfToInt16Bits((Half)x);
-        var a = new ushort[64 * 16];
-        var b = new ushort[8 * 16];
-        for (int r = 0; r < 64; r++) { a[16 * r] = H(r); a[16 * r + 1] = H(1); }
-        for (int c = 0; c < 8; c++) { b[16 * c] = H(8); b[16 * c + 1] = H(c + 1); }
-        // register j of thread t holds D[row][col] by the documented layout; element i of the output is (t, j) = (i / 4, i mod 4)
-        static (int Row, int Col) Documented(int t, int j) => (16 * (t >> 5) + ((t & 31) >> 2) + (j >= 2 ? 8 : 0), 2 * (t & 3) + (j & 1));
-        static float Expected(int i) { var (row, col) = Documented(i >> 2, i & 3); return 8 * row + col + 1; }
+        static (int Row, int Col) Documented(int t, int j) => GemmHalfKernels.WgmmaProbeDocumented(t, j);
+        static float Expected(int i) => GemmHalfKernels.WgmmaProbeExpected(i);
         string Report(float[] d, string reading)
         {
             int right = Enumerable.Range(0, 512).Count(i => d[i] == Expected(i));

@@ -5,6 +5,7 @@
 // whole quick run (`--simulator --quick`, about 2 minutes) is in benchmarks/gpu/README.md.
 using System.Diagnostics;
 using System.Text.Json.Nodes;
+using NativeCnn.Tests.Data;
 using Xunit;
 
 namespace NativeCnn.Tests.Gpu;
@@ -45,43 +46,40 @@ public class GpuLabTests
     [Fact]
     public void QuickSimulatorRunWritesResultsAndSummary()
     {
-        var dir = Directory.CreateTempSubdirectory("nativecnn-lab").FullName;
-        try
+        using var temp = new TempDir();
+        string dir = temp.Path;
+        var torch = Path.Combine(dir, "torch.jsonl");
+        File.WriteAllLines(torch, new[]
         {
-            var torch = Path.Combine(dir, "torch.jsonl");
-            File.WriteAllLines(torch, new[]
-            {
-                """{"case": "env", "device": "cpu", "torch": "1.13"}""",
-                """{"case": "copy_1MiB", "device": "cuda", "median_ms": 2.0, "gb_per_s": 1.0}""",
-            });
-            var (exit, output) = RunLab(dir, "--simulator", "--quick", "--only", "cases,bench", "--cases", "Golden_Sgd",
-                                        "--bench", "copy", "--torch", torch);
-            Assert.True(exit == 0, $"exit code {exit}:\n{output}");
+            """{"case": "env", "device": "cpu", "torch": "1.13"}""",
+            """{"case": "copy_1MiB", "device": "cuda", "median_ms": 2.0, "gb_per_s": 1.0}""",
+        });
+        var (exit, output) = RunLab(dir, "--simulator", "--quick", "--only", "cases,bench", "--cases", "Golden_Sgd",
+                                    "--bench", "copy", "--torch", torch);
+        Assert.True(exit == 0, $"exit code {exit}:\n{output}");
 
-            var records = Records(dir);
-            var open = Assert.Single(records, r => (string?)r["section"] == "device" && (string?)r["kind"] == "open");
-            Assert.True(open["ok"]!.GetValue<bool>());
-            Assert.Equal("gpu-simulator:0", (string?)open["device"]);
-            Assert.Equal(32, open["warp"]!.GetValue<int>());
-            var c = Assert.Single(records, r => (string?)r["section"] == "case");
-            Assert.Equal("Golden_SgdUpdatesWithTorchGradients", (string?)c["case"]);
-            Assert.True(c["passed"]!.GetValue<bool>(), (string?)c["error"]);
-            var b = Assert.Single(records, r => (string?)r["section"] == "bench");
-            Assert.Equal("copy_1MiB", (string?)b["case"]);
-            double ms = b["median_ms"]!.GetValue<double>();
-            Assert.True(ms > 0 && b["gb_per_s"]!.GetValue<double>() > 0, b.ToJsonString());
+        var records = Records(dir);
+        var open = Assert.Single(records, r => (string?)r["section"] == "device" && (string?)r["kind"] == "open");
+        Assert.True(open["ok"]!.GetValue<bool>());
+        Assert.Equal("gpu-simulator:0", (string?)open["device"]);
+        Assert.Equal(32, open["warp"]!.GetValue<int>());
+        var c = Assert.Single(records, r => (string?)r["section"] == "case");
+        Assert.Equal("Golden_SgdUpdatesWithTorchGradients", (string?)c["case"]);
+        Assert.True(c["passed"]!.GetValue<bool>(), (string?)c["error"]);
+        var b = Assert.Single(records, r => (string?)r["section"] == "bench");
+        Assert.Equal("copy_1MiB", (string?)b["case"]);
+        double ms = b["median_ms"]!.GetValue<double>();
+        Assert.True(ms > 0 && b["gb_per_s"]!.GetValue<double>() > 0, b.ToJsonString());
 
-            var summary = File.ReadAllText(Path.Combine(dir, "summary.md"));
-            Assert.Contains("## Cases: 1 passed, 0 failed", summary);
-            Assert.Contains("| copy_1MiB |", summary);
-            Assert.Contains(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"| 2.000 | 1.0 GB/s | {ms / 2.0:F2} |"), summary);
-            Assert.Contains("PASS Golden_SgdUpdatesWithTorchGradients", output);
-            // report.md: the same case beside PyTorch's (ratio ms / 2.0) with its byte floor from the copy itself
-            var report = File.ReadAllText(Path.Combine(dir, "report.md"));
-            Assert.Contains("bandwidth", report);
-            Assert.Contains(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"| 2 | 1 GB/s | {ms / 2.0:F2} |"), report);
-        }
-        finally { Directory.Delete(dir, true); }
+        var summary = File.ReadAllText(Path.Combine(dir, "summary.md"));
+        Assert.Contains("## Cases: 1 passed, 0 failed", summary);
+        Assert.Contains("| copy_1MiB |", summary);
+        Assert.Contains(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"| 2.000 | 1.0 GB/s | {ms / 2.0:F2} |"), summary);
+        Assert.Contains("PASS Golden_SgdUpdatesWithTorchGradients", output);
+        // report.md: the same case beside PyTorch's (ratio ms / 2.0) with its byte floor from the copy itself
+        var report = File.ReadAllText(Path.Combine(dir, "report.md"));
+        Assert.Contains("bandwidth", report);
+        Assert.Contains(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"| 2 | 1 GB/s | {ms / 2.0:F2} |"), report);
     }
 
     /// <summary>The float16 GEMM rows: the default kernel (cp.async, 64x64 warps) and the four others (GemmFp16.cs's,
@@ -90,27 +88,24 @@ public class GpuLabTests
     [Fact]
     public void HalfGemmBenchTimesTheLdmatrixKernelsAsVariantRows()
     {
-        var dir = Directory.CreateTempSubdirectory("nativecnn-lab-fp16-").FullName;
-        try
+        using var temp = new TempDir();
+        string dir = temp.Path;
+        var torch = Path.Combine(dir, "torch.jsonl");
+        File.WriteAllLines(torch, new[] { """{"case": "gemm_64", "dtype": "float16", "device": "cuda", "median_ms": 1.0, "tflops": 0.0005}""" });
+        var (exit, output) = RunLab(dir, "--simulator", "--quick", "--only", "bench", "--bench", "gemm_64", "--torch", torch);
+        Assert.True(exit == 0, $"exit code {exit}:\n{output}");
+        var half = Records(dir)
+            .Where(r => (string?)r["section"] == "bench" && (string?)r["case"] == "gemm_64" && (string?)r["dtype"] == "float16").ToList();
+        var variants = new string?[] { null, "mma-w64x32", "ldmatrix-w64x32", "ldmatrix-w64x64", "async-w64x32" };
+        Assert.Equal(variants, half.Select(r => (string?)r["variant"]));
+        var summary = File.ReadAllText(Path.Combine(dir, "summary.md"));
+        foreach (var (variant, r) in variants.Zip(half))
         {
-            var torch = Path.Combine(dir, "torch.jsonl");
-            File.WriteAllLines(torch, new[] { """{"case": "gemm_64", "dtype": "float16", "device": "cuda", "median_ms": 1.0, "tflops": 0.0005}""" });
-            var (exit, output) = RunLab(dir, "--simulator", "--quick", "--only", "bench", "--bench", "gemm_64", "--torch", torch);
-            Assert.True(exit == 0, $"exit code {exit}:\n{output}");
-            var half = Records(dir)
-                .Where(r => (string?)r["section"] == "bench" && (string?)r["case"] == "gemm_64" && (string?)r["dtype"] == "float16").ToList();
-            var variants = new string?[] { null, "mma-w64x32", "ldmatrix-w64x32", "ldmatrix-w64x64", "async-w64x32" };
-            Assert.Equal(variants, half.Select(r => (string?)r["variant"]));
-            var summary = File.ReadAllText(Path.Combine(dir, "summary.md"));
-            foreach (var (variant, r) in variants.Zip(half))
-            {
-                string row = variant is null ? "| gemm_64 (float16) |" : $"| gemm_64 (float16) [{variant}] |";
-                double ms = r["median_ms"]!.GetValue<double>();
-                Assert.Contains(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{row} {ms:F3} |"), summary);
-                Assert.Contains(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"| 1.000 | 0.0005 TFLOP/s | {ms / 1.0:F2} |"), summary);
-            }
+            string row = variant is null ? "| gemm_64 (float16) |" : $"| gemm_64 (float16) [{variant}] |";
+            double ms = r["median_ms"]!.GetValue<double>();
+            Assert.Contains(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{row} {ms:F3} |"), summary);
+            Assert.Contains(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"| 1.000 | 0.0005 TFLOP/s | {ms / 1.0:F2} |"), summary);
         }
-        finally { Directory.Delete(dir, true); }
     }
 
     /// <summary>The wgmma cases (the probe first, then the GEMM) run only when --cases names them (run.sh gives them
@@ -118,19 +113,16 @@ public class GpuLabTests
     [Fact]
     public void TheWgmmaProbeRunsOnlyWhenNamed()
     {
-        var dir = Directory.CreateTempSubdirectory("nativecnn-lab-wgmma-").FullName;
-        try
-        {
-            var (exit, output) = RunLab(Path.Combine(dir, "named"), "--simulator", "--quick", "--only", "cases", "--cases", "Wgmma");
-            Assert.True(exit == 0, $"exit code {exit}:\n{output}");
-            var cases = Records(Path.Combine(dir, "named")).Where(r => (string?)r["section"] == "case").ToList();
-            Assert.Equal(new[] { "Wgmma_ProbeDescriptorsAndAccumulatorLayout", "Wgmma_TensorCoreGemm" }, cases.Select(c => (string?)c["case"]));
-            Assert.All(cases, c => Assert.True(c["passed"]!.GetValue<bool>(), (string?)c["error"]));
-            (exit, output) = RunLab(Path.Combine(dir, "unnamed"), "--simulator", "--quick", "--only", "cases", "--cases", "ProbeDescriptors");
-            Assert.True(exit == 0, $"exit code {exit}:\n{output}");
-            Assert.DoesNotContain(Records(Path.Combine(dir, "unnamed")), r => (string?)r["section"] == "case");
-        }
-        finally { Directory.Delete(dir, true); }
+        using var temp = new TempDir();
+        string dir = temp.Path;
+        var (exit, output) = RunLab(Path.Combine(dir, "named"), "--simulator", "--quick", "--only", "cases", "--cases", "Wgmma");
+        Assert.True(exit == 0, $"exit code {exit}:\n{output}");
+        var cases = Records(Path.Combine(dir, "named")).Where(r => (string?)r["section"] == "case").ToList();
+        Assert.Equal(new[] { "Wgmma_ProbeDescriptorsAndAccumulatorLayout", "Wgmma_TensorCoreGemm" }, cases.Select(c => (string?)c["case"]));
+        Assert.All(cases, c => Assert.True(c["passed"]!.GetValue<bool>(), (string?)c["error"]));
+        (exit, output) = RunLab(Path.Combine(dir, "unnamed"), "--simulator", "--quick", "--only", "cases", "--cases", "ProbeDescriptors");
+        Assert.True(exit == 0, $"exit code {exit}:\n{output}");
+        Assert.DoesNotContain(Records(Path.Combine(dir, "unnamed")), r => (string?)r["section"] == "case");
 
     }
 
@@ -148,41 +140,35 @@ public class GpuLabTests
     [Fact]
     public void VariantRunsOneKernelLabVariantAlone()
     {
-        var dir = Directory.CreateTempSubdirectory("nativecnn-lab-variant-").FullName;
-        try
-        {
-            var (exit, output) = RunLab(dir, "--simulator", "--quick", "--only", "kernels", "--variant", "sum");
-            Assert.True(exit == 0, output);
-            var kernels = Records(dir)
-                              .Where(r => (string?)r["section"] == "kernel").ToList();
-            Assert.Equal(new[] { "reduce/sum" }, kernels.Select(k => $"{k["family"]}/{k["variant"]}"));
-            Assert.True(kernels[0]["passed"]!.GetValue<bool>());
-        }
-        finally { Directory.Delete(dir, true); }
+        using var temp = new TempDir();
+        string dir = temp.Path;
+        var (exit, output) = RunLab(dir, "--simulator", "--quick", "--only", "kernels", "--variant", "sum");
+        Assert.True(exit == 0, output);
+        var kernels = Records(dir)
+                          .Where(r => (string?)r["section"] == "kernel").ToList();
+        Assert.Equal(new[] { "reduce/sum" }, kernels.Select(k => $"{k["family"]}/{k["variant"]}"));
+        Assert.True(kernels[0]["passed"]!.GetValue<bool>());
     }
 
     [Fact]
     public void Kernel_lab_validates_every_variant_then_times_it_with_device_events()
     {
-        var dir = Directory.CreateTempSubdirectory("nativecnn-lab-kernels-").FullName;
-        try
+        using var temp = new TempDir();
+        string dir = temp.Path;
+        var (exit, output) = RunLab(dir, "--simulator", "--quick", "--only", "kernels");
+        Assert.True(exit == 0, output);
+        var records = Records(dir);
+        var kernels = records.Where(r => (string?)r["section"] == "kernel").ToList();
+        Assert.Equal(new[] { "copy/strided-copy", "elementwise/add", "reduce/sum", "sgemm/naive", "sgemm/tiled-64x64-8x4", "sgemm/tiled-128x128-8x8", "sgemm-splitk/unsplit", "sgemm-splitk/split-k", "hgemm/widen+sgemm", "hgemm/mma.sync-64x64-words", "hgemm/mma.sync-64x64", "hgemm/mma.sync-128x128-words", "hgemm/mma.sync-128x128", "hgemm/ldmatrix-128x128", "hgemm/ldmatrix-128x128+prefetch", "hgemm/ldmatrix-128x128+async", "hgemm/ldmatrix-128x128-w64x64", "hgemm/ldmatrix-128x128-w64x64+prefetch", "hgemm/ldmatrix-128x128-w64x64+async", "conv/im2col+tiled-gemm" },
+                     kernels.Select(k => $"{k["family"]}/{k["variant"]}"));
+        foreach (var k in kernels)
         {
-            var (exit, output) = RunLab(dir, "--simulator", "--quick", "--only", "kernels");
-            Assert.True(exit == 0, output);
-            var records = Records(dir);
-            var kernels = records.Where(r => (string?)r["section"] == "kernel").ToList();
-            Assert.Equal(new[] { "copy/strided-copy", "elementwise/add", "reduce/sum", "sgemm/naive", "sgemm/tiled-64x64-8x4", "sgemm/tiled-128x128-8x8", "sgemm-splitk/unsplit", "sgemm-splitk/split-k", "hgemm/widen+sgemm", "hgemm/mma.sync-64x64-words", "hgemm/mma.sync-64x64", "hgemm/mma.sync-128x128-words", "hgemm/mma.sync-128x128", "hgemm/ldmatrix-128x128", "hgemm/ldmatrix-128x128+prefetch", "hgemm/ldmatrix-128x128+async", "hgemm/ldmatrix-128x128-w64x64", "hgemm/ldmatrix-128x128-w64x64+prefetch", "hgemm/ldmatrix-128x128-w64x64+async", "conv/im2col+tiled-gemm" },
-                         kernels.Select(k => $"{k["family"]}/{k["variant"]}"));
-            foreach (var k in kernels)
-            {
-                Assert.True(k["passed"]!.GetValue<bool>(), k.ToJsonString());
-                Assert.Equal("device events", (string?)k["timer"]);
-                Assert.True(k["median_ms"]!.GetValue<double>() > 0, k.ToJsonString());
-            }
-            // memory-bound variants are put against the copy's bandwidth, measured first
-            Assert.Equal(100.0, kernels[0]["pct_of_bandwidth"]!.GetValue<double>());
-            Assert.Contains("## Kernel lab", File.ReadAllText(Path.Combine(dir, "summary.md")));
+            Assert.True(k["passed"]!.GetValue<bool>(), k.ToJsonString());
+            Assert.Equal("device events", (string?)k["timer"]);
+            Assert.True(k["median_ms"]!.GetValue<double>() > 0, k.ToJsonString());
         }
-        finally { Directory.Delete(dir, true); }
+        // memory-bound variants are put against the copy's bandwidth, measured first
+        Assert.Equal(100.0, kernels[0]["pct_of_bandwidth"]!.GetValue<double>());
+        Assert.Contains("## Kernel lab", File.ReadAllText(Path.Combine(dir, "summary.md")));
     }
 }

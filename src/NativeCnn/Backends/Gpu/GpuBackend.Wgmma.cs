@@ -53,27 +53,12 @@ public sealed partial class GpuBackend
     /// documented.</summary>
     private int WgmmaOffsetsSwapped() => _acc is CudaAccelerator ? _wgmmaOffsetsSwapped ??= ProbeWgmmaReading() : 0;
 
-    /// <summary>The probe with both readings on D = A B, D[r][c] = 8 r + c + 1 (A[r][0] = r, A[r][1] = 1, B[0][c] = 8,
-    /// B[1][c] = c + 1): 0 or 1 for the reading that gives every element where the documented accumulator layout
-    /// puts it (register j of thread t: row 16 (t / 32) + (t mod 32) / 4 (+ 8 for j &gt;= 2), column 2 (t mod 4) +
-    /// (j mod 2)).</summary>
+    /// <summary>The probe with both readings on its operands (GemmHalfKernels.WgmmaProbeOperands): 0 or 1 for the
+    /// reading that gives every element of D where the documented accumulator layout puts it.</summary>
     private int ProbeWgmmaReading()
     {
-        static ushort H(float x) => (ushort)BitConverter.HalfToInt16Bits((System.Half)x);
-        var a = new ushort[64 * 16];
-        var b = new ushort[8 * 16];
-        for (int r = 0; r < 64; r++) { a[16 * r] = H(r); a[16 * r + 1] = H(1); }
-        for (int c = 0; c < 8; c++) { b[16 * c] = H(8); b[16 * c + 1] = H(c + 1); }
-        bool Exact(float[] d)
-        {
-            for (int i = 0; i < d.Length; i++)
-            {
-                int t = i >> 2, j = i & 3;
-                int row = 16 * (t >> 5) + ((t & 31) >> 2) + (j >= 2 ? 8 : 0), col = 2 * (t & 3) + (j & 1);
-                if (d[i] != 8 * row + col + 1) return false;
-            }
-            return true;
-        }
+        var (a, b) = GemmHalfKernels.WgmmaProbeOperands();
+        static bool Exact(float[] d) => Enumerable.Range(0, d.Length).All(i => d[i] == GemmHalfKernels.WgmmaProbeExpected(i));
         // the probe's A and B: core (8-row group i, k chunk j) at byte 256 i + 128 j
         if (Exact(RunWgmmaProbe(a, b, new() { LeadingA = 128, StrideA = 256, LeadingB = 128, StrideB = 256 }))) return 0;
         if (Exact(RunWgmmaProbe(a, b, new() { LeadingA = 256, StrideA = 128, LeadingB = 256, StrideB = 128 }))) return 1;
