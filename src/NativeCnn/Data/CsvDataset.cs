@@ -28,7 +28,7 @@ public static class CsvDataset
     {
         ArgumentNullException.ThrowIfNull(csvPath);
         csv ??= new CsvOptions();
-        if (!File.Exists(csvPath)) throw new NativeCnnException($"CSV file '{csvPath}' does not exist");
+        if (!File.Exists(csvPath)) throw new FileNotFoundException($"CSV file '{csvPath}' does not exist", csvPath);
         string folder = csv.ImageFolder ?? Path.GetDirectoryName(Path.GetFullPath(csvPath))!;
         var lines = File.ReadAllLines(csvPath);
         if (lines.Length < 2) throw new NativeCnnException($"CSV file '{csvPath}' has no data rows; expected a header line then name{csv.Delimiter}labels rows");
@@ -60,7 +60,7 @@ public static class CsvDataset
         // A missing file is always an error naming its row, also when header validation is off.
         if (!(options?.SkipUnreadable ?? false))
             foreach (var it in items)
-                if (!File.Exists(it.Path)) throw new NativeCnnException($"{it.Origin}: image file '{it.Path}' does not exist");
+                if (!File.Exists(it.Path)) throw new FileNotFoundException($"{it.Origin}: image file '{it.Path}' does not exist", it.Path);
         return new ImageFileDataset(items, classes, csv.MultiLabel, csvPath, options);
     }
 

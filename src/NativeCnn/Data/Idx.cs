@@ -20,7 +20,7 @@ public static class Idx
     {
         ArgumentNullException.ThrowIfNull(path);
         if (!File.Exists(path))
-            throw new NativeCnnException($"IDX file '{path}' does not exist");
+            throw new FileNotFoundException($"IDX file '{path}' does not exist", path);
         using var stream = File.OpenRead(path);
         return Read(stream, path);
     }

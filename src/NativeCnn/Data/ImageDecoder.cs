@@ -63,7 +63,7 @@ public static class ImageDecoder
     public static DecodedImage Decode(string path, DecodeOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(path);
-        if (!File.Exists(path)) throw new NativeCnnException($"image file '{path}' does not exist");
+        if (!File.Exists(path)) throw new FileNotFoundException($"image file '{path}' does not exist", path);
         byte[] bytes;
         try { bytes = File.ReadAllBytes(path); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new NativeCnnException($"image file '{path}' cannot be read: {e.Message}"); }
@@ -154,7 +154,7 @@ public static class ImageDecoder
     /// <summary>Identifies a file reading only its header (dataset checks stay cheap on large folders).</summary>
     public static (int Width, int Height, int Channels) IdentifyFile(string path, DecodeOptions? options = null)
     {
-        if (!File.Exists(path)) throw new NativeCnnException($"image file '{path}' does not exist");
+        if (!File.Exists(path)) throw new FileNotFoundException($"image file '{path}' does not exist", path);
         try
         {
             using var stream = File.OpenRead(path);

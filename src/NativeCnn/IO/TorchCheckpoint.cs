@@ -28,10 +28,10 @@ public static class TorchCheckpoint
         byte[] bytes;
         try
         {
-            if (!File.Exists(path)) throw new NativeCnnException($"PyTorch file '{path}': the file does not exist");
+            if (!File.Exists(path)) throw new FileNotFoundException($"PyTorch file '{path}': the file does not exist", path);
             bytes = File.ReadAllBytes(path);
         }
-        catch (IOException e) { throw new NativeCnnException($"PyTorch file '{path}': cannot read the file: {e.Message}"); }
+        catch (IOException e) when (e is not FileNotFoundException) { throw new NativeCnnException($"PyTorch file '{path}': cannot read the file: {e.Message}"); }
         catch (UnauthorizedAccessException e) { throw new NativeCnnException($"PyTorch file '{path}': cannot read the file: {e.Message}"); }
         return Parse(bytes, path, device);
     }
@@ -45,7 +45,7 @@ public static class TorchCheckpoint
             using var f = File.OpenRead(path);
             f.ReadAtLeast(head, 4, throwOnEndOfStream: false);
         }
-        catch (FileNotFoundException) { throw new NativeCnnException($"weights '{path}': the file does not exist"); }
+        catch (FileNotFoundException) { throw new FileNotFoundException($"weights '{path}': the file does not exist", path); }
         catch (IOException e) { throw new NativeCnnException($"weights '{path}': cannot read the file: {e.Message}"); }
         return head[0] == 'P' && head[1] == 'K' ? Load(path, device) : SafeTensors.Load(path, device);
     }
