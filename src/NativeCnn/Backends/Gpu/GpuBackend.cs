@@ -71,6 +71,7 @@ public sealed partial class GpuBackend : IBackend, IDisposable
         _pool.Dispose();
         DisposeConvTaps();
         _placeholder?.Dispose();
+        _placeholderHalf?.Dispose();
     }
 
     // ---- helpers -----------------------------------------------------------------------
