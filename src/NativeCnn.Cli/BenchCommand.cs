@@ -29,6 +29,7 @@ public static class BenchCommand
         "  --warmup N     untimed calls per case (default 3)\n" +
         "  --reps N       timed calls per case; the median is reported (default 10)\n" +
         "  --json         print one JSON object per case (torch_baseline.py's fields) instead of the table\n" +
+        "                 (on a GPU each case also carries peak_mem_mb: the device memory high-water mark)\n" +
         "  --cpu-path P   CPU kernel path: auto (default: chosen from this CPU), avx512, avx2 (256-bit, as an\n" +
         "                 AVX2-only CPU runs) or portable; the environment variable NATIVECNN_CPU_PATH does the same\n" +
         "  --profile      after timing, print each case's per-primitive CPU profile (5 steps, exclusive ms)\n" +
@@ -102,8 +103,13 @@ public static class BenchCommand
             if (json) { stdout.WriteLine(BenchReport.JsonLine(r)); stdout.Flush(); continue; }
             if (r.Error is not null) { table.WriteLine($"{r.Case,-36} failed: {r.Error}"); continue; }
             string line = string.Create(CultureInfo.InvariantCulture, $"{r.Case,-36} {r.MedianMs,10:F3} {Rate(r),18}");
-            if (torch.TryGetValue(r.Case, out var t))
+            torch.TryGetValue(r.Case, out var t);
+            if (t is not null)
                 line += string.Create(CultureInfo.InvariantCulture, $" {t.MedianMs,10:F3} {r.MedianMs / t.MedianMs,6:F2}");
+            // peak device memory beside PyTorch's peak_mem_mb (train steps on a GPU)
+            if (r.PeakMemMb is { } peak && r.Family == "train")
+                line += string.Create(CultureInfo.InvariantCulture, $"  peak {peak:F0} MiB") +
+                        (t?.PeakMemMb is { } tp ? string.Create(CultureInfo.InvariantCulture, $" (torch {tp:F0} MiB, {peak / tp:F2}x)") : "");
             table.WriteLine(line);
             table.Flush();
         }
