@@ -62,6 +62,16 @@ public sealed partial class Predictor
     /// <summary>The (C, H, W) model input for one file, normalised.</summary>
     public float[] Prepare(string file) => Prepare(ImageDecoder.Decode(file), file);
 
+    /// <summary>The (C, H, W) model input for an image held in memory (an upload), decoded by the
+    /// training decoder with <paramref name="options"/> (e.g. a lower pixel limit) and prepared as a file
+    /// is; <paramref name="name"/> names the image in errors.</summary>
+    public float[] Prepare(byte[] bytes, string name, DecodeOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(bytes);
+        ArgumentNullException.ThrowIfNull(name);
+        return Prepare(ImageDecoder.Decode(bytes, name, options), name);
+    }
+
     /// <summary>The (C, H, W) model input for a decoded image (values in [0, 1], any size and a channel count the
     /// model can take): adapted to the model's channels, brought to its size as the validation set was, normalised.
     /// <paramref name="name"/> names the image in errors.</summary>
@@ -87,7 +97,7 @@ public sealed partial class Predictor
         Check.Positive(batchSize, "Predictor: batch size");
         var files = imageFiles.ToArray();
         var result = new List<Prediction>(files.Length);
-        int c = Info.Channels, h = Info.Size.H, w = Info.Size.W, item = c * h * w, k = Info.Classes.Count;
+        int item = Info.Channels * Info.Size.H * Info.Size.W;
         for (int start = 0; start < files.Length; start += batchSize)
         {
             int n = Math.Min(batchSize, files.Length - start);
@@ -103,6 +113,28 @@ public sealed partial class Predictor
                 System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
             Run(x, n, i => files[start + i], result);
         }
+        return result;
+    }
+
+    /// <summary>Predicts inputs made by <see cref="Prepare(byte[], string, DecodeOptions?)"/> (or the file
+    /// overload) as one batch, in the order given; <paramref name="names"/> become the predictions' File.
+    /// A server batches concurrent requests through this: one forward pass for all of them.</summary>
+    public IReadOnlyList<Prediction> PredictPrepared(IReadOnlyList<float[]> inputs, IReadOnlyList<string> names)
+    {
+        ArgumentNullException.ThrowIfNull(inputs);
+        ArgumentNullException.ThrowIfNull(names);
+        if (names.Count != inputs.Count) throw new NativeCnnException($"Predictor: {inputs.Count} inputs but {names.Count} names; expected one name per input");
+        if (inputs.Count == 0) return Array.Empty<Prediction>();
+        int item = Info.Channels * Info.Size.H * Info.Size.W;
+        var x = new float[inputs.Count * item];
+        for (int i = 0; i < inputs.Count; i++)
+        {
+            if (inputs[i] is not { } one || one.Length != item)
+                throw new NativeCnnException($"Predictor: input {i} ('{names[i]}') has {inputs[i]?.Length ?? 0} values, expected {item} ({Info.Channels}x{Info.Size.H}x{Info.Size.W}; use Prepare)");
+            one.CopyTo(x, i * item);
+        }
+        var result = new List<Prediction>(inputs.Count);
+        Run(x, inputs.Count, i => names[i], result);
         return result;
     }
 
