@@ -17,7 +17,7 @@ using System.Runtime.Intrinsics.X86;
 
 namespace NativeCnn.Backends.Cpu;
 
-public sealed partial class CpuBackend
+internal sealed partial class CpuBackend
 {
     /// <summary>Most floats an im2col (or y', gy') matrix may hold before the batch is split into
     /// chunks of images: 8 MB, a quarter of the 32 MB L3, so what one pass writes is still cached

@@ -11,7 +11,7 @@ using NativeCnn.Kernels;
 
 namespace NativeCnn.Backends.Gpu;
 
-public sealed partial class GpuBackend
+internal sealed partial class GpuBackend
 {
     /// <summary>True (the default): float32 convolutions run as implicit GEMM; false: im2col + GEMM
     /// (kept for float16 inputs, and settable for the kernel lab's comparison).</summary>
