@@ -95,6 +95,9 @@ public static class TrainCommand
         // eps 1e-8, decoupled weight decay 1e-2 on every parameter (Learner.DefaultOptimizer).
         var learn = new Learner(data.Bunch, model, loss, metrics);
         if (o.Fp16) learn.ToFp16();
+        // fastai's TerminateOnNaN, always on: a NaN loss must never end in a table of "accuracies"
+        learn.AddCallback(new TerminateOnNaNCallback(string.Create(CultureInfo.InvariantCulture,
+            $"try a lower --lr (it was {o.Lr:G3}; e.g. {o.Lr / 10:G3}){(o.Pretrained is not null ? $", and check --pretrained '{o.Pretrained}' for NaN or infinite weights" : "")}{(o.Resume is not null ? $", and check --resume '{o.Resume}'" : "")}")));
         learn.AddCallback(new EpochTablePrinter(table));
         learn.AddCallback(new ProgressBar());   // draws only on an interactive console's stderr
         if (log != TextWriter.Null) learn.AddCallback(new ProgressLog(log));

@@ -24,16 +24,25 @@ public sealed record CsvOptions
 
 public static class CsvDataset
 {
+    // File.ReadAllLines' reading: the encoding from a byte order mark (UTF-8 without one), \n, \r\n or \r line ends.
+    private static List<string> ReadLines(byte[] bytes)
+    {
+        using var reader = new StreamReader(new MemoryStream(bytes, writable: false), System.Text.Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
+        var lines = new List<string>();
+        while (reader.ReadLine() is { } line) lines.Add(line);
+        return lines;
+    }
+
     public static ImageFileDataset Load(string csvPath, CsvOptions? csv = null, DatasetOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(csvPath);
         csv ??= new CsvOptions();
-        if (!File.Exists(csvPath)) throw new NativeCnnException($"CSV file '{csvPath}' does not exist");
+        var bytes = InputFile.ReadAll(csvPath, "CSV file");   // a regular file of known size, never a FIFO
         string folder = csv.ImageFolder ?? Path.GetDirectoryName(Path.GetFullPath(csvPath))!;
-        var lines = File.ReadAllLines(csvPath);
-        if (lines.Length < 2) throw new NativeCnnException($"CSV file '{csvPath}' has no data rows; expected a header line then name{csv.Delimiter}labels rows");
+        var lines = ReadLines(bytes);
+        if (lines.Count < 2) throw new NativeCnnException($"CSV file '{csvPath}' has no data rows; expected a header line then name{csv.Delimiter}labels rows");
         var rows = new List<(string Path, string[] Labels, string Origin)>();
-        for (int i = 1; i < lines.Length; i++)
+        for (int i = 1; i < lines.Count; i++)
         {
             string line = lines[i].Trim();
             if (line.Length == 0) continue;

@@ -31,6 +31,7 @@ public static class SafeTensors
     public static Dictionary<string, Tensor> Load(string path, Device? device = null, IDictionary<string, string>? metadata = null)
     {
         byte[] bytes;
+        InputFile.Check(path, "safetensors");   // a regular file of known size, never a FIFO or device
         try
         {
             var info = new FileInfo(path);

@@ -5,7 +5,8 @@
 // statistics, input channels and size, how images reach the size, multi-label flag and threshold.
 // (Saved to a NAME.safetensors path instead of a folder, the same two files are NAME.safetensors and NAME.json.)
 // Must hold: model.safetensors alone is complete and is replaced atomically; a bundle is loaded only
-// after every setting parsed and the weights matched the rebuilt model key for key, shape for shape.
+// after every setting parsed and the weights matched the rebuilt model key for key, shape for shape;
+// a weight that is NaN or infinite is never written to a bundle nor loaded from one (it would predict NaN).
 using System.Globalization;
 using System.Text.Json;
 using NativeCnn.Data;
@@ -167,6 +168,7 @@ public static class ExportBundle
         ArgumentNullException.ThrowIfNull(info);
         ArgumentNullException.ThrowIfNull(path);
         info.Validate(path);
+        RefuseNonFinite(state, $"export '{path}'");
         string weights, settings;
         if (path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
         {
@@ -204,6 +206,27 @@ public static class ExportBundle
         return info;
     }
 
+    /// <summary>Throws, naming the first tensor and element, when a floating-point tensor of
+    /// <paramref name="state"/> holds NaN or an infinity; <paramref name="what"/> starts the message.</summary>
+    internal static void RefuseNonFinite(IReadOnlyDictionary<string, Tensor> state, string what)
+    {
+        int bad = 0;
+        string? first = null;
+        foreach (var (key, t) in state.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+        {
+            if (t.DType == DType.Int32) continue;
+            var v = t.ToArray();
+            int n = 0, at = -1;
+            for (int i = 0; i < v.Length; i++)
+                if (!float.IsFinite(v[i])) { n++; if (at < 0) at = i; }
+            if (n == 0) continue;
+            bad++;
+            first ??= string.Create(CultureInfo.InvariantCulture, $"'{key}' holds {n} non-finite value(s) (element {at} is {v[at]})");
+        }
+        if (first is not null)
+            throw new NativeCnnException($"{what}: the weights must be finite, but {first}{(bad > 1 ? $" and {bad - 1} more tensor(s) too" : "")}; the model diverged or its weights are corrupt");
+    }
+
     /// <summary>The weights file a path names: a bundle folder, a folder holding one as "model" (a train
     /// --out folder), or the .safetensors file itself.</summary>
     public static string Resolve(string path)
@@ -224,6 +247,7 @@ public static class ExportBundle
         var meta = new Dictionary<string, string>(StringComparer.Ordinal);
         var weights = SafeTensors.Load(file, null, meta);
         var info = BundleInfo.FromMetadata(meta, file);
+        RefuseNonFinite(weights, $"model '{file}'");
         // A private generator: the init is overwritten, and rebuilding must not advance Rng.Global.
         var model = Architectures.Build(info.Arch, info.Args, new Rng(0));
         try { model.LoadStateDict(weights, strict: true); }

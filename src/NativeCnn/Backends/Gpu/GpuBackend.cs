@@ -69,6 +69,7 @@ public sealed partial class GpuBackend : IBackend, IDisposable
         _disposed = true;
         _acc.Synchronize();
         _pool.Dispose();
+        DisposeConvTaps();
         _placeholder?.Dispose();
     }
 
