@@ -112,6 +112,7 @@ internal static class TrainData
         RequireTwoClasses(name, classes.Count, classes, train.MultiLabel);
         if (o.BatchSize > train.Count)
             throw new UsageException($"{command}: --bs {o.BatchSize} is larger than the {train.Count} training images; expected at most {train.Count}");
+        Limits.CheckBatch(command, Math.Max(o.BatchSize, 64), channels, size);
         var tf = new ImageTransform(size.H, size.W, resize, augment ? new AugmentOptions() : AugmentOptions.None);
         var common = new DataLoaderOptions { Channels = channels, Normalize = stats, Device = device, TwoChannelFill = fill };
         var trainLoader = new DataLoader(train, tf, common with { BatchSize = o.BatchSize, Shuffle = true, DropLast = true, Train = augment }, rng);

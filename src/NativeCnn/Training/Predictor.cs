@@ -61,6 +61,8 @@ public sealed class Predictor
         var files = imageFiles.ToArray();
         var result = new List<Prediction>(files.Length);
         int c = Info.Channels, h = Info.Size.H, w = Info.Size.W, item = c * h * w, k = Info.Classes.Count;
+        // a batch's input stays well inside one array (the bundle caps the side at 4096 and channels at 4)
+        batchSize = Math.Max(1, Math.Min(batchSize, (1 << 28) / item));
         for (int start = 0; start < files.Length; start += batchSize)
         {
             int n = Math.Min(batchSize, files.Length - start);
