@@ -11,8 +11,10 @@ using System.Text.Json.Nodes;
 
 namespace NativeCnn.Benchmarking;
 
-/// <summary>One record of torch_baseline.py (float32, non-AMP unless asked).</summary>
-public sealed record TorchRecord(string Case, double MedianMs, double? Tflops, double? GbPerS, double? ImagesPerS, string DType, bool Amp);
+/// <summary>One record of torch_baseline.py (float32, non-AMP unless asked); <see cref="PeakMemMb"/>: its
+/// train steps' peak_mem_mb on CUDA (torch.cuda.max_memory_allocated, MiB).</summary>
+public sealed record TorchRecord(string Case, double MedianMs, double? Tflops, double? GbPerS, double? ImagesPerS, string DType, bool Amp,
+                                 double? PeakMemMb = null);
 
 public static class BenchReport
 {
@@ -32,7 +34,7 @@ public static class BenchReport
             bool isAmp = r["amp"] is JsonValue a && a.GetValue<bool>();
             if (dt != dtype || isAmp != amp) continue;
             string name = c.GetValue<string>();
-            byCase[name] = new TorchRecord(name, ms.GetValue<double>(), Num(r, "tflops"), Num(r, "gb_per_s"), Num(r, "images_per_s"), dt, isAmp);
+            byCase[name] = new TorchRecord(name, ms.GetValue<double>(), Num(r, "tflops"), Num(r, "gb_per_s"), Num(r, "images_per_s"), dt, isAmp, Num(r, "peak_mem_mb"));
         }
         return byCase;
     }
@@ -73,6 +75,21 @@ public static class BenchReport
             s.AppendLine(Inv($"| {r.Case} | {r.MedianMs:G4} | {OurRate(r)} | {(t is null ? "-" : t.MedianMs.ToString("G4", CultureInfo.InvariantCulture))} | {TorchRate(t)} | ") +
                          Inv($"{(t is null ? "-" : (r.MedianMs / t.MedianMs).ToString("F2", CultureInfo.InvariantCulture))} | {Ms(flopMs)} | {Ms(byteMs)} | {(floor > 0 ? (floor / r.MedianMs).ToString("P0", CultureInfo.InvariantCulture) : "-")} |"));
         }
+        var peaks = ours.Where(r => r.Error is null && r.PeakMemMb is not null).ToList();
+        if (peaks.Count > 0)
+        {
+            s.AppendLine();
+            s.AppendLine("Peak device memory (NativeCnn: the GPU backend's high-water mark of bytes in use over the warm-up and timed calls; " +
+                         "PyTorch: peak_mem_mb, torch.cuda.max_memory_allocated over its step's timing).");
+            s.AppendLine();
+            s.AppendLine("| case | NativeCnn MiB | PyTorch MiB | ratio |");
+            s.AppendLine("| --- | ---: | ---: | ---: |");
+            foreach (var r in peaks)
+            {
+                double? tp = torch.TryGetValue(r.Case, out var t) ? t.PeakMemMb : null;
+                s.AppendLine(Inv($"| {r.Case} | {r.PeakMemMb:F1} | {(tp is null ? "-" : tp.Value.ToString("F1", CultureInfo.InvariantCulture))} | {(tp is > 0 ? (r.PeakMemMb!.Value / tp.Value).ToString("F2", CultureInfo.InvariantCulture) : "-")} |"));
+            }
+        }
         return s.ToString();
     }
 
@@ -86,6 +103,7 @@ public static class BenchReport
         o[r.Rate switch { RateKind.Tflops => "tflops", RateKind.GbPerS => "gb_per_s", _ => "images_per_s" }] = Sig(r.RateValue);
         o["flops"] = r.Flops;
         o["bytes"] = r.Bytes;
+        if (r.PeakMemMb is { } peak) o["peak_mem_mb"] = Math.Round(peak, 1);
         return o.ToJsonString();
     }
 

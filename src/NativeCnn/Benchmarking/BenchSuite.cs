@@ -8,6 +8,7 @@
 // a quick number never passes for a real one; every step runs in a MemoryScope (no growth).
 using System.Diagnostics;
 using NativeCnn.Backends;
+using NativeCnn.Backends.Cpu;
 using NativeCnn.Backends.Gpu;
 using NativeCnn.Models;
 using NativeCnn.Nn;
@@ -26,9 +27,11 @@ public sealed record PreparedCase(Action Step, double Flops, double Bytes, int S
 /// <summary>One benchmark case: its torch_baseline name, batch (0 if none), rate kind and setup.</summary>
 public sealed record BenchCase(string Name, string Family, int Batch, RateKind Rate, Func<PreparedCase> Setup);
 
-/// <summary>A timed case. <see cref="Error"/> is set (and the numbers are 0) when it failed.</summary>
+/// <summary>A timed case. <see cref="Error"/> is set (and the numbers are 0) when it failed.
+/// <see cref="PeakMemMb"/>: on a GPU, the most device memory in use during the warm-up and timed calls
+/// (the backend's high-water mark, PyTorch's max_memory_allocated), MiB; null on the CPU.</summary>
 public sealed record BenchResult(string Case, string Family, string Device, int Batch, RateKind Rate,
-                                 double MedianMs, double Flops, double Bytes, string? Error = null)
+                                 double MedianMs, double Flops, double Bytes, string? Error = null, double? PeakMemMb = null)
 {
     /// <summary>The case's rate in its kind's unit (TFLOP/s, GB/s or images/s).</summary>
     public double RateValue => Rate switch
@@ -174,13 +177,36 @@ public static class BenchSuite
         try
         {
             var p = c.Setup();
+            // the high-water mark from here: the case's tensors (model, data) and every step's buffers
+            var gpu = device.Kind == DeviceKind.Cpu ? null : DeviceRegistry.Resolve(device) as GpuBackend;
+            gpu?.Synchronize();
+            gpu?.ResetPeakBytesInUse();
             double ms = MedianMs(p.Step, device, warmup, reps) / p.StepsPerCall;
-            return new BenchResult(c.Name, c.Family, deviceName, c.Batch, c.Rate, ms, p.Flops, p.Bytes);
+            double? peak = gpu is null ? null : gpu.PeakBytesInUse / 1048576.0;
+            return new BenchResult(c.Name, c.Family, deviceName, c.Batch, c.Rate, ms, p.Flops, p.Bytes, PeakMemMb: peak);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             return new BenchResult(c.Name, c.Family, deviceName, c.Batch, c.Rate, 0, 0, 0, $"{e.GetType().Name}: {e.Message}");
         }
+    }
+
+    /// <summary>The CPU backend's per-primitive profile of <paramref name="steps"/> calls of a case, after
+    /// <paramref name="warmup"/> unprofiled ones (CpuProfile.cs: exclusive times, inner calls apart).</summary>
+    public static CpuProfile ProfileCpu(BenchCase c, int warmup = 3, int steps = 5)
+    {
+        Check.Positive(steps, "BenchSuite.ProfileCpu: steps");
+        var p = c.Setup();
+        for (int i = 0; i < warmup; i++) p.Step();
+        var profile = new CpuProfile();
+        var backend = CpuBackend.Instance;
+        backend.Profile = profile;
+        try
+        {
+            for (int i = 0; i < steps; i++) p.Step();
+        }
+        finally { backend.Profile = null; }
+        return profile;
     }
 
     /// <summary>Median wall time of calls to <paramref name="step"/>, each followed by a device synchronisation.</summary>

@@ -42,9 +42,21 @@ public sealed class Predictor
     }
 
     /// <summary>The (C, H, W) model input for one file, normalised.</summary>
-    public float[] Prepare(string file)
+    public float[] Prepare(string file) => Prepare(ImageDecoder.Decode(file), file);
+
+    /// <summary>The (C, H, W) model input for an image held in memory (an upload), decoded by the
+    /// training decoder with <paramref name="options"/> (e.g. a lower pixel limit) and prepared as a file
+    /// is; <paramref name="name"/> names the image in errors.</summary>
+    public float[] Prepare(byte[] bytes, string name, DecodeOptions? options = null)
     {
-        var img = ChannelAdapter.Adapt(ImageDecoder.Decode(file), Info.Channels, Info.TwoChannelFill, file);
+        ArgumentNullException.ThrowIfNull(bytes);
+        ArgumentNullException.ThrowIfNull(name);
+        return Prepare(ImageDecoder.Decode(bytes, name, options), name);
+    }
+
+    private float[] Prepare(DecodedImage decoded, string name)
+    {
+        var img = ChannelAdapter.Adapt(decoded, Info.Channels, Info.TwoChannelFill, name);
         var x = new float[Info.Channels * Info.Size.H * Info.Size.W];
         _transform.Apply(img, x, null);
         Info.Stats.Apply(x, Info.Size.H * Info.Size.W);
@@ -60,7 +72,7 @@ public sealed class Predictor
         Check.Positive(batchSize, "Predictor: batch size");
         var files = imageFiles.ToArray();
         var result = new List<Prediction>(files.Length);
-        int c = Info.Channels, h = Info.Size.H, w = Info.Size.W, item = c * h * w, k = Info.Classes.Count;
+        int item = Info.Channels * Info.Size.H * Info.Size.W;
         // a batch's input stays well inside one array (the bundle caps the side at 4096 and channels at 4)
         batchSize = Math.Max(1, Math.Min(batchSize, (1 << 28) / item));
         for (int start = 0; start < files.Length; start += batchSize)
@@ -76,26 +88,57 @@ public sealed class Predictor
             });
             if (errors.FirstOrDefault(e => e is not null) is { } error)
                 System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
-            float[] probs;
-            lock (_forward)
-            using (new NoGrad())
-            using (MemoryScope.Begin())
-            {
-                var logits = Model.Forward(Tensor.FromArray(x, new[] { n, c, h, w }, Model.Device));
-                if (logits.Dim != 2 || logits.Size(1) != k)
-                    throw new NativeCnnException($"Predictor: the model gives outputs of shape {Shape.Format(logits.ShapeArray)}, expected ({n}, {k}) for {k} classes");
-                probs = (Info.MultiLabel ? logits.Sigmoid() : F.Softmax(logits, 1)).ToArray();
-            }
-            for (int i = 0; i < n; i++)
-            {
-                var p = probs.AsSpan(i * k, k).ToArray();
-                int best = 0;
-                for (int j = 1; j < k; j++) if (p[j] > p[best]) best = j;
-                var labels = Info.MultiLabel
-                    ? Enumerable.Range(0, k).Where(j => p[j] >= Info.Threshold).Select(j => Info.Classes[j]).ToArray()
-                    : new[] { Info.Classes[best] };
-                result.Add(new Prediction(files[start + i], Info.Classes[best], p[best], p, labels));
-            }
+            result.AddRange(Forward(x, files.AsSpan(start, n)));
+        }
+        return result;
+    }
+
+    /// <summary>Predicts inputs made by <see cref="Prepare(byte[], string, DecodeOptions?)"/> (or the file
+    /// overload) as one batch, in the order given; <paramref name="names"/> become the predictions' File.
+    /// A server batches concurrent requests through this: one forward pass for all of them.</summary>
+    public IReadOnlyList<Prediction> PredictPrepared(IReadOnlyList<float[]> inputs, IReadOnlyList<string> names)
+    {
+        ArgumentNullException.ThrowIfNull(inputs);
+        ArgumentNullException.ThrowIfNull(names);
+        if (names.Count != inputs.Count) throw new NativeCnnException($"Predictor: {inputs.Count} inputs but {names.Count} names; expected one name per input");
+        if (inputs.Count == 0) return Array.Empty<Prediction>();
+        int item = Info.Channels * Info.Size.H * Info.Size.W;
+        if ((long)inputs.Count * item > 1 << 28)
+            throw new NativeCnnException($"Predictor: {inputs.Count} inputs of {item} values are over the batch limit of {1 << 28} values; expected at most {(1 << 28) / item} at once");
+        var x = new float[inputs.Count * item];
+        for (int i = 0; i < inputs.Count; i++)
+        {
+            if (inputs[i] is not { } one || one.Length != item)
+                throw new NativeCnnException($"Predictor: input {i} ('{names[i]}') has {inputs[i]?.Length ?? 0} values, expected {item} ({Info.Channels}x{Info.Size.H}x{Info.Size.W}; use Prepare)");
+            one.CopyTo(x, i * item);
+        }
+        return Forward(x, names.ToArray());
+    }
+
+    // One forward pass over n = names.Length prepared inputs packed in x.
+    private List<Prediction> Forward(float[] x, ReadOnlySpan<string> names)
+    {
+        int n = names.Length, c = Info.Channels, h = Info.Size.H, w = Info.Size.W, k = Info.Classes.Count;
+        var result = new List<Prediction>(n);
+        float[] probs;
+        lock (_forward)
+        using (new NoGrad())
+        using (MemoryScope.Begin())
+        {
+            var logits = Model.Forward(Tensor.FromArray(x, new[] { n, c, h, w }, Model.Device));
+            if (logits.Dim != 2 || logits.Size(1) != k)
+                throw new NativeCnnException($"Predictor: the model gives outputs of shape {Shape.Format(logits.ShapeArray)}, expected ({n}, {k}) for {k} classes");
+            probs = (Info.MultiLabel ? logits.Sigmoid() : F.Softmax(logits, 1)).ToArray();
+        }
+        for (int i = 0; i < n; i++)
+        {
+            var p = probs.AsSpan(i * k, k).ToArray();
+            int best = 0;
+            for (int j = 1; j < k; j++) if (p[j] > p[best]) best = j;
+            var labels = Info.MultiLabel
+                ? Enumerable.Range(0, k).Where(j => p[j] >= Info.Threshold).Select(j => Info.Classes[j]).ToArray()
+                : new[] { Info.Classes[best] };
+            result.Add(new Prediction(names[i], Info.Classes[best], p[best], p, labels));
         }
         return result;
     }

@@ -143,6 +143,25 @@ public class BenchmarkingTests
     }
 
     [Fact]
+    public void Peak_memory_is_read_from_torch_and_reported_beside_ours()
+    {
+        const string line = "{\"case\": \"resnet18_128px_train_step\", \"device\": \"cuda\", \"amp\": false, \"batch\": 256, " +
+                            "\"median_ms\": 17.3, \"images_per_s\": 14813.0, \"tf32\": true, \"peak_mem_mb\": 4000.0}";
+        var torch = BenchReport.ParseTorch(new[] { line });
+        Assert.Equal(4000.0, torch["resnet18_128px_train_step"].PeakMemMb);
+        var ours = new List<BenchResult>
+        {
+            new("resnet18_128px_train_step", "train", "cuda", 256, RateKind.ImagesPerS, 50.0, 1e12, 1e10, PeakMemMb: 5000.0),
+            new("gemm_64", "gemm", "cuda", 0, RateKind.Tflops, 2.0, 2e9, 4e6),
+        };
+        string md = BenchReport.Markdown("t", ours, torch, new Ceilings(1e12, "given", 1e12, "given"));
+        Assert.Contains("| resnet18_128px_train_step | 5000.0 | 4000.0 | 1.25 |", md);
+        Assert.DoesNotContain("| gemm_64 | -", md);   // no peak row for a case without one
+        Assert.Contains("\"peak_mem_mb\":5000", BenchReport.JsonLine(ours[0]));
+        Assert.DoesNotContain("peak_mem_mb", BenchReport.JsonLine(ours[1]));
+    }
+
+    [Fact]
     public void Cli_bench_prints_the_cases_and_writes_the_report_with_ratios()
     {
         var dir = Directory.CreateTempSubdirectory("nativecnn-bench-").FullName;

@@ -1,4 +1,5 @@
-// GPU conv2d as unfold (im2col) + GEMM + fold (col2im) (kernels: Conv.cs, Gemm.cs). A chunk of images
+// GPU conv2d as unfold (im2col) + GEMM + fold (col2im) (kernels: Conv.cs, Gemm.cs): the float16 path, and
+// the float32 one when ImplicitConv is off (float32 goes to GpuBackend.ConvImplicit.cs by default). A chunk of images
 // is unfolded into one (CRS, images*PQ) column matrix, so every pass is one GEMM per chunk whose n or k
 // spans all the chunk's pixels (a per-image GEMM would have n = PQ: 16 columns in resnet18's last
 // stage, a quarter of a 64-wide tile):
@@ -87,18 +88,21 @@ public sealed partial class GpuBackend
     public void Conv2dForward(Storage x, Storage w, Storage? bias, Storage y, ConvGeometry g)
     {
         if (x.DType == DType.Float16) Conv2dForward(ConvHalf, x, w, bias, y, g);   // GpuBackend.Fp16.cs
+        else if (ImplicitConv) ConvImplicitForward(x, w, bias, y, g);            // GpuBackend.ConvImplicit.cs
         else Conv2dForward(ConvFloat, x, w, bias, y, g);
     }
 
     public void Conv2dBackwardData(Storage gy, Storage w, Storage gx, ConvGeometry g)
     {
         if (gy.DType == DType.Float16) Conv2dBackwardData(ConvHalf, gy, w, gx, g);
+        else if (ImplicitConv) ConvImplicitBackwardData(gy, w, gx, g);
         else Conv2dBackwardData(ConvFloat, gy, w, gx, g);
     }
 
     public void Conv2dBackwardWeight(Storage x, Storage gy, Storage gw, Storage? gbias, ConvGeometry g)
     {
         if (x.DType == DType.Float16) Conv2dBackwardWeight(ConvHalf, x, gy, gw, gbias, g);
+        else if (ImplicitConv) ConvImplicitBackwardWeight(x, gy, gw, gbias, g);
         else Conv2dBackwardWeight(ConvFloat, x, gy, gw, gbias, g);
     }
 
@@ -216,15 +220,18 @@ public sealed partial class GpuBackend
             ReturnToPool(col.Storage);
             if (gyT is not null) ReturnToPool(gyT.Value.Storage);
         }
-        if (gbias is not null)
-        {
-            // sum over pixels, then over images: (N*K, PQ) -> (N, K) -> (K), in float32
-            var gy32 = gy.DType == DType.Float16 ? Widen(S(gy).F16) : null;
-            var perImage = Scratch((long)g.N * g.K);
-            Reduce(ReduceOp.Sum, gy32 ?? gy, perImage, g.N * g.K, pq, 1);
-            Reduce(ReduceOp.Sum, perImage, gbias, 1, g.N, g.K);
-            ReturnToPool(perImage);
-            if (gy32 is not null) ReturnToPool(gy32);
-        }
+        if (gbias is not null) ConvBiasBackward(gy, gbias, g);
+    }
+
+    /// <summary>gy (float32 or float16) -> gbias: float32 =, summed over pixels, then over images:
+    /// (N*K, PQ) -> (N, K) -> (K).</summary>
+    private void ConvBiasBackward(Storage gy, Storage gbias, ConvGeometry g)
+    {
+        var gy32 = gy.DType == DType.Float16 ? Widen(S(gy).F16) : null;
+        var perImage = Scratch((long)g.N * g.K);
+        Reduce(ReduceOp.Sum, gy32 ?? gy, perImage, g.N * g.K, g.P * g.Q, 1);
+        Reduce(ReduceOp.Sum, perImage, gbias, 1, g.N, g.K);
+        ReturnToPool(perImage);
+        if (gy32 is not null) ReturnToPool(gy32);
     }
 }

@@ -13,7 +13,11 @@ internal sealed class GpuStorage : Storage
     public GpuStorage(GpuBackend backend, DType dtype, MemoryBuffer buffer, int length) : base(backend, dtype, length)
     {
         _buffer = buffer;
+        backend.CountInUse(Bytes);
     }
+
+    /// <summary>The bytes this storage's elements take (what the backend's in-use count books for it).</summary>
+    private long Bytes => (long)Length * (DType == DType.Float16 ? 2 : 4);
 
     /// <summary>float32 elements [0, Length).</summary>
     public ArrayView<float> F32 => Typed<float>(DType.Float32);
@@ -40,6 +44,7 @@ internal sealed class GpuStorage : Storage
     {
         var b = _buffer!;
         _buffer = null;
+        ((GpuBackend)Backend).CountInUse(-Bytes);
         return b;
     }
 }
