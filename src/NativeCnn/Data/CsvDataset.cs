@@ -70,7 +70,7 @@ public static class CsvDataset
         // A missing file is always an error naming its row, also when header validation is off.
         if (!(options?.SkipUnreadable ?? false))
             foreach (var it in items)
-                if (!File.Exists(it.Path)) throw new NativeCnnException($"{it.Origin}: image file '{it.Path}' does not exist");
+                if (!File.Exists(it.Path)) throw new FileNotFoundException($"{it.Origin}: image file '{it.Path}' does not exist", it.Path);
         return new ImageFileDataset(items, classes, csv.MultiLabel, csvPath, options);
     }
 
