@@ -139,6 +139,8 @@ public static class LrFindCommand
             return Cli.ExitOk;
         }
         var text = o.Json ? stderr : stdout;
+        if (o.Out is not null) OutputFolder.CheckFile(o.Out, "lr-find", "--out");   // before the run, not after it
+        if (o.Plot is not null) OutputFolder.CheckFile(o.Plot, "lr-find", "--plot");
         var data = o.DataDir is null ? Mnist.LoadEmbedded() : Mnist.LoadDirectory(o.DataDir);
         var train = o.Limit is int n ? data.Train.Take(n) : data.Train;
         var valid = o.Limit is int m ? data.Valid.Take(m) : data.Valid;

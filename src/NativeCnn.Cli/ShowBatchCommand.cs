@@ -71,6 +71,7 @@ public static class ShowBatchCommand
             }
         }
         if (outPath is null) throw new UsageException("show-batch: --out <grid.png> is required");
+        OutputFolder.CheckFile(outPath, "show-batch", "--out");   // before the images are read
 
         IImageSource ds = data is null ? new IdxImageSource(Mnist.LoadEmbedded().Train) : Load(data, imageFolder, suffix, multi);
         var tf = new ImageTransform(size, size, resize, new AugmentOptions { FlipVert = flipVert });

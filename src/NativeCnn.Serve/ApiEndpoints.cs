@@ -19,10 +19,17 @@ internal static class ApiEndpoints
         {
             var clock = Stopwatch.StartNew();
             var model = host.Current;
-            var (images, _) = await Uploads.ReadAsync(ctx, o);
-            if (images.Count == 0) throw new RequestException(400, "no image in the request; send the image bytes as the body, or multipart/form-data with one or more file parts");
-            var inputs = await Task.WhenAll(images.Select(u => Uploads.PrepareAsync(model, u, o)));
-            var predictions = await Task.WhenAll(inputs.Select((x, i) => batcher.PredictAsync(model, x, images[i].Name)));
+            Task<Prediction>[] queued;
+            List<Upload> images;
+            // From the first byte read to the last image queued, the batcher knows this request is coming.
+            using (batcher.Preparing())
+            {
+                (images, _) = await Uploads.ReadAsync(ctx, o);
+                if (images.Count == 0) throw new RequestException(400, "no image in the request; send the image bytes as the body, or multipart/form-data with one or more file parts");
+                var inputs = await Task.WhenAll(images.Select(u => Uploads.PrepareAsync(model, u, o)));
+                queued = inputs.Select((x, i) => batcher.PredictAsync(model, x, images[i].Name)).ToArray();
+            }
+            var predictions = await Task.WhenAll(queued);
             metrics.Predicted(images.Count, clock.Elapsed);
             return Results.Json(new
             {
@@ -53,9 +60,11 @@ internal static class ApiEndpoints
                 if (!model.Info.MultiLabel && indices.Distinct().Count() > 1)
                     throw new RequestException(422, $"the model is single-label; give one class, got {given.Length} ({string.Join(", ", given.Select(Clip))})");
                 var upload = images[0];
-                var x = await Uploads.PrepareAsync(model, upload, o);
+                Task<Prediction> queued;
+                using (batcher.Preparing())
+                    queued = batcher.PredictAsync(model, await Uploads.PrepareAsync(model, upload, o), upload.Name);
+                var predicted = await queued;
                 string ext = Uploads.ExtensionOf(upload.Bytes);
-                var predicted = await batcher.PredictAsync(model, x, upload.Name);
                 var result = store.Add(upload.Bytes, ext, indices, model, predicted, upload.Name);
                 metrics.Correction(result.StoredNow);
                 return Results.Json(new
