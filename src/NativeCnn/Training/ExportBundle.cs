@@ -235,7 +235,7 @@ public static class ExportBundle
 
     /// <summary>Throws, naming the first tensor and element, when a floating-point tensor of
     /// <paramref name="state"/> holds NaN or an infinity; <paramref name="what"/> starts the message.</summary>
-    internal static void RefuseNonFinite(IReadOnlyDictionary<string, Tensor> state, string what)
+    public static void RefuseNonFinite(IReadOnlyDictionary<string, Tensor> state, string what)
     {
         int bad = 0;
         string? first = null;
