@@ -8,10 +8,13 @@ using NativeCnn.Serve;
 
 namespace NativeCnn.Cli;
 
+/// <summary>The `serve` command.</summary>
 public static class ServeCommand
 {
+    /// <summary>Where corrections go unless --corrections says otherwise (relative to the working folder).</summary>
     public const string DefaultCorrections = "corrections";
 
+    /// <summary>The command's help text.</summary>
     public const string Usage =
         "Usage: nativecnn serve --model DIR [options]\n" +
         "\n" +
