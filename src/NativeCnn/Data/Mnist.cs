@@ -48,14 +48,14 @@ public static class Mnist
     {
         ArgumentNullException.ThrowIfNull(directory);
         if (!Directory.Exists(directory))
-            throw new NativeCnnException($"MNIST data directory '{directory}' does not exist; expected a directory holding {string.Join(", ", FileNames)}");
+            throw new DirectoryNotFoundException($"MNIST data directory '{directory}' does not exist; expected a directory holding {string.Join(", ", FileNames)}");
         string Find(string file)
         {
             var gz = Path.Combine(directory, file);
             if (File.Exists(gz)) return gz;
             var plain = Path.Combine(directory, Path.GetFileNameWithoutExtension(file));
             if (File.Exists(plain)) return plain;
-            throw new NativeCnnException($"MNIST data directory '{directory}' has no '{file}' (or '{Path.GetFileName(plain)}'); expected {string.Join(", ", FileNames)}");
+            throw new FileNotFoundException($"MNIST data directory '{directory}' has no '{file}' (or '{Path.GetFileName(plain)}'); expected {string.Join(", ", FileNames)}", gz);
         }
         var paths = FileNames.Select(Find).ToArray();
         var idx = paths.Select(Idx.ReadFile).ToArray();

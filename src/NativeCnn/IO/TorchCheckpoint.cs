@@ -38,7 +38,7 @@ public static class TorchCheckpoint
             using var f = InputFile.Open(path, "weights");
             f.ReadAtLeast(head, 4, throwOnEndOfStream: false);
         }
-        catch (FileNotFoundException) { throw new NativeCnnException($"weights '{path}': the file does not exist"); }
+        catch (FileNotFoundException) { throw new FileNotFoundException($"weights '{path}': the file does not exist", path); }
         catch (IOException e) { throw new NativeCnnException($"weights '{path}': cannot read the file: {e.Message}"); }
         return head[0] == 'P' && head[1] == 'K' ? Load(path, device) : SafeTensors.Load(path, device);
     }

@@ -32,10 +32,10 @@ public sealed class BasicBlock : Module
 
     public override Tensor Forward(Tensor x)
     {
-        var y = Bn1.Forward(Conv1.Forward(x)).Relu();
-        y = Bn2.Forward(Conv2.Forward(y));
+        // batch norm, residual add and ReLU fused (BatchNormBase.ForwardAct): the same values as composed
+        var y = Bn1.ForwardAct(Conv1.Forward(x), null, relu: true);
         var identity = Downsample is null ? x : Downsample.Forward(x);
-        return (y + identity).Relu();
+        return Bn2.ForwardAct(Conv2.Forward(y), identity, relu: true);
     }
 }
 
@@ -106,9 +106,11 @@ public sealed class ResNet : Module
         if (x.Dim != 4 || x.Size(1) != InChannels)
             throw new NativeCnnException($"ResNet: expected an input (N, {InChannels}, H, W), got shape {Shape.Format(x.ShapeArray)}");
         // Run the children in registration order, as torchvision's forward does.
+        // The stem's bn1 + relu run as one fused op (the same values).
         foreach (var (name, child) in NamedChildren())
         {
-            x = child.Forward(x);
+            if (name == "relu") continue;
+            x = name == "bn1" ? Bn1.ForwardAct(x, null, relu: true) : child.Forward(x);
             if (name == "avgpool") x = x.Flatten(1);
         }
         return x;

@@ -51,12 +51,37 @@ public abstract class BatchNormBase : Module
         // Without running statistics, batch statistics are used in eval mode too (as in torch).
         bool useBatchStats = Training || RunningMean is null;
         var y = F.BatchNorm(input, RunningMean, RunningVar, Weight, Bias, useBatchStats, Momentum, Eps);
+        CountBatch();
+        return Shape.Equal(y.ShapeArray, x.ShapeArray) ? y : y.Reshape(x.ShapeArray);
+    }
+
+    /// <summary>relu(Forward(x) + residual) (the residual when not null, the ReLU when <paramref name="relu"/>):
+    /// with batch statistics one fused op (F.BatchNormAct), otherwise composed. Same values either way.</summary>
+    public Tensor ForwardAct(Tensor x, Tensor? residual, bool relu)
+    {
+        bool useBatchStats = Training || RunningMean is null;
+        if (!useBatchStats || (residual is not null && !Shape.Equal(residual.ShapeArray, x.ShapeArray)))
+        {
+            var z = Forward(x);
+            if (residual is not null) z = z + residual;
+            return relu ? z.Relu() : z;
+        }
+        var input = Prepare(x);
+        if (input.Size(1) != NumFeatures)
+            throw new NativeCnnException($"{GetType().Name}({NumFeatures}): input must have {NumFeatures} channels in dimension 1, got shape {Shape.Format(x.ShapeArray)}");
+        var r = residual is null || Shape.Equal(residual.ShapeArray, input.ShapeArray) ? residual : residual.Reshape(input.ShapeArray);
+        var y = F.BatchNormAct(input, r, relu, RunningMean, RunningVar, Weight, Bias, Momentum, Eps);
+        CountBatch();
+        return Shape.Equal(y.ShapeArray, x.ShapeArray) ? y : y.Reshape(x.ShapeArray);
+    }
+
+    private void CountBatch()
+    {
         if (Training && NumBatchesTracked is not null)
         {
             _batchesTracked++;
             NumBatchesTracked.Backend.Fill(NumBatchesTracked.Storage, _batchesTracked);
         }
-        return Shape.Equal(y.ShapeArray, x.ShapeArray) ? y : y.Reshape(x.ShapeArray);
     }
 
     protected override void OnStateLoaded()

@@ -30,9 +30,18 @@ public sealed class Sequential : Module
 
     public IReadOnlyList<Module> Layers => _layers;
 
+    /// <summary>The layers in order; a batch norm followed by a ReLU runs as one fused op (BatchNormBase.ForwardAct).</summary>
     public override Tensor Forward(Tensor x)
     {
-        foreach (var layer in _layers) x = layer.Forward(x);
+        for (int i = 0; i < _layers.Count; i++)
+        {
+            if (_layers[i] is BatchNormBase bn && i + 1 < _layers.Count && _layers[i + 1] is ReLU)
+            {
+                x = bn.ForwardAct(x, null, relu: true);
+                i++;
+            }
+            else x = _layers[i].Forward(x);
+        }
         return x;
     }
 

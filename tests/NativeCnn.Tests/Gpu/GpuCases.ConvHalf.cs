@@ -23,10 +23,10 @@ public static partial class GpuCases
     public static void ConvHalf_TensorCoreSplitK(GpuBackend gpu)
     {
         if (gpu.Device.Kind == DeviceKind.Cuda && !CanUseTensorCores(gpu)) return;
-        var saved = gpu.ForcedSplitK;
-        gpu.ForcedSplitK = 4;
+        var saved = gpu.Options.ForcedSplitK;
+        gpu.Options.ForcedSplitK = 4;
         try { WithHalfPath(gpu, HalfGemmPath.TensorCore, GemmTile.Tile64, () => ConvHalfGeometries(gpu)); }
-        finally { gpu.ForcedSplitK = saved; }
+        finally { gpu.Options.ForcedSplitK = saved; }
     }
 
     public static void ConvHalf_TensorCore128Path(GpuBackend gpu)
@@ -35,26 +35,27 @@ public static partial class GpuCases
         WithHalfPath(gpu, HalfGemmPath.TensorCore, GemmTile.Tile128, () => ConvHalfGeometries(gpu));
     }
 
-    /// <summary>The float16 conv through each ldmatrix and cp.async kernel: a general geometry (its unaligned products
+    /// <summary>The float16 conv through the default ldmatrix kernel: a general geometry (its unaligned products
     /// take GemmFp16.cs's kernel) and one whose every product is 16-byte aligned (8 channels in, 16 out,
     /// 3x3: CRS = 72, P*Q = 64), which the profile shows on the ldmatrix kernel. (The other geometries
     /// add nothing here: their products are unaligned, and the simulator's emulation is slow.)</summary>
-    public static void ConvHalf_LdmatrixPath(GpuBackend gpu)
+    public static void ConvHalf_LdmatrixPath(GpuBackend gpu) => ConvHalfLdmatrixPath(gpu, DefaultLdmatrixKernel, null);
+
+    /// <summary>ConvHalf_LdmatrixPath on the kernel <paramref name="select"/> makes the backend's (the GPU lab's variants).</summary>
+    private static void ConvHalfLdmatrixPath(GpuBackend gpu, string expected, Action? select)
     {
         if (gpu.Device.Kind == DeviceKind.Cuda && !CanUseTensorCores(gpu)) return;
-        foreach (bool async in new[] { false, true })
-        foreach (var kind in new[] { HalfLdmatrixKernel.Warp64x32, HalfLdmatrixKernel.Warp64x64 })
-            WithLdmatrix(gpu, kind, () =>
+        WithLdmatrix(gpu, select, () =>
+        {
+            var profile = gpu.Profile = new KernelProfile();
+            try
             {
-                var profile = gpu.Profile = new KernelProfile();
-                try
-                {
-                    ConvHalfCheck(gpu, new ConvGeometry(N: 2, C: 3, H: 7, W: 6, K: 4, R: 3, S: 2, StrideH: 2, StrideW: 1, PadH: 1, PadW: 0, DilationH: 1, DilationW: 2));
-                    ConvHalfCheck(gpu, new ConvGeometry(N: 2, C: 8, H: 8, W: 8, K: 16, R: 3, S: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1, DilationH: 1, DilationW: 1));
-                }
-                finally { gpu.EndProfile(); }
-                Assert.Contains(profile.Entries, e => e.Kernel.StartsWith(LdmatrixProfileName(kind, async), StringComparison.Ordinal));
-            }, async);
+                ConvHalfCheck(gpu, new ConvGeometry(N: 2, C: 3, H: 7, W: 6, K: 4, R: 3, S: 2, StrideH: 2, StrideW: 1, PadH: 1, PadW: 0, DilationH: 1, DilationW: 2));
+                ConvHalfCheck(gpu, new ConvGeometry(N: 2, C: 8, H: 8, W: 8, K: 16, R: 3, S: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1, DilationH: 1, DilationW: 1));
+            }
+            finally { gpu.EndProfile(); }
+            Assert.Contains(profile.Entries, e => e.Kernel.StartsWith(expected, StringComparison.Ordinal));
+        });
     }
 
     private static void ConvHalfGeometries(GpuBackend gpu)

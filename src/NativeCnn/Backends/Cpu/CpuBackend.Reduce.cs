@@ -22,7 +22,12 @@ public sealed partial class CpuBackend
         CheckLength(xs, (long)outer * n * inner, "Reduce x");
         CheckLength(ys, (long)outer * inner, "Reduce y");
         if (outer == 0 || inner == 0) return;
-        bool mean = op == ReduceOp.Mean;
+        bool mean = op switch
+        {
+            ReduceOp.Sum => false,
+            ReduceOp.Mean => true,
+            _ => throw new ArgumentOutOfRangeException(nameof(op), op, "unknown ReduceOp"),
+        };
         if (inner == 1)
         {
             For(outer, Math.Max(1, CheapChunk / Math.Max(1, n)), (s, e) =>
