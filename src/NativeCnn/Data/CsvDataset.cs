@@ -65,6 +65,7 @@ public static class CsvDataset
             string path = Path.Combine(folder, name + csv.Suffix);
             rows.Add((path, labels, $"{origin} ('{name}')"));
         }
+        WarnDuplicates(rows, csvPath, options?.Warn ?? (m => Console.Error.WriteLine(m)));
         IReadOnlyList<string> classes = csv.Classes ?? rows.SelectMany(r => r.Labels).Distinct().Order(StringComparer.Ordinal).ToArray();
         var items = rows.Select(r => new ImageItem(r.Path, r.Labels.Select(l =>
         {
@@ -77,6 +78,21 @@ public static class CsvDataset
             foreach (var it in items)
                 if (!File.Exists(it.Path)) throw new FileNotFoundException($"{it.Origin}: image file '{it.Path}' does not exist", it.Path);
         return new ImageFileDataset(items, classes, csv.MultiLabel, csvPath, options);
+    }
+
+    // A file listed twice is trained on twice (and may land in both the training and the validation split);
+    // listed with different labels it teaches both. Neither is an error (fastai accepts them), neither is silent.
+    private static void WarnDuplicates(List<(string Path, string[] Labels, string Origin)> rows, string csvPath, Action<string> warn)
+    {
+        foreach (var g in rows.GroupBy(r => Path.GetFullPath(r.Path), StringComparer.Ordinal).Where(g => g.Count() > 1))
+        {
+            var list = g.ToList();
+            bool conflict = list.Select(r => string.Join(" ", r.Labels.Order(StringComparer.Ordinal))).Distinct(StringComparer.Ordinal).Count() > 1;
+            string where = string.Join(", ", list.Select(r => r.Origin[(r.Origin.IndexOf(" line ", StringComparison.Ordinal) + 1)..]));
+            warn(conflict
+                ? $"warning: CSV file '{csvPath}': image '{g.Key}' is listed {list.Count} times with different labels ({string.Join(" / ", list.Select(r => string.Join(" ", r.Labels)))}): {where}"
+                : $"warning: CSV file '{csvPath}': image '{g.Key}' is listed {list.Count} times with the same labels: {where}");
+        }
     }
 
     // One CSV line: fields may be double-quoted (a quoted field may hold the delimiter; "" is a quote).

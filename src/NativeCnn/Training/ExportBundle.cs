@@ -48,6 +48,9 @@ public sealed record BundleInfo
     /// <summary>The metadata key marking a bundle and its format version.</summary>
     public const string FormatKey = "nativecnn.bundle", FormatVersion = "1";
 
+    /// <summary>The largest input side and channel count a bundle may declare (checked before any size arithmetic).</summary>
+    public const int MaxSide = 4096, MaxChannels = 4;
+
     /// <summary>The architecture name recorded for a model not built by <see cref="Architectures.Build"/>; such a
     /// bundle loads only with a factory (see <see cref="ExportBundle.Load(string, Device?, Func{BundleInfo, Module}?)"/>).</summary>
     public const string CustomArch = "custom";
@@ -83,7 +86,7 @@ public sealed record BundleInfo
         string Get(string key) => d.TryGetValue(key, out var v) ? v
             : throw new NativeCnnException($"model '{source}' has no '{key}' metadata; it is not an export bundle (found: {string.Join(", ", d.Keys.Order())})");
         NativeCnnException Bad(string key, string expected) => new($"model '{source}': metadata '{key}' holds '{d[key]}', expected {expected}");
-        int Int(string key) => int.TryParse(Get(key), NumberStyles.None, CultureInfo.InvariantCulture, out var v) && v > 0 ? v : throw Bad(key, "a positive integer");
+        int Int(string key, int max) => int.TryParse(Get(key), NumberStyles.None, CultureInfo.InvariantCulture, out var v) && v > 0 && v <= max ? v : throw Bad(key, $"an integer from 1 to {max}");
 
         if (Get(FormatKey) != FormatVersion) throw Bad(FormatKey, $"version {FormatVersion}");
         ArchArgs args;
@@ -99,9 +102,9 @@ public sealed record BundleInfo
             throw Bad("arch.args", "a JSON object with in_channels, classes and extra");
         }
         var size = Get("input.size").Split('x');
-        if (size.Length != 2 || !int.TryParse(size[0], NumberStyles.None, CultureInfo.InvariantCulture, out int h) || h <= 0
-            || !int.TryParse(size[1], NumberStyles.None, CultureInfo.InvariantCulture, out int w) || w <= 0)
-            throw Bad("input.size", "HxW with positive integers, e.g. 28x28");
+        if (size.Length != 2 || !int.TryParse(size[0], NumberStyles.None, CultureInfo.InvariantCulture, out int h) || h <= 0 || h > MaxSide
+            || !int.TryParse(size[1], NumberStyles.None, CultureInfo.InvariantCulture, out int w) || w <= 0 || w > MaxSide)
+            throw Bad("input.size", $"HxW with integers from 1 to {MaxSide}, e.g. 28x28");
         var classes = NormStats.ClassesFromMetadata(d, source);
         var info = new BundleInfo
         {
@@ -109,7 +112,7 @@ public sealed record BundleInfo
             Args = args,
             Classes = classes,
             Stats = NormStats.FromMetadata(d, source),
-            Channels = Int("input.channels"),
+            Channels = Int("input.channels", MaxChannels),
             Size = (h, w),
             MultiLabel = Get("multi_label") switch { "true" => true, "false" => false, _ => throw Bad("multi_label", "true or false") },
             Threshold = float.TryParse(Get("threshold"), NumberStyles.Float, CultureInfo.InvariantCulture, out var t) && t > 0 && t < 1 ? t : throw Bad("threshold", "a number in (0, 1)"),
@@ -244,7 +247,7 @@ public static class ExportBundle
 
     /// <summary>Throws, naming the first tensor and element, when a floating-point tensor of
     /// <paramref name="state"/> holds NaN or an infinity; <paramref name="what"/> starts the message.</summary>
-    internal static void RefuseNonFinite(IReadOnlyDictionary<string, Tensor> state, string what)
+    public static void RefuseNonFinite(IReadOnlyDictionary<string, Tensor> state, string what)
     {
         int bad = 0;
         string? first = null;

@@ -98,6 +98,8 @@ public sealed partial class Predictor
         var files = imageFiles.ToArray();
         var result = new List<Prediction>(files.Length);
         int item = Info.Channels * Info.Size.H * Info.Size.W;
+        // a batch's input stays well inside one array (the bundle caps the side at 4096 and channels at 4)
+        batchSize = Math.Max(1, Math.Min(batchSize, (1 << 28) / item));
         for (int start = 0; start < files.Length; start += batchSize)
         {
             int n = Math.Min(batchSize, files.Length - start);
@@ -126,6 +128,8 @@ public sealed partial class Predictor
         if (names.Count != inputs.Count) throw new NativeCnnException($"Predictor: {inputs.Count} inputs but {names.Count} names; expected one name per input");
         if (inputs.Count == 0) return Array.Empty<Prediction>();
         int item = Info.Channels * Info.Size.H * Info.Size.W;
+        if ((long)inputs.Count * item > 1 << 28)
+            throw new NativeCnnException($"Predictor: {inputs.Count} inputs of {item} values are over the batch limit of {1 << 28} values; expected at most {(1 << 28) / item} at once");
         var x = new float[inputs.Count * item];
         for (int i = 0; i < inputs.Count; i++)
         {
