@@ -1,7 +1,8 @@
 // GPU conv2d with float16 inputs (x and w forward, gy and w backward-data, x and gy backward-weight;
 // float32 outputs) against the CPU backend's float32 conv of the same float16-rounded values: the
 // general geometry, pointwise, and a batch split into chunks, on the widening path and on each
-// tensor-core kernel (their mma emulated on the simulator), the ldmatrix one included.
+// tensor-core kernel (their mma emulated on the simulator), the ldmatrix one included: the im2col path
+// (ImplicitConv off; the implicit float16 kernels are GpuCases.ConvImplicitHalf.cs's).
 using NativeCnn.Backends;
 using NativeCnn.Backends.Gpu;
 using Xunit;
@@ -11,12 +12,12 @@ namespace NativeCnn.Tests.Gpu;
 public static partial class GpuCases
 {
     public static void ConvHalf_WidenPath(GpuBackend gpu) =>
-        WithHalfPath(gpu, HalfGemmPath.Widen, () => ConvHalfGeometries(gpu));
+        WithIm2col(gpu, () => WithHalfPath(gpu, HalfGemmPath.Widen, () => ConvHalfGeometries(gpu)));
 
     public static void ConvHalf_TensorCorePath(GpuBackend gpu)
     {
         if (gpu.Device.Kind == DeviceKind.Cuda && !CanUseTensorCores(gpu)) return;
-        WithHalfPath(gpu, HalfGemmPath.TensorCore, GemmTile.Tile64, () => ConvHalfGeometries(gpu));
+        WithIm2col(gpu, () => WithHalfPath(gpu, HalfGemmPath.TensorCore, GemmTile.Tile64, () => ConvHalfGeometries(gpu)));
     }
 
     /// <summary>The tensor-core conv with its GEMMs split in k (the partial products summed in float32).</summary>
@@ -25,14 +26,14 @@ public static partial class GpuCases
         if (gpu.Device.Kind == DeviceKind.Cuda && !CanUseTensorCores(gpu)) return;
         var saved = gpu.ForcedSplitK;
         gpu.ForcedSplitK = 4;
-        try { WithHalfPath(gpu, HalfGemmPath.TensorCore, GemmTile.Tile64, () => ConvHalfGeometries(gpu)); }
+        try { WithIm2col(gpu, () => WithHalfPath(gpu, HalfGemmPath.TensorCore, GemmTile.Tile64, () => ConvHalfGeometries(gpu))); }
         finally { gpu.ForcedSplitK = saved; }
     }
 
     public static void ConvHalf_TensorCore128Path(GpuBackend gpu)
     {
         if (gpu.Device.Kind == DeviceKind.Cuda && !CanUseTensorCores(gpu)) return;
-        WithHalfPath(gpu, HalfGemmPath.TensorCore, GemmTile.Tile128, () => ConvHalfGeometries(gpu));
+        WithIm2col(gpu, () => WithHalfPath(gpu, HalfGemmPath.TensorCore, GemmTile.Tile128, () => ConvHalfGeometries(gpu)));
     }
 
     /// <summary>The float16 conv through each ldmatrix and cp.async kernel: a general geometry (its unaligned products
@@ -44,7 +45,7 @@ public static partial class GpuCases
         if (gpu.Device.Kind == DeviceKind.Cuda && !CanUseTensorCores(gpu)) return;
         foreach (bool async in new[] { false, true })
         foreach (var kind in new[] { HalfLdmatrixKernel.Warp64x32, HalfLdmatrixKernel.Warp64x64 })
-            WithLdmatrix(gpu, kind, () =>
+            WithIm2col(gpu, () => WithLdmatrix(gpu, kind, () =>
             {
                 var profile = gpu.Profile = new KernelProfile();
                 try
@@ -54,7 +55,7 @@ public static partial class GpuCases
                 }
                 finally { gpu.EndProfile(); }
                 Assert.Contains(profile.Entries, e => e.Kernel.StartsWith(LdmatrixProfileName(kind, async), StringComparison.Ordinal));
-            }, async);
+            }, async));
     }
 
     private static void ConvHalfGeometries(GpuBackend gpu)
