@@ -29,10 +29,10 @@ public static class LabBenchFp16
         {
             string name = $"gemm_{n}" + (path == HalfGemmPath.Widen ? "_widen" : "");
             if (!o.BenchSelected(name)) continue;
-            var saved = gpu.HalfGemm;
+            var saved = gpu.Options.HalfGemm;
             try
             {
-                gpu.HalfGemm = path;
+                gpu.Options.HalfGemm = path;
                 kernel.ApplyTo(gpu);
                 var a = HalfRandom(gpu, n * n, 1);
                 var b = HalfRandom(gpu, n * n, 2);
@@ -57,7 +57,7 @@ public static class LabBenchFp16
                 results.Add("bench", new JsonObject { ["case"] = name, ["dtype"] = "float16", ["error"] = $"{e.GetType().Name}: {e.Message}" });
                 Console.WriteLine($"  {name} float16: FAILED {e.GetType().Name}: {e.Message}");
             }
-            finally { gpu.HalfGemm = saved; chosen.ApplyTo(gpu); }
+            finally { gpu.Options.HalfGemm = saved; chosen.ApplyTo(gpu); }
         }
     }
 

@@ -14,7 +14,7 @@ using ILGPU.Runtime;
 using NativeCnn.Backends;
 using NativeCnn.Backends.Gpu;
 using NativeCnn.Benchmarking;
-using NativeCnn.Kernels;
+using NativeCnn.GpuLab.Kernels;
 
 namespace NativeCnn.GpuLab;
 
@@ -83,10 +83,10 @@ public static class LabKernels
             {
                 variants.Add(new("sgemm", name, $"gemm_{s}", flops, bytes, () =>
                 {
-                    var saved = gpu.FloatGemmTile;
-                    gpu.FloatGemmTile = path;
+                    var saved = gpu.Options.FloatGemmTile;
+                    gpu.Options.FloatGemmTile = path;
                     try { gpu.Gemm(false, false, s, s, s, 1f, a.Storage, 0, s, b.Storage, 0, s, 0f, c.Storage, 0, s); }
-                    finally { gpu.FloatGemmTile = saved; }
+                    finally { gpu.Options.FloatGemmTile = saved; }
                 }, () => MaxRelError(c.ToArray(), reference, tol)));
             }
         }
@@ -104,10 +104,10 @@ public static class LabKernels
             {
                 variants.Add(new("sgemm-splitk", name, $"gemm_{wm}x{wn}x{wk}_wgrad", 2.0 * wm * wn * wk, 4.0 * ((double)wm * wk + (double)wn * wk + wm * wn), () =>
                 {
-                    var saved = gpu.ForcedSplitK;
-                    gpu.ForcedSplitK = split;
+                    var saved = gpu.Options.ForcedSplitK;
+                    gpu.Options.ForcedSplitK = split;
                     try { gpu.Gemm(false, true, wm, wn, wk, 1f, a.Storage, 0, wk, b.Storage, 0, wk, 0f, c.Storage, 0, wn); }
-                    finally { gpu.ForcedSplitK = saved; }
+                    finally { gpu.Options.ForcedSplitK = saved; }
                 }, () => MaxRelError(c.ToArray(), reference, 1e-5 * Math.Sqrt(wk))));
             }
         }
@@ -125,7 +125,7 @@ public static class LabKernels
             // "-words": the operands loaded 16 bits at a time, as before 16-byte vector loads
             // "ldmatrix": GemmFp16Ldmatrix.cs (tiles as stored, swizzled, fragments by ldmatrix), 8 warps of
             // 64x32 or 4 of 64x64 (-w64x64); each also "+prefetch" (asking L1 for the slice after next:
-            // HalfLdmatrixPrefetch) and "+async" (slices by cp.async into a ring of 3: GemmFp16Async.cs)
+            // HalfKernel.Prefetch) and "+async" (slices by cp.async into a ring of 3: GemmFp16Async.cs)
             const HalfLdmatrixKernel Off = HalfLdmatrixKernel.Off;
             foreach (var (path, tile, vectors, ldmatrix, name) in new[] { (HalfGemmPath.Widen, GemmTile.Auto, true, Off, "widen+sgemm"),
                                                                            (HalfGemmPath.TensorCore, GemmTile.Tile64, false, Off, "mma.sync-64x64-words"),
@@ -139,13 +139,14 @@ public static class LabKernels
                 bool prefetch = copy == "+prefetch", async = copy == "+async";
                 variants.Add(new("hgemm", name + copy, $"gemm_{s}_float16", 2.0 * s * s * s, 2.0 * 2 * s * s + 4.0 * s * s, () =>
                 {
-                    var (savedPath, savedTile, savedKernel) = (gpu.HalfGemm, gpu.HalfGemmTile, HalfKernel.Of(gpu));
-                    (gpu.HalfGemm, gpu.HalfGemmTile, gpu.HalfVectorLoads, gpu.HalfLdmatrixPrefetch) = (path, tile, vectors, prefetch);
-                    new HalfKernel(ldmatrix, async).ApplyTo(gpu);
+                    var options = gpu.Options;
+                    var (savedPath, savedTile, savedKernel) = (options.HalfGemm, options.HalfGemmTile, HalfKernel.Of(gpu));
+                    (options.HalfGemm, options.HalfGemmTile, options.HalfVectorLoads) = (path, tile, vectors);
+                    new HalfKernel(ldmatrix, async, Prefetch: prefetch).ApplyTo(gpu);
                     try { gpu.Gemm(false, false, s, s, s, 1f, ah, 0, s, bh, 0, s, 0f, c.Storage, 0, s); }
                     finally
                     {
-                        (gpu.HalfGemm, gpu.HalfGemmTile, gpu.HalfVectorLoads, gpu.HalfLdmatrixPrefetch) = (savedPath, savedTile, true, false);
+                        (options.HalfGemm, options.HalfGemmTile, options.HalfVectorLoads) = (savedPath, savedTile, true);
                         savedKernel.ApplyTo(gpu);
                     }
                 }, () => MaxRelError(c.ToArray(), reference, tol)));

@@ -18,7 +18,7 @@ var started = DateTime.UtcNow;
 Console.WriteLine($"NativeCnn GPU lab: {(o.Simulator ? "ILGPU CPU simulator" : "CUDA device 0")}{(o.Quick ? ", quick sizes" : "")}, " +
                   $"sections {string.Join(",", o.Sections)}, output {Path.GetFullPath(o.Out)}");
 var gpu = LabDevice.Open(o, results);
-if (gpu is not null && o.HalfKernel.Wgmma && !gpu.SupportsWgmma && gpu.Device.Kind == NativeCnn.DeviceKind.Cuda)
+if (gpu is not null && o.HalfKernel.Wgmma && !LabHalfGemm.SupportsWgmma(gpu) && gpu.Device.Kind == NativeCnn.DeviceKind.Cuda)
     Console.WriteLine("note: --half-ldmatrix wgmma needs a device of compute capability 9.0; float16 products keep the default kernels");
 else if (gpu is not null) o.HalfKernel.ApplyTo(gpu);
 int exit = 0;

@@ -24,22 +24,13 @@ public struct GemmArgs
     /// vectors (host-checked: view offset, leading dimension and batch stride multiples of 8 halves, K
     /// a multiple of 32). The float32 kernels ignore it.</summary>
     public int Aligned;
-    /// <summary>ILGPU's CPU simulator only, ldmatrix float16 kernels: 1 runs their GPU path with ldmatrix and
+    /// <summary>ILGPU's CPU simulator only, cp.async ldmatrix float16 kernels: 1 runs their GPU path with ldmatrix and
     /// mma emulated instruction by instruction (warp shuffles; slow, for a few shapes), 0 computes each
     /// product from shared memory (fast). Ignored on a GPU and by every other kernel.</summary>
     public int ExactEmulation;
-    /// <summary>Float16 ldmatrix and cp.async kernels only: the device addresses of a[0] and b[0], for inline
-    /// PTX that reads global memory by address (cp.async, prefetch); 0 where not needed.</summary>
+    /// <summary>Float16 cp.async kernels only: the device addresses of a[0] and b[0], for inline PTX that
+    /// reads global memory by address (cp.async); 0 where not needed.</summary>
     public long AddressA, AddressB;
-    /// <summary>Ldmatrix float16 kernels only: 1, each thread asks L1 for its chunks of the slice after the
-    /// ones in flight (prefetch.global.L1 at AddressA/AddressB), so that their loads an iteration later hit
-    /// L1 instead of L2; 0, no prefetch.</summary>
-    public int Prefetch;
-    /// <summary>Wgmma float16 kernel only: 0 encodes its shared-memory descriptors as the PTX ISA documents them
-    /// (leading byte offset along k, stride byte offset along m or n); 1 the other way round, for a device on
-    /// which the wgmma probe finds that reading (GpuBackend.Wgmma.cs). The simulator's emulation reads them
-    /// as documented.</summary>
-    public int WgmmaOffsetsSwapped;
 }
 
 public static class GemmKernels

@@ -41,7 +41,7 @@ public static partial class GemmHalfKernels
     public const int RowWords = TileK / 2 + 4;
     /// <summary>log2 of the tile edge: the slice walk, its interior test and its shared stores follow from it
     /// (edge 1 &lt;&lt; shift, threads 2 &lt;&lt; shift, 8 words of each operand per thread and slice).</summary>
-    private const int Shift64 = 6, Shift128 = 7;
+    internal const int Shift64 = 6, Shift128 = 7;
 
     /// <summary>Launch bounds of the 128x128 kernel: 256 threads, two groups per SM (at most 128 registers).</summary>
     public static ILGPU.Runtime.KernelSpecialization Specialization128 => new(GroupThreads128, 2);
@@ -70,7 +70,7 @@ public static partial class GemmHalfKernels
     }
 
     /// <summary>A warp's accumulator tile: one k16 step from the staged slice, and its part of C.</summary>
-    private interface IWarpTile
+    internal interface IWarpTile
     {
         void Step(ArrayView<uint> sa, ArrayView<uint> sb, int wm, int wn, int lane, int kp);
         /// <summary>C = alpha * acc + beta * C from the warp tile's first row and this lane's first column.</summary>
@@ -80,7 +80,7 @@ public static partial class GemmHalfKernels
     /// <summary>The body both kernels share: the group's tile (edge 1 &lt;&lt; shift) at grid (x, y), its warp's
     /// sub-tile at (wm, wn) accumulated in a TAcc. TAcc is a struct type argument, so ILGPU compiles one
     /// specialised copy per kernel (no dispatch, the accumulators stay scalar registers).</summary>
-    private static void TensorCoreGemm<TAcc>(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<float> c, GemmArgs g,
+    internal static void TensorCoreGemm<TAcc>(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<float> c, GemmArgs g,
                                              ArrayView<U4> sa4, ArrayView<U4> sb4, int shift, int wm, int wn)
         where TAcc : struct, IWarpTile
     {
@@ -154,7 +154,7 @@ public static partial class GemmHalfKernels
     /// Pair0 + j*DPair. Chosen once per kernel so that neighbouring threads read neighbouring addresses
     /// of the operand as stored: runs of 16 pairs along k when k is contiguous, runs of E along the
     /// outer index otherwise.</summary>
-    private struct Walk
+    internal struct Walk
     {
         public int Outer0, Pair0, DOuter, DPair;
         /// <summary>Element offset of (outer, k) = outer * OuterStride + k * KStride.</summary>
@@ -173,9 +173,9 @@ public static partial class GemmHalfKernels
     }
 
     /// <summary>Two k-consecutive halves packed as a fragment register holds them (lower k in the low 16 bits).</summary>
-    private static uint Pair(ArrayView<ushort> v, int addr, int kStride) => v[addr] | ((uint)v[addr + kStride] << 16);
+    internal static uint Pair(ArrayView<ushort> v, int addr, int kStride) => v[addr] | ((uint)v[addr + kStride] << 16);
 
-    private static uint PairGuarded(ArrayView<ushort> v, int addr, int kStride, int outer, int k, int outerLimit, int kLimit)
+    internal static uint PairGuarded(ArrayView<ushort> v, int addr, int kStride, int outer, int k, int outerLimit, int kLimit)
     {
         if (outer >= outerLimit || k >= kLimit) return 0u;
         uint lo = v[addr];
@@ -184,7 +184,7 @@ public static partial class GemmHalfKernels
 
     /// <summary>The thread's 8 words of the slice at (outer0, k0); zeros outside outerLimit x kLimit.
     /// Interior slices (all but the edges) skip every bounds check.</summary>
-    private static void LoadSlice(ArrayView<ushort> v, int baseOffset, Walk w, int outer0, int outerLimit, int k0, int kLimit, ref Words8 r, int shift)
+    internal static void LoadSlice(ArrayView<ushort> v, int baseOffset, Walk w, int outer0, int outerLimit, int k0, int kLimit, ref Words8 r, int shift)
     {
         int o = outer0 + w.Outer0, k = k0 + 2 * w.Pair0, ks = w.KStride;
         int addr = baseOffset + o * w.OuterStride + k * ks;
@@ -210,7 +210,7 @@ public static partial class GemmHalfKernels
 
     /// <summary>The thread's 8 words of the slice at k0: in 16-byte vectors when <paramref name="vec"/>
     /// (then the slice is interior), else word by word (LoadSlice).</summary>
-    private static void Load(ArrayView<ushort> v, ArrayView<U4> v4, int baseOffset, Walk w, bool vec,
+    internal static void Load(ArrayView<ushort> v, ArrayView<U4> v4, int baseOffset, Walk w, bool vec,
                              int outer0, int outerLimit, int k0, int kLimit, int t, ref Words8 r, int shift)
     {
         if (!vec) LoadSlice(v, baseOffset, w, outer0, outerLimit, k0, kLimit, ref r, shift);
@@ -219,7 +219,7 @@ public static partial class GemmHalfKernels
     }
 
     /// <summary>The words of Load into the buffer at word <paramref name="bufferWords"/> of the shared slice.</summary>
-    private static void Store(ArrayView<U4> s4, int bufferWords, Walk w, bool vec, int t, ref Words8 r, int shift)
+    internal static void Store(ArrayView<U4> s4, int bufferWords, Walk w, bool vec, int t, ref Words8 r, int shift)
     {
         if (!vec) StoreSlice(s4.Cast<uint>().SubView(bufferWords), w, ref r, shift);
         else if (w.KStride == 1) StoreVectorsAlongK(s4.SubView(bufferWords >> 2), t, ref r, shift);
@@ -229,7 +229,7 @@ public static partial class GemmHalfKernels
     /// <summary>k contiguous: the slice is E rows of 32 halves, four 16-byte vectors each (4E vectors for
     /// 2E threads). Thread t takes vector t &amp; 3 of rows t &gt;&gt; 2 and t &gt;&gt; 2 + E/2: a warp reads
     /// eight whole 64-byte row segments.</summary>
-    private static void LoadVectorsAlongK(ArrayView<U4> v4, int baseOffset, int outerStride, int outer0, int k0, int t, ref Words8 r, int shift)
+    internal static void LoadVectorsAlongK(ArrayView<U4> v4, int baseOffset, int outerStride, int outer0, int k0, int t, ref Words8 r, int shift)
     {
         int e = baseOffset + (outer0 + (t >> 2)) * outerStride + k0 + 8 * (t & 3);   // a multiple of 8 halves
         U4 x = Vector(v4, e >> 3), y = Vector(v4, (e + (outerStride << (shift - 1))) >> 3);
@@ -238,7 +238,7 @@ public static partial class GemmHalfKernels
     }
 
     /// <summary>Words 4(t &amp; 3) .. +3 of rows t &gt;&gt; 2 and t &gt;&gt; 2 + E/2: two 16-byte stores (a row is RowWords = 5 vectors).</summary>
-    private static void StoreVectorsAlongK(ArrayView<U4> s4, int t, ref Words8 r, int shift)
+    internal static void StoreVectorsAlongK(ArrayView<U4> s4, int t, ref Words8 r, int shift)
     {
         int at = (t >> 2) * (RowWords / 4) + (t & 3);
         s4[at] = new U4 { X = r.V0, Y = r.V1, Z = r.V2, W = r.V3 };
@@ -248,7 +248,7 @@ public static partial class GemmHalfKernels
     /// <summary>The outer index contiguous: thread t takes k pair t &amp; 15 of the 8 outer indices from
     /// 8(t &gt;&gt; 4) (2E threads, E/8 groups of 8): one 16-byte vector of each of the pair's two k rows,
     /// whose halves interleave into 8 words (lower k in the low half).</summary>
-    private static void LoadVectorsAlongOuter(ArrayView<U4> v4, int baseOffset, int kStride, int outer0, int k0, int t, ref Words8 r)
+    internal static void LoadVectorsAlongOuter(ArrayView<U4> v4, int baseOffset, int kStride, int outer0, int k0, int t, ref Words8 r)
     {
         int e = baseOffset + (k0 + 2 * (t & 15)) * kStride + outer0 + 8 * (t >> 4);   // a multiple of 8 halves
         U4 x = Vector(v4, e >> 3), y = Vector(v4, (e + kStride) >> 3);
@@ -260,10 +260,10 @@ public static partial class GemmHalfKernels
 
     /// <summary>Vector i of a view the host found 16-byte aligned. On the GPU AsAligned tells ILGPU so
     /// (one ld.global.v4 instead of four 32-bit loads); the simulator reads the .NET struct.</summary>
-    private static U4 Vector(ArrayView<U4> v4, int i) => CudaAsm.IsSupported ? v4.AsAligned(16)[i] : v4[i];
+    internal static U4 Vector(ArrayView<U4> v4, int i) => CudaAsm.IsSupported ? v4.AsAligned(16)[i] : v4[i];
 
     /// <summary>Word j to row 8(t &gt;&gt; 4) + j, pair t &amp; 15: a warp's 32 stores of one j hit 16 banks twice.</summary>
-    private static void StoreVectorsAlongOuter(ArrayView<uint> s, int t, ref Words8 r)
+    internal static void StoreVectorsAlongOuter(ArrayView<uint> s, int t, ref Words8 r)
     {
         var v = s.SubView(8 * (t >> 4) * RowWords + (t & 15));
         const int D = RowWords;
@@ -273,7 +273,7 @@ public static partial class GemmHalfKernels
 
     /// <summary>The 8 words into the shared slice. The step between them is one of two constants (8 rows
     /// when k is contiguous, 2 pairs otherwise): spelled out, every store is an immediate offset of one address.</summary>
-    private static void StoreSlice(ArrayView<uint> s, Walk w, ref Words8 r, int shift)
+    internal static void StoreSlice(ArrayView<uint> s, Walk w, ref Words8 r, int shift)
     {
         var v = s.SubView(w.Shared0);
         if (w.KStride == 1)
@@ -294,7 +294,7 @@ public static partial class GemmHalfKernels
     // ---- epilogue ------------------------------------------------------------------------
 
     /// <summary>One m16 row of four n8 tiles: C rows row and row + 8, columns col + 8j and col + 8j + 1.</summary>
-    private static void StoreTile(ArrayView<float> c, int cBase, GemmArgs g, int row, int col,
+    internal static void StoreTile(ArrayView<float> c, int cBase, GemmArgs g, int row, int col,
                                   ref Frag4 f0, ref Frag4 f1, ref Frag4 f2, ref Frag4 f3)
     {
         StoreFrag(c, cBase, g, row, col, ref f0);
@@ -303,7 +303,7 @@ public static partial class GemmHalfKernels
         StoreFrag(c, cBase, g, row, col + 24, ref f3);
     }
 
-    private static void StoreFrag(ArrayView<float> c, int cBase, GemmArgs g, int row, int col, ref Frag4 f)
+    internal static void StoreFrag(ArrayView<float> c, int cBase, GemmArgs g, int row, int col, ref Frag4 f)
     {
         Store(c, cBase, g, row, col, f.C0);
         Store(c, cBase, g, row, col + 1, f.C1);
@@ -311,7 +311,7 @@ public static partial class GemmHalfKernels
         Store(c, cBase, g, row + 8, col + 1, f.C3);
     }
 
-    private static void Store(ArrayView<float> c, int cBase, GemmArgs g, int row, int col, float v)
+    internal static void Store(ArrayView<float> c, int cBase, GemmArgs g, int row, int col, float v)
     {
         if (row >= g.M || col >= g.N) return;
         int p = cBase + row * g.Ldc + col;
@@ -321,7 +321,7 @@ public static partial class GemmHalfKernels
     // ---- the tensor-core step ------------------------------------------------------------
 
     /// <summary>An m16n8 accumulator fragment: rows g / g + 8, columns 2*tig, 2*tig + 1.</summary>
-    private struct Frag4
+    internal struct Frag4
     {
         public float C0, C1, C2, C3;
     }
@@ -329,23 +329,23 @@ public static partial class GemmHalfKernels
     /// <summary>Where a lane's fragment words sit in a tile staged in shared memory (PTX ISA, m16n8k16,
     /// .f16; lane = 4g + t): its row (A) or column (B) g and k pair t. Shifts, not / and %: lane is
     /// never negative, and signed division would cost a dozen instructions per fragment load.</summary>
-    private static int LaneOffset(int lane) => (lane >> 2) * RowWords + (lane & 3);
+    internal static int LaneOffset(int lane) => (lane >> 2) * RowWords + (lane & 3);
 
     /// <summary>A register reg of the lane: a0 = (g, k pair t), a1 = (g+8, t), a2 = (g, t+4), a3 = (g+8, t+4).</summary>
-    private static int ARegOffset(int reg) => (reg & 1) * 8 * RowWords + (reg >> 1) * 4;
+    internal static int ARegOffset(int reg) => (reg & 1) * 8 * RowWords + (reg >> 1) * 4;
 
     /// <summary>B register reg: b0 = (k pair t, column g), b1 = (t+4, column g).</summary>
-    private static int BRegOffset(int reg) => reg * 4;
+    internal static int BRegOffset(int reg) => reg * 4;
 
     /// <summary>Shared index of A fragment register <paramref name="reg"/> of <paramref name="lane"/> for the m16 tile
     /// at slice row <paramref name="rowBase"/>, k pair <paramref name="kp"/>. The GPU path loads with these
     /// offsets, the emulation reads through them: one statement of the layout.</summary>
-    private static int AWord(int rowBase, int kp, int lane, int reg) => rowBase * RowWords + kp + LaneOffset(lane) + ARegOffset(reg);
+    internal static int AWord(int rowBase, int kp, int lane, int reg) => rowBase * RowWords + kp + LaneOffset(lane) + ARegOffset(reg);
 
-    private static int BWord(int colBase, int kp, int lane, int reg) => colBase * RowWords + kp + LaneOffset(lane) + BRegOffset(reg);
+    internal static int BWord(int colBase, int kp, int lane, int reg) => colBase * RowWords + kp + LaneOffset(lane) + BRegOffset(reg);
 
     /// <summary>A warp's 32x32 sub-tile: 2 m16 tiles (T0x, T1x) by 4 n8 tiles.</summary>
-    private struct Acc2x4 : IWarpTile
+    internal struct Acc2x4 : IWarpTile
     {
         public Frag4 T00, T01, T02, T03, T10, T11, T12, T13;
 
@@ -389,7 +389,7 @@ public static partial class GemmHalfKernels
     }
 
     /// <summary>A warp's 64x32 sub-tile in the 128x128 kernel: 4 m16 tiles (Tix) by 4 n8 tiles.</summary>
-    private partial struct Acc4x4 : IWarpTile
+    internal partial struct Acc4x4 : IWarpTile
     {
         public Frag4 T00, T01, T02, T03, T10, T11, T12, T13, T20, T21, T22, T23, T30, T31, T32, T33;
 
@@ -435,7 +435,7 @@ public static partial class GemmHalfKernels
     }
 
     /// <summary>The emulated mma of one m16 row of four n8 tiles (simulator only).</summary>
-    private static void EmulateRow(ref Frag4 f0, ref Frag4 f1, ref Frag4 f2, ref Frag4 f3,
+    internal static void EmulateRow(ref Frag4 f0, ref Frag4 f1, ref Frag4 f2, ref Frag4 f3,
                                    ArrayView<uint> sa, ArrayView<uint> sb, int rowBase, int colBase, int kp, int lane)
     {
         Emulate(ref f0, sa, sb, rowBase, colBase, kp, lane); Emulate(ref f1, sa, sb, rowBase, colBase + 8, kp, lane);
@@ -443,7 +443,7 @@ public static partial class GemmHalfKernels
     }
 
     /// <summary>D = A (16x16) * B (16x8) + C on the warp's fragments: one mma.sync.</summary>
-    private static void Mma(ref Frag4 f, uint a0, uint a1, uint a2, uint a3, uint b0, uint b1)
+    internal static void Mma(ref Frag4 f, uint a0, uint a1, uint a2, uint a3, uint b0, uint b1)
     {
         if (!CudaAsm.IsSupported)
         {
@@ -462,7 +462,7 @@ public static partial class GemmHalfKernels
     /// ISA, holds it (k pair q of A row r: lane 4(r mod 8) + q mod 4, register (r &gt;= 8) + 2(q &gt;= 4);
     /// of B column j: lane 4j + q mod 4, register (q &gt;= 4)), through the same AWord/BWord the GPU
     /// loads with: a wrong fragment layout gives wrong sums here too.</summary>
-    private static void Emulate(ref Frag4 f, ArrayView<uint> sa, ArrayView<uint> sb, int rowBase, int colBase, int kp, int lane)
+    internal static void Emulate(ref Frag4 f, ArrayView<uint> sa, ArrayView<uint> sb, int rowBase, int colBase, int kp, int lane)
     {
         int gq = lane >> 2, tig = lane & 3;
         for (int q = 0; q < 8; q++)
@@ -486,7 +486,7 @@ public static partial class GemmHalfKernels
     /// B column n: lane 4n + q mod 4, register (q &gt;= 4)). Out of line: inlined at every mma it made
     /// ILGPU's simulator compile of a kernel take seconds; by value, so no accumulator's address is taken.</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
-    private static Frag4 EmulatedMma(Frag4 f, uint a0, uint a1, uint a2, uint a3, uint b0, uint b1)
+    internal static Frag4 EmulatedMma(Frag4 f, uint a0, uint a1, uint a2, uint a3, uint b0, uint b1)
     {
         int lane = Warp.LaneIdx, gq = lane >> 2, tig = lane & 3;
         for (int q = 0; q < 8; q++)
@@ -503,18 +503,18 @@ public static partial class GemmHalfKernels
         return f;
     }
 
-    private static float Dot2(uint x, uint y) =>
+    internal static float Dot2(uint x, uint y) =>
         HalfBits.ToFloat((ushort)(x & 0xFFFFu)) * HalfBits.ToFloat((ushort)(y & 0xFFFFu)) +
         HalfBits.ToFloat((ushort)(x >> 16)) * HalfBits.ToFloat((ushort)(y >> 16));
 
     /// <summary>Sixteen bytes: eight halves of global memory, four words of shared memory.</summary>
-    private struct U4
+    internal struct U4
     {
         public uint X, Y, Z, W;
     }
 
     /// <summary>Eight prefetched fragment words of one thread.</summary>
-    private struct Words8
+    internal struct Words8
     {
         public uint V0, V1, V2, V3, V4, V5, V6, V7;
     }

@@ -1,6 +1,7 @@
-// The float16 GEMM with cp.async: the ldmatrix kernels (GemmFp16Ldmatrix.cs: same tiles, same swizzled
-// layout, same ldmatrix and mma.sync steps, same epilogue; 64x32 or 64x64 warp tiles) with the slices
-// moved from global to shared memory by the copy engine instead of through registers:
+// The float16 GEMM's default kernel for 16-byte-aligned 128x128 products: 4 warps of 64x64
+// (GemmFp16Warp64.cs), fragments by ldmatrix (GemmFp16Ldmatrix.cs: tiles as stored, swizzled), mma.sync,
+// the slices moved from global to shared memory by the copy engine (cp.async) instead of through
+// registers (the lab's variants with 64x32 warps or register staging: benchmarks/NativeCnn.GpuLab/Kernels):
 //   - each thread issues cp.async.cg of its 16-byte chunks (2 or 4 per operand and slice) straight into
 //     the swizzled tile; chunks that run past the matrix copy what lies inside (the source size) and the
 //     copy fills the rest with zeros; chunks wholly outside copy nothing (source size 0);
@@ -29,21 +30,10 @@ public static partial class GemmHalfKernels
     /// <summary>The ring: 3 slices of op(A) and op(B), 48 KB (the most a kernel may declare statically).</summary>
     public const int AsyncSharedBytes = AsyncStages * BufferBytes;
 
-    // a, b, c, g as in GemmFp16Ldmatrix.cs, plus g.AddressA / g.AddressB: the device addresses of a and b.
-    // grid: (ceil(n/128), ceil(m/128), batches); group: 256 (8 warps of 64x32), launch bounds Specialization128
-    public static void GemmHalfAsyncNNKernel(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<float> c, GemmArgs g) =>
-        AsyncGemm<AlongK, AlongOuter, Acc4x4>(a, b, c, g);
-
-    public static void GemmHalfAsyncNTKernel(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<float> c, GemmArgs g) =>
-        AsyncGemm<AlongK, AlongK, Acc4x4>(a, b, c, g);
-
-    public static void GemmHalfAsyncTNKernel(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<float> c, GemmArgs g) =>
-        AsyncGemm<AlongOuter, AlongOuter, Acc4x4>(a, b, c, g);
-
-    public static void GemmHalfAsyncTTKernel(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<float> c, GemmArgs g) =>
-        AsyncGemm<AlongOuter, AlongK, Acc4x4>(a, b, c, g);
-
-    // the same with 4 warps of 64x64: group 128, launch bounds SpecializationWarp64
+    // a: op(A) (m, k) float16 bits, b: op(B) (k, n), c: (m, n) float32 = alpha * a b + beta * c per batch
+    // entry; g.AddressA / g.AddressB: the device addresses of a and b. One kernel per transpose pair (N: as
+    // stored, T: transposed; g.TransA and g.TransB must match). grid: (ceil(n/128), ceil(m/128), batches);
+    // group: 128 (4 warps of 64x64), launch bounds SpecializationWarp64
     public static void GemmHalfAsyncW64NNKernel(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<float> c, GemmArgs g) =>
         AsyncGemm<AlongK, AlongOuter, Acc4x8>(a, b, c, g);
 
@@ -56,7 +46,8 @@ public static partial class GemmHalfKernels
     public static void GemmHalfAsyncW64TTKernel(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<float> c, GemmArgs g) =>
         AsyncGemm<AlongOuter, AlongK, Acc4x8>(a, b, c, g);
 
-    private static void AsyncGemm<TA, TB, TAcc>(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<float> c, GemmArgs g)
+    /// <summary>The cp.async GEMM for any warp tile (the lab runs it with 64x32 warps too).</summary>
+    internal static void AsyncGemm<TA, TB, TAcc>(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<float> c, GemmArgs g)
         where TA : struct, IContiguity where TB : struct, IContiguity where TAcc : struct, ILdmatrixWarpTile
     {
         // the kernel's only shared allocation (the inline PTX finds it by name)
@@ -106,7 +97,7 @@ public static partial class GemmHalfKernels
     /// <summary>cp.async of this thread's chunks of the slice at <paramref name="k0"/> into the tile at byte
     /// <paramref name="tile"/> of the ring (SharedBase included): the chunks of LoadChunks (GemmFp16Ldmatrix.cs), with what lies
     /// past the matrix (outerLimit x kLimit) left to the copy's zero fill.</summary>
-    private static void CopySliceAsync(ArrayView<ushort> v, ArrayView<U4> slices, long address, int baseOffset, Chunks ch,
+    internal static void CopySliceAsync(ArrayView<ushort> v, ArrayView<U4> slices, long address, int baseOffset, Chunks ch,
                                        int tile, int k0, int outer0, int outerLimit, int kLimit)
     {
         int outer = outer0 + ch.Outer, k = k0 + ch.K;
@@ -140,7 +131,7 @@ public static partial class GemmHalfKernels
     /// at <paramref name="address"/> to byte <paramref name="at"/> of the ring (SharedBase included), zeros after them. A chunk
     /// with nothing to copy reads from the operand's first element (a valid address; 0 bytes are read).
     /// Where PTX cannot run, the same copy at once.</summary>
-    private static void CopyChunkAsync(ArrayView<ushort> v, ArrayView<U4> slices, long address, int element, int at, int halves)
+    internal static void CopyChunkAsync(ArrayView<ushort> v, ArrayView<U4> slices, long address, int element, int at, int halves)
     {
         if (!CudaAsm.IsSupported)
         {
@@ -152,13 +143,13 @@ public static partial class GemmHalfKernels
     }
 
     /// <summary>Closes this thread's cp.async issued since the last commit into one group.</summary>
-    private static void CommitCopies()
+    internal static void CommitCopies()
     {
         if (CudaAsm.IsSupported) CudaAsm.Emit("cp.async.commit_group;");
     }
 
     /// <summary>Waits until at most one of this thread's commit groups (the newest) is still in flight.</summary>
-    private static void WaitForAllButNewestCopies()
+    internal static void WaitForAllButNewestCopies()
     {
         if (CudaAsm.IsSupported) CudaAsm.Emit("cp.async.wait_group 1;");
     }

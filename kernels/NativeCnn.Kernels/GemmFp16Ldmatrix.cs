@@ -1,24 +1,20 @@
-// The float16 GEMM with ldmatrix: GemmFp16.cs's 128x128 tensor-core kernel (same C, same warp tiles,
-// same mma.sync m16n8k16, same double-buffered 32-deep slices, one barrier per slice) with the tiles
-// kept in shared memory as they are stored in global memory, and the fragments read by ldmatrix:
+// The ldmatrix machinery of the float16 GEMM's default kernel (GemmFp16Async.cs): GemmFp16.cs's 128x128
+// tensor-core product (same C, same mma.sync m16n8k16, 32-deep slices) with the tiles kept in shared
+// memory as they are stored in global memory, and the fragments read by ldmatrix:
 //   - rows of 32 halves along k where k is contiguous in global memory (read with ldmatrix), rows of
 //     128 halves along m or n otherwise (read with ldmatrix.trans, which hands out the transpose);
 //     16-byte chunks are XOR-swizzled within their row, so that the 8 rows of every 8x8 matrix lie
 //     in 8 different bank groups of a 128-byte line;
-//   - each thread moves two 16-byte chunks of each operand per slice (LDG.128 then STS.128, also for
-//     the operand whose k is strided: no k-pair interleave);
-//   - a warp's fragments per k16 step: four ldmatrix.x4 of op(A), two of op(B) (6 shared-memory
-//     instructions for 16 mma, against 24 32-bit loads in GemmFp16.cs).
-// The W64 kernels are the same with 4 warps of 64x64 (GemmFp16Warp64.cs): 128 threads, four chunks of
-// each operand per thread, four ldmatrix.x4 of op(B) per step for 32 mma.
-// The shared-memory instructions per mma were the limit measured on the H200 (fp16-gemm-notes.md).
+//   - a warp's fragments per k16 step: four ldmatrix.x4 of op(A), two (64x32 warps) or four (64x64 warps,
+//     GemmFp16Warp64.cs) of op(B).
+// This file holds the layout (Staging), each thread's chunks (Chunks), the warp set-up and the k16 step
+// of the 64x32 warp tile; the register-staged variants that use them live in the GPU lab
+// (benchmarks/NativeCnn.GpuLab/Kernels/GemmFp16Variants.cs), measurements in benchmarks/results.
 // Needs: both operands 16-byte aligned (view offset, leading dimension and batch stride multiples of 8
 // halves; the host checks); any m, n, k (edge chunks load what lies inside the matrix, zeros beyond).
 // ILGPU gives a kernel no shared address, so ldmatrix's inline PTX takes the tile's address from its
-// symbol: the two slice buffers must be the kernel's only shared allocation, which ILGPU 1.5.3 names
+// symbol: the slice buffers must be the kernel's only shared allocation, which ILGPU 1.5.3 names
 // __shared_alloca0 (GemmHalfPtxTests checks the declaration; a rename fails ptxas, loudly).
-// GemmFp16Async.cs runs the same steps with the slices moved by cp.async instead of through registers
-// (that needs the host's PTX pass, PtxLocalPromotion: fp16-gemm-notes.md).
 // On ILGPU's CPU simulator, two emulations (GemmArgs.ExactEmulation): by default each mma's sums are
 // computed from shared memory through the lane addresses the GPU path gives ldmatrix and the PTX ISA's
 // rules for which lane holds what (fast: it checks the swizzle, the chunk and fragment addresses and the
@@ -33,44 +29,13 @@ namespace NativeCnn.Kernels;
 public static partial class GemmHalfKernels
 {
     /// <summary>One operand's 128 x 32 tile of halves in shared memory.</summary>
-    private const int OperandBytes = Tile128 * TileK * 2;
+    internal const int OperandBytes = Tile128 * TileK * 2;
     /// <summary>A slice buffer: op(A)'s tile, then op(B)'s.</summary>
-    private const int BufferBytes = 2 * OperandBytes;
-    /// <summary>Both slice buffers: 32 KB.</summary>
-    public const int LdmatrixSharedBytes = 2 * BufferBytes;
-
-    // a: op(A) (m, k) float16 bits, b: op(B) (k, n), c: (m, n) float32 = alpha * a b + beta * c per batch
-    // entry. One kernel per transpose pair (N: as stored, T: transposed; g.TransA and g.TransB must
-    // match), so that each tile layout is a constant. grid: (ceil(n/128), ceil(m/128), batches);
-    // group: 256 (8 warps of 64x32), launch bounds Specialization128
-    public static void GemmHalfLdmatrixNNKernel(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<float> c, GemmArgs g) =>
-        LdmatrixGemm<AlongK, AlongOuter, Acc4x4>(a, b, c, g);
-
-    public static void GemmHalfLdmatrixNTKernel(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<float> c, GemmArgs g) =>
-        LdmatrixGemm<AlongK, AlongK, Acc4x4>(a, b, c, g);
-
-    public static void GemmHalfLdmatrixTNKernel(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<float> c, GemmArgs g) =>
-        LdmatrixGemm<AlongOuter, AlongOuter, Acc4x4>(a, b, c, g);
-
-    public static void GemmHalfLdmatrixTTKernel(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<float> c, GemmArgs g) =>
-        LdmatrixGemm<AlongOuter, AlongK, Acc4x4>(a, b, c, g);
-
-    // the same with 4 warps of 64x64 per 128x128 tile (GemmFp16Warp64.cs): group 128, launch bounds SpecializationWarp64
-    public static void GemmHalfLdmatrixW64NNKernel(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<float> c, GemmArgs g) =>
-        LdmatrixGemm<AlongK, AlongOuter, Acc4x8>(a, b, c, g);
-
-    public static void GemmHalfLdmatrixW64NTKernel(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<float> c, GemmArgs g) =>
-        LdmatrixGemm<AlongK, AlongK, Acc4x8>(a, b, c, g);
-
-    public static void GemmHalfLdmatrixW64TNKernel(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<float> c, GemmArgs g) =>
-        LdmatrixGemm<AlongOuter, AlongOuter, Acc4x8>(a, b, c, g);
-
-    public static void GemmHalfLdmatrixW64TTKernel(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<float> c, GemmArgs g) =>
-        LdmatrixGemm<AlongOuter, AlongK, Acc4x8>(a, b, c, g);
+    internal const int BufferBytes = 2 * OperandBytes;
 
     /// <summary>A warp's accumulator tile in the ldmatrix kernels: how many threads its group has, where a
     /// warp's sub-tile sits in the 128x128 tile, one k16 step and the epilogue.</summary>
-    private interface ILdmatrixWarpTile
+    internal interface ILdmatrixWarpTile
     {
         int Threads { get; }
         int WarpRow(int warp);
@@ -84,77 +49,18 @@ public static partial class GemmHalfKernels
 
     /// <summary>Which axis of an operand is contiguous in global memory; a type argument, so that ILGPU
     /// compiles each layout with its offsets as constants (no branch, no predicated twin instructions).</summary>
-    private interface IContiguity { bool KMajor { get; } }
+    internal interface IContiguity { bool KMajor { get; } }
 
     /// <summary>k contiguous: A as stored, B transposed.</summary>
-    private struct AlongK : IContiguity { public readonly bool KMajor => true; }
+    internal struct AlongK : IContiguity { public readonly bool KMajor => true; }
 
     /// <summary>m (of A) or n (of B) contiguous: A transposed, B as stored.</summary>
-    private struct AlongOuter : IContiguity { public readonly bool KMajor => false; }
-
-    private static void LdmatrixGemm<TA, TB, TAcc>(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<float> c, GemmArgs g)
-        where TA : struct, IContiguity where TB : struct, IContiguity where TAcc : struct, ILdmatrixWarpTile
-    {
-        // the kernel's only shared allocation (ldmatrix's inline PTX finds it by name)
-        var slices = SharedMemory.Allocate<U4>(LdmatrixSharedBytes / 16);
-        var w = WarpSetup.For<TA, TB, TAcc>(g);
-        int lane = w.Lane, wm = w.Wm, wn = w.Wn, m0 = w.M0, n0 = w.N0, aLane = w.ALane, bLane = w.BLane;
-        var (la, lb, ca, cb) = (w.La, w.Lb, w.Ca, w.Cb);
-        var a4 = a.Cast<U4>(); var b4 = b.Cast<U4>();
-        bool exact = g.ExactEmulation != 0, prefetch = g.Prefetch != 0;
-        int shared = SharedBase();   // added to the offsets ldmatrix gets
-
-        for (int batch = Grid.IdxZ; batch < g.Batch; batch += Grid.DimZ)
-        {
-            int aBase = batch * g.StrideA, bBase = batch * g.StrideB, cBase = batch * g.StrideC;
-            var acc = default(TAcc);
-            var pa = default(Chunks4); var pb = default(Chunks4);
-            LoadChunks(a, a4, aBase, ca, 0, m0, g.M, g.K, ref pa);
-            LoadChunks(b, b4, bBase, cb, 0, n0, g.N, g.K, ref pb);
-            StoreChunks(slices, 0, ca, ref pa);
-            StoreChunks(slices, OperandBytes, cb, ref pb);
-            if (TileK < g.K)
-            {
-                LoadChunks(a, a4, aBase, ca, TileK, m0, g.M, g.K, ref pa);
-                LoadChunks(b, b4, bBase, cb, TileK, n0, g.N, g.K, ref pb);
-            }
-            Group.Barrier();
-
-            // as in GemmFp16.cs: slice k0 + 32 (fetched during the previous slice) goes into the other
-            // buffer, which was last read before the previous barrier; slice k0 + 64 is fetched meanwhile
-            int buffer = 0;
-            for (int k0 = 0; k0 < g.K; k0 += TileK)
-            {
-                if (k0 + TileK < g.K)
-                {
-                    StoreChunks(slices, (buffer ^ BufferBytes), ca, ref pa);
-                    StoreChunks(slices, (buffer ^ BufferBytes) + OperandBytes, cb, ref pb);
-                    if (k0 + 2 * TileK < g.K)
-                    {
-                        LoadChunks(a, a4, aBase, ca, k0 + 2 * TileK, m0, g.M, g.K, ref pa);
-                        LoadChunks(b, b4, bBase, cb, k0 + 2 * TileK, n0, g.N, g.K, ref pb);
-                    }
-                    if (prefetch)
-                    {
-                        // the slice the next iteration loads: in L1 by then
-                        Prefetch(g.AddressA, aBase, ca, k0 + 3 * TileK, m0, g.M, g.K);
-                        Prefetch(g.AddressB, bBase, cb, k0 + 3 * TileK, n0, g.N, g.K);
-                    }
-                }
-                acc.StepLdmatrix(slices, shared + buffer, la, lb, aLane, bLane, wm, wn, lane, 0, exact);   // k 0..15 of the slice
-                acc.StepLdmatrix(slices, shared + buffer, la, lb, aLane, bLane, wm, wn, lane, 1, exact);   // k 16..31
-                Group.Barrier();
-                buffer ^= BufferBytes;
-            }
-
-            acc.Store(c, cBase, g, m0 + wm + (lane >> 2), n0 + wn + 2 * (lane & 3));
-        }
-    }
+    internal struct AlongOuter : IContiguity { public readonly bool KMajor => false; }
 
     /// <summary>What a thread of an ldmatrix kernel works out once: its lane, its warp's sub-tile (Wm, Wn) in
     /// the group's 128x128 tile at (M0, N0), and each operand's layout, chunks and ldmatrix lane offset.
     /// op(A) (m, k) is A stored (m, k) or, transposed, (k, m); op(B) (k, n) is B stored (k, n) or (n, k).</summary>
-    private struct WarpSetup
+    internal struct WarpSetup
     {
         public int Lane, Wm, Wn, M0, N0, ALane, BLane;
         public Staging La, Lb;
@@ -185,7 +91,7 @@ public static partial class GemmHalfKernels
     /// chunk c of row r at r*64 + 16(c ^ ((r/2) mod 4)). Otherwise: 32 rows (k) of 128 halves = 16
     /// chunks; chunk c of row k at k*256 + 16(c ^ (k mod 8)). Either way the 8 consecutive rows of an
     /// 8x8 matrix (16 bytes each) fall in 8 different 16-byte bank groups of a 128-byte line.</summary>
-    private struct Staging
+    internal struct Staging
     {
         public bool KMajor;
         /// <summary>A fragment load's byte offset for m16 tile (or n16 pair) i and k16 step s of the slice is
@@ -245,7 +151,7 @@ public static partial class GemmHalfKernels
     /// 64-byte row segments); otherwise chunk q mod 16 of k row q / 16 (two whole 256-byte rows). Chunk
     /// i is RowStep * i rows after the first (T/4 or T/16: a multiple of 8, so its swizzle is the
     /// first's) and 16 T i bytes after it in the tile.</summary>
-    private struct Chunks
+    internal struct Chunks
     {
         public bool KMajor;
         /// <summary>Chunks per thread, and the tile rows (m or n rows, or k rows) from one to the next.</summary>
@@ -272,64 +178,11 @@ public static partial class GemmHalfKernels
         public readonly int ElementStep => RowStep * (KMajor ? OuterStride : KStride);
     }
 
-    /// <summary>A thread's chunks of one operand's slice (the first Count used), between global and shared memory.</summary>
-    private struct Chunks4
-    {
-        public U4 C0, C1, C2, C3;
-    }
-
-    /// <summary>Reads this thread's chunks of the slice at <paramref name="k0"/> (outer indices from
-    /// <paramref name="outer0"/>); halves past the matrix (outerLimit x kLimit) read as zero.</summary>
-    private static void LoadChunks(ArrayView<ushort> v, ArrayView<U4> v4, int baseOffset, Chunks ch,
-                                   int k0, int outer0, int outerLimit, int kLimit, ref Chunks4 r)
-    {
-        int outer = outer0 + ch.Outer, k = k0 + ch.K;
-        int element = baseOffset + outer * ch.OuterStride + k * ch.KStride, step = ch.ElementStep;
-        if (outer0 + Tile128 <= outerLimit && k0 + TileK <= kLimit)
-        {
-            // the slice lies inside the matrix (a group-uniform branch): whole chunks, no checks
-            r.C0 = Vector(v4, element >> 3);
-            r.C1 = Vector(v4, (element + step) >> 3);
-            if (ch.Count == 4)
-            {
-                r.C2 = Vector(v4, (element + 2 * step) >> 3);
-                r.C3 = Vector(v4, (element + 3 * step) >> 3);
-            }
-            return;
-        }
-        // k-major: chunk i is rows outer + i RowStep, k .. k + 7; otherwise k row k + i RowStep, outer .. outer + 7
-        int along = ch.KMajor ? Clamp8(kLimit - k) : Clamp8(outerLimit - outer);
-        int across = ch.KMajor ? outerLimit - outer : kLimit - k;   // chunk i holds data when i RowStep < across
-        r.C0 = LoadChunk(v, v4, element, across > 0 ? along : 0);
-        r.C1 = LoadChunk(v, v4, element + step, across > ch.RowStep ? along : 0);
-        if (ch.Count == 4)
-        {
-            r.C2 = LoadChunk(v, v4, element + 2 * step, across > 2 * ch.RowStep ? along : 0);
-            r.C3 = LoadChunk(v, v4, element + 3 * step, across > 3 * ch.RowStep ? along : 0);
-        }
-    }
-
-    /// <summary>prefetch.global.L1 of this thread's chunks of the slice at <paramref name="k0"/>, where that
-    /// slice lies inside the matrix (no address leaves it); nothing where PTX cannot run.</summary>
-    private static void Prefetch(long address, int baseOffset, Chunks ch, int k0, int outer0, int outerLimit, int kLimit)
-    {
-        if (!CudaAsm.IsSupported || outer0 + Tile128 > outerLimit || k0 + TileK > kLimit) return;
-        int element = baseOffset + (outer0 + ch.Outer) * ch.OuterStride + (k0 + ch.K) * ch.KStride, step = ch.ElementStep;
-        ulong at = (ulong)address + 2ul * (uint)element, bytes = 2ul * (uint)step;
-        CudaAsm.Emit("prefetch.global.L1 [%0];", at);
-        CudaAsm.Emit("prefetch.global.L1 [%0];", at + bytes);
-        if (ch.Count == 4)
-        {
-            CudaAsm.Emit("prefetch.global.L1 [%0];", at + 2 * bytes);
-            CudaAsm.Emit("prefetch.global.L1 [%0];", at + 3 * bytes);
-        }
-    }
-
-    private static int Clamp8(int x) => x < 0 ? 0 : x > 8 ? 8 : x;
+    internal static int Clamp8(int x) => x < 0 ? 0 : x > 8 ? 8 : x;
 
     /// <summary>Halves element .. element + 7, the first <paramref name="halves"/> of them read, the rest
     /// zero: a whole chunk is one 16-byte load (element is a multiple of 8: the host checked the alignment).</summary>
-    private static U4 LoadChunk(ArrayView<ushort> v, ArrayView<U4> v4, int element, int halves)
+    internal static U4 LoadChunk(ArrayView<ushort> v, ArrayView<U4> v4, int element, int halves)
     {
         if (halves == 8) return Vector(v4, element >> 3);
         var x = default(U4);
@@ -343,22 +196,9 @@ public static partial class GemmHalfKernels
         return x;
     }
 
-    /// <summary>The chunks into the tile at byte <paramref name="tile"/> of the slice buffers: 16-byte stores.</summary>
-    private static void StoreChunks(ArrayView<U4> slices, int tile, Chunks ch, ref Chunks4 r)
-    {
-        int at = (tile + ch.Destination) >> 4, step = ch.DestinationStep >> 4;
-        slices[at] = r.C0;
-        slices[at + step] = r.C1;
-        if (ch.Count == 4)
-        {
-            slices[at + 2 * step] = r.C2;
-            slices[at + 3 * step] = r.C3;
-        }
-    }
-
     // ---- shared -> fragments (ldmatrix) -> mma ------------------------------------------------
 
-    private partial struct Acc4x4 : ILdmatrixWarpTile
+    internal partial struct Acc4x4 : ILdmatrixWarpTile
     {
         public readonly int Threads => GroupThreads128;
         /// <summary>8 warps, 2 along m x 4 along n, each 64 x 32.</summary>
@@ -393,7 +233,7 @@ public static partial class GemmHalfKernels
     /// <summary>n8 tiles 2p and 2p + 1 (the pair whose ldmatrix row address is <paramref name="bOffset"/>): one
     /// ldmatrix.x4 gives b0, b1 of each, then each column's four mma. One pair at a time keeps 4 B
     /// registers live.</summary>
-    private static void ColumnPair(ArrayView<U4> slices, Staging lb, int bOffset, AFragments af,
+    internal static void ColumnPair(ArrayView<U4> slices, Staging lb, int bOffset, AFragments af,
                                    ref Frag4 c00, ref Frag4 c10, ref Frag4 c20, ref Frag4 c30,
                                    ref Frag4 c01, ref Frag4 c11, ref Frag4 c21, ref Frag4 c31)
     {
@@ -403,7 +243,7 @@ public static partial class GemmHalfKernels
     }
 
     /// <summary>A warp's op(A) fragments for one k16 step: registers a0..a3 of its four m16 tiles.</summary>
-    private struct AFragments
+    internal struct AFragments
     {
         public uint A00, A01, A02, A03, A10, A11, A12, A13, A20, A21, A22, A23, A30, A31, A32, A33;
 
@@ -420,7 +260,7 @@ public static partial class GemmHalfKernels
     }
 
     /// <summary>The four m16 tiles of one n8 column: four mma with the same B fragment (b0, b1).</summary>
-    private static void Column(ref Frag4 f0, ref Frag4 f1, ref Frag4 f2, ref Frag4 f3, AFragments a, uint b0, uint b1)
+    internal static void Column(ref Frag4 f0, ref Frag4 f1, ref Frag4 f2, ref Frag4 f3, AFragments a, uint b0, uint b1)
     {
         Mma(ref f0, a.A00, a.A01, a.A02, a.A03, b0, b1);
         Mma(ref f1, a.A10, a.A11, a.A12, a.A13, b0, b1);
@@ -433,7 +273,7 @@ public static partial class GemmHalfKernels
     /// with warp shuffles: register j of lane l holds matrix j, whose row r lane 8j + r addresses; without
     /// .trans l gets the word at column pair l mod 4 of row l / 4, with .trans the halves at column l / 4
     /// of rows 2(l mod 4) and 2(l mod 4) + 1.</summary>
-    private static void LoadMatrices(ArrayView<U4> slices, bool kMajor, int offset, out uint r0, out uint r1, out uint r2, out uint r3)
+    internal static void LoadMatrices(ArrayView<U4> slices, bool kMajor, int offset, out uint r0, out uint r1, out uint r2, out uint r3)
     {
         if (!CudaAsm.IsSupported)
         {
@@ -455,7 +295,7 @@ public static partial class GemmHalfKernels
     /// cp.async); 0 where PTX cannot run, whose emulations index the slice buffers by those same offsets.
     /// Read once per thread: taken inside each asm block, the symbol's address costs an S2UR and a UPRMT
     /// per block (ptxas does not share it between blocks).</summary>
-    private static int SharedBase()
+    internal static int SharedBase()
     {
         if (!CudaAsm.IsSupported) return 0;
         Output<uint> address = default;
@@ -464,7 +304,7 @@ public static partial class GemmHalfKernels
     }
 
     /// <summary>Register <paramref name="j"/> of the emulated ldmatrix.x4 (every lane of the warp calls it together).</summary>
-    private static uint EmulatedMatrix(ArrayView<U4> slices, bool kMajor, int offset, int j)
+    internal static uint EmulatedMatrix(ArrayView<U4> slices, bool kMajor, int offset, int j)
     {
         int row = MatrixRowLane(kMajor, j, Warp.LaneIdx);
         return kMajor ? MatrixWord(slices, true, Warp.Shuffle(offset, row), 0, Warp.LaneIdx)
@@ -474,12 +314,12 @@ public static partial class GemmHalfKernels
     /// <summary>The PTX ISA's ldmatrix.x4, part one: the lane whose address is the row that register
     /// <paramref name="j"/> of <paramref name="lane"/> comes from (lane 8j + r addresses row r of matrix
     /// j): row lane / 4 without .trans; with .trans rows 2(lane mod 4) and the next (this lane + 1).</summary>
-    private static int MatrixRowLane(bool kMajor, int j, int lane) => 8 * j + (kMajor ? lane >> 2 : 2 * (lane & 3));
+    internal static int MatrixRowLane(bool kMajor, int j, int lane) => 8 * j + (kMajor ? lane >> 2 : 2 * (lane & 3));
 
     /// <summary>Part two: the word the lane gets from those rows (byte addresses in the slice buffers).
     /// Without .trans the word at column pair lane mod 4 of the row; with .trans the halves at column
     /// lane / 4 of the two rows (the first in the low half).</summary>
-    private static uint MatrixWord(ArrayView<U4> slices, bool kMajor, int row0, int row1, int lane)
+    internal static uint MatrixWord(ArrayView<U4> slices, bool kMajor, int row0, int row1, int lane)
     {
         if (kMajor) return slices.Cast<uint>()[(row0 >> 2) + (lane & 3)];
         var halves = slices.Cast<ushort>();
@@ -489,7 +329,7 @@ public static partial class GemmHalfKernels
 
     /// <summary>Where the emulation reads a warp's fragments: the slice buffers, both layouts, the buffer's two
     /// tiles (bytes), the warp's sub-tile and the k16 step.</summary>
-    private struct FragmentSource
+    internal struct FragmentSource
     {
         public ArrayView<U4> Slices;
         public Staging La, Lb;
@@ -515,7 +355,7 @@ public static partial class GemmHalfKernels
     /// sites it made ILGPU's simulator compile of a kernel take 9-12 s. By value, so that no accumulator
     /// has its address taken (which would put them in local memory on the GPU path too).</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
-    private static Frag4 MmaFromShared(Frag4 f, FragmentSource w, int i, int j, int lane)
+    internal static Frag4 MmaFromShared(Frag4 f, FragmentSource w, int i, int j, int lane)
     {
         int gq = lane >> 2, tig = lane & 3;
         for (int q = 0; q < 8; q++)

@@ -1,9 +1,9 @@
-// The 64x64 warp tile of the ldmatrix float16 GEMM (GemmFp16Ldmatrix.cs, kernels GemmHalfLdmatrixW64*):
+// The 64x64 warp tile of the ldmatrix float16 GEMM (GemmFp16Ldmatrix.cs; the default kernels GemmHalfAsyncW64*):
 // a 128x128 tile of C per group of 4 warps (2 x 2), each warp 64 x 64 as 4 (m16) x 8 (n8) mma tiles, 128
 // float accumulators per thread. Per k16 step a warp loads 4 ldmatrix.x4 of op(A) and 4 of op(B) for 32
 // mma: 8 shared-memory instructions (32 wavefronts) per 32 mma, against 6 (24) per 16 with 64 x 32, so
-// 1.5 times fewer shared-memory bytes per mma, the measured limit of the 64x32 kernels
-// (benchmarks/results/fp16-gemm-notes.md). The cost: ~200 registers per thread, so 2 groups of 128
+// 1.5 times fewer shared-memory bytes per mma, the limit of the 64x32 kernels (measured:
+// benchmarks/results/fp16-gemm-notes.md). The cost: ~200 registers per thread, so 2 groups of 128
 // threads per SM (8 warps), and each thread moves 4 chunks of each operand per slice instead of 2.
 // The accumulators are scalar fields (an array would live in local memory), hence the long lists.
 using ILGPU;
@@ -19,7 +19,7 @@ public static partial class GemmHalfKernels
     public static ILGPU.Runtime.KernelSpecialization SpecializationWarp64 => new(GroupThreadsWarp64, 2);
 
     /// <summary>A warp's 64x64 sub-tile: 4 m16 tiles (Tix) by 8 n8 tiles (Tx0..Tx7).</summary>
-    private struct Acc4x8 : ILdmatrixWarpTile
+    internal struct Acc4x8 : ILdmatrixWarpTile
     {
         public Frag4 T00, T01, T02, T03, T04, T05, T06, T07;
         public Frag4 T10, T11, T12, T13, T14, T15, T16, T17;
@@ -67,7 +67,7 @@ public static partial class GemmHalfKernels
     }
 
     /// <summary>The emulated mma of m16 tile <paramref name="i"/> with all eight n8 tiles (simulator only).</summary>
-    private static void EmulateRow(ref Frag4 f0, ref Frag4 f1, ref Frag4 f2, ref Frag4 f3,
+    internal static void EmulateRow(ref Frag4 f0, ref Frag4 f1, ref Frag4 f2, ref Frag4 f3,
                                    ref Frag4 f4, ref Frag4 f5, ref Frag4 f6, ref Frag4 f7, FragmentSource w, int i, int lane)
     {
         f0 = MmaFromShared(f0, w, i, 0, lane); f1 = MmaFromShared(f1, w, i, 1, lane);

@@ -4,6 +4,7 @@
 // (benchmarks/results/<device>.md). Must hold: the numbers printed are the ones measured in this
 // call; a quick run's cases carry their smaller sizes in their names.
 using System.Globalization;
+using NativeCnn.Backends.Cpu;
 using NativeCnn.Benchmarking;
 
 namespace NativeCnn.Cli;
@@ -29,13 +30,17 @@ public static class BenchCommand
         "  --reps N       timed calls per case; the median is reported (default 10)\n" +
         "  --json         print one JSON object per case (torch_baseline.py's fields) instead of the table\n" +
         "                 (on a GPU each case also carries peak_mem_mb: the device memory high-water mark)\n" +
+        "  --cpu-path P   CPU kernel path: auto (default: chosen from this CPU), avx512, avx2 (256-bit, as an\n" +
+        "                 AVX2-only CPU runs) or portable; the environment variable NATIVECNN_CPU_PATH does the same\n" +
+        "  --profile      after timing, print each case's per-primitive CPU profile (5 steps, exclusive ms)\n" +
         "  -h, --help     show this help";
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
     {
         string device = "auto";
         string? filter = null, torchPath = null, outPath = null;
-        bool quick = false, json = false;
+        bool quick = false, json = false, profile = false;
+        CpuPath? cpuPath = null;
         int warmup = 3, reps = 10;
         var reader = new ArgReader(args, "bench");
         while (reader.Next())
@@ -48,6 +53,13 @@ public static class BenchCommand
                 case "--device": device = Value(); break;
                 case "--quick": reader.NoValue(); quick = true; break;
                 case "--json": reader.NoValue(); json = true; break;
+                case "--profile": reader.NoValue(); profile = true; break;
+                case "--cpu-path":
+                    {
+                        string v = Value();
+                        cpuPath = CpuInfo.Parse(v) ?? throw new UsageException($"bench: --cpu-path expects auto, avx512, avx2 or portable, got '{v}'");
+                        break;
+                    }
                 case "--verbose": reader.NoValue(); break;
                 case "--cases": filter = Value(); break;
                 case "--torch": torchPath = Value(); break;
@@ -56,7 +68,7 @@ public static class BenchCommand
                 case "--reps": reps = Count(arg, Value(), min: 1); break;
                 default:
                     throw new UsageException(arg.StartsWith('-')
-                        ? $"bench: unknown option '{arg}'; expected --device, --quick, --cases, --torch, --out, --warmup, --reps, --json or --help"
+                        ? $"bench: unknown option '{arg}'; expected --device, --quick, --cases, --torch, --out, --warmup, --reps, --json, --cpu-path, --profile or --help"
                         : $"bench: unexpected argument '{arg}'; bench takes only options (see 'nativecnn bench --help')");
             }
         }
@@ -65,8 +77,15 @@ public static class BenchCommand
         // Read the PyTorch file first: a wrong path fails before minutes of timing.
         var torch = torchPath is null ? new Dictionary<string, TorchRecord>() : BenchReport.LoadTorch(torchPath);
 
+        if (cpuPath is { } path)
+        {
+            if (!CpuInfo.Supports(path))
+                throw new UsageException($"bench: --cpu-path {path.ToString().ToLowerInvariant()}: this CPU does not support it (supported: {string.Join(", ", CpuInfo.Supported().Select(p => p.ToString().ToLowerInvariant()))})");
+            CpuInfo.Select(path);
+        }
         var dev = DevicesCommand.Resolve(device);
         string described = DevicesCommand.Describe(dev);
+        if (dev.Kind == DeviceKind.Cpu) described += "\ncpu: " + CpuInfo.Current.Describe();
         var cases = BenchSuite.Cases(dev, quick).Where(c => filter is null || c.Name.Contains(filter, StringComparison.Ordinal)).ToList();
         if (cases.Count == 0)
             throw new UsageException($"bench: no case name contains '{filter}'; cases: {string.Join(", ", BenchSuite.Cases(dev, quick).Select(c => c.Name))}");
@@ -94,6 +113,12 @@ public static class BenchCommand
             table.WriteLine(line);
             table.Flush();
         }
+        if (profile && dev.Kind == DeviceKind.Cpu)
+            foreach (var c in cases)
+            {
+                table.WriteLine($"\nprofile of {c.Name} (5 steps; exclusive ms per primitive and shape):");
+                table.WriteLine(BenchSuite.ProfileCpu(c, warmup, 5).Format(25));
+            }
 
         if (outPath is not null)
         {
@@ -101,7 +126,7 @@ public static class BenchCommand
             var ceilings = Ceilings.From(results, torch, fma);
             var notes = new List<string>
             {
-                $"Device: {described.Replace("device: ", "")}.",
+                $"Device: {described.Replace("device: ", "").Replace("\ncpu: ", "; CPU: ")}.",
                 string.Create(CultureInfo.InvariantCulture, $"Command: nativecnn bench {string.Join(' ', args)}; {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC; {Environment.ProcessorCount} logical cores; .NET {Environment.Version}."),
                 torch.Count > 0 ? $"PyTorch: {torchPath}." : "PyTorch: not given (run torch_baseline.py on this machine and pass --torch for the ratios).",
                 "",
@@ -128,8 +153,8 @@ public static class BenchCommand
 
     private static int Count(string flag, string value, int min)
     {
-        if (!int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var v) || v < min)
-            throw new UsageException($"bench: {flag} expects an integer >= {min}, got '{value}'");
+        if (!int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var v) || v < min || v > 100_000)
+            throw new UsageException($"bench: {flag} expects an integer from {min} to 100000, got '{value}'");
         return v;
     }
 }

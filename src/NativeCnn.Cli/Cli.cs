@@ -22,6 +22,7 @@ public static class Cli
         new("lr-find", "run the learning-rate finder on the MNIST CNN and print two suggested learning rates", LrFindCommand.Run),
         new("predict", "classify image files with an exported model", PredictCommand.Run),
         new("finetune", "fine-tune an exported model on corrected images sorted into class folders", FinetuneCommand.Run),
+        new("serve", "serve an exported model: web page, JSON API, corrections for finetune, batching, reload", ServeCommand.Run),
         new("export", "turn a checkpoint into an export bundle (for predict, finetune and PyTorch)", (a, o, _) => ExportCommand.Run(a, o)),
         new("interpret", "a model's confusion matrix, top-loss images and an HTML report (an exported model, or mnist_cnn trained first)", InterpretCommand.Run),
         new("show-batch", "write a PNG grid of augmented training images with their labels", ShowBatchCommand.Run),
@@ -65,7 +66,7 @@ public static class Cli
             if (verbose) stderr.WriteLine(e);
             return ExitUsage;
         }
-        catch (Exception e) when (e is NativeCnnException or IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is ArgumentException or IOException or UnauthorizedAccessException)
         {
             stderr.WriteLine($"nativecnn: error: {OneLine(e.Message)}");
             if (verbose) stderr.WriteLine(e);

@@ -1,5 +1,6 @@
 // Plain descriptions of the shapes that the conv and pooling primitives work on, computed once in
-// Ops/ from the user's arguments (already validated) and passed unchanged to every backend.
+// Ops/ from the user's arguments (already validated) and passed unchanged to every backend. (The op
+// codes UnaryOp, BinaryOp and ReduceOp are in kernels/NativeCnn.Kernels/OpCodes.cs, shared with the kernels.)
 namespace NativeCnn.Backends;
 
 /// <summary>x: (N, C, H, W), w: (K, C, R, S), y: (N, K, P, Q).</summary>
@@ -18,19 +19,3 @@ public readonly record struct ConvGeometry(
 public readonly record struct PoolGeometry(
     int N, int C, int H, int W, int P, int Q, int R, int S,
     int StrideH, int StrideW, int PadH, int PadW, bool CountIncludePad);
-
-public enum UnaryOp
-{
-    /// <summary>y = a*x + b (scalar add, scalar multiply, negation).</summary>
-    Affine,
-    Exp, Log, Sqrt,
-    /// <summary>y = x^a.</summary>
-    Pow,
-    Relu, Sigmoid, Tanh,
-    /// <summary>y = min(max(x, a), b).</summary>
-    Clamp,
-}
-
-public enum BinaryOp { Add, Sub, Mul, Div }
-
-public enum ReduceOp { Sum, Mean }

@@ -8,6 +8,7 @@
 // a quick number never passes for a real one; every step runs in a MemoryScope (no growth).
 using System.Diagnostics;
 using NativeCnn.Backends;
+using NativeCnn.Backends.Cpu;
 using NativeCnn.Backends.Gpu;
 using NativeCnn.Models;
 using NativeCnn.Nn;
@@ -188,6 +189,24 @@ public static class BenchSuite
         {
             return new BenchResult(c.Name, c.Family, deviceName, c.Batch, c.Rate, 0, 0, 0, $"{e.GetType().Name}: {e.Message}");
         }
+    }
+
+    /// <summary>The CPU backend's per-primitive profile of <paramref name="steps"/> calls of a case, after
+    /// <paramref name="warmup"/> unprofiled ones (CpuProfile.cs: exclusive times, inner calls apart).</summary>
+    public static CpuProfile ProfileCpu(BenchCase c, int warmup = 3, int steps = 5)
+    {
+        Check.Positive(steps, "BenchSuite.ProfileCpu: steps");
+        var p = c.Setup();
+        for (int i = 0; i < warmup; i++) p.Step();
+        var profile = new CpuProfile();
+        var backend = CpuBackend.Instance;
+        backend.Profile = profile;
+        try
+        {
+            for (int i = 0; i < steps; i++) p.Step();
+        }
+        finally { backend.Profile = null; }
+        return profile;
     }
 
     /// <summary>Median wall time of calls to <paramref name="step"/>, each followed by a device synchronisation.</summary>

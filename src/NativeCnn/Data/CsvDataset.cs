@@ -24,16 +24,25 @@ public sealed record CsvOptions
 
 public static class CsvDataset
 {
+    // File.ReadAllLines' reading: the encoding from a byte order mark (UTF-8 without one), \n, \r\n or \r line ends.
+    private static List<string> ReadLines(byte[] bytes)
+    {
+        using var reader = new StreamReader(new MemoryStream(bytes, writable: false), System.Text.Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
+        var lines = new List<string>();
+        while (reader.ReadLine() is { } line) lines.Add(line);
+        return lines;
+    }
+
     public static ImageFileDataset Load(string csvPath, CsvOptions? csv = null, DatasetOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(csvPath);
         csv ??= new CsvOptions();
-        if (!File.Exists(csvPath)) throw new NativeCnnException($"CSV file '{csvPath}' does not exist");
+        var bytes = InputFile.ReadAll(csvPath, "CSV file");   // a regular file of known size, never a FIFO
         string folder = csv.ImageFolder ?? Path.GetDirectoryName(Path.GetFullPath(csvPath))!;
-        var lines = File.ReadAllLines(csvPath);
-        if (lines.Length < 2) throw new NativeCnnException($"CSV file '{csvPath}' has no data rows; expected a header line then name{csv.Delimiter}labels rows");
+        var lines = ReadLines(bytes);
+        if (lines.Count < 2) throw new NativeCnnException($"CSV file '{csvPath}' has no data rows; expected a header line then name{csv.Delimiter}labels rows");
         var rows = new List<(string Path, string[] Labels, string Origin)>();
-        for (int i = 1; i < lines.Length; i++)
+        for (int i = 1; i < lines.Count; i++)
         {
             string line = lines[i].Trim();
             if (line.Length == 0) continue;
@@ -50,6 +59,7 @@ public static class CsvDataset
             string path = Path.Combine(folder, name + csv.Suffix);
             rows.Add((path, labels, $"{origin} ('{name}')"));
         }
+        WarnDuplicates(rows, csvPath, options?.Warn ?? (m => Console.Error.WriteLine(m)));
         IReadOnlyList<string> classes = csv.Classes ?? rows.SelectMany(r => r.Labels).Distinct().Order(StringComparer.Ordinal).ToArray();
         var items = rows.Select(r => new ImageItem(r.Path, r.Labels.Select(l =>
         {
@@ -60,8 +70,23 @@ public static class CsvDataset
         // A missing file is always an error naming its row, also when header validation is off.
         if (!(options?.SkipUnreadable ?? false))
             foreach (var it in items)
-                if (!File.Exists(it.Path)) throw new NativeCnnException($"{it.Origin}: image file '{it.Path}' does not exist");
+                if (!File.Exists(it.Path)) throw new FileNotFoundException($"{it.Origin}: image file '{it.Path}' does not exist", it.Path);
         return new ImageFileDataset(items, classes, csv.MultiLabel, csvPath, options);
+    }
+
+    // A file listed twice is trained on twice (and may land in both the training and the validation split);
+    // listed with different labels it teaches both. Neither is an error (fastai accepts them), neither is silent.
+    private static void WarnDuplicates(List<(string Path, string[] Labels, string Origin)> rows, string csvPath, Action<string> warn)
+    {
+        foreach (var g in rows.GroupBy(r => Path.GetFullPath(r.Path), StringComparer.Ordinal).Where(g => g.Count() > 1))
+        {
+            var list = g.ToList();
+            bool conflict = list.Select(r => string.Join(" ", r.Labels.Order(StringComparer.Ordinal))).Distinct(StringComparer.Ordinal).Count() > 1;
+            string where = string.Join(", ", list.Select(r => r.Origin[(r.Origin.IndexOf(" line ", StringComparison.Ordinal) + 1)..]));
+            warn(conflict
+                ? $"warning: CSV file '{csvPath}': image '{g.Key}' is listed {list.Count} times with different labels ({string.Join(" / ", list.Select(r => string.Join(" ", r.Labels)))}): {where}"
+                : $"warning: CSV file '{csvPath}': image '{g.Key}' is listed {list.Count} times with the same labels: {where}");
+        }
     }
 
     // One CSV line: fields may be double-quoted (a quoted field may hold the delimiter; "" is a quote).

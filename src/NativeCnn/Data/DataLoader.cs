@@ -38,7 +38,10 @@ public sealed record DataLoaderOptions
     /// <summary>Leave out items that fail to decode (warning + SkippedItems) instead of failing the epoch.</summary>
     public bool SkipUnreadable { get; init; }
 
+    /// <summary>Receives each warning (a skipped item); wins over <see cref="Logger"/>.</summary>
     public Action<string>? Warn { get; init; }
+    /// <summary>Where warnings go when <see cref="Warn"/> is null; null: <see cref="NativeCnnLogging.LoggerFactory"/>'s logger.</summary>
+    public Microsoft.Extensions.Logging.ILogger? Logger { get; init; }
     public Device? Device { get; init; }
 }
 
@@ -218,7 +221,7 @@ public sealed class DataLoader
                     {
                         slot.Failed[job.Pos] = true;
                         Interlocked.Increment(ref _skipped);
-                        (Options.Warn ?? (m => Console.Error.WriteLine(m)))($"warning: skipped item {job.Item}: {e.Message}");
+                        NativeCnnLogging.Warner<DataLoader>(Options.Warn, Options.Logger)($"warning: skipped item {job.Item}: {e.Message}");
                     }
                     else
                     {

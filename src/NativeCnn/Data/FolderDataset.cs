@@ -24,8 +24,11 @@ public sealed record DatasetOptions
     /// <summary>Channel counts the model accepts; a file with another count is an error (or skipped). Null: any.</summary>
     public IReadOnlyCollection<int>? AllowedChannels { get; init; }
 
-    /// <summary>Receives warnings (skipped files); null writes them to stderr.</summary>
+    /// <summary>Receives each warning (a skipped file); wins over <see cref="Logger"/>.</summary>
     public Action<string>? Warn { get; init; }
+
+    /// <summary>Where warnings go when <see cref="Warn"/> is null; null: <see cref="NativeCnnLogging.LoggerFactory"/>'s logger.</summary>
+    public Microsoft.Extensions.Logging.ILogger? Logger { get; init; }
 
     public static readonly DatasetOptions Default = new();
 }
@@ -63,14 +66,14 @@ public sealed class ImageFileDataset : IImageSource
             {
                 if (!Options.SkipUnreadable) throw new NativeCnnException(problem);
                 Skipped++;
-                (Options.Warn ?? (m => Console.Error.WriteLine(m)))($"warning: skipped {problem}");
+                NativeCnnLogging.Warner<ImageFileDataset>(Options.Warn, Options.Logger)($"warning: skipped {problem}");
                 continue;
             }
             kept.Add(all[i]);
         }
         _items = kept.ToArray();
         if (Skipped > 0)
-            (Options.Warn ?? (m => Console.Error.WriteLine(m)))($"warning: {name}: skipped {Skipped} unreadable file(s), kept {_items.Length}");
+            NativeCnnLogging.Warner<ImageFileDataset>(Options.Warn, Options.Logger)($"warning: {name}: skipped {Skipped} unreadable file(s), kept {_items.Length}");
     }
 
     public string Name { get; }
@@ -135,7 +138,7 @@ public static class FolderDataset
     public static ImageFileDataset FromClassFolders(string root, DatasetOptions? options = null, IReadOnlyList<string>? classes = null)
     {
         ArgumentNullException.ThrowIfNull(root);
-        if (!Directory.Exists(root)) throw new NativeCnnException($"image folder '{root}' does not exist");
+        if (!Directory.Exists(root)) throw new DirectoryNotFoundException($"image folder '{root}' does not exist");
         var dirs = Directory.GetDirectories(root).Select(Path.GetFileName).OfType<string>().Order(StringComparer.Ordinal).ToArray();
         if (dirs.Length == 0) throw new NativeCnnException($"image folder '{root}' has no class sub-folders; expected {root}/<class>/<image>");
         classes ??= dirs;
@@ -157,7 +160,7 @@ public static class FolderDataset
     public static (ImageFileDataset Train, ImageFileDataset Valid, ImageFileDataset? Test) FromImageNetLayout(string root, DatasetOptions? options = null, string train = "train", string valid = "valid", string test = "test")
     {
         ArgumentNullException.ThrowIfNull(root);
-        if (!Directory.Exists(root)) throw new NativeCnnException($"image folder '{root}' does not exist");
+        if (!Directory.Exists(root)) throw new DirectoryNotFoundException($"image folder '{root}' does not exist");
         if (!Directory.Exists(Path.Combine(root, train)))
             throw new NativeCnnException($"image folder '{root}' has no '{train}' sub-folder; expected {root}/{train}/<class>/<image>");
         var tr = FromClassFolders(Path.Combine(root, train), options);

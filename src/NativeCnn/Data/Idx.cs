@@ -19,9 +19,7 @@ public static class Idx
     public static IdxData ReadFile(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
-        if (!File.Exists(path))
-            throw new NativeCnnException($"IDX file '{path}' does not exist");
-        using var stream = File.OpenRead(path);
+        using var stream = InputFile.Open(path, "IDX file");   // a regular file of known size, never a FIFO
         return Read(stream, path);
     }
 

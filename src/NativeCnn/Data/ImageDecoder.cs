@@ -3,6 +3,8 @@
 // conversion is asked for. Must hold: the pixel-count limit is checked from the header (Identify)
 // BEFORE the pixels are decoded, so a decompression bomb never allocates its pixels; every failure
 // (missing, unknown type, corrupt, truncated, too large) is a NativeCnnException naming the file.
+// Only regular files are read, their size checked first (InputFile: a FIFO or /dev/zero is refused,
+// never waited on), and a file is decoded only when its structure is complete (ImageCompleteness).
 // 8-bit files are read through Rgba32 (a level v becomes exactly v / 255f); files with 16-bit samples
 // (PNG bit depth 16, TIFF BitsPerSample 16) through Rgba64, so they keep full precision (v / 65535f).
 // TIFF channel counts come from the file's first IFD (SamplesPerPixel, BitsPerSample), because
@@ -44,6 +46,9 @@ public sealed record DecodeOptions
     /// <summary>Largest width x height accepted (checked from the header before decoding).</summary>
     public long MaxPixels { get; init; } = 50_000_000;
 
+    /// <summary>Largest file accepted, in bytes (checked before reading; default 1 GiB).</summary>
+    public long MaxFileBytes { get; init; } = 1L << 30;
+
     /// <summary>Convert to this many channels (1, 3 or 4); null keeps the file's own count.</summary>
     public int? ConvertTo { get; init; }
 
@@ -63,10 +68,7 @@ public static class ImageDecoder
     public static DecodedImage Decode(string path, DecodeOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(path);
-        if (!File.Exists(path)) throw new NativeCnnException($"image file '{path}' does not exist");
-        byte[] bytes;
-        try { bytes = File.ReadAllBytes(path); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new NativeCnnException($"image file '{path}' cannot be read: {e.Message}"); }
+        var bytes = InputFile.ReadAll(path, "image file", (options ?? DecodeOptions.Default).MaxFileBytes);
         return Decode(bytes, path, options);
     }
 
@@ -76,6 +78,7 @@ public static class ImageDecoder
         options ??= DecodeOptions.Default;
         ImageHeader head;
         using (var stream = new MemoryStream(bytes, writable: false)) head = Probe(stream, name, options);
+        ImageCompleteness.Check(bytes, head.Format, name);
         if (options.ConvertTo is int to && to is not (1 or 3 or 4))
             throw new NativeCnnException($"image '{name}': conversion to {to} channels is not supported; expected 1, 3 or 4");
         return head.BitsPerSample > 8
@@ -89,14 +92,14 @@ public static class ImageDecoder
     private readonly struct Samples8 : ISamples<Rgba32> { public static (int R, int G, int B, int A) Of(Rgba32 p) => (p.R, p.G, p.B, p.A); }
     private readonly struct Samples16 : ISamples<Rgba64> { public static (int R, int G, int B, int A) Of(Rgba64 p) => (p.R, p.G, p.B, p.A); }
 
-    private readonly record struct ImageHeader(int Width, int Height, int Channels, int BitsPerSample);
+    private readonly record struct ImageHeader(int Width, int Height, int Channels, int BitsPerSample, SixLabors.ImageSharp.Formats.IImageFormat Format);
 
     // One conversion loop for both sample depths: `max` is the largest level (255 or 65535); a level v
     // becomes v / max (8-bit levels through the Levels table, the same value).
     private static DecodedImage Convert<TPixel, TSamples>(byte[] bytes, string name, DecodeOptions options, ImageHeader head, float max)
         where TPixel : unmanaged, IPixel<TPixel> where TSamples : struct, ISamples<TPixel>
     {
-        var (width, height, channels, bits) = head;
+        var (width, height, channels, bits, _) = head;
         Image<TPixel> image;
         try { image = Image.Load<TPixel>(bytes); }
         // Any decoder failure on bad bytes (ImageSharp's own exceptions, or an index/overflow error deep in a
@@ -154,10 +157,9 @@ public static class ImageDecoder
     /// <summary>Identifies a file reading only its header (dataset checks stay cheap on large folders).</summary>
     public static (int Width, int Height, int Channels) IdentifyFile(string path, DecodeOptions? options = null)
     {
-        if (!File.Exists(path)) throw new NativeCnnException($"image file '{path}' does not exist");
         try
         {
-            using var stream = File.OpenRead(path);
+            using var stream = InputFile.Open(path, "image file", (options ?? DecodeOptions.Default).MaxFileBytes);
             return Identify(stream, path, options);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new NativeCnnException($"image file '{path}' cannot be read: {e.Message}"); }
@@ -196,11 +198,11 @@ public static class ImageDecoder
         if (format is SixLabors.ImageSharp.Formats.Tiff.TiffFormat)
         {
             var (c, bits) = TiffHeader.Read(stream, name);
-            return new ImageHeader(info.Width, info.Height, c, bits);
+            return new ImageHeader(info.Width, info.Height, c, bits, format);
         }
         if (format is PngFormat && info.Metadata.GetPngMetadata().BitDepth == PngBitDepth.Bit16)
-            return new ImageHeader(info.Width, info.Height, SourceChannels(format, info), 16);
-        return new ImageHeader(info.Width, info.Height, format is SixLabors.ImageSharp.Formats.Webp.WebpFormat ? WebpChannels(head) : SourceChannels(format, info), 8);
+            return new ImageHeader(info.Width, info.Height, SourceChannels(format, info), 16, format);
+        return new ImageHeader(info.Width, info.Height, format is SixLabors.ImageSharp.Formats.Webp.WebpFormat ? WebpChannels(head) : SourceChannels(format, info), 8, format);
     }
 
     // WebP says whether it stores alpha in its first chunk: VP8X's flags (bit 4), VP8L's alpha_is_used

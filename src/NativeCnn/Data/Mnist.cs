@@ -1,6 +1,7 @@
 // MNIST in IDX form: the embedded 10,000-digit subset (8,000 train / 2,000 valid, the engine's
-// default data set, compiled into the library as resources "mnist10k/<file>") or the four files
-// from a directory. Must hold: the four files are validated as a pair each (images vs labels).
+// default data set, shipped as resources "mnist10k/<file>" of the NativeCnn.Datasets.Mnist assembly,
+// a package of its own so applications training on their own images do not carry 1.6 MB of digits)
+// or the four files from a directory. Must hold: the four files are validated as a pair each.
 using System.Reflection;
 
 namespace NativeCnn.Data;
@@ -18,10 +19,19 @@ public static class Mnist
         "valid-images-idx3-ubyte.gz", "valid-labels-idx1-ubyte.gz",
     };
 
-    /// <summary>The 8,000 / 2,000 digits embedded in the library: no download, no files.</summary>
+    /// <summary>The assembly (and NuGet package) that holds the embedded digits.</summary>
+    public const string EmbeddedAssemblyName = "NativeCnn.Datasets.Mnist";
+
+    /// <summary>The 8,000 / 2,000 digits of the NativeCnn.Datasets.Mnist package: no download, no files.</summary>
+    /// <exception cref="InvalidOperationException">The application does not reference NativeCnn.Datasets.Mnist.</exception>
     public static MnistData LoadEmbedded()
     {
-        var asm = typeof(Mnist).Assembly;
+        System.Reflection.Assembly asm;
+        try { asm = System.Reflection.Assembly.Load(new AssemblyName(EmbeddedAssemblyName)); }
+        catch (FileNotFoundException)
+        {
+            throw new InvalidOperationException($"Mnist.LoadEmbedded: the embedded MNIST digits ship in the {EmbeddedAssemblyName} package, which this application does not reference; add it (dotnet add package {EmbeddedAssemblyName}) or load the IDX files with Mnist.LoadDirectory");
+        }
         IdxData Load(string file)
         {
             using var s = asm.GetManifestResourceStream("mnist10k/" + file)
@@ -38,14 +48,14 @@ public static class Mnist
     {
         ArgumentNullException.ThrowIfNull(directory);
         if (!Directory.Exists(directory))
-            throw new NativeCnnException($"MNIST data directory '{directory}' does not exist; expected a directory holding {string.Join(", ", FileNames)}");
+            throw new DirectoryNotFoundException($"MNIST data directory '{directory}' does not exist; expected a directory holding {string.Join(", ", FileNames)}");
         string Find(string file)
         {
             var gz = Path.Combine(directory, file);
             if (File.Exists(gz)) return gz;
             var plain = Path.Combine(directory, Path.GetFileNameWithoutExtension(file));
             if (File.Exists(plain)) return plain;
-            throw new NativeCnnException($"MNIST data directory '{directory}' has no '{file}' (or '{Path.GetFileName(plain)}'); expected {string.Join(", ", FileNames)}");
+            throw new FileNotFoundException($"MNIST data directory '{directory}' has no '{file}' (or '{Path.GetFileName(plain)}'); expected {string.Join(", ", FileNames)}", gz);
         }
         var paths = FileNames.Select(Find).ToArray();
         var idx = paths.Select(Idx.ReadFile).ToArray();

@@ -25,14 +25,7 @@ public static class TorchCheckpoint
     /// the file's order (on <paramref name="device"/>, CPU if null).</summary>
     public static Dictionary<string, Tensor> Load(string path, Device? device = null)
     {
-        byte[] bytes;
-        try
-        {
-            if (!File.Exists(path)) throw new NativeCnnException($"PyTorch file '{path}': the file does not exist");
-            bytes = File.ReadAllBytes(path);
-        }
-        catch (IOException e) { throw new NativeCnnException($"PyTorch file '{path}': cannot read the file: {e.Message}"); }
-        catch (UnauthorizedAccessException e) { throw new NativeCnnException($"PyTorch file '{path}': cannot read the file: {e.Message}"); }
+        var bytes = InputFile.ReadAll(path, "PyTorch file");   // a regular file of known size, never a FIFO
         return Parse(bytes, path, device);
     }
 
@@ -42,10 +35,10 @@ public static class TorchCheckpoint
         byte[] head = new byte[4];
         try
         {
-            using var f = File.OpenRead(path);
+            using var f = InputFile.Open(path, "weights");
             f.ReadAtLeast(head, 4, throwOnEndOfStream: false);
         }
-        catch (FileNotFoundException) { throw new NativeCnnException($"weights '{path}': the file does not exist"); }
+        catch (FileNotFoundException) { throw new FileNotFoundException($"weights '{path}': the file does not exist", path); }
         catch (IOException e) { throw new NativeCnnException($"weights '{path}': cannot read the file: {e.Message}"); }
         return head[0] == 'P' && head[1] == 'K' ? Load(path, device) : SafeTensors.Load(path, device);
     }

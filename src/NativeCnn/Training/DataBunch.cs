@@ -6,11 +6,18 @@ using NativeCnn.Data;
 
 namespace NativeCnn.Training;
 
-/// <summary>A source of mini-batches, one pass per <see cref="Epoch"/> call.</summary>
+/// <summary>A source of mini-batches, one pass per <see cref="Epoch()"/> call.</summary>
 public interface IBatchSource
 {
+    /// <summary>Batches one <see cref="Epoch()"/> call yields.</summary>
     int BatchCount { get; }
+    /// <summary>One pass over the data as (inputs, targets) batches on the model's device; a batch stays valid
+    /// until the next one is asked for.</summary>
     IEnumerable<(Tensor X, Tensor Y)> Epoch();
+    /// <summary>One pass that stops (with <see cref="OperationCanceledException"/>) once
+    /// <paramref name="cancellationToken"/> is cancelled; by default <see cref="Epoch()"/>, which the Learner
+    /// then stops between batches.</summary>
+    IEnumerable<(Tensor X, Tensor Y)> Epoch(CancellationToken cancellationToken) => Epoch();
 }
 
 /// <summary>The train and valid batch sources of a Learner.</summary>
@@ -62,7 +69,9 @@ public sealed class DataLoaderSource : IBatchSource
     public DataLoaderSource(DataLoader loader) => _loader = loader ?? throw new NativeCnnException("DataLoaderSource: the loader is null");
     public int BatchCount => _loader.BatchCount;
     // The loader counts its own epochs (for augmentation seeds), so every pass draws new transforms.
-    public IEnumerable<(Tensor X, Tensor Y)> Epoch() => _loader.Epoch().Select(b => (b.X, b.Y));
+    public IEnumerable<(Tensor X, Tensor Y)> Epoch() => Epoch(default);
+    /// <summary>One pass; cancelling stops the loader's workers too.</summary>
+    public IEnumerable<(Tensor X, Tensor Y)> Epoch(CancellationToken cancellationToken) => _loader.Epoch(cancel: cancellationToken).Select(b => (b.X, b.Y));
 }
 
 public sealed class ListSource : IBatchSource

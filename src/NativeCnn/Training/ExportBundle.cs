@@ -3,9 +3,14 @@
 // the settings below in its "__metadata__") and model.json (the same settings, readable; never read
 // back). Settings: architecture name and arguments (Models.Architectures), classes, normalisation
 // statistics, input channels and size, how images reach the size, multi-label flag and threshold.
+// Any Module exports: a model the registry did not build is recorded as architecture "custom" with its
+// type name and module tree (for people reading model.json), and is rebuilt at load time by a factory
+// the caller passes (Predictor.Load(dir, info => new MyNet(...))), since code cannot be rebuilt from a
+// description safely; its weights must then match the factory's model key for key, shape for shape.
 // (Saved to a NAME.safetensors path instead of a folder, the same two files are NAME.safetensors and NAME.json.)
 // Must hold: model.safetensors alone is complete and is replaced atomically; a bundle is loaded only
-// after every setting parsed and the weights matched the rebuilt model key for key, shape for shape.
+// after every setting parsed and the weights matched the rebuilt model key for key, shape for shape;
+// a weight that is NaN or infinite is never written to a bundle nor loaded from one (it would predict NaN).
 using System.Globalization;
 using System.Text.Json;
 using NativeCnn.Data;
@@ -33,6 +38,19 @@ public sealed record BundleInfo
 
     public const string FormatKey = "nativecnn.bundle", FormatVersion = "1";
 
+    /// <summary>The largest input side and channel count a bundle may declare (checked before any size arithmetic).</summary>
+    public const int MaxSide = 4096, MaxChannels = 4;
+
+    /// <summary>The architecture name recorded for a model not built by <see cref="Architectures.Build"/>; such a
+    /// bundle loads only with a factory (see <see cref="ExportBundle.Load(string, Device?, Func{BundleInfo, Module}?)"/>).</summary>
+    public const string CustomArch = "custom";
+
+    /// <summary>The key of <see cref="ArchArgs.Extra"/> that records a custom model's .NET type name.</summary>
+    public const string CustomTypeKey = "type";
+
+    /// <summary>True when the model is a custom one (not from the registry), which needs a factory to load.</summary>
+    public bool IsCustom => Arch == CustomArch;
+
     /// <summary>The settings as safetensors metadata entries (statistics and classes as NormStats.ToMetadata writes them).</summary>
     public Dictionary<string, string> ToMetadata()
     {
@@ -58,7 +76,7 @@ public sealed record BundleInfo
         string Get(string key) => d.TryGetValue(key, out var v) ? v
             : throw new NativeCnnException($"model '{source}' has no '{key}' metadata; it is not an export bundle (found: {string.Join(", ", d.Keys.Order())})");
         NativeCnnException Bad(string key, string expected) => new($"model '{source}': metadata '{key}' holds '{d[key]}', expected {expected}");
-        int Int(string key) => int.TryParse(Get(key), NumberStyles.None, CultureInfo.InvariantCulture, out var v) && v > 0 ? v : throw Bad(key, "a positive integer");
+        int Int(string key, int max) => int.TryParse(Get(key), NumberStyles.None, CultureInfo.InvariantCulture, out var v) && v > 0 && v <= max ? v : throw Bad(key, $"an integer from 1 to {max}");
 
         if (Get(FormatKey) != FormatVersion) throw Bad(FormatKey, $"version {FormatVersion}");
         ArchArgs args;
@@ -74,9 +92,9 @@ public sealed record BundleInfo
             throw Bad("arch.args", "a JSON object with in_channels, classes and extra");
         }
         var size = Get("input.size").Split('x');
-        if (size.Length != 2 || !int.TryParse(size[0], NumberStyles.None, CultureInfo.InvariantCulture, out int h) || h <= 0
-            || !int.TryParse(size[1], NumberStyles.None, CultureInfo.InvariantCulture, out int w) || w <= 0)
-            throw Bad("input.size", "HxW with positive integers, e.g. 28x28");
+        if (size.Length != 2 || !int.TryParse(size[0], NumberStyles.None, CultureInfo.InvariantCulture, out int h) || h <= 0 || h > MaxSide
+            || !int.TryParse(size[1], NumberStyles.None, CultureInfo.InvariantCulture, out int w) || w <= 0 || w > MaxSide)
+            throw Bad("input.size", $"HxW with integers from 1 to {MaxSide}, e.g. 28x28");
         var classes = NormStats.ClassesFromMetadata(d, source);
         var info = new BundleInfo
         {
@@ -84,7 +102,7 @@ public sealed record BundleInfo
             Args = args,
             Classes = classes,
             Stats = NormStats.FromMetadata(d, source),
-            Channels = Int("input.channels"),
+            Channels = Int("input.channels", MaxChannels),
             Size = (h, w),
             MultiLabel = Get("multi_label") switch { "true" => true, "false" => false, _ => throw Bad("multi_label", "true or false") },
             Threshold = float.TryParse(Get("threshold"), NumberStyles.Float, CultureInfo.InvariantCulture, out var t) && t > 0 && t < 1 ? t : throw Bad("threshold", "a number in (0, 1)"),
@@ -122,8 +140,6 @@ public static class ExportBundle
     public static BundleInfo Describe(Learner learn, float threshold = 0.5f)
     {
         ArgumentNullException.ThrowIfNull(learn);
-        var spec = Architectures.SpecOf(learn.Model)
-            ?? throw new NativeCnnException($"export: the model ({learn.Model.GetType().Name}) was not built by Architectures.Build, so its architecture cannot be recorded; expected one of: {string.Join(", ", Architectures.Names)}");
         var d = learn.Data;
         var missing = new List<string>();
         if (d.Classes is null) missing.Add("Classes");
@@ -132,6 +148,7 @@ public static class ExportBundle
         if (d.Size.H <= 0 || d.Size.W <= 0) missing.Add("Size");
         if (missing.Count > 0)
             throw new NativeCnnException($"export: the learner's DataBunch does not record {string.Join(", ", missing)}; set them where the bunch is built (they belong to the trained model)");
+        var spec = Architectures.SpecOf(learn.Model) ?? CustomSpec(learn.Model, d.Channels, d.Classes!.Count);
         var info = new BundleInfo
         {
             Arch = spec.Name, Args = spec.Args, Classes = d.Classes!.ToArray(), Stats = d.Stats!, Channels = d.Channels, Size = d.Size,
@@ -140,6 +157,14 @@ public static class ExportBundle
         info.Validate("export");
         return info;
     }
+
+    /// <summary>The spec recorded for a model the registry did not build: architecture "custom", the data's
+    /// channels and classes, and the model's .NET type name (a reader's hint; loading takes a factory).</summary>
+    internal static ArchSpec CustomSpec(Module model, int channels, int classes) =>
+        new(BundleInfo.CustomArch, new ArchArgs(channels, classes)
+        {
+            Extra = new Dictionary<string, string> { [BundleInfo.CustomTypeKey] = model.GetType().FullName ?? model.GetType().Name },
+        });
 
     /// <summary>Writes the learner's model as a bundle into folder <paramref name="path"/> (created if needed)
     /// or, when it ends in .safetensors, to that file.</summary>
@@ -167,6 +192,7 @@ public static class ExportBundle
         ArgumentNullException.ThrowIfNull(info);
         ArgumentNullException.ThrowIfNull(path);
         info.Validate(path);
+        RefuseNonFinite(state, $"export '{path}'");
         string weights, settings;
         if (path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
         {
@@ -183,25 +209,49 @@ public static class ExportBundle
         var meta = info.ToMetadata();
         var bytes = SafeTensors.Serialize(state, meta);
         AtomicFile.Write(weights, s => s.Write(bytes));
-        var readable = JsonSerializer.SerializeToUtf8Bytes(new SortedDictionary<string, string>(meta, StringComparer.Ordinal), new JsonSerializerOptions { WriteIndented = true });
+        // The readable copy also lists every tensor's shape, so a reader sees the architecture's layout.
+        var shown = new SortedDictionary<string, string>(meta, StringComparer.Ordinal);
+        foreach (var (name, t) in state) shown["tensor." + name] = Shape.Format(t.ShapeArray);
+        var readable = JsonSerializer.SerializeToUtf8Bytes(shown, new JsonSerializerOptions { WriteIndented = true });
         AtomicFile.Write(settings, s => s.Write(readable));
     }
 
     /// <summary>Makes a bundle from a checkpoint that records the bundle settings (Checkpoint.Save adds them
     /// when the model came from the registry and the DataBunch knew its classes and statistics).
     /// <paramref name="threshold"/> overrides the recorded multi-label threshold. Returns the settings written.</summary>
-    public static BundleInfo FromCheckpoint(string checkpoint, string dir, float? threshold = null)
+    public static BundleInfo FromCheckpoint(string checkpoint, string dir, float? threshold = null, Func<BundleInfo, Module>? factory = null)
     {
         var (weights, meta) = Checkpoint.Read(checkpoint);
         if (!meta.ContainsKey(BundleInfo.FormatKey))
             throw new NativeCnnException($"checkpoint '{checkpoint}' does not record the model's architecture, classes and statistics (it was saved from a model not built by Architectures.Build, or from a DataBunch without Classes/Stats/Channels/Size), so it cannot become a bundle");
         var info = BundleInfo.FromMetadata(meta, checkpoint);
         if (threshold is float t) info = info with { Threshold = t };
-        var model = Architectures.Build(info.Arch, info.Args, new Rng(0));
+        var model = Rebuild(info, checkpoint, factory);
         try { model.LoadStateDict(weights, strict: true); }
         catch (NativeCnnException e) { throw new NativeCnnException($"checkpoint '{checkpoint}': the weights do not fit architecture '{info.Arch}': {e.Message}"); }
         Save(model, info, dir);
         return info;
+    }
+
+    /// <summary>Throws, naming the first tensor and element, when a floating-point tensor of
+    /// <paramref name="state"/> holds NaN or an infinity; <paramref name="what"/> starts the message.</summary>
+    internal static void RefuseNonFinite(IReadOnlyDictionary<string, Tensor> state, string what)
+    {
+        int bad = 0;
+        string? first = null;
+        foreach (var (key, t) in state.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+        {
+            if (t.DType == DType.Int32) continue;
+            var v = t.ToArray();
+            int n = 0, at = -1;
+            for (int i = 0; i < v.Length; i++)
+                if (!float.IsFinite(v[i])) { n++; if (at < 0) at = i; }
+            if (n == 0) continue;
+            bad++;
+            first ??= string.Create(CultureInfo.InvariantCulture, $"'{key}' holds {n} non-finite value(s) (element {at} is {v[at]})");
+        }
+        if (first is not null)
+            throw new NativeCnnException($"{what}: the weights must be finite, but {first}{(bad > 1 ? $" and {bad - 1} more tensor(s) too" : "")}; the model diverged or its weights are corrupt");
     }
 
     /// <summary>The weights file a path names: a bundle folder, a folder holding one as "model" (a train
@@ -212,24 +262,42 @@ public static class ExportBundle
         if (File.Exists(path)) return path;
         foreach (var candidate in new[] { Path.Combine(path, WeightsFile), Path.Combine(path, "model", WeightsFile) })
             if (File.Exists(candidate)) return candidate;
-        throw new NativeCnnException(Directory.Exists(path)
+        throw new FileNotFoundException(Directory.Exists(path)
             ? $"model '{path}' holds no {WeightsFile} (nor model/{WeightsFile}); expected an export bundle folder"
-            : $"model '{path}' does not exist; expected an export bundle folder or its {WeightsFile}");
+            : $"model '{path}' does not exist; expected an export bundle folder or its {WeightsFile}", path);
     }
 
-    /// <summary>Rebuilds the model of a bundle on <paramref name="device"/> (the CPU if null), in Eval mode.</summary>
-    public static (Module Model, BundleInfo Info) Load(string path, Device? device = null)
+    /// <summary>Rebuilds the model of a bundle on <paramref name="device"/> (the CPU if null), in Eval mode.
+    /// <paramref name="factory"/> builds the model from the bundle's settings; it is required for a custom model
+    /// (<see cref="BundleInfo.IsCustom"/>) and, when given, replaces the registry for any bundle.</summary>
+    /// <exception cref="FileNotFoundException">No bundle at <paramref name="path"/>.</exception>
+    /// <exception cref="ArgumentException">The bundle is malformed, its model is custom and no factory was given, or
+    /// the weights do not match the rebuilt model key for key and shape for shape.</exception>
+    public static (Module Model, BundleInfo Info) Load(string path, Device? device = null, Func<BundleInfo, Module>? factory = null)
     {
         var file = Resolve(path);
         var meta = new Dictionary<string, string>(StringComparer.Ordinal);
         var weights = SafeTensors.Load(file, null, meta);
         var info = BundleInfo.FromMetadata(meta, file);
-        // A private generator: the init is overwritten, and rebuilding must not advance Rng.Global.
-        var model = Architectures.Build(info.Arch, info.Args, new Rng(0));
+        RefuseNonFinite(weights, $"model '{file}'");
+        var model = Rebuild(info, file, factory);
         try { model.LoadStateDict(weights, strict: true); }
         catch (NativeCnnException e) { throw new NativeCnnException($"model '{file}': the weights do not fit architecture '{info.Arch}': {e.Message}"); }
         if (device is not null) model.To(device);
         model.Eval();
         return (model, info);
+    }
+
+    private static Module Rebuild(BundleInfo info, string source, Func<BundleInfo, Module>? factory)
+    {
+        if (factory is not null)
+            return factory(info) ?? throw new ArgumentException($"model '{source}': the factory returned null; expected a Module", nameof(factory));
+        if (info.IsCustom)
+        {
+            string type = info.Args.Extra.GetValueOrDefault(BundleInfo.CustomTypeKey, "?");
+            throw new ArgumentException($"model '{source}' is a custom model ({type}) that the architecture registry cannot rebuild; pass a factory, e.g. Predictor.Load(path, info => new MyModel(...)), or register it with Architectures.Register", nameof(factory));
+        }
+        // A private generator: the init is overwritten, and rebuilding must not advance Rng.Global.
+        return Architectures.Build(info.Arch, info.Args, new Rng(0));
     }
 }

@@ -19,6 +19,12 @@ public sealed partial class Learner
     /// and the optimizer afterwards. With <paramref name="stopDiv"/>, stops once the smoothed loss exceeds 4x its
     /// minimum or is NaN. Every layer group gets the same lr.</summary>
     public LrFindResult LrFind(double startLr = 1e-7, double endLr = 10, int numIt = 100, bool stopDiv = true, params Callback[] extra)
+        => LrFind(default, startLr, endLr, numIt, stopDiv, extra);
+
+    /// <summary>As <see cref="LrFind(double, double, int, bool, Callback[])"/>, stopping when <paramref name="cancellationToken"/>
+    /// is cancelled (within one batch); the weights and optimizer are restored as on any other exit.</summary>
+    /// <exception cref="OperationCanceledException">The token was cancelled.</exception>
+    public LrFindResult LrFind(CancellationToken cancellationToken, double startLr = 1e-7, double endLr = 10, int numIt = 100, bool stopDiv = true, params Callback[] extra)
     {
         if (!(startLr > 0) || !double.IsFinite(startLr)) throw new NativeCnnException($"Learner.LrFind: startLr must be finite and > 0, got {startLr}");
         if (!(endLr > startLr) || !double.IsFinite(endLr)) throw new NativeCnnException($"Learner.LrFind: endLr must be finite and > startLr ({startLr}), got {endLr}");
@@ -34,7 +40,7 @@ public sealed partial class Learner
         {
             Opt = null;
             CreateOpt((float)startLr);
-            RunFit(epochs, extra.Prepend(finder).ToArray());
+            RunFit(epochs, extra.Prepend(finder).ToArray(), cancellationToken);
         }
         finally
         {
@@ -64,7 +70,7 @@ public sealed partial class Learner
     }
 }
 
-/// <summary>The lr finder's schedule and stopping rule as a callback (used by <see cref="Learner.LrFind"/>).</summary>
+/// <summary>The lr finder's schedule and stopping rule as a callback (used by <see cref="Learner.LrFind(double, double, int, bool, Callback[])"/>).</summary>
 public sealed class LrFinder : Callback
 {
     private const double Beta = 0.98;
@@ -125,7 +131,7 @@ public sealed class LrFinder : Callback
     public override void BeforeValidate(Learner learn) => throw new CancelValidException();
 }
 
-/// <summary>What <see cref="Learner.LrFind"/> saw: per batch the lr, the raw and the smoothed loss, and two suggestions.</summary>
+/// <summary>What <see cref="Learner.LrFind(double, double, int, bool, Callback[])"/> saw: per batch the lr, the raw and the smoothed loss, and two suggestions.</summary>
 public sealed class LrFindResult
 {
     /// <summary>Points dropped at each end before suggesting, as fastai v1's Recorder.plot (skip_start 10, skip_end 5).</summary>

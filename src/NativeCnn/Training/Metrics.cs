@@ -4,6 +4,8 @@
 // (as Python's partial gives). Must hold: predictions are (N, C) scores (logits unless told they are
 // probabilities); single-label targets are int32 (N), multi-label targets (N, C) of 0/1.
 // Values are read on the host once per validation batch (metrics need them there; training does not).
+// A non-finite score (NaN, +-inf) is never counted right: NaN compares false with everything, so a
+// plain comparison would count a model that outputs NaN as perfect.
 namespace NativeCnn.Training;
 
 /// <summary>A metric accumulated over batches.</summary>
@@ -68,6 +70,12 @@ public static class Metrics
 
     private static double Sigmoid(double x) => 1 / (1 + Math.Exp(-x));
 
+    private static bool AllFinite(float[] s, int start, int count)
+    {
+        foreach (var v in s.AsSpan(start, count)) if (!float.IsFinite(v)) return false;
+        return true;
+    }
+
     private sealed class TopK : Metric
     {
         private readonly int _k;
@@ -84,6 +92,7 @@ public static class Metrics
             var y = Labels(target, c);
             for (int i = 0; i < n; i++)
             {
+                if (!AllFinite(s, i * c, c)) continue;   // counted, never a hit
                 // Rank of the target: scores strictly above it, and equal ones before it (argmax's first-wins rule).
                 float t = s[i * c + y[i]];
                 int above = 0;
@@ -116,6 +125,7 @@ public static class Metrics
             var y = MultiHot(target, n, c);
             for (int i = 0; i < s.Length; i++)
             {
+                if (!float.IsFinite(s[i])) continue;   // counted, never a hit
                 double p = _sigmoid ? Sigmoid(s[i]) : s[i];
                 if ((p > _thresh) == (y[i] != 0)) _hits++;
             }
@@ -147,6 +157,7 @@ public static class Metrics
             double beta2 = (double)_beta * _beta;
             for (int i = 0; i < n; i++)
             {
+                if (!AllFinite(s, i * c, c)) continue;   // an item with a non-finite score scores 0
                 double tp = 0, predicted = 0, actual = 0;
                 for (int j = 0; j < c; j++)
                 {

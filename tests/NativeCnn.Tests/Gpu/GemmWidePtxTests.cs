@@ -43,14 +43,12 @@ public class GemmWidePtxTests
         Assert.Equal(2, Regex.Matches(ptx, @"bar\.sync").Count);   // one after the first slice's stores, one per slice
     }
 
-    [Fact]
+    [PtxasFact(Sass = true)]
     public void AssemblesInto128RegistersWithoutSpills()
     {
-        if (PtxKernels.AssembleWithoutSpills(Ptx(), _out) is not { } built) return;
-        var (registers, shared, sass) = built;
+        var (registers, shared, sass) = PtxKernels.AssembleWithoutSpills(Ptx(), _out);
         Assert.Equal(GemmWideKernels.SharedBytes, shared);
         Assert.True(registers <= 128, $"{registers} registers: at most 128 keeps 2 groups of 256 threads per SM");
-        if (sass is null) return;
         int lds128 = Regex.Matches(sass, @"LDS\.128").Count, ffma = Regex.Matches(sass, @"\bFFMA\b").Count;
         _out.WriteLine($"GemmWideKernel sm_90: {registers} registers, {shared} bytes shared, 0 bytes spilled, {lds128} LDS.128, {ffma} FFMA");
         Assert.Equal(16, lds128);

@@ -2,7 +2,7 @@
 // float32 outputs) against the CPU backend's float32 conv of the same float16-rounded values: the
 // general geometry, pointwise, and a batch split into chunks, on the widening path and on each
 // tensor-core kernel (their mma emulated on the simulator), the ldmatrix one included: the im2col path
-// (ImplicitConv off; the implicit float16 kernels are GpuCases.ConvImplicitHalf.cs's).
+// and its GEMMs (Options.ImplicitConv off; the implicit float16 kernels: GpuCases.ConvImplicitHalf.cs).
 using NativeCnn.Backends;
 using NativeCnn.Backends.Gpu;
 using Xunit;
@@ -12,53 +12,54 @@ namespace NativeCnn.Tests.Gpu;
 public static partial class GpuCases
 {
     public static void ConvHalf_WidenPath(GpuBackend gpu) =>
-        WithIm2col(gpu, () => WithHalfPath(gpu, HalfGemmPath.Widen, () => ConvHalfGeometries(gpu)));
+        WithHalfPath(gpu, HalfGemmPath.Widen, () => ConvHalfGeometries(gpu));
 
     public static void ConvHalf_TensorCorePath(GpuBackend gpu)
     {
         if (gpu.Device.Kind == DeviceKind.Cuda && !CanUseTensorCores(gpu)) return;
-        WithIm2col(gpu, () => WithHalfPath(gpu, HalfGemmPath.TensorCore, GemmTile.Tile64, () => ConvHalfGeometries(gpu)));
+        WithHalfPath(gpu, HalfGemmPath.TensorCore, GemmTile.Tile64, () => ConvHalfGeometries(gpu));
     }
 
     /// <summary>The tensor-core conv with its GEMMs split in k (the partial products summed in float32).</summary>
     public static void ConvHalf_TensorCoreSplitK(GpuBackend gpu)
     {
         if (gpu.Device.Kind == DeviceKind.Cuda && !CanUseTensorCores(gpu)) return;
-        var saved = gpu.ForcedSplitK;
-        gpu.ForcedSplitK = 4;
-        try { WithIm2col(gpu, () => WithHalfPath(gpu, HalfGemmPath.TensorCore, GemmTile.Tile64, () => ConvHalfGeometries(gpu))); }
-        finally { gpu.ForcedSplitK = saved; }
+        var saved = gpu.Options.ForcedSplitK;
+        gpu.Options.ForcedSplitK = 4;
+        try { WithHalfPath(gpu, HalfGemmPath.TensorCore, GemmTile.Tile64, () => ConvHalfGeometries(gpu)); }
+        finally { gpu.Options.ForcedSplitK = saved; }
     }
 
     public static void ConvHalf_TensorCore128Path(GpuBackend gpu)
     {
         if (gpu.Device.Kind == DeviceKind.Cuda && !CanUseTensorCores(gpu)) return;
-        WithIm2col(gpu, () => WithHalfPath(gpu, HalfGemmPath.TensorCore, GemmTile.Tile128, () => ConvHalfGeometries(gpu)));
+        WithHalfPath(gpu, HalfGemmPath.TensorCore, GemmTile.Tile128, () => ConvHalfGeometries(gpu));
     }
 
-    /// <summary>The float16 conv through each ldmatrix and cp.async kernel: a general geometry (its unaligned products
+    /// <summary>The float16 conv through the default ldmatrix kernel: a general geometry (its unaligned products
     /// take GemmFp16.cs's kernel) and one whose every product is 16-byte aligned (8 channels in, 16 out,
     /// 3x3: CRS = 72, P*Q = 64), which the profile shows on the ldmatrix kernel. (The other geometries
     /// add nothing here: their products are unaligned, and the simulator's emulation is slow.)</summary>
-    public static void ConvHalf_LdmatrixPath(GpuBackend gpu)
+    public static void ConvHalf_LdmatrixPath(GpuBackend gpu) => ConvHalfLdmatrixPath(gpu, DefaultLdmatrixKernel, null);
+
+    /// <summary>ConvHalf_LdmatrixPath on the kernel <paramref name="select"/> makes the backend's (the GPU lab's variants).</summary>
+    private static void ConvHalfLdmatrixPath(GpuBackend gpu, string expected, Action? select)
     {
         if (gpu.Device.Kind == DeviceKind.Cuda && !CanUseTensorCores(gpu)) return;
-        foreach (bool async in new[] { false, true })
-        foreach (var kind in new[] { HalfLdmatrixKernel.Warp64x32, HalfLdmatrixKernel.Warp64x64 })
-            WithIm2col(gpu, () => WithLdmatrix(gpu, kind, () =>
+        WithIm2col(gpu, () => WithLdmatrix(gpu, select, () =>
+        {
+            var profile = gpu.Profile = new KernelProfile();
+            try
             {
-                var profile = gpu.Profile = new KernelProfile();
-                try
-                {
-                    ConvHalfCheck(gpu, new ConvGeometry(N: 2, C: 3, H: 7, W: 6, K: 4, R: 3, S: 2, StrideH: 2, StrideW: 1, PadH: 1, PadW: 0, DilationH: 1, DilationW: 2));
-                    ConvHalfCheck(gpu, new ConvGeometry(N: 2, C: 8, H: 8, W: 8, K: 16, R: 3, S: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1, DilationH: 1, DilationW: 1));
-                }
-                finally { gpu.EndProfile(); }
-                Assert.Contains(profile.Entries, e => e.Kernel.StartsWith(LdmatrixProfileName(kind, async), StringComparison.Ordinal));
-            }, async));
+                ConvHalfCheck(gpu, new ConvGeometry(N: 2, C: 3, H: 7, W: 6, K: 4, R: 3, S: 2, StrideH: 2, StrideW: 1, PadH: 1, PadW: 0, DilationH: 1, DilationW: 2));
+                ConvHalfCheck(gpu, new ConvGeometry(N: 2, C: 8, H: 8, W: 8, K: 16, R: 3, S: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1, DilationH: 1, DilationW: 1));
+            }
+            finally { gpu.EndProfile(); }
+            Assert.Contains(profile.Entries, e => e.Kernel.StartsWith(expected, StringComparison.Ordinal));
+        }));
     }
 
-    private static void ConvHalfGeometries(GpuBackend gpu)
+    private static void ConvHalfGeometries(GpuBackend gpu) => WithIm2col(gpu, () =>
     {
         ConvHalfCheck(gpu, new ConvGeometry(N: 2, C: 3, H: 7, W: 6, K: 4, R: 3, S: 2, StrideH: 2, StrideW: 1, PadH: 1, PadW: 0, DilationH: 1, DilationW: 2));
         ConvHalfCheck(gpu, new ConvGeometry(2, 5, 4, 3, 3, 1, 1, 1, 1, 0, 0, 1, 1));   // pointwise: no unfold
@@ -70,7 +71,7 @@ public static partial class GpuCases
             ConvHalfCheck(gpu, g);
         }
         finally { gpu.ColumnBudget = saved; }
-    }
+    });
 
     private static void ConvHalfCheck(GpuBackend gpu, ConvGeometry g)
     {

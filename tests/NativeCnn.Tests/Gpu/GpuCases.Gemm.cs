@@ -60,15 +60,15 @@ public static partial class GpuCases
     /// GemmChoiceTests); a pinned tile wins.</summary>
     public static void Gemm_AutoChoosesByTilesPerSm(GpuBackend gpu)
     {
-        var saved = gpu.FloatGemmTile;
+        var saved = gpu.Options.FloatGemmTile;
         try
         {
-            gpu.FloatGemmTile = GemmTile.Auto;
-            Assert.Equal(GpuBackend.ChooseTile(300, 300, 1, gpu.Accelerator.NumMultiprocessors), gpu.EffectiveTile(gpu.FloatGemmTile, 300, 300, 1));
-            gpu.FloatGemmTile = GemmTile.Tile64;
-            Assert.Equal(GemmTile.Tile64, gpu.EffectiveTile(gpu.FloatGemmTile, 4096, 4096, 1));
+            gpu.Options.FloatGemmTile = GemmTile.Auto;
+            Assert.Equal(GpuBackend.ChooseTile(300, 300, 1, gpu.Accelerator.NumMultiprocessors), gpu.EffectiveTile(gpu.Options.FloatGemmTile, 300, 300, 1));
+            gpu.Options.FloatGemmTile = GemmTile.Tile64;
+            Assert.Equal(GemmTile.Tile64, gpu.EffectiveTile(gpu.Options.FloatGemmTile, 4096, 4096, 1));
         }
-        finally { gpu.FloatGemmTile = saved; }
+        finally { gpu.Options.FloatGemmTile = saved; }
     }
 
     /// <summary>Split-k, forced: every transpose pair, segments that divide k and a shorter last one,
@@ -94,18 +94,18 @@ public static partial class GpuCases
 
     private static void WithSplitK(GpuBackend gpu, int split, Action run)
     {
-        var saved = gpu.ForcedSplitK;
-        gpu.ForcedSplitK = split;
+        var saved = gpu.Options.ForcedSplitK;
+        gpu.Options.ForcedSplitK = split;
         try { run(); }
-        finally { gpu.ForcedSplitK = saved; }
+        finally { gpu.Options.ForcedSplitK = saved; }
     }
 
     private static void WithFloatPath(GpuBackend gpu, GemmTile path, Action run)
     {
-        var saved = gpu.FloatGemmTile;
-        gpu.FloatGemmTile = path;
+        var saved = gpu.Options.FloatGemmTile;
+        gpu.Options.FloatGemmTile = path;
         try { run(); }
-        finally { gpu.FloatGemmTile = saved; }
+        finally { gpu.Options.FloatGemmTile = saved; }
     }
 
     public static void Gemm_Batched(GpuBackend gpu)

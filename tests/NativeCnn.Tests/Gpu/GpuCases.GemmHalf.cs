@@ -1,8 +1,9 @@
 // The float16 GEMM (float16 A and B, float32 accumulation and C) against float64 references, over
 // random shapes that cross the 64x64 and 128x128 tile and 32-deep slice edges, every transpose pair,
-// alpha/beta, leading dimensions and offsets, batches: both paths, the two tensor-core kernels (on the
-// simulator their mma is emulated from the real fragment words; the two bitwise equal) and the
-// widening path. Two
+// alpha/beta, leading dimensions and offsets, batches: both paths, the tensor-core kernels (on the
+// simulator their mma is emulated from the real fragment words; all bitwise equal: GemmFp16.cs's two and
+// the default cp.async ldmatrix kernel) and the widening path. The GPU lab runs the same cases on its kernel
+// variants (benchmarks/NativeCnn.GpuLab/Cases). Two
 // references: the float64 product of the float16-rounded inputs (what the kernel must compute, up to
 // float32 accumulation) and of the original float32 inputs (what a user gets: float16 input rounding).
 // Also the mixed-precision unscale-and-check primitive.
@@ -38,13 +39,13 @@ public static partial class GpuCases
         Assert.Equal(1, GpuBackend.HalfAlignment(new GemmArgs { K = 64, Lda = 72, Ldb = 80, Batch = 2, StrideA = 800, StrideB = 4 }, 0, 0));
         foreach (bool vectors in new[] { true, false })
         {
-            gpu.HalfVectorLoads = vectors;
+            gpu.Options.HalfVectorLoads = vectors;
             try
             {
                 foreach (var (ta, tb) in new[] { (false, false), (false, true), (true, false), (true, true) })
                     HalfGemmCheck(gpu, ta, tb, tile + 8, tile + 16, 64, 1f, 0.5f, seed: seed++, pad: 8, offset: 8, batch: 2, alignedStrides: true);
             }
-            finally { gpu.HalfVectorLoads = true; }
+            finally { gpu.Options.HalfVectorLoads = true; }
         }
     }
 
@@ -80,62 +81,54 @@ public static partial class GpuCases
         Assert.Equal(Run(GemmTile.Tile64), Run(GemmTile.Tile128));
     }
 
-    /// <summary>The ldmatrix kernel with 8 warps of 64x32 (its instructions emulated on the simulator) where
-    /// both operands are 16-byte aligned: every transpose pair, edges in m, n and k (k not a multiple of 8:
-    /// part chunks), batches, offsets; GemmFp16.cs's 128x128 kernel for unaligned operands; the profile
-    /// says which ran.</summary>
-    public static void GemmHalf_LdmatrixKernel(GpuBackend gpu)
+    /// <summary>The default kernel for aligned 128x128 products: cp.async, ldmatrix, 4 warps of 64x64
+    /// (GemmFp16Async.cs; its instructions emulated on the simulator, where each copy is the cp.async's source,
+    /// byte count and destination done at once; on CUDA it runs from PtxLocalPromotion's PTX): every transpose
+    /// pair, edges in m, n and k (k not a multiple of 8: part chunks; runs of 5 slices: the ring of 3 comes
+    /// round), batches, offsets; GemmFp16.cs's 128x128 kernel for unaligned operands; the profile says which ran.</summary>
+    public static void GemmHalf_AsyncWarp64Kernel(GpuBackend gpu)
     {
         Assert.True(GpuBackend.LdmatrixAligned(new GemmArgs { K = 45, Lda = 48, Ldb = 136, Batch = 2, StrideA = 960, StrideB = 8 }, 8, 16));
         Assert.False(GpuBackend.LdmatrixAligned(new GemmArgs { K = 45, Lda = 48, Ldb = 136, Batch = 1 }, 4, 16));
         Assert.False(GpuBackend.LdmatrixAligned(new GemmArgs { K = 45, Lda = 48, Ldb = 130, Batch = 1 }, 0, 0));
         Assert.False(GpuBackend.LdmatrixAligned(new GemmArgs { K = 45, Lda = 48, Ldb = 136, Batch = 2, StrideA = 960, StrideB = 4 }, 0, 0));
-        LdmatrixShapes(gpu, HalfLdmatrixKernel.Warp64x32, async: false);
+        LdmatrixShapes(gpu, DefaultLdmatrixKernel);
     }
 
-    /// <summary>The same with 4 warps of 64x64 (GemmFp16Warp64.cs): 128 threads, 4 chunks of each operand per thread.</summary>
-    public static void GemmHalf_LdmatrixWarp64Kernel(GpuBackend gpu) => LdmatrixShapes(gpu, HalfLdmatrixKernel.Warp64x64, async: false);
+    /// <summary>The profile name's stem of the default ldmatrix kernel (the transpose pair follows).</summary>
+    private const string DefaultLdmatrixKernel = "gemmHalfAsyncW64";
 
-    /// <summary>The cp.async kernels (GemmFp16Async.cs) with 64x32 warps: the shapes of the ldmatrix cases, so
-    /// also runs of 5 slices (the ring of 3 comes round) and part chunks (the copies' zero fill). On the
-    /// simulator each copy is the cp.async's source, byte count and destination done at once; on CUDA the
-    /// kernel runs from PtxLocalPromotion's PTX.</summary>
-    public static void GemmHalf_AsyncKernel(GpuBackend gpu) => LdmatrixShapes(gpu, HalfLdmatrixKernel.Warp64x32, async: true);
+    /// <summary>The default kernel, every transpose pair on a GPU (on the simulator one pair: the others run the same
+    /// steps), one 128x128x32 product each, with the GPU path itself running on the simulator: its wiring of
+    /// ldmatrix registers to mma operands, which the fast emulation of the other cases does not see, with the two
+    /// instructions emulated one by one by the PTX ISA (warp shuffles). On a GPU the real instructions.</summary>
+    public static void GemmHalf_LdmatrixInstructionByInstruction(GpuBackend gpu) => LdmatrixInstructionByInstruction(gpu, null);
 
-    /// <summary>The cp.async kernels with 64x64 warps (4 chunks of each operand per thread and slice).</summary>
-    public static void GemmHalf_AsyncWarp64Kernel(GpuBackend gpu) => LdmatrixShapes(gpu, HalfLdmatrixKernel.Warp64x64, async: true);
-
-    /// <summary>Both ldmatrix kernels, every transpose pair, and both cp.async kernels (on the simulator one pair
-    /// each: they run the same steps), one 128x128x32 product each, with the GPU path
-    /// itself running on the simulator: its wiring of ldmatrix registers to mma operands, which the fast
-    /// emulation of the other cases does not see, with the two instructions emulated one by one by the
-    /// PTX ISA (warp shuffles). On a GPU the same shapes on the real instructions.</summary>
-    public static void GemmHalf_LdmatrixInstructionByInstruction(GpuBackend gpu)
+    /// <summary>LdmatrixInstructionByInstruction for the kernel <paramref name="select"/> makes the backend's (null: the default).</summary>
+    private static void LdmatrixInstructionByInstruction(GpuBackend gpu, Action? select, bool allPairsOnSimulator = false)
     {
         if (gpu.Device.Kind == DeviceKind.Cuda && !CanUseTensorCores(gpu)) return;
-        gpu.ExactTensorCoreEmulation = true;
+        gpu.Options.ExactTensorCoreEmulation = true;
         try
         {
-            var pairs = new[] { (false, false), (false, true), (true, false), (true, true) };
-            foreach (bool async in new[] { false, true })
-                foreach (var kind in new[] { HalfLdmatrixKernel.Warp64x32, HalfLdmatrixKernel.Warp64x64 })
-                    WithLdmatrix(gpu, kind, () =>
-                    {
-                        // the cp.async kernels run the same steps (StepLdmatrix): one pair each for their wiring
-                        var run = async && gpu.Device.Kind != DeviceKind.Cuda
-                            ? new[] { kind == HalfLdmatrixKernel.Warp64x64 ? (true, true) : (false, false) } : pairs;
-                        foreach (var (ta, tb) in run)
-                            HalfGemmCheck(gpu, ta, tb, 128, 128, 32, 1f, 0.5f, seed: 60 + (ta ? 2 : 0) + (tb ? 1 : 0));
-                    }, async);
+            var pairs = gpu.Device.Kind == DeviceKind.Cuda || allPairsOnSimulator
+                ? new[] { (false, false), (false, true), (true, false), (true, true) } : new[] { (true, true) };
+            WithLdmatrix(gpu, select, () =>
+            {
+                foreach (var (ta, tb) in pairs)
+                    HalfGemmCheck(gpu, ta, tb, 128, 128, 32, 1f, 0.5f, seed: 60 + (ta ? 2 : 0) + (tb ? 1 : 0));
+            });
         }
-        finally { gpu.ExactTensorCoreEmulation = false; }
+        finally { gpu.Options.ExactTensorCoreEmulation = false; }
     }
 
-    /// <summary>The shapes every ldmatrix and cp.async case runs (nothing on a CUDA device without tensor cores).</summary>
-    private static void LdmatrixShapes(GpuBackend gpu, HalfLdmatrixKernel kind, bool async)
+    /// <summary>The shapes every ldmatrix and cp.async case runs (nothing on a CUDA device without tensor cores), on
+    /// the kernel <paramref name="select"/> makes the backend's (null: the default), whose profile names start
+    /// with <paramref name="expected"/>.</summary>
+    private static void LdmatrixShapes(GpuBackend gpu, string expected, Action? select = null)
     {
         if (gpu.Device.Kind == DeviceKind.Cuda && !CanUseTensorCores(gpu)) return;
-        WithLdmatrix(gpu, kind, () =>
+        WithLdmatrix(gpu, select, () =>
         {
             var profile = gpu.Profile = new KernelProfile();
             try
@@ -148,9 +141,7 @@ public static partial class GpuCases
                 }
                 HalfGemmCheck(gpu, false, false, 136, 256, 130, -0.5f, 0f, seed: 20, ldMultiple: 8);  // 5 slices: the buffers alternate
                 HalfGemmCheck(gpu, false, true, 8, 16, 0, 1f, 0.5f, seed: 21, ldMultiple: 8);          // k = 0: C = beta * C
-                gpu.HalfLdmatrixPrefetch = true;                                    // the L1 prefetch (a no-op here; ignored with cp.async)
-                try { HalfGemmCheck(gpu, true, false, 256, 136, 160, 1f, 0f, seed: 22, ldMultiple: 8); }
-                finally { gpu.HalfLdmatrixPrefetch = false; }
+                HalfGemmCheck(gpu, true, false, 256, 136, 160, 1f, 0f, seed: 22, ldMultiple: 8);      // 5 slices, A transposed
                 foreach (var (ta, tb) in new[] { (false, false), (true, true) })                        // part chunks of 1..7 halves
                     for (int rest = 1; rest <= 7; rest += 3)
                         HalfGemmCheck(gpu, ta, tb, 128 + rest, 136 + rest, 32 + rest, 1f, 0f, seed: 25 + rest, ldMultiple: 8);
@@ -161,7 +152,6 @@ public static partial class GpuCases
             }
             finally { gpu.EndProfile(); }
             // every product ran on the kernel asked for (gemmHalf{Ldmatrix|Async}[W64]{NN|NT|TN|TT})
-            string expected = LdmatrixProfileName(kind, async);
             Assert.Contains(profile.Entries, e => e.Kernel.StartsWith(expected, StringComparison.Ordinal));
             Assert.All(profile.Entries.Where(e => e.Kernel.StartsWith("gemmHalf", StringComparison.Ordinal)),
                        e => Assert.Matches($"^{expected}(NN|NT|TN|TT) ", e.Kernel));
@@ -171,42 +161,47 @@ public static partial class GpuCases
             try { HalfGemmCheck(gpu, false, true, 130, 129, 40, 1f, 0f, seed: 24, offset: 3); }
             finally { gpu.EndProfile(); }
             Assert.Contains(profile.Entries, e => e.Kernel.StartsWith("gemmHalf128 ", StringComparison.Ordinal));
-        }, async);
+        });
     }
 
-    /// <summary>The profile name's stem of the ldmatrix or cp.async kernels of a warp tile (the transpose pair follows).</summary>
-    private static string LdmatrixProfileName(HalfLdmatrixKernel kind, bool async) =>
-        (async ? "gemmHalfAsync" : "gemmHalfLdmatrix") + (kind == HalfLdmatrixKernel.Warp64x64 ? "W64" : "");
-
-    private static void WithLdmatrix(GpuBackend gpu, HalfLdmatrixKernel kind, Action run, bool async = false) =>
+    /// <summary>Runs on the tensor-core path's 128x128 products with the default ldmatrix kernel on, then
+    /// <paramref name="select"/> (the GPU lab's kernels: it installs its override).</summary>
+    private static void WithLdmatrix(GpuBackend gpu, Action? select, Action run) =>
         WithHalfPath(gpu, HalfGemmPath.TensorCore, GemmTile.Tile128, () =>
         {
             // restored as found: the GPU lab may have made another kernel the run's own (--half-ldmatrix)
-            var saved = (gpu.HalfLdmatrix, gpu.HalfLdmatrixAsync, gpu.HalfWgmma);
-            (gpu.HalfLdmatrix, gpu.HalfLdmatrixAsync, gpu.HalfWgmma) = (kind, async, false);
-            try { run(); }
-            finally { (gpu.HalfLdmatrix, gpu.HalfLdmatrixAsync, gpu.HalfWgmma) = saved; }
+            var o = gpu.Options;
+            var saved = (o.HalfLdmatrix, o.HalfTensorCoreOverride);
+            (o.HalfLdmatrix, o.HalfTensorCoreOverride) = (true, null);
+            try
+            {
+                select?.Invoke();
+                run();
+            }
+            finally { (o.HalfLdmatrix, o.HalfTensorCoreOverride) = saved; }
         });
 
-    /// <summary>Both ldmatrix kernels and both cp.async kernels give every accumulator the same mma sequence as
-    /// GemmFp16.cs's 128x128 kernel (zeros past the edges in all five): bitwise the same C.</summary>
-    public static void GemmHalf_LdmatrixAgreesBitwise(GpuBackend gpu)
+    /// <summary>The default ldmatrix kernel gives every accumulator the same mma sequence as GemmFp16.cs's 128x128
+    /// kernel (zeros past the edges in both): bitwise the same C.</summary>
+    public static void GemmHalf_LdmatrixAgreesBitwise(GpuBackend gpu) => LdmatrixAgreesBitwise(gpu);
+
+    /// <summary>GemmFp16.cs's 128x128 kernel against the default ldmatrix kernel and each kernel a selector makes the backend's.</summary>
+    private static void LdmatrixAgreesBitwise(GpuBackend gpu, params Action[] selectors)
     {
         if (gpu.Device.Kind == DeviceKind.Cuda && !CanUseTensorCores(gpu)) return;
         int m = 152, n = 136, k = 70;   // A stored (k, m) and B (k, n): leading dimensions multiples of 8
         var a = Half16(gpu, G.Rand(44, m * k)); var b = Half16(gpu, G.Rand(45, k * n));
         var c0 = G.Rand(46, m * n);
-        float[] Run(HalfLdmatrixKernel kind, bool async = false)
+        float[] Run(Action? select, bool ldmatrix = true)
         {
             var sc = G.Up(gpu, c0);
-            WithLdmatrix(gpu, kind, () => gpu.Gemm(true, false, m, n, k, 0.75f, a, 0, m, b, 0, n, 0.5f, sc, 0, n), async);
+            WithLdmatrix(gpu, () => { gpu.Options.HalfLdmatrix = ldmatrix; select?.Invoke(); },
+                         () => gpu.Gemm(true, false, m, n, k, 0.75f, a, 0, m, b, 0, n, 0.5f, sc, 0, n));
             return G.Down(gpu, sc);
         }
-        var reference = Run(HalfLdmatrixKernel.Off);
-        Assert.Equal(reference, Run(HalfLdmatrixKernel.Warp64x32));
-        Assert.Equal(reference, Run(HalfLdmatrixKernel.Warp64x64));
-        Assert.Equal(reference, Run(HalfLdmatrixKernel.Warp64x32, async: true));
-        Assert.Equal(reference, Run(HalfLdmatrixKernel.Warp64x64, async: true));
+        var reference = Run(null, ldmatrix: false);
+        Assert.Equal(reference, Run(null));
+        foreach (var select in selectors) Assert.Equal(reference, Run(select));
     }
 
     public static void GemmHalf_WidenPath(GpuBackend gpu) =>
@@ -223,11 +218,11 @@ public static partial class GpuCases
             Assert.Equal(expected, gpu.EffectiveHalfGemm);
             HalfGemmCheck(gpu, false, false, 130, 67, 45, 1f, 0f, seed: 21);
             HalfGemmCheck(gpu, true, true, 33, 129, 64, 0.5f, 1f, seed: 22, batch: 2);
-            if (expected != HalfGemmPath.TensorCore || gpu.HalfWgmma || gpu.HalfLdmatrix == HalfLdmatrixKernel.Off) return;
+            if (expected != HalfGemmPath.TensorCore || gpu.Options.HalfTensorCoreOverride is not null || !gpu.Options.HalfLdmatrix) return;
             var profile = gpu.Profile = new KernelProfile();
             try { HalfGemmCheck(gpu, false, false, 1024, 1024, 64, 1f, 0f, seed: 23); }   // 64 tiles: Auto's 128x128 kernel
             finally { gpu.EndProfile(); }
-            string kernel = LdmatrixProfileName(gpu.HalfLdmatrix, gpu.HalfLdmatrixAsync) + "NN ";
+            string kernel = DefaultLdmatrixKernel + "NN ";
             Assert.Contains(profile.Entries, e => e.Kernel.StartsWith(kernel, StringComparison.Ordinal));
         });
     }
@@ -283,10 +278,10 @@ public static partial class GpuCases
 
     private static bool CanUseTensorCores(GpuBackend gpu)
     {
-        var saved = gpu.HalfGemm;
-        gpu.HalfGemm = HalfGemmPath.Auto;
+        var saved = gpu.Options.HalfGemm;
+        gpu.Options.HalfGemm = HalfGemmPath.Auto;
         bool tc = gpu.EffectiveHalfGemm == HalfGemmPath.TensorCore;
-        gpu.HalfGemm = saved;
+        gpu.Options.HalfGemm = saved;
         return tc;
     }
 
@@ -297,12 +292,13 @@ public static partial class GpuCases
     /// <paramref name="run"/> turns one on (WithLdmatrix); with GemmTile.Auto the device's default kernels run.</summary>
     private static void WithHalfPath(GpuBackend gpu, HalfGemmPath path, GemmTile tile, Action run)
     {
-        var saved = (gpu.HalfGemm, gpu.HalfGemmTile, gpu.HalfLdmatrix);
-        gpu.HalfGemm = path;
-        gpu.HalfGemmTile = tile;
-        if (tile != GemmTile.Auto) gpu.HalfLdmatrix = HalfLdmatrixKernel.Off;
+        var o = gpu.Options;
+        var saved = (o.HalfGemm, o.HalfGemmTile, o.HalfLdmatrix);
+        o.HalfGemm = path;
+        o.HalfGemmTile = tile;
+        if (tile != GemmTile.Auto) o.HalfLdmatrix = false;
         try { run(); }
-        finally { (gpu.HalfGemm, gpu.HalfGemmTile, gpu.HalfLdmatrix) = saved; }
+        finally { (o.HalfGemm, o.HalfGemmTile, o.HalfLdmatrix) = saved; }
     }
 
     /// <summary>Random sizes (1..150 rows and columns, 1..100 deep, so most are not multiples of the

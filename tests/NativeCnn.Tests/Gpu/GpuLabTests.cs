@@ -126,6 +126,23 @@ public class GpuLabTests
 
     }
 
+    /// <summary>The lab's own float16 GEMM kernels (benchmarks/NativeCnn.GpuLab/Kernels: register-staged ldmatrix
+    /// with 64x32 and 64x64 warps and the L1 prefetch, cp.async with 64x32 warps), made the backend's by the lab,
+    /// pass the suite's shapes on the simulator, bitwise equal to the default kernel.</summary>
+    [Fact]
+    public void TheLabsKernelVariantsPassTheSuitesHalfGemmCases()
+    {
+        using var temp = new TempDir();
+        string dir = temp.Path;
+        var (exit, output) = RunLab(dir, "--simulator", "--quick", "--only", "cases", "--cases", "GemmHalfLab_");
+        Assert.True(exit == 0, $"exit code {exit}:\n{output}");
+        var cases = Records(dir).Where(r => (string?)r["section"] == "case").ToList();
+        Assert.Equal(new[] { "GemmHalfLab_AsyncKernel", "GemmHalfLab_ConvPath", "GemmHalfLab_LdmatrixAgreesBitwise", "GemmHalfLab_LdmatrixInstructionByInstruction",
+                             "GemmHalfLab_LdmatrixKernel", "GemmHalfLab_LdmatrixPrefetch", "GemmHalfLab_LdmatrixWarp64Kernel" },
+                     cases.Select(c => (string?)c["case"]));
+        Assert.All(cases, c => Assert.True(c["passed"]!.GetValue<bool>(), (string?)c["error"]));
+    }
+
     [Fact]
     public void BadCommandLineIsRefusedBeforeTouchingADevice()
     {

@@ -22,6 +22,7 @@ public sealed partial class CpuBackend
     public void BatchNormForwardTraining(Storage x, Storage? gamma, Storage? beta, Storage y, Storage saveMean, Storage saveInvStd,
                                          Storage? runningMean, Storage? runningVar, int n, int c, int hw, float momentum, float eps)
     {
+        using var _ = Time((n, c, hw), static s => $"bn_fwd {s.n}x{s.c}x{s.hw}");
         var xs = F(x);
         var ys = F(y);
         var gs = gamma is null ? null : F(gamma);
@@ -99,6 +100,7 @@ public sealed partial class CpuBackend
     public void BatchNormForwardInference(Storage x, Storage? gamma, Storage? beta, Storage runningMean, Storage runningVar,
                                           Storage y, int n, int c, int hw, float eps)
     {
+        using var _ = Time((n, c, hw), static s => $"bn_fwd_eval {s.n}x{s.c}x{s.hw}");
         var xs = F(x);
         var ys = F(y);
         var gs = gamma is null ? null : F(gamma);
@@ -120,6 +122,7 @@ public sealed partial class CpuBackend
     public void BatchNormBackward(Storage x, Storage gy, Storage? gamma, Storage saveMean, Storage saveInvStd,
                                   Storage? gx, Storage? ggamma, Storage? gbeta, int n, int c, int hw)
     {
+        using var _ = Time((n, c, hw), static s => $"bn_bwd {s.n}x{s.c}x{s.hw}");
         var xs = F(x);
         var gys = F(gy);
         var gs = gamma is null ? null : F(gamma);

@@ -22,6 +22,7 @@ public sealed partial class CpuBackend
 
     public void Unary(UnaryOp op, Storage x, Storage y, int n, float a, float b)
     {
+        using var _ = Time((op, n), static s => $"unary {s.op} {s.n}");
         var xs = F(x);
         var ys = F(y);
         CheckLength(xs, n, "Unary x");
@@ -43,6 +44,7 @@ public sealed partial class CpuBackend
 
     public void UnaryBackward(UnaryOp op, Storage x, Storage y, Storage gy, Storage gx, int n, float a, float b)
     {
+        using var _ = Time((op, n), static s => $"unary_bwd {s.op} {s.n}");
         var xs = F(x);
         var ys = F(y);
         var g = F(gy);
@@ -73,6 +75,7 @@ public sealed partial class CpuBackend
 
     public void Binary(BinaryOp op, Storage a, int aOffset, int[] aStrides, Storage b, int bOffset, int[] bStrides, Storage y, int[] shape)
     {
+        using var _ = Time((op, shape), static s => $"binary {s.op} {string.Join('x', s.shape)}");
         var av = F(a);
         var bv = F(b);
         var yv = F(y);
@@ -102,12 +105,12 @@ public sealed partial class CpuBackend
         ref float px = ref MemoryMarshal.GetArrayDataReference(xs);
         ref float py = ref MemoryMarshal.GetArrayDataReference(ys);
         int i = s;
-        if (Vector512.IsHardwareAccelerated)
+        if (CpuInfo.Use512)
         {
             Vector512<float> va = Vector512.Create(a), vb = Vector512.Create(b);
             for (; i <= e - 16; i += 16) TOp.Apply(Load512(ref px, i), va, vb).StoreUnsafe(ref py, (nuint)i);
         }
-        else if (Vector256.IsHardwareAccelerated)
+        else if (CpuInfo.Use256)
         {
             Vector256<float> va = Vector256.Create(a), vb = Vector256.Create(b);
             for (; i <= e - 8; i += 8) TOp.Apply(Load256(ref px, i), va, vb).StoreUnsafe(ref py, (nuint)i);
@@ -123,13 +126,13 @@ public sealed partial class CpuBackend
             ref float pg = ref MemoryMarshal.GetArrayDataReference(gs);
             ref float po = ref MemoryMarshal.GetArrayDataReference(os);
             int i = s;
-            if (Vector512.IsHardwareAccelerated)
+            if (CpuInfo.Use512)
             {
                 Vector512<float> va = Vector512.Create(a), vb = Vector512.Create(b);
                 for (; i <= e - 16; i += 16)
                     TOp.Apply(Load512(ref px, i), Load512(ref py, i), Load512(ref pg, i), va, vb).StoreUnsafe(ref po, (nuint)i);
             }
-            else if (Vector256.IsHardwareAccelerated)
+            else if (CpuInfo.Use256)
             {
                 Vector256<float> va = Vector256.Create(a), vb = Vector256.Create(b);
                 for (; i <= e - 8; i += 8)
@@ -183,21 +186,21 @@ public sealed partial class CpuBackend
         int i = 0;
         if (sa == 1 && sb == 1)
         {
-            if (Vector512.IsHardwareAccelerated)
+            if (CpuInfo.Use512)
                 for (; i <= n - 16; i += 16) TOp.Apply(Load512(ref ra, i), Load512(ref rb, i)).StoreUnsafe(ref ry, (nuint)i);
-            else if (Vector256.IsHardwareAccelerated)
+            else if (CpuInfo.Use256)
                 for (; i <= n - 8; i += 8) TOp.Apply(Load256(ref ra, i), Load256(ref rb, i)).StoreUnsafe(ref ry, (nuint)i);
             for (; i < n; i++) Unsafe.Add(ref ry, i) = TOp.Apply(Unsafe.Add(ref ra, i), Unsafe.Add(ref rb, i));
         }
         else if (sa == 1 && sb == 0)
         {
             float s = rb;
-            if (Vector512.IsHardwareAccelerated)
+            if (CpuInfo.Use512)
             {
                 var vs = Vector512.Create(s);
                 for (; i <= n - 16; i += 16) TOp.Apply(Load512(ref ra, i), vs).StoreUnsafe(ref ry, (nuint)i);
             }
-            else if (Vector256.IsHardwareAccelerated)
+            else if (CpuInfo.Use256)
             {
                 var vs = Vector256.Create(s);
                 for (; i <= n - 8; i += 8) TOp.Apply(Load256(ref ra, i), vs).StoreUnsafe(ref ry, (nuint)i);
@@ -207,12 +210,12 @@ public sealed partial class CpuBackend
         else if (sa == 0 && sb == 1)
         {
             float s = ra;
-            if (Vector512.IsHardwareAccelerated)
+            if (CpuInfo.Use512)
             {
                 var vs = Vector512.Create(s);
                 for (; i <= n - 16; i += 16) TOp.Apply(vs, Load512(ref rb, i)).StoreUnsafe(ref ry, (nuint)i);
             }
-            else if (Vector256.IsHardwareAccelerated)
+            else if (CpuInfo.Use256)
             {
                 var vs = Vector256.Create(s);
                 for (; i <= n - 8; i += 8) TOp.Apply(vs, Load256(ref rb, i)).StoreUnsafe(ref ry, (nuint)i);

@@ -1,6 +1,6 @@
 // CPU matrix multiply: the IBackend.Gemm adapter. It checks every index the call can touch against
 // the buffers (the packed SGEMM in CpuGemm*.cs works on raw pointers, so a bad offset or leading
-// dimension must fail here, never corrupt memory), then runs the best kernel for this CPU.
+// dimension must fail here, never corrupt memory), then runs the kernel of the CPU path in use (CpuInfo.cs).
 namespace NativeCnn.Backends.Cpu;
 
 public sealed partial class CpuBackend
@@ -10,10 +10,11 @@ public sealed partial class CpuBackend
                      float beta, Storage c, int cOffset, int ldc,
                      int batch = 1, int strideA = 0, int strideB = 0, int strideC = 0)
     {
+        using var _ = Time((m, n, k, transA, transB, batch), static s => $"gemm {s.m}x{s.n}x{s.k}{(s.transA ? " tA" : "")}{(s.transB ? " tB" : "")}{(s.batch > 1 ? $" batch {s.batch}" : "")}");
         if (GemmWidened(transA, transB, m, n, k, alpha, a, aOffset, lda, b, bOffset, ldb, beta, c, cOffset, ldc, batch, strideA, strideB, strideC)) return;   // float16 A or B: CpuBackend.Half.cs
         CheckGemmArguments(transA, transB, m, n, k, a.Length, aOffset, lda, b.Length, bOffset, ldb,
                            c.Length, cOffset, ldc, batch, strideA, strideB, strideC);
-        CpuGemm.Run(CpuGemm.Best, transA, transB, m, n, k, alpha, F(a), aOffset, lda, F(b), bOffset, ldb,
+        CpuGemm.Run(CpuGemm.ForPath(CpuInfo.Path), transA, transB, m, n, k, alpha, F(a), aOffset, lda, F(b), bOffset, ldb,
                     beta, F(c), cOffset, ldc, batch, strideA, strideB, strideC);
     }
 

@@ -14,6 +14,7 @@ public sealed partial class CpuBackend
     // x: (rows, cols) -> y: (rows, cols) =. y may alias x: each element is read before it is written.
     public void Softmax(Storage x, Storage y, int rows, int cols, bool log)
     {
+        using var _ = Time("softmax");
         if (rows == 0 || cols == 0) return;
         var xs = F(x);
         var ys = F(y);
@@ -52,6 +53,7 @@ public sealed partial class CpuBackend
     //   log_softmax: gx = gy - exp(y) * sum(gy)
     public void SoftmaxBackward(Storage y, Storage gy, Storage gx, int rows, int cols, bool log)
     {
+        using var _ = Time("softmax_bwd");
         if (rows == 0 || cols == 0) return;
         var ys = F(y);
         var g = F(gy);
@@ -82,6 +84,7 @@ public sealed partial class CpuBackend
     //   loss = (1 - eps) * (-logp[label]) + eps * mean_c(-logp[c]), as torch.nn.functional.cross_entropy.
     public void CrossEntropyForward(Storage logits, Storage labels, Storage losses, int rows, int classes, float smoothing)
     {
+        using var _ = Time("cross_entropy");
         if (rows == 0) return;
         var xs = F(logits);
         var ls = I(labels);
@@ -114,6 +117,7 @@ public sealed partial class CpuBackend
     // glogits: (rows, classes) = gLoss[row] * (softmax - ((1 - eps) * onehot(label) + eps / classes)).
     public void CrossEntropyBackward(Storage logits, Storage labels, Storage gLoss, Storage glogits, int rows, int classes, float smoothing)
     {
+        using var _ = Time("cross_entropy_bwd");
         if (rows == 0 || classes == 0) return;
         var xs = F(logits);
         var ls = I(labels);

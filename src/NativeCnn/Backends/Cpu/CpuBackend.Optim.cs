@@ -33,6 +33,7 @@ public sealed partial class CpuBackend
     public void SgdStep(Storage param, Storage grad, Storage? momentumBuffer, int n, float lr, float momentum,
                         float dampening, float weightDecay, bool nesterov, bool firstStep)
     {
+        using var _ = Time("sgd_step");
         var ps = F(param);
         var gs = F(grad);
         var bs = momentum != 0 ? F(momentumBuffer ?? throw new InvalidOperationException("internal: SgdStep with momentum needs a momentum buffer")) : null;
@@ -76,6 +77,7 @@ public sealed partial class CpuBackend
     public void AdamStep(Storage param, Storage grad, Storage m, Storage v, int n, float lr, float beta1, float beta2,
                          float eps, float weightDecay, bool decoupled, int step)
     {
+        using var _ = Time("adam_step");
         var ps = F(param);
         var gs = F(grad);
         var ms = F(m);

@@ -12,6 +12,7 @@ public sealed partial class CpuBackend
     // x: (N,C,H,W) -> y, indices: (N,C,P,Q) =
     public void MaxPool2dForward(Storage x, Storage y, Storage indices, PoolGeometry g)
     {
+        using var _ = Time("maxpool_fwd");
         var xs = F(x);
         var ys = F(y);
         var ix = I(indices);
@@ -60,6 +61,7 @@ public sealed partial class CpuBackend
     // Reads only N, C, H, W, P and Q of g: AdaptiveMaxPool2d's backward reuses it with no window fields.
     public void MaxPool2dBackward(Storage gy, Storage indices, Storage gx, PoolGeometry g)
     {
+        using var _ = Time("maxpool_bwd");
         var gys = F(gy);
         var ix = I(indices);
         var gxs = F(gx);
@@ -144,6 +146,7 @@ public sealed partial class CpuBackend
     // x: (N,C,H,W) -> y: (N,C,P,Q) =
     public void AdaptiveAvgPool2dForward(Storage x, Storage y, int n, int c, int h, int w, int p, int q)
     {
+        using var _ = Time("adaptive_avgpool_fwd");
         var xs = F(x);
         var ys = F(y);
         int hw = h * w, pq = p * q;
@@ -182,6 +185,7 @@ public sealed partial class CpuBackend
     // gy: (N,C,P,Q) -> gx: (N,C,H,W) =
     public void AdaptiveAvgPool2dBackward(Storage gy, Storage gx, int n, int c, int h, int w, int p, int q)
     {
+        using var _ = Time("adaptive_avgpool_bwd");
         var gys = F(gy);
         var gxs = F(gx);
         int hw = h * w, pq = p * q;

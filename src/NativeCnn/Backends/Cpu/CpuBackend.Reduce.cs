@@ -16,12 +16,18 @@ public sealed partial class CpuBackend
     // x: (outer, n, inner) -> y: (outer, inner) = sum or mean over n (mean of an empty axis is NaN).
     public void Reduce(ReduceOp op, Storage x, Storage y, int outer, int n, int inner)
     {
+        using var _ = Time((op, outer, n, inner), static s => $"reduce {s.op} {s.outer}x{s.n}x{s.inner}");
         var xs = F(x);
         var ys = F(y);
         CheckLength(xs, (long)outer * n * inner, "Reduce x");
         CheckLength(ys, (long)outer * inner, "Reduce y");
         if (outer == 0 || inner == 0) return;
-        bool mean = op == ReduceOp.Mean;
+        bool mean = op switch
+        {
+            ReduceOp.Sum => false,
+            ReduceOp.Mean => true,
+            _ => throw new ArgumentOutOfRangeException(nameof(op), op, "unknown ReduceOp"),
+        };
         if (inner == 1)
         {
             For(outer, Math.Max(1, CheapChunk / Math.Max(1, n)), (s, e) =>
@@ -100,7 +106,7 @@ public sealed partial class CpuBackend
         ref float r = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(xs), p);
         int i = 0;
         double sum = 0;
-        if (Vector512.IsHardwareAccelerated && n >= 32)
+        if (CpuInfo.Use512 && n >= 32)
         {
             Vector512<double> a0 = default, a1 = default, a2 = default, a3 = default;
             for (; i <= n - 32; i += 32)
@@ -111,7 +117,7 @@ public sealed partial class CpuBackend
             }
             sum = Vector512.Sum((a0 + a1) + (a2 + a3));
         }
-        else if (Vector256.IsHardwareAccelerated && n >= 16)
+        else if (CpuInfo.Use256 && n >= 16)
         {
             Vector256<double> a0 = default, a1 = default, a2 = default, a3 = default;
             for (; i <= n - 16; i += 16)
@@ -132,7 +138,7 @@ public sealed partial class CpuBackend
         ref float r = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(xs), p);
         ref double d = ref MemoryMarshal.GetReference(acc);
         int n = acc.Length, i = 0;
-        if (Vector512.IsHardwareAccelerated)
+        if (CpuInfo.Use512)
         {
             for (; i <= n - 16; i += 16)
             {
@@ -141,7 +147,7 @@ public sealed partial class CpuBackend
                 (Vector512.LoadUnsafe(ref d, (nuint)(i + 8)) + hi).StoreUnsafe(ref d, (nuint)(i + 8));
             }
         }
-        else if (Vector256.IsHardwareAccelerated)
+        else if (CpuInfo.Use256)
         {
             for (; i <= n - 8; i += 8)
             {

@@ -1,6 +1,7 @@
 // The managed CPU backend: memory, copies, casts and random fills. The compute primitives live in
 // the other CpuBackend.*.cs files, one per op family (partial class). Kernels use Vector512/256
-// where it pays and Parallel.For over both cores for large work; small work stays on one thread.
+// where it pays (the CPU path, CpuInfo.cs) and CpuParallel's dynamic chunks over the cores for large
+// work; small work stays on one thread.
 using System.Runtime.CompilerServices;
 
 namespace NativeCnn.Backends.Cpu;
@@ -85,6 +86,7 @@ public sealed partial class CpuBackend : IBackend
 
     public void Fill(Storage dst, float value)
     {
+        using var _ = Time("fill");
         var s = (CpuStorage)dst;
         switch (s.DType)
         {
@@ -96,6 +98,7 @@ public sealed partial class CpuBackend : IBackend
 
     public void Copy(Storage src, int srcOffset, int[] srcStrides, Storage dst, int dstOffset, int[] dstStrides, int[] shape)
     {
+        using var _ = Time(shape, static s => $"copy {string.Join('x', s)}");
         var s = (CpuStorage)src;
         var d = (CpuStorage)dst;
         if (s.DType != d.DType) throw new InvalidOperationException($"internal: Copy from {s.DType} to {d.DType}; use Cast");
@@ -133,6 +136,7 @@ public sealed partial class CpuBackend : IBackend
 
     public void Cast(Storage src, Storage dst)
     {
+        using var _ = Time("cast");
         var s = (CpuStorage)src;
         var d = (CpuStorage)dst;
         int n = s.Length;
@@ -168,19 +172,9 @@ public sealed partial class CpuBackend : IBackend
         });
     }
 
-    /// <summary>Splits [0, n) into chunks of at least <paramref name="minChunk"/> and runs them on the
-    /// thread pool; runs inline when there is only one chunk.</summary>
-    internal static void For(int n, int minChunk, Action<int, int> body)
-    {
-        int chunks = Math.Min(Environment.ProcessorCount * 4, Math.Max(1, n / Math.Max(1, minChunk)));
-        if (chunks <= 1) { body(0, n); return; }
-        int size = (n + chunks - 1) / chunks;
-        Parallel.For(0, chunks, c =>
-        {
-            int s = c * size, e = Math.Min(n, s + size);
-            if (s < e) body(s, e);
-        });
-    }
+    /// <summary>Splits [0, n) into chunks of at least <paramref name="minChunk"/> that the caller and
+    /// thread-pool helpers claim dynamically (CpuParallel.cs); runs inline when there is only one chunk.</summary>
+    internal static void For(int n, int minChunk, Action<int, int> body) => CpuParallel.For(n, minChunk, body);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static float Sigmoid(float x) => 1f / (1f + MathF.Exp(-x));

@@ -17,16 +17,31 @@ internal enum GemmKernel { Vector512, Vector256, Vector128 }
 
 internal static unsafe partial class CpuGemm
 {
+    /// <summary>The widest micro-kernel this hardware runs (tests run it and every narrower one).</summary>
     public static readonly GemmKernel Best =
-        Vector512.IsHardwareAccelerated && Avx512F.IsSupported ? GemmKernel.Vector512
-        : Vector256.IsHardwareAccelerated && Fma.IsSupported ? GemmKernel.Vector256
+        CpuInfo.Supports(CpuPath.Avx512) ? GemmKernel.Vector512
+        : CpuInfo.Supports(CpuPath.Avx2) ? GemmKernel.Vector256
         : GemmKernel.Vector128;
 
-    /// <summary>Depth of one packed block: an 8 x 256 A panel is 8 KiB (L1), a 256 x 512 B block 512 KiB (L2).</summary>
+    /// <summary>The micro-kernel of a CPU path (CpuInfo.Path: detected, or forced for benchmarks).</summary>
+    public static GemmKernel ForPath(CpuPath path) => path switch
+    {
+        CpuPath.Avx512 => GemmKernel.Vector512,
+        CpuPath.Avx2 => GemmKernel.Vector256,
+        _ => GemmKernel.Vector128,
+    };
+
+    /// <summary>Depth of one packed block: an 8 x 256 A panel is 8 KiB, a quarter of the smallest L1d
+    /// of the CPUs in view (32 KiB), so it stays in L1 beside the B panel streaming through.</summary>
     internal const int KC = 256;
 
-    /// <summary>Most columns of one packed B block (a multiple of every NR).</summary>
-    internal const int NC = 512;
+    /// <summary>Most columns of one packed B block (a multiple of every NR): the kc x nc block takes
+    /// half of this CPU's per-core L2 (512 at 1 MiB: Zen 4/5; 128 at 256 KiB: older AVX2 cores), so it
+    /// stays in L2 while every A panel sweeps it.</summary>
+    internal static readonly int NC = BlockColumns(CpuInfo.Current.L2Bytes);
+
+    internal static int BlockColumns(long l2Bytes) =>
+        (int)Math.Clamp(l2Bytes / 2 / (KC * sizeof(float)) / 32 * 32, 128, 1024);
 
     /// <summary>Below this many flops the whole call runs on the calling thread: a fork costs
     /// microseconds, as much as the work itself.</summary>

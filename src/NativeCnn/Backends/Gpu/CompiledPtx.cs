@@ -27,7 +27,7 @@ public static class CompiledPtx
         ArgumentNullException.ThrowIfNull(kernel);
         if (PtxAssemblyField is null)
             throw new NativeCnnException($"GPU backend: kernel {kernel.Name} needs its PTX rewritten, but this ILGPU build does not keep " +
-                                         "PTXCompiledKernel's text where ILGPU 1.5.3 does; turn the ldmatrix kernels off (GpuBackend.HalfLdmatrix)");
+                                         "PTXCompiledKernel's text where ILGPU 1.5.3 does");
         PtxAssemblyField.SetValue(kernel, pass(kernel.PTXAssembly));
     }
 

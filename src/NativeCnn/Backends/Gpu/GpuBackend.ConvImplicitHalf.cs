@@ -17,10 +17,10 @@ public sealed partial class GpuBackend
 
     /// <summary>Whether float16 convs with float16 operands run as implicit GEMM on tensor cores here.</summary>
     private bool ImplicitHalfConv(Storage a, Storage b) =>
-        ImplicitConv && a.DType == DType.Float16 && b.DType == DType.Float16 && EffectiveHalfGemm == HalfGemmPath.TensorCore;
+        Options.ImplicitConv && a.DType == DType.Float16 && b.DType == DType.Float16 && EffectiveHalfGemm == HalfGemmPath.TensorCore;
 
     /// <summary>The kernels' exact argument: 1 runs their mma emulated instruction by instruction on the simulator.</summary>
-    private int Exact => ExactTensorCoreEmulation ? 1 : 0;
+    private int Exact => Options.ExactTensorCoreEmulation ? 1 : 0;
 
     private static KernelConfig ImplicitHalfConfig(long columns, int rows, int segments) =>
         new(new Index3D((int)((columns + GemmHalfKernels.ConvTileN - 1) / GemmHalfKernels.ConvTileN),
@@ -71,7 +71,7 @@ public sealed partial class GpuBackend
         {
             const int K = GemmHalfKernels.ConvTileK;
             long slices = (pixels + K - 1) / K;
-            int split = (int)Math.Clamp(ForcedConvSplitK ?? ConvSplitK(g.K, crs, pixels, _acc.NumMultiprocessors), 1, slices);
+            int split = (int)Math.Clamp(Options.ForcedConvSplitK ?? ConvSplitK(g.K, crs, pixels, _acc.NumMultiprocessors), 1, slices);
             int segment = (int)((slices + split - 1) / split) * K;
             int segments = (int)((pixels + segment - 1) / segment);
             int mn = g.K * crs;

@@ -9,46 +9,28 @@ namespace NativeCnn.Backends.Gpu;
 
 public sealed partial class GpuBackend
 {
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, UnaryCode, float, float>? _unary;
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, UnaryCode, float, float>? _unaryBackward;
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, StridedLayout, int, BinaryCode>? _binary;
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, BinaryCode>? _binaryDense;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, UnaryOp, float, float>? _unary;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, UnaryOp, float, float>? _unaryBackward;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, StridedLayout, int, BinaryOp>? _binary;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, BinaryOp>? _binaryDense;
 
-    private static UnaryCode Code(UnaryOp op) => op switch
-    {
-        UnaryOp.Affine => UnaryCode.Affine,
-        UnaryOp.Exp => UnaryCode.Exp,
-        UnaryOp.Log => UnaryCode.Log,
-        UnaryOp.Sqrt => UnaryCode.Sqrt,
-        UnaryOp.Pow => UnaryCode.Pow,
-        UnaryOp.Relu => UnaryCode.Relu,
-        UnaryOp.Sigmoid => UnaryCode.Sigmoid,
-        UnaryOp.Tanh => UnaryCode.Tanh,
-        UnaryOp.Clamp => UnaryCode.Clamp,
-        _ => throw new ArgumentOutOfRangeException(nameof(op), op, null),
-    };
-
-    private static BinaryCode Code(BinaryOp op) => op switch
-    {
-        BinaryOp.Add => BinaryCode.Add,
-        BinaryOp.Sub => BinaryCode.Sub,
-        BinaryOp.Mul => BinaryCode.Mul,
-        BinaryOp.Div => BinaryCode.Div,
-        _ => throw new ArgumentOutOfRangeException(nameof(op), op, null),
-    };
+    /// <summary>The op code, checked on the host: an unknown one throws here (the kernels' own trap is the
+    /// second line of defence).</summary>
+    private static T Known<T>(T op) where T : struct, Enum =>
+        Enum.IsDefined(op) ? op : throw new ArgumentOutOfRangeException(nameof(op), op, $"unknown {typeof(T).Name}");
 
     public void Unary(UnaryOp op, Storage x, Storage y, int n, float a, float b)
     {
         if (n == 0) return;
-        Load(ref _unary, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, UnaryCode, float, float>(ElementwiseKernels.UnaryForwardKernel))
-            (Flat(n), F(x), F(y), n, Code(op), a, b);
+        Load(ref _unary, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, UnaryOp, float, float>(ElementwiseKernels.UnaryForwardKernel))
+            (Flat(n), F(x), F(y), n, Known(op), a, b);
     }
 
     public void UnaryBackward(UnaryOp op, Storage x, Storage y, Storage gy, Storage gx, int n, float a, float b)
     {
         if (n == 0) return;
-        Load(ref _unaryBackward, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, UnaryCode, float, float>(ElementwiseKernels.UnaryBackwardKernel))
-            (Flat(n), F(x), F(y), F(gy), F(gx), n, Code(op), a, b);
+        Load(ref _unaryBackward, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, UnaryOp, float, float>(ElementwiseKernels.UnaryBackwardKernel))
+            (Flat(n), F(x), F(y), F(gy), F(gx), n, Known(op), a, b);
     }
 
     public void Binary(BinaryOp op, Storage a, int aOffset, int[] aStrides, Storage b, int bOffset, int[] bStrides, Storage y, int[] shape)
@@ -56,15 +38,15 @@ public sealed partial class GpuBackend
         var av = F(a);
         var bv = F(b);
         var yv = F(y);
-        var code = Code(op);
+        var code = Known(op);
         Layouts.ForEach(shape, aStrides, bStrides, aOffset, bOffset, (slice, pa, pb, layout, n) =>
         {
             var ys = yv.SubView((long)slice * n, n);
             if (layout.Rank == 1 && layout.A0 == 1 && layout.B0 == 1)
-                Load(ref _binaryDense, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, BinaryCode>(ElementwiseKernels.BinaryDenseForwardKernel))
+                Load(ref _binaryDense, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, BinaryOp>(ElementwiseKernels.BinaryDenseForwardKernel))
                     (Flat(n), av.SubView(pa, n), bv.SubView(pb, n), ys, n, code);
             else
-                Load(ref _binary, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, StridedLayout, int, BinaryCode>(ElementwiseKernels.BinaryForwardKernel))
+                Load(ref _binary, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, StridedLayout, int, BinaryOp>(ElementwiseKernels.BinaryForwardKernel))
                     (Flat(n), av.SubView(pa), bv.SubView(pb), ys, layout, n, code);
         });
     }
@@ -94,7 +76,7 @@ public sealed partial class GpuBackend
     public void Reduce(ReduceOp op, Storage x, Storage y, int outer, int n, int inner)
     {
         if (outer * inner == 0) return;
-        ReduceSum(x, y, outer, n, inner, op == ReduceOp.Mean ? 1f / n : 1f);
+        ReduceSum(x, y, outer, n, inner, Known(op) == ReduceOp.Mean ? 1f / n : 1f);
     }
 
     /// <summary>y (outer, inner) = scale * the sum of x (outer, n, inner) over n.</summary>

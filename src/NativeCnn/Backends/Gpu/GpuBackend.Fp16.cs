@@ -1,16 +1,14 @@
 // GPU half precision: the float16 GEMM (kernels: kernels/NativeCnn.Kernels/GemmFp16*.cs) and mixed
 // precision's unscale-and-check pass (kernel: LossScale.cs). Gemm hands float16 operands here.
 // Paths of the float16 GEMM, with the same semantics (float16 inputs, float32 accumulation, float32 C):
-//   TensorCore  mma.sync m16n8k16 through inline PTX: CUDA devices of sm_80 and above; a 64x64 or a
-//               128x128 tile kernel per product (HalfGemmTile, chosen as for float32); a 128x128 product of
-//               16-byte-aligned operands on an ldmatrix kernel (HalfLdmatrix, HalfLdmatrixAsync; by default
-//               the cp.async one with 64x64 warps, the fastest measured: 327 TFLOP/s at 8192 on an H200
-//               against 140 for GemmFp16.cs's 128x128 kernel, benchmarks/results/h200.md), the others on
-//               GemmFp16.cs's kernels; all bitwise equal. Opted in on compute
-//               capability 9.0 (HalfWgmma), every product on the wgmma kernel instead (GpuBackend.Wgmma.cs;
-//               the same products, summed in the tensor cores' own order)
+//   TensorCore  mma.sync m16n8k16 through inline PTX: CUDA devices of sm_80 and above. A 128x128 product
+//               of 16-byte-aligned operands runs on the cp.async ldmatrix kernel with 4 warps of 64x64
+//               (GemmFp16Async.cs, loaded through PtxLocalPromotion); other products on GemmFp16.cs's
+//               64x64 or 128x128 kernel (the tile chosen as for float32); all bitwise equal
 //   Widen       both operands cast to float32 scratch, then the float32 GEMM kernel: the CPU
 //               simulator (which cannot run PTX) and older GPUs
+// Tests and the GPU lab steer these choices through GpuKernelOptions (the lab also runs its own kernel
+// variants there); measurements are in benchmarks/results.
 // What must hold: the path is chosen per device, never per call, so one device's results do not
 // depend on sizes (the tile may vary per call: it does not change results); scratch goes back to
 // the pool once its launches are queued.
@@ -21,66 +19,17 @@ using NativeCnn.Kernels;
 
 namespace NativeCnn.Backends.Gpu;
 
-/// <summary>The ldmatrix float16 GEMM kernels (GemmFp16Ldmatrix.cs), by warp tile.</summary>
-public enum HalfLdmatrixKernel
-{
-    /// <summary>None: GemmFp16.cs's 128x128 kernel.</summary>
-    Off,
-    /// <summary>8 warps of 64x32 per 128x128 tile (GemmFp16.cs's warp tiles).</summary>
-    Warp64x32,
-    /// <summary>4 warps of 64x64 per 128x128 tile (GemmFp16Warp64.cs): 1.5 times fewer shared-memory bytes per mma.</summary>
-    Warp64x64,
-}
-
-/// <summary>How the GPU backend multiplies float16 matrices.</summary>
-public enum HalfGemmPath
-{
-    /// <summary>Tensor cores on CUDA devices of compute capability 8.0 and above, Widen elsewhere.</summary>
-    Auto,
-    /// <summary>The mma.sync kernels (on the simulator they emulate the instruction: ExactTensorCoreEmulation).</summary>
-    TensorCore,
-    /// <summary>Cast to float32 and use the float32 GEMM.</summary>
-    Widen,
-}
-
 public sealed partial class GpuBackend
 {
     private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmArgs>? _gemmHalf;
     private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmArgs>? _gemmHalf128;
-    private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmArgs>?[] _gemmHalfLdmatrix =
-        new Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmArgs>?[LdmatrixKernels.Length];
+    private readonly Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmArgs>?[] _gemmHalfAsync =
+        new Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmArgs>?[AsyncKernels.Length];
     private Action<KernelConfig, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, int, float>? _unscaleHalf;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>? _unscaleFloat;
 
-    /// <summary>Which float16 GEMM this backend runs (settable, so tests can run the tensor-core
-    /// kernel on the simulator and benchmarks can compare the paths).</summary>
-    public HalfGemmPath HalfGemm { get; set; } = HalfGemmPath.Auto;
-
-    /// <summary>Which tensor-core kernel the TensorCore path runs (settable for tests and the kernel lab).</summary>
-    public GemmTile HalfGemmTile { get; set; } = GemmTile.Auto;
-
-    /// <summary>Which ldmatrix kernel (GemmFp16Ldmatrix.cs: tiles as stored, swizzled, fragments by
-    /// ldmatrix) runs the 128x128 tensor-core products whose operands are both 16-byte aligned, instead of
-    /// GemmFp16.cs's. By default 4 warps of 64x64 (with HalfLdmatrixAsync, the fastest of the five kernels
-    /// on an H200: benchmarks/results/h200.md); Off runs GemmFp16.cs's 128x128 kernel.</summary>
-    public HalfLdmatrixKernel HalfLdmatrix { get; set; } = HalfLdmatrixKernel.Warp64x64;
-
-    /// <summary>On ILGPU's CPU simulator, whether the ldmatrix kernels emulate ldmatrix and mma instruction by
-    /// instruction (their GPU path runs as written, the instructions by warp shuffles: exact but slow, for
-    /// tests of a few shapes) instead of computing each product from shared memory. Ignored on a GPU.</summary>
-    public bool ExactTensorCoreEmulation { get; set; }
-
-    /// <summary>Whether the ldmatrix kernels prefetch each thread's chunks of the slice after next into L1
-    /// (GemmArgs.Prefetch): an experiment, off until timed on a GPU (the kernel lab's "+prefetch" variants).</summary>
-    public bool HalfLdmatrixPrefetch { get; set; }
-
-    /// <summary>Whether the ldmatrix kernels move their slices by cp.async into a ring of 3 (GemmFp16Async.cs)
-    /// instead of through registers: on by default (1.5 times the register-staged kernels' rate on an H200);
-    /// HalfLdmatrixPrefetch does not apply to them.</summary>
-    public bool HalfLdmatrixAsync { get; set; } = true;
-
-    /// <summary>The path <see cref="HalfGemm"/> resolves to on this device.</summary>
-    public HalfGemmPath EffectiveHalfGemm => HalfGemm != HalfGemmPath.Auto ? HalfGemm
+    /// <summary>The path GpuKernelOptions.HalfGemm resolves to on this device.</summary>
+    internal HalfGemmPath EffectiveHalfGemm => Options.HalfGemm != HalfGemmPath.Auto ? Options.HalfGemm
         : _acc is CudaAccelerator cuda && cuda.Architecture.Major >= 8 ? HalfGemmPath.TensorCore : HalfGemmPath.Widen;
 
     /// <summary>Gemm with at least one float16 operand (C is float32). Mixed operands widen the float16 one.</summary>
@@ -116,10 +65,6 @@ public sealed partial class GpuBackend
         ReturnToPool(wb);
     }
 
-    /// <summary>Whether the tensor-core kernels may read operands in 16-byte vectors where alignment
-    /// allows (HalfAlignment); off, they load word by word (the kernel lab times both).</summary>
-    internal bool HalfVectorLoads { get; set; } = true;
-
     /// <summary>GemmArgs.Aligned: bit 0 (A) / 1 (B) when the operand's view offset, leading dimension and
     /// (with batches) batch stride are multiples of 8 halves, so every 8-half run the kernel reads along
     /// the contiguous axis starts on a 16-byte boundary; only when K is a multiple of the 32-deep slice
@@ -136,33 +81,25 @@ public sealed partial class GpuBackend
     internal static bool LdmatrixAligned(GemmArgs g, long aIndex, long bIndex) =>
         ChunkAligned(aIndex, g.Lda, g.StrideA, g.Batch) && ChunkAligned(bIndex, g.Ldb, g.StrideB, g.Batch);
 
-    private static bool ChunkAligned(long index, int ld, int stride, int batch) => index % 8 == 0 && ld % 8 == 0 && (batch == 1 || stride % 8 == 0);
+    internal static bool ChunkAligned(long index, int ld, int stride, int batch) => index % 8 == 0 && ld % 8 == 0 && (batch == 1 || stride % 8 == 0);
 
     /// <summary>A view's element offset in its buffer (through the interface without boxing).</summary>
-    private static long ViewIndex<TView>(TView view) where TView : struct, IContiguousArrayView => view.Index;
+    internal static long ViewIndex<TView>(TView view) where TView : struct, IContiguousArrayView => view.Index;
 
     private void GemmHalfTensorCore(GemmArgs args, ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<float> c)
     {
-        args.Aligned = HalfVectorLoads ? HalfAlignment(args, ViewIndex(a), ViewIndex(b)) : 0;
-        args.ExactEmulation = ExactTensorCoreEmulation ? 1 : 0;
-        if (HalfWgmma && (SupportsWgmma || _acc is not CudaAccelerator))
-        {
-            GemmHalfWgmma(args, a, b, c);
-            return;
-        }
+        args.Aligned = Options.HalfVectorLoads ? HalfAlignment(args, ViewIndex(a), ViewIndex(b)) : 0;
+        args.ExactEmulation = Options.ExactTensorCoreEmulation ? 1 : 0;
+        if (Options.HalfTensorCoreOverride is { } lab && lab(args, a, b, c)) return;
         int batches = Math.Min(args.Batch, 65535);
-        if (EffectiveTile(HalfGemmTile, args.M, args.N, args.Batch) == GemmTile.Tile128)
+        if (EffectiveTile(Options.HalfGemmTile, args.M, args.N, args.Batch) == GemmTile.Tile128)
         {
             const int E = GemmHalfKernels.Tile128;
             var tiles = new Index3D((args.N + E - 1) / E, (args.M + E - 1) / E, batches);
-            if (HalfLdmatrix != HalfLdmatrixKernel.Off && LdmatrixAligned(args, ViewIndex(a), ViewIndex(b)))
+            if (Options.HalfLdmatrix && LdmatrixAligned(args, ViewIndex(a), ViewIndex(b)))
             {
-                bool wide = HalfLdmatrix == HalfLdmatrixKernel.Warp64x64;
-                if (HalfLdmatrixAsync || HalfLdmatrixPrefetch)
-                    (args.AddressA, args.AddressB) = (a.LoadEffectiveAddressAsPtr().ToInt64(), b.LoadEffectiveAddressAsPtr().ToInt64());
-                args.Prefetch = HalfLdmatrixPrefetch && !HalfLdmatrixAsync ? 1 : 0;
-                int threads = wide ? GemmHalfKernels.GroupThreadsWarp64 : GemmHalfKernels.GroupThreads128;
-                LdmatrixLauncher(args, wide, HalfLdmatrixAsync)(new KernelConfig(tiles, new Index3D(threads, 1, 1)), a, b, c, args);
+                (args.AddressA, args.AddressB) = (a.LoadEffectiveAddressAsPtr().ToInt64(), b.LoadEffectiveAddressAsPtr().ToInt64());
+                AsyncLauncher(args)(new KernelConfig(tiles, new Index3D(GemmHalfKernels.GroupThreadsWarp64, 1, 1)), a, b, c, args);
                 return;
             }
             Load(ref _gemmHalf128, acc => acc.LoadStreamKernel<ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmArgs>(
@@ -178,29 +115,21 @@ public sealed partial class GpuBackend
             (new KernelConfig(grid, new Index3D(GemmHalfKernels.GroupThreads, 1, 1)), a, b, c, args);
     }
 
-    /// <summary>The ldmatrix kernels by (cp.async, 64x64 warps, A transposed, B transposed) as a 4-bit index, with their profile names.</summary>
-    private static readonly (string Name, Action<ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmArgs> Kernel)[] LdmatrixKernels =
+    /// <summary>The cp.async kernels (64x64 warps) by transpose pair (A transposed, B transposed) as a 2-bit index, with their profile names.</summary>
+    private static readonly (string Name, Action<ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmArgs> Kernel)[] AsyncKernels =
     {
-        ("gemmHalfLdmatrixNN", GemmHalfKernels.GemmHalfLdmatrixNNKernel), ("gemmHalfLdmatrixNT", GemmHalfKernels.GemmHalfLdmatrixNTKernel),
-        ("gemmHalfLdmatrixTN", GemmHalfKernels.GemmHalfLdmatrixTNKernel), ("gemmHalfLdmatrixTT", GemmHalfKernels.GemmHalfLdmatrixTTKernel),
-        ("gemmHalfLdmatrixW64NN", GemmHalfKernels.GemmHalfLdmatrixW64NNKernel), ("gemmHalfLdmatrixW64NT", GemmHalfKernels.GemmHalfLdmatrixW64NTKernel),
-        ("gemmHalfLdmatrixW64TN", GemmHalfKernels.GemmHalfLdmatrixW64TNKernel), ("gemmHalfLdmatrixW64TT", GemmHalfKernels.GemmHalfLdmatrixW64TTKernel),
-        ("gemmHalfAsyncNN", GemmHalfKernels.GemmHalfAsyncNNKernel), ("gemmHalfAsyncNT", GemmHalfKernels.GemmHalfAsyncNTKernel),
-        ("gemmHalfAsyncTN", GemmHalfKernels.GemmHalfAsyncTNKernel), ("gemmHalfAsyncTT", GemmHalfKernels.GemmHalfAsyncTTKernel),
         ("gemmHalfAsyncW64NN", GemmHalfKernels.GemmHalfAsyncW64NNKernel), ("gemmHalfAsyncW64NT", GemmHalfKernels.GemmHalfAsyncW64NTKernel),
         ("gemmHalfAsyncW64TN", GemmHalfKernels.GemmHalfAsyncW64TNKernel), ("gemmHalfAsyncW64TT", GemmHalfKernels.GemmHalfAsyncW64TTKernel),
     };
 
-    /// <summary>The ldmatrix kernel for the product's transpose pair, warp tile and copy (one kernel each), with
-    /// its launch bounds, loaded through PtxLocalPromotion (CompiledPtx.LoadStreamKernel): left to ptxas, their
-    /// inline-PTX operands stay in local memory (the cp.async kernels always; the others since they read the
-    /// shared base once: fp16-gemm-notes.md).</summary>
-    private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmArgs> LdmatrixLauncher(GemmArgs args, bool wide, bool async)
+    /// <summary>The cp.async kernel for the product's transpose pair, with its launch bounds, loaded through
+    /// PtxLocalPromotion (CompiledPtx.LoadStreamKernel): left to ptxas, its inline-PTX operands stay in local
+    /// memory (fp16-gemm-notes.md).</summary>
+    private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmArgs> AsyncLauncher(GemmArgs args)
     {
-        int i = (async ? 8 : 0) + (wide ? 4 : 0) + (args.TransA != 0 ? 2 : 0) + (args.TransB != 0 ? 1 : 0);
-        var (name, kernel) = LdmatrixKernels[i];
-        var bounds = wide ? GemmHalfKernels.SpecializationWarp64 : GemmHalfKernels.Specialization128;
-        return Load(ref _gemmHalfLdmatrix[i], acc => CompiledPtx.LoadStreamKernel(acc, kernel, bounds), Profile is null ? null : GemmShape(args), name);
+        int i = (args.TransA != 0 ? 2 : 0) + (args.TransB != 0 ? 1 : 0);
+        var (name, kernel) = AsyncKernels[i];
+        return Load(ref _gemmHalfAsync[i], acc => CompiledPtx.LoadStreamKernel(acc, kernel, GemmHalfKernels.SpecializationWarp64), Profile is null ? null : GemmShape(args), name);
     }
 
     /// <summary>A pooled float32 copy of a float16 view (exact: every half is a float).</summary>

@@ -15,32 +15,18 @@ using NativeCnn.Kernels;
 
 namespace NativeCnn.Backends.Gpu;
 
-/// <summary>Which tile size of a GEMM kernel the GPU backend runs (float32, and float16 on tensor cores).</summary>
-public enum GemmTile
-{
-    /// <summary>Tile128 for products with at least one 128x128 tile per SM, Tile64 otherwise.</summary>
-    Auto,
-    /// <summary>64x64 tiles, 128 threads (float32: an 8x4 register tile per thread; float16: 32x32 per warp).</summary>
-    Tile64,
-    /// <summary>128x128 tiles, 256 threads (float32: 8x8 per thread, 16-byte shared loads; float16: 64x32 per warp).</summary>
-    Tile128,
-}
-
 public sealed partial class GpuBackend
 {
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>? _gemm;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>? _gemmWide;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, int, float, float>? _splitKSum;
 
-    /// <summary>Tests and the kernel lab: force this many k segments (1: never split); null: <see cref="ChooseSplitK"/>.</summary>
-    public int? ForcedSplitK { get; set; }
-
     /// <summary>How many k segments a product gets: more than one only for one dense product (batch 1)
     /// with fewer 64x64 tiles than two per SM, aiming at four groups per SM, with at least 512 of k
     /// per segment, at most 256 segments; and, nearest to that within a third below or above, a count
     /// that divides k, so that every segment runs in one batched launch (an uneven last segment is a
     /// launch of its own: as long as all the others together, on a handful of groups).</summary>
-    public static int ChooseSplitK(int m, int n, int k, int batch, int multiprocessors)
+    internal static int ChooseSplitK(int m, int n, int k, int batch, int multiprocessors)
     {
         if (batch != 1) return 1;
         const int T = GemmKernels.TileM;   // the 64x64 kernel's tile (TileM == TileN), the one split products run
@@ -60,7 +46,7 @@ public sealed partial class GpuBackend
 
     private int SplitKFor(GemmArgs g) =>
         g.Batch != 1 || g.Ldc != g.N || g.K < 2 ? 1
-        : Math.Min(ForcedSplitK ?? ChooseSplitK(g.M, g.N, g.K, g.Batch, _acc.NumMultiprocessors), g.K);
+        : Math.Min(Options.ForcedSplitK ?? ChooseSplitK(g.M, g.N, g.K, g.Batch, _acc.NumMultiprocessors), g.K);
 
     /// <summary>C = alpha op(A) op(B) + beta C in <paramref name="split"/> k segments: the partial products
     /// into a workspace (one batched launch of the full segments, one of the shorter last), then summed
@@ -93,19 +79,14 @@ public sealed partial class GpuBackend
         ReturnToPool(parts);
     }
 
-    /// <summary>Which float32 GEMM kernel runs (settable, so tests run both on the simulator and the
-    /// kernel lab can time both).</summary>
-    public GemmTile FloatGemmTile { get; set; } = GemmTile.Auto;
-
     /// <summary>The tile <paramref name="setting"/> resolves to for an m x n product with this many batches.</summary>
-    public GemmTile EffectiveTile(GemmTile setting, int m, int n, int batch) =>
+    internal GemmTile EffectiveTile(GemmTile setting, int m, int n, int batch) =>
         setting != GemmTile.Auto ? setting : ChooseTile(m, n, batch, _acc.NumMultiprocessors);
 
-    /// <summary>Auto's rule: 128x128 tiles once there are enough for 4/9 of the SMs. Measured on an H200
-    /// (132 SMs, benchmarks/results/h200.md): at 1024 x 1024 x 1024, 64 tiles of 128 (48% of the SMs)
-    /// took 0.169 ms against 0.214 ms for 256 tiles of 64. Fewer tiles than that are unmeasured: the
-    /// 64x64 kernel's spread over more SMs is kept there.</summary>
-    public static GemmTile ChooseTile(int m, int n, int batch, int multiprocessors)
+    /// <summary>Auto's rule: 128x128 tiles once there are enough for 4/9 of the SMs (where the 128x128
+    /// kernel was measured faster: benchmarks/results/h200.md); below that the 64x64 kernel's spread over
+    /// more SMs is kept.</summary>
+    internal static GemmTile ChooseTile(int m, int n, int batch, int multiprocessors)
     {
         const int Edge = GemmWideKernels.TileM;   // 128, as GemmHalfKernels.Tile128
         long tiles = (long)((m + Edge - 1) / Edge) * ((n + Edge - 1) / Edge) * Math.Max(1, batch);
@@ -138,13 +119,13 @@ public sealed partial class GpuBackend
     }
 
     /// <summary>"MxNxK", the transposes and the batch count: a GEMM's name in a KernelProfile.</summary>
-    private static string GemmShape(GemmArgs a) =>
+    internal static string GemmShape(GemmArgs a) =>
         $"{a.M}x{a.N}x{a.K}{(a.TransA != 0 ? " tA" : "")}{(a.TransB != 0 ? " tB" : "")}{(a.Batch > 1 ? $" b{a.Batch}" : "")}";
 
     private void GemmViewsUnsplit(GemmArgs args, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c)
     {
         int batches = Math.Min(args.Batch, 65535);
-        if (EffectiveTile(FloatGemmTile, args.M, args.N, args.Batch) == GemmTile.Tile128)
+        if (EffectiveTile(Options.FloatGemmTile, args.M, args.N, args.Batch) == GemmTile.Tile128)
         {
             var wide = new Index3D((args.N + GemmWideKernels.TileN - 1) / GemmWideKernels.TileN,
                                    (args.M + GemmWideKernels.TileM - 1) / GemmWideKernels.TileM, batches);

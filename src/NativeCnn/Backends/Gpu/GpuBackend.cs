@@ -54,6 +54,9 @@ public sealed partial class GpuBackend : IBackend, IDisposable
     /// <summary>The ILGPU accelerator this backend launches on.</summary>
     internal Accelerator Accelerator => _acc;
 
+    /// <summary>Which GEMM kernels run (tests and the GPU lab change them; GpuKernelOptions.cs).</summary>
+    internal GpuKernelOptions Options { get; } = new();
+
     /// <summary>Buffers waiting in the pool (for tests).</summary>
     internal int PooledBufferCount => _pool.FreeCount;
 
@@ -108,7 +111,7 @@ public sealed partial class GpuBackend : IBackend, IDisposable
 
     /// <summary>Loads a kernel on first use and caches its launcher. <paramref name="detail"/> (computed
     /// only while profiling) refines the kernel's name in the profile, e.g. a GEMM's shape.</summary>
-    private T Load<T>(ref T? slot, Func<Accelerator, T> load, string? detail = null,
+    internal T Load<T>(ref T? slot, Func<Accelerator, T> load, string? detail = null,
                       [System.Runtime.CompilerServices.CallerArgumentExpression(nameof(slot))] string kernel = "") where T : class
     {
         if (Profile is not null)
@@ -123,7 +126,7 @@ public sealed partial class GpuBackend : IBackend, IDisposable
     // ---- memory ------------------------------------------------------------------------
 
     /// <summary>A pooled buffer for use inside one primitive; give it back with ReturnToPool once its launches are queued.</summary>
-    private GpuStorage Scratch(long length, DType dtype = DType.Float32)
+    internal GpuStorage Scratch(long length, DType dtype = DType.Float32)
     {
         if (length > int.MaxValue) throw new NativeCnnException($"GPU backend: a work buffer of {length} elements exceeds 2^31; use a smaller batch");
         int n = (int)length;
@@ -286,7 +289,7 @@ public sealed partial class GpuBackend : IBackend, IDisposable
     }
 
     /// <summary>A contiguous run on both sides is one device-to-device copy; anything else walks the layout.</summary>
-    private void StridedCopy<T>(ArrayView<T> src, int so, int[] ss, ArrayView<T> dst, int dOff, int[] ds, int[] shape,
+    internal void StridedCopy<T>(ArrayView<T> src, int so, int[] ss, ArrayView<T> dst, int dOff, int[] ds, int[] shape,
                                 Action<KernelConfig, ArrayView<T>, ArrayView<T>, StridedLayout, int> kernel) where T : unmanaged
     {
         Layouts.ForEach(shape, ss, ds, so, dOff, (_, aOff, bOff, layout, n) =>

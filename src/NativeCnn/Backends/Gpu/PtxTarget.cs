@@ -1,8 +1,8 @@
 // Sets a PTX module's target to sm_90a, which ILGPU 1.5.3 cannot write: Hopper's architecture-specific
-// instructions (wgmma, used by the probe in kernels/NativeCnn.Kernels/WgmmaProbe.cs) assemble only for
+// instructions (wgmma, used by the GPU lab's wgmma probe and kernel) assemble only for
 // it, and only from PTX ISA 8.0 on. The `.target` line becomes `.target sm_90a` (anything after the
 // architecture, such as a debug flag, is kept) and a `.version` below 8.0 becomes 8.0. Code for sm_90a
-// runs on compute capability 9.0 devices only: the caller checks the device (GpuBackend.SupportsWgmma).
+// runs on compute capability 9.0 devices only: the caller (the GPU lab's wgmma kernels) checks the device.
 using System.Globalization;
 using System.Text.RegularExpressions;
 

@@ -1,12 +1,12 @@
-// The naive SGEMM, kept as the first rung of the GPU kernel lab's GEMM ladder (the engine never uses
-// it): one thread per element of C, reading a row of A and a column of B straight from global memory.
+// The naive SGEMM, the first rung of the GPU kernel lab's GEMM ladder (a lab kernel: the engine never
+// uses it): one thread per element of C, reading a row of A and a column of B straight from global memory.
 // Against it the tiled kernel's gain is measured. Row-major C (m, n) = A (m, k) B (k, n).
 // Must hold: any m, n, k (threads outside C return).
 using ILGPU;
 
-namespace NativeCnn.Kernels;
+namespace NativeCnn.GpuLab.Kernels;
 
-public static class GemmNaiveKernels
+internal static class GemmNaiveKernels
 {
     public const int GroupX = 16, GroupY = 16;
 

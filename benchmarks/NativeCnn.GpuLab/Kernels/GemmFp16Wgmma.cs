@@ -1,7 +1,7 @@
 // The float16 GEMM on Hopper's warpgroup mma (wgmma, sm_90a only): the path cuBLAS takes, operands read
 // by the tensor cores straight from shared memory (no ldmatrix, no fragment registers).
 //   - Operands K-major: op(A) as (m, k) rows, op(B) as (n, k) rows (B transposed), each row 16-byte
-//     aligned; the host copies any other operand into that form first (GpuBackend.Wgmma.cs).
+//     aligned; the host copies any other operand into that form first (LabHalfGemm.Wgmma.cs).
 //   - A group of 256 threads (2 warpgroups) computes a 128x128 tile of C; warpgroup w the rows
 //     64w..64w+63, as two m64n64k16 wgmma per k16 step (64 float accumulators per thread).
 //   - Slices 32 deep move by cp.async (as in GemmFp16Async.cs) into a ring of 3 (16 KB each: op(A)'s
@@ -9,14 +9,14 @@
 //     128 contiguous bytes each, core (8-row group i, k chunk j) at byte 512 i + 128 j. A thread's chunk
 //     q (of 512 per operand) is row 8 (q >> 5) + (q & 7), k chunk (q >> 3) & 3, and lands at byte 16 q:
 //     8 consecutive threads fill one core matrix. Descriptors: leading byte offset 128 (along k),
-//     stride byte offset 512 (along m or n), the reading WgmmaProbe.cs puts to the GPU (g.WgmmaOffsetsSwapped:
+//     stride byte offset 512 (along m or n), the reading WgmmaProbe.cs puts to the GPU (LabGemmArgs.WgmmaOffsetsSwapped:
 //     the other reading, where the host's probe found that one).
 //   - Per slice: wait for this thread's copies of it, fence them into the async proxy, one barrier,
 //     issue the slice two ahead, then per 64-column half one asm block of wgmma.fence, the two k16
 //     wgmma, commit and wait (the slice's buffer is overwritten after the next barrier). One block per
 //     half keeps ILGPU's operand moves out of the wgmma pipeline stage (ptxas serializes wgmma whose
 //     accumulators other instructions write in between), at 36 of the 44 operands EmitRef takes.
-// Needs PtxTarget's sm_90a header and PtxLocalPromotion (CompiledPtx.Load). Opt-in (GpuBackend.HalfWgmma):
+// Needs PtxTarget's sm_90a header and PtxLocalPromotion (CompiledPtx.Load). A lab kernel (--half-ldmatrix wgmma):
 // on an H200 its products are right (the probe confirmed the documented reading) but it runs at 159
 // TFLOP/s at 8192, half the default cp.async kernel's rate: each half waits for its own wgmma before the
 // next is issued, so the tensor cores idle while a warpgroup waits (fp16-gemm-notes.md).
@@ -27,9 +27,12 @@
 using ILGPU;
 using ILGPU.Runtime.Cuda;
 
-namespace NativeCnn.Kernels;
+using NativeCnn.Kernels;
+using static NativeCnn.Kernels.GemmHalfKernels;
 
-public static partial class GemmHalfKernels
+namespace NativeCnn.GpuLab.Kernels;
+
+internal static partial class LabWgmmaKernels
 {
     public const int GroupThreadsWgmma = 256;
     /// <summary>One operand's 128 x 32 slice as core matrices; a ring stage holds op(A)'s then op(B)'s.</summary>
@@ -46,15 +49,16 @@ public static partial class GemmHalfKernels
     // + beta c per batch entry; g.AddressA/AddressB: the device addresses of a and b; g.TransA/TransB ignored
     // (the host hands K-major operands). grid: (ceil(n/128), ceil(m/128), batches); group: 256,
     // launch bounds SpecializationWgmma; sm_90a only.
-    public static void GemmHalfWgmmaKernel(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<float> c, GemmArgs g)
+    public static void GemmHalfWgmmaKernel(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<float> c, LabGemmArgs lab)
     {
+        var g = lab.G;
         var ring = SharedMemory.Allocate<U4>(WgmmaSharedBytes / 16);   // the kernel's only shared allocation
         int t = Group.IdxX, warpgroup = t >> 7;
         int m0 = Grid.IdxY * Tile128, n0 = Grid.IdxX * Tile128;
         int shared = SharedBase();   // added to the offsets cp.async and the descriptors get (0 on the simulator)
         var halves = ring.Cast<ushort>();
-        int leading = g.WgmmaOffsetsSwapped == 0 ? WgmmaLeadingBytes : WgmmaStrideBytes;   // the descriptors' byte offsets
-        int stride = g.WgmmaOffsetsSwapped == 0 ? WgmmaStrideBytes : WgmmaLeadingBytes;
+        int leading = lab.WgmmaOffsetsSwapped == 0 ? WgmmaLeadingBytes : WgmmaStrideBytes;   // the descriptors' byte offsets
+        int stride = lab.WgmmaOffsetsSwapped == 0 ? WgmmaStrideBytes : WgmmaLeadingBytes;
 
         for (int batch = Grid.IdxZ; batch < g.Batch; batch += Grid.DimZ)
         {

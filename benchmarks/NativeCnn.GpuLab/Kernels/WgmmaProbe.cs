@@ -23,9 +23,12 @@
 using ILGPU;
 using ILGPU.Runtime.Cuda;
 
-namespace NativeCnn.Kernels;
+using NativeCnn.Kernels;
+using static NativeCnn.Kernels.GemmHalfKernels;
 
-public static partial class GemmHalfKernels
+namespace NativeCnn.GpuLab.Kernels;
+
+internal static partial class LabWgmmaKernels
 {
     /// <summary>Where the probe puts B's core matrices in its shared buffer (A's take the first 2 KB).</summary>
     public const int WgmmaProbeBOffset = 4096;

@@ -1,0 +1,219 @@
+// The CPU kernel paths (CpuInfo.cs): every path this CPU runs is forced in turn and the GEMM and
+// convolution cases (shapes of the benchmark's layers, scaled down, with edges, depth blocks and the
+// parallel path) are checked against float64 references, forward and both gradients; the paths must
+// also agree with each other. Plus the pieces the paths stand on: the detection's description, the
+// override's parsing, the dynamic parallel loop and the per-primitive profile.
+using NativeCnn.Backends.Cpu;
+using NativeCnn.Tests.Support;
+using Xunit;
+
+namespace NativeCnn.Tests.Backends;
+
+public class CpuPathTests
+{
+    public static TheoryData<string> Paths()
+    {
+        var data = new TheoryData<string>();
+        foreach (var p in CpuInfo.Supported()) data.Add(p.ToString());
+        return data;
+    }
+
+    private static void OnPath(string name, Action body)
+    {
+        var path = Enum.Parse<CpuPath>(name);
+        CpuInfo.Select(path);
+        try
+        {
+            Assert.Equal(path, CpuInfo.Path);
+            body();
+        }
+        finally { CpuInfo.Select(CpuPath.Auto); }
+    }
+
+    private static double[] Rand(int seed, int n) =>
+        Input.Rand(seed, n, -1, 1).Select(v => (double)(float)v).ToArray();
+
+    private static Tensor T(double[] v, params int[] shape) => Tensor.FromArray(v.Select(x => (float)x).ToArray(), shape);
+
+    // (m, n, k): edges of every tile, k across the 256-deep block, n across a 512-column block, and
+    // sizes above the parallel threshold (the conv GEMMs of mnist_cnn, scaled)
+    private static readonly (int M, int N, int K)[] GemmShapes =
+        { (1, 1, 1), (7, 33, 17), (33, 65, 31), (64, 600, 288), (128, 196, 576), (130, 70, 300) };
+
+    [Theory]
+    [MemberData(nameof(Paths))]
+    public void GemmMatchesFloat64OnEveryPath(string path) => OnPath(path, () =>
+    {
+        foreach (var (m, n, k) in GemmShapes)
+        {
+            var a = Rand(m * 3 + k, m * k);
+            var b = Rand(n * 5 + k, k * n);
+            var c = T(a, m, k).MatMul(T(b, k, n)).ToArray();
+            var expected = new double[m * n];
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < n; j++)
+                {
+                    double s = 0;
+                    for (int p = 0; p < k; p++) s += a[i * k + p] * b[p * n + j];
+                    expected[i * n + j] = s;
+                }
+            OpCheck.AssertClose(expected, c, 1e-5 * Math.Sqrt(k) + 1e-6, $"{path} gemm {m}x{n}x{k}");
+        }
+    });
+
+    /// <summary>A convolution layer: batch, channels in/out, size, kernel, stride, padding.</summary>
+    public sealed record ConvCase(int N, int C, int H, int K, int R, int Stride, int Pad)
+    {
+        public int P => (H + 2 * Pad - R) / Stride + 1;
+    }
+
+    // resnet18's stem, 3x3 s1 and s2, the 1x1 downsample, mnist_cnn's 1-channel first layer, and one
+    // whose unfolded depth (576) spans three GEMM depth blocks
+    private static readonly ConvCase[] ConvCases =
+    {
+        new(2, 3, 20, 8, 7, 2, 3), new(2, 16, 10, 16, 3, 1, 1), new(3, 32, 9, 24, 3, 2, 1),
+        new(2, 8, 6, 16, 1, 2, 0), new(2, 1, 12, 8, 3, 1, 1), new(4, 64, 8, 64, 3, 1, 1),
+    };
+
+    [Theory]
+    [MemberData(nameof(Paths))]
+    public void ConvForwardAndGradientsMatchFloat64OnEveryPath(string path) => OnPath(path, () =>
+    {
+        foreach (var g in ConvCases)
+        {
+            var (y, gx, gw) = RunConv(g);
+            var (ey, egx, egw) = ReferenceConv(g);
+            double tol = 2e-5 * Math.Sqrt(g.C * g.R * g.R) + 1e-6;
+            OpCheck.AssertClose(ey, y, tol, $"{path} conv {g} forward");
+            OpCheck.AssertClose(egx, gx, tol, $"{path} conv {g} input gradient");
+            OpCheck.AssertClose(egw, gw, 4 * tol, $"{path} conv {g} weight gradient");
+        }
+    });
+
+    [Fact]
+    public void PathsAgreeWithEachOther()
+    {
+        var paths = CpuInfo.Supported();
+        var g = ConvCases[^1];
+        var results = paths.Select(p => { float[] y = null!; OnPath(p.ToString(), () => y = RunConv(g).Y); return y; }).ToList();
+        for (int i = 1; i < results.Count; i++)
+            OpCheck.AssertClose(results[0], results[i], 1e-5, $"{paths[i]} against {paths[0]}");
+        Assert.Contains(CpuPath.Portable, paths);
+    }
+
+    private static (float[] Y, float[] Gx, float[] Gw) RunConv(ConvCase g)
+    {
+        var x = T(Rand(1, g.N * g.C * g.H * g.H), g.N, g.C, g.H, g.H);
+        var w = T(Rand(2, g.K * g.C * g.R * g.R), g.K, g.C, g.R, g.R);
+        x.RequiresGrad = true;
+        w.RequiresGrad = true;
+        var y = F.Conv2d(x, w, null, g.Stride, g.Pad);
+        y.Backward(T(Rand(3, g.N * g.K * g.P * g.P), g.N, g.K, g.P, g.P));
+        return (y.ToArray(), x.Grad!.ToArray(), w.Grad!.ToArray());
+    }
+
+    /// <summary>Forward, and the gradients of sum(y * gy) for the same upstream gy as RunConv, in float64.</summary>
+    private static (double[] Y, double[] Gx, double[] Gw) ReferenceConv(ConvCase g)
+    {
+        var x = Rand(1, g.N * g.C * g.H * g.H);
+        var w = Rand(2, g.K * g.C * g.R * g.R);
+        var gy = Rand(3, g.N * g.K * g.P * g.P);
+        var y = new double[gy.Length];
+        var gx = new double[x.Length];
+        var gw = new double[w.Length];
+        int H = g.H, P = g.P, R = g.R;
+        for (int n = 0; n < g.N; n++)
+        for (int k = 0; k < g.K; k++)
+        for (int p = 0; p < P; p++)
+        for (int q = 0; q < P; q++)
+        {
+            int yi = ((n * g.K + k) * P + p) * P + q;
+            double s = 0;
+            for (int c = 0; c < g.C; c++)
+            for (int r = 0; r < R; r++)
+            for (int t = 0; t < R; t++)
+            {
+                int ih = p * g.Stride - g.Pad + r, iw = q * g.Stride - g.Pad + t;
+                if (ih < 0 || ih >= H || iw < 0 || iw >= H) continue;
+                int xi = ((n * g.C + c) * H + ih) * H + iw, wi = ((k * g.C + c) * R + r) * R + t;
+                s += x[xi] * w[wi];
+                gx[xi] += gy[yi] * w[wi];
+                gw[wi] += gy[yi] * x[xi];
+            }
+            y[yi] = s;
+        }
+        return (y, gx, gw);
+    }
+
+    [Fact]
+    public void DescriptionNamesTheCpuAndTheForcedPath()
+    {
+        var info = CpuInfo.Current;
+        Assert.True(info.Cores >= 1);
+        Assert.True(info.L1Bytes > 0 && info.L2Bytes >= info.L1Bytes && info.L3Bytes > 0);
+        Assert.Contains(info.DetectedPath, CpuInfo.Supported());
+        Assert.Contains($"family {info.Family} model {info.Model}", info.Describe());
+        CpuInfo.Select(CpuPath.Portable);
+        try
+        {
+            Assert.Contains("CPU path portable", CpuInfo.Current.Describe());
+            Assert.Equal(info.DetectedPath == CpuPath.Portable, !CpuInfo.Current.Describe().Contains("forced"));
+        }
+        finally { CpuInfo.Select(CpuPath.Auto); }
+    }
+
+    [Fact]
+    public void OverrideNamesParse()
+    {
+        Assert.Equal(CpuPath.Avx512, CpuInfo.Parse("AVX512"));
+        Assert.Equal(CpuPath.Avx2, CpuInfo.Parse(" avx2 "));
+        Assert.Equal(CpuPath.Portable, CpuInfo.Parse("portable"));
+        Assert.Equal(CpuPath.Auto, CpuInfo.Parse("auto"));
+        Assert.Null(CpuInfo.Parse("sse9"));
+        Assert.Null(CpuInfo.Parse(null));
+    }
+
+    [Fact]
+    public void BlockColumnsFollowL2()
+    {
+        Assert.Equal(512, CpuGemm.BlockColumns(1 << 20));     // Zen 4/5: 1 MiB
+        Assert.Equal(128, CpuGemm.BlockColumns(256 << 10));   // older AVX2 cores: 256 KiB
+        Assert.Equal(1024, CpuGemm.BlockColumns(8 << 20));    // capped
+    }
+
+    [Theory]
+    [InlineData(1, 1)]
+    [InlineData(1000, 1)]
+    [InlineData(100_003, 7)]
+    [InlineData(5, 100)]
+    public void ParallelLoopVisitsEachIndexOnce(int n, int minChunk)
+    {
+        var seen = new int[n];
+        CpuParallel.For(n, minChunk, (s, e) => { for (int i = s; i < e; i++) Interlocked.Increment(ref seen[i]); });
+        Assert.All(seen, v => Assert.Equal(1, v));
+    }
+
+    [Fact]
+    public void ParallelLoopRethrowsAChunksException()
+    {
+        var e = Assert.Throws<InvalidOperationException>(() =>
+            CpuParallel.For(1000, 1, (s, _) => { if (s > 500) throw new InvalidOperationException("chunk " + s); }));
+        Assert.StartsWith("chunk ", e.Message);
+    }
+
+    [Fact]
+    public void ProfileBooksAConvolutionsGemmUnderIt()
+    {
+        var backend = CpuBackend.Instance;
+        var profile = new CpuProfile();
+        backend.Profile = profile;
+        try { RunConv(new ConvCase(2, 4, 6, 5, 3, 1, 1)); }
+        finally { backend.Profile = null; }
+        var entries = profile.Entries;
+        Assert.Contains(entries, e => e.Op == "conv_fwd 4->5 6x6 3x3 s1 b2" && e.Calls == 1);
+        Assert.Contains(entries, e => e.Op.StartsWith("conv_fwd 4->5 6x6 3x3 s1 b2 > gemm 5x", StringComparison.Ordinal));
+        Assert.Contains(entries, e => e.Op.StartsWith("conv_bwd_weight", StringComparison.Ordinal));
+        Assert.Equal(entries.Sum(e => e.Ms), profile.TotalMs, 9);
+        Assert.Contains("| total |", profile.Format());
+    }
+}
