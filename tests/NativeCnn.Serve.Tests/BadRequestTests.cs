@@ -1,6 +1,6 @@
 // Every request the server refuses, with its status code and reason, and with nothing written to the
 // corrections folder: a body over the size limit (declared or chunked), too many images, no image, a
-// form without files, bytes that are not an image, a truncated image, an image over the pixel limit
+// form instead of an image, bytes that are not an image, a truncated image, an image over the pixel limit
 // (a header claiming 100000x100000 is refused from the header alone), a missing or unknown class, a
 // class that tries to be a path, two classes for a single-label model, an image slower to decode than
 // the time bound, and corrections switched off.
@@ -44,7 +44,7 @@ public class BadRequestTests
         { "api/predict", "over the body limit", 413, "over the limit" },
         { "api/predict", "over the body limit, chunked", 413, "over the limit" },
         { "api/predict", "too many images", 413, "over the limit of 3 per request" },
-        { "api/predict", "url-encoded form", 400, "holds no files" },
+        { "api/predict", "url-encoded form", 422, "not a known image type" },
         { "api/predict", "not an image", 422, "not a known image type" },
         { "api/predict", "truncated", 422, "truncated" },
         { "api/predict", "over the pixel limit", 422, "over the limit of 10000" },
