@@ -114,7 +114,7 @@ internal static class ApiEndpoints
     {
         sha256 = m.Sha256,
         generation = m.Generation,
-        loaded_at = m.LoadedAt.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
+        loaded_at = m.LoadedAt.UtcDateTime.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
     };
 
     private static object Describe(LoadedModel m, Prediction p, int topK)

@@ -40,7 +40,7 @@ public static partial class TorchCheckpoint
             using var f = InputFile.Open(path, "weights");
             got = f.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
         }
-        catch (FileNotFoundException) { throw new NativeCnnException($"weights '{path}': the file does not exist"); }
+        catch (FileNotFoundException) { throw new FileNotFoundException($"weights '{path}': the file does not exist", path); }
         catch (IOException e) { throw new NativeCnnException($"weights '{path}': cannot read the file: {e.Message}"); }
         if (got >= 2 && head[0] == 'P' && head[1] == 'K') return Load(path, device);               // torch.save (zip)
         if (got >= 2 && head[0] == 0x80 && head[1] is >= 2 and <= 5) return Load(path, device);     // torch.save's legacy pickles

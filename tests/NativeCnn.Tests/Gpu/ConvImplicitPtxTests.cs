@@ -3,7 +3,7 @@
 // double-buffered shared slices (12,800 bytes), the tile's reads as 16-byte shared loads (LDS.128),
 // 64 FMAs per four of them, and each main loop's barrier after its shared loads (ILGPU 1.5.3's O2
 // code placement once put it ahead in the GEMM kernel). Where ptxas is not installed the PTX checks
-// still run and the assembly is skipped, said in the test output.
+// still run and the assembly test is skipped with the reason ([PtxasTheory]).
 using System.Reflection;
 using System.Text.RegularExpressions;
 using NativeCnn.Kernels;

@@ -306,8 +306,8 @@ public class TorchCheckpointTests
         Assert.Equal(Expected().Count, TorchCheckpoint.LoadAny(ResNetGoldenTests.PathOf("cases_expected.safetensors")).Count);
         Assert.Equal(15, TorchCheckpoint.LoadAny(ResNetGoldenTests.PathOf("cases_p2.pth")).Count);
 
-        e = Assert.Throws<NativeCnnException>(() => TorchCheckpoint.Load(Path.Combine(Path.GetTempPath(), "no_such_file_nc.pth")));
-        Assert.Contains("does not exist", e.Message);
+        var missing = Assert.Throws<FileNotFoundException>(() => TorchCheckpoint.Load(Path.Combine(Path.GetTempPath(), "no_such_file_nc.pth")));
+        Assert.Contains("does not exist", missing.Message);
     }
 
     [Fact]

@@ -20,12 +20,13 @@ namespace NativeCnn.Backends.Cpu;
 public sealed partial class CpuBackend
 {
     /// <summary>Most floats an im2col (or y', gy') matrix may hold before the batch is split into
-    /// chunks of images: 8 MB, a quarter of the 32 MB L3, so what one pass writes is still cached
+    /// chunks of images: a quarter of this CPU's L3 (8 MB of 32 MB on the Zen 4/5 machines; 1-16 MB
+    /// whatever the L3), so what one pass writes is still cached
     /// when the GEMM or col2im reads it back. Measured (benchmarks/results/conv-notes.md): on a quiet
     /// machine 4-64 MB chunks are within ~8% of each other; with other processes sharing the L3,
     /// the 19 MB whole-batch matrix of the 7x7 stem layer ran up to 2x slower than 4 MB chunks.
     /// Settable so tests can force the chunked path on tiny inputs.</summary>
-    internal static long ColLimitFloats = 2L << 20;
+    internal static long ColLimitFloats = Math.Clamp(CpuInfo.Current.L3Bytes / 4 / sizeof(float), 256L << 10, 4L << 20);
 
     /// <summary>Below this many output pixels per image the pointwise fast path's per-image GEMMs are
     /// too thin (n = P*Q); the general path then batches all images into one wide GEMM instead.</summary>
