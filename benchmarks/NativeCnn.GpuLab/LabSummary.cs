@@ -8,7 +8,7 @@ using System.Text.Json.Nodes;
 
 namespace NativeCnn.GpuLab;
 
-public static class LabSummary
+internal static class LabSummary
 {
     public static string Write(LabOptions o, LabResults results, TimeSpan took, int exit)
     {

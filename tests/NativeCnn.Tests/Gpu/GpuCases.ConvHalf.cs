@@ -9,7 +9,7 @@ using Xunit;
 
 namespace NativeCnn.Tests.Gpu;
 
-public static partial class GpuCases
+internal static partial class GpuCases
 {
     public static void ConvHalf_WidenPath(GpuBackend gpu) =>
         WithHalfPath(gpu, HalfGemmPath.Widen, () => ConvHalfGeometries(gpu));

@@ -9,7 +9,7 @@ using Xunit;
 
 namespace NativeCnn.Tests.Gpu;
 
-public static partial class GpuCases
+internal static partial class GpuCases
 {
     private static readonly ConvGeometry[] ImplicitShapes =
     {

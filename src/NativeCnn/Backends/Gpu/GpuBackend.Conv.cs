@@ -21,7 +21,7 @@ using NativeCnn.Kernels;
 
 namespace NativeCnn.Backends.Gpu;
 
-public sealed partial class GpuBackend
+internal sealed partial class GpuBackend
 {
     /// <summary>Most floats an unfolded column buffer may hold (128 MB); settable so tests can force chunking.</summary>
     internal long ColumnBudget { get; set; } = 32L << 20;

@@ -11,7 +11,7 @@ using NativeCnn.Kernels;
 
 namespace NativeCnn.Backends.Gpu;
 
-public sealed partial class GpuBackend
+internal sealed partial class GpuBackend
 {
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<ConvTap>, ArrayView<float>, ConvShape>? _convImplicitForward;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<ConvTap>, ArrayView<float>, ConvShape>? _convImplicitBackwardData;
