@@ -3,6 +3,7 @@
 //   dotnet run -- <image folder> [epochs]      your data
 //   dotnet run -- --demo                       a small made-up data set (two classes of 16x16 images), a few batches
 using NativeCnn;
+using NativeCnn.Data;
 using NativeCnn.Models;
 using NativeCnn.Training;
 
@@ -26,7 +27,7 @@ learn.Export(export);
 
 // 4. Predict, as an application would: load the export and classify an image file.
 var predictor = Predictor.Load(export);
-string image = Directory.EnumerateFiles(folder, "*.png", SearchOption.AllDirectories).First();
+string image = Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories).First(f => ImageDecoder.Extensions.Contains(Path.GetExtension(f)));
 var prediction = predictor.Predict(image);
 Console.WriteLine($"{Path.GetFileName(image)}: {prediction.Class} ({prediction.Probability:P1})");
 
@@ -44,29 +45,4 @@ return 0;
 sealed class ConsoleProgress(Action<FitProgress> report) : IProgress<FitProgress>
 {
     public void Report(FitProgress value) => report(value);
-}
-
-/// <summary>Writes two classes of 16x16 PNGs (bright and dark squares with noise) for --demo.</summary>
-static class DemoData
-{
-    public static string Write(string root)
-    {
-        var rng = new Random(1);
-        foreach (var (cls, level) in new[] { ("bright", 190), ("dark", 60) })
-        {
-            Directory.CreateDirectory(Path.Combine(root, cls));
-            for (int k = 0; k < 24; k++)
-            {
-                using var img = new SixLabors.ImageSharp.Image<SixLabors.ImageSharp.PixelFormats.Rgb24>(16, 16);
-                for (int y = 0; y < 16; y++)
-                    for (int x = 0; x < 16; x++)
-                    {
-                        byte v = (byte)Math.Clamp(level + rng.Next(-50, 50), 0, 255);
-                        img[x, y] = new SixLabors.ImageSharp.PixelFormats.Rgb24(v, v, v);
-                    }
-                SixLabors.ImageSharp.ImageExtensions.SaveAsPng(img, Path.Combine(root, cls, $"{k}.png"));
-            }
-        }
-        return root;
-    }
 }

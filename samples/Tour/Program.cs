@@ -4,7 +4,6 @@
 // C# compiled for the GPU; the simulator runs them on the CPU, thread by thread), and one SGD step.
 //   dotnet run
 using NativeCnn;
-using NativeCnn.Backends.Gpu;
 
 int failures = 0;
 void Check(string what, double got, double expected, double tol = 1e-5)

@@ -81,8 +81,17 @@ public static class TrainCommand
             throw new UsageException($"train: --pretrained needs --arch resnet18 or resnet34 (torchvision weights), got --arch {o.Arch}");
         var model = (Sequential)Architectures.Build("cnn_" + arch, new ArchArgs(channels, classes), rng);
         var state = TorchCheckpoint.StripPrefix(TorchCheckpoint.LoadAny(o.Pretrained!), "module.");
-        if (channels != 3) state = CnnModel.AdaptInputChannels(state, channels);
-        CnnModel.LoadBody(model, arch == "resnet18" ? ResNet.ResNet18() : ResNet.ResNet34(), state);
+        try
+        {
+            if (channels != 3) state = CnnModel.AdaptInputChannels(state, channels);
+            CnnModel.LoadBody(model, arch == "resnet18" ? ResNet.ResNet18() : ResNet.ResNet34(), state);
+        }
+        catch (NativeCnnException e)
+        {
+            // every message names the file (the library's speak of "the pretrained weights" and their keys)
+            throw new NativeCnnException($"train: --pretrained '{o.Pretrained}' for --arch {arch}: {e.Message}");
+        }
+        ExportBundle.RefuseNonFinite(state, $"train: --pretrained '{o.Pretrained}'");   // NaN weights would train to NaN
         return model;
     }
 

@@ -5,6 +5,7 @@
 // the model's vocabulary is given.
 namespace NativeCnn.Data;
 
+/// <summary>How a CSV file of image names and labels is read.</summary>
 public sealed record CsvOptions
 {
     /// <summary>Folder the image names are relative to; null: the CSV file's folder.</summary>
@@ -16,12 +17,14 @@ public sealed record CsvOptions
     /// <summary>Space-separated labels per row (multi-label) instead of one label.</summary>
     public bool MultiLabel { get; init; }
 
+    /// <summary>The column separator (default ',').</summary>
     public char Delimiter { get; init; } = ',';
 
     /// <summary>The model's vocabulary; null builds it from the labels in the file.</summary>
     public IReadOnlyList<string>? Classes { get; init; }
 }
 
+/// <summary>Reads a CSV of <c>name,labels</c> rows (a header line first) into an <see cref="ImageFileDataset"/>.</summary>
 public static class CsvDataset
 {
     // File.ReadAllLines' reading: the encoding from a byte order mark (UTF-8 without one), \n, \r\n or \r line ends.
@@ -33,6 +36,9 @@ public static class CsvDataset
         return lines;
     }
 
+    /// <summary>The images named by <paramref name="csvPath"/>'s rows, labelled as the second column says; classes are the labels found (sorted) unless <paramref name="csv"/> gives them.</summary>
+    /// <exception cref="FileNotFoundException">The CSV file or an image it names does not exist.</exception>
+    /// <exception cref="ArgumentException">A row is malformed or names an unknown class (the message gives the line).</exception>
     public static ImageFileDataset Load(string csvPath, CsvOptions? csv = null, DatasetOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(csvPath);

@@ -24,18 +24,28 @@ namespace NativeCnn.Training;
 /// <summary>What a bundle records about its model and the inputs it expects.</summary>
 public sealed record BundleInfo
 {
+    /// <summary>The architecture's registry name ("mnist_cnn", "resnet18", ...) or <see cref="CustomArch"/>.</summary>
     public required string Arch { get; init; }
+    /// <summary>The arguments the architecture was built with (input channels, classes, extras such as a custom model's type name).</summary>
     public required ArchArgs Args { get; init; }
+    /// <summary>Class names in output order.</summary>
     public required IReadOnlyList<string> Classes { get; init; }
+    /// <summary>The per-channel normalisation statistics the model was trained with.</summary>
     public required NormStats Stats { get; init; }
+    /// <summary>Input channels the model takes; images are adapted to it.</summary>
     public required int Channels { get; init; }
+    /// <summary>Input height and width in pixels; images are brought to it by <see cref="Resize"/>.</summary>
     public required (int H, int W) Size { get; init; }
+    /// <summary>Whether the outputs are independent sigmoid probabilities (multi-label) rather than one softmax.</summary>
     public bool MultiLabel { get; init; }
     /// <summary>Multi-label: a class is predicted when its sigmoid probability is at least this.</summary>
     public float Threshold { get; init; } = 0.5f;
+    /// <summary>How an image reaches the input size (the validation transform): centre crop (default), squish or pad.</summary>
     public ResizeMethod Resize { get; init; } = ResizeMethod.Crop;
+    /// <summary>What fills the third channel when a 2-channel image feeds a 3-channel model.</summary>
     public TwoChannelFill TwoChannelFill { get; init; } = TwoChannelFill.Zeros;
 
+    /// <summary>The metadata key marking a bundle and its format version.</summary>
     public const string FormatKey = "nativecnn.bundle", FormatVersion = "1";
 
     /// <summary>The largest input side and channel count a bundle may declare (checked before any size arithmetic).</summary>
@@ -124,8 +134,10 @@ public sealed record BundleInfo
     }
 }
 
+/// <summary>Writes and reads export bundles: the model's weights (safetensors, PyTorch names) with the settings that feeding it needs. <c>Learner.Export</c> and <c>Predictor.Load</c> are the usual entry points.</summary>
 public static class ExportBundle
 {
+    /// <summary>The file names inside a bundle folder: the weights with settings as metadata, and the same settings readable.</summary>
     public const string WeightsFile = "model.safetensors", SettingsFile = "model.json";
 
     /// <summary>The bundle settings of a learner whose model came from <see cref="Architectures.Build"/> and
@@ -235,7 +247,7 @@ public static class ExportBundle
 
     /// <summary>Throws, naming the first tensor and element, when a floating-point tensor of
     /// <paramref name="state"/> holds NaN or an infinity; <paramref name="what"/> starts the message.</summary>
-    internal static void RefuseNonFinite(IReadOnlyDictionary<string, Tensor> state, string what)
+    public static void RefuseNonFinite(IReadOnlyDictionary<string, Tensor> state, string what)
     {
         int bad = 0;
         string? first = null;

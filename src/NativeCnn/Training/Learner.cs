@@ -17,6 +17,7 @@ using NativeCnn.Optim;
 
 namespace NativeCnn.Training;
 
+/// <summary>fastai's Learner: a model, its data, a loss, metrics and an optimizer, with the training loop (fit -> epoch -> batch) that raises events to ordered callbacks; one-cycle and constant-rate fits, the lr finder, layer groups and freezing, mixed precision, export and prediction.</summary>
 public sealed partial class Learner
 {
     private readonly List<Callback> _callbacks = new();
@@ -45,20 +46,28 @@ public sealed partial class Learner
         _layerGroups = new[] { (IReadOnlyList<Module>)new[] { Model } };
     }
 
+    /// <summary>The train and valid batches; may be replaced between fits (progressive resizing, fine-tuning on new data).</summary>
     public DataBunch Data { get; set => field = value ?? throw new NativeCnnException("Learner.Data: the data is null; expected a DataBunch"); }
+    /// <summary>The model being trained.</summary>
     public Module Model { get; }
+    /// <summary>Maps (predictions, targets) to a scalar loss, e.g. F.CrossEntropy.</summary>
     public Func<Tensor, Tensor, Tensor> LossFunc { get; }
+    /// <summary>The metrics computed over the validation set after each epoch.</summary>
     public IReadOnlyList<Metric> Metrics { get; }
     /// <summary>Makes the optimizer from one ParamGroup per layer group (the group's trainable parameters) and an lr.</summary>
     public Func<IEnumerable<ParamGroup>, float, Optimizer> OptFunc { get; }
     /// <summary>Made by the first fit (or <see cref="CreateOpt"/>) and kept across fits with its state; Split,
     /// Freeze, FreezeTo and Unfreeze drop it, so the next fit makes a fresh one (fastai v1's create_opt).</summary>
     public Optimizer? Opt { get; private set; }
+    /// <summary>The always-present <see cref="Training.Recorder"/>: losses, learning rates and metrics of every fit.</summary>
     public Recorder Recorder { get; }
+    /// <summary>The callbacks added with <see cref="AddCallback"/> (the Recorder first), used by every fit.</summary>
     public IReadOnlyList<Callback> Callbacks => _callbacks;
 
     // The loop's state, readable by callbacks.
+    /// <summary>Epochs of the current fit.</summary>
     public int NEpochs { get; private set; }
+    /// <summary>The current epoch of the fit, from 0.</summary>
     public int Epoch { get; private set; }
     /// <summary>Index of the current batch within the current phase (train or valid).</summary>
     public int Iter { get; private set; }
@@ -68,20 +77,26 @@ public sealed partial class Learner
     public int TrainIter { get; private set; }
     /// <summary>Training batches in the whole fit: NEpochs x train batches per epoch.</summary>
     public int TotalTrainSteps { get; private set; }
+    /// <summary>True in the training phase of an epoch, false in validation.</summary>
     public bool Training { get; private set; }
     /// <summary>The batch's input; a callback may replace it in BeforeBatch (mixed precision casts it to float16).</summary>
     public Tensor? XB { get; set; }
+    /// <summary>The current batch's targets (valid during its events only).</summary>
     public Tensor? YB { get; private set; }
     /// <summary>The model's output; a callback may replace it in AfterPred (mixed precision casts it to float32).</summary>
     public Tensor? Pred { get; set; }
+    /// <summary>The current batch's loss, a scalar on the device (valid during its events only).</summary>
     public Tensor? Loss { get; private set; }
 
+    /// <summary>Adds <paramref name="cb"/> to every later fit; returns this learner for chaining.</summary>
+    /// <exception cref="ArgumentException">cb is null.</exception>
     public Learner AddCallback(Callback cb)
     {
         _callbacks.Add(cb ?? throw new NativeCnnException("Learner.AddCallback: the callback is null"));
         return this;
     }
 
+    /// <summary>Removes <paramref name="cb"/>; false if it was not added.</summary>
     public bool RemoveCallback(Callback cb) => _callbacks.Remove(cb);
 
     /// <summary>Makes the optimizer (once; later fits reuse it until Split/Freeze/Unfreeze): one ParamGroup per

@@ -80,22 +80,29 @@ public sealed class LrFinder : Callback
     private double _avg, _best;
     private int _count;
 
+    /// <summary>A finder raising the learning rate exponentially from <paramref name="startLr"/> to <paramref name="endLr"/> over <paramref name="numIt"/> batches; with <paramref name="stopDiv"/> it stops once the smoothed loss passes 4x its best or is NaN. Use <see cref="Learner.LrFind(double, double, int, bool, Callback[])"/>.</summary>
     public LrFinder(double startLr, double endLr, int numIt, bool stopDiv)
     {
         _start = startLr; _end = endLr; _numIt = numIt; _stopDiv = stopDiv;
     }
 
     // After the printers and recorders, so they all see the batch the run stops on.
+    /// <inheritdoc/>
     public override int Order => 50;
 
+    /// <summary>The learning rate of each batch run.</summary>
     public List<double> Lrs { get; } = new();
+    /// <summary>The raw loss of each batch run.</summary>
     public List<double> Losses { get; } = new();
+    /// <summary>The smoothed (EMA beta 0.98, debiased) loss of each batch run.</summary>
     public List<double> SmoothLosses { get; } = new();
+    /// <summary>True when the run stopped because the loss diverged.</summary>
     public bool Diverged { get; private set; }
 
     /// <summary>The lr of training batch <paramref name="i"/>: fastai's annealing_exp at pct i/numIt.</summary>
     public double LrAt(int i) => _start * Math.Pow(_end / _start, (double)i / _numIt);
 
+    /// <inheritdoc/>
     public override void BeforeFit(Learner learn)
     {
         Lrs.Clear(); Losses.Clear(); SmoothLosses.Clear();
@@ -103,6 +110,7 @@ public sealed class LrFinder : Callback
         Diverged = false;
     }
 
+    /// <inheritdoc/>
     public override void BeforeBatch(Learner learn)
     {
         if (!learn.Training) return;
@@ -110,6 +118,7 @@ public sealed class LrFinder : Callback
         foreach (var g in learn.Opt!.ParamGroups) g.Lr = lr;
     }
 
+    /// <inheritdoc/>
     public override void AfterBatch(Learner learn)
     {
         if (!learn.Training || learn.Loss is null) return;
@@ -128,6 +137,7 @@ public sealed class LrFinder : Callback
     }
 
     // fastai's LRFinder skips validation.
+    /// <summary>Validation is skipped while finding.</summary>
     public override void BeforeValidate(Learner learn) => throw new CancelValidException();
 }
 
