@@ -9,7 +9,7 @@ using NativeCnn.Kernels;
 
 namespace NativeCnn.Backends.Gpu;
 
-public sealed partial class GpuBackend
+internal sealed partial class GpuBackend
 {
     private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ConvTap>, ArrayView<float>, ConvShape, int>? _convImplicitHalfForward;
     private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ConvTap>, ArrayView<float>, ConvShape, int>? _convImplicitHalfBackwardData;
