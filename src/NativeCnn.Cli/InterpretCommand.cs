@@ -214,11 +214,12 @@ public static class InterpretCommand
         {
             string a = reader.Flag;
             string Next() => reader.Value();
-            int Int(int min)
+            int Int(int min, int max = int.MaxValue)
             {
                 string v = Next();
                 if (!int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out int r) || r < min)
                     throw new UsageException($"interpret: {a} expects an integer >= {min}, got '{v}'");
+                if (r > max) throw new UsageException($"interpret: {a} expects an integer from {min} to {max}, got '{v}'");
                 return r;
             }
             switch (a)
@@ -232,11 +233,11 @@ public static class InterpretCommand
                     o.DataDir = v == "mnist" ? null : v;
                     break;
                 }
-                case "--epochs": o.Epochs = Int(1); break;
-                case "--bs": o.BatchSize = Int(1); break;
+                case "--epochs": o.Epochs = Int(1, Limits.MaxEpochs); break;
+                case "--bs": o.BatchSize = Int(1, Limits.MaxBatch); break;
                 case "--limit": o.Limit = Int(1); break;
-                case "--size": o.Size = Int(8); break;
-                case "--top": o.Top = Int(1); break;
+                case "--size": o.Size = Int(8, Limits.MaxSize); break;
+                case "--top": o.Top = Int(1, Limits.MaxTop); break;
                 case "--min-val": o.MinVal = Int(1); break;
                 case "--seed":
                 {

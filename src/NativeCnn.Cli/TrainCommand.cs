@@ -81,8 +81,17 @@ public static class TrainCommand
             throw new UsageException($"train: --pretrained needs --arch resnet18 or resnet34 (torchvision weights), got --arch {o.Arch}");
         var model = (Sequential)Architectures.Build("cnn_" + arch, new ArchArgs(channels, classes), rng);
         var state = TorchCheckpoint.StripPrefix(TorchCheckpoint.LoadAny(o.Pretrained!), "module.");
-        if (channels != 3) state = CnnModel.AdaptInputChannels(state, channels);
-        CnnModel.LoadBody(model, arch == "resnet18" ? ResNet.ResNet18() : ResNet.ResNet34(), state);
+        try
+        {
+            if (channels != 3) state = CnnModel.AdaptInputChannels(state, channels);
+            CnnModel.LoadBody(model, arch == "resnet18" ? ResNet.ResNet18() : ResNet.ResNet34(), state);
+        }
+        catch (NativeCnnException e)
+        {
+            // every message names the file (the library's speak of "the pretrained weights" and their keys)
+            throw new NativeCnnException($"train: --pretrained '{o.Pretrained}' for --arch {arch}: {e.Message}");
+        }
+        ExportBundle.RefuseNonFinite(state, $"train: --pretrained '{o.Pretrained}'");   // NaN weights would train to NaN
         return model;
     }
 
@@ -108,7 +117,8 @@ public static class TrainCommand
         if (o.Resume is { } checkpoint)
         {
             // fastai's learn.load before the next fit: weights, optimizer state (and loss scale); a file of
-            // another architecture or optimizer is refused, naming it, before anything changes
+            // another architecture, classes, input or optimizer is refused, naming it, before anything changes
+            CheckResume(checkpoint, learn, command);
             learn.Load(checkpoint);
             log.WriteLine($"resumed from {checkpoint}");
         }
@@ -158,6 +168,25 @@ public static class TrainCommand
             stdout.WriteLine(RunJson.Summary(learn, run.Seconds, settings));
             stdout.Flush();
         }
+    }
+
+    /// <summary>--resume: the checkpoint's recorded architecture, classes and input (channels, size, labels)
+    /// must be this run's; the differences are named in one short line.</summary>
+    private static void CheckResume(string checkpoint, Learner learn, string command)
+    {
+        var (_, meta) = Checkpoint.Read(checkpoint);
+        if (!meta.ContainsKey(BundleInfo.FormatKey)) return;   // no settings recorded: Load's key-by-key check remains
+        var info = BundleInfo.FromMetadata(meta, checkpoint);
+        var d = learn.Data;
+        static string Names(IReadOnlyList<string>? c) => c is null ? "unknown" : c.Count <= 4 ? string.Join(", ", c) : $"{string.Join(", ", c.Take(4))}, ... ({c.Count})";
+        var diffs = new List<string>();
+        if (Architectures.SpecOf(learn.Model)?.Name is { } arch && arch != info.Arch) diffs.Add($"architecture {info.Arch}, not {arch} (--arch)");
+        if (d.Classes is null || !info.Classes.SequenceEqual(d.Classes)) diffs.Add($"classes ({Names(info.Classes)}), not the data's ({Names(d.Classes)})");
+        if (info.Channels != d.Channels) diffs.Add($"{info.Channels} input channels, not {d.Channels} (--channels)");
+        if (info.Size != d.Size) diffs.Add($"input size {info.Size.H}x{info.Size.W}, not {d.Size.H}x{d.Size.W} (--size)");
+        if (info.MultiLabel != d.MultiLabel) diffs.Add(info.MultiLabel ? "multi-label outputs, not single-label" : "single-label outputs, not multi-label");
+        if (diffs.Count > 0)
+            throw new NativeCnnException($"{command}: checkpoint '{checkpoint}' (--resume) does not fit this run: it has {string.Join("; ", diffs)}");
     }
 
     /// <summary>Tests only: called before the report is written, to make it fail.</summary>

@@ -12,6 +12,7 @@ namespace NativeCnn.Models;
 /// conv + BN "downsample" where the shape changes), then ReLU.</summary>
 public sealed class BasicBlock : Module
 {
+    /// <summary>A basic block from <paramref name="inPlanes"/> to <paramref name="planes"/> channels with <paramref name="stride"/> on the first conv; a 1x1 conv + batch norm downsample is added when the stride or the channel count changes.</summary>
     public BasicBlock(int inPlanes, int planes, int stride = 1, Rng? rng = null)
     {
         Conv1 = RegisterModule("conv1", new Conv2d(inPlanes, planes, 3, stride, padding: 1, bias: false, rng: rng));
@@ -24,12 +25,18 @@ public sealed class BasicBlock : Module
                 new Conv2d(inPlanes, planes, 1, stride, bias: false, rng: rng), new BatchNorm2d(planes)));
     }
 
+    /// <summary>The first 3x3 convolution (carries the stride).</summary>
     public Conv2d Conv1 { get; }
+    /// <summary>The batch norm after Conv1.</summary>
     public BatchNorm2d Bn1 { get; }
+    /// <summary>The second 3x3 convolution.</summary>
     public Conv2d Conv2 { get; }
+    /// <summary>The batch norm after Conv2 (its ReLU comes after the residual sum).</summary>
     public BatchNorm2d Bn2 { get; }
+    /// <summary>The 1x1 convolution + batch norm on the shortcut when the shape changes; null otherwise.</summary>
     public Sequential? Downsample { get; }
 
+    /// <summary>relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)) for <paramref name="x"/> (N, C, H, W).</summary>
     public override Tensor Forward(Tensor x)
     {
         // batch norm, residual add and ReLU fused (BatchNormBase.ForwardAct): the same values as composed
@@ -92,15 +99,22 @@ public sealed class ResNet : Module
     /// <summary>torchvision's resnet34: BasicBlocks [3, 4, 6, 3], 21.8M parameters at 1000 classes.</summary>
     public static ResNet ResNet34(int classes = 1000, int inChannels = 3, Rng? rng = null) => new(new[] { 3, 4, 6, 3 }, classes, inChannels, rng);
 
+    /// <summary>Basic blocks per stage (2, 2, 2, 2 for ResNet-18; 3, 4, 6, 3 for ResNet-34).</summary>
     public IReadOnlyList<int> Blocks { get; }
+    /// <summary>Outputs of the final linear layer.</summary>
     public int Classes { get; }
+    /// <summary>Input channels of the stem convolution.</summary>
     public int InChannels { get; }
+    /// <summary>The 7x7 stride-2 stem convolution.</summary>
     public Conv2d Conv1 { get; }
+    /// <summary>The batch norm after the stem.</summary>
     public BatchNorm2d Bn1 { get; }
     /// <summary>layer1..layer4 (index 0..3).</summary>
     public IReadOnlyList<Sequential> Layers { get; }
+    /// <summary>The final linear layer (512 to Classes).</summary>
     public Linear Fc { get; }
 
+    /// <summary>Class scores (N, Classes) for <paramref name="x"/> (N, InChannels, H, W): stem, max pool, four stages, global average pool, fc.</summary>
     public override Tensor Forward(Tensor x)
     {
         if (x.Dim != 4 || x.Size(1) != InChannels)
@@ -116,5 +130,6 @@ public sealed class ResNet : Module
         return x;
     }
 
+    /// <inheritdoc/>
     protected override string ExtraRepr() => $"blocks=[{string.Join(", ", Blocks)}], classes={Classes}, in_channels={InChannels}";
 }

@@ -15,6 +15,7 @@ using SixLabors.ImageSharp.PixelFormats;
 
 namespace NativeCnn.Training;
 
+/// <summary>fastai's ClassificationInterpretation: the validation set's predictions, losses and targets; confusion matrix, most confused pairs and top losses.</summary>
 public sealed class ClassificationInterpretation
 {
     private readonly double[] _probs;                         // (N, C) row-major
@@ -35,7 +36,9 @@ public sealed class ClassificationInterpretation
 
     /// <summary>Class names in label order.</summary>
     public IReadOnlyList<string> Classes { get; }
+    /// <summary>Number of validation items.</summary>
     public int Count => Actual.Count;
+    /// <summary>Number of classes.</summary>
     public int ClassCount => Classes.Count;
     /// <summary>Per item: the class with the highest score (the first on ties).</summary>
     public IReadOnlyList<int> Predicted { get; }
