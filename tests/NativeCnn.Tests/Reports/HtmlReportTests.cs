@@ -118,7 +118,7 @@ public class HtmlReportTests
     public void WritingIntoAMissingFolderNamesIt()
     {
         using var dir = new TempDir();
-        var e = Assert.Throws<NativeCnnException>(() => ReportFiles.WriteText(Path.Combine(dir.Path, "nope", "r.html"), "x"));
+        var e = Assert.Throws<DirectoryNotFoundException>(() => ReportFiles.WriteText(Path.Combine(dir.Path, "nope", "r.html"), "x"));
         Assert.Contains("nope", e.Message);
     }
 }
