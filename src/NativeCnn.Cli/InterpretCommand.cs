@@ -97,7 +97,7 @@ public static class InterpretCommand
         string confusion = Path.Combine(o.Out!, "confusion.svg"), top = Path.Combine(o.Out!, "top_losses.png"), report = Path.Combine(o.Out!, "report.html");
         ReportFiles.WriteText(confusion, interp.PlotConfusionMatrix());
         interp.WriteTopLossesPng(top, Math.Min(o.Top, interp.Count));
-        HtmlReport.Write(report, learn, interp, summary, topLosses: o.Top);
+        learn.WriteHtmlReport(report, interp, summary, topLosses: o.Top);
 
         var confused = interp.MostConfused(o.MinVal);
         stdout.WriteLine($"most confused (actual, predicted, count) of {interp.Count} validation images:");

@@ -152,7 +152,7 @@ public static class TrainCommand
                 IFormattable f => f.ToString(null, System.Globalization.CultureInfo.InvariantCulture),
                 _ => kv.Value?.ToString() ?? "",
             });
-            HtmlReport.Write(Path.Combine(dir, "report.html"), learn, interp, summary);
+            learn.WriteHtmlReport(Path.Combine(dir, "report.html"), interp, summary);
         }
 
         if (o.Json)

@@ -3,8 +3,11 @@
 // to the backend's pool when the scope ends, so after warm-up a step allocates no new buffers.
 // Storages that must live on (parameters, their grads, optimizer state) are marked persistent.
 // Scopes are per thread and nest; user code without a scope simply relies on the GC.
-namespace NativeCnn.Backends;
+using NativeCnn.Backends;
 
+namespace NativeCnn;
+
+/// <summary>A per-thread scope whose allocations return to their pools when it ends (see the file header).</summary>
 public sealed class MemoryScope : IDisposable
 {
     [ThreadStatic] private static MemoryScope? _current;

@@ -11,7 +11,6 @@
 // NativeCnnException naming the file and the problem.
 using System.Buffers.Binary;
 using System.IO.Compression;
-using NativeCnn.Backends;
 
 namespace NativeCnn.IO;
 

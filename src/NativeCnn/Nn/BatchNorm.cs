@@ -54,7 +54,7 @@ public abstract class BatchNormBase : Module
         if (Training && NumBatchesTracked is not null)
         {
             _batchesTracked++;
-            NumBatchesTracked.Backend.Fill(NumBatchesTracked.Storage, _batchesTracked);
+            NumBatchesTracked.Fill(_batchesTracked);
         }
         return Shape.Equal(y.ShapeArray, x.ShapeArray) ? y : y.Reshape(x.ShapeArray);
     }

@@ -7,7 +7,6 @@
 // (the Recorder sums losses on the device and reads them at the end of each phase).
 // Layer groups, freezing and the lr finder live in LearnerLayerGroups.cs and LrFinder.cs.
 using NativeCnn.Autograd;
-using NativeCnn.Backends;
 using NativeCnn.Nn;
 using NativeCnn.Optim;
 

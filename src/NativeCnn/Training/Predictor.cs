@@ -6,7 +6,6 @@
 // called from several threads (a server): decoding runs in parallel, the model one batch at a time,
 // since a backend (the GPU one in particular) is driven by one thread at a time.
 using NativeCnn.Autograd;
-using NativeCnn.Backends;
 using NativeCnn.Data;
 using NativeCnn.Data.Transforms;
 using NativeCnn.Nn;
