@@ -7,6 +7,7 @@ using SixLabors.ImageSharp;
 
 namespace NativeCnn.Training;
 
+/// <summary>Maps Training's records onto Reports' plain data and writes a learner's HTML report.</summary>
 public static class LearnerReports
 {
     /// <summary>The recorder's lists as a TrainingSeries (copies).</summary>
