@@ -66,7 +66,7 @@ public static class Cli
             if (verbose) stderr.WriteLine(e);
             return ExitUsage;
         }
-        catch (Exception e) when (e is NativeCnnException or IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is ArgumentException or IOException or UnauthorizedAccessException)
         {
             stderr.WriteLine($"nativecnn: error: {OneLine(e.Message)}");
             if (verbose) stderr.WriteLine(e);

@@ -65,6 +65,7 @@ public static class FinetuneCommand
         var log = o.Verbose ? stderr : TextWriter.Null;
 
         var device = DevicesCommand.Resolve(o.Device);
+        using var output = OutputFolder.Prepare(o.Out, "finetune", TrainCommand.OutNames);   // before any work
         Rng.Manual(o.Seed);
         var rng = new Rng(o.Seed);
         var (model, info) = ExportBundle.Load(modelPath, device);
@@ -81,7 +82,7 @@ public static class FinetuneCommand
                                        info.Resize, info.TwoChannelFill, "finetune");
         table.WriteLine(DevicesCommand.Describe(device));
         var run = TrainCommand.Fit(o, data, model, table, log, "finetune");
-        TrainCommand.Finish(o, run, stdout, device, "finetune", o.Thresh ?? info.Threshold,
+        TrainCommand.Finish(o, run, stdout, stderr, output, device, "finetune", o.Thresh ?? info.Threshold,
                             new Dictionary<string, object> { ["base_model"] = ExportBundle.Resolve(modelPath) });
         return Cli.ExitOk;
     }

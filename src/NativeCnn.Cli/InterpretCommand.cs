@@ -63,10 +63,11 @@ public static class InterpretCommand
         if (args.Contains("--help") || args.Contains("-h")) { stdout.WriteLine(Usage); return Cli.ExitOk; }
         var o = Parse(args);
 
-        Directory.CreateDirectory(o.Out!);
         var device = DevicesCommand.Resolve(o.Device);
+        // --out is checked before any work; the three files appear together (OutputFolder)
+        using var output = OutputFolder.Prepare(o.Out!, "interpret", OutNames);
         stdout.WriteLine(DevicesCommand.Describe(device));
-        if (o.Model is not null) return FromBundle(o, device, stdout);
+        if (o.Model is not null) return FromBundle(o, device, stdout, output);
         var clock = Stopwatch.StartNew();
         var (learn, dataName, nTrain, nValid) = o.DataDir is not null && IsImageFolder(o.DataDir) ? BuildFolder(o, device) : BuildMnist(o, device);
         learn.AddCallback(new EpochTablePrinter(stdout));
@@ -87,17 +88,18 @@ public static class InterpretCommand
             ["device"] = device.ToString(),
             ["training time"] = EpochTablePrinter.FormatTime(trainSeconds),
         };
-        return Write(o, learn, summary, stdout);
+        return Write(o, learn, summary, stdout, output);
     }
 
     /// <summary>The interpretation of <paramref name="learn"/>'s validation set: the files and the most confused pairs.</summary>
-    private static int Write(Options o, Learner learn, Dictionary<string, string> summary, TextWriter stdout)
+    private static int Write(Options o, Learner learn, Dictionary<string, string> summary, TextWriter stdout, OutputFolder output)
     {
         var interp = ClassificationInterpretation.FromLearner(learn, keepImages: o.Top);
-        string confusion = Path.Combine(o.Out!, "confusion.svg"), top = Path.Combine(o.Out!, "top_losses.png"), report = Path.Combine(o.Out!, "report.html");
-        ReportFiles.WriteText(confusion, interp.PlotConfusionMatrix());
-        interp.WriteTopLossesPng(top, Math.Min(o.Top, interp.Count));
-        learn.WriteHtmlReport(report, interp, summary, topLosses: o.Top);
+        ReportFiles.WriteText(output.PathOf(OutNames[0]), interp.PlotConfusionMatrix());
+        interp.WriteTopLossesPng(output.PathOf(OutNames[1]), Math.Min(o.Top, interp.Count));
+        learn.WriteHtmlReport(output.PathOf(OutNames[2]), interp, summary, topLosses: o.Top);
+        output.Commit();
+        string confusion = Path.Combine(o.Out!, OutNames[0]), top = Path.Combine(o.Out!, OutNames[1]), report = Path.Combine(o.Out!, OutNames[2]);
 
         var confused = interp.MostConfused(o.MinVal);
         stdout.WriteLine($"most confused (actual, predicted, count) of {interp.Count} validation images:");
@@ -108,7 +110,9 @@ public static class InterpretCommand
     }
 
     /// <summary>--model: the bundle's predictions on --data's validation images, nothing trained.</summary>
-    private static int FromBundle(Options o, Device device, TextWriter stdout)
+    private static readonly string[] OutNames = { "confusion.svg", "top_losses.png", "report.html" };
+
+    private static int FromBundle(Options o, Device device, TextWriter stdout, OutputFolder output)
     {
         var (model, info) = ExportBundle.Load(o.Model!, device);
         if (info.MultiLabel)
@@ -147,7 +151,7 @@ public static class InterpretCommand
             ["data"] = dataName,
             ["device"] = device.ToString(),
         };
-        return Write(o, learn, summary, stdout);
+        return Write(o, learn, summary, stdout, output);
     }
 
     // A folder of images (class sub-folders, or train/ and valid/ holding them) rather than IDX files.
@@ -210,11 +214,12 @@ public static class InterpretCommand
         {
             string a = reader.Flag;
             string Next() => reader.Value();
-            int Int(int min)
+            int Int(int min, int max = int.MaxValue)
             {
                 string v = Next();
                 if (!int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out int r) || r < min)
                     throw new UsageException($"interpret: {a} expects an integer >= {min}, got '{v}'");
+                if (r > max) throw new UsageException($"interpret: {a} expects an integer from {min} to {max}, got '{v}'");
                 return r;
             }
             switch (a)
@@ -228,11 +233,11 @@ public static class InterpretCommand
                     o.DataDir = v == "mnist" ? null : v;
                     break;
                 }
-                case "--epochs": o.Epochs = Int(1); break;
-                case "--bs": o.BatchSize = Int(1); break;
+                case "--epochs": o.Epochs = Int(1, Limits.MaxEpochs); break;
+                case "--bs": o.BatchSize = Int(1, Limits.MaxBatch); break;
                 case "--limit": o.Limit = Int(1); break;
-                case "--size": o.Size = Int(8); break;
-                case "--top": o.Top = Int(1); break;
+                case "--size": o.Size = Int(8, Limits.MaxSize); break;
+                case "--top": o.Top = Int(1, Limits.MaxTop); break;
                 case "--min-val": o.MinVal = Int(1); break;
                 case "--seed":
                 {

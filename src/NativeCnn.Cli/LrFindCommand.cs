@@ -70,9 +70,9 @@ public sealed class LrFindOptions
             {
                 case "--start-lr": o.StartLr = PositiveDouble(arg, Value()); break;
                 case "--end-lr": o.EndLr = PositiveDouble(arg, Value()); break;
-                case "--num-it": o.NumIt = PositiveInt(arg, Value()); break;
+                case "--num-it": o.NumIt = PositiveInt(arg, Value(), Limits.MaxEpochs); break;
                 case "--no-stop-div": NoValue(); o.StopDiv = false; break;
-                case "--bs": o.BatchSize = PositiveInt(arg, Value()); break;
+                case "--bs": o.BatchSize = PositiveInt(arg, Value(), Limits.MaxBatch); break;
                 case "--seed":
                 {
                     var v = Value();
@@ -111,12 +111,7 @@ public sealed class LrFindOptions
     private static string NonEmpty(string flag, string value, string what) =>
         value.Length > 0 ? value : throw new UsageException($"lr-find: {flag} expects {what}, got an empty string");
 
-    private static int PositiveInt(string flag, string value)
-    {
-        if (!int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var v) || v <= 0)
-            throw new UsageException($"lr-find: {flag} expects a positive integer, got '{value}'");
-        return v;
-    }
+    private static int PositiveInt(string flag, string value, int max = int.MaxValue) => TrainOptions.PositiveInt("lr-find", flag, value, max);
 
     private static double PositiveDouble(string flag, string value)
     {
@@ -139,6 +134,8 @@ public static class LrFindCommand
             return Cli.ExitOk;
         }
         var text = o.Json ? stderr : stdout;
+        if (o.Out is not null) OutputFolder.CheckFile(o.Out, "lr-find", "--out");   // before the run, not after it
+        if (o.Plot is not null) OutputFolder.CheckFile(o.Plot, "lr-find", "--plot");
         var data = o.DataDir is null ? Mnist.LoadEmbedded() : Mnist.LoadDirectory(o.DataDir);
         var train = o.Limit is int n ? data.Train.Take(n) : data.Train;
         var valid = o.Limit is int m ? data.Valid.Take(m) : data.Valid;

@@ -44,7 +44,7 @@ public static class PredictCommand
             switch (a)
             {
                 case "--model": model = Next(); break;
-                case "--bs": bs = TrainOptions.PositiveInt("predict", a, Next()); break;
+                case "--bs": bs = TrainOptions.PositiveInt("predict", a, Next(), Limits.MaxBatch); break;
                 case "--device": deviceSpec = Next(); break;
                 case "--json": reader.NoValue(); json = true; break;
                 case "--verbose": reader.NoValue(); break;

@@ -1,17 +1,20 @@
 // `nativecnn serve --model DIR`: serves an export bundle over HTTP (NativeCnn.Serve): the page at `/`,
 // the JSON API, corrections stored where `finetune --data` reads them, dynamic batching, and reload when
-// DIR holds a new bundle. Prints the URL it serves and each reload; runs until Ctrl+C (or the token a
-// caller passes). Must hold: bound to 127.0.0.1 unless --host says otherwise; a bad command line exits 2,
+// DIR holds a new bundle. Prints the URL it serves and each reload; runs until Ctrl+C or SIGTERM (or the
+// token a caller passes), then finishes the requests in flight. Must hold: bound to 127.0.0.1 unless --host says otherwise; a bad command line exits 2,
 // a model that cannot be loaded or an address that cannot be bound exits 1.
 using System.Globalization;
 using NativeCnn.Serve;
 
 namespace NativeCnn.Cli;
 
+/// <summary>The `serve` command.</summary>
 public static class ServeCommand
 {
+    /// <summary>Where corrections go unless --corrections says otherwise (relative to the working folder).</summary>
     public const string DefaultCorrections = "corrections";
 
+    /// <summary>The command's help text.</summary>
     public const string Usage =
         "Usage: nativecnn serve --model DIR [options]\n" +
         "\n" +
@@ -37,23 +40,16 @@ public static class ServeCommand
         "  --verbose            stack traces on errors\n" +
         "  -h, --help           show this help";
 
-    /// <summary>Runs the server until Ctrl+C.</summary>
+    /// <summary>Runs the server until Ctrl+C or SIGTERM.</summary>
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr) => Run(args, stdout, stderr, null);
 
-    /// <summary>Runs the server until <paramref name="stop"/> is cancelled (Ctrl+C when null).</summary>
+    /// <summary>Runs the server until <paramref name="stop"/> is cancelled, or Ctrl+C or SIGTERM.</summary>
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken? stop)
     {
         if (args.Contains("--help") || args.Contains("-h")) { stdout.WriteLine(Usage); return Cli.ExitOk; }
         var o = Parse(args);
         stdout = TextWriter.Synchronized(stdout);
         var server = ModelServer.StartAsync(o).GetAwaiter().GetResult();
-        using var ctrlC = new CancellationTokenSource();
-        ConsoleCancelEventHandler? onCancel = null;
-        if (stop is null)
-        {
-            onCancel = (_, e) => { e.Cancel = true; ctrlC.Cancel(); };
-            Console.CancelKeyPress += onCancel;
-        }
         try
         {
             var m = server.Models.Current;
@@ -66,12 +62,12 @@ public static class ServeCommand
                 ? $"reload failed, the old model keeps serving: {r.Error}"
                 : $"reloaded: {r.Model.WeightsFile} (sha256 {r.Model.Sha256[..12]}, generation {r.Model.Generation})");
             stdout.WriteLine($"serving {server.Address} (Ctrl+C stops)");
-            (stop ?? ctrlC.Token).WaitHandle.WaitOne();
+            // The host's console lifetime turns SIGINT (Ctrl+C) and SIGTERM into Stopping.
+            WaitHandle.WaitAny(new[] { server.Stopping.WaitHandle, (stop ?? CancellationToken.None).WaitHandle });
             stdout.WriteLine("stopping");
         }
         finally
         {
-            if (onCancel is not null) Console.CancelKeyPress -= onCancel;
             server.DisposeAsync().AsTask().GetAwaiter().GetResult();
         }
         return Cli.ExitOk;

@@ -40,19 +40,20 @@ public static class ShowBatchCommand
         {
             string a = reader.Flag;
             string Next() => reader.Value();
-            int Int(int min)
+            int Int(int min, int max = int.MaxValue)
             {
                 string v = Next();
                 if (!int.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out int r) || r < min)
                     throw new UsageException($"show-batch: {a} expects an integer >= {min}, got '{v}'");
+                if (r > max) throw new UsageException($"show-batch: {a} expects an integer from {min} to {max}, got '{v}'");
                 return r;
             }
             switch (a)
             {
                 case "--out": outPath = Next(); break;
-                case "--size": size = Int(2); break;
-                case "--rows": rows = Int(1); break;
-                case "--cols": cols = Int(1); break;
+                case "--size": size = Int(2, Limits.MaxSize); break;
+                case "--rows": rows = Int(1, Limits.MaxGrid); break;
+                case "--cols": cols = Int(1, Limits.MaxGrid); break;
                 case "--seed": seed = (ulong)Int(0); break;
                 case "--flip-vert": reader.NoValue(); flipVert = true; break;
                 case "--no-augment": reader.NoValue(); augment = false; break;
@@ -71,6 +72,8 @@ public static class ShowBatchCommand
             }
         }
         if (outPath is null) throw new UsageException("show-batch: --out <grid.png> is required");
+        OutputFolder.CheckFile(outPath, "show-batch", "--out");   // before the images are read
+        Limits.CheckBatch("show-batch", rows * cols, 3, (size, size));
 
         IImageSource ds = data is null ? new IdxImageSource(Mnist.LoadEmbedded().Train) : Load(data, imageFolder, suffix, multi);
         var tf = new ImageTransform(size, size, resize, new AugmentOptions { FlipVert = flipVert });

@@ -43,6 +43,8 @@ public static class TrainCommand
         // when other code in the process draws concurrently (the CLI tests run in parallel).
         Rng.Manual(o.Seed);
         var rng = new Rng(o.Seed);
+        // --out is checked (and its staging folder made) before any data is read or any epoch runs
+        using var output = o.Out is null ? null : OutputFolder.Prepare(o.Out, "train", OutNames);
         var data = TrainData.Load(o, device, rng);
         MetricList.Parse(o.Metrics, data.MultiLabel, o.Thresh, "train");   // a metric of the wrong kind fails before any output
         log.WriteLine($"data: {data.Description} ({data.TrainCount} train, {data.ValidCount} valid images of {data.Bunch.Size.H}x{data.Bunch.Size.W}, {data.Classes.Count} classes{(data.MultiLabel ? ", multi-label" : "")})");
@@ -52,7 +54,7 @@ public static class TrainCommand
         var model = (o.Pretrained is null ? Architectures.Build(o.Arch, new ArchArgs(data.Bunch.Channels, data.Classes.Count), rng)
                                           : PretrainedCnn(o, data.Bunch.Channels, data.Classes.Count, rng)).To(device);
         var result = Fit(o, data, model, table, log, "train");
-        Finish(o, result, stdout, device, "train", o.Thresh ?? 0.5f);
+        Finish(o, result, stdout, stderr, output, device, "train", o.Thresh ?? 0.5f);
         return Cli.ExitOk;
     }
 
@@ -79,8 +81,17 @@ public static class TrainCommand
             throw new UsageException($"train: --pretrained needs --arch resnet18 or resnet34 (torchvision weights), got --arch {o.Arch}");
         var model = (Sequential)Architectures.Build("cnn_" + arch, new ArchArgs(channels, classes), rng);
         var state = TorchCheckpoint.StripPrefix(TorchCheckpoint.LoadAny(o.Pretrained!), "module.");
-        if (channels != 3) state = CnnModel.AdaptInputChannels(state, channels);
-        CnnModel.LoadBody(model, arch == "resnet18" ? ResNet.ResNet18() : ResNet.ResNet34(), state);
+        try
+        {
+            if (channels != 3) state = CnnModel.AdaptInputChannels(state, channels);
+            CnnModel.LoadBody(model, arch == "resnet18" ? ResNet.ResNet18() : ResNet.ResNet34(), state);
+        }
+        catch (NativeCnnException e)
+        {
+            // every message names the file (the library's speak of "the pretrained weights" and their keys)
+            throw new NativeCnnException($"train: --pretrained '{o.Pretrained}' for --arch {arch}: {e.Message}");
+        }
+        ExportBundle.RefuseNonFinite(state, $"train: --pretrained '{o.Pretrained}'");   // NaN weights would train to NaN
         return model;
     }
 
@@ -106,7 +117,8 @@ public static class TrainCommand
         if (o.Resume is { } checkpoint)
         {
             // fastai's learn.load before the next fit: weights, optimizer state (and loss scale); a file of
-            // another architecture or optimizer is refused, naming it, before anything changes
+            // another architecture, classes, input or optimizer is refused, naming it, before anything changes
+            CheckResume(checkpoint, learn, command);
             learn.Load(checkpoint);
             log.WriteLine($"resumed from {checkpoint}");
         }
@@ -121,8 +133,8 @@ public static class TrainCommand
     }
 
     /// <summary>--out (bundle, checkpoint, metrics.json) and --json, shared by train and finetune.</summary>
-    internal static void Finish(TrainOptions o, RunResult run, TextWriter stdout, Device device, string command, float threshold,
-                                IReadOnlyDictionary<string, object>? extraSettings = null)
+    internal static void Finish(TrainOptions o, RunResult run, TextWriter stdout, TextWriter stderr, OutputFolder? output, Device device,
+                                string command, float threshold, IReadOnlyDictionary<string, object>? extraSettings = null)
     {
         var learn = run.Learner;
         var settings = new Dictionary<string, object>
@@ -135,30 +147,74 @@ public static class TrainCommand
         if (o.Resume is not null) settings["resumed_from"] = o.Resume;
         if (extraSettings is not null) foreach (var (k, v) in extraSettings) settings[k] = v;
 
-        if (o.Out is { } dir)
+        if (output is not null)
         {
-            Directory.CreateDirectory(dir);
+            // Everything goes to the staging folder, then switches in as one set (OutputFolder).
+            OutputFolder.Pause("start");
             var info = ExportBundle.Describe(learn, threshold);
-            ExportBundle.Save(learn, info, Path.Combine(dir, "model"));   // float32 weights, also after --fp16
-            Checkpoint.Save(learn, Path.Combine(dir, "checkpoint.safetensors"), withOpt: true, info.ToMetadata());
+            ExportBundle.Save(learn, info, output.PathOf("model"));   // float32 weights, also after --fp16
+            OutputFolder.Pause("model written");
+            Checkpoint.Save(learn, output.PathOf("checkpoint.safetensors"), withOpt: true, info.ToMetadata());
+            OutputFolder.Pause("checkpoint written");
             var json = RunJson.Metrics(learn, run.Seconds, settings);
-            AtomicFile.Write(Path.Combine(dir, "metrics.json"), s => s.Write(json));
-            // The report: loss curves, lr/momentum schedule, metrics, and for single-label data the
-            // confusion matrix and top losses (one more pass over the validation set).
-            var interp = learn.Data.MultiLabel || learn.Data.Valid.BatchCount == 0 ? null : ClassificationInterpretation.FromLearner(learn);
-            var summary = settings.ToDictionary(kv => kv.Key, kv => kv.Value switch
-            {
-                int[] a => string.Join(" x ", a),
-                IFormattable f => f.ToString(null, System.Globalization.CultureInfo.InvariantCulture),
-                _ => kv.Value?.ToString() ?? "",
-            });
-            learn.WriteHtmlReport(Path.Combine(dir, "report.html"), interp, summary);
+            AtomicFile.Write(output.PathOf("metrics.json"), s => s.Write(json));
+            OutputFolder.Pause("metrics written");
+            WriteReport(learn, settings, output.PathOf("report.html"), stderr);
+            output.Commit();
         }
 
         if (o.Json)
         {
             stdout.WriteLine(RunJson.Summary(learn, run.Seconds, settings));
             stdout.Flush();
+        }
+    }
+
+    /// <summary>--resume: the checkpoint's recorded architecture, classes and input (channels, size, labels)
+    /// must be this run's; the differences are named in one short line.</summary>
+    private static void CheckResume(string checkpoint, Learner learn, string command)
+    {
+        var (_, meta) = Checkpoint.Read(checkpoint);
+        if (!meta.ContainsKey(BundleInfo.FormatKey)) return;   // no settings recorded: Load's key-by-key check remains
+        var info = BundleInfo.FromMetadata(meta, checkpoint);
+        var d = learn.Data;
+        static string Names(IReadOnlyList<string>? c) => c is null ? "unknown" : c.Count <= 4 ? string.Join(", ", c) : $"{string.Join(", ", c.Take(4))}, ... ({c.Count})";
+        var diffs = new List<string>();
+        if (Architectures.SpecOf(learn.Model)?.Name is { } arch && arch != info.Arch) diffs.Add($"architecture {info.Arch}, not {arch} (--arch)");
+        if (d.Classes is null || !info.Classes.SequenceEqual(d.Classes)) diffs.Add($"classes ({Names(info.Classes)}), not the data's ({Names(d.Classes)})");
+        if (info.Channels != d.Channels) diffs.Add($"{info.Channels} input channels, not {d.Channels} (--channels)");
+        if (info.Size != d.Size) diffs.Add($"input size {info.Size.H}x{info.Size.W}, not {d.Size.H}x{d.Size.W} (--size)");
+        if (info.MultiLabel != d.MultiLabel) diffs.Add(info.MultiLabel ? "multi-label outputs, not single-label" : "single-label outputs, not multi-label");
+        if (diffs.Count > 0)
+            throw new NativeCnnException($"{command}: checkpoint '{checkpoint}' (--resume) does not fit this run: it has {string.Join("; ", diffs)}");
+    }
+
+    /// <summary>Tests only: called before the report is written, to make it fail.</summary>
+    [ThreadStatic] internal static Action<string>? ReportFault;
+
+    /// <summary>The names a train (or finetune) --out folder holds.</summary>
+    internal static readonly string[] OutNames = { "model", "checkpoint.safetensors", "metrics.json", "report.html" };
+
+    /// <summary>report.html: loss curves, lr/momentum schedule, metrics, and for single-label data the confusion
+    /// matrix and top losses (one more pass over the validation set). A report that fails costs a warning,
+    /// never the trained model: the rest of the set is written and switched in all the same.</summary>
+    private static void WriteReport(Learner learn, Dictionary<string, object> settings, string path, TextWriter stderr)
+    {
+        try
+        {
+            ReportFault?.Invoke(path);
+            var interp = learn.Data.MultiLabel || learn.Data.Valid.BatchCount == 0 ? null : ClassificationInterpretation.FromLearner(learn);
+            var summary = settings.ToDictionary(kv => kv.Key, kv => kv.Value switch
+            {
+                int[] a => string.Join(" x ", a),
+                IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
+                _ => kv.Value?.ToString() ?? "",
+            });
+            learn.WriteHtmlReport(path, interp, summary);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            stderr.WriteLine($"nativecnn: warning: report.html was not written ({e.GetType().Name}: {e.Message.ReplaceLineEndings(" ")}); the model, checkpoint and metrics.json are");
         }
     }
 

@@ -72,6 +72,7 @@ internal static class TrainData
     /// <summary>IDX (MNIST) data through BatchIterator, normalised with MNIST's statistics.</summary>
     public static LoadedData FromIdx(TrainOptions o, ImageDataset train, ImageDataset valid, string name, Device device, Rng rng)
     {
+        RequireTwoClasses(name, train.Classes, null, false);
         if (o.BatchSize > train.Count)
             throw new UsageException($"train: --bs {o.BatchSize} is larger than the {train.Count} training images; expected at most {train.Count}");
         var trainBatches = new BatchIterator(train, o.BatchSize, shuffle: true, dropLast: true, rng: rng, device: device);
@@ -108,8 +109,10 @@ internal static class TrainData
                                        ResizeMethod resize = ResizeMethod.Crop, TwoChannelFill fill = TwoChannelFill.Zeros, string command = "train")
     {
         if (train.Count == 0) throw new NativeCnnException($"{name}: no training images (all {valid.Count} went to validation; lower --valid-pct)");
+        RequireTwoClasses(name, classes.Count, classes, train.MultiLabel);
         if (o.BatchSize > train.Count)
             throw new UsageException($"{command}: --bs {o.BatchSize} is larger than the {train.Count} training images; expected at most {train.Count}");
+        Limits.CheckBatch(command, Math.Max(o.BatchSize, 64), channels, size);
         var tf = new ImageTransform(size.H, size.W, resize, augment ? new AugmentOptions() : AugmentOptions.None);
         var common = new DataLoaderOptions { Channels = channels, Normalize = stats, Device = device, TwoChannelFill = fill };
         var trainLoader = new DataLoader(train, tf, common with { BatchSize = o.BatchSize, Shuffle = true, DropLast = true, Train = augment }, rng);
@@ -121,6 +124,15 @@ internal static class TrainData
             Classes = classes, Stats = stats, Channels = channels, Size = size, MultiLabel = train.MultiLabel,
         };
         return new LoadedData(bunch, train.Count, valid.Count, name);
+    }
+
+    /// <summary>A single-label classifier of one class learns nothing (loss 0, accuracy 1, that class for any
+    /// input): refused, naming the data and the class.</summary>
+    private static void RequireTwoClasses(string name, int count, IReadOnlyList<string>? classes, bool multiLabel)
+    {
+        if (multiLabel || count >= 2) return;
+        throw new NativeCnnException($"--data '{name}' has {count} class{(count == 1 ? "" : "es")}{(classes is { Count: > 0 } ? $" ({string.Join(", ", classes)})" : "")}; " +
+                                     "single-label classification needs at least 2 classes (add a folder or label per class)");
     }
 
     /// <summary>At most <paramref name="n"/> items spread evenly over the set (so every class keeps some).</summary>

@@ -123,9 +123,9 @@ public sealed class TrainOptions
             if (extra is not null && extra(arg, r.Value)) continue;
             switch (arg)
             {
-                case "--epochs": o.Epochs = PositiveInt(command, arg, r.Value()); break;
+                case "--epochs": o.Epochs = PositiveInt(command, arg, r.Value(), Limits.MaxEpochs); break;
                 case "--lr": o.Lr = PositiveFloat(command, arg, r.Value()); break;
-                case "--bs": o.BatchSize = PositiveInt(command, arg, r.Value()); break;
+                case "--bs": o.BatchSize = PositiveInt(command, arg, r.Value(), Limits.MaxBatch); break;
                 case "--seed":
                 {
                     var v = r.Value();
@@ -158,8 +158,8 @@ public sealed class TrainOptions
                     o.Arch = v;
                     break;
                 }
-                case "--size": o.Size = PositiveInt(command, arg, r.Value()); break;
-                case "--channels": o.Channels = PositiveInt(command, arg, r.Value()); break;
+                case "--size": o.Size = PositiveInt(command, arg, r.Value(), Limits.MaxSize); break;
+                case "--channels": o.Channels = PositiveInt(command, arg, r.Value(), Limits.MaxChannels); break;
                 case "--thresh":
                 {
                     var v = r.Value();
@@ -205,7 +205,7 @@ public sealed class TrainOptions
                     o.Pretrained = v;
                     break;
                 }
-                case "--unfreeze": o.Unfreeze = PositiveInt(command, arg, r.Value()); break;
+                case "--unfreeze": o.Unfreeze = PositiveInt(command, arg, r.Value(), Limits.MaxEpochs); break;
                 case "--resume":
                 {
                     var v = r.Value();
@@ -233,10 +233,11 @@ public sealed class TrainOptions
     private static bool IsCudaIndex(string v) =>
         v.StartsWith("cuda:", StringComparison.Ordinal) && int.TryParse(v.AsSpan(5), NumberStyles.None, CultureInfo.InvariantCulture, out _);
 
-    internal static int PositiveInt(string command, string flag, string value)
+    internal static int PositiveInt(string command, string flag, string value, int max = int.MaxValue)
     {
         if (!int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var v) || v <= 0)
-            throw new UsageException($"{command}: {flag} expects a positive integer, got '{value}'");
+            throw new UsageException($"{command}: {flag} expects a positive integer{(max < int.MaxValue ? $" up to {max:D}" : "")}, got '{value}'");
+        if (v > max) throw new UsageException($"{command}: {flag} expects a positive integer up to {max:D}, got '{value}'");
         return v;
     }
 

@@ -2,7 +2,7 @@
 // is decoded (training decoder, pixel limit, time bound) for the model serving when the request came,
 // and predicted through the batcher. POST /api/corrections: one image and its right class (multi-label:
 // one or more "class" fields); the model predicts it again for the log, then CorrectionStore writes it.
-// GET /api/model, POST /api/reload, GET /healthz, GET /metrics. Must hold: a refused request gets a 4xx
+// GET /api/model, POST /api/reload, GET /healthz, GET /metrics (JSON). Must hold: a refused request gets a 4xx
 // with {"error": why} and writes nothing; only a fully checked correction reaches the store.
 using System.Diagnostics;
 using Microsoft.AspNetCore.Builder;
@@ -19,10 +19,17 @@ internal static class ApiEndpoints
         {
             var clock = Stopwatch.StartNew();
             var model = host.Current;
-            var (images, _) = await Uploads.ReadAsync(ctx, o);
-            if (images.Count == 0) throw new RequestException(400, "no image in the request; send the image bytes as the body, or multipart/form-data with one or more file parts");
-            var inputs = await Task.WhenAll(images.Select(u => Uploads.PrepareAsync(model, u, o)));
-            var predictions = await Task.WhenAll(inputs.Select((x, i) => batcher.PredictAsync(model, x, images[i].Name)));
+            Task<Prediction>[] queued;
+            List<Upload> images;
+            // From the first byte read to the last image queued, the batcher knows this request is coming.
+            using (batcher.Preparing())
+            {
+                (images, _) = await Uploads.ReadAsync(ctx, o);
+                if (images.Count == 0) throw new RequestException(400, "no image in the request; send the image bytes as the body, or multipart/form-data with one or more file parts");
+                var inputs = await Task.WhenAll(images.Select(u => Uploads.PrepareAsync(model, u, o)));
+                queued = inputs.Select((x, i) => batcher.PredictAsync(model, x, images[i].Name)).ToArray();
+            }
+            var predictions = await Task.WhenAll(queued);
             metrics.Predicted(images.Count, clock.Elapsed);
             return Results.Json(new
             {
@@ -40,8 +47,11 @@ internal static class ApiEndpoints
                 var (images, fields) = await Uploads.ReadAsync(ctx, o);
                 if (images.Count == 0) throw new RequestException(400, "no image in the request; send multipart/form-data with the image as a file part and its class as the 'class' field");
                 if (images.Count > 1) throw new RequestException(400, $"the request holds {images.Count} images; send one correction per request");
+                // One class per field; a field that is no class of the model may list several, comma-separated.
                 var given = (fields.TryGetValue("class", out var v) ? v.ToArray() : Array.Empty<string?>())
-                    .SelectMany(s => (s ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)).ToArray();
+                    .SelectMany(s => s is null ? Array.Empty<string>()
+                        : IndexOf(model.Info.Classes, s) >= 0 ? new[] { s }
+                        : s.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)).ToArray();
                 if (given.Length == 0) throw new RequestException(400, "the 'class' field is missing; give the right class of the image");
                 var indices = new List<int>();
                 foreach (var name in given)
@@ -53,9 +63,11 @@ internal static class ApiEndpoints
                 if (!model.Info.MultiLabel && indices.Distinct().Count() > 1)
                     throw new RequestException(422, $"the model is single-label; give one class, got {given.Length} ({string.Join(", ", given.Select(Clip))})");
                 var upload = images[0];
-                var x = await Uploads.PrepareAsync(model, upload, o);
+                Task<Prediction> queued;
+                using (batcher.Preparing())
+                    queued = batcher.PredictAsync(model, await Uploads.PrepareAsync(model, upload, o), upload.Name);
+                var predicted = await queued;
                 string ext = Uploads.ExtensionOf(upload.Bytes);
-                var predicted = await batcher.PredictAsync(model, x, upload.Name);
                 var result = store.Add(upload.Bytes, ext, indices, model, predicted, upload.Name);
                 metrics.Correction(result.StoredNow);
                 return Results.Json(new
@@ -105,7 +117,7 @@ internal static class ApiEndpoints
     {
         sha256 = m.Sha256,
         generation = m.Generation,
-        loaded_at = m.LoadedAt.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
+        loaded_at = m.LoadedAt.UtcDateTime.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
     };
 
     private static object Describe(LoadedModel m, Prediction p, int topK)

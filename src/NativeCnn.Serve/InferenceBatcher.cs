@@ -1,7 +1,8 @@
 // Dynamic batching (as Triton's): requests put prepared images on a queue; one loop takes the first
 // waiting image, then more until the batch holds MaxBatch images or MaxWait has passed since the first,
-// and runs them through the model in one forward pass. While a pass runs, new requests queue up, so under
-// load batches fill without waiting. Each image carries the model it was prepared for: a batch that
+// and runs them through the model in one forward pass. It waits only while more images are on their way
+// (requests being decoded, counted by Preparing()), so a lone request is never held back, and while a
+// pass runs new requests queue up, so under load batches fill without waiting. Each image carries the model it was prepared for: a batch that
 // spans a reload runs each model's images on that model, so no request in flight fails.
 // Must hold: one forward pass at a time (a backend is driven by one thread at a time); every queued
 // image's task completes (with its prediction, or the forward pass's exception), also at shutdown.
@@ -32,6 +33,23 @@ public sealed class InferenceBatcher : IAsyncDisposable
         _loop = Task.Factory.StartNew(RunAsync, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
     }
 
+    private int _preparing;
+
+    /// <summary>Marks a request whose images are being decoded and will be queued: the batcher waits (up
+    /// to the maximum wait) for them rather than starting a pass without them. Dispose the token after
+    /// queueing the images, or when decoding fails.</summary>
+    public IDisposable Preparing()
+    {
+        Interlocked.Increment(ref _preparing);
+        return new PreparingToken(this);
+    }
+
+    private sealed class PreparingToken(InferenceBatcher owner) : IDisposable
+    {
+        private int _done;
+        public void Dispose() { if (Interlocked.Exchange(ref _done, 1) == 0) Interlocked.Decrement(ref owner._preparing); }
+    }
+
     /// <summary>Queues one prepared image for <paramref name="model"/>; completes with its prediction.</summary>
     public Task<Prediction> PredictAsync(LoadedModel model, float[] input, string name)
     {
@@ -52,7 +70,7 @@ public sealed class InferenceBatcher : IAsyncDisposable
             {
                 if (reader.TryRead(out var job)) { batch.Add(job); continue; }
                 var left = deadline - DateTime.UtcNow;
-                if (batch.Count > 0 && left <= TimeSpan.Zero) break;
+                if (batch.Count > 0 && (left <= TimeSpan.Zero || Volatile.Read(ref _preparing) == 0)) break;
                 using var wait = new CancellationTokenSource(left > TimeSpan.Zero ? left : TimeSpan.Zero);
                 try { if (!await reader.WaitToReadAsync(wait.Token).ConfigureAwait(false)) break; }
                 catch (OperationCanceledException) { break; }

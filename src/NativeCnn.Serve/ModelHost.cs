@@ -96,10 +96,11 @@ public sealed class ModelHost : IDisposable
         lock (_reload)
         {
             LastReloadAttempt = DateTimeOffset.UtcNow;
+            (long, DateTime)? signature = null;
             try
             {
                 var file = ExportBundle.Resolve(_path);
-                var signature = Signature(file);
+                signature = Signature(file);
                 if (file == _current.WeightsFile && Hash(file) == _current.Sha256)
                 {
                     _seen = signature;
@@ -117,6 +118,8 @@ public sealed class ModelHost : IDisposable
             {
                 LastReloadError = e.Message.ReplaceLineEndings(" ");
                 ReloadFailures++;
+                // The watcher does not try the same refused file again; a new write changes the signature.
+                if (signature is not null) _seen = signature;
                 result = new ReloadResult("failed", _current, LastReloadError);
             }
         }
@@ -133,12 +136,13 @@ public sealed class ModelHost : IDisposable
             (long, DateTime)? now;
             try { now = Signature(ExportBundle.Resolve(_path)); }
             catch (Exception e) when (e is NativeCnnException or IOException or UnauthorizedAccessException) { now = null; }
-            if (now is null || now == _seen) { _candidate = null; return; }
-            if (now != _candidate) { _candidate = now; return; }
-            _candidate = null;
-            var r = Reload();
-            // A refused bundle is not retried until the file changes again.
-            if (r.Status == "failed") _seen = now;
+            lock (_reload)   // _seen is written by reloads from requests too
+            {
+                if (now is null || now == _seen) { _candidate = null; return; }
+                if (now != _candidate) { _candidate = now; return; }
+                _candidate = null;
+            }
+            Reload();
         }
         finally { Volatile.Write(ref _polling, 0); }
     }

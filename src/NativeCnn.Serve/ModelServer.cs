@@ -48,6 +48,9 @@ public sealed class ModelServer : IAsyncDisposable
     /// <summary>The bound address, e.g. http://127.0.0.1:8080/ (with the chosen port when Port was 0).</summary>
     public Uri Address { get; }
 
+    /// <summary>Cancelled when the host is asked to stop (SIGTERM, or Ctrl+C in a terminal): the caller then disposes the server.</summary>
+    public CancellationToken Stopping => _app.Lifetime.ApplicationStopping;
+
     /// <summary>Loads the model (throws naming the bundle when it cannot), binds and starts serving.</summary>
     public static async Task<ModelServer> StartAsync(ServeOptions options, CancellationToken cancel = default)
     {

@@ -1,5 +1,5 @@
-// Reading images out of a request: raw image bytes as the body, or multipart/form-data with one or more
-// file parts (and text fields, e.g. a correction's class). Limits are enforced while reading: a body
+// Reading images out of a request: multipart/form-data with one or more file parts (and text fields, e.g.
+// a correction's class), or any other body as one image's raw bytes (text fields then from the query). Limits are enforced while reading: a body
 // over the size limit is 413 whether or not it declared its length; a malformed or empty request is
 // 400. Decoding (the training decoder, with the server's pixel limit) runs under a time bound.
 // Must hold: every refusal is a RequestException with its status code and a one-line reason; the
@@ -36,10 +36,10 @@ internal static class Uploads
         var fields = new Dictionary<string, StringValues>(StringComparer.Ordinal);
         try
         {
-            if (request.HasFormContentType)
+            // Multipart bodies hold file parts; any other body is the image's bytes, whatever its declared
+            // type (curl --data-binary says application/x-www-form-urlencoded).
+            if (request.ContentType is { } type && type.StartsWith("multipart/form-data", StringComparison.OrdinalIgnoreCase))
             {
-                if (!request.ContentType!.StartsWith("multipart/form-data", StringComparison.OrdinalIgnoreCase))
-                    throw new RequestException(400, $"content type '{request.ContentType}' holds no files; send the image bytes as the body, or multipart/form-data with file parts");
                 var form = await request.ReadFormAsync(new FormOptions { MultipartBodyLengthLimit = o.MaxBodyBytes, ValueCountLimit = 64 + o.MaxImagesPerRequest }, ctx.RequestAborted);
                 foreach (var f in form.Files)
                 {

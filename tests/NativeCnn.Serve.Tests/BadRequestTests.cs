@@ -1,8 +1,9 @@
 // Every request the server refuses, with its status code and reason, and with nothing written to the
 // corrections folder: a body over the size limit (declared or chunked), too many images, no image, a
-// form without files, bytes that are not an image, a truncated image, an image over the pixel limit
+// form instead of an image, bytes that are not an image, a truncated image, an image over the pixel limit
 // (a header claiming 100000x100000 is refused from the header alone), a missing or unknown class, a
-// class that tries to be a path, two classes for a single-label model, and corrections switched off.
+// class that tries to be a path, two classes for a single-label model, an image slower to decode than
+// the time bound, and corrections switched off.
 using System.Buffers.Binary;
 using System.Net;
 using System.Net.Http.Headers;
@@ -43,7 +44,7 @@ public class BadRequestTests
         { "api/predict", "over the body limit", 413, "over the limit" },
         { "api/predict", "over the body limit, chunked", 413, "over the limit" },
         { "api/predict", "too many images", 413, "over the limit of 3 per request" },
-        { "api/predict", "url-encoded form", 400, "holds no files" },
+        { "api/predict", "url-encoded form", 422, "not a known image type" },
         { "api/predict", "not an image", 422, "not a known image type" },
         { "api/predict", "truncated", 422, "truncated" },
         { "api/predict", "over the pixel limit", 422, "over the limit of 10000" },
@@ -134,6 +135,26 @@ public class BadRequestTests
         var (_, metrics) = await Api.Get(http, "metrics");
         Assert.Equal(1, metrics.GetProperty("requests").GetProperty("client_errors").GetInt64());
         Assert.Equal(0, metrics.GetProperty("corrections").GetProperty("stored").GetInt64());
+    }
+
+    [Theory]
+    [InlineData("api/predict")]
+    [InlineData("api/corrections")]
+    public async Task AnImageThatDecodesTooSlowlyIsRefused(string endpoint)
+    {
+        using var dir = new TempDir();
+        var model = dir.Sub("model");
+        Bundles.Write(model);
+        var corrections = dir.Sub("corrections");
+        var before = Api.Files(dir.Path);
+        // A bound no decode can meet (a tenth of a microsecond) against a 1000x1000 image (milliseconds).
+        await using var server = await ModelServer.StartAsync(Api.Options(model, corrections) with { DecodeTimeout = TimeSpan.FromTicks(1) });
+        using var http = Api.Client(server);
+        var image = Images.Png(1, 1000, 1000);
+        var (status, json) = await Api.Post(http, endpoint, endpoint == "api/predict" ? Api.Raw(image) : Api.Correction(image, "cat"));
+        Assert.Equal(422, status);
+        Assert.Contains("took longer than", json.GetProperty("error").GetString());
+        Assert.Equal(before, Api.Files(dir.Path));
     }
 
     [Fact]

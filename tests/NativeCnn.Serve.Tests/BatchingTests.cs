@@ -2,7 +2,8 @@
 // that spans two models runs each image on the model it was prepared for, concurrent HTTP requests share
 // passes and get the same answers as one at a time, and the same holds on the GPU backend (ILGPU's CPU
 // simulator, tiny). Counts of passes come from the metrics; no timing is asserted (the waits are long
-// enough that all the images queued back to back land in one batch).
+// enough, and the batcher is told more images are coming (Preparing), so all the images queued back to
+// back land in one batch).
 using NativeCnn.Cli;
 using NativeCnn.Training;
 using Xunit;
@@ -25,7 +26,8 @@ public class BatchingTests
 
         var metrics = new ServeMetrics();
         var batcher = new InferenceBatcher(maxBatch: 4, maxWait: TimeSpan.FromSeconds(2), metrics);
-        var tasks = x.Select((v, i) => batcher.PredictAsync(m, v, $"i{i}")).ToArray();
+        Task<Prediction>[] tasks;
+        using (batcher.Preparing()) tasks = x.Select((v, i) => batcher.PredictAsync(m, v, $"i{i}")).ToArray();
         var got = await Task.WhenAll(tasks);
         await batcher.DisposeAsync();
         for (int i = 0; i < 10; i++)
@@ -49,7 +51,8 @@ public class BatchingTests
         var x = Inputs(a.Predictor, 6);
         var metrics = new ServeMetrics();
         var batcher = new InferenceBatcher(maxBatch: 16, maxWait: TimeSpan.FromSeconds(1), metrics);
-        var tasks = x.Select((v, i) => batcher.PredictAsync(i % 2 == 0 ? a : b, v, $"i{i}")).ToArray();
+        Task<Prediction>[] tasks;
+        using (batcher.Preparing()) tasks = x.Select((v, i) => batcher.PredictAsync(i % 2 == 0 ? a : b, v, $"i{i}")).ToArray();
         var got = await Task.WhenAll(tasks);
         await batcher.DisposeAsync();
         for (int i = 0; i < 6; i++)
@@ -101,7 +104,9 @@ public class BatchingTests
         var x = Inputs(cpu.Current.Predictor, 3);
         var metrics = new ServeMetrics();
         var batcher = new InferenceBatcher(maxBatch: 8, maxWait: TimeSpan.FromSeconds(1), metrics);
-        var got = await Task.WhenAll(x.Select((v, i) => batcher.PredictAsync(gpu.Current, v, $"i{i}")));
+        Task<Prediction>[] tasks;
+        using (batcher.Preparing()) tasks = x.Select((v, i) => batcher.PredictAsync(gpu.Current, v, $"i{i}")).ToArray();
+        var got = await Task.WhenAll(tasks);
         await batcher.DisposeAsync();
         var reference = cpu.Current.Predictor.PredictPrepared(x, new[] { "0", "1", "2" });
         for (int i = 0; i < 3; i++)

@@ -161,6 +161,29 @@ public class ServeApiTests
     }
 
     [Fact]
+    public async Task ARawBodyCorrectionTakesItsClassFromTheQuery()
+    {
+        using var dir = new TempDir();
+        var model = dir.Sub("model");
+        Bundles.Write(model, seed: 3);
+        var corrections = dir.Sub("corrections");
+        await using var server = await ModelServer.StartAsync(Api.Options(model, corrections));
+        using var http = Api.Client(server);
+        var image = Images.Png(12);
+        string sha = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(image));
+        // As curl --data-binary sends it: declared as a url-encoded form, the body is the image.
+        var body = new ByteArrayContent(image);
+        body.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/x-www-form-urlencoded");
+        var (status, c) = await Api.Post(http, "api/corrections?class=fish", body);
+        Assert.Equal(201, status);
+        Assert.Equal($"fish/{sha}.png", c.GetProperty("file").GetString());
+        Assert.Equal(image, File.ReadAllBytes(Path.Combine(corrections, "fish", sha + ".png")));
+        var line = JsonDocument.Parse(File.ReadAllLines(Path.Combine(corrections, CorrectionStore.LogName)).Single()).RootElement;
+        Assert.Equal("upload", line.GetProperty("upload_name").GetString());
+        Assert.EndsWith("Z", line.GetProperty("time").GetString());
+    }
+
+    [Fact]
     public async Task AMultiLabelCorrectionIsStoredUnderEachGivenLabel()
     {
         using var dir = new TempDir();
@@ -177,5 +200,12 @@ public class ServeApiTests
         Assert.Equal(new[] { $"cat/{sha}.png", CorrectionStore.LogName, $"fish/{sha}.png" }, Api.Files(corrections));
         var line = JsonDocument.Parse(File.ReadAllLines(Path.Combine(corrections, CorrectionStore.LogName)).Single()).RootElement;
         Assert.Equal(new[] { "fish", "cat" }, line.GetProperty("classes").EnumerateArray().Select(e => e.GetString()));
+
+        // One field may list the set, comma-separated.
+        var second = Images.Png(10);
+        (status, c) = await Api.Post(http, "api/corrections", Api.Correction(second, "dog, cat"));
+        Assert.Equal(201, status);
+        Assert.Equal(new[] { "dog", "cat" }, c.GetProperty("classes").EnumerateArray().Select(e => e.GetString()));
+        Assert.Equal(5, Api.Files(corrections).Length);
     }
 }

@@ -24,8 +24,8 @@ public static class Bundles
 {
     public static readonly string[] Classes = { "cat", "dog", "fish" };
 
-    /// <summary>A mnist_cnn bundle for 16x16 grey images, weights drawn from <paramref name="seed"/>.</summary>
-    public static BundleInfo Write(string dir, int seed = 1, bool multiLabel = false, string[]? classes = null)
+    /// <summary>A mnist_cnn bundle for size x size (16 by default) grey images, weights drawn from <paramref name="seed"/>.</summary>
+    public static BundleInfo Write(string dir, int seed = 1, bool multiLabel = false, string[]? classes = null, int size = 16)
     {
         classes ??= Classes;
         var info = new BundleInfo
@@ -35,7 +35,7 @@ public static class Bundles
             Classes = classes,
             Stats = new NormStats(new[] { 0.5f }, new[] { 0.25f }),
             Channels = 1,
-            Size = (16, 16),
+            Size = (size, size),
             MultiLabel = multiLabel,
             Threshold = 0.5f,
         };

@@ -7,7 +7,7 @@
 namespace NativeCnn.Autograd;
 
 /// <summary>A per-thread count of FLOPs and output bytes while open (OpCost.Begin).</summary>
-public sealed class OpCost : IDisposable
+internal sealed class OpCost : IDisposable
 {
     [ThreadStatic] private static OpCost? _current;
 

@@ -7,7 +7,7 @@
 // tensor cores). Comments give shapes; "=" means the output is overwritten, "+=" accumulated.
 namespace NativeCnn.Backends;
 
-public interface IBackend
+internal interface IBackend
 {
     Device Device { get; }
 
@@ -89,6 +89,16 @@ public interface IBackend
     /// <summary>gx =, ggamma =, gbeta = (each if not null).</summary>
     void BatchNormBackward(Storage x, Storage gy, Storage? gamma, Storage saveMean, Storage saveInvStd,
                            Storage? gx, Storage? ggamma, Storage? gbeta, int n, int c, int hw);
+    /// <summary>Batch norm fused with what follows it: y = relu(batchnorm(x) + residual) in training mode
+    /// (the residual when not null, the ReLU when <paramref name="relu"/>), statistics as
+    /// BatchNormForwardTraining. x, residual and y share one dtype (float32, or float16 with float32
+    /// statistics and arithmetic; the batch norm's output rounded to float16 before the residual is added).</summary>
+    void BatchNormActForwardTraining(Storage x, Storage? residual, Storage? gamma, Storage? beta, Storage y, Storage saveMean, Storage saveInvStd,
+                                     Storage? runningMean, Storage? runningVar, int n, int c, int hw, float momentum, float eps, bool relu);
+    /// <summary>The backward of BatchNormActForwardTraining from its output y and gy (x's dtype): the ReLU's
+    /// mask is y &gt; 0; gResidual = the masked gy, gx, ggamma, gbeta as BatchNormBackward (each = if not null).</summary>
+    void BatchNormActBackward(Storage x, Storage y, Storage gy, Storage? gamma, Storage saveMean, Storage saveInvStd,
+                              Storage? gx, Storage? gResidual, Storage? ggamma, Storage? gbeta, int n, int c, int hw, bool relu);
 
     // ---- softmax and losses -------------------------------------------------------------
     /// <summary>x: (rows, cols) -> y = softmax or log_softmax over cols.</summary>

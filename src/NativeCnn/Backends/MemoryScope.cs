@@ -7,7 +7,7 @@ using NativeCnn.Backends;
 
 namespace NativeCnn;
 
-/// <summary>A per-thread scope whose allocations return to their pools when it ends (see the file header).</summary>
+/// <summary>Deterministic reuse of tensor memory in a training loop: every buffer allocated inside a scope returns to its device's pool when the scope is disposed, so after warm-up a step allocates nothing new. <c>using (MemoryScope.Begin()) { ... }</c>; tensors made inside must not be used after it. The Learner and Predictor open their own.</summary>
 public sealed class MemoryScope : IDisposable
 {
     [ThreadStatic] private static MemoryScope? _current;
@@ -38,6 +38,7 @@ public sealed class MemoryScope : IDisposable
         finally { _current = saved; }
     }
 
+    /// <summary>Ends the scope: its buffers go back to the pools.</summary>
     public void Dispose()
     {
         if (_disposed) return;

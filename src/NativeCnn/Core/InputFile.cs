@@ -1,8 +1,9 @@
 // Reading a user's input file safely: only a regular file (symbolic links followed) whose size is
 // known and within a limit is opened. Must hold: a FIFO, a device (/dev/zero), a socket or a folder
 // is refused BEFORE it is opened (opening a FIFO blocks until a writer comes; /dev/zero never ends),
-// and never more than the limit is read, even from a file that grows while it is read. Every refusal
-// is a NativeCnnException naming the file, what was expected and what was found.
+// and never more than the limit is read, even from a file that grows while it is read. A missing file
+// is a FileNotFoundException (.NET's standard type); every other refusal a NativeCnnException naming
+// the file, what was expected and what was found.
 namespace NativeCnn;
 
 internal static class InputFile
@@ -23,7 +24,7 @@ internal static class InputFile
         }
         catch (IOException e) { throw new NativeCnnException($"{what} '{path}' is a symbolic link that cannot be followed: {e.Message}"); }
         if (Directory.Exists(info.FullName)) throw new NativeCnnException($"{what} '{path}' is a folder; expected a regular file");
-        if (!info.Exists) throw new NativeCnnException($"{what} '{path}' does not exist");
+        if (!info.Exists) throw new FileNotFoundException($"{what} '{path}' does not exist", path);
         string target = info.FullName == Path.GetFullPath(path) ? "" : $" (a link to '{info.FullName}')";
         // A FIFO, socket or character device reports size 0 (as does an empty file): none holds an input.
         long length = ((FileInfo)info).Length;

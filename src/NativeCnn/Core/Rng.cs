@@ -5,10 +5,12 @@ using NativeCnn.Kernels;
 
 namespace NativeCnn;
 
+/// <summary>A seeded, counter-based random generator: each draw takes a fresh 64-bit seed from it, and element i of a draw depends only on (seed, i), so CPU and GPU give the same numbers. One seed makes a run reproducible.</summary>
 public sealed class Rng
 {
     private ulong _state;
 
+    /// <summary>A generator starting from <paramref name="seed"/>; the same seed gives the same sequence of draws.</summary>
     public Rng(ulong seed) { _state = seed; }
 
     /// <summary>The engine-wide generator; reseed it with <see cref="Manual"/>.</summary>
@@ -20,8 +22,10 @@ public sealed class Rng
     /// <summary>A fresh 64-bit seed for one draw; advances this generator.</summary>
     public ulong NextSeed() => Mix(_state++ ^ 0xA0761D6478BD642FUL);
 
+    /// <summary>A uniform integer in [0, <paramref name="maxExclusive"/>); advances this generator.</summary>
     public int NextInt(int maxExclusive) => (int)(NextSeed() % (ulong)maxExclusive);
 
+    /// <summary>A uniform double in [0, 1); advances this generator.</summary>
     public double NextDouble() => Uniform(NextSeed(), 0);
 
     // The hash lives in the kernels project so the CPU and GPU backends share one definition.

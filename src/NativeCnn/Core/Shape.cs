@@ -2,8 +2,10 @@
 // Shapes are never mutated after a tensor is made; every helper here returns fresh arrays.
 namespace NativeCnn;
 
+/// <summary>Helpers for shapes given as int spans: element counts, row-major strides, formatting.</summary>
 public static class Shape
 {
+    /// <summary>The number of elements of a shape (the product of its sizes; 1 for an empty shape), as a long.</summary>
     public static long Numel(ReadOnlySpan<int> shape)
     {
         long n = 1;
@@ -11,6 +13,7 @@ public static class Shape
         return n;
     }
 
+    /// <summary>Row-major strides of a shape: the last dimension has stride 1, each earlier one the product of the sizes after it.</summary>
     public static int[] ContiguousStrides(ReadOnlySpan<int> shape)
     {
         var strides = new int[shape.Length];
@@ -23,8 +26,10 @@ public static class Shape
         return strides;
     }
 
+    /// <summary>A shape as PyTorch prints it, e.g. "(64, 1, 28, 28)".</summary>
     public static string Format(ReadOnlySpan<int> shape) => "(" + string.Join(", ", shape.ToArray()) + ")";
 
+    /// <summary>True when two shapes have the same sizes in the same order.</summary>
     public static bool Equal(ReadOnlySpan<int> a, ReadOnlySpan<int> b) => a.SequenceEqual(b);
 
     /// <summary>NumPy broadcasting: align from the right; sizes must match or be 1.</summary>

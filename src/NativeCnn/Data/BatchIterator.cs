@@ -9,6 +9,7 @@
 
 namespace NativeCnn.Data;
 
+/// <summary>Mini-batches of an <see cref="ImageDataset"/> as (x: (B, 1, H, W) float32 normalised, y: (B) int32) on a device, staged once per epoch and yielded as views (no per-batch copy): the fast path for IDX data.</summary>
 public sealed class BatchIterator
 {
     private readonly ImageDataset _data;
@@ -17,6 +18,8 @@ public sealed class BatchIterator
     private readonly Device _device;
     private Tensor[] _staged = Array.Empty<Tensor>();
 
+    /// <summary>Batches of <paramref name="batchSize"/> images of <paramref name="data"/>, shuffled each epoch by <paramref name="rng"/> (null: <see cref="Rng.Global"/>) when <paramref name="shuffle"/>, without the short last batch when <paramref name="dropLast"/>; pixels become (v / 255 - <paramref name="mean"/>) / <paramref name="std"/>; made on <paramref name="device"/> (the CPU if null).</summary>
+    /// <exception cref="ArgumentException">The batch size or std is not positive, or dropLast would leave no batch.</exception>
     public BatchIterator(ImageDataset data, int batchSize, bool shuffle, bool dropLast = false, Rng? rng = null,
                          float mean = Mnist.Mean, float std = Mnist.Std, Device? device = null)
     {
@@ -37,9 +40,13 @@ public sealed class BatchIterator
         for (int i = 0; i < _normalised.Length; i++) _normalised[i] = data.Pixels[i] * scale + shift;
     }
 
+    /// <summary>Images per batch.</summary>
     public int BatchSize { get; }
+    /// <summary>Whether each epoch draws a new order.</summary>
     public bool Shuffle { get; }
+    /// <summary>Whether the short last batch is left out.</summary>
     public bool DropLast { get; }
+    /// <summary>Number of images.</summary>
     public int Count => _data.Count;
 
     /// <summary>Where the batches are made.</summary>

@@ -5,10 +5,19 @@
 namespace NativeCnn.Data;
 
 /// <summary>What fills the third channel when a 2-channel image feeds a 3-channel model.</summary>
-public enum TwoChannelFill { Zeros, Mean }
+public enum TwoChannelFill
+{
+    /// <summary>The third channel is zero.</summary>
+    Zeros,
+    /// <summary>The third channel is the mean of the first two.</summary>
+    Mean,
+}
 
+/// <summary>Adapts an image to the channel count a model takes: grey to RGB (replicated), grey + alpha to RGB (third channel by <see cref="TwoChannelFill"/>), RGBA to RGB (alpha dropped), anything to grey (BT.601 luma).</summary>
 public static class ChannelAdapter
 {
+    /// <summary><paramref name="img"/> with <paramref name="channels"/> channels (itself when it has them already); <paramref name="name"/> names it in errors.</summary>
+    /// <exception cref="ArgumentException">No conversion between the two counts is defined.</exception>
     public static DecodedImage Adapt(DecodedImage img, int channels, TwoChannelFill fill = TwoChannelFill.Zeros, string? name = null)
     {
         ArgumentNullException.ThrowIfNull(img);

@@ -5,6 +5,7 @@
 // the model's vocabulary is given.
 namespace NativeCnn.Data;
 
+/// <summary>How a CSV file of image names and labels is read.</summary>
 public sealed record CsvOptions
 {
     /// <summary>Folder the image names are relative to; null: the CSV file's folder.</summary>
@@ -16,12 +17,14 @@ public sealed record CsvOptions
     /// <summary>Space-separated labels per row (multi-label) instead of one label.</summary>
     public bool MultiLabel { get; init; }
 
+    /// <summary>The column separator (default ',').</summary>
     public char Delimiter { get; init; } = ',';
 
     /// <summary>The model's vocabulary; null builds it from the labels in the file.</summary>
     public IReadOnlyList<string>? Classes { get; init; }
 }
 
+/// <summary>Reads a CSV of <c>name,labels</c> rows (a header line first) into an <see cref="ImageFileDataset"/>.</summary>
 public static class CsvDataset
 {
     // File.ReadAllLines' reading: the encoding from a byte order mark (UTF-8 without one), \n, \r\n or \r line ends.
@@ -33,6 +36,9 @@ public static class CsvDataset
         return lines;
     }
 
+    /// <summary>The images named by <paramref name="csvPath"/>'s rows, labelled as the second column says; classes are the labels found (sorted) unless <paramref name="csv"/> gives them.</summary>
+    /// <exception cref="FileNotFoundException">The CSV file or an image it names does not exist.</exception>
+    /// <exception cref="ArgumentException">A row is malformed or names an unknown class (the message gives the line).</exception>
     public static ImageFileDataset Load(string csvPath, CsvOptions? csv = null, DatasetOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(csvPath);
@@ -59,6 +65,7 @@ public static class CsvDataset
             string path = Path.Combine(folder, name + csv.Suffix);
             rows.Add((path, labels, $"{origin} ('{name}')"));
         }
+        WarnDuplicates(rows, csvPath, NativeCnnLogging.Warner<ImageFileDataset>(options?.Warn, options?.Logger));
         IReadOnlyList<string> classes = csv.Classes ?? rows.SelectMany(r => r.Labels).Distinct().Order(StringComparer.Ordinal).ToArray();
         var items = rows.Select(r => new ImageItem(r.Path, r.Labels.Select(l =>
         {
@@ -69,8 +76,23 @@ public static class CsvDataset
         // A missing file is always an error naming its row, also when header validation is off.
         if (!(options?.SkipUnreadable ?? false))
             foreach (var it in items)
-                if (!File.Exists(it.Path)) throw new NativeCnnException($"{it.Origin}: image file '{it.Path}' does not exist");
+                if (!File.Exists(it.Path)) throw new FileNotFoundException($"{it.Origin}: image file '{it.Path}' does not exist", it.Path);
         return new ImageFileDataset(items, classes, csv.MultiLabel, csvPath, options);
+    }
+
+    // A file listed twice is trained on twice (and may land in both the training and the validation split);
+    // listed with different labels it teaches both. Neither is an error (fastai accepts them), neither is silent.
+    private static void WarnDuplicates(List<(string Path, string[] Labels, string Origin)> rows, string csvPath, Action<string> warn)
+    {
+        foreach (var g in rows.GroupBy(r => Path.GetFullPath(r.Path), StringComparer.Ordinal).Where(g => g.Count() > 1))
+        {
+            var list = g.ToList();
+            bool conflict = list.Select(r => string.Join(" ", r.Labels.Order(StringComparer.Ordinal))).Distinct(StringComparer.Ordinal).Count() > 1;
+            string where = string.Join(", ", list.Select(r => r.Origin[(r.Origin.IndexOf(" line ", StringComparison.Ordinal) + 1)..]));
+            warn(conflict
+                ? $"warning: CSV file '{csvPath}': image '{g.Key}' is listed {list.Count} times with different labels ({string.Join(" / ", list.Select(r => string.Join(" ", r.Labels)))}): {where}"
+                : $"warning: CSV file '{csvPath}': image '{g.Key}' is listed {list.Count} times with the same labels: {where}");
+        }
     }
 
     // One CSV line: fields may be double-quoted (a quoted field may hold the delimiter; "" is a quote).

@@ -11,10 +11,14 @@ using NativeCnn.Data.Transforms;
 
 namespace NativeCnn.Data;
 
+/// <summary>How a <see cref="DataLoader"/> batches: size, order, augmentation, workers, channels, normalisation, device.</summary>
 public sealed record DataLoaderOptions
 {
+    /// <summary>Images per batch (default 64).</summary>
     public int BatchSize { get; init; } = 64;
+    /// <summary>A new random order each epoch (drawn from the loader's Rng).</summary>
     public bool Shuffle { get; init; }
+    /// <summary>Leave out the last batch when it is smaller than BatchSize (training keeps batch statistics steady).</summary>
     public bool DropLast { get; init; }
 
     /// <summary>Random augmentation (training) instead of a centre crop only (validation).</summary>
@@ -29,6 +33,7 @@ public sealed record DataLoaderOptions
     /// <summary>Input channels of the model; every image is adapted to it (see ChannelAdapter).</summary>
     public int Channels { get; init; } = 3;
 
+    /// <summary>What fills the third channel when a 2-channel image feeds a 3-channel model (default zeros).</summary>
     public TwoChannelFill TwoChannelFill { get; init; } = TwoChannelFill.Zeros;
 
     /// <summary>Per-channel statistics; null leaves values in [0, 1].</summary>
@@ -37,13 +42,18 @@ public sealed record DataLoaderOptions
     /// <summary>Leave out items that fail to decode (warning + SkippedItems) instead of failing the epoch.</summary>
     public bool SkipUnreadable { get; init; }
 
+    /// <summary>Receives each warning (a skipped item); wins over <see cref="Logger"/>.</summary>
     public Action<string>? Warn { get; init; }
+    /// <summary>Where warnings go when <see cref="Warn"/> is null; null: <see cref="NativeCnnLogging.LoggerFactory"/>'s logger.</summary>
+    public Microsoft.Extensions.Logging.ILogger? Logger { get; init; }
+    /// <summary>Where batches are made (the model's device); null: the CPU.</summary>
     public Device? Device { get; init; }
 }
 
 /// <summary>One batch; Indices are the dataset indices of its rows.</summary>
 public sealed record Batch(Tensor X, Tensor Y, int[] Indices);
 
+/// <summary>Batches of an <see cref="IImageSource"/> as (x: (B, C, H, W) float32, normalised; y: (B) int32 labels, or (B, classes) multi-hot floats) on a device. Worker threads decode, adapt, transform and normalise ahead of the consumer; the order and each item's augmentation depend only on the seed.</summary>
 public sealed class DataLoader
 {
     private readonly IImageSource _data;
@@ -55,6 +65,8 @@ public sealed class DataLoader
     private Slot[] _slots = Array.Empty<Slot>();
     private int _skipped;
 
+    /// <summary>A loader over <paramref name="data"/> bringing each image to <paramref name="transform"/>'s size (and augmentation when <see cref="DataLoaderOptions.Train"/>); <paramref name="rng"/> seeds the order and augmentation (null: <see cref="Rng.Global"/>).</summary>
+    /// <exception cref="ArgumentException">An option is out of range, the statistics have another channel count, the dataset is empty, or DropLast would leave no batch.</exception>
     public DataLoader(IImageSource data, ImageTransform transform, DataLoaderOptions options, Rng? rng = null)
     {
         ArgumentNullException.ThrowIfNull(data);
@@ -76,9 +88,13 @@ public sealed class DataLoader
         _augmentSeed = _rng.NextSeed();
     }
 
+    /// <summary>The options the loader was built with.</summary>
     public DataLoaderOptions Options { get; }
+    /// <summary>The images being batched.</summary>
     public IImageSource Dataset => _data;
+    /// <summary>The current transform (size, resize method, augmentation); <see cref="Resize"/> replaces it.</summary>
     public ImageTransform Transform => _transform;
+    /// <summary>Batches per epoch.</summary>
     public int BatchCount => Options.DropLast ? _data.Count / Options.BatchSize : (_data.Count + Options.BatchSize - 1) / Options.BatchSize;
 
     /// <summary>Items left out so far because they failed to decode (only with SkipUnreadable).</summary>
@@ -217,7 +233,7 @@ public sealed class DataLoader
                     {
                         slot.Failed[job.Pos] = true;
                         Interlocked.Increment(ref _skipped);
-                        (Options.Warn ?? (m => Console.Error.WriteLine(m)))($"warning: skipped item {job.Item}: {e.Message}");
+                        NativeCnnLogging.Warner<DataLoader>(Options.Warn, Options.Logger)($"warning: skipped item {job.Item}: {e.Message}");
                     }
                     else
                     {

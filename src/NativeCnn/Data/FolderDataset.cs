@@ -13,6 +13,7 @@ public sealed record ImageItem(string Path, int[] Labels, string Origin);
 /// <summary>Options shared by every file dataset.</summary>
 public sealed record DatasetOptions
 {
+    /// <summary>How each file is decoded (pixel limit, file size limit, channel conversion).</summary>
     public DecodeOptions Decode { get; init; } = DecodeOptions.Default;
 
     /// <summary>Read every header at creation and leave out unreadable files (with a warning) instead of failing.</summary>
@@ -24,16 +25,23 @@ public sealed record DatasetOptions
     /// <summary>Channel counts the model accepts; a file with another count is an error (or skipped). Null: any.</summary>
     public IReadOnlyCollection<int>? AllowedChannels { get; init; }
 
-    /// <summary>Receives warnings (skipped files); null writes them to stderr.</summary>
+    /// <summary>Receives each warning (a skipped file); wins over <see cref="Logger"/>.</summary>
     public Action<string>? Warn { get; init; }
 
+    /// <summary>Where warnings go when <see cref="Warn"/> is null; null: <see cref="NativeCnnLogging.LoggerFactory"/>'s logger.</summary>
+    public Microsoft.Extensions.Logging.ILogger? Logger { get; init; }
+
+    /// <summary>The defaults: validate headers, fail on unreadable files, any channel count.</summary>
     public static readonly DatasetOptions Default = new();
 }
 
+/// <summary>Labelled image files (from class folders or a CSV): decoded on demand by <see cref="Load"/>; headers checked when built (see <see cref="DatasetOptions.Validate"/>).</summary>
 public sealed class ImageFileDataset : IImageSource
 {
     private readonly ImageItem[] _items;
 
+    /// <summary>A dataset of <paramref name="items"/> (path and class indices into <paramref name="classes"/>); <paramref name="name"/> names it in messages. Unless <paramref name="options"/> says otherwise, every header is checked now and an unreadable file is an error.</summary>
+    /// <exception cref="ArgumentException">An item's label is outside the classes, or a file is unreadable (without SkipUnreadable).</exception>
     public ImageFileDataset(IEnumerable<ImageItem> items, IReadOnlyList<string> classes, bool multiLabel, string name, DatasetOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(items);
@@ -63,29 +71,37 @@ public sealed class ImageFileDataset : IImageSource
             {
                 if (!Options.SkipUnreadable) throw new NativeCnnException(problem);
                 Skipped++;
-                (Options.Warn ?? (m => Console.Error.WriteLine(m)))($"warning: skipped {problem}");
+                NativeCnnLogging.Warner<ImageFileDataset>(Options.Warn, Options.Logger)($"warning: skipped {problem}");
                 continue;
             }
             kept.Add(all[i]);
         }
         _items = kept.ToArray();
         if (Skipped > 0)
-            (Options.Warn ?? (m => Console.Error.WriteLine(m)))($"warning: {name}: skipped {Skipped} unreadable file(s), kept {_items.Length}");
+            NativeCnnLogging.Warner<ImageFileDataset>(Options.Warn, Options.Logger)($"warning: {name}: skipped {Skipped} unreadable file(s), kept {_items.Length}");
     }
 
+    /// <inheritdoc/>
     public string Name { get; }
+    /// <inheritdoc/>
     public IReadOnlyList<string> Classes { get; }
+    /// <inheritdoc/>
     public bool MultiLabel { get; }
+    /// <summary>The options the dataset was built with.</summary>
     public DatasetOptions Options { get; }
+    /// <inheritdoc/>
     public int Count => _items.Length;
 
     /// <summary>Files left out at creation because they could not be read (only with SkipUnreadable).</summary>
     public int Skipped { get; }
 
+    /// <summary>Item <paramref name="index"/>: its path, labels and origin (folder or CSV line).</summary>
     public ImageItem this[int index] => _items[index];
 
+    /// <inheritdoc/>
     public int[] LabelsOf(int index) => _items[index].Labels;
 
+    /// <inheritdoc/>
     public string Describe(int index) => _items[index].Path;
 
     /// <summary>Decodes item <paramref name="index"/>; errors name the file and where it came from.</summary>
@@ -129,13 +145,14 @@ public sealed class ImageFileDataset : IImageSource
     }
 }
 
+/// <summary>Builds <see cref="ImageFileDataset"/>s from folder layouts: one folder per class, or ImageNet's train/valid(/test) folders of class folders.</summary>
 public static class FolderDataset
 {
     /// <summary>root/&lt;class&gt;/* : one dataset, classes from the sub-folder names (sorted).</summary>
     public static ImageFileDataset FromClassFolders(string root, DatasetOptions? options = null, IReadOnlyList<string>? classes = null)
     {
         ArgumentNullException.ThrowIfNull(root);
-        if (!Directory.Exists(root)) throw new NativeCnnException($"image folder '{root}' does not exist");
+        if (!Directory.Exists(root)) throw new DirectoryNotFoundException($"image folder '{root}' does not exist");
         var dirs = Directory.GetDirectories(root).Select(Path.GetFileName).OfType<string>().Order(StringComparer.Ordinal).ToArray();
         if (dirs.Length == 0) throw new NativeCnnException($"image folder '{root}' has no class sub-folders; expected {root}/<class>/<image>");
         classes ??= dirs;
@@ -157,7 +174,7 @@ public static class FolderDataset
     public static (ImageFileDataset Train, ImageFileDataset Valid, ImageFileDataset? Test) FromImageNetLayout(string root, DatasetOptions? options = null, string train = "train", string valid = "valid", string test = "test")
     {
         ArgumentNullException.ThrowIfNull(root);
-        if (!Directory.Exists(root)) throw new NativeCnnException($"image folder '{root}' does not exist");
+        if (!Directory.Exists(root)) throw new DirectoryNotFoundException($"image folder '{root}' does not exist");
         if (!Directory.Exists(Path.Combine(root, train)))
             throw new NativeCnnException($"image folder '{root}' has no '{train}' sub-folder; expected {root}/{train}/<class>/<image>");
         var tr = FromClassFolders(Path.Combine(root, train), options);

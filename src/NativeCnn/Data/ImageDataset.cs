@@ -2,8 +2,11 @@
 // Must hold: Pixels.Length == Count * Height * Width and every label is in [0, Classes).
 namespace NativeCnn.Data;
 
+/// <summary>An in-memory labelled grey image set (MNIST and other IDX files): N images of H x W bytes and N class labels.</summary>
 public sealed class ImageDataset
 {
+    /// <summary>A set of <paramref name="labels"/>.Length images whose bytes (0..255, row-major, image after image) are <paramref name="pixels"/>, each <paramref name="height"/> x <paramref name="width"/>, with labels in [0, <paramref name="classes"/>); <paramref name="name"/> names it in messages.</summary>
+    /// <exception cref="ArgumentException">The lengths disagree or a label is out of range.</exception>
     public ImageDataset(byte[] pixels, int[] labels, int height, int width, int classes, string name)
     {
         ArgumentNullException.ThrowIfNull(pixels);
@@ -24,12 +27,19 @@ public sealed class ImageDataset
         Name = name;
     }
 
+    /// <summary>The pixels, N x H x W bytes.</summary>
     public byte[] Pixels { get; }
+    /// <summary>One class index per image.</summary>
     public int[] Labels { get; }
+    /// <summary>Number of images.</summary>
     public int Count => Labels.Length;
+    /// <summary>Image height in pixels.</summary>
     public int Height { get; }
+    /// <summary>Image width in pixels.</summary>
     public int Width { get; }
+    /// <summary>Number of classes (labels are below it).</summary>
     public int Classes { get; }
+    /// <summary>A name for messages.</summary>
     public string Name { get; }
 
     /// <summary>The first <paramref name="count"/> images (or all if there are fewer).</summary>

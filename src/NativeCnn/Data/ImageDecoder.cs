@@ -22,6 +22,8 @@ namespace NativeCnn.Data;
 /// <summary>One decoded image: Pixels is (Channels, Height, Width) row-major, values in [0, 1].</summary>
 public sealed class DecodedImage
 {
+    /// <summary>An image of <paramref name="channels"/> planes of <paramref name="height"/> x <paramref name="width"/> values (CHW, values in [0, 1]); the array is taken, not copied.</summary>
+    /// <exception cref="ArgumentException">The array's length is not channels x height x width.</exception>
     public DecodedImage(float[] pixels, int channels, int height, int width)
     {
         ArgumentNullException.ThrowIfNull(pixels);
@@ -33,14 +35,20 @@ public sealed class DecodedImage
         Width = width;
     }
 
+    /// <summary>The values, plane after plane (CHW), each in [0, 1].</summary>
     public float[] Pixels { get; }
+    /// <summary>Number of planes: 1 grey, 2 grey + alpha, 3 RGB, 4 RGBA.</summary>
     public int Channels { get; }
+    /// <summary>Height in pixels.</summary>
     public int Height { get; }
+    /// <summary>Width in pixels.</summary>
     public int Width { get; }
 
+    /// <summary>The value of channel <paramref name="c"/> at row <paramref name="y"/>, column <paramref name="x"/>.</summary>
     public float At(int c, int y, int x) => Pixels[(c * Height + y) * Width + x];
 }
 
+/// <summary>How <see cref="ImageDecoder"/> reads a file: size limits and an optional channel conversion.</summary>
 public sealed record DecodeOptions
 {
     /// <summary>Largest width x height accepted (checked from the header before decoding).</summary>
@@ -52,9 +60,11 @@ public sealed record DecodeOptions
     /// <summary>Convert to this many channels (1, 3 or 4); null keeps the file's own count.</summary>
     public int? ConvertTo { get; init; }
 
+    /// <summary>The defaults: 50 megapixels, 1 GiB, the file's own channels.</summary>
     public static readonly DecodeOptions Default = new();
 }
 
+/// <summary>Decodes image files and bytes (PNG, JPEG, BMP, GIF, TIFF, WebP, TGA; 8 and 16 bits) into <see cref="DecodedImage"/>s with values v / max in [0, 1], grey kept grey. Corrupt or truncated files fail naming the file.</summary>
 public static class ImageDecoder
 {
     // v / 255f for every byte, so a decoded level equals the float a user computes the same way.

@@ -6,13 +6,18 @@ using System.Reflection;
 
 namespace NativeCnn.Data;
 
+/// <summary>The train and valid parts of an MNIST-format data set.</summary>
+/// <param name="Train">The training images and labels.</param>
+/// <param name="Valid">The validation images and labels.</param>
 public sealed record MnistData(ImageDataset Train, ImageDataset Valid);
 
+/// <summary>MNIST in IDX form: the 10,000 digits of the NativeCnn.Datasets.Mnist package, or the four IDX files from a folder.</summary>
 public static class Mnist
 {
     /// <summary>Channel mean and standard deviation of MNIST pixels scaled to [0, 1] (torchvision's values).</summary>
     public const float Mean = 0.1307f, Std = 0.3081f;
 
+    /// <summary>The four files a folder must hold (each .gz or plain): train images, train labels, valid images, valid labels.</summary>
     public static readonly string[] FileNames =
     {
         "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
@@ -48,14 +53,14 @@ public static class Mnist
     {
         ArgumentNullException.ThrowIfNull(directory);
         if (!Directory.Exists(directory))
-            throw new NativeCnnException($"MNIST data directory '{directory}' does not exist; expected a directory holding {string.Join(", ", FileNames)}");
+            throw new DirectoryNotFoundException($"MNIST data directory '{directory}' does not exist; expected a directory holding {string.Join(", ", FileNames)}");
         string Find(string file)
         {
             var gz = Path.Combine(directory, file);
             if (File.Exists(gz)) return gz;
             var plain = Path.Combine(directory, Path.GetFileNameWithoutExtension(file));
             if (File.Exists(plain)) return plain;
-            throw new NativeCnnException($"MNIST data directory '{directory}' has no '{file}' (or '{Path.GetFileName(plain)}'); expected {string.Join(", ", FileNames)}");
+            throw new FileNotFoundException($"MNIST data directory '{directory}' has no '{file}' (or '{Path.GetFileName(plain)}'); expected {string.Join(", ", FileNames)}", gz);
         }
         var paths = FileNames.Select(Find).ToArray();
         var idx = paths.Select(Idx.ReadFile).ToArray();

@@ -7,8 +7,11 @@ using System.Text.Json;
 
 namespace NativeCnn.Data;
 
+/// <summary>Per-channel normalisation statistics: x = (x - Mean[c]) / Std[c] on values in [0, 1]. They belong to a trained model and are saved with it.</summary>
 public sealed record NormStats
 {
+    /// <summary>Statistics with one <paramref name="mean"/> and one <paramref name="std"/> per channel (of values in [0, 1]).</summary>
+    /// <exception cref="ArgumentException">The arrays are empty or differ in length, a mean is not finite, or a std is not positive.</exception>
     public NormStats(float[] mean, float[] std)
     {
         ArgumentNullException.ThrowIfNull(mean);
@@ -22,12 +25,18 @@ public sealed record NormStats
         Std = std;
     }
 
+    /// <summary>Mean per channel.</summary>
     public float[] Mean { get; }
+    /// <summary>Standard deviation per channel (> 0).</summary>
     public float[] Std { get; }
+    /// <summary>Number of channels.</summary>
     public int Channels => Mean.Length;
 
+    /// <summary>ImageNet's RGB statistics (torchvision's), for pretrained ResNets.</summary>
     public static readonly NormStats ImageNet = new(new[] { 0.485f, 0.456f, 0.406f }, new[] { 0.229f, 0.224f, 0.225f });
+    /// <summary>CIFAR-10's RGB statistics.</summary>
     public static readonly NormStats Cifar = new(new[] { 0.491f, 0.482f, 0.447f }, new[] { 0.247f, 0.243f, 0.261f });
+    /// <summary>MNIST's grey statistics (torchvision's 0.1307, 0.3081).</summary>
     public static readonly NormStats Mnist = new(new[] { 0.1307f }, new[] { 0.3081f });
 
     /// <summary>Normalises a (C, H, W) buffer in place.</summary>

@@ -16,7 +16,7 @@ public static class AtomicFile
         ArgumentNullException.ThrowIfNull(write);
         var full = Path.GetFullPath(path);
         var dir = Path.GetDirectoryName(full)!;
-        if (!Directory.Exists(dir)) throw new NativeCnnException($"cannot write '{path}': the folder '{dir}' does not exist");
+        if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"cannot write '{path}': the folder '{dir}' does not exist");
         if (Directory.Exists(full)) throw new NativeCnnException($"cannot write '{path}': it is a folder, expected a file path");
         var tmp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
         try

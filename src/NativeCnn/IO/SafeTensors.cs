@@ -34,12 +34,12 @@ public static class SafeTensors
         try
         {
             var info = new FileInfo(path);
-            if (!info.Exists) throw new NativeCnnException($"safetensors '{path}': the file does not exist");
+            if (!info.Exists) throw new FileNotFoundException($"safetensors '{path}': the file does not exist", path);
             if (info.Length > Array.MaxLength)
                 throw new NativeCnnException($"safetensors '{path}': files over {Array.MaxLength} bytes are not supported, got {info.Length} bytes");
             bytes = File.ReadAllBytes(path);
         }
-        catch (IOException e) { throw new NativeCnnException($"safetensors '{path}': cannot read the file: {e.Message}"); }
+        catch (IOException e) when (e is not FileNotFoundException) { throw new NativeCnnException($"safetensors '{path}': cannot read the file: {e.Message}"); }
         catch (UnauthorizedAccessException e) { throw new NativeCnnException($"safetensors '{path}': cannot read the file: {e.Message}"); }
         return Parse(bytes, path, device, metadata);
     }

@@ -11,12 +11,14 @@ namespace NativeCnn.Models;
 /// and free-form string settings an architecture may read (saved with the model).</summary>
 public sealed record ArchArgs(int InChannels, int Classes)
 {
+    /// <summary>Free-form settings an architecture reads (e.g. "ps", the head dropout of cnn_resnet*; "type", a custom model's type name); saved with the model.</summary>
     public IReadOnlyDictionary<string, string> Extra { get; init; } = new Dictionary<string, string>();
 }
 
 /// <summary>A built model's architecture name and arguments.</summary>
 public sealed record ArchSpec(string Name, ArchArgs Args);
 
+/// <summary>The architecture registry: models named by architecture and arguments, so an export bundle can rebuild its model. Built-in: mnist_cnn, resnet18, resnet34, cnn_resnet18, cnn_resnet34; add yours with <see cref="Register"/>.</summary>
 public static class Architectures
 {
     // name -> (arguments, init generator or null for Rng.Global) -> model.
@@ -38,6 +40,7 @@ public static class Architectures
     /// <summary>The registered names, sorted.</summary>
     public static IReadOnlyList<string> Names => Builders.Keys.Order(StringComparer.Ordinal).ToArray();
 
+    /// <summary>True when <paramref name="name"/> is registered.</summary>
     public static bool Contains(string name) => Builders.ContainsKey(name);
 
     /// <summary>Adds (or replaces) an architecture at run time (user models; the engine's own are in Builders).</summary>

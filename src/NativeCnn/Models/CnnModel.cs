@@ -11,6 +11,7 @@ using NativeCnn.Nn;
 
 namespace NativeCnn.Models;
 
+/// <summary>fastai's cnn_learner model: a pretrained body cut before its pooling and classifier, with fastai v1's head (concat pooling, batch norm, dropout, two linear layers), under fastai's state-dict names.</summary>
 public static class CnnModel
 {
     /// <summary>The network's children up to (not including) <paramref name="cut"/>; by default up to its last
@@ -132,8 +133,11 @@ public static class CnnModel
     /// <summary>Loads the weights of a whole pretrained network (<paramref name="archState"/>, with the names
     /// of <paramref name="arch"/>, e.g. torchvision's <c>layer1.0.conv1.weight</c>) into the body of
     /// <paramref name="model"/> = Create(arch-like, ...): the body's children are the arch's first children,
-    /// so "layer1.0.conv1.weight" goes to "0.4.0.conv1.weight". Keys of the dropped children (pool,
-    /// classifier) are ignored; every body key must be present with its shape (a clear error otherwise).</summary>
+    /// so "layer1.0.conv1.weight" goes to "0.4.0.conv1.weight". Strict, as torch's load_state_dict: every key
+    /// must be one of <paramref name="arch"/>'s (a key of another network, e.g. resnet34's layer3.5 in
+    /// resnet18, is an error listing them); the keys of the dropped children (pool, classifier: the head that
+    /// is replaced) are excepted; every body key must be present with its shape (num_batches_tracked, which
+    /// torch before 0.4.1 did not save, excepted). Errors use the file's own key names.</summary>
     public static void LoadBody(Sequential model, Module arch, IReadOnlyDictionary<string, Tensor> archState)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -143,16 +147,30 @@ public static class CnnModel
             ?? throw new NativeCnnException("CnnModel.LoadBody: the model's first child must be the body (a Sequential), as CnnModel.Create builds it");
         var names = arch.NamedChildren().Select(c => c.Name).ToList();
         int kept = body.NamedChildren().Count();
+        var archKeys = arch.StateDict().Keys.ToHashSet(StringComparer.Ordinal);
         var mapped = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        var unexpected = new List<string>();
         foreach (var (key, value) in archState)
         {
+            if (!archKeys.Contains(key)) { unexpected.Add(key); continue; }
             int dot = key.IndexOf('.');
             int index = dot < 0 ? -1 : names.IndexOf(key[..dot]);
             if (index >= 0 && index < kept) mapped[$"{index}{key[dot..]}"] = value;
         }
-        var result = body.LoadStateDict(mapped, strict: false);
-        if (result.MissingKeys.Count > 0)
-            throw new NativeCnnException($"CnnModel.LoadBody: the pretrained weights lack {result.MissingKeys.Count} of the body's tensors " +
-                                         $"(first: {string.Join(", ", result.MissingKeys.Take(3))}); expected a state dict of {arch.GetType().Name} with its own names");
+        // body key "4.0.conv1.weight" -> the file's "layer1.0.conv1.weight"
+        string FileName(string bodyKey) { int dot = bodyKey.IndexOf('.'); return names[int.Parse(bodyKey.AsSpan(0, dot), System.Globalization.CultureInfo.InvariantCulture)] + bodyKey[dot..]; }
+        var own = body.StateDict();
+        var missing = own.Keys.Where(k => !mapped.ContainsKey(k) && !k.EndsWith(".num_batches_tracked", StringComparison.Ordinal)).Select(FileName).ToList();
+        var shapes = own.Where(kv => mapped.TryGetValue(kv.Key, out var v) && !Shape.Equal(v.ShapeArray, kv.Value.ShapeArray))
+            .Select(kv => $"{FileName(kv.Key)} has shape {Shape.Format(mapped[kv.Key].ShapeArray)}, expected {Shape.Format(kv.Value.ShapeArray)}").ToList();
+        static string Few(List<string> keys) => string.Join(", ", keys.Take(4)) + (keys.Count > 4 ? $", ... ({keys.Count} in all)" : "");
+        var problems = new List<string>();
+        if (unexpected.Count > 0) problems.Add($"{unexpected.Count} unexpected key(s) that {arch.GetType().Name} does not have ({Few(unexpected)})");
+        if (missing.Count > 0) problems.Add($"{missing.Count} missing key(s) ({Few(missing)})");
+        if (shapes.Count > 0) problems.Add($"{shapes.Count} tensor(s) of the wrong shape ({string.Join("; ", shapes.Take(3))}{(shapes.Count > 3 ? "; ..." : "")})");
+        if (problems.Count > 0)
+            throw new NativeCnnException($"the pretrained weights do not fit {arch.GetType().Name}: {string.Join("; ", problems)}; expected a state dict of the same architecture with its own names");
+        foreach (var k in own.Keys.Where(k => !mapped.ContainsKey(k))) mapped[k] = own[k];   // num_batches_tracked keeps its value
+        body.LoadStateDict(mapped, strict: true);
     }
 }

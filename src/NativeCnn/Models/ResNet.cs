@@ -12,6 +12,7 @@ namespace NativeCnn.Models;
 /// conv + BN "downsample" where the shape changes), then ReLU.</summary>
 public sealed class BasicBlock : Module
 {
+    /// <summary>A basic block from <paramref name="inPlanes"/> to <paramref name="planes"/> channels with <paramref name="stride"/> on the first conv; a 1x1 conv + batch norm downsample is added when the stride or the channel count changes.</summary>
     public BasicBlock(int inPlanes, int planes, int stride = 1, Rng? rng = null)
     {
         Conv1 = RegisterModule("conv1", new Conv2d(inPlanes, planes, 3, stride, padding: 1, bias: false, rng: rng));
@@ -24,18 +25,24 @@ public sealed class BasicBlock : Module
                 new Conv2d(inPlanes, planes, 1, stride, bias: false, rng: rng), new BatchNorm2d(planes)));
     }
 
+    /// <summary>The first 3x3 convolution (carries the stride).</summary>
     public Conv2d Conv1 { get; }
+    /// <summary>The batch norm after Conv1.</summary>
     public BatchNorm2d Bn1 { get; }
+    /// <summary>The second 3x3 convolution.</summary>
     public Conv2d Conv2 { get; }
+    /// <summary>The batch norm after Conv2 (its ReLU comes after the residual sum).</summary>
     public BatchNorm2d Bn2 { get; }
+    /// <summary>The 1x1 convolution + batch norm on the shortcut when the shape changes; null otherwise.</summary>
     public Sequential? Downsample { get; }
 
+    /// <summary>relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)) for <paramref name="x"/> (N, C, H, W).</summary>
     public override Tensor Forward(Tensor x)
     {
-        var y = Bn1.Forward(Conv1.Forward(x)).Relu();
-        y = Bn2.Forward(Conv2.Forward(y));
+        // batch norm, residual add and ReLU fused (BatchNormBase.ForwardAct): the same values as composed
+        var y = Bn1.ForwardAct(Conv1.Forward(x), null, relu: true);
         var identity = Downsample is null ? x : Downsample.Forward(x);
-        return (y + identity).Relu();
+        return Bn2.ForwardAct(Conv2.Forward(y), identity, relu: true);
     }
 }
 
@@ -92,27 +99,37 @@ public sealed class ResNet : Module
     /// <summary>torchvision's resnet34: BasicBlocks [3, 4, 6, 3], 21.8M parameters at 1000 classes.</summary>
     public static ResNet ResNet34(int classes = 1000, int inChannels = 3, Rng? rng = null) => new(new[] { 3, 4, 6, 3 }, classes, inChannels, rng);
 
+    /// <summary>Basic blocks per stage (2, 2, 2, 2 for ResNet-18; 3, 4, 6, 3 for ResNet-34).</summary>
     public IReadOnlyList<int> Blocks { get; }
+    /// <summary>Outputs of the final linear layer.</summary>
     public int Classes { get; }
+    /// <summary>Input channels of the stem convolution.</summary>
     public int InChannels { get; }
+    /// <summary>The 7x7 stride-2 stem convolution.</summary>
     public Conv2d Conv1 { get; }
+    /// <summary>The batch norm after the stem.</summary>
     public BatchNorm2d Bn1 { get; }
     /// <summary>layer1..layer4 (index 0..3).</summary>
     public IReadOnlyList<Sequential> Layers { get; }
+    /// <summary>The final linear layer (512 to Classes).</summary>
     public Linear Fc { get; }
 
+    /// <summary>Class scores (N, Classes) for <paramref name="x"/> (N, InChannels, H, W): stem, max pool, four stages, global average pool, fc.</summary>
     public override Tensor Forward(Tensor x)
     {
         if (x.Dim != 4 || x.Size(1) != InChannels)
             throw new NativeCnnException($"ResNet: expected an input (N, {InChannels}, H, W), got shape {Shape.Format(x.ShapeArray)}");
         // Run the children in registration order, as torchvision's forward does.
+        // The stem's bn1 + relu run as one fused op (the same values).
         foreach (var (name, child) in NamedChildren())
         {
-            x = child.Forward(x);
+            if (name == "relu") continue;
+            x = name == "bn1" ? Bn1.ForwardAct(x, null, relu: true) : child.Forward(x);
             if (name == "avgpool") x = x.Flatten(1);
         }
         return x;
     }
 
+    /// <inheritdoc/>
     protected override string ExtraRepr() => $"blocks=[{string.Join(", ", Blocks)}], classes={Classes}, in_channels={InChannels}";
 }

@@ -6,6 +6,7 @@
 
 namespace NativeCnn.Nn;
 
+/// <summary>The base of every layer and model (torch.nn.Module): named parameters, buffers and child modules, a training/evaluation mode, state dicts under PyTorch's names, and moving to a device. Subclass it, register parameters and children in the constructor, and implement <see cref="Forward"/>.</summary>
 public abstract class Module
 {
     private readonly List<(string Name, Tensor Value)> _parameters = new();
@@ -15,6 +16,7 @@ public abstract class Module
     /// <summary>True in training mode (the default): BatchNorm uses batch statistics, Dropout drops.</summary>
     public bool Training { get; private set; } = true;
 
+    /// <summary>The module's computation on <paramref name="x"/> (for image models (N, C, H, W)); records the autograd graph unless inside <see cref="Autograd.NoGrad"/>.</summary>
     public abstract Tensor Forward(Tensor x);
 
     /// <summary>Registers a parameter: it is made a persistent leaf that requires grad.</summary>
@@ -70,6 +72,7 @@ public abstract class Module
                 yield return entry;
     }
 
+    /// <summary>Every parameter with its dotted name ("conv1.weight"), own ones first then each child's, in registration order; <paramref name="prefix"/> is put before each name.</summary>
     public IEnumerable<(string Name, Tensor Value)> NamedParameters(string prefix = "")
     {
         foreach (var (name, p) in _parameters) yield return (Join(prefix, name), p);
@@ -78,8 +81,10 @@ public abstract class Module
                 yield return entry;
     }
 
+    /// <summary>Every parameter (trainable tensor), in the order of <see cref="NamedParameters"/>.</summary>
     public IEnumerable<Tensor> Parameters() => NamedParameters().Select(p => p.Value);
 
+    /// <summary>Every buffer (persistent non-trainable state such as running statistics) with its dotted name, in registration order; <paramref name="prefix"/> is put before each name.</summary>
     public IEnumerable<(string Name, Tensor Value)> NamedBuffers(string prefix = "")
     {
         foreach (var (name, b) in _buffers) yield return (Join(prefix, name), b);
@@ -196,6 +201,7 @@ public abstract class Module
 
     private static string Join(string prefix, string name) => prefix.Length == 0 ? name : prefix + "." + name;
 
+    /// <summary>The module and its settings as torch prints them, e.g. "Conv2d(1, 32, kernel_size=(3, 3), stride=(1, 1))".</summary>
     public override string ToString() => GetType().Name + "(" + ExtraRepr() + ")";
 
     /// <summary>The layer's settings for ToString, e.g. "1, 32, kernel_size=(3, 3)".</summary>

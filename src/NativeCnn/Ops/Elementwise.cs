@@ -6,6 +6,7 @@ using NativeCnn.Backends;
 
 namespace NativeCnn;
 
+/// <inheritdoc/>
 public sealed partial class Tensor
 {
     /// <summary>A dense float32 tensor with this tensor's values (this one if already so). Not recorded.</summary>
@@ -47,13 +48,21 @@ public sealed partial class Tensor
         });
     }
 
+    /// <summary>e^x element-wise (float32 math; float16 tensors compute in float32). Recorded for autograd.</summary>
     public Tensor Exp() => UnaryOpRecorded("exp", UnaryOp.Exp);
+    /// <summary>The natural logarithm element-wise; -inf at 0 and NaN below 0, as torch. Recorded for autograd.</summary>
     public Tensor Log() => UnaryOpRecorded("log", UnaryOp.Log);
+    /// <summary>The square root element-wise; NaN below 0. Recorded for autograd.</summary>
     public Tensor Sqrt() => UnaryOpRecorded("sqrt", UnaryOp.Sqrt);
+    /// <summary>x^<paramref name="exponent"/> element-wise (NaN for a negative base and a non-integer exponent). Recorded for autograd.</summary>
     public Tensor Pow(float exponent) => UnaryOpRecorded("pow", UnaryOp.Pow, exponent);
+    /// <summary>max(x, 0) element-wise; the gradient at 0 is 0, as torch's. Recorded for autograd.</summary>
     public Tensor Relu() => UnaryOpRecorded("relu", UnaryOp.Relu);
+    /// <summary>1 / (1 + e^-x) element-wise, in (0, 1). Recorded for autograd.</summary>
     public Tensor Sigmoid() => UnaryOpRecorded("sigmoid", UnaryOp.Sigmoid);
+    /// <summary>The hyperbolic tangent element-wise, in (-1, 1). Recorded for autograd.</summary>
     public Tensor Tanh() => UnaryOpRecorded("tanh", UnaryOp.Tanh);
+    /// <summary>-x element-wise. Recorded for autograd.</summary>
     public Tensor Neg() => UnaryOpRecorded("neg", UnaryOp.Affine, -1f, 0f);
 
     /// <summary>min(max(x, min), max); the gradient passes where min &lt;= x &lt;= max.</summary>
@@ -66,22 +75,39 @@ public sealed partial class Tensor
     /// <summary>scale * x + shift in one pass.</summary>
     public Tensor Affine(float scale, float shift) => UnaryOpRecorded("affine", UnaryOp.Affine, scale, shift);
 
+    /// <summary>this + <paramref name="other"/> element-wise with NumPy broadcasting (shapes aligned from the right; a size-1 dimension stretches).</summary>
+    /// <exception cref="ArgumentException">The shapes do not broadcast, or the tensors are on different devices.</exception>
     public Tensor Add(Tensor other) => BinaryRecorded("add", BinaryOp.Add, this, other);
+    /// <summary>this - <paramref name="other"/> element-wise, with broadcasting (see <see cref="Add"/>).</summary>
     public Tensor Sub(Tensor other) => BinaryRecorded("sub", BinaryOp.Sub, this, other);
+    /// <summary>this * <paramref name="other"/> element-wise, with broadcasting (see <see cref="Add"/>).</summary>
     public Tensor Mul(Tensor other) => BinaryRecorded("mul", BinaryOp.Mul, this, other);
+    /// <summary>this / <paramref name="other"/> element-wise, with broadcasting (see <see cref="Add"/>).</summary>
     public Tensor Div(Tensor other) => BinaryRecorded("div", BinaryOp.Div, this, other);
 
+    /// <summary>Element-wise sum with broadcasting, as <see cref="Add"/>.</summary>
     public static Tensor operator +(Tensor a, Tensor b) => a.Add(b);
+    /// <summary>Element-wise difference with broadcasting, as <see cref="Sub"/>.</summary>
     public static Tensor operator -(Tensor a, Tensor b) => a.Sub(b);
+    /// <summary>Element-wise product with broadcasting, as <see cref="Mul"/>.</summary>
     public static Tensor operator *(Tensor a, Tensor b) => a.Mul(b);
+    /// <summary>Element-wise quotient with broadcasting, as <see cref="Div"/>.</summary>
     public static Tensor operator /(Tensor a, Tensor b) => a.Div(b);
+    /// <summary>Element-wise negation, as <see cref="Neg"/>.</summary>
     public static Tensor operator -(Tensor a) => a.Neg();
+    /// <summary>Adds a scalar to every element.</summary>
     public static Tensor operator +(Tensor a, float s) => a.Affine(1f, s);
+    /// <summary>Adds a scalar to every element.</summary>
     public static Tensor operator +(float s, Tensor a) => a.Affine(1f, s);
+    /// <summary>Subtracts a scalar from every element.</summary>
     public static Tensor operator -(Tensor a, float s) => a.Affine(1f, -s);
+    /// <summary>The scalar minus each element.</summary>
     public static Tensor operator -(float s, Tensor a) => a.Affine(-1f, s);
+    /// <summary>Multiplies every element by a scalar.</summary>
     public static Tensor operator *(Tensor a, float s) => a.Affine(s, 0f);
+    /// <summary>Multiplies every element by a scalar.</summary>
     public static Tensor operator *(float s, Tensor a) => a.Affine(s, 0f);
+    /// <summary>Divides every element by a scalar (multiplies by its reciprocal).</summary>
     public static Tensor operator /(Tensor a, float s) => a.Affine(1f / s, 0f);
 
     private static Tensor BinaryRecorded(string name, BinaryOp op, Tensor a, Tensor b)

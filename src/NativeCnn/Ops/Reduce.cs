@@ -17,15 +17,21 @@ public sealed partial class Tensor
         return Reshape(Numel).ReduceDim(ReduceOp.Mean, 0, keepDim: false).Reshape(Array.Empty<int>());
     }
 
+    /// <summary>The sum along dimension <paramref name="dim"/> (negative counts from the end), dropped from the shape unless <paramref name="keepDim"/> keeps it as size 1.</summary>
+    /// <exception cref="ArgumentException">dim is out of range.</exception>
     public Tensor Sum(int dim, bool keepDim = false) => ReduceDim(ReduceOp.Sum, dim, keepDim);
 
+    /// <summary>The mean along dimension <paramref name="dim"/> (negative counts from the end), dropped from the shape unless <paramref name="keepDim"/> keeps it as size 1.</summary>
+    /// <exception cref="ArgumentException">dim is out of range.</exception>
     public Tensor Mean(int dim, bool keepDim = false)
     {
         if (_shape[Check.Dim(dim, Dim, "Mean")] == 0) throw new NativeCnnException($"Mean: dimension {dim} is empty");
         return ReduceDim(ReduceOp.Mean, dim, keepDim);
     }
 
+    /// <summary>The sum over several dimensions <paramref name="dims"/>, each dropped unless <paramref name="keepDim"/>.</summary>
     public Tensor Sum(int[] dims, bool keepDim = false) => ReduceDims(dims, keepDim, (t, d) => t.Sum(d, true));
+    /// <summary>The mean over several dimensions <paramref name="dims"/>, each dropped unless <paramref name="keepDim"/>.</summary>
     public Tensor Mean(int[] dims, bool keepDim = false) => ReduceDims(dims, keepDim, (t, d) => t.Mean(d, true));
 
     private Tensor ReduceDims(int[] dims, bool keepDim, Func<Tensor, int, Tensor> reduce)
@@ -112,5 +118,6 @@ public sealed partial class Tensor
     /// <summary>Maximum of all elements (a 0-d tensor).</summary>
     public Tensor Max() => Reshape(Numel).Max(0).Values;
 
+    /// <summary>The index of the largest value along <paramref name="dim"/> (the first on ties), as an int32 tensor; not differentiable.</summary>
     public Tensor ArgMax(int dim, bool keepDim = false) => Max(dim, keepDim).Indices;
 }

@@ -18,6 +18,7 @@ public sealed partial class Tensor
         return Engine.Record("reshape", view, new[] { this }, g => new[] { g.Reshape(inShape) });
     }
 
+    /// <summary>Another name for <see cref="Reshape"/> (torch's view): the same values in a new shape; one entry may be -1 (inferred).</summary>
     public Tensor View(params int[] shape) => Reshape(shape);
 
     private static int[] InferShape(int[] shape, int numel, string op)
@@ -46,6 +47,8 @@ public sealed partial class Tensor
         return result;
     }
 
+    /// <summary>A view with the dimensions reordered: dimension i of the result is dimension <paramref name="dims"/>[i] of this tensor (no copy; strides are permuted).</summary>
+    /// <exception cref="ArgumentException">dims is not a permutation of 0..Dim-1.</exception>
     public Tensor Permute(params int[] dims)
     {
         if (dims.Length != Dim) throw new NativeCnnException($"Permute: expected {Dim} dimensions, got {NativeCnn.Shape.Format(dims)}");
@@ -66,6 +69,8 @@ public sealed partial class Tensor
         return Engine.Record("permute", view, new[] { this }, g => new[] { g.Permute(inverse) });
     }
 
+    /// <summary>A view with dimensions <paramref name="dim0"/> and <paramref name="dim1"/> swapped (no copy).</summary>
+    /// <exception cref="ArgumentException">A dimension is out of range.</exception>
     public Tensor Transpose(int dim0, int dim1)
     {
         var dims = Enumerable.Range(0, Dim).ToArray();

@@ -4,6 +4,7 @@
 
 namespace NativeCnn.Optim;
 
+/// <summary>Adam (torch.optim.Adam): per parameter, moving averages m of the gradient (beta1) and v of its square (beta2), bias-corrected; step = lr m_hat / (sqrt(v_hat) + eps). Weight decay is L2 (added to the gradient); see <see cref="AdamW"/> for decoupled decay.</summary>
 public class Adam : Optimizer
 {
     private sealed class State
@@ -15,6 +16,8 @@ public class Adam : Optimizer
 
     private readonly bool _decoupled;
 
+    /// <summary>Adam over <paramref name="parameters"/> with learning rate <paramref name="lr"/>, averaging factors <paramref name="beta1"/> and <paramref name="beta2"/> in [0, 1), <paramref name="eps"/> added to the denominator, and L2 <paramref name="weightDecay"/>; torch's defaults.</summary>
+    /// <exception cref="ArgumentException">A setting is out of range.</exception>
     public Adam(IEnumerable<Tensor> parameters, float lr = 1e-3f, float beta1 = 0.9f, float beta2 = 0.999f, float eps = 1e-8f, float weightDecay = 0)
         : this(new[] { new ParamGroup(parameters) }, lr, beta1, beta2, eps, weightDecay) { }
 
@@ -22,6 +25,7 @@ public class Adam : Optimizer
     public Adam(IEnumerable<ParamGroup> groups, float lr = 1e-3f, float beta1 = 0.9f, float beta2 = 0.999f, float eps = 1e-8f, float weightDecay = 0)
         : this(groups, lr, beta1, beta2, eps, weightDecay, decoupled: false, "Adam") { }
 
+    /// <summary>Adam over parameter <paramref name="groups"/> (each group's own settings override the defaults given here); <paramref name="decoupled"/> selects AdamW's weight decay; <paramref name="name"/> is recorded in checkpoints.</summary>
     protected Adam(IEnumerable<ParamGroup> groups, float lr, float beta1, float beta2, float eps, float weightDecay, bool decoupled, string name)
         : base(groups, name)
     {
@@ -33,6 +37,7 @@ public class Adam : Optimizer
     /// <summary>True for AdamW (decoupled weight decay).</summary>
     public bool Decoupled => _decoupled;
 
+    /// <inheritdoc/>
     protected override void CheckGroup(ParamGroup group, int index)
     {
         base.CheckGroup(group, index);
@@ -41,14 +46,17 @@ public class Adam : Optimizer
         if (!(group.Eps >= 0)) throw new NativeCnnException($"{Name}: group {index} eps must be >= 0, got {group.Eps}");
     }
 
+    /// <inheritdoc/>
     protected override object CreateState(Tensor parameter) => new State { M = ZerosLike(parameter), V = ZerosLike(parameter) };
 
+    /// <inheritdoc/>
     protected override IReadOnlyDictionary<string, Tensor> ExportState(object state)
     {
         var s = (State)state;
         return new Dictionary<string, Tensor> { ["exp_avg"] = s.M, ["exp_avg_sq"] = s.V, ["step"] = MemoryScope.Outside(() => Tensor.FromArray(new[] { s.Step }, Array.Empty<int>())) };
     }
 
+    /// <inheritdoc/>
     protected override object ImportState(Tensor parameter, IReadOnlyDictionary<string, Tensor> values, string source)
     {
         var step = Required(values, "step", source);
@@ -59,8 +67,10 @@ public class Adam : Optimizer
         return new State { M = CopyState(parameter, values, "exp_avg", source), V = CopyState(parameter, values, "exp_avg_sq", source), Step = (int)v };
     }
 
+    /// <inheritdoc/>
     public override IReadOnlyDictionary<string, string> Settings => new Dictionary<string, string> { ["decoupled"] = _decoupled ? "true" : "false" };
 
+    /// <inheritdoc/>
     protected override void Update(ParamGroup group, Tensor parameter, Tensor grad, object state)
     {
         var s = (State)state;
@@ -72,9 +82,13 @@ public class Adam : Optimizer
 /// <summary>Adam with decoupled weight decay (Loshchilov and Hutter), torch.optim.AdamW's defaults.</summary>
 public sealed class AdamW : Adam
 {
+    /// <summary>AdamW over <paramref name="parameters"/>: Adam with decoupled weight decay (p -= lr wd p before the Adam step); torch's defaults (wd 1e-2).</summary>
+    /// <exception cref="ArgumentException">A setting is out of range.</exception>
     public AdamW(IEnumerable<Tensor> parameters, float lr = 1e-3f, float beta1 = 0.9f, float beta2 = 0.999f, float eps = 1e-8f, float weightDecay = 1e-2f)
         : this(new[] { new ParamGroup(parameters) }, lr, beta1, beta2, eps, weightDecay) { }
 
+    /// <summary>AdamW over parameter <paramref name="groups"/> (one per layer group for discriminative learning rates); each group's own settings override these defaults.</summary>
+    /// <exception cref="ArgumentException">A setting is out of range.</exception>
     public AdamW(IEnumerable<ParamGroup> groups, float lr = 1e-3f, float beta1 = 0.9f, float beta2 = 0.999f, float eps = 1e-8f, float weightDecay = 1e-2f)
         : base(groups, lr, beta1, beta2, eps, weightDecay, decoupled: true, "AdamW") { }
 }

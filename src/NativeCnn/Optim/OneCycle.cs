@@ -9,6 +9,7 @@
 // torch divides by zero) is taken as already finished: its step gets the phase's end value.
 namespace NativeCnn.Optim;
 
+/// <summary>The one-cycle schedule (PyTorch OneCycleLR, cosine annealing): the learning rate rises from max / Div to max over the first PctStart of the steps and falls to max / DivFinal; momentum moves the opposite way between MomentumMax and MomentumMin.</summary>
 public sealed class OneCycle
 {
     private readonly double[] _lrMax;
@@ -45,11 +46,17 @@ public sealed class OneCycle
         _coolEnd = totalSteps - 1;
     }
 
+    /// <summary>Steps in the whole schedule.</summary>
     public int TotalSteps { get; }
+    /// <summary>Fraction of the steps spent rising (default 0.3).</summary>
     public double PctStart { get; }
+    /// <summary>The starting learning rate is the peak divided by this (default 25).</summary>
     public double Div { get; }
+    /// <summary>The final learning rate is the peak divided by this (default 25e4).</summary>
     public double DivFinal { get; }
+    /// <summary>Momentum (or beta1) at the start and the end.</summary>
     public double MomentumMax { get; }
+    /// <summary>Momentum (or beta1) at the learning-rate peak.</summary>
     public double MomentumMin { get; }
     /// <summary>The peak learning rate of each group (one value: every group).</summary>
     public IReadOnlyList<double> LrMax => _lrMax;
@@ -68,6 +75,7 @@ public sealed class OneCycle
     /// <summary>The learning rate at <paramref name="step"/> for the first group's peak.</summary>
     public double LrAt(int step) => LrAt(step, _lrMax[0]);
 
+    /// <summary>The momentum (beta1) at <paramref name="step"/> (0-based).</summary>
     public double MomentumAt(int step)
     {
         var (warm, p) = Phase(step);

@@ -6,12 +6,15 @@ using NativeCnn.Autograd;
 
 namespace NativeCnn.Optim;
 
+/// <summary>The base of every optimizer (torch.optim.Optimizer): parameter groups with their own hyper-parameters, per-parameter state kept across steps, ZeroGrad and Step, and state export for checkpoints.</summary>
 public abstract class Optimizer
 {
     private readonly List<ParamGroup> _groups;
     // One state slot per parameter, parallel to each group's parameter list (no lookups per step).
     private readonly List<object?[]> _state;
 
+    /// <summary>An optimizer over <paramref name="groups"/>; <paramref name="name"/> ("SGD", "AdamW") is recorded in checkpoints.</summary>
+    /// <exception cref="ArgumentException">There is no group, or a parameter is null, not a float32 leaf requiring grad, or appears twice, or a setting is out of range.</exception>
     protected Optimizer(IEnumerable<ParamGroup> groups, string name)
     {
         ArgumentNullException.ThrowIfNull(groups);
@@ -38,8 +41,10 @@ public abstract class Optimizer
         _state = _groups.Select(gr => new object?[gr.Parameters.Count]).ToList();
     }
 
+    /// <summary>The optimizer's name as recorded in checkpoints ("SGD", "Adam", "AdamW").</summary>
     public string Name { get; }
 
+    /// <summary>The parameter groups, each with its own learning rate, momentum, weight decay (schedules change them between steps).</summary>
     public IReadOnlyList<ParamGroup> ParamGroups => _groups;
 
     /// <summary>Applies one update to every parameter that has a gradient.</summary>
@@ -78,6 +83,7 @@ public abstract class Optimizer
     /// <summary>Makes the per-parameter state on the first step (runs outside any MemoryScope).</summary>
     protected abstract object CreateState(Tensor parameter);
 
+    /// <summary>Updates <paramref name="parameter"/> in place from its <paramref name="grad"/> with <paramref name="group"/>'s settings and the parameter's <paramref name="state"/> (made by CreateState).</summary>
     protected abstract void Update(ParamGroup group, Tensor parameter, Tensor grad, object state);
 
     /// <summary>Validates hyper-parameters before a step (they may have been changed by a schedule).</summary>

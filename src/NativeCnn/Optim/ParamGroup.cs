@@ -3,6 +3,7 @@
 // the optimizer's defaults; schedules (OneCycle) change Lr and Momentum between steps.
 namespace NativeCnn.Optim;
 
+/// <summary>A set of parameters that share hyper-parameters (torch's param_groups): one per layer group for discriminative learning rates.</summary>
 public sealed class ParamGroup
 {
     private readonly float? _lr, _momentum, _beta2, _weightDecay, _eps;
@@ -18,6 +19,7 @@ public sealed class ParamGroup
 
     private readonly List<Tensor> _parameters;
 
+    /// <summary>The parameters of the group.</summary>
     public IReadOnlyList<Tensor> Parameters => _parameters;
 
     /// <summary>Puts <paramref name="replacement"/> (same shape, a float32 leaf) in slot <paramref name="index"/>,
@@ -30,11 +32,13 @@ public sealed class ParamGroup
         _parameters[index] = replacement;
     }
 
+    /// <summary>The learning rate.</summary>
     public float Lr { get; set; }
     /// <summary>SGD's momentum, or beta1 for Adam/AdamW.</summary>
     public float Momentum { get; set; }
     /// <summary>Adam's beta2 (unused by SGD).</summary>
     public float Beta2 { get; set; }
+    /// <summary>The weight decay factor (L2 for SGD and Adam, decoupled for AdamW).</summary>
     public float WeightDecay { get; set; }
     /// <summary>Adam's epsilon (unused by SGD).</summary>
     public float Eps { get; set; }

@@ -37,6 +37,7 @@ public sealed record InterpretationSection(
     int Count, int ClassCount, string ConfusionMatrixSvg, IReadOnlyList<(string Actual, string Predicted, int Count)> MostConfused,
     IReadOnlyList<TopLossRow> TopLosses, byte[]? TopLossesPng);
 
+/// <summary>Writes one self-contained HTML report of a run (summary, epoch table, loss/metric/schedule plots, lr finder, confusion matrix, top losses), atomically.</summary>
 public static class HtmlReport
 {
     /// <summary>Writes the report (see <see cref="Build"/>) to <paramref name="path"/>, all at once.</summary>

@@ -10,6 +10,7 @@ using System.Text;
 
 namespace NativeCnn.Reports;
 
+/// <summary>The report's plots (as <see cref="SvgPlot"/>s) from plain series or a <see cref="Training.Recorder"/>: losses, metrics, learning rate and momentum, the lr finder, the confusion matrix.</summary>
 public static class Plots
 {
     /// <summary>fastai's debiased exponential moving average of the loss.</summary>

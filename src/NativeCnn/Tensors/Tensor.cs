@@ -29,16 +29,25 @@ public sealed partial class Tensor
     internal int[] ShapeArray => _shape;
     internal int[] StridesArray => _strides;
 
+    /// <summary>The size of each dimension, e.g. (N, C, H, W); empty for a scalar.</summary>
     public IReadOnlyList<int> Shape => _shape;
+    /// <summary>Elements to skip in storage for one step along each dimension (a transposed view has permuted strides).</summary>
     public IReadOnlyList<int> Strides => _strides;
+    /// <summary>The element type: Float32 (default), Float16 (mixed precision) or Int32 (labels, indices).</summary>
     public DType DType => Storage.DType;
+    /// <summary>Where the values live (CPU, CUDA GPU or the GPU simulator); inputs of one op must share it.</summary>
     public Device Device => Storage.Device;
+    /// <summary>Number of dimensions (0 for a scalar).</summary>
     public int Dim => _shape.Length;
+    /// <summary>Number of elements (the product of the shape; 1 for a scalar).</summary>
     public int Numel => (int)NativeCnn.Shape.Numel(_shape);
+    /// <summary>The size of dimension <paramref name="dim"/> (negative counts from the end).</summary>
+    /// <exception cref="ArgumentException">dim is out of range.</exception>
     public int Size(int dim) => _shape[Check.Dim(dim, Dim, "Size")];
 
     /// <summary>The node that made this tensor, or null for a leaf.</summary>
     public GradNode? GradFn { get; internal set; }
+    /// <summary>True for a tensor not made by a recorded operation (inputs, parameters): its gradient accumulates in <see cref="Grad"/>.</summary>
     public bool IsLeaf => GradFn is null;
 
     /// <summary>Gradient accumulated by Backward() (leaves only).</summary>
@@ -60,6 +69,7 @@ public sealed partial class Tensor
 
     internal void MarkRequiresGrad() => _requiresGrad = true;
 
+    /// <summary>True when the elements are laid out row-major without gaps (strides of a fresh tensor of this shape).</summary>
     public bool IsContiguous
     {
         get
@@ -112,6 +122,7 @@ public sealed partial class Tensor
         return v[0];
     }
 
+    /// <summary>The shape, dtype and device, and the values when there are few (a debugging aid).</summary>
     public override string ToString()
     {
         var head = $"Tensor{NativeCnn.Shape.Format(_shape)} {DType} on {Device}";

@@ -21,6 +21,8 @@ public sealed partial class Tensor
         return new Tensor(backend.Allocate(dtype, (int)NativeCnn.Shape.Numel(shape)), (int[])shape.Clone());
     }
 
+    /// <summary>A new tensor of <paramref name="shape"/> with every element <paramref name="value"/>, of <paramref name="dtype"/> on <paramref name="device"/> (the CPU if null); a leaf that records gradients if <paramref name="requiresGrad"/>.</summary>
+    /// <exception cref="ArgumentException">A size is negative.</exception>
     public static Tensor Full(int[] shape, float value, DType dtype = DType.Float32, Device? device = null, bool requiresGrad = false)
     {
         var t = Empty(shape, dtype, BackendFor(device));
@@ -29,10 +31,15 @@ public sealed partial class Tensor
         return t;
     }
 
+    /// <summary>A float32 CPU tensor of zeros of the given shape.</summary>
     public static Tensor Zeros(params int[] shape) => Full(shape, 0f);
+    /// <summary>A float32 CPU tensor of ones of the given shape.</summary>
     public static Tensor Ones(params int[] shape) => Full(shape, 1f);
+    /// <summary>A tensor of zeros of <paramref name="shape"/> and <paramref name="dtype"/> on <paramref name="device"/> (the CPU if null).</summary>
     public static Tensor Zeros(int[] shape, DType dtype, Device? device = null) => Full(shape, 0f, dtype, device);
+    /// <summary>A tensor of ones of <paramref name="shape"/> and <paramref name="dtype"/> on <paramref name="device"/> (the CPU if null).</summary>
     public static Tensor Ones(int[] shape, DType dtype, Device? device = null) => Full(shape, 1f, dtype, device);
+    /// <summary>A float32 scalar (shape ()) holding <paramref name="value"/>, on <paramref name="device"/> (the CPU if null).</summary>
     public static Tensor Scalar(float value, Device? device = null) => Full(Array.Empty<int>(), value, DType.Float32, device);
 
     /// <summary>start, start+step, ... below end (float32).</summary>
@@ -61,6 +68,8 @@ public sealed partial class Tensor
         return t;
     }
 
+    /// <summary>A float32 tensor of <paramref name="shape"/> holding a copy of <paramref name="values"/> (row-major), on <paramref name="device"/> (the CPU if null); a leaf that records gradients if <paramref name="requiresGrad"/>.</summary>
+    /// <exception cref="ArgumentException">The number of values is not the product of the shape.</exception>
     public static Tensor FromArray(float[] values, int[] shape, Device? device = null, bool requiresGrad = false)
     {
         NativeCnn.Shape.CheckValid(shape, "FromArray");
@@ -72,6 +81,7 @@ public sealed partial class Tensor
         return t;
     }
 
+    /// <summary>A 1-D float32 CPU tensor holding a copy of the values.</summary>
     public static Tensor FromArray(float[] values) => FromArray(values, new[] { values.Length });
 
     /// <summary>Int32 tensor, e.g. class labels.</summary>
@@ -83,5 +93,6 @@ public sealed partial class Tensor
         return new Tensor(BackendFor(device).FromHost(values), (int[])shape.Clone());
     }
 
+    /// <summary>A 1-D int32 CPU tensor holding a copy of the values (e.g. class labels).</summary>
     public static Tensor FromArray(int[] values) => FromArray(values, new[] { values.Length });
 }

@@ -12,33 +12,67 @@ public abstract class Callback
     /// the Recorder 0, metrics 10, printers 20.</summary>
     public virtual int Order => 0;
 
+    /// <summary>Once at the start of a fit, after the optimizer is made and before the first epoch.</summary>
     public virtual void BeforeFit(Learner learn) { }
+    /// <summary>At the start of each epoch (<see cref="Learner.Epoch"/> set).</summary>
     public virtual void BeforeEpoch(Learner learn) { }
+    /// <summary>Before the training phase of an epoch; the model is in training mode.</summary>
     public virtual void BeforeTrain(Learner learn) { }
+    /// <summary>Before each batch (train and valid); <see cref="Learner.XB"/> and <see cref="Learner.YB"/> are set and XB may be replaced.</summary>
     public virtual void BeforeBatch(Learner learn) { }
+    /// <summary>After the forward pass; <see cref="Learner.Pred"/> is set and may be replaced.</summary>
     public virtual void AfterPred(Learner learn) { }
+    /// <summary>After the loss is computed (<see cref="Learner.Loss"/>), before backward.</summary>
     public virtual void AfterLoss(Learner learn) { }
+    /// <summary>Training batches only: after backward, gradients are in each parameter's Grad; before the optimizer step.</summary>
     public virtual void AfterBackward(Learner learn) { }
+    /// <summary>Training batches only: after the optimizer step.</summary>
     public virtual void AfterStep(Learner learn) { }
+    /// <summary>At the end of each batch, train or valid (also after a <see cref="CancelBatchException"/>).</summary>
     public virtual void AfterBatch(Learner learn) { }
+    /// <summary>After the training phase of an epoch (also after a <see cref="CancelTrainException"/>).</summary>
     public virtual void AfterTrain(Learner learn) { }
+    /// <summary>Before validation; the model is in evaluation mode under NoGrad.</summary>
     public virtual void BeforeValidate(Learner learn) { }
+    /// <summary>After validation (also after a <see cref="CancelValidException"/>).</summary>
     public virtual void AfterValidate(Learner learn) { }
+    /// <summary>At the end of each epoch (also after a <see cref="CancelEpochException"/>).</summary>
     public virtual void AfterEpoch(Learner learn) { }
+    /// <summary>Once at the end of a fit (also after a <see cref="CancelFitException"/>; not when a CancellationToken stopped it).</summary>
     public virtual void AfterFit(Learner learn) { }
 }
 
 /// <summary>Skips the rest of the current batch (no backward or step if thrown before them); AfterBatch still runs.</summary>
-public sealed class CancelBatchException : Exception { public CancelBatchException() : base("batch cancelled") { } }
+public sealed class CancelBatchException : Exception
+{
+    /// <summary>The exception, with the message "batch cancelled".</summary>
+    public CancelBatchException() : base("batch cancelled") { }
+}
 
 /// <summary>Ends the training phase of this epoch; AfterTrain runs, then validation.</summary>
-public sealed class CancelTrainException : Exception { public CancelTrainException() : base("training phase cancelled") { } }
+public sealed class CancelTrainException : Exception
+{
+    /// <summary>The exception, with the message "training phase cancelled".</summary>
+    public CancelTrainException() : base("training phase cancelled") { }
+}
 
 /// <summary>Ends the validation phase of this epoch; AfterValidate runs.</summary>
-public sealed class CancelValidException : Exception { public CancelValidException() : base("validation cancelled") { } }
+public sealed class CancelValidException : Exception
+{
+    /// <summary>The exception, with the message "validation cancelled".</summary>
+    public CancelValidException() : base("validation cancelled") { }
+}
 
 /// <summary>Ends the current epoch; AfterEpoch runs, then the next epoch begins.</summary>
-public sealed class CancelEpochException : Exception { public CancelEpochException() : base("epoch cancelled") { } }
+public sealed class CancelEpochException : Exception
+{
+    /// <summary>The exception, with the message "epoch cancelled".</summary>
+    public CancelEpochException() : base("epoch cancelled") { }
+}
 
 /// <summary>Ends the fit; AfterFit runs.</summary>
-public sealed class CancelFitException : Exception { public CancelFitException() : base("fit cancelled") { } }
+public sealed class CancelFitException : Exception
+{
+    /// <summary>The exception, with the message "fit cancelled".</summary>
+    public CancelFitException() : base("fit cancelled") { }
+}

@@ -24,8 +24,10 @@ namespace NativeCnn.Training;
 /// <summary>What <see cref="Checkpoint.Load"/> found in a file.</summary>
 public sealed record CheckpointInfo(bool HasOptimizer, string? OptimizerType, IReadOnlyDictionary<string, string> Metadata);
 
+/// <summary>Training checkpoints: weights (float32 masters in mixed precision), optimizer state and settings, and the bundle settings when known, in one safetensors file written atomically; loading refuses a file that does not fit.</summary>
 public static class Checkpoint
 {
+    /// <summary>The metadata key marking a checkpoint and its format version.</summary>
     public const string FormatKey = "nativecnn.checkpoint", FormatVersion = "1";
     private const string ModelPrefix = "model.", StatePrefix = "opt.state.";
     private const string LossScaleKey = "mixed_precision.loss_scale", CleanStepsKey = "mixed_precision.clean_steps";
@@ -236,7 +238,11 @@ public static class Checkpoint
 /// <summary>learn.Save(path) / learn.Load(path), as fastai's learn.save / learn.load (with a full path).</summary>
 public static class CheckpointExtensions
 {
+    /// <summary>Saves the model (and, with <paramref name="withOpt"/>, the optimizer state) to <paramref name="path"/>, atomically.</summary>
     public static void Save(this Learner learn, string path, bool withOpt = true) => Checkpoint.Save(learn, path, withOpt);
 
+    /// <summary>Loads a checkpoint written by Save into this learner; with <paramref name="withOpt"/> the optimizer state too; <paramref name="strict"/> requires every key to match.</summary>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    /// <exception cref="ArgumentException">The file is not a checkpoint or does not fit the model.</exception>
     public static CheckpointInfo Load(this Learner learn, string path, bool withOpt = true, bool strict = true) => Checkpoint.Load(learn, path, withOpt, strict);
 }

@@ -6,15 +6,19 @@ using System.Globalization;
 
 namespace NativeCnn.Training;
 
+/// <summary>Prints fastai's epoch table (epoch, train_loss, valid_loss, metrics, time) to a writer, one line per epoch.</summary>
 public sealed class EpochTablePrinter : Callback
 {
     private readonly TextWriter _out;
 
+    /// <summary>A printer writing to <paramref name="output"/>.</summary>
     public EpochTablePrinter(TextWriter output) => _out = output ?? throw new NativeCnnException("EpochTablePrinter: the writer is null");
 
     // After the Recorder (order 0), whose per-epoch values it prints.
+    /// <inheritdoc/>
     public override int Order => 20;
 
+    /// <inheritdoc/>
     public override void BeforeFit(Learner learn)
     {
         var sb = new System.Text.StringBuilder();
@@ -25,6 +29,7 @@ public sealed class EpochTablePrinter : Callback
         _out.Flush();
     }
 
+    /// <inheritdoc/>
     public override void AfterEpoch(Learner learn)
     {
         var r = learn.Recorder;

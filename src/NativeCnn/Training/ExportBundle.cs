@@ -3,6 +3,10 @@
 // the settings below in its "__metadata__") and model.json (the same settings, readable; never read
 // back). Settings: architecture name and arguments (Models.Architectures), classes, normalisation
 // statistics, input channels and size, how images reach the size, multi-label flag and threshold.
+// Any Module exports: a model the registry did not build is recorded as architecture "custom" with its
+// type name and module tree (for people reading model.json), and is rebuilt at load time by a factory
+// the caller passes (Predictor.Load(dir, info => new MyNet(...))), since code cannot be rebuilt from a
+// description safely; its weights must then match the factory's model key for key, shape for shape.
 // (Saved to a NAME.safetensors path instead of a folder, the same two files are NAME.safetensors and NAME.json.)
 // Must hold: model.safetensors alone is complete and is replaced atomically; a bundle is loaded only
 // after every setting parsed and the weights matched the rebuilt model key for key, shape for shape;
@@ -20,19 +24,42 @@ namespace NativeCnn.Training;
 /// <summary>What a bundle records about its model and the inputs it expects.</summary>
 public sealed record BundleInfo
 {
+    /// <summary>The architecture's registry name ("mnist_cnn", "resnet18", ...) or <see cref="CustomArch"/>.</summary>
     public required string Arch { get; init; }
+    /// <summary>The arguments the architecture was built with (input channels, classes, extras such as a custom model's type name).</summary>
     public required ArchArgs Args { get; init; }
+    /// <summary>Class names in output order.</summary>
     public required IReadOnlyList<string> Classes { get; init; }
+    /// <summary>The per-channel normalisation statistics the model was trained with.</summary>
     public required NormStats Stats { get; init; }
+    /// <summary>Input channels the model takes; images are adapted to it.</summary>
     public required int Channels { get; init; }
+    /// <summary>Input height and width in pixels; images are brought to it by <see cref="Resize"/>.</summary>
     public required (int H, int W) Size { get; init; }
+    /// <summary>Whether the outputs are independent sigmoid probabilities (multi-label) rather than one softmax.</summary>
     public bool MultiLabel { get; init; }
     /// <summary>Multi-label: a class is predicted when its sigmoid probability is at least this.</summary>
     public float Threshold { get; init; } = 0.5f;
+    /// <summary>How an image reaches the input size (the validation transform): centre crop (default), squish or pad.</summary>
     public ResizeMethod Resize { get; init; } = ResizeMethod.Crop;
+    /// <summary>What fills the third channel when a 2-channel image feeds a 3-channel model.</summary>
     public TwoChannelFill TwoChannelFill { get; init; } = TwoChannelFill.Zeros;
 
+    /// <summary>The metadata key marking a bundle and its format version.</summary>
     public const string FormatKey = "nativecnn.bundle", FormatVersion = "1";
+
+    /// <summary>The largest input side and channel count a bundle may declare (checked before any size arithmetic).</summary>
+    public const int MaxSide = 4096, MaxChannels = 4;
+
+    /// <summary>The architecture name recorded for a model not built by <see cref="Architectures.Build"/>; such a
+    /// bundle loads only with a factory (see <see cref="ExportBundle.Load(string, Device?, Func{BundleInfo, Module}?)"/>).</summary>
+    public const string CustomArch = "custom";
+
+    /// <summary>The key of <see cref="ArchArgs.Extra"/> that records a custom model's .NET type name.</summary>
+    public const string CustomTypeKey = "type";
+
+    /// <summary>True when the model is a custom one (not from the registry), which needs a factory to load.</summary>
+    public bool IsCustom => Arch == CustomArch;
 
     /// <summary>The settings as safetensors metadata entries (statistics and classes as NormStats.ToMetadata writes them).</summary>
     public Dictionary<string, string> ToMetadata()
@@ -59,7 +86,7 @@ public sealed record BundleInfo
         string Get(string key) => d.TryGetValue(key, out var v) ? v
             : throw new NativeCnnException($"model '{source}' has no '{key}' metadata; it is not an export bundle (found: {string.Join(", ", d.Keys.Order())})");
         NativeCnnException Bad(string key, string expected) => new($"model '{source}': metadata '{key}' holds '{d[key]}', expected {expected}");
-        int Int(string key) => int.TryParse(Get(key), NumberStyles.None, CultureInfo.InvariantCulture, out var v) && v > 0 ? v : throw Bad(key, "a positive integer");
+        int Int(string key, int max) => int.TryParse(Get(key), NumberStyles.None, CultureInfo.InvariantCulture, out var v) && v > 0 && v <= max ? v : throw Bad(key, $"an integer from 1 to {max}");
 
         if (Get(FormatKey) != FormatVersion) throw Bad(FormatKey, $"version {FormatVersion}");
         ArchArgs args;
@@ -75,9 +102,9 @@ public sealed record BundleInfo
             throw Bad("arch.args", "a JSON object with in_channels, classes and extra");
         }
         var size = Get("input.size").Split('x');
-        if (size.Length != 2 || !int.TryParse(size[0], NumberStyles.None, CultureInfo.InvariantCulture, out int h) || h <= 0
-            || !int.TryParse(size[1], NumberStyles.None, CultureInfo.InvariantCulture, out int w) || w <= 0)
-            throw Bad("input.size", "HxW with positive integers, e.g. 28x28");
+        if (size.Length != 2 || !int.TryParse(size[0], NumberStyles.None, CultureInfo.InvariantCulture, out int h) || h <= 0 || h > MaxSide
+            || !int.TryParse(size[1], NumberStyles.None, CultureInfo.InvariantCulture, out int w) || w <= 0 || w > MaxSide)
+            throw Bad("input.size", $"HxW with integers from 1 to {MaxSide}, e.g. 28x28");
         var classes = NormStats.ClassesFromMetadata(d, source);
         var info = new BundleInfo
         {
@@ -85,7 +112,7 @@ public sealed record BundleInfo
             Args = args,
             Classes = classes,
             Stats = NormStats.FromMetadata(d, source),
-            Channels = Int("input.channels"),
+            Channels = Int("input.channels", MaxChannels),
             Size = (h, w),
             MultiLabel = Get("multi_label") switch { "true" => true, "false" => false, _ => throw Bad("multi_label", "true or false") },
             Threshold = float.TryParse(Get("threshold"), NumberStyles.Float, CultureInfo.InvariantCulture, out var t) && t > 0 && t < 1 ? t : throw Bad("threshold", "a number in (0, 1)"),
@@ -107,8 +134,10 @@ public sealed record BundleInfo
     }
 }
 
+/// <summary>Writes and reads export bundles: the model's weights (safetensors, PyTorch names) with the settings that feeding it needs. <c>Learner.Export</c> and <c>Predictor.Load</c> are the usual entry points.</summary>
 public static class ExportBundle
 {
+    /// <summary>The file names inside a bundle folder: the weights with settings as metadata, and the same settings readable.</summary>
     public const string WeightsFile = "model.safetensors", SettingsFile = "model.json";
 
     /// <summary>The bundle settings of a learner whose model came from <see cref="Architectures.Build"/> and
@@ -123,8 +152,6 @@ public static class ExportBundle
     public static BundleInfo Describe(Learner learn, float threshold = 0.5f)
     {
         ArgumentNullException.ThrowIfNull(learn);
-        var spec = Architectures.SpecOf(learn.Model)
-            ?? throw new NativeCnnException($"export: the model ({learn.Model.GetType().Name}) was not built by Architectures.Build, so its architecture cannot be recorded; expected one of: {string.Join(", ", Architectures.Names)}");
         var d = learn.Data;
         var missing = new List<string>();
         if (d.Classes is null) missing.Add("Classes");
@@ -133,6 +160,7 @@ public static class ExportBundle
         if (d.Size.H <= 0 || d.Size.W <= 0) missing.Add("Size");
         if (missing.Count > 0)
             throw new NativeCnnException($"export: the learner's DataBunch does not record {string.Join(", ", missing)}; set them where the bunch is built (they belong to the trained model)");
+        var spec = Architectures.SpecOf(learn.Model) ?? CustomSpec(learn.Model, d.Channels, d.Classes!.Count);
         var info = new BundleInfo
         {
             Arch = spec.Name, Args = spec.Args, Classes = d.Classes!.ToArray(), Stats = d.Stats!, Channels = d.Channels, Size = d.Size,
@@ -141,6 +169,14 @@ public static class ExportBundle
         info.Validate("export");
         return info;
     }
+
+    /// <summary>The spec recorded for a model the registry did not build: architecture "custom", the data's
+    /// channels and classes, and the model's .NET type name (a reader's hint; loading takes a factory).</summary>
+    internal static ArchSpec CustomSpec(Module model, int channels, int classes) =>
+        new(BundleInfo.CustomArch, new ArchArgs(channels, classes)
+        {
+            Extra = new Dictionary<string, string> { [BundleInfo.CustomTypeKey] = model.GetType().FullName ?? model.GetType().Name },
+        });
 
     /// <summary>Writes the learner's model as a bundle into folder <paramref name="path"/> (created if needed)
     /// or, when it ends in .safetensors, to that file.</summary>
@@ -185,21 +221,24 @@ public static class ExportBundle
         var meta = info.ToMetadata();
         var bytes = SafeTensors.Serialize(state, meta);
         AtomicFile.Write(weights, s => s.Write(bytes));
-        var readable = JsonSerializer.SerializeToUtf8Bytes(new SortedDictionary<string, string>(meta, StringComparer.Ordinal), new JsonSerializerOptions { WriteIndented = true });
+        // The readable copy also lists every tensor's shape, so a reader sees the architecture's layout.
+        var shown = new SortedDictionary<string, string>(meta, StringComparer.Ordinal);
+        foreach (var (name, t) in state) shown["tensor." + name] = Shape.Format(t.ShapeArray);
+        var readable = JsonSerializer.SerializeToUtf8Bytes(shown, new JsonSerializerOptions { WriteIndented = true });
         AtomicFile.Write(settings, s => s.Write(readable));
     }
 
     /// <summary>Makes a bundle from a checkpoint that records the bundle settings (Checkpoint.Save adds them
     /// when the model came from the registry and the DataBunch knew its classes and statistics).
     /// <paramref name="threshold"/> overrides the recorded multi-label threshold. Returns the settings written.</summary>
-    public static BundleInfo FromCheckpoint(string checkpoint, string dir, float? threshold = null)
+    public static BundleInfo FromCheckpoint(string checkpoint, string dir, float? threshold = null, Func<BundleInfo, Module>? factory = null)
     {
         var (weights, meta) = Checkpoint.Read(checkpoint);
         if (!meta.ContainsKey(BundleInfo.FormatKey))
             throw new NativeCnnException($"checkpoint '{checkpoint}' does not record the model's architecture, classes and statistics (it was saved from a model not built by Architectures.Build, or from a DataBunch without Classes/Stats/Channels/Size), so it cannot become a bundle");
         var info = BundleInfo.FromMetadata(meta, checkpoint);
         if (threshold is float t) info = info with { Threshold = t };
-        var model = Architectures.Build(info.Arch, info.Args, new Rng(0));
+        var model = Rebuild(info, checkpoint, factory);
         try { model.LoadStateDict(weights, strict: true); }
         catch (NativeCnnException e) { throw new NativeCnnException($"checkpoint '{checkpoint}': the weights do not fit architecture '{info.Arch}': {e.Message}"); }
         Save(model, info, dir);
@@ -208,7 +247,7 @@ public static class ExportBundle
 
     /// <summary>Throws, naming the first tensor and element, when a floating-point tensor of
     /// <paramref name="state"/> holds NaN or an infinity; <paramref name="what"/> starts the message.</summary>
-    internal static void RefuseNonFinite(IReadOnlyDictionary<string, Tensor> state, string what)
+    public static void RefuseNonFinite(IReadOnlyDictionary<string, Tensor> state, string what)
     {
         int bad = 0;
         string? first = null;
@@ -235,25 +274,42 @@ public static class ExportBundle
         if (File.Exists(path)) return path;
         foreach (var candidate in new[] { Path.Combine(path, WeightsFile), Path.Combine(path, "model", WeightsFile) })
             if (File.Exists(candidate)) return candidate;
-        throw new NativeCnnException(Directory.Exists(path)
+        throw new FileNotFoundException(Directory.Exists(path)
             ? $"model '{path}' holds no {WeightsFile} (nor model/{WeightsFile}); expected an export bundle folder"
-            : $"model '{path}' does not exist; expected an export bundle folder or its {WeightsFile}");
+            : $"model '{path}' does not exist; expected an export bundle folder or its {WeightsFile}", path);
     }
 
-    /// <summary>Rebuilds the model of a bundle on <paramref name="device"/> (the CPU if null), in Eval mode.</summary>
-    public static (Module Model, BundleInfo Info) Load(string path, Device? device = null)
+    /// <summary>Rebuilds the model of a bundle on <paramref name="device"/> (the CPU if null), in Eval mode.
+    /// <paramref name="factory"/> builds the model from the bundle's settings; it is required for a custom model
+    /// (<see cref="BundleInfo.IsCustom"/>) and, when given, replaces the registry for any bundle.</summary>
+    /// <exception cref="FileNotFoundException">No bundle at <paramref name="path"/>.</exception>
+    /// <exception cref="ArgumentException">The bundle is malformed, its model is custom and no factory was given, or
+    /// the weights do not match the rebuilt model key for key and shape for shape.</exception>
+    public static (Module Model, BundleInfo Info) Load(string path, Device? device = null, Func<BundleInfo, Module>? factory = null)
     {
         var file = Resolve(path);
         var meta = new Dictionary<string, string>(StringComparer.Ordinal);
         var weights = SafeTensors.Load(file, null, meta);
         var info = BundleInfo.FromMetadata(meta, file);
         RefuseNonFinite(weights, $"model '{file}'");
-        // A private generator: the init is overwritten, and rebuilding must not advance Rng.Global.
-        var model = Architectures.Build(info.Arch, info.Args, new Rng(0));
+        var model = Rebuild(info, file, factory);
         try { model.LoadStateDict(weights, strict: true); }
         catch (NativeCnnException e) { throw new NativeCnnException($"model '{file}': the weights do not fit architecture '{info.Arch}': {e.Message}"); }
         if (device is not null) model.To(device);
         model.Eval();
         return (model, info);
+    }
+
+    private static Module Rebuild(BundleInfo info, string source, Func<BundleInfo, Module>? factory)
+    {
+        if (factory is not null)
+            return factory(info) ?? throw new ArgumentException($"model '{source}': the factory returned null; expected a Module", nameof(factory));
+        if (info.IsCustom)
+        {
+            string type = info.Args.Extra.GetValueOrDefault(BundleInfo.CustomTypeKey, "?");
+            throw new ArgumentException($"model '{source}' is a custom model ({type}) that the architecture registry cannot rebuild; pass a factory, e.g. Predictor.Load(path, info => new MyModel(...)), or register it with Architectures.Register", nameof(factory));
+        }
+        // A private generator: the init is overwritten, and rebuilding must not advance Rng.Global.
+        return Architectures.Build(info.Arch, info.Args, new Rng(0));
     }
 }

@@ -14,6 +14,7 @@ using SixLabors.ImageSharp.PixelFormats;
 
 namespace NativeCnn.Training;
 
+/// <summary>fastai's ClassificationInterpretation: the validation set's predictions, losses and targets; confusion matrix, most confused pairs and top losses.</summary>
 public sealed class ClassificationInterpretation
 {
     private readonly double[] _probs;                         // (N, C) row-major
@@ -34,7 +35,9 @@ public sealed class ClassificationInterpretation
 
     /// <summary>Class names in label order.</summary>
     public IReadOnlyList<string> Classes { get; }
+    /// <summary>Number of validation items.</summary>
     public int Count => Actual.Count;
+    /// <summary>Number of classes.</summary>
     public int ClassCount => Classes.Count;
     /// <summary>Per item: the class with the highest score (the first on ties).</summary>
     public IReadOnlyList<int> Predicted { get; }
@@ -214,7 +217,7 @@ public sealed class ClassificationInterpretation
     public string PlotConfusionMatrix(bool normalize = false, string title = "Confusion matrix") =>
         Plots.ConfusionMatrix(ConfusionMatrix(), Classes, normalize, title);
 
-    /// <summary>A grid of the <paramref name="k"/> highest-loss images, each labelled "prediction/actual" and
+    /// <summary>A grid of the <paramref name="k"/> highest-loss images (grey or RGB; a 2nd or 4th channel as its own grey tile beside them), each labelled "prediction/actual" and
     /// "loss/probability of the actual class" (fastai's plot_top_losses title), de-normalised with <see cref="Stats"/>.</summary>
     public Image<Rgb24> PlotTopLosses(int k = 9, int? cols = null, int zoom = 0)
     {
@@ -228,11 +231,13 @@ public sealed class ClassificationInterpretation
             throw new NativeCnnException($"Interpretation.PlotTopLosses: the input images of items {string.Join(", ", missing.Take(5))} were not kept " +
                                          $"({_images.Count} kept); make the interpretation with keepImages >= {k}");
         var (ch, h, w) = ImageShape;
-        if (ch != 1 && ch != 3) throw new NativeCnnException($"Interpretation.PlotTopLosses: images have {ch} channels; expected 1 or 3");
+        if (ch is < 1 or > 4) throw new NativeCnnException($"Interpretation.PlotTopLosses: images have {ch} channels; expected 1 to 4");
         if (Stats is not null && Stats.Channels != ch)
             throw new NativeCnnException($"Interpretation.PlotTopLosses: the statistics have {Stats.Channels} channels but the images {ch}");
-        int plane = h * w;
-        var pixels = new float[top.Count * ch * plane];
+        // What a person can see: grey (1) or RGB (3) as they are; with 2 or 4 channels the first 1 or 3 as
+        // grey/RGB and the extra channel beside them as its own grey tile (so each picture is 2w wide).
+        int shown = ch >= 3 ? 3 : 1, tileW = ch is 2 or 4 ? 2 * w : w, plane = h * w, tile = h * tileW;
+        var pixels = new float[top.Count * shown * tile];
         var labels = new string[top.Count];
         for (int n = 0; n < top.Count; n++)
         {
@@ -241,7 +246,14 @@ public sealed class ClassificationInterpretation
             for (int c = 0; c < ch; c++)
             {
                 float m = Stats?.Mean[c] ?? 0f, s = Stats?.Std[c] ?? 1f;
-                for (int p = 0; p < plane; p++) pixels[(n * ch + c) * plane + p] = src[c * plane + p] * s + m;
+                bool extra = c == shown;   // the 2nd of 2, or the 4th of 4
+                for (int y = 0; y < h; y++)
+                    for (int x = 0; x < w; x++)
+                    {
+                        float v = src[c * plane + y * w + x] * s + m;
+                        if (!extra) pixels[(n * shown + c) * tile + y * tileW + x] = v;
+                        else for (int o = 0; o < shown; o++) pixels[(n * shown + o) * tile + y * tileW + w + x] = v;
+                    }
             }
             labels[n] = FormattableString.Invariant($"{Classes[Predicted[item]]}/{Classes[Actual[item]]}\n{loss:F2}/{Prob(item, Actual[item]):F2}");
         }
@@ -249,7 +261,7 @@ public sealed class ClassificationInterpretation
         int rows = (top.Count + nc - 1) / nc;
         // Magnify small images so the two label lines (about 10 characters of 8 pixels) fit under each.
         int z = zoom > 0 ? zoom : Math.Max(1, (int)Math.Ceiling(96.0 / w));
-        return ImageGrid.Render(pixels, ch, h, w, labels, rows, nc, z);
+        return ImageGrid.Render(pixels, shown, h, tileW, labels, rows, nc, z);
     }
 
     /// <summary><see cref="PlotTopLosses"/> written as a PNG file.</summary>

@@ -18,6 +18,12 @@ public sealed partial class Learner
     /// and the optimizer afterwards. With <paramref name="stopDiv"/>, stops once the smoothed loss exceeds 4x its
     /// minimum or is NaN. Every layer group gets the same lr.</summary>
     public LrFindResult LrFind(double startLr = 1e-7, double endLr = 10, int numIt = 100, bool stopDiv = true, params Callback[] extra)
+        => LrFind(default, startLr, endLr, numIt, stopDiv, extra);
+
+    /// <summary>As <see cref="LrFind(double, double, int, bool, Callback[])"/>, stopping when <paramref name="cancellationToken"/>
+    /// is cancelled (within one batch); the weights and optimizer are restored as on any other exit.</summary>
+    /// <exception cref="OperationCanceledException">The token was cancelled.</exception>
+    public LrFindResult LrFind(CancellationToken cancellationToken, double startLr = 1e-7, double endLr = 10, int numIt = 100, bool stopDiv = true, params Callback[] extra)
     {
         if (!(startLr > 0) || !double.IsFinite(startLr)) throw new NativeCnnException($"Learner.LrFind: startLr must be finite and > 0, got {startLr}");
         if (!(endLr > startLr) || !double.IsFinite(endLr)) throw new NativeCnnException($"Learner.LrFind: endLr must be finite and > startLr ({startLr}), got {endLr}");
@@ -33,7 +39,7 @@ public sealed partial class Learner
         {
             Opt = null;
             CreateOpt((float)startLr);
-            RunFit(epochs, extra.Prepend(finder).ToArray());
+            RunFit(epochs, extra.Prepend(finder).ToArray(), cancellationToken);
         }
         finally
         {
@@ -63,7 +69,7 @@ public sealed partial class Learner
     }
 }
 
-/// <summary>The lr finder's schedule and stopping rule as a callback (used by <see cref="Learner.LrFind"/>).</summary>
+/// <summary>The lr finder's schedule and stopping rule as a callback (used by <see cref="Learner.LrFind(double, double, int, bool, Callback[])"/>).</summary>
 public sealed class LrFinder : Callback
 {
     private const double Beta = 0.98;
@@ -73,22 +79,29 @@ public sealed class LrFinder : Callback
     private double _avg, _best;
     private int _count;
 
+    /// <summary>A finder raising the learning rate exponentially from <paramref name="startLr"/> to <paramref name="endLr"/> over <paramref name="numIt"/> batches; with <paramref name="stopDiv"/> it stops once the smoothed loss passes 4x its best or is NaN. Use <see cref="Learner.LrFind(double, double, int, bool, Callback[])"/>.</summary>
     public LrFinder(double startLr, double endLr, int numIt, bool stopDiv)
     {
         _start = startLr; _end = endLr; _numIt = numIt; _stopDiv = stopDiv;
     }
 
     // After the printers and recorders, so they all see the batch the run stops on.
+    /// <inheritdoc/>
     public override int Order => 50;
 
+    /// <summary>The learning rate of each batch run.</summary>
     public List<double> Lrs { get; } = new();
+    /// <summary>The raw loss of each batch run.</summary>
     public List<double> Losses { get; } = new();
+    /// <summary>The smoothed (EMA beta 0.98, debiased) loss of each batch run.</summary>
     public List<double> SmoothLosses { get; } = new();
+    /// <summary>True when the run stopped because the loss diverged.</summary>
     public bool Diverged { get; private set; }
 
     /// <summary>The lr of training batch <paramref name="i"/>: fastai's annealing_exp at pct i/numIt.</summary>
     public double LrAt(int i) => _start * Math.Pow(_end / _start, (double)i / _numIt);
 
+    /// <inheritdoc/>
     public override void BeforeFit(Learner learn)
     {
         Lrs.Clear(); Losses.Clear(); SmoothLosses.Clear();
@@ -96,6 +109,7 @@ public sealed class LrFinder : Callback
         Diverged = false;
     }
 
+    /// <inheritdoc/>
     public override void BeforeBatch(Learner learn)
     {
         if (!learn.Training) return;
@@ -103,6 +117,7 @@ public sealed class LrFinder : Callback
         foreach (var g in learn.Opt!.ParamGroups) g.Lr = lr;
     }
 
+    /// <inheritdoc/>
     public override void AfterBatch(Learner learn)
     {
         if (!learn.Training || learn.Loss is null) return;
@@ -121,10 +136,11 @@ public sealed class LrFinder : Callback
     }
 
     // fastai's LRFinder skips validation.
+    /// <summary>Validation is skipped while finding.</summary>
     public override void BeforeValidate(Learner learn) => throw new CancelValidException();
 }
 
-/// <summary>What <see cref="Learner.LrFind"/> saw: per batch the lr, the raw and the smoothed loss, and two suggestions.</summary>
+/// <summary>What <see cref="Learner.LrFind(double, double, int, bool, Callback[])"/> saw: per batch the lr, the raw and the smoothed loss, and two suggestions.</summary>
 public sealed class LrFindResult
 {
     /// <summary>Points dropped at each end before suggesting, as fastai v1's Recorder.plot (skip_start 10, skip_end 5).</summary>

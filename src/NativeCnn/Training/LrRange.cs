@@ -7,6 +7,7 @@ using System.Globalization;
 
 namespace NativeCnn.Training;
 
+/// <summary>A learning rate for every layer group: one value, or fastai's slice (geometric spread from a low to a high value over the groups).</summary>
 public readonly struct LrRange
 {
     private readonly double[]? _perGroup;
@@ -40,7 +41,9 @@ public readonly struct LrRange
         return new(null, lrs[^1], (double[])lrs.Clone(), true);
     }
 
+    /// <summary>One learning rate for every group.</summary>
     public static implicit operator LrRange(double lr) => Of(lr);
+    /// <summary>One learning rate for every group (the float's shortest decimal, so 1e-3f is 0.001).</summary>
     public static implicit operator LrRange(float lr) => Of(ShortestDouble(lr));
 
     /// <summary>The learning rate of each of <paramref name="groups"/> groups.</summary>
@@ -69,6 +72,7 @@ public readonly struct LrRange
         return lrs;
     }
 
+    /// <summary>The value, or the per-group values in brackets.</summary>
     public override string ToString() => _perGroup is not null ? "[" + string.Join(", ", _perGroup.Select(Format)) + "]"
         : !IsSlice ? Format(Hi) : Lo is double lo ? $"slice({Format(lo)}, {Format(Hi)})" : $"slice({Format(Hi)})";
 

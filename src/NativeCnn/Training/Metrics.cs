@@ -11,10 +11,15 @@ namespace NativeCnn.Training;
 /// <summary>A metric accumulated over batches.</summary>
 public abstract class Metric
 {
+    /// <summary>A metric shown as <paramref name="name"/> in tables and the Recorder.</summary>
     protected Metric(string name) => Name = name;
 
+    /// <summary>The name in tables and the Recorder ("accuracy", "error_rate", ...).</summary>
     public string Name { get; }
+    /// <summary>Forgets everything accumulated (called before each validation).</summary>
     public abstract void Reset();
+    /// <summary>Adds a batch: <paramref name="pred"/> (N, C) scores and <paramref name="target"/> (N) class indices or (N, C) multi-hot.</summary>
+    /// <exception cref="ArgumentException">The shapes or types do not fit.</exception>
     public abstract void Accumulate(Tensor pred, Tensor target);
     /// <summary>The value over everything accumulated since Reset (NaN when nothing was).</summary>
     public abstract double Value { get; }
@@ -28,6 +33,7 @@ public abstract class Metric
         return (pred.ToArray(), pred.Size(0), pred.Size(1));
     }
 
+    /// <summary>The targets as int32 class indices, checked to lie in [0, <paramref name="classes"/>).</summary>
     protected int[] Labels(Tensor target, int classes)
     {
         if (target.DType != DType.Int32 || target.Dim != 1)
@@ -38,6 +44,7 @@ public abstract class Metric
         return y;
     }
 
+    /// <summary>The multi-hot targets (<paramref name="n"/>, <paramref name="c"/>) on the host, shape checked.</summary>
     protected float[] MultiHot(Tensor target, int n, int c)
     {
         if (target.Dim != 2 || target.Size(0) != n || target.Size(1) != c)

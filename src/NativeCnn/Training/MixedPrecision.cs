@@ -32,7 +32,9 @@ public sealed class LossScaler
 
     /// <summary>The factor gradients are multiplied by in backward.</summary>
     public float Scale { get; private set; }
+    /// <summary>Clean steps (no overflow) after which the scale doubles.</summary>
     public int GrowthInterval { get; }
+    /// <summary>The largest scale allowed.</summary>
     public float MaxScale { get; }
     /// <summary>Clean steps since the last overflow or growth.</summary>
     public int CleanSteps { get; private set; }
@@ -77,8 +79,10 @@ public sealed class MixedPrecision : Callback
     private Tensor? _found;
     private bool _converted;
 
+    /// <summary>Mixed precision with <paramref name="scaler"/> (null: a <see cref="LossScaler"/> with its defaults); usually added by <c>learn.ToFp16()</c>.</summary>
     public MixedPrecision(LossScaler? scaler = null) { Scaler = scaler ?? new LossScaler(); }
 
+    /// <summary>The dynamic loss scaler.</summary>
     public LossScaler Scaler { get; }
 
     /// <summary>The float32 master copies, in the model's parameter order.</summary>
@@ -91,6 +95,7 @@ public sealed class MixedPrecision : Callback
     /// <summary>After the schedules (-10), before the Recorder and metrics: they see the float32 output.</summary>
     public override int Order => -5;
 
+    /// <inheritdoc/>
     public override void BeforeFit(Learner learn)
     {
         var opt = learn.Opt ?? throw new NativeCnnException("MixedPrecision: the learner has no optimizer at the start of the fit (call Fit, FitOneCycle or CreateOpt)");
@@ -147,11 +152,13 @@ public sealed class MixedPrecision : Callback
         }
     }
 
+    /// <inheritdoc/>
     public override void BeforeBatch(Learner learn)
     {
         if (learn.XB is { } x && x.DType == DType.Float32) learn.XB = x.To(DType.Float16);
     }
 
+    /// <inheritdoc/>
     public override void AfterPred(Learner learn)
     {
         var pred = learn.Pred!;
@@ -160,6 +167,7 @@ public sealed class MixedPrecision : Callback
         learn.Pred = pred;
     }
 
+    /// <inheritdoc/>
     public override void AfterBackward(Learner learn)
     {
         var found = _found!;
@@ -179,6 +187,7 @@ public sealed class MixedPrecision : Callback
         if (!Scaler.Update(overflow: found.Item() != 0f)) throw new CancelBatchException();
     }
 
+    /// <inheritdoc/>
     public override void AfterStep(Learner learn)
     {
         using var _ = new NoGrad();
@@ -186,6 +195,7 @@ public sealed class MixedPrecision : Callback
     }
 }
 
+/// <summary>Mixed precision on a Learner: <c>learn.ToFp16()</c> and its helpers.</summary>
 public static class LearnerMixedPrecision
 {
     /// <summary>Trains this learner in mixed precision (fastai's learn.to_fp16()): from the next fit on,

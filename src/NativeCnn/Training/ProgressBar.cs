@@ -9,6 +9,7 @@ using System.Globalization;
 
 namespace NativeCnn.Training;
 
+/// <summary>A fastai-style progress bar for each phase on a text writer (stderr by default; drawn only on a terminal unless forced).</summary>
 public sealed class ProgressBar : Callback
 {
     private readonly TextWriter _out;
@@ -38,11 +39,16 @@ public sealed class ProgressBar : Callback
 
     // After the Recorder and metrics; it clears its line in AfterTrain/AfterValidate, before the epoch
     // table's AfterEpoch row.
+    /// <inheritdoc/>
     public override int Order => 25;
 
+    /// <inheritdoc/>
     public override void BeforeTrain(Learner learn) => Start(learn);
+    /// <inheritdoc/>
     public override void BeforeValidate(Learner learn) => Start(learn);
+    /// <inheritdoc/>
     public override void AfterTrain(Learner learn) => Clear();
+    /// <inheritdoc/>
     public override void AfterValidate(Learner learn) => Clear();
 
     private void Start(Learner learn)
@@ -53,6 +59,7 @@ public sealed class ProgressBar : Callback
         Draw(learn, 0, null);
     }
 
+    /// <inheritdoc/>
     public override void AfterBatch(Learner learn)
     {
         if (!_enabled) return;

@@ -7,6 +7,7 @@ using NativeCnn.Autograd;
 
 namespace NativeCnn.Training;
 
+/// <summary>fastai's Recorder, added to every Learner: per training batch the loss, learning rate and momentum (of parameter group 0); per epoch the mean train loss, the valid loss, each metric and the wall time. Losses are summed on the device and read once per phase.</summary>
 public sealed class Recorder : Callback
 {
     private Tensor? _batchLosses;   // (train batches per epoch): this epoch's losses, one slot per batch
@@ -16,16 +17,24 @@ public sealed class Recorder : Callback
     private readonly Stopwatch _clock = new();
     private bool _epochHasTrain, _epochHasValid;
 
+    /// <summary>Every training batch's loss, across fits, in order.</summary>
     public List<double> Losses { get; } = new();
+    /// <summary>Every training batch's learning rate (parameter group 0).</summary>
     public List<double> Lrs { get; } = new();
+    /// <summary>Every training batch's momentum or beta1 (parameter group 0).</summary>
     public List<double> Moms { get; } = new();
+    /// <summary>Per epoch, the mean training loss (NaN if the phase was cancelled before any batch).</summary>
     public List<double> TrainLosses { get; } = new();
+    /// <summary>Per epoch, the validation loss as a mean over items (NaN without validation batches).</summary>
     public List<double> ValidLosses { get; } = new();
     /// <summary>Per epoch, one value per metric in the order of <see cref="MetricNames"/>.</summary>
     public List<double[]> MetricValues { get; } = new();
+    /// <summary>The metrics' names ("accuracy", "error_rate", ...), in the learner's order.</summary>
     public List<string> MetricNames { get; } = new();
+    /// <summary>Per epoch, the wall time in seconds.</summary>
     public List<double> EpochSeconds { get; } = new();
 
+    /// <inheritdoc/>
     public override void BeforeFit(Learner learn)
     {
         Losses.Clear(); Lrs.Clear(); Moms.Clear(); TrainLosses.Clear(); ValidLosses.Clear();
@@ -40,14 +49,17 @@ public sealed class Recorder : Callback
             _validSum = MemoryScope.Outside(() => Tensor.Zeros(Array.Empty<int>(), DType.Float32, device)).Keep();
     }
 
+    /// <inheritdoc/>
     public override void BeforeEpoch(Learner learn)
     {
         _clock.Restart();
         _epochHasTrain = _epochHasValid = false;
     }
 
+    /// <inheritdoc/>
     public override void BeforeTrain(Learner learn) => _slots.Clear();
 
+    /// <inheritdoc/>
     public override void AfterBatch(Learner learn)
     {
         var loss = learn.Loss;
@@ -74,6 +86,7 @@ public sealed class Recorder : Callback
         }
     }
 
+    /// <inheritdoc/>
     public override void AfterTrain(Learner learn)
     {
         _epochHasTrain = true;
@@ -85,6 +98,7 @@ public sealed class Recorder : Callback
         TrainLosses.Add(sum / n);
     }
 
+    /// <inheritdoc/>
     public override void BeforeValidate(Learner learn)
     {
         _validSum!.CopyFrom(Tensor.Scalar(0f, _validSum.Device));
@@ -92,6 +106,7 @@ public sealed class Recorder : Callback
         foreach (var m in learn.Metrics) m.Reset();
     }
 
+    /// <inheritdoc/>
     public override void AfterValidate(Learner learn)
     {
         _epochHasValid = true;
@@ -99,6 +114,7 @@ public sealed class Recorder : Callback
         MetricValues.Add(learn.Metrics.Select(m => m.Value).ToArray());
     }
 
+    /// <inheritdoc/>
     public override void AfterEpoch(Learner learn)
     {
         _clock.Stop();

@@ -14,6 +14,8 @@ namespace NativeCnn.Training;
 /// <summary>The common part of EarlyStopping and SaveModel: the monitored value and the comparison.</summary>
 public abstract class TrackerCallback : Callback
 {
+    /// <summary>Tracks <paramref name="monitor"/> ("train_loss", "valid_loss" or a metric's name) in <paramref name="mode"/> "min", "max" or "auto" (min when the name holds "loss" or "error").</summary>
+    /// <exception cref="ArgumentException">The monitor is empty or the mode unknown.</exception>
     protected TrackerCallback(string monitor, string mode)
     {
         if (string.IsNullOrWhiteSpace(monitor)) throw new NativeCnnException("TrackerCallback: monitor must name train_loss, valid_loss or a metric, got an empty name");
@@ -23,6 +25,7 @@ public abstract class TrackerCallback : Callback
         Mode = mode;
     }
 
+    /// <summary>The monitored value's name: "train_loss", "valid_loss" or a metric's name.</summary>
     public string Monitor { get; }
     /// <summary>"min" or "max" (auto already resolved).</summary>
     public string Mode { get; }
@@ -34,6 +37,7 @@ public abstract class TrackerCallback : Callback
     /// <summary>Whether <paramref name="value"/> beats <paramref name="reference"/> in this mode.</summary>
     protected bool Better(double value, double reference) => Mode == "min" ? value < reference : value > reference;
 
+    /// <inheritdoc/>
     public override void BeforeFit(Learner learn)
     {
         Best = Mode == "min" ? double.PositiveInfinity : double.NegativeInfinity;
@@ -60,6 +64,8 @@ public sealed class EarlyStoppingCallback : TrackerCallback
 {
     private int _wait;
 
+    /// <summary>Stops the fit when <paramref name="monitor"/> has not improved by more than <paramref name="minDelta"/> for more than <paramref name="patience"/> epochs; see <see cref="TrackerCallback"/> for the monitor and mode.</summary>
+    /// <exception cref="ArgumentException">minDelta is negative or not finite, patience is negative, or the mode is unknown.</exception>
     public EarlyStoppingCallback(string monitor = "valid_loss", double minDelta = 0, int patience = 0, string mode = "auto") : base(monitor, mode)
     {
         if (!(minDelta >= 0) || double.IsInfinity(minDelta)) throw new NativeCnnException($"EarlyStoppingCallback: minDelta must be finite and >= 0, got {minDelta}");
@@ -68,13 +74,17 @@ public sealed class EarlyStoppingCallback : TrackerCallback
         Patience = patience;
     }
 
+    /// <summary>The smallest change that counts as an improvement (>= 0).</summary>
     public double MinDelta { get; }
+    /// <summary>Epochs without improvement tolerated before stopping.</summary>
     public int Patience { get; }
     /// <summary>The epoch after which the fit was stopped, or null if it ran to the end.</summary>
     public int? StoppedEpoch { get; private set; }
 
+    /// <inheritdoc/>
     public override int Order => 100;
 
+    /// <inheritdoc/>
     public override void BeforeFit(Learner learn)
     {
         base.BeforeFit(learn);
@@ -82,6 +92,7 @@ public sealed class EarlyStoppingCallback : TrackerCallback
         StoppedEpoch = null;
     }
 
+    /// <inheritdoc/>
     public override void AfterEpoch(Learner learn)
     {
         double current = Current(learn);
@@ -110,6 +121,8 @@ public sealed class SaveModelCallback : TrackerCallback
 {
     private bool _saved;
 
+    /// <summary>Saves a checkpoint to <paramref name="path"/> when <paramref name="monitor"/> improves (or every epoch, as path_{epoch}, with <paramref name="everyEpoch"/>), and with <paramref name="loadBestAtEnd"/> loads the best back when the fit ends.</summary>
+    /// <exception cref="ArgumentException">The path is empty or the mode unknown.</exception>
     public SaveModelCallback(string path, string monitor = "valid_loss", string mode = "auto", bool everyEpoch = false, bool loadBestAtEnd = true)
         : base(monitor, mode)
     {
@@ -119,19 +132,24 @@ public sealed class SaveModelCallback : TrackerCallback
         LoadBestAtEnd = loadBestAtEnd;
     }
 
+    /// <summary>The checkpoint file (full path); with EveryEpoch the epoch number goes before its extension.</summary>
     public string Path { get; }
+    /// <summary>Whether a checkpoint is written after every epoch rather than on improvement only.</summary>
     public bool EveryEpoch { get; }
+    /// <summary>Whether the best checkpoint is loaded back into the model at the end of the fit.</summary>
     public bool LoadBestAtEnd { get; }
     /// <summary>The files written in this fit, in order.</summary>
     public List<string> Written { get; } = new();
 
     // Before EarlyStopping (100): the epoch that stops the fit is still saved when it is the best.
+    /// <inheritdoc/>
     public override int Order => 90;
 
     /// <summary>The file of epoch <paramref name="epoch"/> in every-epoch mode: "model_3.safetensors" for "model.safetensors".</summary>
     public string EpochPath(int epoch) =>
         System.IO.Path.Combine(System.IO.Path.GetDirectoryName(Path)!, $"{System.IO.Path.GetFileNameWithoutExtension(Path)}_{epoch}{System.IO.Path.GetExtension(Path)}");
 
+    /// <inheritdoc/>
     public override void BeforeFit(Learner learn)
     {
         base.BeforeFit(learn);
@@ -139,6 +157,7 @@ public sealed class SaveModelCallback : TrackerCallback
         Written.Clear();
     }
 
+    /// <inheritdoc/>
     public override void AfterEpoch(Learner learn)
     {
         if (EveryEpoch) { Save(learn, EpochPath(learn.Epoch)); return; }
@@ -150,6 +169,7 @@ public sealed class SaveModelCallback : TrackerCallback
         _saved = true;
     }
 
+    /// <inheritdoc/>
     public override void AfterFit(Learner learn)
     {
         if (!EveryEpoch && LoadBestAtEnd && _saved)

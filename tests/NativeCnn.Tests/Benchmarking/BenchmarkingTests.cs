@@ -112,7 +112,7 @@ public class BenchmarkingTests
         Assert.Equal(20.0, fp32["mnist_cnn_train_step"].MedianMs);
         Assert.Equal(0.1, BenchReport.ParseTorch(TorchLines.Split('\n'), "float16")["gemm_64"].MedianMs);
         Assert.Equal(10.0, BenchReport.ParseTorch(TorchLines.Split('\n'), amp: true)["mnist_cnn_train_step"].MedianMs);
-        var ex = Assert.Throws<NativeCnnException>(() => BenchReport.LoadTorch("/nonexistent/torch.jsonl"));
+        var ex = Assert.Throws<FileNotFoundException>(() => BenchReport.LoadTorch("/nonexistent/torch.jsonl"));
         Assert.Contains("'/nonexistent/torch.jsonl' not found", ex.Message);
     }
 

@@ -87,7 +87,7 @@ public class DatasetTests
         var e2 = Assert.Throws<NativeCnnException>(() => FolderDataset.FromClassFolders(Path.Combine(dir.Path, "d")));
         Assert.Contains(bad, e2.Message);
 
-        Assert.Contains("does not exist", Assert.Throws<NativeCnnException>(() => FolderDataset.FromClassFolders(dir.File("none"))).Message);
+        Assert.Contains("does not exist", Assert.Throws<DirectoryNotFoundException>(() => FolderDataset.FromClassFolders(dir.File("none"))).Message);
     }
 
     [Fact]
@@ -144,7 +144,7 @@ public class DatasetTests
         TestImages.Write(dir.File("a.png"), 4, 4, 3, Rgb);
         string csv = dir.File("l.csv");
         File.WriteAllText(csv, "name,label\na.png,cat\nmissing.png,dog\n");
-        var e = Assert.Throws<NativeCnnException>(() => CsvDataset.Load(csv));
+        Exception e = Assert.Throws<FileNotFoundException>(() => CsvDataset.Load(csv));
         Assert.Contains("line 3", e.Message);
         Assert.Contains("missing.png", e.Message);
 
@@ -160,7 +160,7 @@ public class DatasetTests
         var e3 = Assert.Throws<NativeCnnException>(() => CsvDataset.Load(csv, new CsvOptions { Classes = new[] { "cat", "dog" } }));
         Assert.Contains("'bird'", e3.Message);
 
-        Assert.Contains("does not exist", Assert.Throws<NativeCnnException>(() => CsvDataset.Load(dir.File("no.csv"))).Message);
+        Assert.Contains("does not exist", Assert.Throws<FileNotFoundException>(() => CsvDataset.Load(dir.File("no.csv"))).Message);
     }
 
     [Fact]

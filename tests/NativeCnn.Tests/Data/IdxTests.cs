@@ -116,13 +116,13 @@ public class IdxTests
     [Fact]
     public void MissingDirectoryAndFilesAreNamed()
     {
-        var e = Assert.Throws<NativeCnnException>(() => Mnist.LoadDirectory("/no/such/dir"));
+        var e = Assert.Throws<DirectoryNotFoundException>(() => Mnist.LoadDirectory("/no/such/dir"));
         Assert.Contains("'/no/such/dir' does not exist", e.Message);
         var dir = Directory.CreateTempSubdirectory("nativecnn-mnist").FullName;
         try
         {
-            e = Assert.Throws<NativeCnnException>(() => Mnist.LoadDirectory(dir));
-            Assert.Contains("has no 'train-images-idx3-ubyte.gz'", e.Message);
+            var missing = Assert.Throws<FileNotFoundException>(() => Mnist.LoadDirectory(dir));
+            Assert.Contains("has no 'train-images-idx3-ubyte.gz'", missing.Message);
         }
         finally { Directory.Delete(dir, true); }
     }

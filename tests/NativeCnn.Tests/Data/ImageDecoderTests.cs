@@ -89,7 +89,7 @@ public class ImageDecoderTests
     {
         using var dir = new TempDir();
         string missing = dir.File("nope.png");
-        Assert.Contains(missing, Assert.Throws<NativeCnnException>(() => ImageDecoder.Decode(missing)).Message);
+        Assert.Contains(missing, Assert.Throws<FileNotFoundException>(() => ImageDecoder.Decode(missing)).Message);
 
         string text = dir.File("text.png");
         File.WriteAllText(text, "this is not an image at all");

@@ -216,7 +216,7 @@ public class SafeTensorsTests
     public void MissingFileNamesThePath()
     {
         var path = Path.Combine(Path.GetTempPath(), $"nativecnn-missing-{Guid.NewGuid():N}.safetensors");
-        var e = Assert.Throws<NativeCnnException>(() => SafeTensors.Load(path));
+        var e = Assert.Throws<FileNotFoundException>(() => SafeTensors.Load(path));
         Assert.Contains(path, e.Message);
         Assert.Contains("does not exist", e.Message);
     }

@@ -125,11 +125,18 @@ public class ExportBundleTests
     }
 
     [Fact]
-    public void ABundleNeedsARegistryModelAndKnownData()
+    public void ABundleNeedsKnownDataAndRecordsAPlainModelAsCustom()
     {
         var data = new DataBunch(new ListSource(OneBatch), new ListSource(OneBatch));
         var plain = new Learner(data, SimpleCnn.MnistCnn(), (p, y) => F.CrossEntropy(p, y));
-        Assert.Contains("not built by Architectures.Build", Assert.Throws<NativeCnnException>(() => ExportBundle.Describe(plain)).Message);
+        Assert.Contains("does not record Classes, Stats, Channels, Size", Assert.Throws<NativeCnnException>(() => ExportBundle.Describe(plain)).Message);
+        var known = new DataBunch(new ListSource(OneBatch), new ListSource(OneBatch))
+        {
+            Classes = Enumerable.Range(0, 10).Select(i => i.ToString()).ToArray(), Stats = NormStats.Mnist, Channels = 1, Size = (28, 28),
+        };
+        var custom = ExportBundle.Describe(new Learner(known, SimpleCnn.MnistCnn(), (p, y) => F.CrossEntropy(p, y)));
+        Assert.True(custom.IsCustom);
+        Assert.Equal(typeof(NativeCnn.Nn.Sequential).FullName, custom.Args.Extra[BundleInfo.CustomTypeKey]);
         var registry = new Learner(data, Architectures.Build("mnist_cnn", new ArchArgs(1, 10)), (p, y) => F.CrossEntropy(p, y));
         Assert.Contains("does not record Classes, Stats, Channels, Size", Assert.Throws<NativeCnnException>(() => ExportBundle.Describe(registry)).Message);
         Assert.Null(ExportBundle.TryDescribe(registry));
@@ -164,8 +171,8 @@ public class ExportBundleTests
         Assert.True(File.Exists(dir.File("one", "digits.json")));
         Assert.Equal(new[] { "a", "b", "c" }, Predictor.Load(single).Classes);
 
-        Assert.Contains("holds no model.safetensors", Assert.Throws<NativeCnnException>(() => Predictor.Load(dir.File("empty", "x")[..^2])).Message);
-        Assert.Contains("does not exist", Assert.Throws<NativeCnnException>(() => Predictor.Load("/no/such/bundle")).Message);
+        Assert.Contains("holds no model.safetensors", Assert.Throws<FileNotFoundException>(() => Predictor.Load(dir.File("empty", "x")[..^2])).Message);
+        Assert.Contains("does not exist", Assert.Throws<FileNotFoundException>(() => Predictor.Load("/no/such/bundle")).Message);
     }
 
     /// <summary>A model that records how many threads are inside Forward at once.</summary>

@@ -17,15 +17,16 @@ using System.Runtime.Intrinsics.X86;
 
 namespace NativeCnn.Backends.Cpu;
 
-public sealed partial class CpuBackend
+internal sealed partial class CpuBackend
 {
     /// <summary>Most floats an im2col (or y', gy') matrix may hold before the batch is split into
-    /// chunks of images: 8 MB, a quarter of the 32 MB L3, so what one pass writes is still cached
+    /// chunks of images: a quarter of this CPU's L3 (8 MB of 32 MB on the Zen 4/5 machines; 1-16 MB
+    /// whatever the L3), so what one pass writes is still cached
     /// when the GEMM or col2im reads it back. Measured (benchmarks/results/conv-notes.md): on a quiet
     /// machine 4-64 MB chunks are within ~8% of each other; with other processes sharing the L3,
     /// the 19 MB whole-batch matrix of the 7x7 stem layer ran up to 2x slower than 4 MB chunks.
     /// Settable so tests can force the chunked path on tiny inputs.</summary>
-    internal static long ColLimitFloats = 2L << 20;
+    internal static long ColLimitFloats = Math.Clamp(CpuInfo.Current.L3Bytes / 4 / sizeof(float), 256L << 10, 4L << 20);
 
     /// <summary>Below this many output pixels per image the pointwise fast path's per-image GEMMs are
     /// too thin (n = P*Q); the general path then batches all images into one wide GEMM instead.</summary>
@@ -194,9 +195,11 @@ public sealed partial class CpuBackend
                         int ih = p * g.StrideH + ihOff;
                         var d = block.Slice(p * Q, Q);
                         if ((uint)ih >= (uint)H || qlo >= qhi) { d.Clear(); continue; }
-                        d[..qlo].Clear();
-                        d[qhi..].Clear();
-                        Gather(x, plane + ih * W + qlo * g.StrideW + iw0, g.StrideW, d[qlo..qhi]);
+                        // the gather may write past qhi (up to the block's end): row p + 1 and the
+                        // zeroing below overwrite that, so rows go in order and the padding last
+                        GatherRow(x, plane + ih * W + qlo * g.StrideW + iw0, g.StrideW, block[(p * Q + qlo)..], qhi - qlo);
+                        for (int t = 0; t < qlo; t++) d[t] = 0;      // one or two floats: no call
+                        for (int t = qhi; t < Q; t++) d[t] = 0;
                     }
                 }
             }
@@ -231,7 +234,7 @@ public sealed partial class CpuBackend
                     {
                         int ih = p * g.StrideH + ihOff;
                         if ((uint)ih >= (uint)H) continue;
-                        Scatter(gcol.AsSpan(src + qlo, qhi - qlo), gx, plane + ih * W + qlo * g.StrideW + iw0, g.StrideW, planeEnd);
+                        ScatterRow(gcol, src + qlo, qhi - qlo, gx, plane + ih * W + qlo * g.StrideW + iw0, g.StrideW, planeEnd);
                     }
                 }
             }
@@ -295,57 +298,6 @@ public sealed partial class CpuBackend
         int lo = iw0 >= 0 ? 0 : (-iw0 + stride - 1) / stride;
         int hi = W - 1 - iw0 < 0 ? 0 : Math.Min(Q, (W - 1 - iw0) / stride + 1);
         return (Math.Min(lo, Q), hi);
-    }
-
-    /// <summary>dst[j] = x[src + j*stride]; stride 1 is a block copy, stride 2 de-interleaves 32 floats at a time.</summary>
-    private static void Gather(float[] x, int src, int stride, Span<float> dst)
-    {
-        if (stride == 1) { x.AsSpan(src, dst.Length).CopyTo(dst); return; }
-        int j = 0, n = dst.Length;
-        // each step loads x[src + 2j .. src + 2j + 31]; the last one must stay inside the array
-        int room = x.Length - src - 32;
-        int last = Math.Min(n - 16, room < 0 ? -1 : room / 2);
-        if (stride == 2 && CpuInfo.Use512 && last >= 0)
-        {
-            // vpermt2ps with indices 0,2,..,30 takes the even elements of two 16-float loads
-            var evens = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-            ref float xs = ref MemoryMarshal.GetArrayDataReference(x);
-            ref float ds = ref MemoryMarshal.GetReference(dst);
-            while (true)
-            {
-                var lo = Vector512.LoadUnsafe(ref xs, (nuint)(src + 2 * j));
-                var hi = Vector512.LoadUnsafe(ref xs, (nuint)(src + 2 * j + 16));
-                Avx512F.PermuteVar16x32x2(lo, evens, hi).StoreUnsafe(ref ds, (nuint)j);
-                if (j == last) { j += 16; break; }
-                // a short remainder is covered by one step that overlaps the previous one
-                j = Math.Min(j + 16, last);
-            }
-        }
-        for (; j < n; j++) dst[j] = x[src + j * stride];
-    }
-
-    /// <summary>gx[dst + j*stride] += src[j]. Stride 2 adds 16 values at a time, interleaved with
-    /// zeros, over 32 consecutive floats; those must lie inside the caller's plane (below planeEnd),
-    /// which no other thread touches.</summary>
-    private static void Scatter(ReadOnlySpan<float> src, float[] gx, int dst, int stride, int planeEnd)
-    {
-        if (stride == 1) { AddInto(gx.AsSpan(dst, src.Length), src); return; }
-        int j = 0, n = src.Length;
-        if (stride == 2 && CpuInfo.Use512)
-        {
-            var lowHalf = Vector512.Create(0, 16, 1, 16, 2, 16, 3, 16, 4, 16, 5, 16, 6, 16, 7, 16);
-            var highHalf = Vector512.Create(8, 16, 9, 16, 10, 16, 11, 16, 12, 16, 13, 16, 14, 16, 15, 16);
-            ref float s = ref MemoryMarshal.GetReference(src);
-            ref float d = ref MemoryMarshal.GetArrayDataReference(gx);
-            for (; j <= n - 16 && dst + 2 * j + 32 <= planeEnd; j += 16)
-            {
-                var v = Vector512.LoadUnsafe(ref s, (nuint)j);
-                nuint at = (nuint)(dst + 2 * j);
-                (Vector512.LoadUnsafe(ref d, at) + Avx512F.PermuteVar16x32x2(v, lowHalf, Vector512<float>.Zero)).StoreUnsafe(ref d, at);
-                (Vector512.LoadUnsafe(ref d, at + 16) + Avx512F.PermuteVar16x32x2(v, highHalf, Vector512<float>.Zero)).StoreUnsafe(ref d, at + 16);
-            }
-        }
-        for (; j < n; j++) gx[dst + j * stride] += src[j];
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

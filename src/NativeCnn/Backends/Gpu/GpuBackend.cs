@@ -16,7 +16,7 @@ using NativeCnn.Kernels;
 
 namespace NativeCnn.Backends.Gpu;
 
-public sealed partial class GpuBackend : IBackend, IDisposable
+internal sealed partial class GpuBackend : IBackend, IDisposable
 {
     private readonly Accelerator _acc;
     private readonly GpuBufferPool _pool = new();
@@ -71,6 +71,7 @@ public sealed partial class GpuBackend : IBackend, IDisposable
         _pool.Dispose();
         DisposeConvTaps();
         _placeholder?.Dispose();
+        _placeholderHalf?.Dispose();
     }
 
     // ---- helpers -----------------------------------------------------------------------

@@ -9,13 +9,21 @@ namespace NativeCnn.Data.Transforms;
 /// <summary>fastai v1 get_transforms arguments, with its defaults.</summary>
 public sealed record AugmentOptions
 {
+    /// <summary>Random horizontal flips (fastai do_flip; with FlipVert, any of the 8 dihedral transforms).</summary>
     public bool DoFlip { get; init; } = true;
+    /// <summary>Flips include vertical ones and 90-degree rotations (the 8 dihedral transforms), for images with no "up".</summary>
     public bool FlipVert { get; init; }
+    /// <summary>Largest rotation in degrees, either way (drawn uniformly).</summary>
     public double MaxRotate { get; init; } = 10;
+    /// <summary>Largest zoom factor (>= 1; drawn uniformly from 1 to it).</summary>
     public double MaxZoom { get; init; } = 1.1;
+    /// <summary>Largest brightness and contrast change (fastai max_lighting: brightness 0.5 +- it, contrast in [1 - it, 1 / (1 - it)]).</summary>
     public double MaxLighting { get; init; } = 0.2;
+    /// <summary>Largest perspective warp magnitude (fastai max_warp).</summary>
     public double MaxWarp { get; init; } = 0.2;
+    /// <summary>Probability of each affine transform (rotate, zoom, warp) firing.</summary>
     public double PAffine { get; init; } = 0.75;
+    /// <summary>Probability of each lighting transform (brightness, contrast) firing.</summary>
     public double PLighting { get; init; } = 0.75;
 
     /// <summary>Whether brightness and contrast change the last channel of a 2- or 4-channel input.
@@ -28,7 +36,7 @@ public sealed record AugmentOptions
 }
 
 /// <summary>The parameters drawn for one item; null fields did not fire.</summary>
-public sealed record AugmentDraw(double RowPct, double ColPct, int? Dihedral, bool FlipLr, double[]? Warp, double? Rotate, (double Scale, double Row, double Col)? Zoom, double? Brightness, double? Contrast);
+internal sealed record AugmentDraw(double RowPct, double ColPct, int? Dihedral, bool FlipLr, double[]? Warp, double? Rotate, (double Scale, double Row, double Col)? Zoom, double? Brightness, double? Contrast);
 
 /// <summary>Turns a decoded image into a (C, H, W) training or validation input of a fixed size.</summary>
 public sealed class ImageTransform
@@ -37,6 +45,8 @@ public sealed class ImageTransform
     private const int SRow = 0, SCol = 1, SFlip = 2, SDihedral = 3, SWarp = 4, SWarpMag = 5, SRotate = 9, SAngle = 10,
         SZoom = 11, SZoomScale = 12, SZoomRow = 13, SZoomCol = 14, SBright = 15, SBrightV = 16, SContrast = 17, SContrastV = 18;
 
+    /// <summary>A transform to <paramref name="height"/> x <paramref name="width"/> by <paramref name="resize"/>, with <paramref name="augment"/> applied to training items (null or <see cref="AugmentOptions.None"/>: none).</summary>
+    /// <exception cref="ArgumentException">A size is not positive.</exception>
     public ImageTransform(int height, int width, ResizeMethod resize = ResizeMethod.Crop, AugmentOptions? augment = null)
     {
         Check.Positive(height, "transform: target height");
@@ -51,16 +61,20 @@ public sealed class ImageTransform
             throw new NativeCnnException($"transform: probabilities must be in [0, 1], got p_affine {Augment.PAffine}, p_lighting {Augment.PLighting}");
     }
 
+    /// <summary>Output height in pixels.</summary>
     public int Height { get; }
+    /// <summary>Output width in pixels.</summary>
     public int Width { get; }
+    /// <summary>How an image reaches the output size.</summary>
     public ResizeMethod Resize { get; }
+    /// <summary>The augmentation drawn for training items.</summary>
     public AugmentOptions Augment { get; }
 
     /// <summary>The same transform at another size (progressive resizing).</summary>
     public ImageTransform WithSize(int height, int width) => new(height, width, Resize, Augment);
 
     /// <summary>Draws the random parameters of one training item from its seed.</summary>
-    public AugmentDraw Draw(ulong seed)
+    internal AugmentDraw Draw(ulong seed)
     {
         var a = Augment;
         double U(int slot) => Rng.Uniform(seed, slot);
@@ -86,7 +100,7 @@ public sealed class ImageTransform
     }
 
     /// <summary>Applies a given draw (null: validation, centre crop only).</summary>
-    public void Apply(DecodedImage src, Span<float> dst, AugmentDraw? d)
+    internal void Apply(DecodedImage src, Span<float> dst, AugmentDraw? d)
     {
         var canvas = Canvas.For(src.Height, src.Width, Height, Width, Resize, d?.RowPct ?? 0.5, d?.ColPct ?? 0.5);
         // More than 2x smaller: shrink by whole factors first (box filter) so bilinear does not alias.

@@ -6,7 +6,7 @@
 namespace NativeCnn.Data.Transforms;
 
 /// <summary>A 3x3 projective matrix, row-major; [x', y', w'] = M [x, y, 1], source = (x'/w', y'/w').</summary>
-public readonly struct Mat3
+internal readonly struct Mat3
 {
     public readonly double A, B, C, D, E, F, G, H, I;
 
@@ -31,7 +31,7 @@ public readonly struct Mat3
     public bool IsIdentity => A == 1 && B == 0 && C == 0 && D == 0 && E == 1 && F == 0 && G == 0 && H == 0 && I == 1;
 }
 
-public static class Geometry
+internal static class Geometry
 {
     /// <summary>fastai rotate: degrees, counter-clockwise as displayed.</summary>
     public static Mat3 Rotate(double degrees)

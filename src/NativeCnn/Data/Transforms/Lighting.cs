@@ -8,9 +8,15 @@ namespace NativeCnn.Data.Transforms;
 
 /// <summary>What the last channel of a 2- or 4-channel image holds, for lighting: Alpha (transparency,
 /// left as it is) or Data (a real channel such as infrared in RGB+IR, lit like the colour channels).</summary>
-public enum ExtraChannel { Alpha, Data }
+public enum ExtraChannel
+{
+    /// <summary>Transparency: left as it is.</summary>
+    Alpha,
+    /// <summary>A measured channel (e.g. infrared): lit like the colour channels.</summary>
+    Data,
+}
 
-public static class Lighting
+internal static class Lighting
 {
     private const float Eps = 1e-7f;
 

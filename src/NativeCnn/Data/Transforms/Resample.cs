@@ -6,10 +6,18 @@
 namespace NativeCnn.Data.Transforms;
 
 /// <summary>How an image reaches the target size (fastai ResizeMethod).</summary>
-public enum ResizeMethod { Squish, Crop, Pad }
+public enum ResizeMethod
+{
+    /// <summary>Stretch the whole image to the size (aspect ratio not kept).</summary>
+    Squish,
+    /// <summary>Scale the shorter side to the size and cut the centre (random position when augmenting); fastai's default.</summary>
+    Crop,
+    /// <summary>Scale the longer side to the size and pad the rest with reflection.</summary>
+    Pad,
+}
 
 /// <summary>Where the output window sits on the resized canvas.</summary>
-public readonly record struct Canvas(double Height, double Width, double Top, double Left)
+internal readonly record struct Canvas(double Height, double Width, double Top, double Left)
 {
     /// <summary>
     /// The canvas for a source of (srcH, srcW) resized to (outH, outW): Squish stretches; Crop scales the
@@ -35,7 +43,7 @@ public readonly record struct Canvas(double Height, double Width, double Top, do
     }
 }
 
-public static class Resample
+internal static class Resample
 {
     /// <summary>
     /// Writes dst (C, outH, outW) from src: dst(i, j) = src at geometry(canvas(i, j)), where geometry
