@@ -22,7 +22,7 @@ using ILGPU.Runtime.Cuda;
 
 namespace NativeCnn.Kernels;
 
-public static partial class GemmHalfKernels
+internal static partial class GemmHalfKernels
 {
     public const int ConvTileM = 64, ConvTileN = 128, ConvTileK = 32, ConvThreads = 128;
     private const int ConvWords = 20;   // a staged row: 16 k pairs + 4 words of padding

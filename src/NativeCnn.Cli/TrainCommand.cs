@@ -210,7 +210,7 @@ public static class TrainCommand
                 IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
                 _ => kv.Value?.ToString() ?? "",
             });
-            HtmlReport.Write(path, learn, interp, summary);
+            learn.WriteHtmlReport(path, interp, summary);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {

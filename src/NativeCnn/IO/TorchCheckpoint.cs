@@ -12,7 +12,6 @@
 // NativeCnnException naming the file and the problem.
 using System.Buffers.Binary;
 using System.IO.Compression;
-using NativeCnn.Backends;
 
 namespace NativeCnn.IO;
 
