@@ -10,7 +10,7 @@ using NativeCnn.Benchmarking;
 
 namespace NativeCnn.GpuLab;
 
-public static class LabBench
+internal static class LabBench
 {
     public static void Run(LabOptions o, GpuBackend gpu, LabResults results)
     {

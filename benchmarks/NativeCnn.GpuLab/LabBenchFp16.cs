@@ -12,7 +12,7 @@ using NativeCnn.Benchmarking;
 
 namespace NativeCnn.GpuLab;
 
-public static class LabBenchFp16
+internal static class LabBenchFp16
 {
     public static void Run(LabOptions o, GpuBackend gpu, LabResults results)
     {

@@ -12,7 +12,7 @@ using Golden = NativeCnn.Tests.Goldens.MnistCnnGoldenTests;
 
 namespace NativeCnn.GpuLab;
 
-public static class LabCases
+internal static class LabCases
 {
     /// <summary>Every case by name: the GPU suite's cases, then the goldens (on the simulator with
     /// --quick only the optimizer goldens: a forward and backward there takes tens of seconds).</summary>

@@ -10,7 +10,7 @@ using NativeCnn.Backends.Gpu;
 
 namespace NativeCnn.GpuLab;
 
-public static class LabDevice
+internal static class LabDevice
 {
     /// <summary>The backend the other sections use, or null (recorded) when it cannot be had.</summary>
     public static GpuBackend? Open(LabOptions o, LabResults results)

@@ -25,7 +25,7 @@ public enum HalfLdmatrixKernel
 
 /// <summary>A float16 GEMM kernel the lab can make the backend's: the warp tile, cp.async or register staging,
 /// wgmma, and (register-staged only) the L1 prefetch.</summary>
-public readonly record struct HalfKernel(HalfLdmatrixKernel Tile, bool Async, bool Wgmma = false, bool Prefetch = false)
+internal readonly record struct HalfKernel(HalfLdmatrixKernel Tile, bool Async, bool Wgmma = false, bool Prefetch = false)
 {
     /// <summary>The backend's default (the cp.async kernel with 64x64 warps): no variant name.</summary>
     public static HalfKernel Default => new(HalfLdmatrixKernel.Warp64x64, true);

@@ -18,7 +18,7 @@ using NativeCnn.GpuLab.Kernels;
 
 namespace NativeCnn.GpuLab;
 
-public static class LabKernels
+internal static class LabKernels
 {
     /// <summary>A variant: what it computes (family, case), its work, one launch, and its check
     /// (largest error relative to the reference's largest magnitude, and the tolerance).</summary>

@@ -4,7 +4,7 @@ using System.Globalization;
 
 namespace NativeCnn.GpuLab;
 
-public sealed class LabOptions
+internal sealed class LabOptions
 {
     public const string Usage =
         "Usage: NativeCnn.GpuLab OUTDIR [options]\n" +

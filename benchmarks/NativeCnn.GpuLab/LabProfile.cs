@@ -10,7 +10,7 @@ using NativeCnn.Benchmarking;
 
 namespace NativeCnn.GpuLab;
 
-public static class LabProfile
+internal static class LabProfile
 {
     public static void Run(LabOptions o, GpuBackend gpu, LabResults results)
     {

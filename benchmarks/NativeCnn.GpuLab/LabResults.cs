@@ -7,7 +7,7 @@ using System.Text.Json.Nodes;
 
 namespace NativeCnn.GpuLab;
 
-public sealed class LabResults : IDisposable
+internal sealed class LabResults : IDisposable
 {
     private readonly StreamWriter _file;
 

@@ -10,7 +10,7 @@ using NativeCnn.Data;
 
 namespace NativeCnn.GpuLab;
 
-public static class LabTrain
+internal static class LabTrain
 {
     public static void Run(LabOptions o, GpuBackend gpu, LabResults results)
     {

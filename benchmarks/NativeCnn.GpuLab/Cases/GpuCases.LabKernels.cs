@@ -9,7 +9,7 @@ using NativeCnn.GpuLab;
 
 namespace NativeCnn.Tests.Gpu;
 
-public static partial class GpuCases
+internal static partial class GpuCases
 {
     private static Action Select(GpuBackend gpu, HalfKernel kernel) => () => kernel.ApplyTo(gpu);
 

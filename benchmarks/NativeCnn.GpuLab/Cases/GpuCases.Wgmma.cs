@@ -15,7 +15,7 @@ using Xunit;
 
 namespace NativeCnn.Tests.Gpu;
 
-public static partial class GpuCases
+internal static partial class GpuCases
 {
     public static void Wgmma_ProbeDescriptorsAndAccumulatorLayout(GpuBackend gpu)
     {

@@ -6,6 +6,7 @@ namespace NativeCnn.Autograd;
 /// <summary>Maps the output gradient to one gradient per input (null where an input needs none).</summary>
 public delegate Tensor?[] BackwardFn(Tensor gradOutput);
 
+/// <summary>One recorded operation of the autograd graph (a tensor's <see cref="Tensor.GradFn"/>): its name, the tensors that went in, and how the output's gradient becomes theirs.</summary>
 public sealed class GradNode
 {
     private BackwardFn? _backward;
@@ -32,5 +33,6 @@ public sealed class GradNode
         return fn(gradOutput);
     }
 
+    /// <summary>The operation's name in angle brackets, e.g. "&lt;conv2d&gt;".</summary>
     public override string ToString() => $"<{Name}>";
 }

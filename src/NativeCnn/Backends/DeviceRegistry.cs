@@ -2,7 +2,7 @@
 // core library does not depend on it at compile time.
 namespace NativeCnn.Backends;
 
-public static class DeviceRegistry
+internal static class DeviceRegistry
 {
     private static readonly Dictionary<Device, IBackend> Backends = new();
 

@@ -4,7 +4,7 @@
 namespace NativeCnn.Backends;
 
 /// <summary>x: (N, C, H, W), w: (K, C, R, S), y: (N, K, P, Q).</summary>
-public readonly record struct ConvGeometry(
+internal readonly record struct ConvGeometry(
     int N, int C, int H, int W, int K, int R, int S,
     int StrideH, int StrideW, int PadH, int PadW, int DilationH, int DilationW)
 {
@@ -16,6 +16,6 @@ public readonly record struct ConvGeometry(
 }
 
 /// <summary>x: (N, C, H, W) -> y: (N, C, P, Q) over windows R x S.</summary>
-public readonly record struct PoolGeometry(
+internal readonly record struct PoolGeometry(
     int N, int C, int H, int W, int P, int Q, int R, int S,
     int StrideH, int StrideW, int PadH, int PadW, bool CountIncludePad);

@@ -7,7 +7,7 @@
 // tensor cores). Comments give shapes; "=" means the output is overwritten, "+=" accumulated.
 namespace NativeCnn.Backends;
 
-public interface IBackend
+internal interface IBackend
 {
     Device Device { get; }
 

@@ -5,6 +5,7 @@
 // Scopes are per thread and nest; user code without a scope simply relies on the GC.
 namespace NativeCnn.Backends;
 
+/// <summary>Deterministic reuse of tensor memory in a training loop: every buffer allocated inside a scope returns to its device's pool when the scope is disposed, so after warm-up a step allocates nothing new. <c>using (MemoryScope.Begin()) { ... }</c>; tensors made inside must not be used after it. The Learner and Predictor open their own.</summary>
 public sealed class MemoryScope : IDisposable
 {
     [ThreadStatic] private static MemoryScope? _current;
@@ -35,6 +36,7 @@ public sealed class MemoryScope : IDisposable
         finally { _current = saved; }
     }
 
+    /// <summary>Ends the scope: its buffers go back to the pools.</summary>
     public void Dispose()
     {
         if (_disposed) return;

@@ -3,7 +3,7 @@
 // ends, unless it was kept; touching it afterwards is a clear error, never stale data.
 namespace NativeCnn.Backends;
 
-public abstract class Storage
+internal abstract class Storage
 {
     protected Storage(IBackend backend, DType dtype, int length)
     {

@@ -13,10 +13,10 @@ namespace NativeCnn.Benchmarking;
 
 /// <summary>One record of torch_baseline.py (float32, non-AMP unless asked); <see cref="PeakMemMb"/>: its
 /// train steps' peak_mem_mb on CUDA (torch.cuda.max_memory_allocated, MiB).</summary>
-public sealed record TorchRecord(string Case, double MedianMs, double? Tflops, double? GbPerS, double? ImagesPerS, string DType, bool Amp,
+internal sealed record TorchRecord(string Case, double MedianMs, double? Tflops, double? GbPerS, double? ImagesPerS, string DType, bool Amp,
                                  double? PeakMemMb = null);
 
-public static class BenchReport
+internal static class BenchReport
 {
     /// <summary>Reads torch_baseline.py's output (one JSON object per line; other lines are ignored) and
     /// keeps, per case, the record of <paramref name="dtype"/> with amp = <paramref name="amp"/>.</summary>

@@ -18,19 +18,19 @@ using NativeCnn.Training;
 namespace NativeCnn.Benchmarking;
 
 /// <summary>What a case's rate is reported in (as torch_baseline.py's fields).</summary>
-public enum RateKind { Tflops, GbPerS, ImagesPerS }
+internal enum RateKind { Tflops, GbPerS, ImagesPerS }
 
 /// <summary>A case ready to time: the call, and the work and minimum traffic of one step; a call may run
 /// <paramref name="StepsPerCall"/> steps (the time reported is per step).</summary>
-public sealed record PreparedCase(Action Step, double Flops, double Bytes, int StepsPerCall = 1);
+internal sealed record PreparedCase(Action Step, double Flops, double Bytes, int StepsPerCall = 1);
 
 /// <summary>One benchmark case: its torch_baseline name, batch (0 if none), rate kind and setup.</summary>
-public sealed record BenchCase(string Name, string Family, int Batch, RateKind Rate, Func<PreparedCase> Setup);
+internal sealed record BenchCase(string Name, string Family, int Batch, RateKind Rate, Func<PreparedCase> Setup);
 
 /// <summary>A timed case. <see cref="Error"/> is set (and the numbers are 0) when it failed.
 /// <see cref="PeakMemMb"/>: on a GPU, the most device memory in use during the warm-up and timed calls
 /// (the backend's high-water mark, PyTorch's max_memory_allocated), MiB; null on the CPU.</summary>
-public sealed record BenchResult(string Case, string Family, string Device, int Batch, RateKind Rate,
+internal sealed record BenchResult(string Case, string Family, string Device, int Batch, RateKind Rate,
                                  double MedianMs, double Flops, double Bytes, string? Error = null, double? PeakMemMb = null)
 {
     /// <summary>The case's rate in its kind's unit (TFLOP/s, GB/s or images/s).</summary>
@@ -42,7 +42,7 @@ public sealed record BenchResult(string Case, string Family, string Device, int 
     };
 }
 
-public static class BenchSuite
+internal static class BenchSuite
 {
     /// <summary>The cases for <paramref name="device"/> at torch_baseline.py's sizes for its kind (CPU or
     /// GPU); <paramref name="quick"/> shrinks every size and names the cases by the sizes actually run.</summary>

@@ -10,7 +10,7 @@ using System.Runtime.Intrinsics;
 namespace NativeCnn.Benchmarking;
 
 /// <summary>Peak FLOP/s and bandwidth in bytes/s, each with the measurement it came from.</summary>
-public sealed record Ceilings(double PeakFlops, string PeakSource, double BytesPerSecond, string BandwidthSource)
+internal sealed record Ceilings(double PeakFlops, string PeakSource, double BytesPerSecond, string BandwidthSource)
 {
     /// <summary>Seconds-based floors of a case in milliseconds: FLOPs over peak, bytes over bandwidth
     /// (NaN where the ceiling or the work is unknown).</summary>

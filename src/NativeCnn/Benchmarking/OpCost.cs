@@ -5,7 +5,7 @@
 // Must hold: a view (an output sharing its input's storage) adds no bytes; nested scopes are refused.
 namespace NativeCnn.Benchmarking;
 
-public sealed class OpCost : IDisposable
+internal sealed class OpCost : IDisposable
 {
     [ThreadStatic] private static OpCost? _current;
 

@@ -2,6 +2,7 @@
 // precision (arithmetic happens in float32); Int32 holds labels and arg-max indices.
 namespace NativeCnn;
 
+/// <summary>The element type of a tensor.</summary>
 public enum DType
 {
     /// <summary>32-bit IEEE floating point: the default for values, weights and gradients.</summary>

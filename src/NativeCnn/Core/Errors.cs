@@ -5,6 +5,7 @@ namespace NativeCnn;
 /// <summary>A shape, dtype, device or value that an operation cannot accept.</summary>
 public sealed class NativeCnnException : ArgumentException
 {
+    /// <summary>An error whose <paramref name="message"/> names the input, what was expected and what was given.</summary>
     public NativeCnnException(string message) : base(message) { }
 }
 

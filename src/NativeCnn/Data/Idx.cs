@@ -11,6 +11,7 @@ namespace NativeCnn.Data;
 /// <summary>The dimensions and raw bytes of one IDX file.</summary>
 public sealed record IdxData(int[] Dimensions, byte[] Values);
 
+/// <summary>Reads IDX files (MNIST's format; gzip detected from the content) of unsigned bytes, checking the header against the length.</summary>
 public static class Idx
 {
     private const int MaxDimensions = 4;

@@ -11,6 +11,7 @@ using NativeCnn.Nn;
 
 namespace NativeCnn.Models;
 
+/// <summary>fastai's cnn_learner model: a pretrained body cut before its pooling and classifier, with fastai v1's head (concat pooling, batch norm, dropout, two linear layers), under fastai's state-dict names.</summary>
 public static class CnnModel
 {
     /// <summary>The network's children up to (not including) <paramref name="cut"/>; by default up to its last

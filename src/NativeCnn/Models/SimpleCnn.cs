@@ -5,6 +5,7 @@ using NativeCnn.Nn;
 
 namespace NativeCnn.Models;
 
+/// <summary>Small reference CNNs with PyTorch's nn.Sequential numbering of their state-dict keys.</summary>
 public static class SimpleCnn
 {
     /// <summary>1x28x28 -> classes: four conv3x3-BN-ReLU blocks (1->32 s1, 32->64 s2, 64->128 s2,

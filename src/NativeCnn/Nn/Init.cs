@@ -3,6 +3,7 @@
 // and consumes exactly one seed from the generator (so the draw order of a model is fixed).
 namespace NativeCnn.Nn;
 
+/// <summary>Parameter initialisation with PyTorch's formulas (torch.nn.init), drawn from a seeded Rng; each function overwrites the whole tensor in place, is not recorded, and returns it.</summary>
 public static class Init
 {
     /// <summary>(fan_in, fan_out) as torch computes them: weight (out, in, *kernel).</summary>
@@ -41,6 +42,8 @@ public static class Init
         return t;
     }
 
+    /// <summary>Fills <paramref name="t"/> with <paramref name="value"/>; returns <paramref name="t"/>.</summary>
+    /// <exception cref="ArgumentException">The tensor is not a dense float32 tensor.</exception>
     public static Tensor Constant(Tensor t, float value)
     {
         RequireDenseFloat32(t, "Constant");

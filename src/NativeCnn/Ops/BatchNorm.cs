@@ -7,6 +7,7 @@ using NativeCnn.Autograd;
 
 namespace NativeCnn;
 
+/// <summary>The functional API (torch.nn.functional): convolution, pooling, batch norm, linear, losses, softmax, dropout and their mixed-precision forms, each recorded for autograd.</summary>
 public static partial class F
 {
     /// <summary>Normalises each channel of <paramref name="x"/> ((N, C), (N, C, L) or (N, C, H, W)).

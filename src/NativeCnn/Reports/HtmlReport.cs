@@ -15,6 +15,7 @@ namespace NativeCnn.Reports;
 /// <summary>What an lr finder run produced, as plain arrays (the lr finder's result maps onto it).</summary>
 public sealed record LrFinderPlotData(IReadOnlyList<double> Lrs, IReadOnlyList<double> Losses, double? SteepestLr = null, double? MinLossLr = null);
 
+/// <summary>Writes one self-contained HTML report of a run (summary, epoch table, loss/metric/schedule plots, lr finder, confusion matrix, top losses), atomically.</summary>
 public static class HtmlReport
 {
     /// <summary>Writes the report of <paramref name="learn"/>'s last fit to <paramref name="path"/>.</summary>

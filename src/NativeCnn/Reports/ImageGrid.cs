@@ -8,6 +8,7 @@ using SixLabors.ImageSharp.PixelFormats;
 
 namespace NativeCnn.Reports;
 
+/// <summary>PNG grids of images with text labels under each (show-batch, top losses), drawn with a built-in pixel font.</summary>
 public static class ImageGrid
 {
     /// <summary>Pixel size of one font dot, the gap between cells, and the height of one label line.</summary>

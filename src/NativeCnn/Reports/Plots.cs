@@ -11,6 +11,7 @@ using NativeCnn.Training;
 
 namespace NativeCnn.Reports;
 
+/// <summary>The report's plots (as <see cref="SvgPlot"/>s) from plain series or a <see cref="Training.Recorder"/>: losses, metrics, learning rate and momentum, the lr finder, the confusion matrix.</summary>
 public static class Plots
 {
     /// <summary>fastai's debiased exponential moving average of the loss.</summary>
@@ -58,6 +59,7 @@ public static class Plots
         return plot;
     }
 
+    /// <summary>The training loss per batch and the validation loss per epoch end, from <paramref name="r"/>.</summary>
     public static SvgPlot Losses(Recorder r) => Losses(r.Losses, r.ValidLosses, EpochEnds(r));
 
     /// <summary>Each metric against the epoch (0-based, as the epoch table numbers them).</summary>
@@ -76,6 +78,7 @@ public static class Plots
         return plot;
     }
 
+    /// <summary>Each metric per epoch, from <paramref name="r"/>.</summary>
     public static SvgPlot Metrics(Recorder r) => Metrics(r.MetricNames, r.MetricValues);
 
     /// <summary>The learning rate (of parameter group 0) at each training batch.</summary>

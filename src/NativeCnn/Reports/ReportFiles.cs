@@ -3,7 +3,7 @@
 // temporary file is deleted and the previous target (if any) is left untouched.
 namespace NativeCnn.Reports;
 
-public static class ReportFiles
+internal static class ReportFiles
 {
     /// <summary>Writes <paramref name="path"/> through <paramref name="write"/> into a temporary file, then moves it into place.</summary>
     public static void WriteAtomically(string path, Action<Stream> write)

@@ -10,6 +10,7 @@ using System.Text;
 
 namespace NativeCnn.Reports;
 
+/// <summary>A small hand-written SVG line plot: title, axes with round ticks (linear or log), named series of lines or points, labelled markers and a legend; plain SVG 1.1 text.</summary>
 public sealed class SvgPlot
 {
     /// <summary>Default colours of series in the order they are added (matplotlib's tab10).</summary>
@@ -21,6 +22,8 @@ public sealed class SvgPlot
     private sealed record Series(string Name, double[] X, double[] Y, string Color, bool Line, bool Points, double Opacity);
     private sealed record Marker(string Label, double X, double Y, string Color);
 
+    /// <summary>An empty plot titled <paramref name="title"/> with axis labels, <paramref name="width"/> x <paramref name="height"/> pixels.</summary>
+    /// <exception cref="ArgumentException">The size is under 200 x 150.</exception>
     public SvgPlot(string title, string xLabel = "", string yLabel = "", int width = 640, int height = 400)
     {
         Title = title ?? "";
@@ -31,20 +34,31 @@ public sealed class SvgPlot
         Height = height;
     }
 
+    /// <summary>The title above the plot.</summary>
     public string Title { get; }
+    /// <summary>The x axis label.</summary>
     public string XLabel { get; }
+    /// <summary>The y axis label.</summary>
     public string YLabel { get; }
+    /// <summary>Width of the SVG in pixels.</summary>
     public int Width { get; }
+    /// <summary>Height of the SVG in pixels.</summary>
     public int Height { get; }
+    /// <summary>A logarithmic x axis (values &lt;= 0 are skipped).</summary>
     public bool LogX { get; set; }
+    /// <summary>A logarithmic y axis (values &lt;= 0 are skipped).</summary>
     public bool LogY { get; set; }
     /// <summary>Fixed axis ranges; null: from the data (widened to whole ticks on a linear axis).</summary>
     public (double Min, double Max)? XRange { get; set; }
+    /// <summary>A fixed y range; null: from the data.</summary>
     public (double Min, double Max)? YRange { get; set; }
 
     // The plot area in pixels.
+    /// <summary>Margins of the plot area inside the SVG, in pixels.</summary>
     public const int Left = 70, Right = 20, Top = 36, Bottom = 48;
+    /// <summary>Width of the plot area in pixels.</summary>
     public double AreaWidth => Width - Left - Right;
+    /// <summary>Height of the plot area in pixels.</summary>
     public double AreaHeight => Height - Top - Bottom;
 
     /// <summary>Adds a series drawn as a line (and/or points); returns this plot.</summary>

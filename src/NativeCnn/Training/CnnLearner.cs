@@ -13,6 +13,7 @@ using NativeCnn.Optim;
 
 namespace NativeCnn.Training;
 
+/// <summary>fastai's cnn_learner: a Learner over a pretrained body with a new head, split into layer groups and frozen so the first fit trains the head.</summary>
 public static class CnnLearner
 {
     /// <summary>A frozen Learner over Sequential(body of <paramref name="arch"/>, new head for <paramref name="classes"/>),

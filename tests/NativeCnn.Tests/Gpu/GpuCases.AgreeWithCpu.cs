@@ -7,7 +7,7 @@ using Xunit;
 
 namespace NativeCnn.Tests.Gpu;
 
-public static partial class GpuCases
+internal static partial class GpuCases
 {
     private static void CopyOut(IBackend b, Storage src, Storage dst, int n) =>
         b.Copy(src, 0, new[] { 1 }, dst, 0, new[] { 1 }, new[] { n });

@@ -6,7 +6,7 @@ using NativeCnn.Backends.Gpu;
 
 namespace NativeCnn.Tests.Gpu;
 
-public static partial class GpuCases
+internal static partial class GpuCases
 {
     public static void Conv_GeneralGeometry(GpuBackend gpu) =>
         ConvCheck(gpu, new ConvGeometry(N: 2, C: 3, H: 7, W: 6, K: 4, R: 3, S: 2, StrideH: 2, StrideW: 1, PadH: 1, PadW: 0, DilationH: 1, DilationW: 2));
@@ -21,17 +21,17 @@ public static partial class GpuCases
     {
         var g = new ConvGeometry(3, 2, 5, 5, 3, 3, 3, 1, 1, 1, 1, 1, 1);
         long saved = gpu.ColumnBudget;
-        bool implicitSaved = gpu.ImplicitConv;
+        bool implicitSaved = gpu.Options.ImplicitConv;
         try
         {
-            gpu.ImplicitConv = false;   // chunks of images exist only in the im2col path
+            gpu.Options.ImplicitConv = false;   // chunks of images exist only in the im2col path
             foreach (long images in new[] { 1L, 2L })
             {
                 gpu.ColumnBudget = images * g.Crs * g.P * g.Q;
                 ConvCheck(gpu, g);
             }
         }
-        finally { gpu.ColumnBudget = saved; gpu.ImplicitConv = implicitSaved; }
+        finally { gpu.ColumnBudget = saved; gpu.Options.ImplicitConv = implicitSaved; }
     }
 
     private static void ConvCheck(GpuBackend gpu, ConvGeometry g)

@@ -7,7 +7,7 @@ using Xunit;
 
 namespace NativeCnn.Tests.Gpu;
 
-public static partial class GpuCases
+internal static partial class GpuCases
 {
     public static void Elementwise_UnaryForwardAndBackward(GpuBackend gpu)
     {

@@ -8,7 +8,7 @@ using Xunit;
 
 namespace NativeCnn.Tests.Gpu;
 
-public static partial class GpuCases
+internal static partial class GpuCases
 {
     public static void Gemm_TransposesEdgesAlphaBeta(GpuBackend gpu)
     {

@@ -14,7 +14,7 @@ using Xunit;
 
 namespace NativeCnn.Tests.Gpu;
 
-public static partial class GpuCases
+internal static partial class GpuCases
 {
     public static void GemmHalf_TensorCoreKernel(GpuBackend gpu)
     {

@@ -10,7 +10,7 @@ using Xunit;
 
 namespace NativeCnn.Tests.Gpu;
 
-public static partial class GpuCases
+internal static partial class GpuCases
 {
     public static void MixedPrecision_MnistCnnHalfStepAgreesWithCpu(GpuBackend gpu)
     {

@@ -6,7 +6,7 @@ using Xunit;
 
 namespace NativeCnn.Tests.Gpu;
 
-public static partial class GpuCases
+internal static partial class GpuCases
 {
     public static void Optim_DropoutMaskIsTheEnginesDraw(GpuBackend gpu)
     {

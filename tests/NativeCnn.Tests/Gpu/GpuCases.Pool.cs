@@ -8,7 +8,7 @@ using Xunit;
 
 namespace NativeCnn.Tests.Gpu;
 
-public static partial class GpuCases
+internal static partial class GpuCases
 {
     private static PoolGeometry Pool(int n, int c, int h, int w, int k, int stride, int pad, bool countPad = true) =>
         new(n, c, h, w, (h + 2 * pad - k) / stride + 1, (w + 2 * pad - k) / stride + 1, k, k, stride, stride, pad, pad, countPad);

@@ -74,6 +74,8 @@ public class PtxCompileTests
         _out.WriteLine(log);
         Assert.True(exit == 0, $"ptxas -arch=sm_90 failed for {name}:\n{log}");
         Assert.Contains("Used", log);
+        // no kernel spills registers (stack frames of local arrays are allowed; benchmarks/results/ptxas-sm90.md)
+        Assert.True(PtxKernels.Usage(log).SpillBytes == 0, $"{name} spills registers:\n{log}");
         // the backend's PTX pass (PtxLocalPromotion) on every kernel with inline-PTX operands: its output
         // must assemble too, with no more stack than the original
         string promoted = PtxLocalPromotion.Apply(ptx, out int slots);

@@ -14,7 +14,7 @@ using System.Runtime.InteropServices;
 
 namespace NativeCnn.Backends.Cpu;
 
-public sealed partial class CpuBackend
+internal sealed partial class CpuBackend
 {
     /// <summary>Rows per parallel chunk: about ParallelThreshold elements each.</summary>
     private static int RowsPerChunk(int hw) => Math.Max(1, ParallelThreshold / Math.Max(1, hw));

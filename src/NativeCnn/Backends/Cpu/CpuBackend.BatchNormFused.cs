@@ -5,7 +5,7 @@
 // as the unfused float16 graph stores it. Must hold: every output is written (=).
 namespace NativeCnn.Backends.Cpu;
 
-public sealed partial class CpuBackend
+internal sealed partial class CpuBackend
 {
     public void BatchNormActForwardTraining(Storage x, Storage? residual, Storage? gamma, Storage? beta, Storage y, Storage saveMean, Storage saveInvStd,
                                             Storage? runningMean, Storage? runningVar, int n, int c, int hw, float momentum, float eps, bool relu)

@@ -17,7 +17,7 @@ using System.Runtime.Intrinsics.X86;
 
 namespace NativeCnn.Backends.Cpu;
 
-public sealed partial class CpuBackend
+internal sealed partial class CpuBackend
 {
     /// <summary>Most floats an im2col (or y', gy') matrix may hold before the batch is split into
     /// chunks of images: a quarter of this CPU's L3 (8 MB of 32 MB on the Zen 4/5 machines; 1-16 MB

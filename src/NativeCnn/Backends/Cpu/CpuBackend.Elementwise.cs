@@ -13,7 +13,7 @@ using System.Runtime.Intrinsics;
 
 namespace NativeCnn.Backends.Cpu;
 
-public sealed partial class CpuBackend
+internal sealed partial class CpuBackend
 {
     /// <summary>Memory-bound maps use one thread below about twice this many elements.</summary>
     private const int CheapChunk = 1 << 16;

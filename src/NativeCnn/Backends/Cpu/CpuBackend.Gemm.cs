@@ -3,7 +3,7 @@
 // dimension must fail here, never corrupt memory), then runs the kernel of the CPU path in use (CpuInfo.cs).
 namespace NativeCnn.Backends.Cpu;
 
-public sealed partial class CpuBackend
+internal sealed partial class CpuBackend
 {
     public void Gemm(bool transA, bool transB, int m, int n, int k, float alpha,
                      Storage a, int aOffset, int lda, Storage b, int bOffset, int ldb,

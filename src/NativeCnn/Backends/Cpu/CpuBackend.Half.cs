@@ -5,7 +5,7 @@
 // to the pool before the primitive returns; the overflow flag is only ever set, never cleared.
 namespace NativeCnn.Backends.Cpu;
 
-public sealed partial class CpuBackend
+internal sealed partial class CpuBackend
 {
     /// <summary>The storage itself if float32, else a pooled float32 copy of its whole length.</summary>
     private Storage Widen(Storage s)

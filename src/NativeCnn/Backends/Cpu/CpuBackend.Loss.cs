@@ -4,7 +4,7 @@
 // and are spread over the cores once there is enough work.
 namespace NativeCnn.Backends.Cpu;
 
-public sealed partial class CpuBackend
+internal sealed partial class CpuBackend
 {
     /// <summary>Elements of work below which a row loop stays on one thread.</summary>
     private const int RowWorkChunk = 1 << 13;

@@ -9,7 +9,7 @@ using System.Runtime.InteropServices;
 
 namespace NativeCnn.Backends.Cpu;
 
-public sealed partial class CpuBackend
+internal sealed partial class CpuBackend
 {
     // x: (n) -> y, mask: (n) =
     public void DropoutForward(Storage x, Storage y, Storage mask, int n, float p, ulong seed)

@@ -4,7 +4,7 @@
 // h*W+w offsets inside their own (n, c) plane; every output element is written ("=").
 namespace NativeCnn.Backends.Cpu;
 
-public sealed partial class CpuBackend
+internal sealed partial class CpuBackend
 {
     /// <summary>Planes per parallel chunk so that each chunk has roughly ParallelThreshold elements of work.</summary>
     private static int PlanesPerChunk(long workPerPlane) => (int)Math.Max(1, ParallelThreshold / Math.Max(1, workPerPlane));

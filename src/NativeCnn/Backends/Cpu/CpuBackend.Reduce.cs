@@ -8,7 +8,7 @@ using System.Runtime.Intrinsics;
 
 namespace NativeCnn.Backends.Cpu;
 
-public sealed partial class CpuBackend
+internal sealed partial class CpuBackend
 {
     /// <summary>Inner elements summed together in one tile of double accumulators (2 KiB of stack).</summary>
     private const int ReduceTile = 256;

@@ -11,7 +11,7 @@ using System.Runtime.Intrinsics.X86;
 
 namespace NativeCnn.Backends.Cpu;
 
-public sealed partial class CpuBackend
+internal sealed partial class CpuBackend
 {
     /// <summary>dst[j] = x[src + j*stride] for j &lt; n (n &lt;= dst.Length); may also write dst[n..n+16)
     /// where dst is that long: the caller overwrites or zeroes what lies past n.</summary>

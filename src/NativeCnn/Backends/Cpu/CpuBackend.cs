@@ -6,7 +6,7 @@ using System.Runtime.CompilerServices;
 
 namespace NativeCnn.Backends.Cpu;
 
-public sealed partial class CpuBackend : IBackend
+internal sealed partial class CpuBackend : IBackend
 {
     public static readonly CpuBackend Instance = new();
 

@@ -14,7 +14,7 @@ using System.Runtime.Intrinsics.X86;
 namespace NativeCnn.Backends.Cpu;
 
 /// <summary>The CPU backend's kernel path: the vector width its kernels use.</summary>
-public enum CpuPath
+internal enum CpuPath
 {
     /// <summary>Chosen from the CPU at start-up.</summary>
     Auto,
@@ -27,7 +27,7 @@ public enum CpuPath
 }
 
 /// <summary>The processor the CPU backend runs on and the kernel path it chose; detected once.</summary>
-public sealed class CpuInfo
+internal sealed class CpuInfo
 {
     private static readonly Lazy<CpuInfo> s_detected = new(Detect);
     private static CpuPath s_path = CpuPath.Auto;   // resolved lazily from the detection or the override

@@ -11,7 +11,7 @@ using System.Diagnostics;
 namespace NativeCnn.Backends.Cpu;
 
 /// <summary>Per-primitive wall time of the CPU backend's calls while attached (CpuBackend.Profile).</summary>
-public sealed class CpuProfile
+internal sealed class CpuProfile
 {
     private readonly Dictionary<string, (int Calls, double Ms)> _entries = new();
     private readonly Stack<(string Name, long Start, double ChildMs)> _open = new();
@@ -73,7 +73,7 @@ public sealed class CpuProfile
     }
 }
 
-public sealed partial class CpuBackend
+internal sealed partial class CpuBackend
 {
     /// <summary>While set, the driving thread's primitive calls are timed into this profile
     /// (CpuProfile.cs); null, nothing is timed. Set and cleared by the thread that runs the work.</summary>

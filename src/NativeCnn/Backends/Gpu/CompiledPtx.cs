@@ -13,7 +13,7 @@ using ILGPU.Runtime;
 
 namespace NativeCnn.Backends.Gpu;
 
-public static class CompiledPtx
+internal static class CompiledPtx
 {
     private static readonly FieldInfo? PtxAssemblyField =
         typeof(PTXCompiledKernel).GetField("<PTXAssembly>k__BackingField", BindingFlags.Instance | BindingFlags.NonPublic);

@@ -21,6 +21,7 @@ namespace NativeCnn;
 /// <param name="Reason">Why it cannot be used, when <paramref name="Usable"/> is false.</param>
 public sealed record DeviceInfo(Device Device, string Name, long MemoryBytes, string ComputeCapability, int WarpSize, bool Usable, string? Reason)
 {
+    /// <summary>The device, its name, memory and compute capability, or why it cannot be used.</summary>
     public override string ToString()
     {
         string cc = ComputeCapability.Length > 0 ? $", compute capability {ComputeCapability}" : "";

@@ -9,7 +9,7 @@ using NativeCnn.Kernels;
 
 namespace NativeCnn.Backends.Gpu;
 
-public sealed partial class GpuBackend
+internal sealed partial class GpuBackend
 {
     private MemoryBuffer1D<float, Stride1D.Dense>? _placeholder;
 

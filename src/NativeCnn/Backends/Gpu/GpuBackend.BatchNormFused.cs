@@ -8,7 +8,7 @@ using NativeCnn.Kernels;
 
 namespace NativeCnn.Backends.Gpu;
 
-public sealed partial class GpuBackend
+internal sealed partial class GpuBackend
 {
     private Action<KernelConfig, ArrayView<ushort>, ArrayView<float>, int, int, int, int, int>? _bnStatsHalf;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,

@@ -19,7 +19,7 @@ using NativeCnn.Kernels;
 
 namespace NativeCnn.Backends.Gpu;
 
-public sealed partial class GpuBackend
+internal sealed partial class GpuBackend
 {
     private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmArgs>? _gemmHalf;
     private Action<KernelConfig, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, GemmArgs>? _gemmHalf128;

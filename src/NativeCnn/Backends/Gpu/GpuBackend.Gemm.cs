@@ -15,7 +15,7 @@ using NativeCnn.Kernels;
 
 namespace NativeCnn.Backends.Gpu;
 
-public sealed partial class GpuBackend
+internal sealed partial class GpuBackend
 {
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>? _gemm;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>? _gemmWide;

@@ -6,7 +6,7 @@ using NativeCnn.Kernels;
 
 namespace NativeCnn.Backends.Gpu;
 
-public sealed partial class GpuBackend
+internal sealed partial class GpuBackend
 {
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, int, int>? _softmax;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>? _softmaxBackward;

@@ -6,7 +6,7 @@
 // geometry, GpuBackend.ConvImplicit.cs) and the one-element placeholder.
 namespace NativeCnn.Backends.Gpu;
 
-public sealed partial class GpuBackend
+internal sealed partial class GpuBackend
 {
     private long _bytesInUse, _peakBytesInUse;
 

@@ -6,7 +6,7 @@ using NativeCnn.Kernels;
 
 namespace NativeCnn.Backends.Gpu;
 
-public sealed partial class GpuBackend
+internal sealed partial class GpuBackend
 {
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, float, ulong>? _dropout;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, float, float, float, int, int>? _sgd;

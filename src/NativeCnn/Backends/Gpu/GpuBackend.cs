@@ -16,7 +16,7 @@ using NativeCnn.Kernels;
 
 namespace NativeCnn.Backends.Gpu;
 
-public sealed partial class GpuBackend : IBackend, IDisposable
+internal sealed partial class GpuBackend : IBackend, IDisposable
 {
     private readonly Accelerator _acc;
     private readonly GpuBufferPool _pool = new();

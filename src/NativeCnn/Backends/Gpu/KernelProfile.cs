@@ -10,7 +10,7 @@ using ILGPU.Runtime;
 
 namespace NativeCnn.Backends.Gpu;
 
-public sealed class KernelProfile
+internal sealed class KernelProfile
 {
     private readonly Dictionary<string, (int Calls, double Ms)> _entries = new();
     private string? _current;

@@ -18,7 +18,7 @@ using System.Text.RegularExpressions;
 
 namespace NativeCnn.Backends.Gpu;
 
-public static partial class PtxLocalPromotion
+internal static partial class PtxLocalPromotion
 {
     /// <summary>The prefix of the registers this pass declares; ILGPU's own are %r, %rd, %rs, %f, %fd, %p.</summary>
     public const string RegisterPrefix = "%lslot";

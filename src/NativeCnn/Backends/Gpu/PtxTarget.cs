@@ -8,7 +8,7 @@ using System.Text.RegularExpressions;
 
 namespace NativeCnn.Backends.Gpu;
 
-public static partial class PtxTarget
+internal static partial class PtxTarget
 {
     /// <summary><paramref name="ptx"/> for sm_90a; throws if it has no .target or .version line.</summary>
     public static string ForSm90a(string ptx)
