@@ -45,6 +45,17 @@ for s in Tour QuickStart CustomModel WebService; do
   grep -q "\"NativeCnn/$version\"" "samples/$s/obj/project.assets.json"
 done
 
+# What the package carries, as restore extracted it: the engine, the kernels inside it, the XML docs, the
+# licence and readme; the symbols package beside it.
+pkg="$NUGET_PACKAGES/nativecnn/$version"
+for f in lib/net10.0/NativeCnn.dll lib/net10.0/NativeCnn.Kernels.dll lib/net10.0/NativeCnn.xml LICENSE README.md; do
+  test -s "$pkg/$f" || { echo "the package lacks $f"; exit 1; }
+done
+test -s "$feed/NativeCnn.$version.snupkg" || { echo "no symbols package"; exit 1; }
+grep -q "<license type=\"expression\">MIT</license>" "$pkg/nativecnn.nuspec"
+if grep -q "NativeCnn.Kernels" "$pkg/nativecnn.nuspec"; then echo "the package depends on a NativeCnn.Kernels package"; exit 1; fi
+echo "package: engine, kernels, XML docs, licence, readme, symbols; no NativeCnn.Kernels dependency"
+
 run() { echo "== run $*"; timeout 300 dotnet "$@"; }
 run "$work/bin/QuickStart/QuickStart.dll" --demo
 run "$work/bin/CustomModel/CustomModel.dll"
