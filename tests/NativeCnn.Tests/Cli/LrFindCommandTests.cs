@@ -62,7 +62,7 @@ public class LrFindCommandTests
     }
 
     [Theory]
-    [InlineData("--num-it 0", "lr-find: --num-it expects a positive integer up to 1000000, got '0'")]
+    [InlineData("--num-it 0", "lr-find: --num-it expects a positive integer, got '0'")]
     [InlineData("--start-lr -1", "lr-find: --start-lr expects a positive number such as 1e-7 or 10, got '-1'")]
     [InlineData("--start-lr 1 --end-lr 0.5", "lr-find: --end-lr must be greater than --start-lr (1), got 0.5")]
     [InlineData("--lr 3", "lr-find: unknown option '--lr'")]
