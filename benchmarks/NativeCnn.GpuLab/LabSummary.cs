@@ -64,8 +64,11 @@ internal static class LabSummary
         {
             var torch = TorchBaseline(o.TorchBaseline);
             s.AppendLine("## Timings (median ms)");
-            s.AppendLine(torch.Count > 0 ? "| case | NativeCnn | rate | PyTorch | rate | time ratio (ours / torch) |" : "| case | NativeCnn | rate |");
-            s.AppendLine(torch.Count > 0 ? "| --- | ---: | ---: | ---: | ---: | ---: |" : "| --- | ---: | ---: |");
+            s.AppendLine("PyTorch: its default (cuDNN's convolutions in TF32); strict: its `_notf32` record (TF32 off), the pairing for our strict float32. " +
+                         "Peak: device memory high-water mark of the case (ours: the backend's bytes in use; PyTorch: max_memory_allocated), MiB.");
+            s.AppendLine();
+            s.AppendLine(torch.Count > 0 ? "| case | NativeCnn | rate | PyTorch | rate | time ratio (ours / torch) | PyTorch strict | ratio | peak | PyTorch peak |" : "| case | NativeCnn | rate | peak |");
+            s.AppendLine(torch.Count > 0 ? "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |" : "| --- | ---: | ---: | ---: |");
             foreach (var b in bench)
             {
                 // a variant row (another kernel for the same case) pairs with the same PyTorch record
@@ -73,10 +76,20 @@ internal static class LabSummary
                 if (b["error"] is { } err) { s.AppendLine($"| {shown} | failed: {First(err.GetValue<string>())} | |"); continue; }
                 double ms = b["median_ms"]!.GetValue<double>();
                 string row = Inv($"| {shown} | {ms:F3} | {Rate(b)} |");
+                string peak = b["peak_mem_mb"] is { } pm ? $" {pm} |" : " |";
                 if (torch.Count > 0)
-                    row += torch.TryGetValue(name, out var t)
+                {
+                    torch.TryGetValue(name, out var t);
+                    row += t is not null
                         ? Inv($" {t["median_ms"]!.GetValue<double>():F3} | {Rate(t)} | {ms / t["median_ms"]!.GetValue<double>():F2} |")
                         : " | | |";
+                    // strict float32 pairs with PyTorch's TF32-off record of the same case
+                    row += torch.TryGetValue(name + "_notf32", out var strict)
+                        ? Inv($" {strict["median_ms"]!.GetValue<double>():F3} | {ms / strict["median_ms"]!.GetValue<double>():F2} |")
+                        : " | |";
+                    row += peak + (t?["peak_mem_mb"] is { } tp ? $" {tp} |" : " |");
+                }
+                else row += peak;
                 s.AppendLine(row);
             }
             if (o.TorchBaseline is not null && torch.Count == 0) s.AppendLine($"\n(no PyTorch numbers: '{o.TorchBaseline}' is missing or has none)");

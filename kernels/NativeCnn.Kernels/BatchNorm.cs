@@ -11,7 +11,7 @@ using ILGPU;
 
 namespace NativeCnn.Kernels;
 
-public static class BatchNormKernels
+internal static class BatchNormKernels
 {
     // x: (N, C, HW) -> part: (C, segments, 3) = (count, mean, sum of squared deviations) of each segment
     // of segLen of channel ch's N*HW values (element i: Index below); one group per (channel, segment)

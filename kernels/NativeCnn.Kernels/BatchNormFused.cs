@@ -13,7 +13,7 @@ using ILGPU;
 namespace NativeCnn.Kernels;
 
 /// <summary>Sizes and switches of the fused batch-norm kernels (x: (N, C, HW)); flags are 0 or 1.</summary>
-public struct BatchNormActArgs
+internal struct BatchNormActArgs
 {
     public int N, C, Hw;
     /// <summary>Per-channel segments of the sums pass: SegLen values each, Segments of them.</summary>
@@ -21,7 +21,7 @@ public struct BatchNormActArgs
     public int HasGamma, HasBeta, HasResidual, HasGx, HasGResidual, Relu;
 }
 
-public static class BatchNormFusedKernels
+internal static class BatchNormFusedKernels
 {
     // x, residual: (N, C, HW) -> y = act((x - mean[c]) * invStd[c] * gamma[c] + beta[c] (+ residual)) (=)
     public static void BatchNormActForwardKernel(ArrayView<float> x, ArrayView<float> residual, ArrayView<float> mean, ArrayView<float> invStd,

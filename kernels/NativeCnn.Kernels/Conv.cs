@@ -12,13 +12,13 @@ using ILGPU;
 namespace NativeCnn.Kernels;
 
 /// <summary>x: (N, C, H, W), w: (K, C, R, S), y: (N, K, P, Q); strides, padding and dilation per axis.</summary>
-public struct ConvShape
+internal struct ConvShape
 {
     public int N, C, H, W, K, R, S, P, Q;
     public int StrideH, StrideW, PadH, PadW, DilationH, DilationW;
 }
 
-public static class ConvKernels
+internal static class ConvKernels
 {
     /// <summary>Rows of the unfolded matrix one group walks (UnfoldRowBlocks of them along grid y).</summary>
     public const int UnfoldRows = 16;

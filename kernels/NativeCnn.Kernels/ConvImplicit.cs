@@ -21,12 +21,12 @@ namespace NativeCnn.Kernels;
 
 /// <summary>One row of a conv reduction: where it reads the gathered operand (X: offset from the
 /// column's base, Dh/Dw: its displacement in rows and columns) and, for backward-data, the weight (A).</summary>
-public struct ConvTap
+internal struct ConvTap
 {
     public int X, A, Dh, Dw;
 }
 
-public static class ConvImplicitKernels
+internal static class ConvImplicitKernels
 {
     public const int TileM = 64, TileN = 128, TileK = 8;
     public const int GroupThreads = 128;

@@ -10,7 +10,7 @@ using NativeCnn.Backends;
 
 namespace NativeCnn.Kernels;
 
-public static class ElementwiseKernels
+internal static class ElementwiseKernels
 {
     // x: (n) -> y: (n) = op(x; a, b); y may alias x
     public static void UnaryForwardKernel(ArrayView<float> x, ArrayView<float> y, int n, UnaryOp op, float a, float b)

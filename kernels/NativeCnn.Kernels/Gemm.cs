@@ -13,7 +13,7 @@ using ILGPU;
 namespace NativeCnn.Kernels;
 
 /// <summary>Sizes, leading dimensions, batch strides (elements) and scalars of one GEMM launch.</summary>
-public struct GemmArgs
+internal struct GemmArgs
 {
     public int M, N, K;
     public int Lda, Ldb, Ldc;
@@ -33,7 +33,7 @@ public struct GemmArgs
     public long AddressA, AddressB;
 }
 
-public static class GemmKernels
+internal static class GemmKernels
 {
     public const int TileM = 64, TileN = 64, TileK = 16;
     public const int GroupThreads = 128;

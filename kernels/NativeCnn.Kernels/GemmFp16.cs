@@ -32,7 +32,7 @@ using ILGPU.Runtime.Cuda;
 
 namespace NativeCnn.Kernels;
 
-public static partial class GemmHalfKernels
+internal static partial class GemmHalfKernels
 {
     public const int TileM = 64, TileN = 64, TileK = 32;
     public const int GroupThreads = 128;

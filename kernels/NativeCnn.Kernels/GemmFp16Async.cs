@@ -23,7 +23,7 @@ using ILGPU.Runtime.Cuda;
 
 namespace NativeCnn.Kernels;
 
-public static partial class GemmHalfKernels
+internal static partial class GemmHalfKernels
 {
     /// <summary>Slice buffers in the cp.async ring.</summary>
     public const int AsyncStages = 3;

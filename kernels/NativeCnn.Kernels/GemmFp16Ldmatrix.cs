@@ -26,7 +26,7 @@ using ILGPU.Runtime.Cuda;
 
 namespace NativeCnn.Kernels;
 
-public static partial class GemmHalfKernels
+internal static partial class GemmHalfKernels
 {
     /// <summary>One operand's 128 x 32 tile of halves in shared memory.</summary>
     internal const int OperandBytes = Tile128 * TileK * 2;

@@ -11,7 +11,7 @@ using ILGPU.Runtime.Cuda;
 
 namespace NativeCnn.Kernels;
 
-public static partial class GemmHalfKernels
+internal static partial class GemmHalfKernels
 {
     public const int GroupThreadsWarp64 = 128;
 

@@ -17,7 +17,7 @@ using ILGPU.Runtime;
 
 namespace NativeCnn.Kernels;
 
-public static class GemmWideKernels
+internal static class GemmWideKernels
 {
     public const int TileM = 128, TileN = 128, TileK = 8;
     public const int GroupThreads = 256;

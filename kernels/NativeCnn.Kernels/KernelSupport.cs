@@ -7,7 +7,7 @@ using ILGPU;
 namespace NativeCnn.Kernels;
 
 /// <summary>Grid-stride loop helpers for 1-D launches.</summary>
-public static class Threads
+internal static class Threads
 {
     /// <summary>This thread's index among all threads of a 1-D launch.</summary>
     public static int Global => Grid.IdxX * Group.DimX + Group.IdxX;
@@ -19,7 +19,7 @@ public static class Threads
 /// <summary>Up to eight dimensions, innermost first, with the strides of two operands A and B.
 /// Dimensions at or beyond <see cref="Rank"/> are ignored. The host merges contiguous dimensions
 /// before filling it in, so eight is plenty for NCHW tensors.</summary>
-public struct StridedLayout
+internal struct StridedLayout
 {
     public const int MaxRank = 8;
 
@@ -71,7 +71,7 @@ public struct StridedLayout
 
 /// <summary>Group-wide sums for group-per-item kernels: a shuffle tree inside each warp, then the
 /// warps' partial sums through shared memory (two barriers instead of one per halving).</summary>
-public static class GroupReduce
+internal static class GroupReduce
 {
     /// <summary>Shared scratch the sum needs: one float per warp of the largest group (1024 / 32).</summary>
     public const int ScratchSize = 32;

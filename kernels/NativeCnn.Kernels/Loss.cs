@@ -8,7 +8,7 @@ using ILGPU;
 
 namespace NativeCnn.Kernels;
 
-public static class LossKernels
+internal static class LossKernels
 {
     // x: (rows, cols) -> y = softmax(x) or log_softmax(x) over cols (=); y may alias x
     public static void SoftmaxForwardKernel(ArrayView<float> x, ArrayView<float> y, int rows, int cols, int log)

@@ -6,7 +6,7 @@ using ILGPU;
 
 namespace NativeCnn.Kernels;
 
-public static class LossScaleKernels
+internal static class LossScaleKernels
 {
     // grad: (n) float16 bits -> master: (n) = grad * invScale (=); found[0] = 1 if any grad is inf or NaN
     public static void UnscaleHalfKernel(ArrayView<ushort> grad, ArrayView<float> master, ArrayView<float> found, int n, float invScale)

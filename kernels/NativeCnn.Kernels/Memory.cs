@@ -7,7 +7,7 @@ using ILGPU;
 
 namespace NativeCnn.Kernels;
 
-public static class MemoryKernels
+internal static class MemoryKernels
 {
     // dst: (n) = value
     public static void FillKernel<T>(ArrayView<T> dst, T value, int n) where T : unmanaged
@@ -84,7 +84,7 @@ public static class MemoryKernels
 }
 
 /// <summary>IEEE binary16 conversions on bit patterns, valid inside kernels and on the host.</summary>
-public static class HalfBits
+internal static class HalfBits
 {
     /// <summary>float32 -> float16 bits, round to nearest even; overflow gives infinity, NaN stays NaN.
     /// (F. Giesen's float_to_half_fast3_rtne: the subnormal case lets a float addition do the rounding.)</summary>
@@ -131,7 +131,7 @@ public static class HalfBits
 
 /// <summary>The counter-based generator behind NativeCnn.Rng: the one definition, used by the GPU
 /// kernels and (through Rng) by the CPU backend, so both draw identical numbers.</summary>
-public static class CounterRng
+internal static class CounterRng
 {
     /// <summary>SplitMix64 finaliser.</summary>
     public static ulong Mix(ulong z)

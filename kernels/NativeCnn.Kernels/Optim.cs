@@ -9,7 +9,7 @@ using ILGPU;
 
 namespace NativeCnn.Kernels;
 
-public static class OptimKernels
+internal static class OptimKernels
 {
     // x: (n) -> mask: (n) = (U(seed, i) >= p) * scale, y: (n) = x * mask (=); scale = 1 / (1 - p)
     public static void DropoutForwardKernel(ArrayView<float> x, ArrayView<float> y, ArrayView<float> mask, int n, float p, float scale, ulong seed)

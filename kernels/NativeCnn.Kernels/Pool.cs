@@ -10,14 +10,14 @@ namespace NativeCnn.Kernels;
 
 /// <summary>x: (N, C, H, W) -> y: (N, C, P, Q) over R x S windows. R == 0 marks indices from adaptive
 /// max pooling (no fixed window): the max-pool backward then searches the whole plane.</summary>
-public struct PoolShape
+internal struct PoolShape
 {
     public int N, C, H, W, P, Q, R, S;
     public int StrideH, StrideW, PadH, PadW;
     public int CountIncludePad;   // 1: the average divides by the window size including padding
 }
 
-public static class PoolKernels
+internal static class PoolKernels
 {
     // x: (N,C,H,W) -> y, indices: (N,C,P,Q) = window max and its flat position h*W+w
     public static void MaxPoolForwardKernel(ArrayView<float> x, ArrayView<float> y, ArrayView<int> indices, PoolShape s)

@@ -10,7 +10,7 @@ using ILGPU;
 
 namespace NativeCnn.Kernels;
 
-public static class ReduceKernels
+internal static class ReduceKernels
 {
     // x: (outer, n, inner) -> y: (outer, inner) = scale * sum over n; one thread per output
     public static void ReduceForwardKernel(ArrayView<float> x, ArrayView<float> y, int outer, int n, int inner, float scale)

@@ -153,8 +153,9 @@ public static class BenchCommand
 
     private static int Count(string flag, string value, int min)
     {
-        if (!int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var v) || v < min || v > 100_000)
-            throw new UsageException($"bench: {flag} expects an integer from {min} to 100000, got '{value}'");
+        if (!int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var v) || v < min)
+            throw new UsageException($"bench: {flag} expects an integer >= {min}, got '{value}'");
+        if (v > 100_000) throw new UsageException($"bench: {flag} expects an integer from {min} to 100000, got '{value}'");
         return v;
     }
 }

@@ -97,7 +97,7 @@ public static class InterpretCommand
         var interp = ClassificationInterpretation.FromLearner(learn, keepImages: o.Top);
         ReportFiles.WriteText(output.PathOf(OutNames[0]), interp.PlotConfusionMatrix());
         interp.WriteTopLossesPng(output.PathOf(OutNames[1]), Math.Min(o.Top, interp.Count));
-        HtmlReport.Write(output.PathOf(OutNames[2]), learn, interp, summary, topLosses: o.Top);
+        learn.WriteHtmlReport(output.PathOf(OutNames[2]), interp, summary, topLosses: o.Top);
         output.Commit();
         string confusion = Path.Combine(o.Out!, OutNames[0]), top = Path.Combine(o.Out!, OutNames[1]), report = Path.Combine(o.Out!, OutNames[2]);
 

@@ -3,7 +3,9 @@
 // metrics, and with --out the export bundle, a checkpoint and metrics.json. Must hold: everything runs
 // on the chosen device (the model is moved before the Learner makes its optimizer; the loaders stage
 // batches there); one seed reaches every draw; without options the run is the README's (embedded
-// MNIST, mnist_cnn) and prints the same table as before.
+// MNIST, mnist_cnn) and prints the same table as before; a NaN or infinite loss stops the run (exit 1);
+// --out is checked before any work and appears as one set (OutputFolder), a failed report costing a
+// warning, never the model; --resume must fit the run's architecture, classes and input.
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
@@ -210,7 +212,7 @@ public static class TrainCommand
                 IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
                 _ => kv.Value?.ToString() ?? "",
             });
-            HtmlReport.Write(path, learn, interp, summary);
+            learn.WriteHtmlReport(path, interp, summary);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {

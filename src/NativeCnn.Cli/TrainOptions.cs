@@ -70,8 +70,8 @@ public sealed class TrainOptions
         "  --suffix S     CSV: appended to every name (e.g. .png)\n" +
         "  --multi-label  CSV labels are space-separated sets: BCE-with-logits loss, sigmoid outputs\n" +
         "  --arch NAME    architecture (default mnist_cnn; known: {ARCHS})\n" +
-        "  --size N       image files are brought to N x N (default 64); IDX data keeps its own size\n" +
-        "  --channels N   input channels for image files (default 3; grey images are replicated)\n" +
+        "  --size N       image files are brought to N x N (default 64, at most 4096); IDX data keeps its own size\n" +
+        "  --channels N   input channels for image files, 1 to 4 (default 3; grey images are replicated)\n" +
         "  --no-augment   image files: no random flips, rotations, zoom, warp or lighting\n" +
         "  --norm N       image files: normalisation statistics: data (default: computed from up to 1,000\n" +
         "                 training images; imagenet with --pretrained), imagenet, cifar or mnist (IDX data: mnist's)\n" +
@@ -91,7 +91,8 @@ public sealed class TrainOptions
         "                 image files: N spread evenly over the set so every class keeps some)\n" +
         "  --out DIR      write DIR/model (the export bundle for predict and finetune), DIR/checkpoint.safetensors\n" +
         "                 (weights and optimizer state), DIR/metrics.json (final metrics, history, timings) and\n" +
-        "                 DIR/report.html (loss, metric and schedule plots; confusion matrix and top losses)\n" +
+        "                 DIR/report.html (loss, metric and schedule plots; confusion matrix and top losses), as one set:\n" +
+        "                 checked writable first, written beside DIR and switched in whole (a new, empty or previous --out)\n" +
         "  --resume F     continue from a checkpoint (a previous --out's checkpoint.safetensors): its weights,\n" +
         "                 optimizer state and loss scale, then --epochs more of one-cycle training; same --arch\n" +
         "  --device D     auto (default: CUDA when a usable NVIDIA GPU is present, else the CPU), cpu, cuda,\n" +
@@ -236,7 +237,7 @@ public sealed class TrainOptions
     internal static int PositiveInt(string command, string flag, string value, int max = int.MaxValue)
     {
         if (!int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var v) || v <= 0)
-            throw new UsageException($"{command}: {flag} expects a positive integer{(max < int.MaxValue ? $" up to {max:D}" : "")}, got '{value}'");
+            throw new UsageException($"{command}: {flag} expects a positive integer, got '{value}'");
         if (v > max) throw new UsageException($"{command}: {flag} expects a positive integer up to {max:D}, got '{value}'");
         return v;
     }

@@ -2,7 +2,7 @@
 // is decoded (training decoder, pixel limit, time bound) for the model serving when the request came,
 // and predicted through the batcher. POST /api/corrections: one image and its right class (multi-label:
 // one or more "class" fields); the model predicts it again for the log, then CorrectionStore writes it.
-// GET /api/model, POST /api/reload, GET /healthz, GET /metrics. Must hold: a refused request gets a 4xx
+// GET /api/model, POST /api/reload, GET /healthz, GET /metrics (JSON). Must hold: a refused request gets a 4xx
 // with {"error": why} and writes nothing; only a fully checked correction reaches the store.
 using System.Diagnostics;
 using Microsoft.AspNetCore.Builder;
@@ -47,8 +47,11 @@ internal static class ApiEndpoints
                 var (images, fields) = await Uploads.ReadAsync(ctx, o);
                 if (images.Count == 0) throw new RequestException(400, "no image in the request; send multipart/form-data with the image as a file part and its class as the 'class' field");
                 if (images.Count > 1) throw new RequestException(400, $"the request holds {images.Count} images; send one correction per request");
+                // One class per field; a field that is no class of the model may list several, comma-separated.
                 var given = (fields.TryGetValue("class", out var v) ? v.ToArray() : Array.Empty<string?>())
-                    .SelectMany(s => (s ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)).ToArray();
+                    .SelectMany(s => s is null ? Array.Empty<string>()
+                        : IndexOf(model.Info.Classes, s) >= 0 ? new[] { s }
+                        : s.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)).ToArray();
                 if (given.Length == 0) throw new RequestException(400, "the 'class' field is missing; give the right class of the image");
                 var indices = new List<int>();
                 foreach (var name in given)

@@ -200,5 +200,12 @@ public class ServeApiTests
         Assert.Equal(new[] { $"cat/{sha}.png", CorrectionStore.LogName, $"fish/{sha}.png" }, Api.Files(corrections));
         var line = JsonDocument.Parse(File.ReadAllLines(Path.Combine(corrections, CorrectionStore.LogName)).Single()).RootElement;
         Assert.Equal(new[] { "fish", "cat" }, line.GetProperty("classes").EnumerateArray().Select(e => e.GetString()));
+
+        // One field may list the set, comma-separated.
+        var second = Images.Png(10);
+        (status, c) = await Api.Post(http, "api/corrections", Api.Correction(second, "dog, cat"));
+        Assert.Equal(201, status);
+        Assert.Equal(new[] { "dog", "cat" }, c.GetProperty("classes").EnumerateArray().Select(e => e.GetString()));
+        Assert.Equal(5, Api.Files(corrections).Length);
     }
 }

@@ -8,7 +8,7 @@ internal static class Engine
     /// <summary>Connects <paramref name="output"/> to its inputs if any requires grad and recording is on.</summary>
     public static Tensor Record(string name, Tensor output, Tensor?[] inputs, BackwardFn backward)
     {
-        Benchmarking.OpCost.AddOutput(output, inputs);
+        OpCost.AddOutput(output, inputs);
         if (!NoGrad.IsGradEnabled) return output;
         bool any = false;
         var tracked = new Tensor?[inputs.Length];
@@ -95,7 +95,7 @@ internal static class Engine
         // a .Grad set by hand on another device (or left behind by a move) cannot take this gradient
         if (leaf.Grad is not null) Check.SameDevice("Backward (accumulating into a leaf's existing .Grad)", leaf.Grad, g);
         if (leaf.Grad is null)
-            leaf.Grad = Backends.MemoryScope.Outside(() => g.Clone()).Keep();
+            leaf.Grad = MemoryScope.Outside(() => g.Clone()).Keep();
         else
             leaf.Grad.AddInPlace(g);
     }

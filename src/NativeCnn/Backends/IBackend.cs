@@ -11,6 +11,10 @@ internal interface IBackend
 {
     Device Device { get; }
 
+    /// <summary>Waits until every operation queued on this backend has finished (a no-op where they run
+    /// synchronously, as on the CPU backend). For timing; nothing else needs it.</summary>
+    void Synchronize();
+
     // ---- memory --------------------------------------------------------------------------
     /// <summary>A buffer of <paramref name="length"/> elements; contents undefined.</summary>
     Storage Allocate(DType dtype, int length);

@@ -3,7 +3,9 @@
 // to the backend's pool when the scope ends, so after warm-up a step allocates no new buffers.
 // Storages that must live on (parameters, their grads, optimizer state) are marked persistent.
 // Scopes are per thread and nest; user code without a scope simply relies on the GC.
-namespace NativeCnn.Backends;
+using NativeCnn.Backends;
+
+namespace NativeCnn;
 
 /// <summary>Deterministic reuse of tensor memory in a training loop: every buffer allocated inside a scope returns to its device's pool when the scope is disposed, so after warm-up a step allocates nothing new. <c>using (MemoryScope.Begin()) { ... }</c>; tensors made inside must not be used after it. The Learner and Predictor open their own.</summary>
 public sealed class MemoryScope : IDisposable

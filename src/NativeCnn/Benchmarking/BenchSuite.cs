@@ -7,6 +7,7 @@
 // Must hold: a case run at a size other than torch's carries the size in its name (quick runs), so
 // a quick number never passes for a real one; every step runs in a MemoryScope (no growth).
 using System.Diagnostics;
+using NativeCnn.Autograd;
 using NativeCnn.Backends;
 using NativeCnn.Backends.Cpu;
 using NativeCnn.Backends.Gpu;
@@ -237,8 +238,5 @@ internal static class BenchSuite
         return n % 2 == 1 ? times[n / 2] : (times[n / 2 - 1] + times[n / 2]) / 2;
     }
 
-    private static void Sync(IBackend? backend)
-    {
-        if (backend is GpuBackend gpu) gpu.Synchronize();
-    }
+    private static void Sync(IBackend? backend) => backend?.Synchronize();
 }

@@ -9,7 +9,7 @@ public sealed class NativeCnnException : ArgumentException
     public NativeCnnException(string message) : base(message) { }
 }
 
-internal static class Check
+internal static partial class Check
 {
     public static void That(bool condition, string message)
     {
@@ -24,30 +24,6 @@ internal static class Check
     public static void NonNegative(int value, string name)
     {
         if (value < 0) throw new NativeCnnException($"{name} must be >= 0, got {value}");
-    }
-
-    public static void Rank(Tensor t, int rank, string op, string name)
-    {
-        if (t.Dim != rank)
-            throw new NativeCnnException($"{op}: {name} must have {rank} dimensions, got shape {Shape.Format(t.ShapeArray)}");
-    }
-
-    public static void Float(Tensor t, string op, string name)
-    {
-        if (!t.DType.IsFloatingPoint())
-            throw new NativeCnnException($"{op}: {name} must be a floating-point tensor, got {t.DType}");
-    }
-
-    public static void SameDevice(string op, params Tensor?[] tensors)
-    {
-        Device? first = null;
-        foreach (var t in tensors)
-        {
-            if (t is null) continue;
-            if (first is null) first = t.Device;
-            else if (t.Device != first)
-                throw new NativeCnnException($"{op}: all inputs must be on one device, got {first} and {t.Device}; move them with To(device)");
-        }
     }
 
     /// <summary>Turns a possibly negative dimension index into 0..rank-1.</summary>

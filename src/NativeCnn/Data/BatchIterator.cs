@@ -6,7 +6,6 @@
 // Must hold: shuffling draws from the given Rng only (one seed reproduces the order); every image
 // appears exactly once per epoch (minus the short last batch when dropLast); a batch used after the
 // next epoch began is an error (the pool took its memory back), never stale data.
-using NativeCnn.Backends;
 
 namespace NativeCnn.Data;
 
@@ -17,8 +16,7 @@ public sealed class BatchIterator
     private readonly float[] _normalised;
     private readonly Rng _rng;
     private readonly Device _device;
-    private readonly IBackend _backend;
-    private Storage[] _staged = Array.Empty<Storage>();
+    private Tensor[] _staged = Array.Empty<Tensor>();
 
     /// <summary>Batches of <paramref name="batchSize"/> images of <paramref name="data"/>, shuffled each epoch by <paramref name="rng"/> (null: <see cref="Rng.Global"/>) when <paramref name="shuffle"/>, without the short last batch when <paramref name="dropLast"/>; pixels become (v / 255 - <paramref name="mean"/>) / <paramref name="std"/>; made on <paramref name="device"/> (the CPU if null).</summary>
     /// <exception cref="ArgumentException">The batch size or std is not positive, or dropLast would leave no batch.</exception>
@@ -36,7 +34,7 @@ public sealed class BatchIterator
         DropLast = dropLast;
         _rng = rng ?? Rng.Global;
         _device = device ?? Device.Cpu;
-        _backend = Tensor.BackendFor(_device);   // an unavailable device fails here, not at the first batch
+        _ = Tensor.BackendFor(_device);   // an unavailable device fails here, not at the first batch
         _normalised = new float[data.Pixels.Length];
         float scale = 1f / (255f * std), shift = -mean / std;
         for (int i = 0; i < _normalised.Length; i++) _normalised[i] = data.Pixels[i] * scale + shift;
@@ -71,10 +69,10 @@ public sealed class BatchIterator
             labels[i] = _data.Labels[order[i]];
         }
         // The previous epoch's buffers return to the pool, so the uploads below reuse them.
-        foreach (var s in _staged) s.Release();
+        foreach (var s in _staged) s.ReleaseStorage();
         // Made outside any step's MemoryScope: the epoch's tensors outlive every step.
         var (xs, ys) = MemoryScope.Outside(() => (Tensor.FromArray(pixels, new[] { n, 1, h, w }, _device), Tensor.FromArray(labels, new[] { n }, _device)));
-        _staged = new[] { xs.Storage, ys.Storage };
+        _staged = new[] { xs, ys };
         for (int b = 0; b < BatchCount; b++)
         {
             int start = b * BatchSize, end = Math.Min(n, start + BatchSize);

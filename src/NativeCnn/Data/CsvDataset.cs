@@ -65,7 +65,7 @@ public static class CsvDataset
             string path = Path.Combine(folder, name + csv.Suffix);
             rows.Add((path, labels, $"{origin} ('{name}')"));
         }
-        WarnDuplicates(rows, csvPath, options?.Warn ?? (m => Console.Error.WriteLine(m)));
+        WarnDuplicates(rows, csvPath, NativeCnnLogging.Warner<ImageFileDataset>(options?.Warn, options?.Logger));
         IReadOnlyList<string> classes = csv.Classes ?? rows.SelectMany(r => r.Labels).Distinct().Order(StringComparer.Ordinal).ToArray();
         var items = rows.Select(r => new ImageItem(r.Path, r.Labels.Select(l =>
         {

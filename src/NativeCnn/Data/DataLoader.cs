@@ -7,7 +7,6 @@
 // nothing waits forever. Unlabelled items (a test folder) get label -1.
 using System.Collections.Concurrent;
 using System.Runtime.ExceptionServices;
-using NativeCnn.Backends;
 using NativeCnn.Data.Transforms;
 
 namespace NativeCnn.Data;

@@ -10,7 +10,6 @@
 using System.Buffers.Binary;
 using System.Text;
 using System.Text.Json;
-using NativeCnn.Backends;
 
 namespace NativeCnn.IO;
 
@@ -251,14 +250,8 @@ public static class SafeTensors
     public static void Save(string path, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
         var bytes = Serialize(tensors, metadata);
-        var tmp = path + ".tmp";
-        try
-        {
-            File.WriteAllBytes(tmp, bytes);
-            File.Move(tmp, path, overwrite: true);
-        }
-        catch (IOException e) { throw new NativeCnnException($"safetensors '{path}': cannot write the file: {e.Message}"); }
-        catch (UnauthorizedAccessException e) { throw new NativeCnnException($"safetensors '{path}': cannot write the file: {e.Message}"); }
+        try { AtomicFile.Write(path, s => s.Write(bytes)); }
+        catch (NativeCnnException e) { throw new NativeCnnException($"safetensors '{path}': {e.Message}"); }
     }
 
     /// <summary>The safetensors bytes of <paramref name="tensors"/> (see <see cref="Save"/>).</summary>

@@ -1,4 +1,5 @@
-// Reads PyTorch's own weight files (.pth / .pt written by torch.save since 1.6): a zip archive holding
+// Reads PyTorch's own weight files (.pth / .pt written by torch.save since 1.6; the legacy format of
+// older files is read by TorchCheckpoint.Legacy.cs with the same unpickler): a zip archive holding
 // "<name>/data.pkl" (the pickled object, read by the restricted TorchPickle), "<name>/data/<key>" (one
 // raw little-endian storage per key), "<name>/version" and, from torch 2.1, "<name>/byteorder".
 // Accepts a state_dict, or a checkpoint dict whose "state_dict" / "model" / "model_state_dict" entry
@@ -11,12 +12,11 @@
 // NativeCnnException naming the file and the problem.
 using System.Buffers.Binary;
 using System.IO.Compression;
-using NativeCnn.Backends;
 
 namespace NativeCnn.IO;
 
 /// <summary>Loads state_dicts from PyTorch .pth/.pt files without Python (like torch.load(weights_only=True)).</summary>
-public static class TorchCheckpoint
+public static partial class TorchCheckpoint
 {
     /// <summary>Entries of a checkpoint dict that may hold the state_dict, in the order they are tried.</summary>
     public static readonly IReadOnlyList<string> StateDictKeys = new[] { "state_dict", "model", "model_state_dict" };
@@ -32,15 +32,19 @@ public static class TorchCheckpoint
     /// <summary>Loads a .pth/.pt file or a .safetensors file, chosen by the file's first bytes.</summary>
     public static Dictionary<string, Tensor> LoadAny(string path, Device? device = null)
     {
-        byte[] head = new byte[4];
+        byte[] head = new byte[9];
+        int got;
         try
         {
             using var f = InputFile.Open(path, "weights");
-            f.ReadAtLeast(head, 4, throwOnEndOfStream: false);
+            got = f.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
         }
         catch (FileNotFoundException) { throw new FileNotFoundException($"weights '{path}': the file does not exist", path); }
         catch (IOException e) { throw new NativeCnnException($"weights '{path}': cannot read the file: {e.Message}"); }
-        return head[0] == 'P' && head[1] == 'K' ? Load(path, device) : SafeTensors.Load(path, device);
+        if (got >= 2 && head[0] == 'P' && head[1] == 'K') return Load(path, device);               // torch.save (zip)
+        if (got >= 2 && head[0] == 0x80 && head[1] is >= 2 and <= 5) return Load(path, device);     // torch.save's legacy pickles
+        if (got == 9 && head[8] == '{') return SafeTensors.Load(path, device);                      // 8-byte header length, then JSON
+        throw new NativeCnnException($"weights '{path}': neither a PyTorch zip archive (torch.save), a legacy torch.save pickle nor a safetensors file (first bytes {Convert.ToHexString(head.AsSpan(0, got))}); expected .pth/.pt or .safetensors weights");
     }
 
     /// <summary>The state with <paramref name="prefix"/> taken off every key that has it (e.g. "module." from a
@@ -67,6 +71,7 @@ public static class TorchCheckpoint
     {
         ArgumentNullException.ThrowIfNull(bytes);
         string Fail(string problem) => $"PyTorch file '{source}': {problem}";
+        if (bytes.Length >= 2 && bytes[0] == 0x80 && bytes[1] is >= 2 and <= 5) return ParseLegacy(bytes, source, device);
         CheckMagic(bytes, Fail);
 
         ZipArchive zip;
@@ -130,7 +135,6 @@ public static class TorchCheckpoint
             < 4 => $"the file has only {b.Length} bytes",
             _ when b[0] == 0x89 && b[1] == 'P' && b[2] == 'N' && b[3] == 'G' => "it is a PNG image",
             _ when b[0] == 0xFF && b[1] == 0xD8 => "it is a JPEG image",
-            _ when b[0] == 0x80 && b[1] <= 5 => "it is a bare pickle: torch.save's legacy format (before torch 1.6, or _use_new_zipfile_serialization=False) is not supported; re-save it with a current torch.save or as safetensors",
             _ when b.Length > 9 && b[8] == '{' => "it looks like a safetensors file: load it with SafeTensors.Load",
             _ => "it is not a zip archive",
         };

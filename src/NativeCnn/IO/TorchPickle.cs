@@ -1,9 +1,10 @@
-// A restricted unpickler for the data.pkl of a torch.save archive: it understands the pickle opcodes
+// A restricted unpickler for the data.pkl of a torch.save archive (and the pickles of the legacy,
+// pre-1.6 format, read one after another by LoadAt): it understands the pickle opcodes
 // (protocols 2 to 5) that a state_dict or a plain checkpoint dict needs, and builds plain values:
 // string, long, BigInteger, double, bool, null, byte[], List<object?> (list), object?[] (tuple),
 // PickleDict (dict / OrderedDict), HashSet<object?> (set), and TorchStorageRef / TorchTensorRef for
 // tensors. Like torch.load(weights_only=True) it resolves only an allow-list of globals
-// (collections.OrderedDict, torch._utils._rebuild_tensor_v2 and friends, torch.*Storage).
+// (collections.OrderedDict, set, torch._utils._rebuild_tensor_v2 and friends, torch.*Storage).
 // Must always hold: nothing in the file is ever executed or instantiated beyond those values; any other
 // global, opcode or malformed byte is a NativeCnnException naming the file and the problem.
 using System.Buffers.Binary;
@@ -60,6 +61,8 @@ internal static class TorchPickle
     {
         "collections.OrderedDict", "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor",
         "torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state",
+        // protocol 2 (the legacy format's default) pickles a set as set([...]): a plain value
+        "builtins.set", "__builtin__.set",
     };
 
     private static readonly object Mark = new();
@@ -68,7 +71,22 @@ internal static class TorchPickle
     /// <paramref name="source"/> names the file in messages.</summary>
     public static object? Load(byte[] data, string source)
     {
-        try { return new Reader(data, source).Run(); }
+        try { return new Reader(data, source, 0, null).Run(); }
+        catch (InvalidDataException e) { throw new NativeCnnException($"PyTorch file '{source}': corrupt pickle: {e.Message}"); }
+    }
+
+    /// <summary>Unpickles the pickle starting at byte <paramref name="pos"/> of <paramref name="data"/> and moves
+    /// <paramref name="pos"/> past its STOP (torch.save's legacy format is several pickles in a row); every
+    /// storage its persistent ids name is added to <paramref name="storages"/>.</summary>
+    public static object? LoadAt(byte[] data, ref int pos, string source, List<TorchStorageRef>? storages = null)
+    {
+        var reader = new Reader(data, source, pos, storages);
+        try
+        {
+            var result = reader.Run();
+            pos = reader.Position;
+            return result;
+        }
         catch (InvalidDataException e) { throw new NativeCnnException($"PyTorch file '{source}': corrupt pickle: {e.Message}"); }
     }
 
@@ -95,7 +113,11 @@ internal static class TorchPickle
         private readonly List<object?> _stack = new();
         private readonly Dictionary<long, object?> _memo = new();
 
-        public Reader(byte[] data, string source) { _d = data; _source = source; }
+        private readonly List<TorchStorageRef>? _storages;
+
+        public Reader(byte[] data, string source, int start, List<TorchStorageRef>? storages) { _d = data; _source = source; _pos = start; _storages = storages; }
+
+        public int Position => _pos;
 
         private ReadOnlySpan<byte> Take(long n)
         {
@@ -194,7 +216,7 @@ internal static class TorchPickle
                     }
                     case 0x52: { var args = Pop(); var fn = Pop(); _stack.Add(Reduce(fn, args, at)); break; } // REDUCE
                     case 0x62: { var state = Pop(); Build(Top(), state, at); break; } // BUILD
-                    case 0x51: _stack.Add(PersistentLoad(Pop(), at)); break;           // BINPERSID
+                    case 0x51: { var s = PersistentLoad(Pop(), at); _storages?.Add(s); _stack.Add(s); break; } // BINPERSID
                     default:
                         throw new NativeCnnException($"PyTorch file '{_source}': pickle opcode 0x{op:x2} at byte {at} is not one a state_dict needs; NativeCnn reads only state_dicts (like torch.load weights_only=True)");
                 }
@@ -250,6 +272,11 @@ internal static class TorchPickle
                     else if (a.Length != 0) throw new InvalidDataException($"OrderedDict called with {a.Length} arguments");
                     return d;
                 }
+                case "builtins.set":
+                case "__builtin__.set":
+                    if (a.Length == 0) return new HashSet<object?>();
+                    return a.Length == 1 && a[0] is List<object?> items ? new HashSet<object?>(items)
+                        : throw new InvalidDataException($"{g} needs one list argument, got {a.Length} arguments");
                 case "torch._utils._rebuild_tensor_v2":
                 case "torch._utils._rebuild_tensor":
                     if (a.Length < 4) throw new InvalidDataException($"{g} needs (storage, offset, size, stride), got {a.Length} arguments");
@@ -292,8 +319,11 @@ internal static class TorchPickle
 
         private static TorchStorageRef PersistentLoad(object? pid, int at)
         {
-            if (pid is not object?[] { Length: 5 } t || t[0] as string != "storage")
+            // the legacy format adds a sixth entry, view_metadata: None (views of storages ended with torch 1.0)
+            if (pid is not object?[] { Length: 5 or 6 } t || t[0] as string != "storage")
                 throw new InvalidDataException($"persistent id at byte {at} must be ('storage', type, key, location, numel), got {Describe(pid)}");
+            if (t.Length == 6 && t[5] is not null)
+                throw new InvalidDataException($"persistent id at byte {at}: a storage view ({Describe(t[5])}) of torch before 1.0 is not supported; re-save the file with a current torch");
             if (t[1] is not Global { Module: "torch" } g || !StorageTypes.ContainsKey(g.Name))
                 throw new InvalidDataException($"persistent id at byte {at}: unknown storage type {Describe(t[1])}");
             if (t[2] is not string key) throw new InvalidDataException($"persistent id at byte {at}: the key is a {Describe(t[2])}");

@@ -92,7 +92,7 @@ public abstract class BatchNormBase : Module
         if (Training && NumBatchesTracked is not null)
         {
             _batchesTracked++;
-            NumBatchesTracked.Backend.Fill(NumBatchesTracked.Storage, _batchesTracked);
+            NumBatchesTracked.Fill(_batchesTracked);
         }
     }
 

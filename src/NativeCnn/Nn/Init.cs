@@ -27,28 +27,18 @@ public static class Init
     };
 
     /// <summary>U(lo, hi) in place.</summary>
-    public static Tensor Uniform(Tensor t, float lo, float hi, Rng? rng = null)
-    {
-        RequireDenseFloat32(t, "Uniform");
-        t.Backend.RandomUniform(t.Storage, (rng ?? Rng.Global).NextSeed(), lo, hi);
-        return t;
-    }
+    public static Tensor Uniform(Tensor t, float lo, float hi, Rng? rng = null) => t.FillUniform(lo, hi, rng);
 
     /// <summary>N(mean, std^2) in place.</summary>
-    public static Tensor Normal(Tensor t, float mean = 0f, float std = 1f, Rng? rng = null)
-    {
-        RequireDenseFloat32(t, "Normal");
-        t.Backend.RandomNormal(t.Storage, (rng ?? Rng.Global).NextSeed(), mean, std);
-        return t;
-    }
+    public static Tensor Normal(Tensor t, float mean = 0f, float std = 1f, Rng? rng = null) => t.FillNormal(mean, std, rng);
 
     /// <summary>Fills <paramref name="t"/> with <paramref name="value"/>; returns <paramref name="t"/>.</summary>
-    /// <exception cref="ArgumentException">The tensor is not a dense float32 tensor.</exception>
+    /// <exception cref="ArgumentException">The tensor is not a float32 tensor.</exception>
     public static Tensor Constant(Tensor t, float value)
     {
-        RequireDenseFloat32(t, "Constant");
-        t.Backend.Fill(t.Storage, value);
-        return t;
+        if (t.DType != DType.Float32)
+            throw new NativeCnnException($"Init.Constant: expected a float32 tensor, got {t.DType} of shape {Shape.Format(t.ShapeArray)}");
+        return t.Fill(value);
     }
 
     /// <summary>torch.nn.init.kaiming_uniform_: U(-b, b) with b = gain * sqrt(3 / fan). With the
@@ -77,11 +67,5 @@ public static class Init
         var (fanIn, _) = Fans(weight.Shape);
         float bound = fanIn > 0 ? (float)(1 / Math.Sqrt(fanIn)) : 0f;
         Uniform(bias, -bound, bound, rng);
-    }
-
-    private static void RequireDenseFloat32(Tensor t, string op)
-    {
-        if (t.DType != DType.Float32 || !t.IsDense || t.Numel != t.Storage.Length)
-            throw new NativeCnnException($"Init.{op}: expected a dense float32 tensor that owns its storage, got a {t.DType} {(t.IsDense ? "dense" : "strided")} view of shape {Shape.Format(t.ShapeArray)}");
     }
 }

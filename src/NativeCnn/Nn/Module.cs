@@ -3,7 +3,6 @@
 // named child modules; names join with '.' exactly as in PyTorch ("0.weight", "1.running_mean"), so
 // a PyTorch state_dict maps one to one. Must hold: registration order is the order of Parameters()
 // and StateDict() (own parameters, own buffers, then children, recursively), as in torch.nn.Module.
-using NativeCnn.Backends;
 
 namespace NativeCnn.Nn;
 
@@ -191,8 +190,7 @@ public abstract class Module
     {
         var g = p.Grad;
         if (g is null) return;
-        if (g.IsDense && g.Numel == g.Storage.Length) g.Backend.Fill(g.Storage, 0f);
-        else g.CopyFrom(Tensor.Zeros(Array.Empty<int>(), g.DType, g.Device));
+        g.Fill(0f);
     }
 
     /// <summary>Total number of parameter elements.</summary>

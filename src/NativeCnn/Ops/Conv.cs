@@ -23,7 +23,7 @@ public static partial class F
     public static Tensor Conv2d(Tensor x, Tensor weight, Tensor? bias, (int H, int W) stride, (int H, int W) padding, (int H, int W) dilation)
     {
         var g = ConvGeometryFor(x, weight, bias, stride, padding, dilation);
-        Benchmarking.OpCost.AddFlops(2.0 * g.N * g.K * g.P * g.Q * g.C * g.R * g.S);
+        Autograd.OpCost.AddFlops(2.0 * g.N * g.K * g.P * g.Q * g.C * g.R * g.S);
         var backend = x.Backend;
         bool allHalf = x.DType == DType.Float16 && weight.DType == DType.Float16 && (bias is null || bias.DType == DType.Float16);
         // all-float16 convs hand the backend float16 x, w and gy (float16 GEMM with float32 accumulation:

@@ -28,7 +28,7 @@ public sealed partial class Tensor
         if (other._shape[Dim - 2] != k)
             throw new NativeCnnException($"{op}: the left input's columns must equal the right input's rows, got shapes {shapes} ({k} vs {other._shape[Dim - 2]})");
 
-        Benchmarking.OpCost.AddFlops(2.0 * batch * m * n * k);
+        Autograd.OpCost.AddFlops(2.0 * batch * m * n * k);
         // two float16 inputs multiply as float16 (float32 accumulation: tensor cores on the GPU)
         var dt = DType == DType.Float16 && other.DType == DType.Float16 ? DType.Float16 : DType.Float32;
         var a = GemmOperand.Of(this, dt);
@@ -96,7 +96,7 @@ public static partial class F
     private static Tensor Linear2d(Tensor x, Tensor weight, Tensor? bias)
     {
         int n = x.ShapeArray[0], outF = weight.ShapeArray[0], inF = weight.ShapeArray[1];
-        Benchmarking.OpCost.AddFlops(2.0 * n * outF * inF);
+        Autograd.OpCost.AddFlops(2.0 * n * outF * inF);
         var backend = x.Backend;
         bool allHalf = x.DType == DType.Float16 && weight.DType == DType.Float16 && (bias is null || bias.DType == DType.Float16);
         var dt = allHalf ? DType.Float16 : DType.Float32;

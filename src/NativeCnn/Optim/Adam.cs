@@ -1,7 +1,6 @@
 // Adam and AdamW with PyTorch's semantics (torch.optim.Adam / AdamW, bias-corrected moments):
 // Adam adds L2 weight decay to the gradient; AdamW decays the weights directly (p *= 1 - lr*wd).
 // A group's Momentum is beta1. The step counter is per parameter and 1-based.
-using NativeCnn.Backends;
 
 namespace NativeCnn.Optim;
 

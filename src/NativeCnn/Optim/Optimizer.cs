@@ -3,7 +3,6 @@
 // the first step Step() allocates nothing. Parameters without a gradient are skipped (as in torch).
 // Must hold: the update itself is one fused, in-place OptimOps call per parameter, never recorded.
 using NativeCnn.Autograd;
-using NativeCnn.Backends;
 
 namespace NativeCnn.Optim;
 

@@ -1,34 +1,53 @@
-// One self-contained HTML report of a run: a summary table given by the caller, the epoch table, the
-// loss / metric / lr / momentum plots, optionally the lr finder, the confusion matrix, the most
-// confused pairs and the top-losses grid. Must hold: the file needs nothing beside itself (SVGs are
+// One self-contained HTML report of a run, from plain data (Training maps its Recorder and
+// ClassificationInterpretation onto TrainingSeries and InterpretationSection: LearnerReports.cs): a summary
+// table given by the caller, the epoch table, the loss / metric / lr / momentum plots, optionally the lr
+// finder, the confusion matrix, the most confused pairs and the top-losses grid. Must hold: the file needs nothing beside itself (SVGs are
 // inline, PNGs are base64 data URIs, no scripts or external styles); every caller-given string is
 // HTML-escaped; numbers use the invariant culture; the file is written to a temporary file and moved
 // into place, so a reader never sees half a report.
 using System.Globalization;
 using System.Net;
 using System.Text;
-using NativeCnn.Training;
-using SixLabors.ImageSharp;
 
 namespace NativeCnn.Reports;
 
 /// <summary>What an lr finder run produced, as plain arrays (the lr finder's result maps onto it).</summary>
 public sealed record LrFinderPlotData(IReadOnlyList<double> Lrs, IReadOnlyList<double> Losses, double? SteepestLr = null, double? MinLossLr = null);
 
+/// <summary>What a fit recorded, as plain lists: the loss of every batch, per epoch the train and valid losses,
+/// the metrics (names, and one value per metric per epoch) and the seconds, and the lr and momentum of every batch.</summary>
+public sealed record TrainingSeries(
+    IReadOnlyList<double> Losses, IReadOnlyList<double> TrainLosses, IReadOnlyList<double> ValidLosses,
+    IReadOnlyList<string> MetricNames, IReadOnlyList<double[]> MetricValues, IReadOnlyList<double> EpochSeconds,
+    IReadOnlyList<double> Lrs, IReadOnlyList<double> Moms)
+{
+    /// <summary>Nothing recorded.</summary>
+    public static TrainingSeries Empty { get; } = new(Array.Empty<double>(), Array.Empty<double>(), Array.Empty<double>(),
+        Array.Empty<string>(), Array.Empty<double[]>(), Array.Empty<double>(), Array.Empty<double>(), Array.Empty<double>());
+}
+
+/// <summary>One row of the top-losses table: the item, its actual and predicted class, its loss and the
+/// probability given to its actual class.</summary>
+public readonly record struct TopLossRow(int Index, string Actual, string Predicted, double Loss, double ProbabilityOfActual);
+
+/// <summary>The interpretation part of a report, as plain data: the number of items and classes, the confusion
+/// matrix (SVG), the most confused pairs (actual, predicted, count), the top losses and, where the images were
+/// kept, their grid as PNG bytes.</summary>
+public sealed record InterpretationSection(
+    int Count, int ClassCount, string ConfusionMatrixSvg, IReadOnlyList<(string Actual, string Predicted, int Count)> MostConfused,
+    IReadOnlyList<TopLossRow> TopLosses, byte[]? TopLossesPng);
+
 /// <summary>Writes one self-contained HTML report of a run (summary, epoch table, loss/metric/schedule plots, lr finder, confusion matrix, top losses), atomically.</summary>
 public static class HtmlReport
 {
-    /// <summary>Writes the report of <paramref name="learn"/>'s last fit to <paramref name="path"/>.</summary>
-    public static void Write(string path, Learner learn, ClassificationInterpretation? interp = null,
-                             IReadOnlyDictionary<string, string>? summary = null, LrFinderPlotData? lrFind = null, int topLosses = 9)
-    {
-        ArgumentNullException.ThrowIfNull(learn);
-        ReportFiles.WriteText(path, Build(learn.Recorder, interp, summary, lrFind, topLosses));
-    }
+    /// <summary>Writes the report (see <see cref="Build"/>) to <paramref name="path"/>, all at once.</summary>
+    public static void Write(string path, TrainingSeries series, InterpretationSection? interp = null,
+                             IReadOnlyDictionary<string, string>? summary = null, LrFinderPlotData? lrFind = null) =>
+        ReportFiles.WriteText(path, Build(series, interp, summary, lrFind));
 
-    /// <summary>The report as HTML text, from a Recorder (of a finished fit) and the optional parts.</summary>
-    public static string Build(Recorder recorder, ClassificationInterpretation? interp = null,
-                               IReadOnlyDictionary<string, string>? summary = null, LrFinderPlotData? lrFind = null, int topLosses = 9)
+    /// <summary>The report as HTML text, from a fit's series and the optional parts.</summary>
+    public static string Build(TrainingSeries recorder, InterpretationSection? interp = null,
+                               IReadOnlyDictionary<string, string>? summary = null, LrFinderPlotData? lrFind = null)
     {
         ArgumentNullException.ThrowIfNull(recorder);
         var sb = new StringBuilder();
@@ -66,12 +85,12 @@ public static class HtmlReport
             if (s.Count > 0) sb.Append($"<p class=\"lr-suggestions\">Suggestions: {H(string.Join("; ", s))}.</p>\n");
         }
 
-        if (interp is not null) AppendInterpretation(sb, interp, topLosses);
+        if (interp is not null) AppendInterpretation(sb, interp);
         sb.Append("</body>\n</html>\n");
         return sb.ToString();
     }
 
-    private static void AppendEpochTable(StringBuilder sb, Recorder r)
+    private static void AppendEpochTable(StringBuilder sb, TrainingSeries r)
     {
         sb.Append("<table class=\"epochs\">\n<tr><th>epoch</th><th>train_loss</th><th>valid_loss</th>");
         foreach (var m in r.MetricNames) sb.Append($"<th>{H(m)}</th>");
@@ -80,17 +99,17 @@ public static class HtmlReport
         {
             sb.Append($"<tr><td class=\"num\">{e}</td><td class=\"num\">{F(r.TrainLosses[e])}</td><td class=\"num\">{F(r.ValidLosses[e])}</td>");
             for (int m = 0; m < r.MetricNames.Count; m++) sb.Append($"<td class=\"num\">{F(r.MetricValues[e][m])}</td>");
-            sb.Append($"<td class=\"num\">{EpochTablePrinter.FormatTime(r.EpochSeconds[e])}</td></tr>\n");
+            sb.Append($"<td class=\"num\">{FormatTime(r.EpochSeconds[e])}</td></tr>\n");
         }
         sb.Append("</table>\n");
     }
 
-    private static void AppendInterpretation(StringBuilder sb, ClassificationInterpretation interp, int topLosses)
+    private static void AppendInterpretation(StringBuilder sb, InterpretationSection interp)
     {
         sb.Append("<h2>Interpretation</h2>\n");
         sb.Append($"<p>{interp.Count} validation items, {interp.ClassCount} classes.</p>\n<div class=\"plots\">\n")
-          .Append(interp.PlotConfusionMatrix()).Append("</div>\n");
-        var confused = interp.MostConfused();
+          .Append(interp.ConfusionMatrixSvg).Append("</div>\n");
+        var confused = interp.MostConfused;
         sb.Append("<h3>Most confused</h3>\n");
         if (confused.Count == 0) sb.Append("<p>No item was misclassified.</p>\n");
         else
@@ -99,20 +118,22 @@ public static class HtmlReport
             foreach (var (a, p, c) in confused.Take(20)) sb.Append($"<tr><td>{H(a)}</td><td>{H(p)}</td><td class=\"num\">{c}</td></tr>\n");
             sb.Append("</table>\n");
         }
-        var top = interp.TopLosses(Math.Min(topLosses, interp.Count));
+        var top = interp.TopLosses;
         sb.Append("<h3>Top losses</h3>\n<table class=\"top-losses\">\n<tr><th>item</th><th>actual</th><th>predicted</th><th>loss</th><th>p(actual)</th></tr>\n");
-        foreach (var (loss, i) in top)
-            sb.Append($"<tr><td class=\"num\">{i}</td><td>{H(interp.Classes[interp.Actual[i]])}</td><td>{H(interp.Classes[interp.Predicted[i]])}</td>" +
-                      $"<td class=\"num\">{F(loss)}</td><td class=\"num\">{F(interp.Prob(i, interp.Actual[i]))}</td></tr>\n");
+        foreach (var t in top)
+            sb.Append($"<tr><td class=\"num\">{t.Index}</td><td>{H(t.Actual)}</td><td>{H(t.Predicted)}</td>" +
+                      $"<td class=\"num\">{F(t.Loss)}</td><td class=\"num\">{F(t.ProbabilityOfActual)}</td></tr>\n");
         sb.Append("</table>\n");
-        if (top.Count > 0 && top.All(t => interp.ImageOf(t.Index) is not null))
-        {
-            using var img = interp.PlotTopLosses(top.Count);
-            using var ms = new MemoryStream();
-            img.SaveAsPng(ms);
-            sb.Append($"<p>Each image: prediction/actual, loss/probability of the actual class.</p>\n<img class=\"top-losses\" alt=\"top losses\" src=\"data:image/png;base64,{Convert.ToBase64String(ms.ToArray())}\"/>\n");
-        }
+        if (top.Count > 0 && interp.TopLossesPng is { } png)
+            sb.Append($"<p>Each image: prediction/actual, loss/probability of the actual class.</p>\n<img class=\"top-losses\" alt=\"top losses\" src=\"data:image/png;base64,{Convert.ToBase64String(png)}\"/>\n");
         else if (top.Count > 0) sb.Append("<p class=\"no-images\">The input images of these items were not kept, so no image grid is shown.</p>\n");
+    }
+
+    /// <summary>A duration as the epoch table writes it: mm:ss, or h:mm:ss from an hour on.</summary>
+    public static string FormatTime(double seconds)
+    {
+        var t = TimeSpan.FromSeconds(Math.Round(seconds));
+        return t.TotalHours >= 1 ? t.ToString(@"h\:mm\:ss", CultureInfo.InvariantCulture) : t.ToString(@"mm\:ss", CultureInfo.InvariantCulture);
     }
 
     private static string H(string s) => WebUtility.HtmlEncode(s);

@@ -1,13 +1,12 @@
 // The training plots as SVG, fastai v1's set: losses (train per batch, its smoothed curve, valid per
 // epoch), metrics per epoch, the lr and momentum schedules, the lr finder (log x, with its suggested
 // learning rates marked) and the confusion matrix as a heat map with counts. Each takes plain arrays
-// (the Recorder overloads only unpack it), so callers outside a fit can plot too. Must hold: the
+// (or a TrainingSeries, which Training's Recorder maps onto), so callers outside a fit can plot too. Must hold: the
 // x of a valid loss is the number of training batches run when it was measured (the end of its
 // epoch), the smoothed loss is fastai's debiased exponential average (beta 0.98), and a heat-map
 // cell (row = actual, column = predicted) shows the exact count it was given.
 using System.Globalization;
 using System.Text;
-using NativeCnn.Training;
 
 namespace NativeCnn.Reports;
 
@@ -29,7 +28,7 @@ public static class Plots
 
     /// <summary>Batches run by the end of each epoch: the recorded batch losses split evenly over the epochs
     /// that trained (a cancelled training phase, whose train loss is NaN, ran none).</summary>
-    public static int[] EpochEnds(Recorder r)
+    public static int[] EpochEnds(TrainingSeries r)
     {
         ArgumentNullException.ThrowIfNull(r);
         int trained = r.TrainLosses.Count(v => !double.IsNaN(v));
@@ -59,8 +58,8 @@ public static class Plots
         return plot;
     }
 
-    /// <summary>The training loss per batch and the validation loss per epoch end, from <paramref name="r"/>.</summary>
-    public static SvgPlot Losses(Recorder r) => Losses(r.Losses, r.ValidLosses, EpochEnds(r));
+    /// <summary>The losses plot of a fit's series.</summary>
+    public static SvgPlot Losses(TrainingSeries r) => Losses(r.Losses, r.ValidLosses, EpochEnds(r));
 
     /// <summary>Each metric against the epoch (0-based, as the epoch table numbers them).</summary>
     public static SvgPlot Metrics(IReadOnlyList<string> names, IReadOnlyList<double[]> valuesPerEpoch)
@@ -78,8 +77,8 @@ public static class Plots
         return plot;
     }
 
-    /// <summary>Each metric per epoch, from <paramref name="r"/>.</summary>
-    public static SvgPlot Metrics(Recorder r) => Metrics(r.MetricNames, r.MetricValues);
+    /// <summary>The metrics plot of a fit's series.</summary>
+    public static SvgPlot Metrics(TrainingSeries r) => Metrics(r.MetricNames, r.MetricValues);
 
     /// <summary>The learning rate (of parameter group 0) at each training batch.</summary>
     public static SvgPlot LrSchedule(IReadOnlyList<double> lrs) =>

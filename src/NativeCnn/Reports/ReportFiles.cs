@@ -16,7 +16,7 @@ internal static class ReportFiles
         var buffer = new MemoryStream();
         write(buffer);
         var bytes = buffer.ToArray();
-        NativeCnn.Training.AtomicFile.Write(path, s => s.Write(bytes));
+        IO.AtomicFile.Write(path, s => s.Write(bytes));
     }
 
     /// <summary>Writes text as UTF-8 (no byte-order mark) through <see cref="WriteAtomically"/>.</summary>

@@ -246,38 +246,3 @@ public static class CheckpointExtensions
     /// <exception cref="ArgumentException">The file is not a checkpoint or does not fit the model.</exception>
     public static CheckpointInfo Load(this Learner learn, string path, bool withOpt = true, bool strict = true) => Checkpoint.Load(learn, path, withOpt, strict);
 }
-
-/// <summary>Replaces a file all at once: the new content goes to a unique temporary file in the same
-/// directory (so the final move is a rename on one file system), is flushed to disk, then moved over the
-/// target. If writing fails, the temporary file is removed and the target is untouched.</summary>
-public static class AtomicFile
-{
-    /// <summary>Writes <paramref name="path"/> through <paramref name="write"/> all at once: the content goes to a temporary file beside it, is flushed, then renamed over the target.</summary>
-    public static void Write(string path, Action<Stream> write)
-    {
-        ArgumentNullException.ThrowIfNull(path);
-        ArgumentNullException.ThrowIfNull(write);
-        var full = Path.GetFullPath(path);
-        var dir = Path.GetDirectoryName(full)!;
-        if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"cannot write '{path}': the folder '{dir}' does not exist");
-        if (Directory.Exists(full)) throw new NativeCnnException($"cannot write '{path}': it is a folder, expected a file path");
-        var tmp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
-            {
-                write(fs);
-                fs.Flush(flushToDisk: true);
-            }
-            File.Move(tmp, full, overwrite: true);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new NativeCnnException($"cannot write '{path}': {e.Message}");
-        }
-        finally
-        {
-            try { if (File.Exists(tmp)) File.Delete(tmp); } catch (IOException) { }
-        }
-    }
-}

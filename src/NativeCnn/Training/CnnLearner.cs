@@ -91,8 +91,8 @@ public static class CnnLearner
                     throw new NativeCnnException($"CnnLearner: batches must be (N, {_stats.Channels}, H, W) to be normalised with {_stats.Channels}-channel statistics, got shape {Shape.Format(x.ShapeArray)}");
                 var (mean, invStd) = Consts(x.Device);
                 if (_out is null || _out.Device != x.Device || _out.DType != x.DType || !Shape.Equal(_out.ShapeArray, x.ShapeArray))
-                    _out = Backends.MemoryScope.Outside(() => Tensor.Zeros(x.ShapeArray, x.DType, x.Device)).Keep();
-                using (Backends.MemoryScope.Begin()) _out.CopyFrom((x - mean) * invStd);
+                    _out = MemoryScope.Outside(() => Tensor.Zeros(x.ShapeArray, x.DType, x.Device)).Keep();
+                using (MemoryScope.Begin()) _out.CopyFrom((x - mean) * invStd);
                 yield return (_out, y);
             }
         }
@@ -102,8 +102,8 @@ public static class CnnLearner
             if (_consts is not { } c || c.Device != device)
             {
                 int ch = _stats.Channels;
-                var mean = Backends.MemoryScope.Outside(() => Tensor.FromArray(_stats.Mean, new[] { 1, ch, 1, 1 }, device).Keep());
-                var inv = Backends.MemoryScope.Outside(() => Tensor.FromArray(_stats.Std.Select(s => 1f / s).ToArray(), new[] { 1, ch, 1, 1 }, device).Keep());
+                var mean = MemoryScope.Outside(() => Tensor.FromArray(_stats.Mean, new[] { 1, ch, 1, 1 }, device).Keep());
+                var inv = MemoryScope.Outside(() => Tensor.FromArray(_stats.Std.Select(s => 1f / s).ToArray(), new[] { 1, ch, 1, 1 }, device).Keep());
                 _consts = c = (device, mean, inv);
             }
             return (c.Mean, c.InvStd);

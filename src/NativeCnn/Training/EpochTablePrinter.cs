@@ -50,9 +50,5 @@ public sealed class EpochTablePrinter : Callback
     private static string Num(double v) => double.IsNaN(v) ? "#na#" : v.ToString("F6", CultureInfo.InvariantCulture);
 
     /// <summary>mm:ss, or h:mm:ss from an hour on (fastai's format_time).</summary>
-    public static string FormatTime(double seconds)
-    {
-        var t = TimeSpan.FromSeconds(Math.Round(seconds));
-        return t.TotalHours >= 1 ? t.ToString(@"h\:mm\:ss", CultureInfo.InvariantCulture) : t.ToString(@"mm\:ss", CultureInfo.InvariantCulture);
-    }
+    public static string FormatTime(double seconds) => Reports.HtmlReport.FormatTime(seconds);
 }

@@ -7,7 +7,6 @@
 // shuffled); the model's training mode is restored after the pass; only the inputs of the current
 // worst `keepImages` items are copied to the host, so memory does not grow with the validation set.
 using NativeCnn.Autograd;
-using NativeCnn.Backends;
 using NativeCnn.Data;
 using NativeCnn.Reports;
 using SixLabors.ImageSharp;

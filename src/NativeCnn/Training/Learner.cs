@@ -11,7 +11,6 @@
 // Layer groups, freezing and the lr finder live in LearnerLayerGroups.cs and LrFinder.cs; export, load
 // and predict in LearnerExport.cs.
 using NativeCnn.Autograd;
-using NativeCnn.Backends;
 using NativeCnn.Nn;
 using NativeCnn.Optim;
 

@@ -7,7 +7,6 @@
 // optimizer and the weights are copied back from a snapshot. In mixed precision the snapshot is the
 // float32 masters (FullPrecisionStateDict), restored into the masters and, cast, into the model.
 using NativeCnn.Autograd;
-using NativeCnn.Backends;
 using NativeCnn.Optim;
 
 namespace NativeCnn.Training;

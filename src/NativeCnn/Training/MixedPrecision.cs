@@ -11,8 +11,6 @@
 // them (so a model reloaded between fits, e.g. by the lr finder, is what trains on), and keep their
 // float32 precision where it does.
 using NativeCnn.Autograd;
-using NativeCnn.Backends;
-using NativeCnn.Kernels;
 using NativeCnn.Nn;
 
 namespace NativeCnn.Training;
@@ -139,7 +137,7 @@ public sealed class MixedPrecision : Callback
         float[] m = master.ToArray(), h = model.ToArray();
         bool changed = false;
         for (int i = 0; i < m.Length; i++)
-            if (HalfBits.ToFloat(HalfBits.FromFloat(m[i])) != h[i] && !(float.IsNaN(m[i]) && float.IsNaN(h[i]))) { m[i] = h[i]; changed = true; }   // the backends' own rounding
+            if ((float)(Half)m[i] != h[i] && !(float.IsNaN(m[i]) && float.IsNaN(h[i]))) { m[i] = h[i]; changed = true; }   // the backends' own rounding
         if (changed) master.CopyFrom(MemoryScope.Outside(() => Tensor.FromArray(m, master.ShapeArray, master.Device)));
     }
 

@@ -4,7 +4,6 @@
 // transform, the bundle's statistics), so the same picture gives the same prediction whatever its form;
 // a Tensor is taken as is (it is the model's input), after its shape is checked.
 using NativeCnn.Autograd;
-using NativeCnn.Backends;
 using NativeCnn.Data;
 using SixLabors.ImageSharp;
 

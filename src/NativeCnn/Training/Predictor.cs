@@ -7,7 +7,6 @@
 // since a backend (the GPU one in particular) is driven by one thread at a time.
 // Other inputs (a Stream, an ImageSharp image, pixel arrays, a Tensor) are in Predictor.Inputs.cs.
 using NativeCnn.Autograd;
-using NativeCnn.Backends;
 using NativeCnn.Data;
 using NativeCnn.Data.Transforms;
 using NativeCnn.Nn;

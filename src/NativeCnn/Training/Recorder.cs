@@ -4,7 +4,6 @@
 // read on the host once per phase, never per batch; a batch cancelled before its loss records nothing.
 using System.Diagnostics;
 using NativeCnn.Autograd;
-using NativeCnn.Backends;
 
 namespace NativeCnn.Training;
 

@@ -4,6 +4,7 @@
 // report prints are the ones derived from the measurements it was given.
 using System.Globalization;
 using NativeCnn.Backends;
+using NativeCnn.Autograd;
 using NativeCnn.Benchmarking;
 using NativeCnn.Models;
 using NativeCnn.Tests.Support;

@@ -2,8 +2,11 @@
 // bounds: at most 128 registers (four groups of 128 threads per SM), no spills or stack, the
 // double-buffered shared slices (12,800 bytes), the tile's reads as 16-byte shared loads (LDS.128),
 // 64 FMAs per four of them, and each main loop's barrier after its shared loads (ILGPU 1.5.3's O2
-// code placement once put it ahead in the GEMM kernel). Where ptxas is not installed the PTX checks
-// still run and the assembly test is skipped with the reason ([PtxasTheory]).
+// code placement once put it ahead in the GEMM kernel). The float16 kernels (ConvImplicitFp16.cs): at
+// most 255 registers with their launch bounds (two groups of 128 per SM), no spills or stack, 15,360
+// bytes of shared memory, 16 HMMA.16816 per k16 step, the slice's last barrier after its fragment
+// loads. Where ptxas is not installed the PTX checks still run and the assembly tests are skipped
+// with the reason ([PtxasTheory]).
 using System.Reflection;
 using System.Text.RegularExpressions;
 using NativeCnn.Kernels;
@@ -24,6 +27,41 @@ public class ConvImplicitPtxTests
         new object[] { nameof(ConvImplicitKernels.ConvImplicitBackwardDataKernel) },
         new object[] { nameof(ConvImplicitKernels.ConvImplicitBackwardWeightKernel) },
     };
+
+    public static IEnumerable<object[]> HalfKernels() => new[]
+    {
+        new object[] { nameof(GemmHalfKernels.ConvImplicitHalfForwardKernel) },
+        new object[] { nameof(GemmHalfKernels.ConvImplicitHalfBackwardDataKernel) },
+        new object[] { nameof(GemmHalfKernels.ConvImplicitHalfBackwardWeightKernel) },
+    };
+
+    private static string HalfPtx(string name) =>
+        PtxKernels.Compile(typeof(GemmHalfKernels).GetMethod(name, BindingFlags.Public | BindingFlags.Static)!, GemmHalfKernels.ConvSpecialization);
+
+    [Theory]
+    [MemberData(nameof(HalfKernels))]
+    public void HalfKernelsIssueOneK16StepOfMmaBeforeTheirBarrier(string name)
+    {
+        string ptx = HalfPtx(name);
+        Assert.Contains($".maxntid {GemmHalfKernels.ConvThreads}, 1, 1", ptx);
+        Assert.Equal(16, Regex.Matches(ptx, @"mma\.sync\.aligned\.m16n8k16").Count);   // the k-pair loop's body: one k16 step
+        int lastLoad = ptx.LastIndexOf("ld.shared", StringComparison.Ordinal);
+        int lastBarrier = ptx.LastIndexOf("bar.sync", StringComparison.Ordinal);
+        Assert.True(lastLoad > 0 && lastBarrier > lastLoad, "the slice loop's last bar.sync must follow its fragment loads");
+    }
+
+    [PtxasTheory(Sass = true)]
+    [MemberData(nameof(HalfKernels))]
+    public void HalfKernelsAssembleWithoutSpills(string name)
+    {
+        var (registers, shared, sass) = PtxKernels.AssembleWithoutSpills(HalfPtx(name), _out);
+        Assert.Equal(GemmHalfKernels.ConvSharedBytes, shared);
+        Assert.True(registers <= 255, $"{registers} registers");
+        int hmma = Regex.Matches(sass, @"HMMA\.16816\.F32").Count;
+        _out.WriteLine($"{name} sm_90: {registers} registers, {shared} bytes shared, 0 bytes spilled, {hmma} HMMA.16816.F32");
+        Assert.True(hmma >= 16, $"{hmma} HMMA: a k16 step has 16");
+        Assert.DoesNotMatch(@"\b(LDL|STL)\b", sass);
+    }
 
     private static string Ptx(string name) =>
         PtxKernels.Compile(typeof(ConvImplicitKernels).GetMethod(name, BindingFlags.Public | BindingFlags.Static)!, ConvImplicitKernels.Specialization);

@@ -21,17 +21,17 @@ internal static partial class GpuCases
     {
         var g = new ConvGeometry(3, 2, 5, 5, 3, 3, 3, 1, 1, 1, 1, 1, 1);
         long saved = gpu.ColumnBudget;
-        bool implicitSaved = gpu.ImplicitConv;
+        bool implicitSaved = gpu.Options.ImplicitConv;
         try
         {
-            gpu.ImplicitConv = false;   // chunks of images exist only in the im2col path
+            gpu.Options.ImplicitConv = false;   // chunks of images exist only in the im2col path
             foreach (long images in new[] { 1L, 2L })
             {
                 gpu.ColumnBudget = images * g.Crs * g.P * g.Q;
                 ConvCheck(gpu, g);
             }
         }
-        finally { gpu.ColumnBudget = saved; gpu.ImplicitConv = implicitSaved; }
+        finally { gpu.ColumnBudget = saved; gpu.Options.ImplicitConv = implicitSaved; }
     }
 
     private static void ConvCheck(GpuBackend gpu, ConvGeometry g)

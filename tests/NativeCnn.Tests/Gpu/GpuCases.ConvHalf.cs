@@ -1,7 +1,8 @@
 // GPU conv2d with float16 inputs (x and w forward, gy and w backward-data, x and gy backward-weight;
 // float32 outputs) against the CPU backend's float32 conv of the same float16-rounded values: the
 // general geometry, pointwise, and a batch split into chunks, on the widening path and on each
-// tensor-core kernel (their mma emulated on the simulator), the ldmatrix one included.
+// tensor-core kernel (their mma emulated on the simulator), the ldmatrix one included: the im2col path
+// and its GEMMs (Options.ImplicitConv off; the implicit float16 kernels: GpuCases.ConvImplicitHalf.cs).
 using NativeCnn.Backends;
 using NativeCnn.Backends.Gpu;
 using Xunit;
@@ -45,7 +46,7 @@ internal static partial class GpuCases
     private static void ConvHalfLdmatrixPath(GpuBackend gpu, string expected, Action? select)
     {
         if (gpu.Device.Kind == DeviceKind.Cuda && !CanUseTensorCores(gpu)) return;
-        WithLdmatrix(gpu, select, () =>
+        WithIm2col(gpu, () => WithLdmatrix(gpu, select, () =>
         {
             var profile = gpu.Profile = new KernelProfile();
             try
@@ -55,10 +56,10 @@ internal static partial class GpuCases
             }
             finally { gpu.EndProfile(); }
             Assert.Contains(profile.Entries, e => e.Kernel.StartsWith(expected, StringComparison.Ordinal));
-        });
+        }));
     }
 
-    private static void ConvHalfGeometries(GpuBackend gpu)
+    private static void ConvHalfGeometries(GpuBackend gpu) => WithIm2col(gpu, () =>
     {
         ConvHalfCheck(gpu, new ConvGeometry(N: 2, C: 3, H: 7, W: 6, K: 4, R: 3, S: 2, StrideH: 2, StrideW: 1, PadH: 1, PadW: 0, DilationH: 1, DilationW: 2));
         ConvHalfCheck(gpu, new ConvGeometry(2, 5, 4, 3, 3, 1, 1, 1, 1, 0, 0, 1, 1));   // pointwise: no unfold
@@ -70,7 +71,7 @@ internal static partial class GpuCases
             ConvHalfCheck(gpu, g);
         }
         finally { gpu.ColumnBudget = saved; }
-    }
+    });
 
     private static void ConvHalfCheck(GpuBackend gpu, ConvGeometry g)
     {

@@ -24,7 +24,7 @@ internal static partial class GpuCases
 
     public static void ConvImplicit_EveryShape(GpuBackend gpu)
     {
-        Assert.True(gpu.ImplicitConv, "the implicit GEMM is the default float32 conv path");
+        Assert.True(gpu.Options.ImplicitConv, "the implicit GEMM is the default float32 conv path");
         foreach (var g in ImplicitShapes)
         {
             ConvCheck(gpu, g);
@@ -46,16 +46,16 @@ internal static partial class GpuCases
     public static void ConvImplicit_SplitK(GpuBackend gpu)
     {
         var g = new ConvGeometry(3, 3, 7, 6, 4, 3, 3, 1, 1, 1, 1, 1, 1);   // 126 pixels: 16 slices of 8
-        int? saved = gpu.ForcedConvSplitK;
+        int? saved = gpu.Options.ForcedConvSplitK;
         try
         {
             foreach (int split in new[] { 2, 3, 5 })
             {
-                gpu.ForcedConvSplitK = split;
+                gpu.Options.ForcedConvSplitK = split;
                 ConvCheck(gpu, g);
             }
         }
-        finally { gpu.ForcedConvSplitK = saved; }
+        finally { gpu.Options.ForcedConvSplitK = saved; }
         // the automatic choice: about four groups per SM, segments of at least 1024 pixels
         Assert.Equal(1, GpuBackend.ConvSplitK(64, 576, 1000, 132));
         Assert.Equal(106, GpuBackend.ConvSplitK(64, 576, 256L * 1024, 132));
@@ -65,13 +65,13 @@ internal static partial class GpuCases
     /// <summary>The im2col path, still the float16 one, kept in float32 behind ImplicitConv = false, agrees too.</summary>
     public static void ConvImplicit_Im2colPathStillAgrees(GpuBackend gpu)
     {
-        bool saved = gpu.ImplicitConv;
+        bool saved = gpu.Options.ImplicitConv;
         try
         {
-            gpu.ImplicitConv = false;
+            gpu.Options.ImplicitConv = false;
             ConvCheck(gpu, ImplicitShapes[4]);
         }
-        finally { gpu.ImplicitConv = saved; }
+        finally { gpu.Options.ImplicitConv = saved; }
     }
 
     private static void ConvAgree(GpuBackend gpu, ConvGeometry g)

@@ -34,13 +34,13 @@ public class GpuMemoryPeakTests
         var gw = G.Out(gpu, g.K * g.Crs);
         long held = gpu.BytesInUse;
         gpu.ResetPeakBytesInUse();
-        int? saved = gpu.ForcedConvSplitK;
+        int? saved = gpu.Options.ForcedConvSplitK;
         try
         {
-            gpu.ForcedConvSplitK = 4;
+            gpu.Options.ForcedConvSplitK = 4;
             gpu.Conv2dBackwardWeight(x, gy, gw, null, g);
         }
-        finally { gpu.ForcedConvSplitK = saved; }
+        finally { gpu.Options.ForcedConvSplitK = saved; }
         Assert.Equal(held, gpu.BytesInUse);
         Assert.Equal(held + 4L * g.K * g.Crs * sizeof(float), gpu.PeakBytesInUse);
         foreach (var s in new[] { x, gy, gw }) gpu.ReturnToPool(s);

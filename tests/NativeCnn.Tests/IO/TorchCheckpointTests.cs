@@ -294,9 +294,10 @@ public class TorchCheckpointTests
         Assert.Contains("PNG image", e.Message);
         Assert.Contains("photo.pth", e.Message);
 
-        var legacy = new byte[] { 0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8 };
-        e = Assert.Throws<NativeCnnException>(() => TorchCheckpoint.Parse(legacy, "old.pth"));
-        Assert.Contains("legacy format", e.Message);
+        // a bare pickle that is not torch.save's legacy format
+        var pickle = new byte[] { 0x80, 0x02, 0x4b, 0x07, (byte)'.' };
+        e = Assert.Throws<NativeCnnException>(() => TorchCheckpoint.Parse(pickle, "p.pth"));
+        Assert.Contains("a bare pickle that is not torch.save's legacy format (its first value is a int 7", e.Message);
 
         var st = File.ReadAllBytes(ResNetGoldenTests.PathOf("cases_expected.safetensors"));
         e = Assert.Throws<NativeCnnException>(() => TorchCheckpoint.Parse(st, "w.pth"));

@@ -66,7 +66,7 @@ public class InitTests
     public void ParametersArePersistentLeavesRequiringGrad()
     {
         Conv2d conv;
-        using (NativeCnn.Backends.MemoryScope.Begin()) conv = new Conv2d(2, 3, 3, rng: new Rng(1));
+        using (MemoryScope.Begin()) conv = new Conv2d(2, 3, 3, rng: new Rng(1));
         // Made inside a scope, still usable after it ended.
         Assert.Equal(54, conv.Weight.ToArray().Length);
         Assert.True(conv.Weight.RequiresGrad && conv.Weight.IsLeaf);

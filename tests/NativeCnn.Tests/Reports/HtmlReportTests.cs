@@ -56,8 +56,8 @@ public class HtmlReportTests
         var losses = lrs.Select(l => 1.5 - 0.1 * Math.Log10(l)).ToArray();
         using var dir = new TempDir();
         string path = dir.File("report.html");
-        HtmlReport.Write(path, learn, interp, new Dictionary<string, string> { ["model"] = "linear <tiny>", ["seed"] = "11" },
-                         new LrFinderPlotData(lrs, losses, 1e-3, 2e-2), topLosses: 4);
+        learn.WriteHtmlReport(path, interp, new Dictionary<string, string> { ["model"] = "linear <tiny>", ["seed"] = "11" },
+                              new LrFinderPlotData(lrs, losses, 1e-3, 2e-2), topLosses: 4);
         Assert.Equal(new[] { "report.html" }, Directory.GetFiles(dir.Path).Select(Path.GetFileName));
 
         var doc = Parse(File.ReadAllText(path));
@@ -108,7 +108,7 @@ public class HtmlReportTests
     [Fact]
     public void AReportWithoutAFitSaysSo()
     {
-        var html = HtmlReport.Build(new Recorder());
+        var html = HtmlReport.Build(new Recorder().ToSeries());
         var body = Parse(html).Root!.Element("body")!;
         Assert.Contains("No epoch was recorded.", body.Elements("p").Select(p => p.Value));
         Assert.Empty(body.Descendants(Svg + "svg"));

@@ -181,8 +181,8 @@ public class SvgPlotTests
         r.Losses.AddRange(new[] { 2.0, 1.8, 1.5, 1.4, 1.2, 1.1 });
         r.TrainLosses.AddRange(new[] { 1.77, double.NaN, 1.23 });       // epoch 1 trained no batch (cancelled)
         r.ValidLosses.AddRange(new[] { 1.6, 1.5, 1.3 });
-        Assert.Equal(new[] { 3, 3, 6 }, Plots.EpochEnds(r));
-        var plot = Plots.Losses(r);
+        Assert.Equal(new[] { 3, 3, 6 }, Plots.EpochEnds(r.ToSeries()));
+        var plot = Plots.Losses(r.ToSeries());
         var root = Parse(plot.ToSvg());
         var valid = Points(SeriesGroup(root, "valid").Element(Svg + "polyline")!);
         Assert.Equal(3, valid.Count);

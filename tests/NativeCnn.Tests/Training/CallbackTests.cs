@@ -42,11 +42,11 @@ public class CallbackTests
             events.Add(e);
             if (e == "AfterLoss") phases.Add(l.Training);
             // Batch events run inside the batch's MemoryScope, with the batch's tensors; others outside, without.
-            scoped.Add(NativeCnn.Backends.MemoryScope.Current is not null);
+            scoped.Add(MemoryScope.Current is not null);
             Assert.Equal(e is "AfterPred" or "AfterLoss" or "AfterBackward" or "AfterStep" or "AfterBatch", l.Pred is not null);
         }));
         Assert.Equal(events.Select(e => e.EndsWith("Batch") || e is "AfterPred" or "AfterLoss" or "AfterBackward" or "AfterStep"), scoped);
-        Assert.Null(NativeCnn.Backends.MemoryScope.Current);
+        Assert.Null(MemoryScope.Current);
         var expected = new List<string> { "BeforeFit", "BeforeEpoch", "BeforeTrain" };
         expected.AddRange(TrainBatch); expected.AddRange(TrainBatch);
         expected.AddRange(new[] { "AfterTrain", "BeforeValidate" });

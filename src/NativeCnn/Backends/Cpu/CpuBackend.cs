@@ -16,6 +16,9 @@ internal sealed partial class CpuBackend : IBackend
 
     public Device Device => Device.Cpu;
 
+    /// <summary>Nothing to wait for: every primitive has finished when it returns.</summary>
+    public void Synchronize() { }
+
     /// <summary>Below this many elements of work a loop runs on one thread.</summary>
     internal const int ParallelThreshold = 1 << 15;
 

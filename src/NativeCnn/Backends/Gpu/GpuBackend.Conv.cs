@@ -1,5 +1,5 @@
 // GPU conv2d as unfold (im2col) + GEMM + fold (col2im) (kernels: Conv.cs, Gemm.cs): the float16 path, and
-// the float32 one when ImplicitConv is off (float32 goes to GpuBackend.ConvImplicit.cs by default). A chunk of images
+// the float32 one when Options.ImplicitConv is off (float32 goes to GpuBackend.ConvImplicit.cs by default). A chunk of images
 // is unfolded into one (CRS, images*PQ) column matrix, so every pass is one GEMM per chunk whose n or k
 // spans all the chunk's pixels (a per-image GEMM would have n = PQ: 16 columns in resnet18's last
 // stage, a quarter of a 64-wide tile):
@@ -87,22 +87,25 @@ internal sealed partial class GpuBackend
 
     public void Conv2dForward(Storage x, Storage w, Storage? bias, Storage y, ConvGeometry g)
     {
-        if (x.DType == DType.Float16) Conv2dForward(ConvHalf, x, w, bias, y, g);   // GpuBackend.Fp16.cs
-        else if (ImplicitConv) ConvImplicitForward(x, w, bias, y, g);            // GpuBackend.ConvImplicit.cs
+        if (ImplicitHalfConv(x, w)) ConvImplicitHalfForward(x, w, bias, y, g);     // GpuBackend.ConvImplicitHalf.cs
+        else if (x.DType == DType.Float16) Conv2dForward(ConvHalf, x, w, bias, y, g);   // GpuBackend.Fp16.cs
+        else if (Options.ImplicitConv) ConvImplicitForward(x, w, bias, y, g);            // GpuBackend.ConvImplicit.cs
         else Conv2dForward(ConvFloat, x, w, bias, y, g);
     }
 
     public void Conv2dBackwardData(Storage gy, Storage w, Storage gx, ConvGeometry g)
     {
-        if (gy.DType == DType.Float16) Conv2dBackwardData(ConvHalf, gy, w, gx, g);
-        else if (ImplicitConv) ConvImplicitBackwardData(gy, w, gx, g);
+        if (ImplicitHalfConv(gy, w)) ConvImplicitHalfBackwardData(gy, w, gx, g);
+        else if (gy.DType == DType.Float16) Conv2dBackwardData(ConvHalf, gy, w, gx, g);
+        else if (Options.ImplicitConv) ConvImplicitBackwardData(gy, w, gx, g);
         else Conv2dBackwardData(ConvFloat, gy, w, gx, g);
     }
 
     public void Conv2dBackwardWeight(Storage x, Storage gy, Storage gw, Storage? gbias, ConvGeometry g)
     {
-        if (x.DType == DType.Float16) Conv2dBackwardWeight(ConvHalf, x, gy, gw, gbias, g);
-        else if (ImplicitConv) ConvImplicitBackwardWeight(x, gy, gw, gbias, g);
+        if (ImplicitHalfConv(x, gy)) ConvImplicitHalfBackwardWeight(x, gy, gw, gbias, g);
+        else if (x.DType == DType.Float16) Conv2dBackwardWeight(ConvHalf, x, gy, gw, gbias, g);
+        else if (Options.ImplicitConv) ConvImplicitBackwardWeight(x, gy, gw, gbias, g);
         else Conv2dBackwardWeight(ConvFloat, x, gy, gw, gbias, g);
     }
 

@@ -13,13 +13,6 @@ namespace NativeCnn.Backends.Gpu;
 
 internal sealed partial class GpuBackend
 {
-    /// <summary>True (the default): float32 convolutions run as implicit GEMM; false: im2col + GEMM
-    /// (kept for float16 inputs, and settable for the kernel lab's comparison).</summary>
-    internal bool ImplicitConv { get; set; } = true;
-
-    /// <summary>Tests: force this many k segments in the implicit backward-weight (null: ConvSplitK's choice).</summary>
-    internal int? ForcedConvSplitK { get; set; }
-
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<ConvTap>, ArrayView<float>, ConvShape>? _convImplicitForward;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<ConvTap>, ArrayView<float>, ConvShape>? _convImplicitBackwardData;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<ConvTap>, ArrayView<float>, ConvShape, int>? _convImplicitBackwardWeight;
@@ -109,7 +102,7 @@ internal sealed partial class GpuBackend
         int crs = g.Crs;
         if (crs > 0 && g.K > 0)
         {
-            int split = ForcedConvSplitK ?? ConvSplitK(g.K, crs, pixels, _acc.NumMultiprocessors);
+            int split = Options.ForcedConvSplitK ?? ConvSplitK(g.K, crs, pixels, _acc.NumMultiprocessors);
             split = (int)Math.Clamp(split, 1, (pixels + ConvImplicitKernels.TileK - 1) / ConvImplicitKernels.TileK);
             // segments of whole k slices: every segment but the last is full
             long slices = (pixels + ConvImplicitKernels.TileK - 1) / ConvImplicitKernels.TileK;

@@ -64,6 +64,13 @@ internal sealed class GpuKernelOptions
     /// <summary>Force this many k segments (1: never split); null: GpuBackend.ChooseSplitK.</summary>
     public int? ForcedSplitK { get; set; }
 
+    /// <summary>Whether convolutions run as implicit GEMM (GpuBackend.ConvImplicit.cs, ConvImplicitHalf.cs: the
+    /// default) or as im2col + GEMM (GpuBackend.Conv.cs: the comparison, and its tests).</summary>
+    public bool ImplicitConv { get; set; } = true;
+
+    /// <summary>Force this many k segments in the implicit conv's backward-weight; null: GpuBackend.ConvSplitK.</summary>
+    public int? ForcedConvSplitK { get; set; }
+
     /// <summary>The GPU lab's hook: tensor-core float16 products go here first (null: the backend's kernels).</summary>
     public HalfGemmOverride? HalfTensorCoreOverride { get; set; }
 }

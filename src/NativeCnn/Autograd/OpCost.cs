@@ -1,10 +1,12 @@
-// Counts the work a piece of code asks of the engine, for the benchmark floors: the FLOPs of its
+// Counts the work a piece of code asks of the engine, for the benchmark floors (Benchmarking reads it; the
+// ops and the graph feed it from down here, so nothing below Benchmarking calls up into it): the FLOPs of its
 // convolutions and matrix products (2 per multiply-add) and the bytes of every new tensor an op
 // produced for the graph. A counter is per thread and only counts while a scope is open, so the
 // hooks in the ops cost one thread-static read when nobody is counting.
 // Must hold: a view (an output sharing its input's storage) adds no bytes; nested scopes are refused.
-namespace NativeCnn.Benchmarking;
+namespace NativeCnn.Autograd;
 
+/// <summary>A per-thread count of FLOPs and output bytes while open (OpCost.Begin).</summary>
 internal sealed class OpCost : IDisposable
 {
     [ThreadStatic] private static OpCost? _current;
