@@ -29,7 +29,7 @@ internal static class BatchNormFusedKernels
                                                  BatchNormActArgs p)
     {
         int n = p.N, c = p.C, hw = p.Hw, segLen = p.SegLen, segments = p.Segments;
-        int hasGamma = p.HasGamma, hasBeta = p.HasBeta, hasResidual = p.HasResidual, hasGx = p.HasGx, hasGResidual = p.HasGResidual, relu = p.Relu;
+        int hasGamma = p.HasGamma, hasBeta = p.HasBeta, hasResidual = p.HasResidual, relu = p.Relu;
         int total = n * c * hw;
         for (int e = Threads.Global; e < total; e += Threads.Count)
         {
@@ -48,7 +48,7 @@ internal static class BatchNormFusedKernels
                                                      BatchNormActArgs p)
     {
         int n = p.N, c = p.C, hw = p.Hw, segLen = p.SegLen, segments = p.Segments;
-        int hasGamma = p.HasGamma, hasBeta = p.HasBeta, hasResidual = p.HasResidual, hasGx = p.HasGx, hasGResidual = p.HasGResidual, relu = p.Relu;
+        int hasGamma = p.HasGamma, hasBeta = p.HasBeta, hasResidual = p.HasResidual, relu = p.Relu;
         int total = n * c * hw;
         for (int e = Threads.Global; e < total; e += Threads.Count)
         {
@@ -96,7 +96,7 @@ internal static class BatchNormFusedKernels
                                                              ArrayView<float> part, BatchNormActArgs p)
     {
         int n = p.N, c = p.C, hw = p.Hw, segLen = p.SegLen, segments = p.Segments;
-        int hasGamma = p.HasGamma, hasBeta = p.HasBeta, hasResidual = p.HasResidual, hasGx = p.HasGx, hasGResidual = p.HasGResidual, relu = p.Relu;
+        int relu = p.Relu;
         var scratch = SharedMemory.Allocate<float>(GroupReduce.ScratchSize);
         int t = Group.IdxX, size = Group.DimX;
         int count = n * hw;
@@ -124,7 +124,7 @@ internal static class BatchNormFusedKernels
                                                                  ArrayView<float> part, BatchNormActArgs p)
     {
         int n = p.N, c = p.C, hw = p.Hw, segLen = p.SegLen, segments = p.Segments;
-        int hasGamma = p.HasGamma, hasBeta = p.HasBeta, hasResidual = p.HasResidual, hasGx = p.HasGx, hasGResidual = p.HasGResidual, relu = p.Relu;
+        int relu = p.Relu;
         var scratch = SharedMemory.Allocate<float>(GroupReduce.ScratchSize);
         int t = Group.IdxX, size = Group.DimX;
         int count = n * hw;
@@ -156,7 +156,7 @@ internal static class BatchNormFusedKernels
                                                   BatchNormActArgs p)
     {
         int n = p.N, c = p.C, hw = p.Hw, segLen = p.SegLen, segments = p.Segments;
-        int hasGamma = p.HasGamma, hasBeta = p.HasBeta, hasResidual = p.HasResidual, hasGx = p.HasGx, hasGResidual = p.HasGResidual, relu = p.Relu;
+        int hasGamma = p.HasGamma, hasGx = p.HasGx, hasGResidual = p.HasGResidual, relu = p.Relu;
         int total = n * c * hw;
         float inv = 1f / (n * hw);
         for (int e = Threads.Global; e < total; e += Threads.Count)
@@ -180,7 +180,7 @@ internal static class BatchNormFusedKernels
                                                       BatchNormActArgs p)
     {
         int n = p.N, c = p.C, hw = p.Hw, segLen = p.SegLen, segments = p.Segments;
-        int hasGamma = p.HasGamma, hasBeta = p.HasBeta, hasResidual = p.HasResidual, hasGx = p.HasGx, hasGResidual = p.HasGResidual, relu = p.Relu;
+        int hasGamma = p.HasGamma, hasGx = p.HasGx, hasGResidual = p.HasGResidual, relu = p.Relu;
         int total = n * c * hw;
         float inv = 1f / (n * hw);
         for (int e = Threads.Global; e < total; e += Threads.Count)
