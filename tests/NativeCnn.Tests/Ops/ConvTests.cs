@@ -109,6 +109,21 @@ public class ConvTests
     }
 
     [Fact]
+    public void StoredIm2ColFallbackMatchesReference()
+    {
+        // the general path (a stored im2col matrix, then the GEMM) beside the default implicit packing
+        Assert.True(CpuBackend.ImplicitColumns);
+        try
+        {
+            CpuBackend.ImplicitColumns = false;
+            Check(new Case(3, 5, 5, 7, 3, 3, 3), bias: true);
+            Check(new Case(1, 3, 9, 11, 2, 7, 7, 2, 2, 3, 3), bias: false);
+            Check(new Case(2, 2, 6, 7, 3, 3, 2, 2, 1, 2, 1, 1, 2), bias: true);
+        }
+        finally { CpuBackend.ImplicitColumns = true; }
+    }
+
+    [Fact]
     public void ChunkedBatchMatchesReference()
     {
         // a tiny column budget forces one image per chunk, then two; the last chunk is partial

@@ -46,31 +46,27 @@ internal sealed partial class CpuBackend
             if (bias is not null) AddBias(F(y), F(bias), 0, g.N, K, pq);
             return;
         }
-        int nb = ImagesPerChunk(g);
-        var col = RentScratch((long)crs * nb * pq);
+        bool implicitColumns = ImplicitColumns;
+        int nb = ImagesPerChunk(g, implicitColumns);
+        var col = implicitColumns ? null : RentScratch((long)crs * nb * pq);
         var yt = nb > 1 ? RentScratch((long)K * nb * pq) : null;
         try
         {
             for (int n0 = 0; n0 < g.N; n0 += nb)
             {
                 int cnt = Math.Min(nb, g.N - n0), cols = cnt * pq;
-                Im2Col(F(x), n0, cnt, col.F32, g);
-                if (cnt == 1)
-                {
-                    // one image: (K, PQ) is already its NCHW block
-                    Gemm(false, false, K, cols, crs, 1f, w, 0, crs, col, 0, cols, 0f, y, n0 * K * pq, cols);
-                    if (bias is not null) AddBias(F(y), F(bias), n0, 1, K, pq);
-                }
-                else
-                {
-                    Gemm(false, false, K, cols, crs, 1f, w, 0, crs, col, 0, cols, 0f, yt!, 0, cols);
-                    SwapImageAndChannel(yt!.F32, F(y), n0, cnt, K, pq, toNchw: true, bias is null ? null : F(bias));
-                }
+                if (col is not null) Im2Col(F(x), n0, cnt, col.F32, g);
+                // one image: (K, PQ) is already its NCHW block
+                var (c, cOffset) = cnt == 1 ? (F(y), n0 * K * pq) : (yt!.F32, 0);
+                if (col is null) GemmWithColumns(false, K, cols, crs, F(w), 0, crs, F(x), n0, cnt, g, 0f, c, cOffset, cols);
+                else Gemm(false, false, K, cols, crs, 1f, w, 0, crs, col, 0, cols, 0f, cnt == 1 ? y : yt!, cOffset, cols);
+                if (cnt == 1) { if (bias is not null) AddBias(F(y), F(bias), n0, 1, K, pq); }
+                else SwapImageAndChannel(yt!.F32, F(y), n0, cnt, K, pq, toNchw: true, bias is null ? null : F(bias));
             }
         }
         finally
         {
-            ReturnScratch(col);
+            if (col is not null) ReturnScratch(col);
             if (yt is not null) ReturnScratch(yt);
         }
     }
@@ -122,8 +118,9 @@ internal sealed partial class CpuBackend
         if (g.N == 0) { Array.Clear(F(gw), 0, K * crs); return; }
         // The pointwise case goes this way too: its im2col is a plain block copy, and one GEMM over
         // a chunk of images (k = n*HW) beats n thin accumulating ones.
-        int nb = ImagesPerChunk(g);
-        var col = RentScratch((long)crs * nb * pq);
+        bool implicitColumns = ImplicitColumns;
+        int nb = ImagesPerChunk(g, implicitColumns);
+        var col = implicitColumns ? null : RentScratch((long)crs * nb * pq);
         var gyt = nb > 1 ? RentScratch((long)K * nb * pq) : null;
         try
         {
@@ -131,19 +128,16 @@ internal sealed partial class CpuBackend
             {
                 int cnt = Math.Min(nb, g.N - n0), cols = cnt * pq;
                 float beta = n0 == 0 ? 0f : 1f;
+                if (cnt > 1) SwapImageAndChannel(F(gy), gyt!.F32, n0, cnt, K, pq, toNchw: false, null);
+                var (a, aOffset) = cnt == 1 ? (gy, n0 * K * pq) : (gyt!, 0);
+                if (col is null) { GemmWithColumns(true, K, crs, cols, F(a), aOffset, cols, F(x), n0, cnt, g, beta, F(gw), 0, crs); continue; }
                 Im2Col(F(x), n0, cnt, col.F32, g);
-                if (cnt == 1)
-                    Gemm(false, true, K, crs, cols, 1f, gy, n0 * K * pq, cols, col, 0, cols, beta, gw, 0, crs);
-                else
-                {
-                    SwapImageAndChannel(F(gy), gyt!.F32, n0, cnt, K, pq, toNchw: false, null);
-                    Gemm(false, true, K, crs, cols, 1f, gyt, 0, cols, col, 0, cols, beta, gw, 0, crs);
-                }
+                Gemm(false, true, K, crs, cols, 1f, a, aOffset, cols, col, 0, cols, beta, gw, 0, crs);
             }
         }
         finally
         {
-            ReturnScratch(col);
+            if (col is not null) ReturnScratch(col);
             if (gyt is not null) ReturnScratch(gyt);
         }
     }
@@ -155,10 +149,11 @@ internal sealed partial class CpuBackend
         g.R == 1 && g.S == 1 && g.StrideH == 1 && g.StrideW == 1 && g.PadH == 0 && g.PadW == 0;
 
     /// <summary>Images per chunk: as many as fit ColLimitFloats, shared out evenly (8 images under a
-    /// limit of 7 run as 4 + 4, not 7 + 1).</summary>
-    private static int ImagesPerChunk(ConvGeometry g)
+    /// limit of 7 run as 4 + 4, not 7 + 1). With implicit columns no im2col matrix is stored, so only
+    /// the (K, n*PQ) output/gradient workspace counts.</summary>
+    private static int ImagesPerChunk(ConvGeometry g, bool implicitColumns = false)
     {
-        long perImage = (long)g.Crs * g.P * g.Q;
+        long perImage = implicitColumns ? 0 : (long)g.Crs * g.P * g.Q;
         long perImageOut = (long)g.K * g.P * g.Q;
         if (perImage > int.MaxValue || perImageOut > int.MaxValue)
             throw new NativeCnnException($"Conv2d: one image unfolds to {perImage} values (C*R*S*P*Q), more than the CPU backend's limit of {int.MaxValue}; use a smaller input or kernel");

@@ -68,10 +68,12 @@ internal static unsafe partial class CpuGemm
         public readonly float Alpha, Beta;
         public readonly float[] A, B, C;
         public readonly int AOffset, BOffset, COffset, StrideA, StrideB, StrideC;
+        public readonly GemmRowSource? BSource;
 
         public Problem(GemmKernel kernel, bool transA, bool transB, int m, int n, int k, float alpha,
                        float[] a, int aOffset, int lda, float[] b, int bOffset, int ldb,
-                       float beta, float[] c, int cOffset, int ldc, int strideA, int strideB, int strideC)
+                       float beta, float[] c, int cOffset, int ldc, int strideA, int strideB, int strideC,
+                       GemmRowSource? bSource = null)
         {
             Kernel = kernel;
             (MR, NR) = TileOf(kernel);
@@ -81,6 +83,7 @@ internal static unsafe partial class CpuGemm
             A = a; B = b; C = c;
             AOffset = aOffset; BOffset = bOffset; COffset = cOffset;
             StrideA = strideA; StrideB = strideB; StrideC = strideC;
+            BSource = bSource;
         }
     }
 
@@ -91,6 +94,15 @@ internal static unsafe partial class CpuGemm
                            float[] a, int aOffset, int lda, float[] b, int bOffset, int ldb,
                            float beta, float[] c, int cOffset, int ldc,
                            int batch = 1, int strideA = 0, int strideB = 0, int strideC = 0)
+        => Run(kernel, transA, transB, m, n, k, alpha, a, aOffset, lda, b, bOffset, ldb, beta, c, cOffset, ldc,
+               batch, strideA, strideB, strideC, bSource: null);
+
+    /// <summary>As Run, with B given by a row source (CpuGemm.ImplicitPack.cs) instead of a stored
+    /// matrix when <paramref name="bSource"/> is set (then b is unused and batch must be 1).</summary>
+    public static void Run(GemmKernel kernel, bool transA, bool transB, int m, int n, int k, float alpha,
+                           float[] a, int aOffset, int lda, float[]? b, int bOffset, int ldb,
+                           float beta, float[] c, int cOffset, int ldc,
+                           int batch, int strideA, int strideB, int strideC, GemmRowSource? bSource)
     {
         if (m == 0 || n == 0 || batch == 0) return;
         if (k == 0 || alpha == 0)
@@ -100,8 +112,8 @@ internal static unsafe partial class CpuGemm
             return;
         }
 
-        var p = new Problem(kernel, transA, transB, m, n, k, alpha, a, aOffset, lda, b, bOffset, ldb,
-                            beta, c, cOffset, ldc, strideA, strideB, strideC);
+        var p = new Problem(kernel, transA, transB, m, n, k, alpha, a, aOffset, lda, b!, bOffset, ldb,
+                            beta, c, cOffset, ldc, strideA, strideB, strideC, bSource);
         int mPanels = (m + p.MR - 1) / p.MR, nPanels = (n + p.NR - 1) / p.NR;
         int panelsPerBlock = NC / p.NR;
         int nItems = (nPanels + panelsPerBlock - 1) / panelsPerBlock, mItems = 1;
@@ -228,7 +240,8 @@ internal static unsafe partial class CpuGemm
                 int kc = Math.Min(kcStep, p.K - pc);
                 // The first depth block applies beta; the later ones accumulate onto it.
                 float beta = pc == 0 ? p.Beta : 1f;
-                PackB(p.TransB, b, p.Ldb, jc, nc, pc, kc, nr, bPack);
+                if (p.BSource is { } source) PackBFromSource(source, p.TransB, jc, nc, pc, kc, nr, bPack);
+                else PackB(p.TransB, b, p.Ldb, jc, nc, pc, kc, nr, bPack);
                 for (int i = i0; i < i1; i += mr)
                 {
                     int rows = Math.Min(mr, i1 - i);
