@@ -9,7 +9,10 @@
 // (no large allocation per call once warm); batches whose col would exceed ColLimitFloats run in
 // chunks of images (a chunk of one image writes y / reads gy in place, with no layout move).
 // Pointwise convs (1x1, stride 1, no padding) with enough pixels skip im2col in the forward and
-// backward-data passes: x itself is the (C, HW) matrix of each image.
+// backward-data passes: x itself is the (C, HW) matrix of each image. By default (ImplicitColumns)
+// the im2col matrix is never stored: CpuConv.Implicit.cs unfolds x inside the GEMM's packing and
+// runs stride-1 backward-data as a convolution of gy (no col2im); the stored-im2col code below is
+// the general fallback (stride-2+ backward-data, NATIVECNN_CONV_IMPLICIT=0).
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
@@ -46,27 +49,32 @@ internal sealed partial class CpuBackend
             if (bias is not null) AddBias(F(y), F(bias), 0, g.N, K, pq);
             return;
         }
-        bool implicitColumns = ImplicitColumns;
-        int nb = ImagesPerChunk(g, implicitColumns);
-        var col = implicitColumns ? null : RentScratch((long)crs * nb * pq);
+        if (ImplicitColumns) { ForwardWithColumns(F(x), F(w), bias is null ? null : F(bias), F(y), g); return; }
+        int nb = ImagesPerChunk(g);
+        var col = RentScratch((long)crs * nb * pq);
         var yt = nb > 1 ? RentScratch((long)K * nb * pq) : null;
         try
         {
             for (int n0 = 0; n0 < g.N; n0 += nb)
             {
                 int cnt = Math.Min(nb, g.N - n0), cols = cnt * pq;
-                if (col is not null) Im2Col(F(x), n0, cnt, col.F32, g);
-                // one image: (K, PQ) is already its NCHW block
-                var (c, cOffset) = cnt == 1 ? (F(y), n0 * K * pq) : (yt!.F32, 0);
-                if (col is null) GemmWithColumns(false, K, cols, crs, F(w), 0, crs, F(x), n0, cnt, g, 0f, c, cOffset, cols);
-                else Gemm(false, false, K, cols, crs, 1f, w, 0, crs, col, 0, cols, 0f, cnt == 1 ? y : yt!, cOffset, cols);
-                if (cnt == 1) { if (bias is not null) AddBias(F(y), F(bias), n0, 1, K, pq); }
-                else SwapImageAndChannel(yt!.F32, F(y), n0, cnt, K, pq, toNchw: true, bias is null ? null : F(bias));
+                Im2Col(F(x), n0, cnt, col.F32, g);
+                if (cnt == 1)
+                {
+                    // one image: (K, PQ) is already its NCHW block
+                    Gemm(false, false, K, cols, crs, 1f, w, 0, crs, col, 0, cols, 0f, y, n0 * K * pq, cols);
+                    if (bias is not null) AddBias(F(y), F(bias), n0, 1, K, pq);
+                }
+                else
+                {
+                    Gemm(false, false, K, cols, crs, 1f, w, 0, crs, col, 0, cols, 0f, yt!, 0, cols);
+                    SwapImageAndChannel(yt!.F32, F(y), n0, cnt, K, pq, toNchw: true, bias is null ? null : F(bias));
+                }
             }
         }
         finally
         {
-            if (col is not null) ReturnScratch(col);
+            ReturnScratch(col);
             if (yt is not null) ReturnScratch(yt);
         }
     }
@@ -84,6 +92,7 @@ internal sealed partial class CpuBackend
                  batch: g.N, strideA: 0, strideB: K * pq, strideC: g.C * pq);
             return;
         }
+        if (BackwardDataAsConvolution(F(gy), F(w), F(gx), g)) return;
         int nb = ImagesPerChunk(g);
         var gcol = RentScratch((long)crs * nb * pq);
         var gyt = nb > 1 ? RentScratch((long)K * nb * pq) : null;
@@ -118,9 +127,9 @@ internal sealed partial class CpuBackend
         if (g.N == 0) { Array.Clear(F(gw), 0, K * crs); return; }
         // The pointwise case goes this way too: its im2col is a plain block copy, and one GEMM over
         // a chunk of images (k = n*HW) beats n thin accumulating ones.
-        bool implicitColumns = ImplicitColumns;
-        int nb = ImagesPerChunk(g, implicitColumns);
-        var col = implicitColumns ? null : RentScratch((long)crs * nb * pq);
+        if (ImplicitColumns) { BackwardWeightWithColumns(F(x), F(gy), F(gw), g); return; }
+        int nb = ImagesPerChunk(g);
+        var col = RentScratch((long)crs * nb * pq);
         var gyt = nb > 1 ? RentScratch((long)K * nb * pq) : null;
         try
         {
@@ -128,16 +137,19 @@ internal sealed partial class CpuBackend
             {
                 int cnt = Math.Min(nb, g.N - n0), cols = cnt * pq;
                 float beta = n0 == 0 ? 0f : 1f;
-                if (cnt > 1) SwapImageAndChannel(F(gy), gyt!.F32, n0, cnt, K, pq, toNchw: false, null);
-                var (a, aOffset) = cnt == 1 ? (gy, n0 * K * pq) : (gyt!, 0);
-                if (col is null) { GemmWithColumns(true, K, crs, cols, F(a), aOffset, cols, F(x), n0, cnt, g, beta, F(gw), 0, crs); continue; }
                 Im2Col(F(x), n0, cnt, col.F32, g);
-                Gemm(false, true, K, crs, cols, 1f, a, aOffset, cols, col, 0, cols, beta, gw, 0, crs);
+                if (cnt == 1)
+                    Gemm(false, true, K, crs, cols, 1f, gy, n0 * K * pq, cols, col, 0, cols, beta, gw, 0, crs);
+                else
+                {
+                    SwapImageAndChannel(F(gy), gyt!.F32, n0, cnt, K, pq, toNchw: false, null);
+                    Gemm(false, true, K, crs, cols, 1f, gyt, 0, cols, col, 0, cols, beta, gw, 0, crs);
+                }
             }
         }
         finally
         {
-            if (col is not null) ReturnScratch(col);
+            ReturnScratch(col);
             if (gyt is not null) ReturnScratch(gyt);
         }
     }

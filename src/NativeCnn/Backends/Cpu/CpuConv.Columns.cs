@@ -15,27 +15,6 @@ namespace NativeCnn.Backends.Cpu;
 
 internal sealed partial class CpuBackend
 {
-    /// <summary>Whether convolutions unfold their input inside the GEMM's packing (true) or through a
-    /// stored im2col matrix (the general path, kept for comparison and as the fallback). Settable by
-    /// tests and benchmarks; NATIVECNN_CONV_IMPLICIT=0 turns it off.</summary>
-    internal static bool ImplicitColumns { get; set; } =
-        Environment.GetEnvironmentVariable("NATIVECNN_CONV_IMPLICIT") is not "0";
-
-    /// <summary>op(B) = col (transB false) or col^T (true) of images n0..n0+cnt of x, where col is the
-    /// (CRS, cnt*PQ) im2col matrix: C = alpha * op(A) * op(B) + beta * C through the packed GEMM.</summary>
-    private void GemmWithColumns(bool transB, int m, int n, int k, float[] a, int aOffset, int lda, float[] x, int n0, int cnt,
-                                 ConvGeometry g, float beta, float[] c, int cOffset, int ldc)
-    {
-        using var _ = Time((m, n, k, transB), static s => $"gemm {s.m}x{s.n}x{s.k}{(s.transB ? " tB" : "")} implicit");
-        CheckOperand("A", m, k, lda, aOffset, 0, a.Length, 1);
-        CheckOperand("C", m, n, ldc, cOffset, 0, c.Length, 1);
-        var columns = new ConvColumns(x, n0, cnt, g);
-        if (columns.Rows != (transB ? n : k) || columns.Cols != (transB ? k : n))
-            throw new InvalidOperationException($"internal: im2col source is {columns.Rows} x {columns.Cols}, GEMM wants op(B) {k} x {n}");
-        CpuGemm.Run(CpuGemm.ForPath(CpuInfo.Path), false, transB, m, n, k, 1f, a, aOffset, lda, null, 0, 0,
-                    beta, c, cOffset, ldc, 1, 0, 0, 0, columns);
-    }
-
     private sealed unsafe class ConvColumns : GemmRowSource
     {
         private readonly float[] _x;

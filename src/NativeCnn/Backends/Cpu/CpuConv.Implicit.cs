@@ -1,0 +1,129 @@
+// Convolution on the CPU without a stored im2col matrix (the default; CpuBackend.Conv.cs keeps the
+// stored-im2col path as the general fallback). The GEMMs read the unfolded input through
+// ConvColumns (CpuConv.Columns.cs), which the GEMM packs straight into its B panels:
+//   forward          y'  (K, nPQ) = W (K, CRS) * col                 then y' -> y (N,K,P,Q) (+ bias)
+//   backward-weight  gW  (K, CRS) = gy' (K, nPQ) * col^T
+//   backward-data    stride 1: gx = conv(gy, W flipped and transposed, padding d*(R-1) - pad), the
+//                    transposed convolution run as a forward one, so no col2im pass and no gcol
+//                    matrix; other strides, padding past the kernel's reach and layers with so few
+//                    input channels that the GEMM's MR-row tiles would be mostly padding use col2im.
+// y'/gy' are y/gy with the image and channel axes swapped; a chunk of one image needs no swap.
+// Must hold: every output is fully written ("="); the results equal the stored path's up to float
+// rounding order (tests run both against float64 references).
+namespace NativeCnn.Backends.Cpu;
+
+internal sealed partial class CpuBackend
+{
+    /// <summary>Whether convolutions unfold their input inside the GEMM's packing (true) or through a
+    /// stored im2col matrix (the general path, kept for comparison and as the fallback). Settable by
+    /// tests and benchmarks; NATIVECNN_CONV_IMPLICIT=0 turns it off.</summary>
+    internal static bool ImplicitColumns { get; set; } =
+        Environment.GetEnvironmentVariable("NATIVECNN_CONV_IMPLICIT") is not "0";
+
+    /// <summary>op(B) = col (transB false) or col^T (true) of images n0..n0+cnt of x, where col is the
+    /// (CRS, cnt*PQ) im2col matrix: C = alpha * op(A) * op(B) + beta * C through the packed GEMM.</summary>
+    private void GemmWithColumns(bool transB, int m, int n, int k, float[] a, int aOffset, int lda, float[] x, int n0, int cnt,
+                                 ConvGeometry g, float beta, float[] c, int cOffset, int ldc)
+    {
+        using var _ = Time((m, n, k, transB), static s => $"gemm {s.m}x{s.n}x{s.k}{(s.transB ? " tB" : "")} implicit");
+        CheckOperand("A", m, k, lda, aOffset, 0, a.Length, 1);
+        CheckOperand("C", m, n, ldc, cOffset, 0, c.Length, 1);
+        var columns = new ConvColumns(x, n0, cnt, g);
+        if (columns.Rows != (transB ? n : k) || columns.Cols != (transB ? k : n))
+            throw new InvalidOperationException($"internal: im2col source is {columns.Rows} x {columns.Cols}, GEMM wants op(B) {k} x {n}");
+        CpuGemm.Run(CpuGemm.ForPath(CpuInfo.Path), false, transB, m, n, k, 1f, a, aOffset, lda, null, 0, 0,
+                    beta, c, cOffset, ldc, 1, 0, 0, 0, columns);
+    }
+
+
+    /// <summary>y = conv(x, w) (+ bias) through the implicit-im2col GEMM, in chunks of images.</summary>
+    private void ForwardWithColumns(float[] x, float[] w, float[]? bias, float[] y, ConvGeometry g)
+    {
+        int pq = g.P * g.Q, K = g.K, crs = g.Crs;
+        int nb = ImagesPerChunk(g, implicitColumns: true);
+        var yt = nb > 1 ? RentScratch((long)K * nb * pq) : null;
+        try
+        {
+            for (int n0 = 0; n0 < g.N; n0 += nb)
+            {
+                int cnt = Math.Min(nb, g.N - n0), cols = cnt * pq;
+                if (cnt == 1)
+                {
+                    // one image: (K, PQ) is already its NCHW block
+                    GemmWithColumns(false, K, cols, crs, w, 0, crs, x, n0, 1, g, 0f, y, n0 * K * pq, cols);
+                    if (bias is not null) AddBias(y, bias, n0, 1, K, pq);
+                    continue;
+                }
+                GemmWithColumns(false, K, cols, crs, w, 0, crs, x, n0, cnt, g, 0f, yt!.F32, 0, cols);
+                SwapImageAndChannel(yt.F32, y, n0, cnt, K, pq, toNchw: true, bias);
+            }
+        }
+        finally
+        {
+            if (yt is not null) ReturnScratch(yt);
+        }
+    }
+
+    /// <summary>gw = sum over images of gy' * col^T (bias gradient done by the caller).</summary>
+    private void BackwardWeightWithColumns(float[] x, float[] gy, float[] gw, ConvGeometry g)
+    {
+        int pq = g.P * g.Q, K = g.K, crs = g.Crs;
+        int nb = ImagesPerChunk(g, implicitColumns: true);
+        var gyt = nb > 1 ? RentScratch((long)K * nb * pq) : null;
+        try
+        {
+            for (int n0 = 0; n0 < g.N; n0 += nb)
+            {
+                int cnt = Math.Min(nb, g.N - n0), cols = cnt * pq;
+                float beta = n0 == 0 ? 0f : 1f;
+                if (cnt == 1)
+                {
+                    GemmWithColumns(true, K, crs, cols, gy, n0 * K * pq, cols, x, n0, 1, g, beta, gw, 0, crs);
+                    continue;
+                }
+                SwapImageAndChannel(gy, gyt!.F32, n0, cnt, K, pq, toNchw: false, null);
+                GemmWithColumns(true, K, crs, cols, gyt.F32, 0, cols, x, n0, cnt, g, beta, gw, 0, crs);
+            }
+        }
+        finally
+        {
+            if (gyt is not null) ReturnScratch(gyt);
+        }
+    }
+
+    /// <summary>Stride 1: gx = the forward convolution of gy (K channels, P x Q) with
+    /// wt[c, k, r, s] = w[k, c, R-1-r, S-1-s] and padding d*(R-1) - pad, which gives H x W again.
+    /// False (nothing done) where that does not apply: implicit columns off, a stride above 1, or a
+    /// padding past the kernel's reach (the transposed padding would be negative).</summary>
+    private bool BackwardDataAsConvolution(float[] gy, float[] w, float[] gx, ConvGeometry g)
+    {
+        if (!ImplicitColumns || g.StrideH != 1 || g.StrideW != 1) return false;
+        int padH = g.DilationH * (g.R - 1) - g.PadH, padW = g.DilationW * (g.S - 1) - g.PadW;
+        if (padH < 0 || padW < 0) return false;
+        // The transposed GEMM has C rows where col2im's has C*R*S: with few input channels (mnist's
+        // first layer: 1) most of its MR-row tiles would be padding, so col2im is cheaper there.
+        int mr = CpuGemm.TileOf(CpuGemm.ForPath(CpuInfo.Path)).MR;
+        if (TilePadding(g.C, mr) > 1.15 * TilePadding(g.Crs, mr)) return false;
+        var t = new ConvGeometry(g.N, g.K, g.P, g.Q, g.C, g.R, g.S, 1, 1, padH, padW, g.DilationH, g.DilationW);
+        if (t.P != g.H || t.Q != g.W)
+            throw new InvalidOperationException($"internal: transposed convolution gives {t.P}x{t.Q}, input is {g.H}x{g.W}");
+        int rs = g.R * g.S, C = g.C, K = g.K;
+        var wt = RentScratch((long)K * C * rs);
+        try
+        {
+            float[] d = wt.F32;
+            for (int c = 0; c < C; c++)
+                for (int k = 0; k < K; k++)
+                {
+                    int src = (k * C + c) * rs, dst = (c * K + k) * rs;
+                    for (int i = 0; i < rs; i++) d[dst + i] = w[src + rs - 1 - i];   // (r, s) -> (R-1-r, S-1-s)
+                }
+            ForwardWithColumns(gy, d, null, gx, t);
+        }
+        finally { ReturnScratch(wt); }
+        return true;
+    }
+
+    /// <summary>Rows a GEMM computes per useful row when m rows run in tiles of mr.</summary>
+    private static double TilePadding(int m, int mr) => (double)((m + mr - 1) / mr * mr) / m;
+}
