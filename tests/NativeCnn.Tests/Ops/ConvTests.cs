@@ -124,6 +124,24 @@ public class ConvTests
     }
 
     [Fact]
+    public void SegmentCopiesMatchReference()
+    {
+        // the row-segment unfolding (shifted runs, stride-2 phase planes on odd and even widths,
+        // strided rows) that wide output rows use, forced on small shapes that would otherwise gather
+        Assert.True(CpuBackend.ConvColumns.GatherTables);
+        try
+        {
+            CpuBackend.ConvColumns.GatherTables = false;
+            Check(new Case(3, 5, 5, 7, 3, 3, 3, Ph: 1, Pw: 1), bias: true);
+            Check(new Case(3, 2, 5, 7, 2, 3, 3, 2, 2, 1, 1), bias: false);
+            Check(new Case(2, 2, 9, 10, 2, 7, 7, 2, 2, 3, 3), bias: false);
+            Check(new Case(1, 2, 7, 7, 2, 3, 3, Ph: 2, Pw: 2, Dh: 2, Dw: 2), bias: true);
+            Check(new Case(1, 1, 8, 7, 2, 3, 3, 3, 3, 2, 2), bias: false);
+        }
+        finally { CpuBackend.ConvColumns.GatherTables = true; }
+    }
+
+    [Fact]
     public void ChunkedBatchMatchesReference()
     {
         // a tiny column budget forces one image per chunk, then two; the last chunk is partial

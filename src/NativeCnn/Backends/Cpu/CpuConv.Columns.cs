@@ -6,7 +6,10 @@
 // Must hold: FillRow writes exactly col[r, j..j+len) (zeros in the padding, any stride, padding and
 // dilation), plus at most GemmRowSource.Slack floats past len; it reads only inside x. Stride 1 with
 // Q == W ("same" padding) moves whole runs of output rows in one copy (the planes are shifted copies
-// of each other); other strides go one output row at a time (stride 2 in vector registers).
+// of each other); so does stride 2 with Q == ceil(W/2), reading x's four stride-2 phase planes
+// (Deinterleave2, one pass over x per call); other strides go one output row at a time. Output rows
+// under 16 pixels (the late layers) instead gather through a per-tap index table (the same for every
+// channel, built once per column block and thread) with AVX2 gathers; the portable path never does.
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -15,39 +18,184 @@ namespace NativeCnn.Backends.Cpu;
 
 internal sealed partial class CpuBackend
 {
-    private sealed unsafe class ConvColumns : GemmRowSource
+    /// <summary>Stride 2 on both axes with Q == ceil(W/2) (3x3 pad 1 and 7x7 pad 3 on even widths, the
+    /// usual downsampling layers): input pixel (2p + a, 2q + b) is pixel (p + floor(a/2), q + floor(b/2)) of phase
+    /// plane (a mod 2, b mod 2), and each phase plane is Q wide, so every tap reads its phase as the shifted
+    /// copy a stride-1 "same" convolution reads its input (whole runs of rows, no per-row gathers).</summary>
+    internal static bool PhasesApply(ConvGeometry g) =>
+        g.StrideH == 2 && g.StrideW == 2 && (g.W + 1) / 2 == g.Q;
+
+    /// <summary>Rows of a stride-2 phase plane: ceil(H / 2).</summary>
+    internal static int PhaseHeight(ConvGeometry g) => (g.H + 1) / 2;
+
+    /// <summary>phases[((n*C + c)*4 + a*2 + b), i, j] = x[n, c, 2i + a, 2j + b] (0 past the plane's
+    /// edge) for planes PhaseHeight x Q. One pass over x, split over the (image, channel) planes.</summary>
+    internal static unsafe void Deinterleave2(float[] x, float[] phases, ConvGeometry g)
+    {
+        using var _ = Instance.Time("deinterleave_s2");
+        int H = g.H, W = g.W, hp = PhaseHeight(g), wp = g.Q, ps = hp * wp;
+        if ((long)g.N * g.C * 4 * ps > phases.Length || (long)g.N * g.C * H * W > x.Length)
+            throw new InvalidOperationException($"internal: phase planes of {g} do not fit");
+        For(g.N * g.C, Math.Max(1, ParallelThreshold / (H * W)), (a0, a1) =>
+        {
+            fixed (float* xb = x, pb = phases)
+                for (int a = a0; a < a1; a++)
+                    for (int bh = 0; bh < 2; bh++)
+                        for (int i = 0; i < hp; i++)
+                        {
+                            float* d0 = pb + (a * 4L + bh * 2) * ps + i * wp, d1 = d0 + ps;
+                            int ih = 2 * i + bh;
+                            if (ih >= H) { for (int j = 0; j < wp; j++) d0[j] = d1[j] = 0; continue; }
+                            SplitRow(xb + (long)a * H * W + ih * W, W, d0, d1, wp);
+                        }
+        });
+    }
+
+    /// <summary>d0[j] = s[2j], d1[j] = s[2j + 1] for j &lt; wp (0 past the row's w floats).</summary>
+    private static unsafe void SplitRow(float* s, int w, float* d0, float* d1, int wp)
+    {
+        int j = 0;
+        if (CpuInfo.Use512)
+        {
+            var evens = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+            var odds = Vector512.Create(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+            for (; 2 * j + 32 <= w; j += 16)
+            {
+                var lo = Vector512.Load(s + 2 * j);
+                var hi = Vector512.Load(s + 2 * j + 16);
+                Avx512F.PermuteVar16x32x2(lo, evens, hi).Store(d0 + j);
+                Avx512F.PermuteVar16x32x2(lo, odds, hi).Store(d1 + j);
+            }
+        }
+        else if (CpuInfo.Use256)
+        {
+            for (; 2 * j + 16 <= w; j += 8)
+            {
+                var lo = Avx.LoadVector256(s + 2 * j);
+                var hi = Avx.LoadVector256(s + 2 * j + 8);
+                Avx2.Permute4x64(Avx.Shuffle(lo, hi, 0b10_00_10_00).AsDouble(), 0b11_01_10_00).AsSingle().Store(d0 + j);
+                Avx2.Permute4x64(Avx.Shuffle(lo, hi, 0b11_01_11_01).AsDouble(), 0b11_01_10_00).AsSingle().Store(d1 + j);
+            }
+        }
+        for (; j < wp; j++)
+        {
+            d0[j] = 2 * j < w ? s[2 * j] : 0;
+            d1[j] = 2 * j + 1 < w ? s[2 * j + 1] : 0;
+        }
+    }
+
+    internal sealed unsafe class ConvColumns : GemmRowSource
     {
         private readonly float[] _x;
         private readonly ConvGeometry _g;
         private readonly int _n0, _cnt, _pq, _hw, _rs;
-        private readonly bool _shifted;
+        private readonly bool _shifted, _phased, _gather;
+        private readonly int _planeH, _planeSize;   // the planes Shifted reads: x's, or its stride-2 phases'
 
-        public ConvColumns(float[] x, int n0, int cnt, ConvGeometry g)
+        /// <summary>x is the NCHW input, or with <paramref name="phased"/> its stride-2 phase planes
+        /// (Deinterleave2: for each image and channel four planes of PhaseHeight x Q).</summary>
+        public ConvColumns(float[] x, int n0, int cnt, ConvGeometry g, bool phased = false)
         {
-            _x = x; _g = g; _n0 = n0; _cnt = cnt;
+            _x = x; _g = g; _n0 = n0; _cnt = cnt; _phased = phased;
             _pq = g.P * g.Q; _hw = g.H * g.W; _rs = g.R * g.S;
-            _shifted = IsShiftedCopy(g);
-            if ((long)(n0 + cnt) * g.C * _hw > x.Length)
+            _shifted = phased || IsShiftedCopy(g);
+            _gather = !phased && GathersFor(g);
+            (_planeH, _planeSize) = phased ? (PhaseHeight(g), PhaseHeight(g) * g.Q) : (g.H, _hw);
+            long perImage = (long)g.C * (phased ? 4 * _planeSize : _hw);
+            if (phased && !PhasesApply(g))
+                throw new InvalidOperationException($"internal: stride-2 phases for a {g} convolution");
+            if ((n0 + cnt) * perImage > x.Length)
                 throw new InvalidOperationException($"internal: images {n0}..{n0 + cnt} of a {x.Length}-float input");
         }
 
         public override int Rows => _g.Crs;
         public override int Cols => _cnt * _pq;
 
+        /// <summary>Whether short output rows (Q &lt; 16) gather through per-tap index tables (AVX2
+        /// gathers); off, every row goes through the segment copies. Settable by tests and benchmarks.</summary>
+        internal static bool GatherTables { get; set; } = true;
+
+        /// <summary>Index-table gathers for output rows under 16 pixels: row segments there are so short
+        /// that their bookkeeping costs more than a gather (measured single-core, 3.6M floats: 0.8-1.7
+        /// ms against 2.2-2.4 ms at Q = 7 and 14); wider rows copy runs (1.3-1.8 ms against 4-5 ms at 32).</summary>
+        internal static bool GathersFor(ConvGeometry g) => GatherTables && g.Q < 16 && CpuInfo.Use256 && Avx2.IsSupported;
+
+        // one thread's index table: for the columns [t_j, t_j + t_len) of t_owner, per tap, each
+        // column's offset from its chunk's channel-c plane base (the same for every channel), or -1
+        [ThreadStatic] private static int[]? t_table;
+        [ThreadStatic] private static object? t_owner;
+        [ThreadStatic] private static int t_j, t_len;
+
+        private int[] TableFor(int j, int len)
+        {
+            if (ReferenceEquals(t_owner, this) && t_j == j && t_len == len) return t_table!;
+            var g = _g;
+            int need = _rs * len;
+            if (t_table is null || t_table.Length < need) t_table = new int[Math.Max(need, 4096)];
+            var table = t_table;
+            int chw = g.C * _hw;
+            int i = j / _pq, o = j - i * _pq, p = o / g.Q, q = o - p * g.Q;
+            for (int jj = 0; jj < len; jj++)
+            {
+                int ih0 = p * g.StrideH - g.PadH, iw0 = q * g.StrideW - g.PadW, img = i * chw;
+                for (int kr = 0, tap = 0; kr < g.R; kr++)
+                {
+                    int ih = ih0 + kr * g.DilationH;
+                    for (int ks = 0; ks < g.S; ks++, tap++)
+                    {
+                        int iw = iw0 + ks * g.DilationW;
+                        table[tap * len + jj] = (uint)ih < (uint)g.H && (uint)iw < (uint)g.W ? img + ih * g.W + iw : -1;
+                    }
+                }
+                if (++q == g.Q) { q = 0; if (++p == g.P) { p = 0; i++; } }
+            }
+            t_owner = this; t_j = j; t_len = len;
+            return table;
+        }
+
+        private void GatherRow(int r, int j, int len, float* dst)
+        {
+            int c = r / _rs, tap = r - c * _rs;
+            var table = TableFor(j, len);
+            fixed (float* xb = _x)
+            fixed (int* tb = table)
+            {
+                float* bas = xb + ((long)_n0 * _g.C + c) * _hw;
+                int* idx = tb + tap * len;
+                int v = 0;
+                for (; v + 8 <= len; v += 8)
+                {
+                    var ix = Avx.LoadVector256(idx + v);
+                    var mask = Avx2.CompareGreaterThan(ix, Vector256.Create(-1)).AsSingle();
+                    Avx2.GatherMaskVector256(Vector256<float>.Zero, bas, ix, mask, 4).Store(dst + v);
+                }
+                for (; v < len; v++) dst[v] = idx[v] >= 0 ? bas[idx[v]] : 0;
+            }
+        }
+
         public override void FillRow(int r, int j, int len, float* dst)
         {
+            if (_gather) { GatherRow(r, j, len, dst); return; }
             var g = _g;
             int c = r / _rs, t = r - c * _rs, kr = t / g.S, ks = t - kr * g.S;
             int ihOff = kr * g.DilationH - g.PadH, iw0 = ks * g.DilationW - g.PadW;
-            var (qlo, qhi) = ValidRange(iw0, g.StrideW, g.W, g.Q);
             int i = j / _pq, a = j - i * _pq;
+            long planeOf = c, planes = g.C;
+            if (_phased)
+            {
+                // input row 2p + ihOff is row p + floor(ihOff/2) of phase (ihOff & 1); likewise columns
+                planeOf = c * 4 + (ihOff & 1) * 2 + (iw0 & 1);
+                planes = g.C * 4;
+                ihOff >>= 1; iw0 >>= 1;
+            }
+            var (qlo, qhi) = _phased ? ValidRange(iw0, 1, g.Q, g.Q) : ValidRange(iw0, g.StrideW, g.W, g.Q);
             fixed (float* xb = _x)
             {
                 float* xEnd = xb + _x.Length;
                 while (len > 0)
                 {
                     int n = Math.Min(len, _pq - a);
-                    float* plane = xb + ((long)(_n0 + i) * g.C + c) * _hw;
+                    float* plane = xb + ((_n0 + i) * planes + planeOf) * _planeSize;
                     if (_shifted) Shifted(plane, a, n, dst, ihOff, iw0, qlo, qhi);
                     else Strided(plane, xEnd, a, n, dst, ihOff, iw0, qlo, qhi);
                     dst += n; len -= n; i++; a = 0;
@@ -61,14 +209,14 @@ internal sealed partial class CpuBackend
         private void Shifted(float* plane, int a, int n, float* dst, int ihOff, int iw0, int qlo, int qhi)
         {
             int Q = _g.Q, end = a + n;
-            var (plo, phi) = ValidRows(ihOff, _g.H, _g.P);
+            var (plo, phi) = ValidRows(ihOff, _planeH, _g.P);
             int vlo = Math.Max(a, plo * Q), vhi = Math.Min(end, phi * Q);
             if (vlo >= vhi || qlo >= qhi) { Clear(dst, n); return; }
             Clear(dst, vlo - a);
             Clear(dst + (vhi - a), end - vhi);
             int off = ihOff * Q + iw0;
             // clip the copy to the plane: what is cut off lies in wrapped columns
-            int ca = Math.Max(vlo, -off), ce = Math.Max(ca, Math.Min(vhi, _hw - off));
+            int ca = Math.Max(vlo, -off), ce = Math.Max(ca, Math.Min(vhi, _planeSize - off));
             Clear(dst + (vlo - a), ca - vlo);
             Copy(plane + ca + off, dst + (ca - a), ce - ca);
             Clear(dst + (ce - a), vhi - ce);

@@ -23,12 +23,12 @@ internal sealed partial class CpuBackend
     /// <summary>op(B) = col (transB false) or col^T (true) of images n0..n0+cnt of x, where col is the
     /// (CRS, cnt*PQ) im2col matrix: C = alpha * op(A) * op(B) + beta * C through the packed GEMM.</summary>
     private void GemmWithColumns(bool transB, int m, int n, int k, float[] a, int aOffset, int lda, float[] x, int n0, int cnt,
-                                 ConvGeometry g, float beta, float[] c, int cOffset, int ldc)
+                                 ConvGeometry g, float beta, float[] c, int cOffset, int ldc, bool phased)
     {
         using var _ = Time((m, n, k, transB), static s => $"gemm {s.m}x{s.n}x{s.k}{(s.transB ? " tB" : "")} implicit");
         CheckOperand("A", m, k, lda, aOffset, 0, a.Length, 1);
         CheckOperand("C", m, n, ldc, cOffset, 0, c.Length, 1);
-        var columns = new ConvColumns(x, n0, cnt, g);
+        var columns = new ConvColumns(x, n0, cnt, g, phased);
         if (columns.Rows != (transB ? n : k) || columns.Cols != (transB ? k : n))
             throw new InvalidOperationException($"internal: im2col source is {columns.Rows} x {columns.Cols}, GEMM wants op(B) {k} x {n}");
         CpuGemm.Run(CpuGemm.ForPath(CpuInfo.Path), false, transB, m, n, k, 1f, a, aOffset, lda, null, 0, 0,
@@ -42,6 +42,9 @@ internal sealed partial class CpuBackend
         int pq = g.P * g.Q, K = g.K, crs = g.Crs;
         int nb = ImagesPerChunk(g, implicitColumns: true);
         var yt = nb > 1 ? RentScratch((long)K * nb * pq) : null;
+        var phases = Phases(x, g);
+        bool phased = phases is not null;
+        if (phased) x = phases!.F32;
         try
         {
             for (int n0 = 0; n0 < g.N; n0 += nb)
@@ -50,17 +53,18 @@ internal sealed partial class CpuBackend
                 if (cnt == 1)
                 {
                     // one image: (K, PQ) is already its NCHW block
-                    GemmWithColumns(false, K, cols, crs, w, 0, crs, x, n0, 1, g, 0f, y, n0 * K * pq, cols);
+                    GemmWithColumns(false, K, cols, crs, w, 0, crs, x, n0, 1, g, 0f, y, n0 * K * pq, cols, phased);
                     if (bias is not null) AddBias(y, bias, n0, 1, K, pq);
                     continue;
                 }
-                GemmWithColumns(false, K, cols, crs, w, 0, crs, x, n0, cnt, g, 0f, yt!.F32, 0, cols);
+                GemmWithColumns(false, K, cols, crs, w, 0, crs, x, n0, cnt, g, 0f, yt!.F32, 0, cols, phased);
                 SwapImageAndChannel(yt.F32, y, n0, cnt, K, pq, toNchw: true, bias);
             }
         }
         finally
         {
             if (yt is not null) ReturnScratch(yt);
+            if (phases is not null) ReturnScratch(phases);
         }
     }
 
@@ -70,6 +74,9 @@ internal sealed partial class CpuBackend
         int pq = g.P * g.Q, K = g.K, crs = g.Crs;
         int nb = ImagesPerChunk(g, implicitColumns: true);
         var gyt = nb > 1 ? RentScratch((long)K * nb * pq) : null;
+        var phases = Phases(x, g);
+        bool phased = phases is not null;
+        if (phased) x = phases!.F32;
         try
         {
             for (int n0 = 0; n0 < g.N; n0 += nb)
@@ -78,16 +85,17 @@ internal sealed partial class CpuBackend
                 float beta = n0 == 0 ? 0f : 1f;
                 if (cnt == 1)
                 {
-                    GemmWithColumns(true, K, crs, cols, gy, n0 * K * pq, cols, x, n0, 1, g, beta, gw, 0, crs);
+                    GemmWithColumns(true, K, crs, cols, gy, n0 * K * pq, cols, x, n0, 1, g, beta, gw, 0, crs, phased);
                     continue;
                 }
                 SwapImageAndChannel(gy, gyt!.F32, n0, cnt, K, pq, toNchw: false, null);
-                GemmWithColumns(true, K, crs, cols, gyt.F32, 0, cols, x, n0, cnt, g, beta, gw, 0, crs);
+                GemmWithColumns(true, K, crs, cols, gyt.F32, 0, cols, x, n0, cnt, g, beta, gw, 0, crs, phased);
             }
         }
         finally
         {
             if (gyt is not null) ReturnScratch(gyt);
+            if (phases is not null) ReturnScratch(phases);
         }
     }
 
@@ -122,6 +130,15 @@ internal sealed partial class CpuBackend
         }
         finally { ReturnScratch(wt); }
         return true;
+    }
+
+    /// <summary>x's stride-2 phase planes (CpuConv.Columns.cs) where they apply, else null.</summary>
+    private CpuStorage? Phases(float[] x, ConvGeometry g)
+    {
+        if (!PhasesApply(g) || ConvColumns.GathersFor(g)) return null;
+        var phases = RentScratch((long)g.N * g.C * 4 * PhaseHeight(g) * g.Q);
+        Deinterleave2(x, phases.F32, g);
+        return phases;
     }
 
     /// <summary>Rows a GEMM computes per useful row when m rows run in tiles of mr.</summary>
