@@ -69,11 +69,12 @@ public class CpuPathTests
 
     // resnet18's stem, 3x3 s1 and s2, the 1x1 downsample, mnist_cnn's 1-channel first layer, one whose
     // 675 output pixels span two GEMM column blocks and three depth blocks that start mid-image (the
-    // implicit im2col packing), and one whose unfolded depth (576) spans three GEMM depth blocks
+    // implicit im2col packing), one with 576 pixels per image (a GEMM per image, split over the cores),
+    // and one whose unfolded depth (576) spans three GEMM depth blocks
     private static readonly ConvCase[] ConvCases =
     {
         new(2, 3, 20, 8, 7, 2, 3), new(2, 16, 10, 16, 3, 1, 1), new(3, 32, 9, 24, 3, 2, 1),
-        new(2, 8, 6, 16, 1, 2, 0), new(2, 1, 12, 8, 3, 1, 1), new(3, 8, 15, 8, 3, 1, 1), new(4, 64, 8, 64, 3, 1, 1),
+        new(2, 8, 6, 16, 1, 2, 0), new(2, 1, 12, 8, 3, 1, 1), new(3, 8, 15, 8, 3, 1, 1), new(2, 32, 24, 32, 3, 1, 1), new(4, 64, 8, 64, 3, 1, 1),
     };
 
     [Theory]

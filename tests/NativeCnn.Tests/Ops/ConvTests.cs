@@ -74,6 +74,8 @@ public class ConvTests
         { "stride 2 wide rows (vector gather)", new Case(1, 1, 3, 40, 2, 3, 3, 2, 2, 1, 1), true },
         { "stride 2 wide rows, dilation 2", new Case(1, 2, 5, 45, 2, 3, 3, 2, 2, 2, 2, 2, 2), false },
         { "1x1 pointwise fast path (16x16 pixels)", new Case(2, 3, 16, 16, 4, 1, 1), true },
+        { "3x3 pad 1, 272 pixels (one GEMM per image)", new Case(2, 1, 16, 17, 2, 3, 3, Ph: 1, Pw: 1), true },
+        { "3x3 stride 2, 17x16 output (phase planes, one GEMM per image)", new Case(1, 1, 33, 32, 2, 3, 3, 2, 2, 1, 1), false },
     };
 
     [Theory]

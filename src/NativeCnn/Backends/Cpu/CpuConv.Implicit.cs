@@ -40,6 +40,7 @@ internal sealed partial class CpuBackend
     private void ForwardWithColumns(float[] x, float[] w, float[]? bias, float[] y, ConvGeometry g)
     {
         int pq = g.P * g.Q, K = g.K, crs = g.Crs;
+        if (pq >= PointwiseMinPixels) { ForwardPerImage(x, w, bias, y, g); return; }
         int nb = ImagesPerChunk(g, implicitColumns: true);
         var yt = nb > 1 ? RentScratch((long)K * nb * pq) : null;
         var phases = Phases(x, g);
@@ -66,6 +67,32 @@ internal sealed partial class CpuBackend
             if (yt is not null) ReturnScratch(yt);
             if (phases is not null) ReturnScratch(phases);
         }
+    }
+
+    /// <summary>Images of at least PointwiseMinPixels output pixels: one GEMM per image writes its
+    /// (K, PQ) block of y in place, so no (K, n*PQ) workspace and no layout swap. GEMMs too small to
+    /// be split over the cores (mnist's first layer: 32 x 784 x 9) run side by side, one per image.</summary>
+    private void ForwardPerImage(float[] x, float[] w, float[]? bias, float[] y, ConvGeometry g)
+    {
+        int pq = g.P * g.Q, K = g.K, crs = g.Crs;
+        var phases = Phases(x, g);
+        bool phased = phases is not null;
+        float[] src = phased ? phases!.F32 : x;
+        try
+        {
+            if (2.0 * K * pq * crs < CpuGemm.ParallelFlops)
+                For(g.N, 1, (a0, a1) =>
+                {
+                    for (int n = a0; n < a1; n++) GemmWithColumns(false, K, pq, crs, w, 0, crs, src, n, 1, g, 0f, y, n * K * pq, pq, phased);
+                });
+            else
+                for (int n = 0; n < g.N; n++) GemmWithColumns(false, K, pq, crs, w, 0, crs, src, n, 1, g, 0f, y, n * K * pq, pq, phased);
+        }
+        finally
+        {
+            if (phases is not null) ReturnScratch(phases);
+        }
+        if (bias is not null) AddBias(y, bias, 0, g.N, K, pq);
     }
 
     /// <summary>gw = sum over images of gy' * col^T (bias gradient done by the caller).</summary>
