@@ -126,6 +126,42 @@ public class ConvTests
     }
 
     [Fact]
+    public void TransposedBackwardDataMatchesStoredPath()
+    {
+        // stride-1 backward-data runs as a forward convolution of gy once the input channels fill the
+        // GEMM's tiles (24: a multiple of MR on every path); here with per-axis padding and dilation,
+        // against the stored path's col2im (itself checked against float64 above)
+        var g = new Case(2, 24, 7, 9, 5, 3, 2, Ph: 2, Pw: 1, Dh: 2, Dw: 1);
+        var x = Tensor.FromArray(Input.Rand(7, g.N * g.C * g.H * g.W, -1, 1).Select(v => (float)v).ToArray(), new[] { g.N, g.C, g.H, g.W });
+        var w = Tensor.FromArray(Input.Rand(8, g.K * g.C * g.R * g.S, -1, 1).Select(v => (float)v).ToArray(), new[] { g.K, g.C, g.R, g.S });
+        var gy = Tensor.FromArray(Input.Rand(9, g.N * g.K * g.P * g.Q, -1, 1).Select(v => (float)v).ToArray(), new[] { g.N, g.K, g.P, g.Q });
+        float[] InputGradient(bool implicitColumns)
+        {
+            CpuBackend.ImplicitColumns = implicitColumns;
+            var profile = new CpuProfile();
+            CpuBackend.Instance.Profile = profile;
+            try
+            {
+                var xi = x.Detach();
+                xi.RequiresGrad = true;
+                Conv(g, xi, w, null).Backward(gy);
+                // the path taken: col2im only on the stored path
+                Assert.Equal(!implicitColumns, profile.Entries.Any(e => e.Op.Contains("col2im")));
+                return xi.Grad!.ToArray();
+            }
+            finally
+            {
+                CpuBackend.Instance.Profile = null;
+                CpuBackend.ImplicitColumns = true;
+            }
+        }
+        var stored = InputGradient(false);
+        var transposed = InputGradient(true);
+        Assert.Contains(stored, v => Math.Abs(v) > 0.1f);
+        OpCheck.AssertClose(stored.Select(v => (double)v).ToArray(), transposed, 1e-4, "input gradient, transposed against col2im");
+    }
+
+    [Fact]
     public void SegmentCopiesMatchReference()
     {
         // the row-segment unfolding (shifted runs, stride-2 phase planes on odd and even widths,
