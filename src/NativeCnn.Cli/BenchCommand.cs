@@ -35,6 +35,9 @@ public static class BenchCommand
         "  --profile      after timing, print each case's per-primitive CPU profile (5 steps, exclusive ms)\n" +
         "  -h, --help     show this help";
 
+    /// <summary>Every flag bench takes.</summary>
+    public static readonly string[] Flags = { "--device", "--quick", "--json", "--profile", "--cpu-path", "--cases", "--torch", "--out", "--warmup", "--reps", "--verbose", "--help" };
+
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
     {
         string device = "auto";
@@ -42,7 +45,7 @@ public static class BenchCommand
         bool quick = false, json = false, profile = false;
         CpuPath? cpuPath = null;
         int warmup = 3, reps = 10;
-        var reader = new ArgReader(args, "bench");
+        var reader = new ArgReader(args, "bench", Flags);
         while (reader.Next())
         {
             string arg = reader.Flag;

@@ -18,6 +18,9 @@ public static class DevicesCommand
     /// <summary>Width of the name column ("gpu-simulator:0" and two spaces).</summary>
     public const int NameWidth = 17;
 
+    /// <summary>Every flag devices takes.</summary>
+    public static readonly string[] Flags = { "--help" };
+
     public static int Run(string[] args, TextWriter stdout)
     {
         foreach (var arg in args)
@@ -27,7 +30,7 @@ public static class DevicesCommand
                 stdout.WriteLine(Usage);
                 return Cli.ExitOk;
             }
-            throw new UsageException($"devices: unexpected argument '{arg}'; devices takes no options");
+            throw arg.StartsWith('-') ? ArgReader.Unknown("devices", arg, Flags) : new UsageException($"devices: unexpected argument '{arg}'; devices takes no options");
         }
         stdout.Write(Listing(Devices.List(), Devices.CudaUnavailableReason(), Devices.Auto()));
         return Cli.ExitOk;

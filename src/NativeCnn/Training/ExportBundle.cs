@@ -44,6 +44,9 @@ public sealed record BundleInfo
     public ResizeMethod Resize { get; init; } = ResizeMethod.Crop;
     /// <summary>What fills the third channel when a 2-channel image feeds a 3-channel model.</summary>
     public TwoChannelFill TwoChannelFill { get; init; } = TwoChannelFill.Zeros;
+    /// <summary>The training transforms and the meaning of a 2nd/4th channel (alpha or data), for fine-tuning
+    /// with the same; null when not recorded (metadata "augment", "input.extra_channel": AugmentMetadata).</summary>
+    public AugmentOptions? Augment { get; init; }
 
     /// <summary>The metadata key marking a bundle and its format version.</summary>
     public const string FormatKey = "nativecnn.bundle", FormatVersion = "1";
@@ -77,6 +80,7 @@ public sealed record BundleInfo
         d["input.two_channel_fill"] = TwoChannelFill.ToString().ToLowerInvariant();
         d["multi_label"] = MultiLabel ? "true" : "false";
         d["threshold"] = Checkpoint.Num(Threshold);
+        AugmentMetadata.Write(Augment, d);
         return d;
     }
 
@@ -118,6 +122,7 @@ public sealed record BundleInfo
             Threshold = float.TryParse(Get("threshold"), NumberStyles.Float, CultureInfo.InvariantCulture, out var t) && t > 0 && t < 1 ? t : throw Bad("threshold", "a number in (0, 1)"),
             Resize = Enum.TryParse<ResizeMethod>(Get("input.resize"), ignoreCase: true, out var rm) ? rm : throw Bad("input.resize", "squish, crop or pad"),
             TwoChannelFill = Enum.TryParse<TwoChannelFill>(Get("input.two_channel_fill"), ignoreCase: true, out var f) ? f : throw Bad("input.two_channel_fill", "zeros or mean"),
+            Augment = AugmentMetadata.Read(d, source),
         };
         info.Validate(source);
         return info;
@@ -164,7 +169,7 @@ public static class ExportBundle
         var info = new BundleInfo
         {
             Arch = spec.Name, Args = spec.Args, Classes = d.Classes!.ToArray(), Stats = d.Stats!, Channels = d.Channels, Size = d.Size,
-            MultiLabel = d.MultiLabel, Threshold = threshold,
+            MultiLabel = d.MultiLabel, Threshold = threshold, Augment = d.Augment,
         };
         info.Validate("export");
         return info;
