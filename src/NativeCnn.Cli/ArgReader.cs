@@ -70,13 +70,16 @@ internal sealed class ArgReader
 /// <summary>The closest name to a mistyped one, as a command line suggests it.</summary>
 internal static class Suggest
 {
-    /// <summary>The candidate <paramref name="typed"/> most likely meant: a unique one it begins, or the nearest
-    /// by edit distance within a third of its length (at least 1 edit, at most 3); null when none is close.</summary>
+    /// <summary>The candidate <paramref name="typed"/> most likely meant: a unique one it begins, one it begins
+    /// with, or the nearest by edit distance within a third of its length (at least 1 edit, at most 3); null when none is close.</summary>
     public static string? Closest(string typed, IEnumerable<string> candidates)
     {
         var list = candidates.ToList();
         var prefixed = list.Where(c => c.StartsWith(typed, StringComparison.Ordinal) && typed.TrimStart('-').Length >= 2).ToList();
         if (prefixed.Count == 1) return prefixed[0];
+        // a name with more after it (--flip-vertical: --flip-vert), the longest such
+        if (list.Where(c => typed.StartsWith(c, StringComparison.Ordinal) && c.TrimStart('-').Length >= 3 && typed.Length > c.Length)
+                .MaxBy(c => c.Length) is { } stem) return stem;
         int limit = Math.Clamp(typed.TrimStart('-').Length / 3, 1, 3);
         return list.Select(c => (c, d: Distance(typed, c))).Where(t => t.d <= limit).OrderBy(t => t.d).Select(t => t.c).FirstOrDefault();
     }

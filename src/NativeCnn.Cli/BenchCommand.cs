@@ -33,6 +33,7 @@ public static class BenchCommand
         "  --cpu-path P   CPU kernel path: auto (default: chosen from this CPU), avx512, avx2 (256-bit, as an\n" +
         "                 AVX2-only CPU runs) or portable; the environment variable NATIVECNN_CPU_PATH does the same\n" +
         "  --profile      after timing, print each case's per-primitive CPU profile (5 steps, exclusive ms)\n" +
+        "  --verbose      stack traces on errors\n" +
         "  -h, --help     show this help";
 
     /// <summary>Every flag bench takes.</summary>

@@ -13,7 +13,10 @@ public static class DevicesCommand
         "\n" +
         "Lists the devices NativeCnn sees: the managed CPU backend, ILGPU's CPU simulator of the GPU\n" +
         "backend (for tests), and each CUDA device with name, memory and compute capability, or why\n" +
-        "it cannot be used; then the device --device auto picks.";
+        "it cannot be used; then the device --device auto picks.\n" +
+        "\n" +
+        "Options:\n" +
+        "  -h, --help     show this help";
 
     /// <summary>Width of the name column ("gpu-simulator:0" and two spaces).</summary>
     public const int NameWidth = 17;

@@ -34,7 +34,7 @@ public static class FinetuneCommand
         "  --no-augment   no random flips, rotations, zoom, warp or lighting\n" +
         "{TRANSFORMS}\n" +
         "                   (default: the model's own transforms, as recorded when it was trained; each flag\n" +
-        "                   given changes that one)\n" +
+        "                   given changes that one; --no-augment turns them off for this run only)\n" +
         "Training:\n" +
         "  --metrics L    as for train (default: the model's kind's default)\n" +
         "  --thresh T     multi-label threshold (default: the model's)\n" +
@@ -90,9 +90,10 @@ public static class FinetuneCommand
         if (o.Limit is int n) all = TrainData.Spread(all, n);
         var (train, valid) = o.ValidPct > 0 ? all.Split(o.ValidPct, rng) : (all, all);
         if (o.BatchSize > train.Count) o.BatchSize = train.Count;
-        // the model's own transforms (fastai's defaults for a bundle that records none), changed by the flags given
+        // the model's own transforms (fastai's defaults for a bundle that records none), changed by the flags given;
+        // --no-augment turns them off for this run only (the new bundle keeps them for the next)
         var data = TrainData.FromFiles(o, train, valid, o.DataDir, device, rng, info.Classes, info.Channels, info.Size, info.Stats, o.Augment,
-                                       info.Resize, info.TwoChannelFill, "finetune", o.TrainTransforms(info.Augment));
+                                       info.Resize, info.TwoChannelFill, "finetune", o.Transforms.Apply(info.Augment));
         table.WriteLine(DevicesCommand.Describe(device));
         var run = TrainCommand.Fit(o, data, model, table, log, "finetune");
         TrainCommand.Finish(o, run, stdout, stderr, output, device, "finetune", o.Thresh ?? info.Threshold,
