@@ -69,12 +69,17 @@ public static class HtmlReport
         if (recorder.EpochSeconds.Count == 0) sb.Append("<p>No epoch was recorded.</p>\n");
         else AppendEpochTable(sb, recorder);
 
-        sb.Append("<h2>Training curves</h2>\n<div class=\"plots\">\n");
-        if (recorder.Losses.Count > 0 || recorder.ValidLosses.Count > 0) sb.Append(Plots.Losses(recorder).ToSvg());
-        if (recorder.MetricNames.Count > 0 && recorder.MetricValues.Count > 0) sb.Append(Plots.Metrics(recorder).ToSvg());
-        if (recorder.Lrs.Count > 0) sb.Append(Plots.LrSchedule(recorder.Lrs).ToSvg());
-        if (recorder.Moms.Count > 0) sb.Append(Plots.MomentumSchedule(recorder.Moms).ToSvg());
-        sb.Append("</div>\n");
+        var curves = new List<SvgPlot>();
+        if (recorder.Losses.Count > 0 || recorder.ValidLosses.Count > 0) curves.Add(Plots.Losses(recorder));
+        if (recorder.MetricNames.Count > 0 && recorder.MetricValues.Count > 0) curves.Add(Plots.Metrics(recorder));
+        if (recorder.Lrs.Count > 0) curves.Add(Plots.LrSchedule(recorder.Lrs));
+        if (recorder.Moms.Count > 0) curves.Add(Plots.MomentumSchedule(recorder.Moms));
+        if (curves.Count > 0)   // a run that trained nothing (interpret --model) shows no empty section
+        {
+            sb.Append("<h2>Training curves</h2>\n<div class=\"plots\">\n");
+            foreach (var plot in curves) sb.Append(plot.ToSvg());
+            sb.Append("</div>\n");
+        }
 
         if (lrFind is not null)
         {

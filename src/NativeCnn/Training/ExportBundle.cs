@@ -13,7 +13,6 @@
 // after every setting parsed and the weights matched the rebuilt model key for key, shape for shape;
 // a weight that is NaN or infinite is never written to a bundle nor loaded from one (it would predict NaN).
 using System.Globalization;
-using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using NativeCnn.Data;
@@ -231,7 +230,8 @@ public static class ExportBundle
     /// <summary>model.json: the metadata under the same keys, each value as the JSON it holds (arch.args an
     /// object, classes a list, norm.mean/std lists of numbers, flags true/false, counts and the threshold
     /// numbers; anything else a string), and "tensors": every tensor's shape as a list, so a reader sees
-    /// the architecture's layout. Indented, keys in ordinal order; nothing reads it back.</summary>
+    /// the architecture's layout. Indented with lists of scalars on one line (ReadableJson), keys in ordinal
+    /// order; nothing reads it back.</summary>
     public static byte[] ReadableSettings(IReadOnlyDictionary<string, string> meta, IReadOnlyDictionary<string, int[]> shapes)
     {
         ArgumentNullException.ThrowIfNull(meta);
@@ -241,12 +241,10 @@ public static class ExportBundle
         var tensors = new JsonObject();
         foreach (var (name, shape) in shapes.OrderBy(kv => kv.Key, StringComparer.Ordinal)) tensors[name] = new JsonArray(shape.Select(d => (JsonNode)d).ToArray());
         root["tensors"] = tensors;
-        return JsonSerializer.SerializeToUtf8Bytes(root, ReadableJson);
+        return System.Text.Encoding.UTF8.GetBytes(ReadableJson.Write(root));
     }
 
     private static readonly System.Text.RegularExpressions.Regex JsonNumber = new(@"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$");
-
-    private static readonly JsonSerializerOptions ReadableJson = new() { WriteIndented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     // A metadata string as the JSON value it stands for; left a string when it is none of those forms.
     private static JsonNode? ReadableValue(string key, string value)

@@ -140,6 +140,7 @@ public class HtmlReportTests
         var body = Parse(html).Root!.Element("body")!;
         Assert.Contains("No epoch was recorded.", body.Elements("p").Select(p => p.Value));
         Assert.Empty(body.Descendants(Svg + "svg"));
+        Assert.DoesNotContain("Training curves", body.Elements("h2").Select(h => h.Value));
     }
 
     [Fact]

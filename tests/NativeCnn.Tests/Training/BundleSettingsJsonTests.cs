@@ -54,6 +54,9 @@ public class BundleSettingsJsonTests
         Assert.Equal(state.Keys.Order(StringComparer.Ordinal), tensors.Select(t => t.Key));
         foreach (var (name, t) in state) Assert.Equal(t.ShapeArray, tensors[name]!.AsArray().Select(d => (int)d!));
         Assert.DoesNotContain(Strings(root), v => v.StartsWith('{') || v.StartsWith('['));   // no JSON text left inside a string
+        string text = File.ReadAllText(Path.Combine(dir.Path, ExportBundle.SettingsFile));
+        Assert.Contains("\n  \"classes\": [\"cat \\\"tabby\\\"\", \"dög\", \"2\"],\n", text);   // lists of scalars on one line, letters as written
+        Assert.Contains("\n    \"0.weight\": [32, 1, 3, 3],\n", text);
 
         // The weights file's metadata: every value a string (safetensors), each the text model.json's value stands for.
         var bytes = File.ReadAllBytes(Path.Combine(dir.Path, ExportBundle.WeightsFile));
@@ -63,18 +66,33 @@ public class BundleSettingsJsonTests
         Assert.Equal(meta.Select(kv => kv.Key).Order(StringComparer.Ordinal), root.Select(kv => kv.Key).Where(k => k != "tensors"));
         foreach (var (key, value) in meta)
         {
-            string text = (string)value!;
+            string metaText = (string)value!;
             var shown = root[key]!;
             if (shown.GetValueKind() is JsonValueKind.Object or JsonValueKind.Array && key is not ("norm.mean" or "norm.std"))
-                Assert.True(JsonNode.DeepEquals(JsonNode.Parse(text), shown), $"{key}: {text} vs {shown.ToJsonString()}");
+                Assert.True(JsonNode.DeepEquals(JsonNode.Parse(metaText), shown), $"{key}: {metaText} vs {shown.ToJsonString()}");
             else if (shown.GetValueKind() == JsonValueKind.Array)
-                Assert.Equal(text, string.Join(",", shown.AsArray().Select(v => ((float)(double)v!).ToString("R", System.Globalization.CultureInfo.InvariantCulture))));
+                Assert.Equal(metaText, string.Join(",", shown.AsArray().Select(v => ((float)(double)v!).ToString("R", System.Globalization.CultureInfo.InvariantCulture))));
             else if (shown.GetValueKind() == JsonValueKind.String)
-                Assert.Equal(text, (string)shown!);
+                Assert.Equal(metaText, (string)shown!);
             else
-                Assert.Equal(text, shown.ToJsonString());
+                Assert.Equal(metaText, shown.ToJsonString());
         }
         Assert.Equal(info.Classes, Predictor.Load(dir.Path).Classes);
+    }
+
+    [Fact]
+    public void ReadableJsonParsesBackToTheSameTree()
+    {
+        var tree = JsonNode.Parse("""
+            {"a": {"b": [1, 2.5, -3e-7, true, null, "x"], "empty": {}, "none": []},
+             "objects": [{"k": "v"}, [1, [2]], 3],
+             "text": "quote \" backslash \\ newline \n tab \t <html> & é 中"}
+            """);
+        string written = ReadableJson.Write(tree);
+        Assert.True(JsonNode.DeepEquals(tree, JsonNode.Parse(written)), written);
+        Assert.Contains("\n    \"b\": [1, 2.5, -3e-7, true, null, \"x\"],\n", written);
+        Assert.Contains("<html> & é 中", written);
+        Assert.EndsWith("}\n", written);
     }
 
     private static IEnumerable<string> Strings(JsonNode? node) => node switch
