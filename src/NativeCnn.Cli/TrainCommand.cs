@@ -210,6 +210,7 @@ public static class TrainCommand
             var summary = settings.ToDictionary(kv => kv.Key, kv => kv.Value switch
             {
                 int[] a => string.Join(" x ", a),
+                bool b => b ? "true" : "false",   // as metrics.json writes it, not .NET's "True"
                 IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
                 _ => kv.Value?.ToString() ?? "",
             });
