@@ -1,6 +1,7 @@
 // The `nativecnn` command: dispatches sub-commands, prints help, and turns every failure into one
 // line on stderr with an exit code (2: the command line was wrong; 1: the run failed, e.g. a missing
-// or malformed data file). Must hold: no stack trace reaches the user unless --verbose was given.
+// or malformed data file); `nativecnn --version` prints the version. Must hold: no stack trace reaches
+// the user unless --verbose was given.
 namespace NativeCnn.Cli;
 
 /// <summary>A command line that cannot be understood (exit code 2).</summary>
@@ -38,7 +39,14 @@ public static class Cli
         "Commands:\n" +
         string.Concat(Commands.Select(c => $"  {c.Name,-11}{c.Summary}\n")) +
         "\n" +
-        "Run 'nativecnn <command> --help' for the command's options.";
+        "Run 'nativecnn <command> --help' for the command's options; 'nativecnn --version' for the version.";
+
+    /// <summary>The version `nativecnn --version` prints: the assembly's informational version (the package's
+    /// version, e.g. 0.1.0, with the commit it was built from after a '+' when the build knew it).</summary>
+    public static string Version =>
+        typeof(Cli).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyInformationalVersionAttribute), false)
+            .OfType<System.Reflection.AssemblyInformationalVersionAttribute>().FirstOrDefault()?.InformationalVersion
+        ?? typeof(Cli).Assembly.GetName().Version?.ToString() ?? "unknown";
 
     /// <summary>Runs the command line; returns the process exit code.</summary>
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
@@ -54,6 +62,11 @@ public static class Cli
             if (args[0] is "--help" or "-h" or "help")
             {
                 stdout.WriteLine(Usage);
+                return ExitOk;
+            }
+            if (args is ["--version"])
+            {
+                stdout.WriteLine(Version);
                 return ExitOk;
             }
             var command = Commands.FirstOrDefault(c => c.Name == args[0])
