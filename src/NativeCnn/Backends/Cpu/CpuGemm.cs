@@ -111,6 +111,11 @@ internal static unsafe partial class CpuGemm
         if (threads > 1) (mItems, nItems) = Split(m, n, k, batch, mPanels, nPanels, nItems, threads);
 
         int items = batch * mItems * nItems;
+        if (threads > 1 && items < threads && batch == 1)
+        {
+            int parts = DepthParts(m, n, k, threads);
+            if (parts > 1) { RunSplitDepth(in p, parts, mPanels, nPanels); return; }
+        }
         if (threads == 1 || items == 1)
         {
             for (int it = 0; it < items; it++) RunItem(in p, it, mItems, nItems, mPanels, nPanels);
@@ -163,20 +168,74 @@ internal static unsafe partial class CpuGemm
         }
     }
 
+    /// <summary>Depth parts for a product too small in m and n to give each thread a block (the
+    /// weight gradient of a first conv layer: 32 x 9 outputs over k = 50,176): each part multiplies
+    /// a slice of the depth into its own small result, and the parts are summed. 1 where the result
+    /// is too large to keep one copy per part or the depth too short to share.</summary>
+    internal static int DepthParts(int m, int n, int k, int threads)
+    {
+        if ((long)m * n > SplitDepthMaxOutputs || k < 2 * KC) return 1;
+        return Math.Min(ItemsPerThread * threads, k / KC);
+    }
+
+    /// <summary>Most outputs (m * n) for which the depth is split: one partial result per part
+    /// (up to 8 x 256 KiB) must stay cheap to sum next to the multiply.</summary>
+    internal const int SplitDepthMaxOutputs = 1 << 16;
+
+    /// <summary>C = alpha * sum over depth parts of op(A)[:, part] op(B)[part, :] + beta * C: parts
+    /// are claimed dynamically (CpuParallel), each into its own slice of a pooled buffer, then the
+    /// caller sums them in a fixed order (the result does not depend on which thread ran what).</summary>
+    private static void RunSplitDepth(in Problem p, int parts, int mPanels, int nPanels)
+    {
+        int m = p.M, n = p.N, k = p.K, mn = m * n;
+        var partial = System.Buffers.ArrayPool<float>.Shared.Rent(parts * mn);
+        var whole = p;
+        CpuParallel.For(parts, 1, (start, end) =>
+        {
+            for (int part = start; part < end; part++)
+            {
+                int k0 = (int)((long)k * part / parts), k1 = (int)((long)k * (part + 1) / parts);
+                int aOffset = whole.AOffset + (whole.TransA ? k0 * whole.Lda : k0);
+                int bOffset = whole.BOffset + (whole.TransB ? k0 : k0 * whole.Ldb);
+                var slice = new Problem(whole.Kernel, whole.TransA, whole.TransB, m, n, k1 - k0, whole.Alpha,
+                                        whole.A, aOffset, whole.Lda, whole.B, bOffset, whole.Ldb,
+                                        0f, partial, part * mn, n, 0, 0, 0);
+                RunItem(in slice, 0, 1, 1, mPanels, nPanels);
+            }
+        });
+        for (int i = 0; i < m; i++)
+        {
+            var row = p.C.AsSpan(p.COffset + i * p.Ldc, n);
+            for (int j = 0; j < n; j++)
+            {
+                float sum = 0;
+                for (int part = 0; part < parts; part++) sum += partial[part * mn + i * n + j];
+                row[j] = p.Beta == 0 ? sum : sum + p.Beta * row[j];
+            }
+        }
+        System.Buffers.ArrayPool<float>.Shared.Return(partial);
+    }
+
+    /// <summary>Blocks per thread the split aims for: with blocks claimed dynamically, the thread
+    /// that finishes last waits at most one block, so 4 per thread bounds the wait at an eighth of the
+    /// work on two cores (2 per thread, as before, left up to a quarter: 7 blocks shared 4 + 3).</summary>
+    internal const int ItemsPerThread = 4;
+
     /// <summary>How many row and column blocks to cut each matrix into. Blocks are claimed
-    /// dynamically, so up to twice as many blocks as threads lets a thread that other work slows
-    /// leave its second block to the others. But each extra row block re-packs B (k x n floats)
-    /// and each extra column block re-packs A (m x k), and that work is wasted when the helpers
-    /// never arrive (a busy machine): so split the way that re-packs less, and only while one
-    /// split's re-packing costs under 15% of the multiply (to get a block per thread) or under 3%
-    /// (beyond that). Packing costs about 0.5 cycle per float, as much as 32 flops of kernel time (measured).</summary>
-    private static (int MItems, int NItems) Split(int m, int n, int k, int batch, int mPanels, int nPanels, int nItems, int threads)
+    /// dynamically (SharedRun), so several blocks per thread let a thread that other work slows
+    /// leave its later blocks to the others and keep the last wait short. But each extra row block
+    /// re-packs B (k x n floats) and each extra column block re-packs A (m x k), and that work is
+    /// wasted when the helpers never arrive (a busy machine): so split the way that re-packs less,
+    /// and only while one split's re-packing costs under 15% of the multiply (to get a block per
+    /// thread) or under 3% (beyond that). Packing costs about 0.5 cycle per float, as much as 32
+    /// flops of kernel time (measured).</summary>
+    internal static (int MItems, int NItems) Split(int m, int n, int k, int batch, int mPanels, int nPanels, int nItems, int threads)
     {
         int mItems = 1;
         double work = 2.0 * m * n * k;
-        while (batch * mItems * nItems < 2 * threads)
+        while (batch * mItems * nItems < ItemsPerThread * threads)
         {
-            bool canM = mPanels / (mItems + 1) >= 4, canN = nPanels / (nItems + 1) >= 2;
+            bool canM = mPanels / (mItems + 1) >= 4, canN = nPanels / (nItems + 1) >= 1;
             if (!canM && !canN) break;
             bool splitM = canM && (!canN || (long)k * n <= (long)m * k);
             double cost = 32.0 * (splitM ? (double)k * n : (double)m * k);
@@ -299,7 +358,8 @@ internal static unsafe partial class CpuGemm
 
         private PackBuffers()
         {
-            int bSize = KC * NC, aSize = KC * MaxMR, sSize = MaxMR * MaxNR;
+            // A gets 8 floats of slack: packing mr = 6 or 12 stores 8 wide and spills past the last step.
+            int bSize = KC * NC, aSize = KC * MaxMR + 8, sSize = MaxMR * MaxNR;
             _memory = GC.AllocateUninitializedArray<float>(bSize + aSize + sSize + 16, pinned: true);
             float* start = (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_memory));
             float* aligned = (float*)(((nint)start + 63) & ~(nint)63);
