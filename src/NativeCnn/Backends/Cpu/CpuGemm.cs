@@ -114,7 +114,7 @@ internal static unsafe partial class CpuGemm
         if (threads > 1 && items < threads && batch == 1)
         {
             int parts = DepthParts(m, n, k, threads);
-            if (parts > 1) { RunSplitDepth(in p, parts, mPanels, nPanels); return; }
+            if (parts > 1) { RunSplitDepth(in p, parts); return; }
         }
         if (threads == 1 || items == 1)
         {
@@ -185,22 +185,24 @@ internal static unsafe partial class CpuGemm
     /// <summary>C = alpha * sum over depth parts of op(A)[:, part] op(B)[part, :] + beta * C: parts
     /// are claimed dynamically (CpuParallel), each into its own slice of a pooled buffer, then the
     /// caller sums them in a fixed order (the result does not depend on which thread ran what).</summary>
-    private static void RunSplitDepth(in Problem p, int parts, int mPanels, int nPanels)
+    private static void RunSplitDepth(in Problem p, int parts)
     {
         int m = p.M, n = p.N, k = p.K, mn = m * n;
         var partial = System.Buffers.ArrayPool<float>.Shared.Rent(parts * mn);
         var whole = p;
         CpuParallel.For(parts, 1, (start, end) =>
         {
-            for (int part = start; part < end; part++)
+            var buffers = PackBuffers.ForThisThread();
+            fixed (float* aBase = whole.A, bBase = whole.B, pBase = partial)
             {
-                int k0 = (int)((long)k * part / parts), k1 = (int)((long)k * (part + 1) / parts);
-                int aOffset = whole.AOffset + (whole.TransA ? k0 * whole.Lda : k0);
-                int bOffset = whole.BOffset + (whole.TransB ? k0 : k0 * whole.Ldb);
-                var slice = new Problem(whole.Kernel, whole.TransA, whole.TransB, m, n, k1 - k0, whole.Alpha,
-                                        whole.A, aOffset, whole.Lda, whole.B, bOffset, whole.Ldb,
-                                        0f, partial, part * mn, n, 0, 0, 0);
-                RunItem(in slice, 0, 1, 1, mPanels, nPanels);
+                for (int part = start; part < end; part++)
+                {
+                    // Whole multiple-of-8 slices (the packing transposes) but for the last.
+                    int k0 = (int)((long)k * part / parts) & ~7;
+                    int k1 = part == parts - 1 ? k : (int)((long)k * (part + 1) / parts) & ~7;
+                    RunBlock(in whole, aBase + whole.AOffset, bBase + whole.BOffset, pBase + (long)part * mn, n, 0f,
+                             k0, k1, 0, m, 0, n, buffers);
+                }
             }
         });
         for (int i = 0; i < m; i++)
@@ -264,13 +266,16 @@ internal static unsafe partial class CpuGemm
             float* a = aBase + p.AOffset + (long)bt * p.StrideA;
             float* b = bBase + p.BOffset + (long)bt * p.StrideB;
             float* c = cBase + p.COffset + (long)bt * p.StrideC;
-            RunBlock(in p, a, b, c, i0, i1, j0, j1, buffers);
+            RunBlock(in p, a, b, c, p.Ldc, p.Beta, 0, p.K, i0, i1, j0, j1, buffers);
         }
     }
 
-    /// <summary>C[i0..i1, j0..j1] of one matrix: loop over nc column blocks and kc depth blocks, pack,
-    /// then sweep every B panel with each A panel (the A panel stays in L1, the B block in L2).</summary>
-    private static void RunBlock(in Problem p, float* a, float* b, float* c, int i0, int i1, int j0, int j1, PackBuffers buffers)
+    /// <summary>c[i0..i1, j0..j1] (leading dimension ldc) = alpha * op(A)[i, k0..k1] op(B)[k0..k1, j]
+    /// + beta * c, for one matrix: loop over nc column blocks and kc depth blocks, pack, then sweep
+    /// every B panel with each A panel (the A panel stays in L1, the B block in L2). Depth indices
+    /// are absolute (packing reads op(A) and op(B) at pc), so a depth part needs no shifted operands.</summary>
+    private static void RunBlock(in Problem p, float* a, float* b, float* c, int ldc, float beta0, int k0, int k1,
+                                 int i0, int i1, int j0, int j1, PackBuffers buffers)
     {
         int mr = p.MR, nr = p.NR;
         float* bPack = buffers.B, aPack = buffers.A, scratch = buffers.Scratch;
@@ -280,31 +285,31 @@ internal static unsafe partial class CpuGemm
             int panels = (nc + nr - 1) / nr;
             // Equal depth blocks of at most KC (a multiple of 8 for the packing transposes): k = 257
             // runs as 2 x 136, not 256 + 1, since a shallow block pays the C update for little work.
-            int depthBlocks = (p.K + KC - 1) / KC;
-            int kcStep = Math.Min(KC, ((p.K + depthBlocks - 1) / depthBlocks + 7) & ~7);
-            for (int pc = 0; pc < p.K; pc += kcStep)
+            int depthBlocks = (k1 - k0 + KC - 1) / KC;
+            int kcStep = Math.Min(KC, ((k1 - k0 + depthBlocks - 1) / depthBlocks + 7) & ~7);
+            for (int pc = k0; pc < k1; pc += kcStep)
             {
-                int kc = Math.Min(kcStep, p.K - pc);
+                int kc = Math.Min(kcStep, k1 - pc);
                 // The first depth block applies beta; the later ones accumulate onto it.
-                float beta = pc == 0 ? p.Beta : 1f;
+                float beta = pc == k0 ? beta0 : 1f;
                 PackB(p.TransB, b, p.Ldb, jc, nc, pc, kc, nr, bPack);
                 for (int i = i0; i < i1; i += mr)
                 {
                     int rows = Math.Min(mr, i1 - i);
                     PackA(p.TransA, a, p.Lda, i, rows, pc, kc, mr, aPack);
-                    float* cRow = c + (long)i * p.Ldc + jc;
+                    float* cRow = c + (long)i * ldc + jc;
                     for (int q = 0; q < panels; q++)
                     {
                         int cols = Math.Min(nr, nc - q * nr);
                         float* bPanel = bPack + (long)q * kc * nr;
                         float* cTile = cRow + q * nr;
                         if (rows == mr && cols == nr)
-                            Kernel(p.Kernel, kc, aPack, bPanel, cTile, p.Ldc, p.Alpha, beta);
+                            Kernel(p.Kernel, kc, aPack, bPanel, cTile, ldc, p.Alpha, beta);
                         else
                         {
                             // Edge tile: compute the whole padded tile aside, merge the valid part.
                             Kernel(p.Kernel, kc, aPack, bPanel, scratch, nr, 1f, 0f);
-                            MergeEdge(scratch, nr, cTile, p.Ldc, rows, cols, p.Alpha, beta);
+                            MergeEdge(scratch, nr, cTile, ldc, rows, cols, p.Alpha, beta);
                         }
                     }
                 }
