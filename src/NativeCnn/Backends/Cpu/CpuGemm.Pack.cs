@@ -3,6 +3,11 @@
 // so the micro-kernels always run whole tiles. Two of the four layouts are plain row copies
 // (op(A) = A^T, op(B) = B); the other two are transposes, done 8x8 at a time in AVX registers
 // because a scalar transpose would cost as much as the multiply for the large-k conv shapes.
+// The layout contract for anything that writes packed panels (PackB here, implicit packing of a
+// convolution's B): for a kc-deep block, panel q holds columns [q * NR, q * NR + NR) as
+// b[q * kc * NR + p * NR + j], zeros past the block's last column; A panels are a[p * MR + r].
+// MR and NR per kernel are defined in one place, CpuGemm.TileOf: AVX-512 8 x 32, AVX2 6 x 16,
+// portable 6 x 8. A block is at most KC deep and NC columns wide (CpuGemm.cs).
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
