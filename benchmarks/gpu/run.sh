@@ -3,7 +3,8 @@
 # needed there). Writes everything into one folder:
 #   host.txt                                      the machine, the driver's view of the GPU (nvidia-smi), and at the
 #                                                 end ILGPU's device description and PyTorch's log
-#   torch_baseline.jsonl                          PyTorch's numbers for the same cases, same card, same run
+#   torch_baseline.jsonl                          PyTorch's numbers for the same cases, same card, same run (with
+#                                                 torch_conv_amp.py's AMP records of the five conv layers)
 #   results.jsonl, summary.md, report.md (floors), profile.md, lab.log  the lab: device as ILGPU sees it, the GPU cases and
 #                                                 goldens on CUDA, timings, the train steps' kernel profile,
 #                                                 mnist_cnn trained 2 epochs (CUDA float32 and --fp16, then
@@ -26,6 +27,11 @@ echo "== torch_baseline.py --device cuda"
 if command -v python3 >/dev/null && python3 -c 'import torch' 2>/dev/null; then
   timeout "${TORCH_TIMEOUT:-150}" python3 "$here/torch_baseline.py" --device cuda >"$out/torch_baseline.jsonl" 2>"$out/torch_baseline.log"
   echo "torch_baseline exit code $? ($(wc -l <"$out/torch_baseline.jsonl") lines)"
+  # the five conv layers under autocast (amp: true records, same names): the pairing for NativeCnn's _amp conv cases
+  if [ -f "$here/torch_conv_amp.py" ]; then
+    timeout "${TORCH_AMP_TIMEOUT:-60}" python3 "$here/torch_conv_amp.py" --device cuda >>"$out/torch_baseline.jsonl" 2>>"$out/torch_baseline.log"
+    echo "torch_conv_amp exit code $? ($(wc -l <"$out/torch_baseline.jsonl") lines in all)"
+  fi
 else
   echo "no python3 with torch here: no PyTorch baseline" | tee "$out/torch_baseline.log"
 fi

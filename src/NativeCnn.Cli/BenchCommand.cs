@@ -18,7 +18,10 @@ public static class BenchCommand
         "five resnet18 conv layers forward+backward, the mnist_cnn train step) under the script's case\n" +
         "names, and prints ms and rates. Give the script's output (python3 torch_baseline.py --device cpu\n" +
         "> torch.jsonl) with --torch to see the ratios; --out writes the markdown report with the floors\n" +
-        "(FLOPs over the measured peak, bytes over the measured copy bandwidth).\n" +
+        "(FLOPs over the measured peak, bytes over the measured copy bandwidth). On a GPU the conv cases\n" +
+        "and the resnet18 step also run in TF32 (names ending _tf32) and float16 (_amp); each case is paired\n" +
+        "with PyTorch's record of its precision: strict float32 with _notf32 (TF32 off) where the script\n" +
+        "has one, _tf32 with PyTorch's default, _amp with PyTorch AMP.\n" +
         "\n" +
         "Options:\n" +
         "  --device D     auto (default), cpu, cuda, cuda:N or simulator\n" +
@@ -75,7 +78,7 @@ public static class BenchCommand
         if (device is not ("auto" or "cpu" or "cuda" or "simulator") && !device.StartsWith("cuda:", StringComparison.Ordinal))
             throw new UsageException($"bench: --device expects auto, cpu, cuda, cuda:N or simulator, got '{device}'");
         // Read the PyTorch file first: a wrong path fails before minutes of timing.
-        var torch = torchPath is null ? new Dictionary<string, TorchRecord>() : BenchReport.LoadTorch(torchPath);
+        var torch = torchPath is null ? new Dictionary<string, TorchRecord>() : BenchReport.LoadTorchAll(torchPath);
 
         if (cpuPath is { } path)
         {
@@ -103,9 +106,11 @@ public static class BenchCommand
             if (json) { stdout.WriteLine(BenchReport.JsonLine(r)); stdout.Flush(); continue; }
             if (r.Error is not null) { table.WriteLine($"{r.Case,-36} failed: {r.Error}"); continue; }
             string line = string.Create(CultureInfo.InvariantCulture, $"{r.Case,-36} {r.MedianMs,10:F3} {Rate(r),18}");
-            torch.TryGetValue(r.Case, out var t);
+            // strict float32 with PyTorch's _notf32, _tf32 with its default, _amp with its AMP (TorchPairing)
+            var pair = TorchPairing.Pair(r.Case, torch);
+            var t = pair?.Record;
             if (t is not null)
-                line += string.Create(CultureInfo.InvariantCulture, $" {t.MedianMs,10:F3} {r.MedianMs / t.MedianMs,6:F2}");
+                line += string.Create(CultureInfo.InvariantCulture, $" {t.MedianMs,10:F3} {r.MedianMs / t.MedianMs,6:F2}  vs {t.Case}{(t.Amp ? " amp" : "")} ({pair!.Label})");
             // peak device memory beside PyTorch's peak_mem_mb (train steps on a GPU)
             if (r.PeakMemMb is { } peak && r.Family == "train")
                 line += string.Create(CultureInfo.InvariantCulture, $"  peak {peak:F0} MiB") +
