@@ -26,6 +26,8 @@ public static class BenchCommand
         "Options:\n" +
         "  --device D     auto (default), cpu, cuda, cuda:N or simulator\n" +
         "  --quick        small sizes (seconds; case names carry the sizes run)\n" +
+        "  --tf32         run every float32 case in TF32 (Precision.AllowTf32), named with _tf32 and paired with\n" +
+        "                 PyTorch's default; the TF32 and float16 variants the GPU case list has are then left out\n" +
         "  --cases TEXT   only the cases whose name contains TEXT\n" +
         "  --torch FILE   torch_baseline.py's output from this machine, for the PyTorch columns and ratios\n" +
         "  --out FILE     write the markdown report to FILE\n" +
@@ -42,7 +44,7 @@ public static class BenchCommand
     {
         string device = "auto";
         string? filter = null, torchPath = null, outPath = null;
-        bool quick = false, json = false, profile = false;
+        bool quick = false, json = false, profile = false, tf32 = false;
         CpuPath? cpuPath = null;
         int warmup = 3, reps = 10;
         var reader = new ArgReader(args, "bench");
@@ -55,6 +57,7 @@ public static class BenchCommand
                 case "--help" or "-h": stdout.WriteLine(Usage); return Cli.ExitOk;
                 case "--device": device = Value(); break;
                 case "--quick": reader.NoValue(); quick = true; break;
+                case "--tf32": reader.NoValue(); tf32 = true; break;
                 case "--json": reader.NoValue(); json = true; break;
                 case "--profile": reader.NoValue(); profile = true; break;
                 case "--cpu-path":
@@ -71,7 +74,7 @@ public static class BenchCommand
                 case "--reps": reps = Count(arg, Value(), min: 1); break;
                 default:
                     throw new UsageException(arg.StartsWith('-')
-                        ? $"bench: unknown option '{arg}'; expected --device, --quick, --cases, --torch, --out, --warmup, --reps, --json, --cpu-path, --profile or --help"
+                        ? $"bench: unknown option '{arg}'; expected --device, --quick, --tf32, --cases, --torch, --out, --warmup, --reps, --json, --cpu-path, --profile or --help"
                         : $"bench: unexpected argument '{arg}'; bench takes only options (see 'nativecnn bench --help')");
             }
         }
@@ -89,9 +92,9 @@ public static class BenchCommand
         var dev = DevicesCommand.Resolve(device);
         string described = DevicesCommand.Describe(dev);
         if (dev.Kind == DeviceKind.Cpu) described += "\ncpu: " + CpuInfo.Current.Describe();
-        var cases = BenchSuite.Cases(dev, quick).Where(c => filter is null || c.Name.Contains(filter, StringComparison.Ordinal)).ToList();
+        var cases = BenchSuite.Cases(dev, quick, tf32).Where(c => filter is null || c.Name.Contains(filter, StringComparison.Ordinal)).ToList();
         if (cases.Count == 0)
-            throw new UsageException($"bench: no case name contains '{filter}'; cases: {string.Join(", ", BenchSuite.Cases(dev, quick).Select(c => c.Name))}");
+            throw new UsageException($"bench: no case name contains '{filter}'; cases: {string.Join(", ", BenchSuite.Cases(dev, quick, tf32).Select(c => c.Name))}");
         var table = json ? stderr : stdout;
         table.WriteLine(described);
         if (IsDebugBuild())

@@ -28,6 +28,8 @@ public sealed class LrFindOptions
     /// <summary>--plot FILE: the smoothed loss against the lr (log scale) with both suggestions marked, as SVG.</summary>
     public string? Plot { get; private set; }
     public bool Json { get; private set; }
+    /// <summary>--tf32: Precision.AllowTf32 on for the sweep.</summary>
+    public bool Tf32 { get; private set; }
     public bool Help { get; private set; }
 
     public const string Usage =
@@ -50,6 +52,7 @@ public sealed class LrFindOptions
         "                 (default: the 8,000/2,000 MNIST digits embedded in the library)\n" +
         "  --limit N      use only the first N training images\n" +
         "  --device D     auto (default), cpu, cuda, cuda:N or simulator\n" +
+        "  --tf32         float32 convs and matrix products in TF32 on tensor cores (CUDA sm_80+; ignored elsewhere)\n" +
         "  --out FILE     write the series as CSV: lr,smoothed_loss,raw_loss (one row per batch)\n" +
         "  --plot FILE    write the lr finder plot as SVG (fastai's: the smoothed loss against the lr, both\n" +
         "                 suggestions marked; the first 10 and last 5 batches left out as fastai does)\n" +
@@ -95,11 +98,12 @@ public sealed class LrFindOptions
                 case "--out": o.Out = NonEmpty(arg, Value(), "a file path"); break;
                 case "--plot": o.Plot = NonEmpty(arg, Value(), "a file path"); break;
                 case "--json": NoValue(); o.Json = true; break;
+                case "--tf32": NoValue(); o.Tf32 = true; break;
                 case "--verbose": NoValue(); break;
                 case "--help" or "-h": o.Help = true; break;
                 default:
                     throw new UsageException(arg.StartsWith('-')
-                        ? $"lr-find: unknown option '{arg}'; expected --start-lr, --end-lr, --num-it, --no-stop-div, --bs, --seed, --data, --limit, --device, --out, --plot, --json, --verbose or --help"
+                        ? $"lr-find: unknown option '{arg}'; expected --start-lr, --end-lr, --num-it, --no-stop-div, --bs, --seed, --data, --limit, --device, --tf32, --out, --plot, --json, --verbose or --help"
                         : $"lr-find: unexpected argument '{arg}'; lr-find takes only options (see 'nativecnn lr-find --help')");
             }
         }
@@ -150,7 +154,8 @@ public static class LrFindCommand
         var trainBatches = new BatchIterator(train, o.BatchSize, shuffle: true, dropLast: true, rng: rng, device: device);
         var validBatches = new BatchIterator(valid, Math.Max(o.BatchSize, 256), shuffle: false, device: device);
         var learn = new Learner(DataBunch.From(trainBatches, validBatches), model, (pred, y) => F.CrossEntropy(pred, y));
-        var r = learn.LrFind(o.StartLr, o.EndLr, o.NumIt, o.StopDiv);
+        LrFindResult r;
+        using (Tf32Scope.For(o.Tf32)) r = learn.LrFind(o.StartLr, o.EndLr, o.NumIt, o.StopDiv);
 
         if (o.Out is not null)
         {

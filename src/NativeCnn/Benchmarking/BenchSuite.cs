@@ -53,9 +53,14 @@ internal sealed record BenchResult(string Case, string Family, string Device, in
 internal static class BenchSuite
 {
     /// <summary>The cases for <paramref name="device"/> at torch_baseline.py's sizes for its kind (CPU or
-    /// GPU); <paramref name="quick"/> shrinks every size and names the cases by the sizes actually run.</summary>
-    public static IReadOnlyList<BenchCase> Cases(Device device, bool quick = false)
+    /// GPU); <paramref name="quick"/> shrinks every size and names the cases by the sizes actually run;
+    /// <paramref name="tf32"/> gives the float32 cases only, each in TF32 ("_tf32").</summary>
+    public static IReadOnlyList<BenchCase> Cases(Device device, bool quick = false, bool tf32 = false)
     {
+        // --tf32: every float32 case in TF32 (named so: TorchPairing pairs it with PyTorch's default)
+        if (tf32)
+            return Cases(device, quick).Where(c => c.Precision == BenchPrecision.Float32)
+                                       .Select(c => c with { Name = c.Name + TorchPairing.Tf32Suffix }).ToList();
         bool gpu = device.Kind != DeviceKind.Cpu;
         var cases = new List<BenchCase>();
         var rng = new Rng(0);
