@@ -1,6 +1,10 @@
 // Benchmarks entry point: every BenchmarkDotNet suite in this assembly, chosen with --filter.
 //   dotnet run -c Release --project benchmarks/NativeCnn.Benchmarks -- --filter '*Gemm*'
 // Case names follow ../shared/reference/MODELS.md so results sit beside torch_baseline.py's.
+// `gemm-shapes [filter] [reps]` instead prints the packed SGEMM's GFLOP/s on the conv and train-step
+// shapes, per micro-kernel, one and two threads (GemmShapes.cs).
 using BenchmarkDotNet.Running;
 
+if (args.Length > 0 && args[0] == "gemm-shapes") return NativeCnn.Benchmarks.GemmShapes.Run(args);
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+return 0;

@@ -38,7 +38,11 @@ public static class BenchCommand
         "  --cpu-path P   CPU kernel path: auto (default: chosen from this CPU), avx512, avx2 (256-bit, as an\n" +
         "                 AVX2-only CPU runs) or portable; the environment variable NATIVECNN_CPU_PATH does the same\n" +
         "  --profile      after timing, print each case's per-primitive CPU profile (5 steps, exclusive ms)\n" +
+        "  --verbose      stack traces on errors\n" +
         "  -h, --help     show this help";
+
+    /// <summary>Every flag bench takes.</summary>
+    public static readonly string[] Flags = { "--device", "--quick", "--tf32", "--json", "--profile", "--cpu-path", "--cases", "--torch", "--out", "--warmup", "--reps", "--verbose", "--help" };
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
     {
@@ -47,7 +51,7 @@ public static class BenchCommand
         bool quick = false, json = false, profile = false, tf32 = false;
         CpuPath? cpuPath = null;
         int warmup = 3, reps = 10;
-        var reader = new ArgReader(args, "bench");
+        var reader = new ArgReader(args, "bench", Flags);
         while (reader.Next())
         {
             string arg = reader.Flag;

@@ -13,10 +13,16 @@ public static class DevicesCommand
         "\n" +
         "Lists the devices NativeCnn sees: the managed CPU backend, ILGPU's CPU simulator of the GPU\n" +
         "backend (for tests), and each CUDA device with name, memory and compute capability, or why\n" +
-        "it cannot be used; then the device --device auto picks.";
+        "it cannot be used; then the device --device auto picks.\n" +
+        "\n" +
+        "Options:\n" +
+        "  -h, --help     show this help";
 
     /// <summary>Width of the name column ("gpu-simulator:0" and two spaces).</summary>
     public const int NameWidth = 17;
+
+    /// <summary>Every flag devices takes.</summary>
+    public static readonly string[] Flags = { "--help" };
 
     public static int Run(string[] args, TextWriter stdout)
     {
@@ -27,7 +33,7 @@ public static class DevicesCommand
                 stdout.WriteLine(Usage);
                 return Cli.ExitOk;
             }
-            throw new UsageException($"devices: unexpected argument '{arg}'; devices takes no options");
+            throw arg.StartsWith('-') ? ArgReader.Unknown("devices", arg, Flags) : new UsageException($"devices: unexpected argument '{arg}'; devices takes no options");
         }
         stdout.Write(Listing(Devices.List(), Devices.CudaUnavailableReason(), Devices.Auto()));
         return Cli.ExitOk;

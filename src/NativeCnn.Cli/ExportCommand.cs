@@ -24,12 +24,15 @@ public static class ExportCommand
         "  --verbose          stack traces on errors\n" +
         "  -h, --help         show this help";
 
+    /// <summary>Every flag export takes.</summary>
+    public static readonly string[] Flags = { "--checkpoint", "--out", "--thresh", "--verbose", "--help" };
+
     public static int Run(string[] args, TextWriter stdout)
     {
         if (args.Contains("--help") || args.Contains("-h")) { stdout.WriteLine(Usage); return Cli.ExitOk; }
         string? checkpoint = null, outDir = null;
         float? thresh = null;
-        var reader = new ArgReader(args, "export");
+        var reader = new ArgReader(args, "export", Flags);
         while (reader.Next())
         {
             string a = reader.Flag;

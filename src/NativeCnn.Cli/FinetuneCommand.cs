@@ -32,32 +32,45 @@ public static class FinetuneCommand
         "  --valid-pct P  percentage of the corrections held out for validation (default 0: the table then\n" +
         "                 shows the metrics on the corrections themselves, un-augmented)\n" +
         "  --no-augment   no random flips, rotations, zoom, warp or lighting\n" +
+        "{TRANSFORMS}\n" +
+        "                   (default: the model's own transforms, as recorded when it was trained; each flag\n" +
+        "                   given changes that one; --no-augment turns them off for this run only)\n" +
+        "Training:\n" +
         "  --metrics L    as for train (default: the model's kind's default)\n" +
         "  --thresh T     multi-label threshold (default: the model's)\n" +
         "  --seed N       seed of every random draw (default 42)\n" +
         "  --limit N      use at most N images\n" +
         "  --device D     auto (default), cpu, cuda, cuda:N or simulator\n" +
+        "  --fp16         mixed precision, as for train\n" +
+        "  --tf32         float32 convs and matrix products in TF32 on tensor cores, as for train\n" +
         "  --json         print the final metrics as one JSON object on stdout (the table goes to stderr)\n" +
         "  --verbose      progress every 25 steps and stack traces on errors\n" +
         "  -h, --help     show this help";
+
+    /// <summary>train's flags that come from the model (refused, naming why) or are train's alone.</summary>
+    private static readonly string[] FromModel = { "--arch", "--size", "--channels", "--multi-label", "--folder", "--suffix", "--norm" },
+                                     TrainOnly = { "--resume", "--pretrained", "--unfreeze" };
+
+    /// <summary>Every flag finetune takes.</summary>
+    public static readonly string[] Flags = new[] { "--model" }.Concat(TrainOptions.Flags.Except(FromModel).Except(TrainOnly)).ToArray();
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
     {
         string? modelPath = null;
         var o = new TrainOptions { Epochs = DefaultEpochs, ValidPct = 0 };
-        TrainOptions.ParseInto(o, args, "finetune", (flag, value) =>
+        TrainOptions.ParseInto(o, args, "finetune", (flag, r) =>
         {
             switch (flag)
             {
-                case "--model": modelPath = value(); return true;
-                case "--arch" or "--size" or "--channels" or "--multi-label" or "--folder" or "--suffix" or "--norm":
+                case "--model": modelPath = r.Value(); return true;
+                case var f when FromModel.Contains(f):
                     throw new UsageException($"finetune: {flag} cannot be changed; it comes from the model (--model)");
-                case "--resume":
-                    throw new UsageException("finetune: --resume is train's; finetune starts from the exported model (--model)");
+                case var f when TrainOnly.Contains(f):
+                    throw new UsageException($"finetune: {flag} is train's; finetune starts from the exported model (--model)");
                 default: return false;
             }
-        });
-        if (o.Help) { stdout.WriteLine(Usage); return Cli.ExitOk; }
+        }, Flags.Concat(FromModel).Concat(TrainOnly).ToArray());
+        if (o.Help) { stdout.WriteLine(TrainOptions.Fill(Usage)); return Cli.ExitOk; }
         if (modelPath is null) throw new UsageException("finetune: --model DIR is required (the export bundle to fine-tune)");
         if (o.DataDir is null or "mnist") throw new UsageException("finetune: --data DIR is required (a folder of class folders holding the corrected images)");
         if (o.Out is null) throw new UsageException("finetune: --out DIR is required (where the fine-tuned bundle goes)");
@@ -78,8 +91,10 @@ public static class FinetuneCommand
         if (o.Limit is int n) all = TrainData.Spread(all, n);
         var (train, valid) = o.ValidPct > 0 ? all.Split(o.ValidPct, rng) : (all, all);
         if (o.BatchSize > train.Count) o.BatchSize = train.Count;
+        // the model's own transforms (fastai's defaults for a bundle that records none), changed by the flags given;
+        // --no-augment turns them off for this run only (the new bundle keeps them for the next)
         var data = TrainData.FromFiles(o, train, valid, o.DataDir, device, rng, info.Classes, info.Channels, info.Size, info.Stats, o.Augment,
-                                       info.Resize, info.TwoChannelFill, "finetune");
+                                       info.Resize, info.TwoChannelFill, "finetune", o.Transforms.Apply(info.Augment));
         table.WriteLine(DevicesCommand.Describe(device));
         var run = TrainCommand.Fit(o, data, model, table, log, "finetune");
         TrainCommand.Finish(o, run, stdout, stderr, output, device, "finetune", o.Thresh ?? info.Threshold,

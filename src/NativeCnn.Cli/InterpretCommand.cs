@@ -45,6 +45,8 @@ public static class InterpretCommand
         "  --top N        images in the top-losses grid (default 9)\n" +
         "  --min-val N    list pairs confused at least N times (default 1)\n" +
         "  --device D     auto (default), cpu, cuda, cuda:N or simulator\n" +
+        "{TRANSFORMS}\n" +
+        "                   (image folders trained here; an exported model is only evaluated)\n" +
         "  --verbose      stack traces on errors\n" +
         "  -h, --help     show this help";
 
@@ -56,11 +58,12 @@ public static class InterpretCommand
         public float Lr = 1e-2f;
         public ulong Seed = 42;
         public string Device = "auto";
+        public readonly AugmentArgs Transforms = new();
     }
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
     {
-        if (args.Contains("--help") || args.Contains("-h")) { stdout.WriteLine(Usage); return Cli.ExitOk; }
+        if (args.Contains("--help") || args.Contains("-h")) { stdout.WriteLine(TrainOptions.Fill(Usage)); return Cli.ExitOk; }
         var o = Parse(args);
 
         var device = DevicesCommand.Resolve(o.Device);
@@ -191,7 +194,7 @@ public static class InterpretCommand
         var stats = NormStats.Compute(train, 1);
         var model = SimpleCnn.MnistCnn(train.Classes.Count, rng).To(device);
         var options = new DataLoaderOptions { BatchSize = o.BatchSize, Channels = 1, Normalize = stats, Device = device };
-        var trainLoader = new DataLoader(train, new ImageTransform(size, size), options with { Shuffle = true, DropLast = true, Train = true }, rng);
+        var trainLoader = new DataLoader(train, new ImageTransform(size, size, ResizeMethod.Crop, o.Transforms.Apply()), options with { Shuffle = true, DropLast = true, Train = true }, rng);
         var validLoader = new DataLoader(valid, new ImageTransform(size, size), options, rng);
         var bunch = new DataBunch(new DataLoaderSource(trainLoader), new DataLoaderSource(validLoader))
         {
@@ -206,13 +209,17 @@ public static class InterpretCommand
     private static Learner Learner(DataBunch bunch, Module model) =>
         new(bunch, model, (pred, y) => F.CrossEntropy(pred, y), new[] { Metrics.Accuracy() });
 
+    /// <summary>Every flag interpret takes.</summary>
+    public static readonly string[] Flags = new[] { "--out", "--model", "--data", "--size", "--epochs", "--lr", "--bs", "--seed", "--limit", "--top", "--min-val", "--device", "--verbose" }.Concat(AugmentArgs.Flags).Append("--help").ToArray();
+
     private static Options Parse(string[] args)
     {
         var o = new Options();
-        var reader = new ArgReader(args, "interpret");
+        var reader = new ArgReader(args, "interpret", Flags);
         while (reader.Next())
         {
             string a = reader.Flag;
+            if (o.Transforms.TryParse("interpret", a, reader)) continue;
             string Next() => reader.Value();
             int Int(int min, int max = int.MaxValue)
             {

@@ -1,4 +1,5 @@
-// `nativecnn lr-find`: fastai's learning-rate finder on mnist_cnn (the embedded MNIST by default):
+// `nativecnn lr-find`: fastai's learning-rate finder on any model and data `train` takes (--data,
+// --arch, --pretrained, --size, --fp16, the transforms; mnist_cnn on the embedded MNIST by default):
 // prints the two suggestions (steepest descent; minimum loss / 10), optionally as one JSON object,
 // and with --out writes the series as CSV (lr, smoothed loss, raw loss per batch). The weights are
 // restored after the run (Learner.LrFind), so nothing is saved. Must hold: every flag is known and
@@ -9,53 +10,75 @@ using System.Text;
 using System.Text.Json;
 using NativeCnn.Data;
 using NativeCnn.Models;
+using NativeCnn.Nn;
 using NativeCnn.Training;
 
 namespace NativeCnn.Cli;
 
 public sealed class LrFindOptions
 {
-    public int BatchSize { get; private set; } = 64;
-    public ulong Seed { get; private set; } = 42;
-    public string Device { get; private set; } = "auto";
     public double StartLr { get; private set; } = 1e-7;
     public double EndLr { get; private set; } = 10;
     public int NumIt { get; private set; } = 100;
     public bool StopDiv { get; private set; } = true;
-    public string? DataDir { get; private set; }
-    public int? Limit { get; private set; }
+    /// <summary>--out FILE: the series as CSV (lr-find's --out is a file, not train's folder).</summary>
     public string? Out { get; private set; }
     /// <summary>--plot FILE: the smoothed loss against the lr (log scale) with both suggestions marked, as SVG.</summary>
     public string? Plot { get; private set; }
-    public bool Json { get; private set; }
-    /// <summary>--tf32: Precision.AllowTf32 on for the sweep.</summary>
-    public bool Tf32 { get; private set; }
-    public bool Help { get; private set; }
+    /// <summary>The shared data/model options (--data, --arch, --pretrained, --size, --fp16, the transforms, ...).</summary>
+    public TrainOptions Data { get; } = new();
+    public int BatchSize => Data.BatchSize;
+    public ulong Seed => Data.Seed;
+    public bool Json => Data.Json;
+    public bool Help => Data.Help;
+
+    /// <summary>lr-find's own flags.</summary>
+    private static readonly string[] Own = { "--start-lr", "--end-lr", "--num-it", "--no-stop-div", "--out", "--plot" };
+
+    /// <summary>train's flags that make no sense for a learning-rate finder (it trains no epochs and saves nothing).</summary>
+    private static readonly string[] NotHere = { "--epochs", "--lr", "--resume", "--unfreeze", "--metrics", "--thresh" };
+
+    /// <summary>Every flag lr-find takes.</summary>
+    public static readonly string[] Flags = Own.Concat(TrainOptions.Flags.Except(NotHere).Except(Own)).ToArray();
 
     public const string Usage =
         "Usage: nativecnn lr-find [options]\n" +
         "\n" +
-        "Runs fastai's learning-rate finder on mnist_cnn with AdamW (betas 0.9/0.99, weight decay 1e-2):\n" +
-        "the lr grows exponentially from --start-lr to --end-lr over --num-it training batches, the loss is\n" +
-        "smoothed (beta 0.98, debiased), and the run stops once it passes 4x its minimum. Prints two suggested\n" +
-        "learning rates: where the smoothed loss falls fastest, and the lr of the minimum divided by 10.\n" +
-        "The model's weights are restored afterwards; nothing is saved but the --out file.\n" +
+        "Runs fastai's learning-rate finder on any model and data train takes (default: mnist_cnn on the\n" +
+        "embedded MNIST) with AdamW (betas 0.9/0.99, weight decay 1e-2): the lr grows exponentially from\n" +
+        "--start-lr to --end-lr over --num-it training batches, the loss is smoothed (beta 0.98, debiased),\n" +
+        "and the run stops once it passes 4x its minimum. Prints two suggested learning rates: where the\n" +
+        "smoothed loss falls fastest, and the lr of the minimum divided by 10. With --pretrained the body is\n" +
+        "frozen, as cnn_learner's lr_find. The weights are restored afterwards; nothing is saved but --out/--plot.\n" +
         "\n" +
         "Options:\n" +
         "  --start-lr X   first learning rate (default 1e-7)\n" +
         "  --end-lr X     learning rate reached after --num-it batches (default 10)\n" +
         "  --num-it N     number of training batches (default 100; runs over several epochs if needed)\n" +
         "  --no-stop-div  run all --num-it batches even when the loss diverges\n" +
-        "  --bs N         batch size (default 64)\n" +
-        "  --seed N       seed of every random draw: init, shuffling (default 42)\n" +
-        "  --data DIR     directory holding train-/valid-images-idx3-ubyte.gz and train-/valid-labels-idx1-ubyte.gz\n" +
-        "                 (default: the 8,000/2,000 MNIST digits embedded in the library)\n" +
-        "  --limit N      use only the first N training images\n" +
-        "  --device D     auto (default), cpu, cuda, cuda:N or simulator\n" +
-        "  --tf32         float32 convs and matrix products in TF32 on tensor cores (CUDA sm_80+; ignored elsewhere)\n" +
         "  --out FILE     write the series as CSV: lr,smoothed_loss,raw_loss (one row per batch)\n" +
         "  --plot FILE    write the lr finder plot as SVG (fastai's: the smoothed loss against the lr, both\n" +
         "                 suggestions marked; the first 10 and last 5 batches left out as fastai does)\n" +
+        "Data and model (as for train; see 'nativecnn train --help'):\n" +
+        "  --data D       mnist (default: the 8,000/2,000 MNIST digits embedded in the library), an IDX folder,\n" +
+        "                 a folder (train/<class>/* and valid/<class>/*, or <class>/*) or a .csv file of name,labels\n" +
+        "  --valid-pct P  percentage of a single folder or CSV held out (default 20)\n" +
+        "  --folder DIR   CSV: the folder the image names are relative to;  --suffix S  CSV: appended to every name\n" +
+        "  --multi-label  CSV labels are space-separated sets (BCE-with-logits loss)\n" +
+        "  --arch NAME    architecture (default mnist_cnn; known: {ARCHS})\n" +
+        "  --pretrained F torchvision resnet18/34 weights for --arch resnet18|resnet34 (cnn_learner, frozen body)\n" +
+        "  --size N       image files are brought to N x N (default 64)\n" +
+        "  --channels N   input channels for image files, 1 to 4 (default 3)\n" +
+        "  --norm N       data (default; imagenet with --pretrained), imagenet, cifar or mnist\n" +
+        "  --no-augment   image files: no random flips, rotations, zoom, warp or lighting\n" +
+        "{TRANSFORMS}\n" +
+        "Run:\n" +
+        "  --bs N         batch size (default 64)\n" +
+        "  --seed N       seed of every random draw: init, shuffling, augmentation (default 42)\n" +
+        "  --limit N      use at most N training images (IDX: the first N; image files: spread over the set)\n" +
+        "  --device D     auto (default), cpu, cuda, cuda:N or simulator\n" +
+        "  --fp16         mixed precision, as for train\n" +
+        "  --tf32         float32 convs and matrix products in TF32 on tensor cores, as for train\n" +
         "  --json         print the suggestions as one JSON object on stdout\n" +
         "  --verbose      print stack traces on errors\n" +
         "  -h, --help     show this help";
@@ -63,50 +86,19 @@ public sealed class LrFindOptions
     public static LrFindOptions Parse(string[] args)
     {
         var o = new LrFindOptions();
-        var r = new ArgReader(args, "lr-find");
-        while (r.Next())
+        TrainOptions.ParseInto(o.Data, args, "lr-find", (flag, r) =>
         {
-            string arg = r.Flag;
-            string Value() => r.Value();
-            void NoValue() => r.NoValue();
-            switch (arg)
+            switch (flag)
             {
-                case "--start-lr": o.StartLr = PositiveDouble(arg, Value()); break;
-                case "--end-lr": o.EndLr = PositiveDouble(arg, Value()); break;
-                case "--num-it": o.NumIt = PositiveInt(arg, Value(), Limits.MaxEpochs); break;
-                case "--no-stop-div": NoValue(); o.StopDiv = false; break;
-                case "--bs": o.BatchSize = PositiveInt(arg, Value(), Limits.MaxBatch); break;
-                case "--seed":
-                {
-                    var v = Value();
-                    if (!ulong.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var seed))
-                        throw new UsageException($"lr-find: --seed expects a non-negative integer, got '{v}'");
-                    o.Seed = seed;
-                    break;
-                }
-                case "--data": o.DataDir = NonEmpty(arg, Value(), "a directory"); break;
-                case "--limit": o.Limit = PositiveInt(arg, Value()); break;
-                case "--device":
-                {
-                    var v = Value();
-                    bool cudaIndex = v.StartsWith("cuda:", StringComparison.Ordinal) && int.TryParse(v.AsSpan(5), NumberStyles.None, CultureInfo.InvariantCulture, out _);
-                    if (v is not ("auto" or "cpu" or "cuda" or "simulator") && !cudaIndex)
-                        throw new UsageException($"lr-find: --device expects auto, cpu, cuda, cuda:N or simulator, got '{v}'");
-                    o.Device = v;
-                    break;
-                }
-                case "--out": o.Out = NonEmpty(arg, Value(), "a file path"); break;
-                case "--plot": o.Plot = NonEmpty(arg, Value(), "a file path"); break;
-                case "--json": NoValue(); o.Json = true; break;
-                case "--tf32": NoValue(); o.Tf32 = true; break;
-                case "--verbose": NoValue(); break;
-                case "--help" or "-h": o.Help = true; break;
-                default:
-                    throw new UsageException(arg.StartsWith('-')
-                        ? $"lr-find: unknown option '{arg}'; expected --start-lr, --end-lr, --num-it, --no-stop-div, --bs, --seed, --data, --limit, --device, --tf32, --out, --plot, --json, --verbose or --help"
-                        : $"lr-find: unexpected argument '{arg}'; lr-find takes only options (see 'nativecnn lr-find --help')");
+                case "--start-lr": o.StartLr = PositiveDouble(flag, r.Value()); return true;
+                case "--end-lr": o.EndLr = PositiveDouble(flag, r.Value()); return true;
+                case "--num-it": o.NumIt = PositiveInt(flag, r.Value(), Limits.MaxEpochs); return true;
+                case "--no-stop-div": r.NoValue(); o.StopDiv = false; return true;
+                case "--out": o.Out = NonEmpty(flag, r.Value(), "a file path"); return true;
+                case "--plot": o.Plot = NonEmpty(flag, r.Value(), "a file path"); return true;
+                default: return false;
             }
-        }
+        }, Flags);
         if (!o.Help && !(o.EndLr > o.StartLr))
             throw new UsageException($"lr-find: --end-lr must be greater than --start-lr ({Fmt(o.StartLr)}), got {Fmt(o.EndLr)}");
         return o;
@@ -134,28 +126,26 @@ public static class LrFindCommand
         var o = LrFindOptions.Parse(args);
         if (o.Help)
         {
-            stdout.WriteLine(LrFindOptions.Usage);
+            stdout.WriteLine(TrainOptions.Fill(LrFindOptions.Usage));
             return Cli.ExitOk;
         }
         var text = o.Json ? stderr : stdout;
         if (o.Out is not null) OutputFolder.CheckFile(o.Out, "lr-find", "--out");   // before the run, not after it
         if (o.Plot is not null) OutputFolder.CheckFile(o.Plot, "lr-find", "--plot");
-        var data = o.DataDir is null ? Mnist.LoadEmbedded() : Mnist.LoadDirectory(o.DataDir);
-        var train = o.Limit is int n ? data.Train.Take(n) : data.Train;
-        var valid = o.Limit is int m ? data.Valid.Take(m) : data.Valid;
-        if (o.BatchSize > train.Count)
-            throw new UsageException($"lr-find: --bs {o.BatchSize} is larger than the {train.Count} training images; expected at most {train.Count}");
-
-        var device = DevicesCommand.Resolve(o.Device);
-        text.WriteLine(DevicesCommand.Describe(device));
+        var device = DevicesCommand.Resolve(o.Data.Device);
         Rng.Manual(o.Seed);
         var rng = new Rng(o.Seed);
-        var model = SimpleCnn.MnistCnn(train.Classes, rng).To(device);
-        var trainBatches = new BatchIterator(train, o.BatchSize, shuffle: true, dropLast: true, rng: rng, device: device);
-        var validBatches = new BatchIterator(valid, Math.Max(o.BatchSize, 256), shuffle: false, device: device);
-        var learn = new Learner(DataBunch.From(trainBatches, validBatches), model, (pred, y) => F.CrossEntropy(pred, y));
+        // the data and model exactly as `train` builds them (format detection, split, limit, statistics, transforms)
+        var data = TrainData.Load(o.Data, device, rng);
+        text.WriteLine(DevicesCommand.Describe(device));
+        var model = (o.Data.Pretrained is null ? Architectures.Build(o.Data.Arch, new ArchArgs(data.Bunch.Channels, data.Classes.Count), rng)
+                                               : TrainCommand.PretrainedCnn(o.Data, data.Bunch.Channels, data.Classes.Count, rng)).To(device);
+        Func<Tensor, Tensor, Tensor> loss = data.MultiLabel ? F.BinaryCrossEntropyWithLogits : (pred, y) => F.CrossEntropy(pred, y);
+        var learn = new Learner(data.Bunch, model, loss);
+        if (o.Data.Fp16) learn.ToFp16();
+        if (o.Data.Pretrained is not null) learn.Split(CnnModel.ResNetLayerGroups((Sequential)model)).Freeze();   // cnn_learner's lr_find runs frozen
         LrFindResult r;
-        using (Tf32Scope.For(o.Tf32)) r = learn.LrFind(o.StartLr, o.EndLr, o.NumIt, o.StopDiv);
+        using (Tf32Scope.For(o.Data.Tf32)) r = learn.LrFind(o.StartLr, o.EndLr, o.NumIt, o.StopDiv);   // --tf32
 
         if (o.Out is not null)
         {
@@ -195,8 +185,11 @@ public static class LrFindCommand
                 json.WriteNumber("num_it", o.NumIt);
                 json.WriteNumber("bs", o.BatchSize);
                 json.WriteNumber("seed", o.Seed);
-                json.WriteNumber("train_images", train.Count);
-                json.WriteString("data", o.DataDir ?? "embedded:mnist10k");
+                json.WriteNumber("train_images", data.TrainCount);
+                json.WriteString("data", data.Description);
+                json.WriteString("arch", Architectures.SpecOf(model)?.Name ?? o.Data.Arch);
+                json.WriteBoolean("multi_label", data.MultiLabel);
+                json.WriteBoolean("fp16", o.Data.Fp16);
                 json.WriteString("device", device.ToString());
                 if (o.Out is not null) json.WriteString("out", o.Out);
                 json.WriteEndObject();

@@ -29,6 +29,9 @@ public static class PredictCommand
         "  --verbose      stack traces on errors\n" +
         "  -h, --help     show this help";
 
+    /// <summary>Every flag predict takes.</summary>
+    public static readonly string[] Flags = { "--model", "--bs", "--device", "--json", "--verbose", "--help" };
+
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
     {
         if (args.Contains("--help") || args.Contains("-h")) { stdout.WriteLine(Usage); return Cli.ExitOk; }
@@ -36,7 +39,7 @@ public static class PredictCommand
         int bs = 32;
         bool json = false;
         var inputs = new List<string>();
-        var reader = new ArgReader(args, "predict");
+        var reader = new ArgReader(args, "predict", Flags);
         while (reader.Next())
         {
             string a = reader.Flag;

@@ -73,13 +73,16 @@ public static class ServeCommand
         return Cli.ExitOk;
     }
 
+    /// <summary>Every flag serve takes.</summary>
+    public static readonly string[] Flags = { "--model", "--port", "--host", "--corrections", "--no-corrections", "--device", "--max-batch", "--max-wait-ms", "--max-body-mb", "--max-pixels", "--watch-s", "--verbose", "--help" };
+
     internal static ServeOptions Parse(string[] args)
     {
         string? model = null, corrections = DefaultCorrections, host = "127.0.0.1", device = "auto";
         int port = 8080, maxBatch = 32;
         double maxWaitMs = 2, maxBodyMb = 16, watchS = 1;
         long maxPixels = 4096L * 4096;
-        var r = new ArgReader(args, "serve");
+        var r = new ArgReader(args, "serve", Flags);
         while (r.Next())
         {
             string a = r.Flag;

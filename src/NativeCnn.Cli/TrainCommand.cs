@@ -76,11 +76,11 @@ public static class TrainCommand
 
     /// <summary>--pretrained: cnn_learner's model (body of the named ResNet, fastai's head) with the body's
     /// weights from the file (input channels adapted as fastai does when the data are not RGB).</summary>
-    private static Module PretrainedCnn(TrainOptions o, int channels, int classes, Rng rng)
+    internal static Module PretrainedCnn(TrainOptions o, int channels, int classes, Rng rng)
     {
         string arch = o.Arch.StartsWith("cnn_", StringComparison.Ordinal) ? o.Arch[4..] : o.Arch;
         if (arch is not ("resnet18" or "resnet34"))
-            throw new UsageException($"train: --pretrained needs --arch resnet18 or resnet34 (torchvision weights), got --arch {o.Arch}");
+            throw new UsageException($"{o.Command}: --pretrained needs --arch resnet18 or resnet34 (torchvision weights), got --arch {o.Arch}");
         var model = (Sequential)Architectures.Build("cnn_" + arch, new ArchArgs(channels, classes), rng);
         var state = TorchCheckpoint.StripPrefix(TorchCheckpoint.LoadAny(o.Pretrained!), "module.");
         try
@@ -91,9 +91,9 @@ public static class TrainCommand
         catch (NativeCnnException e)
         {
             // every message names the file (the library's speak of "the pretrained weights" and their keys)
-            throw new NativeCnnException($"train: --pretrained '{o.Pretrained}' for --arch {arch}: {e.Message}");
+            throw new NativeCnnException($"{o.Command}: --pretrained '{o.Pretrained}' for --arch {arch}: {e.Message}");
         }
-        ExportBundle.RefuseNonFinite(state, $"train: --pretrained '{o.Pretrained}'");   // NaN weights would train to NaN
+        ExportBundle.RefuseNonFinite(state, $"{o.Command}: --pretrained '{o.Pretrained}'");   // NaN weights would train to NaN
         return model;
     }
 
@@ -147,6 +147,7 @@ public static class TrainCommand
             ["train_images"] = run.Data.TrainCount, ["valid_images"] = run.Data.ValidCount,
             ["size"] = new[] { learn.Data.Size.H, learn.Data.Size.W }, ["channels"] = learn.Data.Channels, ["multi_label"] = learn.Data.MultiLabel, ["fp16"] = o.Fp16, ["tf32"] = o.Tf32,
         };
+        if (run.Data.Bunch.Augment is { } transforms) settings["transforms"] = o.Augment ? NativeCnn.Data.Transforms.AugmentMetadata.Describe(transforms) : "none (--no-augment)";
         if (o.Resume is not null) settings["resumed_from"] = o.Resume;
         if (extraSettings is not null) foreach (var (k, v) in extraSettings) settings[k] = v;
 
@@ -210,6 +211,7 @@ public static class TrainCommand
             var summary = settings.ToDictionary(kv => kv.Key, kv => kv.Value switch
             {
                 int[] a => string.Join(" x ", a),
+                bool b => b ? "true" : "false",   // as metrics.json writes it, not .NET's "True"
                 IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
                 _ => kv.Value?.ToString() ?? "",
             });

@@ -25,7 +25,7 @@ internal static class TrainData
     {
         if (o.EmbeddedMnist)
         {
-            if (o.MultiLabel) throw new UsageException("train: --multi-label needs a CSV file as --data; MNIST is single-label");
+            if (o.MultiLabel) throw new UsageException($"{o.Command}: --multi-label needs a CSV file as --data; MNIST is single-label");
             var m = Mnist.LoadEmbedded();
             return Idx(o, m.Train, m.Valid, "embedded:mnist10k", device, rng);
         }
@@ -34,11 +34,11 @@ internal static class TrainData
         {
             if (Mnist.FileNames.Any(f => File.Exists(Path.Combine(path, f)) || File.Exists(Path.Combine(path, Path.GetFileNameWithoutExtension(f)))))
             {
-                if (o.MultiLabel) throw new UsageException("train: --multi-label needs a CSV file as --data; IDX data is single-label");
+                if (o.MultiLabel) throw new UsageException($"{o.Command}: --multi-label needs a CSV file as --data; IDX data is single-label");
                 var m = Mnist.LoadDirectory(path);
                 return Idx(o, m.Train, m.Valid, path, device, rng);
             }
-            if (o.MultiLabel) throw new UsageException($"train: --multi-label needs a CSV file as --data; '{path}' is a folder of class folders (single-label)");
+            if (o.MultiLabel) throw new UsageException($"{o.Command}: --multi-label needs a CSV file as --data; '{path}' is a folder of class folders (single-label)");
             if (Directory.Exists(Path.Combine(path, "train")))
             {
                 var (tr, va, _) = FolderDataset.FromImageNetLayout(path);
@@ -62,9 +62,9 @@ internal static class TrainData
     private static LoadedData Idx(TrainOptions o, ImageDataset train, ImageDataset valid, string name, Device device, Rng rng)
     {
         if (o.Size is int s && (s != train.Height || s != train.Width))
-            throw new UsageException($"train: --size {s} cannot resize IDX images; they are {train.Height}x{train.Width} (leave --size out)");
+            throw new UsageException($"{o.Command}: --size {s} cannot resize IDX images; they are {train.Height}x{train.Width} (leave --size out)");
         if (o.Channels is int c && c != 1)
-            throw new UsageException($"train: --channels {c} does not apply to IDX images, which have 1 channel");
+            throw new UsageException($"{o.Command}: --channels {c} does not apply to IDX images, which have 1 channel");
         if (o.Limit is int n) (train, valid) = (train.Take(n), valid.Take(n));
         return FromIdx(o, train, valid, name, device, rng);
     }
@@ -74,7 +74,7 @@ internal static class TrainData
     {
         RequireTwoClasses(name, train.Classes, null, false);
         if (o.BatchSize > train.Count)
-            throw new UsageException($"train: --bs {o.BatchSize} is larger than the {train.Count} training images; expected at most {train.Count}");
+            throw new UsageException($"{o.Command}: --bs {o.BatchSize} is larger than the {train.Count} training images; expected at most {train.Count}");
         var trainBatches = new BatchIterator(train, o.BatchSize, shuffle: true, dropLast: true, rng: rng, device: device);
         var validBatches = new BatchIterator(valid, Math.Max(o.BatchSize, 256), shuffle: false, device: device);
         var bunch = new DataBunch(new BatchIteratorSource(trainBatches), new BatchIteratorSource(validBatches))
@@ -99,21 +99,23 @@ internal static class TrainData
             _ => NormStats.Compute(train, channels),
         };
         if (stats.Channels != channels)
-            throw new UsageException($"train: --norm {o.Norm} has statistics for {stats.Channels} channel(s), but the model takes {channels} (--channels)");
-        return FromFiles(o, train, valid, name, device, rng, train.Classes, channels, (size, size), stats, o.Augment);
+            throw new UsageException($"{o.Command}: --norm {o.Norm} has statistics for {stats.Channels} channel(s), but the model takes {channels} (--channels)");
+        return FromFiles(o, train, valid, name, device, rng, train.Classes, channels, (size, size), stats, o.Augment, transforms: o.TrainTransforms());
     }
 
     /// <summary>Image files through the DataLoader; an empty validation set gives a valid source of no batches.</summary>
     public static LoadedData FromFiles(TrainOptions o, ImageFileDataset train, ImageFileDataset valid, string name, Device device, Rng rng,
                                        IReadOnlyList<string> classes, int channels, (int H, int W) size, NormStats stats, bool augment,
-                                       ResizeMethod resize = ResizeMethod.Crop, TwoChannelFill fill = TwoChannelFill.Zeros, string command = "train")
+                                       ResizeMethod resize = ResizeMethod.Crop, TwoChannelFill fill = TwoChannelFill.Zeros, string command = "train",
+                                       AugmentOptions? transforms = null)
     {
         if (train.Count == 0) throw new NativeCnnException($"{name}: no training images (all {valid.Count} went to validation; lower --valid-pct)");
         RequireTwoClasses(name, classes.Count, classes, train.MultiLabel);
         if (o.BatchSize > train.Count)
             throw new UsageException($"{command}: --bs {o.BatchSize} is larger than the {train.Count} training images; expected at most {train.Count}");
         Limits.CheckBatch(command, Math.Max(o.BatchSize, 64), channels, size);
-        var tf = new ImageTransform(size.H, size.W, resize, augment ? new AugmentOptions() : AugmentOptions.None);
+        transforms ??= augment ? new AugmentOptions() : AugmentOptions.None;
+        var tf = new ImageTransform(size.H, size.W, resize, augment ? transforms : AugmentOptions.None);
         var common = new DataLoaderOptions { Channels = channels, Normalize = stats, Device = device, TwoChannelFill = fill };
         var trainLoader = new DataLoader(train, tf, common with { BatchSize = o.BatchSize, Shuffle = true, DropLast = true, Train = augment }, rng);
         IBatchSource validSource = valid.Count == 0
@@ -121,7 +123,7 @@ internal static class TrainData
             : new DataLoaderSource(new DataLoader(valid, tf, common with { BatchSize = Math.Max(o.BatchSize, 64) }, rng));
         var bunch = new DataBunch(new DataLoaderSource(trainLoader), validSource)
         {
-            Classes = classes, Stats = stats, Channels = channels, Size = size, MultiLabel = train.MultiLabel,
+            Classes = classes, Stats = stats, Channels = channels, Size = size, MultiLabel = train.MultiLabel, Augment = transforms,
         };
         return new LoadedData(bunch, train.Count, valid.Count, name);
     }

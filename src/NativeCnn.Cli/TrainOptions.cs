@@ -1,6 +1,8 @@
-// Options of `nativecnn train` (and, through ParseInto, of `finetune`) and their parsing. Must hold:
-// every flag is known, every value parses in full and is in range, or a UsageException names the
-// flag, the value given and what is expected.
+// The data/model options of `nativecnn train`, shared through ParseInto by finetune, lr-find and
+// show-batch (each adds its own flags and declares which of these it takes): data, architecture,
+// size, channels, normalisation, the get_transforms arguments (AugmentArgs), schedule, device.
+// Must hold: every flag is declared, every value parses in full and is in range, or a UsageException
+// names the flag, the value given and what is expected.
 using System.Globalization;
 using NativeCnn.Models;
 
@@ -11,7 +13,7 @@ public sealed class TrainOptions
     public int Epochs { get; internal set; } = 5;
     public float Lr { get; internal set; } = 1e-2f;
     public int BatchSize { get; internal set; } = 64;
-    public ulong Seed { get; private set; } = 42;
+    public ulong Seed { get; internal set; } = 42;
     public bool Json { get; private set; }
     /// <summary>--data as given: null or "mnist" for the embedded set, else a folder, CSV file or IDX folder.</summary>
     public string? DataDir { get; private set; }
@@ -24,9 +26,11 @@ public sealed class TrainOptions
     /// <summary>auto, cpu, cuda, cuda:N or simulator, as given (resolved by TrainCommand).</summary>
     public string Device { get; private set; } = "auto";
     public bool Help { get; private set; }
+    /// <summary>The command these options are for (named in errors).</summary>
+    internal string Command { get; private set; } = "train";
     public string Arch { get; private set; } = "mnist_cnn";
     /// <summary>Input side in pixels; null: the images' own size for IDX, 64 for image files.</summary>
-    public int? Size { get; private set; }
+    public int? Size { get; internal set; }
     /// <summary>Input channels for image files; null: 3 (IDX data is always 1).</summary>
     public int? Channels { get; private set; }
     public bool MultiLabel { get; private set; }
@@ -39,6 +43,14 @@ public sealed class TrainOptions
     public string? Folder { get; private set; }
     public string Suffix { get; private set; } = "";
     public bool Augment { get; private set; } = true;
+    /// <summary>--no-flip, --flip-vert, --max-rotate, ... --extra-channel as given.</summary>
+    public AugmentArgs Transforms { get; } = new();
+
+    /// <summary>The training transforms: <paramref name="baseline"/> (fastai's defaults when null) with the flags
+    /// given; with --no-augment none at all (the extra channel's meaning is kept: it belongs to the data).</summary>
+    public NativeCnn.Data.Transforms.AugmentOptions TrainTransforms(NativeCnn.Data.Transforms.AugmentOptions? baseline = null) =>
+        Augment ? Transforms.Apply(baseline)
+                : NativeCnn.Data.Transforms.AugmentOptions.None with { LightingExtraChannel = Transforms.Apply(baseline).LightingExtraChannel };
     /// <summary>--norm: data (computed from the training images), imagenet, cifar or mnist; with --pretrained
     /// the default is imagenet (a torchvision body is fed the statistics it was trained with).</summary>
     public string Norm { get => _norm ?? (Pretrained is null ? "data" : "imagenet"); private set => _norm = value; }
@@ -85,9 +97,11 @@ public sealed class TrainOptions
         "                 (default: accuracy; multi-label: accuracy_thresh,fbeta)\n" +
         "  --thresh T     multi-label threshold for accuracy_thresh, fbeta and the exported model's\n" +
         "                 predictions (default: 0.5 for accuracy_thresh and the model, 0.2 for fbeta)\n" +
+        "{TRANSFORMS}\n" +
+        "Training:\n" +
         "  --epochs N     number of epochs (default 5)\n" +
         "  --lr X         peak learning rate of the one-cycle schedule (default 0.01)\n" +
-        "  --bs N         batch size (default 64)\n" +
+"  --bs N         batch size (default 64)\n" +
         "  --seed N       seed of every random draw: init, shuffling, augmentation (default 42)\n" +
         "  --limit N      use at most N training and N validation images (quick runs; IDX: the first N,\n" +
         "                 image files: N spread evenly over the set so every class keeps some)\n" +
@@ -107,25 +121,33 @@ public sealed class TrainOptions
         "  --verbose      print the model, progress every 25 steps, and stack traces on errors\n" +
         "  -h, --help     show this help";
 
-    public static string UsageText => Usage.Replace("{ARCHS}", string.Join(", ", Architectures.Names), StringComparison.Ordinal);
+    public static string UsageText => Fill(Usage);
 
-    private static readonly string[] KnownFlags =
+    /// <summary>A usage text with the architecture names and the transform flags' help filled in.</summary>
+    internal static string Fill(string usage) => usage.Replace("{ARCHS}", string.Join(", ", Architectures.Names), StringComparison.Ordinal)
+        .Replace("{TRANSFORMS}", AugmentArgs.Usage, StringComparison.Ordinal);
+
+    /// <summary>Every flag `train` takes (the data/model set the other commands draw from).</summary>
+    public static readonly string[] Flags = new[]
     {
-        "--epochs", "--lr", "--bs", "--seed", "--data", "--limit", "--device", "--json", "--verbose", "--help",
+        "--epochs", "--lr", "--bs", "--seed", "--data", "--limit", "--device", "--json", "--verbose",
         "--arch", "--size", "--channels", "--multi-label", "--thresh", "--metrics", "--out", "--valid-pct", "--folder", "--suffix", "--no-augment", "--norm", "--fp16", "--tf32", "--pretrained", "--unfreeze", "--resume",
-    };
+    }.Concat(AugmentArgs.Flags).Append("--help").ToArray();
 
-    public static TrainOptions Parse(string[] args) => ParseInto(new TrainOptions(), args, "train", null);
+    public static TrainOptions Parse(string[] args) => ParseInto(new TrainOptions(), args, "train", null, Flags);
 
     /// <summary>Parses <paramref name="args"/> into <paramref name="o"/>; <paramref name="extra"/> handles a
-    /// command's own flags (returns false for an unknown one; it may call the value reader it is given).</summary>
-    internal static TrainOptions ParseInto(TrainOptions o, string[] args, string command, Func<string, Func<string>, bool>? extra)
+    /// command's own flags (returns false for one it leaves to the shared set; it may call the reader it is
+    /// given); <paramref name="flags"/> are all the flags the command takes.</summary>
+    internal static TrainOptions ParseInto(TrainOptions o, string[] args, string command, Func<string, ArgReader, bool>? extra, IReadOnlyList<string> flags)
     {
-        var r = new ArgReader(args, command);
+        o.Command = command;
+        var r = new ArgReader(args, command, flags);
         while (r.Next())
         {
             string arg = r.Flag;
-            if (extra is not null && extra(arg, r.Value)) continue;
+            if (extra is not null && extra(arg, r)) continue;
+            if (o.Transforms.TryParse(command, arg, r)) continue;
             switch (arg)
             {
                 case "--epochs": o.Epochs = PositiveInt(command, arg, r.Value(), Limits.MaxEpochs); break;
@@ -228,9 +250,8 @@ public sealed class TrainOptions
                 case "--tf32": r.NoValue(); o.Tf32 = true; break;
                 case "--help" or "-h": o.Help = true; break;
                 default:
-                    throw new UsageException(arg.StartsWith('-')
-                        ? $"{command}: unknown option '{arg}'; expected {string.Join(", ", KnownFlags[..^1])} or {KnownFlags[^1]}"
-                        : $"{command}: unexpected argument '{arg}'; {command} takes only options (see 'nativecnn {command} --help')");
+                    throw arg.StartsWith('-') ? ArgReader.Unknown(command, arg, flags)
+                        : new UsageException($"{command}: unexpected argument '{arg}'; {command} takes only options (see 'nativecnn {command} --help')");
             }
         }
         return o;

@@ -1,5 +1,6 @@
 // A PNG grid of images with text labels under each, used by `show-batch` and by the top-losses plot of
-// ClassificationInterpretation. Labels are drawn with a built-in 3x5 pixel font, because the engine
+// ClassificationInterpretation (top_losses.png; the HTML report shows single images, RenderImage, with
+// HTML captions instead). Labels are drawn with a built-in 3x5 pixel font, because the engine
 // takes no font dependency. Must hold: pixel values are in [0, 1] (clamped), one channel draws grey,
 // three draw RGB; a label line that does not fit its cell is cut and ends with '.'; labels may hold
 // several lines ('\n'); the layout of a one-line grid at zoom 1 is the one show-batch always had.
@@ -49,6 +50,26 @@ public static class ImageGrid
             for (int l = 0; l < textLines.Length; l++)
                 DrawText(img, textLines[l], ox, oy + height * zoom + 2 + l * LineHeight, cellW);
         }
+        return img;
+    }
+
+    /// <summary>One image ((channels, height, width) in <paramref name="pixels"/>, values in [0, 1]; 1 channel grey,
+    /// 3 RGB) at its own size, with no label or border.</summary>
+    public static Image<Rgb24> RenderImage(ReadOnlySpan<float> pixels, int channels, int height, int width)
+    {
+        if (channels != 1 && channels != 3) throw new NativeCnnException($"ImageGrid: images must have 1 or 3 channels, got {channels}");
+        Check.Positive(height, "ImageGrid: height");
+        Check.Positive(width, "ImageGrid: width");
+        int plane = height * width;
+        if (pixels.Length < channels * plane)
+            throw new NativeCnnException($"ImageGrid: an image of {channels}x{height}x{width} needs {channels * plane} values, got {pixels.Length}");
+        var img = new Image<Rgb24>(width, height);
+        for (int y = 0; y < height; y++)
+            for (int x = 0; x < width; x++)
+            {
+                int p = y * width + x;
+                img[x, y] = channels == 1 ? Grey(Byte(pixels[p])) : new Rgb24(Byte(pixels[p]), Byte(pixels[p + plane]), Byte(pixels[p + 2 * plane]));
+            }
         return img;
     }
 

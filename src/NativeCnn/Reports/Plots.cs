@@ -50,7 +50,7 @@ public static class Plots
         ArgumentNullException.ThrowIfNull(epochEnds);
         if (epochEnds.Count != validLosses.Count)
             throw new NativeCnnException($"Plots.Losses: {validLosses.Count} valid losses but {epochEnds.Count} epoch ends");
-        var plot = new SvgPlot("Losses", "batches processed", "loss");
+        var plot = new SvgPlot("Losses", "batches processed", "loss") { IntegerX = true };
         var x = Enumerable.Range(1, batchLosses.Count).Select(i => (double)i).ToArray();
         plot.Add("train", x, batchLosses, SvgPlot.Palette[0], opacity: 0.35);
         plot.Add("train (smoothed)", x, Smooth(batchLosses), SvgPlot.Palette[0]);
@@ -66,7 +66,7 @@ public static class Plots
     {
         ArgumentNullException.ThrowIfNull(names);
         ArgumentNullException.ThrowIfNull(valuesPerEpoch);
-        var plot = new SvgPlot("Metrics", "epoch", "value");
+        var plot = new SvgPlot("Metrics", "epoch", "value") { IntegerX = true };
         var epochs = Enumerable.Range(0, valuesPerEpoch.Count).Select(e => (double)e).ToArray();
         for (int m = 0; m < names.Count; m++)
         {
@@ -82,11 +82,11 @@ public static class Plots
 
     /// <summary>The learning rate (of parameter group 0) at each training batch.</summary>
     public static SvgPlot LrSchedule(IReadOnlyList<double> lrs) =>
-        new SvgPlot("Learning rate", "batches processed", "lr").Add("lr", Steps(lrs.Count), lrs);
+        new SvgPlot("Learning rate", "batches processed", "lr") { IntegerX = true }.Add("lr", Steps(lrs.Count), lrs);
 
     /// <summary>The momentum (beta1 for Adam) at each training batch.</summary>
     public static SvgPlot MomentumSchedule(IReadOnlyList<double> moms) =>
-        new SvgPlot("Momentum", "batches processed", "momentum").Add("momentum", Steps(moms.Count), moms, SvgPlot.Palette[1]);
+        new SvgPlot("Momentum", "batches processed", "momentum") { IntegerX = true }.Add("momentum", Steps(moms.Count), moms, SvgPlot.Palette[1]);
 
     private static double[] Steps(int n) => Enumerable.Range(1, n).Select(i => (double)i).ToArray();
 

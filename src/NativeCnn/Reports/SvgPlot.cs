@@ -2,8 +2,10 @@
 // log axis), several named series (lines and/or point markers), labelled marker points, and a legend.
 // No packages: the output is plain SVG 1.1 text. Must hold: Map(x, y) is the one data-to-pixel mapping
 // used for every element (so a point at a tick's value lands on that tick); non-finite values (and
-// values <= 0 on a log axis) are skipped and split a line; numbers are written in the invariant
-// culture; text is XML-escaped; an empty plot still renders its frame.
+// values <= 0 on a log axis) are skipped and split a line, and a NaN/infinite y is marked by a cross
+// on the frame at its x and counted in a note; ranges come from AxisRange (one point or a flat series
+// gets a range around it); numbers are written in the invariant culture; text is XML-escaped; an
+// empty plot still renders its frame.
 using System.Globalization;
 using System.Security;
 using System.Text;
@@ -81,8 +83,12 @@ public sealed class SvgPlot
     private bool Usable(double v, bool log) => double.IsFinite(v) && (!log || v > 0);
 
     private (double Min, double Max) _xAxis, _yAxis;
+    private double _xStep, _yStep;
 
-    private (double Min, double Max) Range(bool x)
+    /// <summary>A whole-number x axis (epochs, batches): integer ticks, and one value centred half a unit from each edge.</summary>
+    public bool IntegerX { get; set; }
+
+    private (double Min, double Max, double Step) Range(bool x)
     {
         bool log = x ? LogX : LogY;
         var fixedRange = x ? XRange : YRange;
@@ -90,28 +96,30 @@ public sealed class SvgPlot
         {
             if (!(b > a) || !Usable(a, log) || !Usable(b, log))
                 throw new NativeCnnException($"SvgPlot: the {(x ? "x" : "y")} range ({a}, {b}) must be finite with max > min{(log ? " and min > 0 on a log axis" : "")}");
-            return (a, b);
+            return (a, b, log ? 0 : AxisRange.NiceStep(b - a));
         }
-        var values = _series.SelectMany(s => x ? s.X : s.Y).Concat(_markers.Select(m => x ? m.X : m.Y)).Where(v => Usable(v, log)).ToList();
-        if (values.Count == 0) return log ? (1, 10) : (0, 1);
-        double lo = values.Min(), hi = values.Max();
+        var values = _series.SelectMany(s => x ? s.X : s.Y).Concat(_markers.Select(m => x ? m.X : m.Y)).Where(v => Usable(v, log));
         if (log)
         {
-            double l = Math.Floor(Math.Log10(lo) + 1e-9), h = Math.Ceiling(Math.Log10(hi) - 1e-9);
+            var list = values.ToList();
+            if (list.Count == 0) return (1, 10, 0);
+            double l = Math.Floor(Math.Log10(list.Min()) + 1e-9), h = Math.Ceiling(Math.Log10(list.Max()) - 1e-9);
             if (h <= l) h = l + 1;
-            return (Math.Pow(10, l), Math.Pow(10, h));
+            return (Math.Pow(10, l), Math.Pow(10, h), 0);
         }
-        if (hi == lo) { double d = lo == 0 ? 1 : Math.Abs(lo) * 0.1; lo -= d; hi += d; }
-        double step = NiceStep(hi - lo);
-        return (Math.Floor(lo / step + 1e-9) * step, Math.Ceiling(hi / step - 1e-9) * step);
+        var r = AxisRange.For(values, integer: x && IntegerX);
+        return (r.Min, r.Max, r.Step);
     }
 
-    /// <summary>A step of 1, 2 or 5 times a power of ten giving about 5 intervals over <paramref name="span"/>.</summary>
-    public static double NiceStep(double span)
+    private void ComputeAxes()
     {
-        double raw = span / 5, mag = Math.Pow(10, Math.Floor(Math.Log10(raw))), f = raw / mag;
-        return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * mag;
+        var (x0, x1, xs) = Range(true);
+        var (y0, y1, ys) = Range(false);
+        (_xAxis, _xStep, _yAxis, _yStep) = ((x0, x1), xs, (y0, y1), ys);
     }
+
+    /// <summary>A step of 1, 2 or 5 times a power of ten giving about 5 intervals over <paramref name="span"/> (<see cref="AxisRange.NiceStep"/>).</summary>
+    public static double NiceStep(double span) => AxisRange.NiceStep(span);
 
     private static double Frac(double v, (double Min, double Max) r, bool log) =>
         log ? (Math.Log10(v) - Math.Log10(r.Min)) / (Math.Log10(r.Max) - Math.Log10(r.Min)) : (v - r.Min) / (r.Max - r.Min);
@@ -119,15 +127,14 @@ public sealed class SvgPlot
     /// <summary>Pixel coordinates of the data point (x, y) in the rendered SVG.</summary>
     public (double X, double Y) Map(double x, double y)
     {
-        _xAxis = Range(true);
-        _yAxis = Range(false);
+        ComputeAxes();
         return MapIn(x, y);
     }
 
     private (double X, double Y) MapIn(double x, double y) =>
         (Left + Frac(x, _xAxis, LogX) * AreaWidth, Top + (1 - Frac(y, _yAxis, LogY)) * AreaHeight);
 
-    private IEnumerable<double> Ticks((double Min, double Max) r, bool log)
+    private static IEnumerable<double> Ticks((double Min, double Max) r, double step, bool log)
     {
         if (log)
         {
@@ -136,12 +143,7 @@ public sealed class SvgPlot
             for (int e = lo; e <= hi; e += every) yield return Math.Pow(10, e);
             yield break;
         }
-        double step = NiceStep(r.Max - r.Min);
-        for (double k = Math.Ceiling(r.Min / step - 1e-9); k * step <= r.Max + step * 1e-9; k++)
-        {
-            double v = k * step;
-            yield return Math.Abs(v) < step * 1e-9 ? 0 : v;
-        }
+        foreach (var v in new AxisRange(r.Min, r.Max, step).Ticks()) yield return v;
     }
 
     /// <summary>A tick label: short, invariant culture; powers of ten on a log axis as 1e-3.</summary>
@@ -162,8 +164,7 @@ public sealed class SvgPlot
     /// <summary>The plot as an SVG document (no XML declaration, so it can be inlined in HTML).</summary>
     public string ToSvg()
     {
-        _xAxis = Range(true);
-        _yAxis = Range(false);
+        ComputeAxes();
         var sb = new StringBuilder();
         sb.Append($"<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"plot\" width=\"{Width}\" height=\"{Height}\" viewBox=\"0 0 {Width} {Height}\" font-family=\"sans-serif\" font-size=\"11\">\n");
         sb.Append($"<rect class=\"background\" x=\"0\" y=\"0\" width=\"{Width}\" height=\"{Height}\" fill=\"white\"/>\n");
@@ -181,6 +182,7 @@ public sealed class SvgPlot
             sb.Append($"<circle class=\"marker\" data-label=\"{Esc(m.Label)}\" cx=\"{N(px)}\" cy=\"{N(py)}\" r=\"6\" fill=\"none\" stroke=\"{m.Color}\" stroke-width=\"2\"/>\n");
         }
         AppendLegend(sb);
+        AppendNonFiniteNote(sb);
         sb.Append("</svg>\n");
         return sb.ToString();
     }
@@ -190,7 +192,7 @@ public sealed class SvgPlot
         bool log = x ? LogX : LogY;
         var r = x ? _xAxis : _yAxis;
         sb.Append($"<g class=\"{(x ? "x" : "y")}-ticks\">\n");
-        foreach (var v in Ticks(r, log))
+        foreach (var v in Ticks(r, x ? _xStep : _yStep, log))
         {
             var (px, py) = x ? MapIn(v, Usable(_yAxis.Min, LogY) ? _yAxis.Min : 1) : MapIn(_xAxis.Min, v);
             string label = Esc(FormatTick(v, log)), value = v.ToString("R", CultureInfo.InvariantCulture);
@@ -237,7 +239,26 @@ public sealed class SvgPlot
                     var (px, py) = MapIn(s.X[i], s.Y[i]);
                     AppendPoint(sb, $"{N(px)},{N(py)}", s.Color);
                 }
+        // A NaN or infinite y is not drawn on the axis; a small cross on the frame (top for NaN and +inf,
+        // bottom for -inf) shows where it was.
+        for (int i = 0; i < s.X.Length; i++)
+        {
+            if (double.IsFinite(s.Y[i]) || !Usable(s.X[i], LogX)) continue;
+            double px = MapIn(s.X[i], _yAxis.Min).X, py = double.IsNegativeInfinity(s.Y[i]) ? Top + AreaHeight : Top;
+            string what = double.IsNaN(s.Y[i]) ? "NaN" : s.Y[i] > 0 ? "+inf" : "-inf";
+            sb.Append($"<path class=\"non-finite\" data-x=\"{s.X[i].ToString("R", CultureInfo.InvariantCulture)}\" d=\"M{N(px - 4)},{N(py - 4)}L{N(px + 4)},{N(py + 4)}M{N(px - 4)},{N(py + 4)}L{N(px + 4)},{N(py - 4)}\" stroke=\"{s.Color}\" stroke-width=\"2\"><title>{Esc(s.Name)}: {what} at x = {Esc(FormatTick(s.X[i], false))}</title></path>\n");
+        }
         sb.Append("</g>\n");
+    }
+
+    /// <summary>How many points of all series are not drawn because x or y is NaN or infinite.</summary>
+    public int NonFiniteCount => _series.Sum(s => s.X.Zip(s.Y).Count(p => !double.IsFinite(p.First) || !double.IsFinite(p.Second)));
+
+    private void AppendNonFiniteNote(StringBuilder sb)
+    {
+        int n = NonFiniteCount;
+        if (n == 0) return;
+        sb.Append($"<text class=\"non-finite-note\" x=\"{Width - Right}\" y=\"{Height - 8}\" text-anchor=\"end\" font-size=\"10\" fill=\"#d62728\">{n} NaN/infinite value{(n == 1 ? "" : "s")} not drawn (\u00d7 on the frame)</text>\n");
     }
 
     private static void AppendPoint(StringBuilder sb, string xy, string color)

@@ -50,6 +50,9 @@ public sealed class DataBunch
     public (int H, int W) Size { get; init; }
     /// <summary>Targets are multi-hot float vectors (BCE-with-logits) rather than class indices.</summary>
     public bool MultiLabel { get; init; }
+    /// <summary>The training transforms (fastai get_transforms' arguments, and what a 2nd/4th channel means);
+    /// null when unknown or not image files. Recorded in the export bundle so fine-tuning feeds the same.</summary>
+    public NativeCnn.Data.Transforms.AugmentOptions? Augment { get; init; }
 
     /// <summary>Wraps two MNIST-style <see cref="BatchIterator"/>s; set the recorded settings with <see cref="ImageDataBunch.FromIdx(ImageDataset, ImageDataset, ImageDataOptions?)"/> instead when the model will be exported.</summary>
     public static DataBunch From(BatchIterator train, BatchIterator valid) => new(new BatchIteratorSource(train), new BatchIteratorSource(valid));

@@ -1,6 +1,7 @@
 // The inference bundle: everything needed to rebuild a trained model and feed it correctly, in one
 // folder: model.safetensors (the state dict under PyTorch names, loadable by safetensors.torch, with
-// the settings below in its "__metadata__") and model.json (the same settings, readable; never read
+// the settings below in its "__metadata__", strings as the format requires) and model.json (the same
+// settings under the same keys as nested JSON values, plus every tensor's shape; readable, never read
 // back). Settings: architecture name and arguments (Models.Architectures), classes, normalisation
 // statistics, input channels and size, how images reach the size, multi-label flag and threshold.
 // Any Module exports: a model the registry did not build is recorded as architecture "custom" with its
@@ -13,6 +14,7 @@
 // a weight that is NaN or infinite is never written to a bundle nor loaded from one (it would predict NaN).
 using System.Globalization;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using NativeCnn.Data;
 using NativeCnn.Data.Transforms;
 using NativeCnn.IO;
@@ -44,6 +46,9 @@ public sealed record BundleInfo
     public ResizeMethod Resize { get; init; } = ResizeMethod.Crop;
     /// <summary>What fills the third channel when a 2-channel image feeds a 3-channel model.</summary>
     public TwoChannelFill TwoChannelFill { get; init; } = TwoChannelFill.Zeros;
+    /// <summary>The training transforms and the meaning of a 2nd/4th channel (alpha or data), for fine-tuning
+    /// with the same; null when not recorded (metadata "augment", "input.extra_channel": AugmentMetadata).</summary>
+    public AugmentOptions? Augment { get; init; }
 
     /// <summary>The metadata key marking a bundle and its format version.</summary>
     public const string FormatKey = "nativecnn.bundle", FormatVersion = "1";
@@ -77,6 +82,7 @@ public sealed record BundleInfo
         d["input.two_channel_fill"] = TwoChannelFill.ToString().ToLowerInvariant();
         d["multi_label"] = MultiLabel ? "true" : "false";
         d["threshold"] = Checkpoint.Num(Threshold);
+        AugmentMetadata.Write(Augment, d);
         return d;
     }
 
@@ -118,6 +124,7 @@ public sealed record BundleInfo
             Threshold = float.TryParse(Get("threshold"), NumberStyles.Float, CultureInfo.InvariantCulture, out var t) && t > 0 && t < 1 ? t : throw Bad("threshold", "a number in (0, 1)"),
             Resize = Enum.TryParse<ResizeMethod>(Get("input.resize"), ignoreCase: true, out var rm) ? rm : throw Bad("input.resize", "squish, crop or pad"),
             TwoChannelFill = Enum.TryParse<TwoChannelFill>(Get("input.two_channel_fill"), ignoreCase: true, out var f) ? f : throw Bad("input.two_channel_fill", "zeros or mean"),
+            Augment = AugmentMetadata.Read(d, source),
         };
         info.Validate(source);
         return info;
@@ -164,7 +171,7 @@ public static class ExportBundle
         var info = new BundleInfo
         {
             Arch = spec.Name, Args = spec.Args, Classes = d.Classes!.ToArray(), Stats = d.Stats!, Channels = d.Channels, Size = d.Size,
-            MultiLabel = d.MultiLabel, Threshold = threshold,
+            MultiLabel = d.MultiLabel, Threshold = threshold, Augment = d.Augment,
         };
         info.Validate("export");
         return info;
@@ -221,11 +228,48 @@ public static class ExportBundle
         var meta = info.ToMetadata();
         var bytes = SafeTensors.Serialize(state, meta);
         AtomicFile.Write(weights, s => s.Write(bytes));
-        // The readable copy also lists every tensor's shape, so a reader sees the architecture's layout.
-        var shown = new SortedDictionary<string, string>(meta, StringComparer.Ordinal);
-        foreach (var (name, t) in state) shown["tensor." + name] = Shape.Format(t.ShapeArray);
-        var readable = JsonSerializer.SerializeToUtf8Bytes(shown, new JsonSerializerOptions { WriteIndented = true });
+        var readable = ReadableSettings(meta, state.ToDictionary(kv => kv.Key, kv => kv.Value.ShapeArray));
         AtomicFile.Write(settings, s => s.Write(readable));
+    }
+
+    /// <summary>model.json: the metadata under the same keys, each value as the JSON it holds (arch.args an
+    /// object, classes a list, norm.mean/std lists of numbers, flags true/false, counts and the threshold
+    /// numbers; anything else a string), and "tensors": every tensor's shape as a list, so a reader sees
+    /// the architecture's layout. Indented with lists of scalars on one line (ReadableJson), keys in ordinal
+    /// order; nothing reads it back.</summary>
+    public static byte[] ReadableSettings(IReadOnlyDictionary<string, string> meta, IReadOnlyDictionary<string, int[]> shapes)
+    {
+        ArgumentNullException.ThrowIfNull(meta);
+        ArgumentNullException.ThrowIfNull(shapes);
+        var root = new JsonObject();
+        foreach (var (key, value) in meta.OrderBy(kv => kv.Key, StringComparer.Ordinal)) root[key] = ReadableValue(key, value);
+        var tensors = new JsonObject();
+        foreach (var (name, shape) in shapes.OrderBy(kv => kv.Key, StringComparer.Ordinal)) tensors[name] = new JsonArray(shape.Select(d => (JsonNode)d).ToArray());
+        root["tensors"] = tensors;
+        return System.Text.Encoding.UTF8.GetBytes(ReadableJson.Write(root));
+    }
+
+    private static readonly System.Text.RegularExpressions.Regex JsonNumber = new(@"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$");
+
+    // A metadata string as the JSON value it stands for; left a string when it is none of those forms.
+    private static JsonNode? ReadableValue(string key, string value)
+    {
+        if (key == BundleInfo.FormatKey) return value;
+        if (value is "true" or "false") return value == "true";
+        if (value.StartsWith('{') || value.StartsWith('['))
+        {
+            try { return JsonNode.Parse(value); }
+            catch (JsonException) { return value; }
+        }
+        if (key is "norm.mean" or "norm.std")
+        {
+            var parts = value.Split(',');
+            if (parts.All(p => double.TryParse(p, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && double.IsFinite(d)))
+                return new JsonArray(parts.Select(p => (JsonNode)double.Parse(p, NumberStyles.Float, CultureInfo.InvariantCulture)).ToArray());
+            return value;
+        }
+        if (JsonNumber.IsMatch(value)) return JsonNode.Parse(value);   // the literal as written (e.g. "0.5", "3")
+        return value;
     }
 
     /// <summary>Makes a bundle from a checkpoint that records the bundle settings (Checkpoint.Save adds them

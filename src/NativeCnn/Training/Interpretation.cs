@@ -230,38 +230,68 @@ public sealed class ClassificationInterpretation
         if (missing.Count > 0)
             throw new NativeCnnException($"Interpretation.PlotTopLosses: the input images of items {string.Join(", ", missing.Take(5))} were not kept " +
                                          $"({_images.Count} kept); make the interpretation with keepImages >= {k}");
-        var (ch, h, w) = ImageShape;
-        if (ch is < 1 or > 4) throw new NativeCnnException($"Interpretation.PlotTopLosses: images have {ch} channels; expected 1 to 4");
-        if (Stats is not null && Stats.Channels != ch)
-            throw new NativeCnnException($"Interpretation.PlotTopLosses: the statistics have {Stats.Channels} channels but the images {ch}");
-        // What a person can see: grey (1) or RGB (3) as they are; with 2 or 4 channels the first 1 or 3 as
-        // grey/RGB and the extra channel beside them as its own grey tile (so each picture is 2w wide).
-        int shown = ch >= 3 ? 3 : 1, tileW = ch is 2 or 4 ? 2 * w : w, plane = h * w, tile = h * tileW;
+        var (shown, h, tileW) = ShownShape();
+        int tile = h * tileW;
         var pixels = new float[top.Count * shown * tile];
         var labels = new string[top.Count];
         for (int n = 0; n < top.Count; n++)
         {
             var (loss, item) = top[n];
-            var src = _images[item];
-            for (int c = 0; c < ch; c++)
-            {
-                float m = Stats?.Mean[c] ?? 0f, s = Stats?.Std[c] ?? 1f;
-                bool extra = c == shown;   // the 2nd of 2, or the 4th of 4
-                for (int y = 0; y < h; y++)
-                    for (int x = 0; x < w; x++)
-                    {
-                        float v = src[c * plane + y * w + x] * s + m;
-                        if (!extra) pixels[(n * shown + c) * tile + y * tileW + x] = v;
-                        else for (int o = 0; o < shown; o++) pixels[(n * shown + o) * tile + y * tileW + w + x] = v;
-                    }
-            }
+            ShownPixels(item, pixels.AsSpan(n * shown * tile, shown * tile));
             labels[n] = FormattableString.Invariant($"{Classes[Predicted[item]]}/{Classes[Actual[item]]}\n{loss:F2}/{Prob(item, Actual[item]):F2}");
         }
+        var w = ImageShape.W;
         int nc = cols ?? (int)Math.Ceiling(Math.Sqrt(top.Count));
         int rows = (top.Count + nc - 1) / nc;
         // Magnify small images so the two label lines (about 10 characters of 8 pixels) fit under each.
         int z = zoom > 0 ? zoom : Math.Max(1, (int)Math.Ceiling(96.0 / w));
         return ImageGrid.Render(pixels, shown, h, tileW, labels, rows, nc, z);
+    }
+
+    /// <summary>The kept input image of <paramref name="item"/> as a person sees it (de-normalised; grey or RGB, a 2nd or
+    /// 4th channel as a grey tile beside it), at its own size; no label (the HTML report writes captions as text).</summary>
+    /// <exception cref="ArgumentException">The item's image was not kept.</exception>
+    public Image<Rgb24> ImageView(int item)
+    {
+        CheckItem(item, "ImageView");
+        if (!_images.ContainsKey(item))
+            throw new NativeCnnException($"Interpretation.ImageView: the input image of item {item} was not kept ({_images.Count} kept); make the interpretation with a larger keepImages");
+        var (shown, h, tileW) = ShownShape();
+        var pixels = new float[shown * h * tileW];
+        ShownPixels(item, pixels);
+        return ImageGrid.RenderImage(pixels, shown, h, tileW);
+    }
+
+    // What a person can see: grey (1) or RGB (3) as they are; with 2 or 4 channels the first 1 or 3 as
+    // grey/RGB and the extra channel beside them as its own grey tile (so each picture is 2w wide).
+    private (int Shown, int H, int TileW) ShownShape()
+    {
+        var (ch, h, w) = ImageShape;
+        if (ch is < 1 or > 4) throw new NativeCnnException($"Interpretation: images have {ch} channels; expected 1 to 4");
+        if (Stats is not null && Stats.Channels != ch)
+            throw new NativeCnnException($"Interpretation: the statistics have {Stats.Channels} channels but the images {ch}");
+        return (ch >= 3 ? 3 : 1, h, ch is 2 or 4 ? 2 * w : w);
+    }
+
+    // The de-normalised picture of a kept item into dst ((shown, h, tileW) planes).
+    private void ShownPixels(int item, Span<float> dst)
+    {
+        var (ch, h, w) = ImageShape;
+        var (shown, _, tileW) = ShownShape();
+        int plane = h * w, tile = h * tileW;
+        var src = _images[item];
+        for (int c = 0; c < ch; c++)
+        {
+            float m = Stats?.Mean[c] ?? 0f, s = Stats?.Std[c] ?? 1f;
+            bool extra = c == shown;   // the 2nd of 2, or the 4th of 4
+            for (int y = 0; y < h; y++)
+                for (int x = 0; x < w; x++)
+                {
+                    float v = src[c * plane + y * w + x] * s + m;
+                    if (!extra) dst[c * tile + y * tileW + x] = v;
+                    else for (int o = 0; o < shown; o++) dst[o * tile + y * tileW + w + x] = v;
+                }
+        }
     }
 
     /// <summary><see cref="PlotTopLosses"/> written as a PNG file.</summary>

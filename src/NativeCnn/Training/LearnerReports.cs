@@ -19,22 +19,26 @@ public static class LearnerReports
     }
 
     /// <summary>The interpretation as a report section: the confusion matrix, the most confused pairs, the
-    /// <paramref name="topLosses"/> largest losses and, where their images were kept, their grid.</summary>
+    /// <paramref name="topLosses"/> largest losses and, where their images were kept, each image as a PNG.</summary>
     public static InterpretationSection ToSection(this ClassificationInterpretation interp, int topLosses = 9)
     {
         ArgumentNullException.ThrowIfNull(interp);
         var top = interp.TopLosses(Math.Min(topLosses, interp.Count));
         var rows = top.Select(t => new TopLossRow(t.Index, interp.Classes[interp.Actual[t.Index]], interp.Classes[interp.Predicted[t.Index]],
                                                   t.Loss, interp.Prob(t.Index, interp.Actual[t.Index]))).ToArray();
-        byte[]? png = null;
+        List<byte[]>? images = null;
         if (top.Count > 0 && top.All(t => interp.ImageOf(t.Index) is not null))
         {
-            using var img = interp.PlotTopLosses(top.Count);
-            using var ms = new MemoryStream();
-            img.SaveAsPng(ms);
-            png = ms.ToArray();
+            images = new List<byte[]>(top.Count);
+            foreach (var t in top)
+            {
+                using var img = interp.ImageView(t.Index);
+                using var ms = new MemoryStream();
+                img.SaveAsPng(ms);
+                images.Add(ms.ToArray());
+            }
         }
-        return new InterpretationSection(interp.Count, interp.ClassCount, interp.PlotConfusionMatrix(), interp.MostConfused(), rows, png);
+        return new InterpretationSection(interp.Count, interp.ClassCount, interp.PlotConfusionMatrix(), interp.MostConfused(), rows, images);
     }
 
     /// <summary>Writes the HTML report of <paramref name="learn"/>'s last fit (HtmlReport) to <paramref name="path"/>.</summary>

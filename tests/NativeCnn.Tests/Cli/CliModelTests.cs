@@ -238,7 +238,7 @@ public class CliModelTests
     [InlineData(new[] { "predict", "--model", "m" }, new[] { "at least one image" })]
     [InlineData(new[] { "predict", "--model", "m", "--frob", "a.png" }, new[] { "unknown option '--frob'" })]
     [InlineData(new[] { "export", "--checkpoint", "c" }, new[] { "--out DIR are both required" })]
-    [InlineData(new[] { "export", "--what" }, new[] { "unexpected argument '--what'" })]
+    [InlineData(new[] { "export", "--what" }, new[] { "unknown option '--what'" })]
     [InlineData(new[] { "finetune", "--model", "m", "--data", "d", "--out", "o", "--arch", "mnist_cnn" }, new[] { "--arch cannot be changed" })]
     [InlineData(new[] { "finetune", "--data", "d", "--out", "o" }, new[] { "--model DIR is required" })]
     [InlineData(new[] { "finetune", "--model", "m", "--data", "d" }, new[] { "--out DIR is required" })]

@@ -21,6 +21,7 @@ public class CliTf32Tests
         Assert.Contains("--tf32 takes no value", err);
         Assert.Contains("--tf32", TrainOptions.UsageText);
         Assert.Contains("--tf32", LrFindOptions.Usage);
+        Assert.True(LrFindOptions.Parse(new[] { "--tf32" }).Data.Tf32);
         Assert.Contains("--tf32", BenchCommand.Usage);
     }
 

@@ -29,6 +29,8 @@ public class GemmTests
     {
         (1, 1, 1), (1, 33, 17), (17, 1, 65), (3, 17, 31), (31, 33, 3), (33, 65, 17), (65, 31, 129),
         (129, 3, 33), (8, 32, 256), (9, 33, 257), (16, 64, 513), (17, 530, 20),
+        // k = 1 and 2 (no whole 8-step transpose), whole 6/8-row panels, a 9-column edge panel
+        (12, 48, 1), (7, 70, 2), (24, 96, 8), (6, 16, 9), (48, 9, 40),
     };
 
     [Theory]
@@ -83,6 +85,40 @@ public class GemmTests
         Case.Run(kernel, false, false, 161, 203, 131, alpha: 1f, beta: 0f);
         Case.Run(kernel, true, true, 161, 203, 131, alpha: 0.5f, beta: 2f);
         Case.Run(kernel, false, true, 37, 61, 150, alpha: 1f, beta: 0f, batch: 13);
+    }
+
+    [Theory]
+    [MemberData(nameof(Kernels))]
+    public void SmallOutputsSplitTheirDepthAcrossThreads(string kernelName)
+    {
+        var kernel = Kind(kernelName);
+        // A first conv layer's weight gradient, scaled: 20 x 9 outputs over a long depth is one block
+        // in m and n, so two threads share the depth and sum their parts.
+        int saved = CpuGemm.MaxThreads;
+        CpuGemm.MaxThreads = Math.Max(2, saved);
+        try
+        {
+            Assert.True(2.0 * 20 * 9 * 24001 > CpuGemm.ParallelFlops);
+            Assert.True(CpuGemm.DepthParts(20, 9, 24001, 2) > 1);
+            Case.Run(kernel, false, true, 20, 9, 24001, alpha: 1f, beta: 0f);
+            Case.Run(kernel, true, false, 20, 9, 24001, alpha: -0.5f, beta: 1.5f, pad: 3, offset: 5);
+            Case.Run(kernel, false, false, 9, 20, 24001, alpha: 2f, beta: 0f);
+        }
+        finally { CpuGemm.MaxThreads = saved; }
+        // Too many outputs to keep a copy per part, or too little depth to share: no split.
+        Assert.Equal(1, CpuGemm.DepthParts(512, 512, 24001, 2));
+        Assert.Equal(1, CpuGemm.DepthParts(20, 9, 300, 2));
+    }
+
+    [Fact]
+    public void ParallelSplitGivesEachThreadSeveralBlocks()
+    {
+        // mnist_cnn's conv3 forward (128 x 3136 x 576): 16 row panels of 8, 98 column panels of 32,
+        // 7 column blocks of at most 512 columns; two threads get at least 4 blocks each.
+        var (mItems, nItems) = CpuGemm.Split(128, 3136, 576, 1, 16, 98, 7, 2);
+        Assert.True(mItems * nItems >= CpuGemm.ItemsPerThread * 2, $"{mItems} x {nItems} blocks");
+        // One tile has nothing to split.
+        Assert.Equal((1, 1), CpuGemm.Split(8, 8, 8, 1, 1, 1, 1, 2));
     }
 
     [Fact]

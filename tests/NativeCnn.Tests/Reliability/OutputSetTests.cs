@@ -156,7 +156,9 @@ public class OutputSetTests
         var outDir = Path.Combine(dir.Path, "run");
         var (code, _, err) = Run([.. Tiny(data, 1), "--channels", "4", "--out", outDir]);
         Assert.True(code == 0, err);
-        Assert.Contains("alt=\"top losses\"", File.ReadAllText(Path.Combine(outDir, "report.html")));
+        string report = File.ReadAllText(Path.Combine(outDir, "report.html"));
+        Assert.Contains("<figure class=\"top-loss\"", report);   // the top losses' images, shown (4 channels: RGB and alpha tiles)
+        Assert.Contains("<img alt=\"item ", report);
         AssertOneSet(outDir);
         (code, var output, err) = Run("predict", "--model", outDir, "--device", "cpu", Path.Combine(data, "dark", "dark0.png"));
         Assert.True(code == 0, err);

@@ -1,6 +1,7 @@
 // The HTML report parsed as XML: the caller's summary (escaped), the epoch table with the Recorder's
-// numbers, the inline SVG plots, the lr finder, the confusion matrix and the top-losses PNG as a data
-// URI; written whole through a temporary file that does not stay behind.
+// numbers, the inline SVG plots, the lr finder, the confusion matrix and the top losses as figures (each
+// image a PNG data URI, its caption HTML text), or a table when the images were not kept; written whole
+// through a temporary file that does not stay behind. (The layout in a browser: ReportBrowserTests.)
 using System.Globalization;
 using System.Xml;
 using System.Xml.Linq;
@@ -90,19 +91,46 @@ public class HtmlReportTests
             Assert.Equal(cm[int.Parse(c.Attribute("data-row")!.Value), int.Parse(c.Attribute("data-col")!.Value)].ToString(CultureInfo.InvariantCulture), c.Attribute("data-value")!.Value);
         Assert.Equal(2, svgs[4].Elements(Svg + "circle").Count(c => (string?)c.Attribute("class") == "marker"));
 
-        var top = tables.Single(t => (string?)t.Attribute("class") == "top-losses").Elements("tr").Skip(1).ToList();
+        // The top losses: one figure per item, its image (the item's picture as PNG) and its caption as text,
+        // fastai's prediction/actual and loss/probability of the actual class.
+        Assert.DoesNotContain(tables, t => (string?)t.Attribute("class") == "top-losses");
+        var figures = body.Descendants("figure").Where(f => (string?)f.Attribute("class") == "top-loss").ToList();
         var want = interp.TopLosses(4);
-        Assert.Equal(want.Select(t => t.Index.ToString(CultureInfo.InvariantCulture)), top.Select(t => t.Element("td")!.Value));
-        Assert.Equal(want.Select(t => t.Loss.ToString("F6", CultureInfo.InvariantCulture)), top.Select(t => t.Elements("td").ElementAt(3).Value));
-
-        var img = body.Elements("img").Single();
-        string src = img.Attribute("src")!.Value;
-        Assert.StartsWith("data:image/png;base64,", src);
-        using var png = Image.Load<Rgb24>(Convert.FromBase64String(src["data:image/png;base64,".Length..]));
-        using var direct = interp.PlotTopLosses(4);
-        Assert.Equal((direct.Width, direct.Height), (png.Width, png.Height));
-        Assert.Equal(direct[ImageGrid.Gap + 3, ImageGrid.Gap + 3], png[ImageGrid.Gap + 3, ImageGrid.Gap + 3]);
+        Assert.Equal(want.Select(t => t.Index.ToString(CultureInfo.InvariantCulture)), figures.Select(f => f.Attribute("data-index")!.Value));
+        for (int i = 0; i < want.Count; i++)
+        {
+            int item = want[i].Index, actual = interp.Actual[item];
+            var caption = figures[i].Element("figcaption")!;
+            string Span(string cls) => caption.Descendants("span").Single(x => (string?)x.Attribute("class") == cls).Value;
+            Assert.Equal(interp.Classes[interp.Predicted[item]], Span("predicted"));
+            Assert.Equal(interp.Classes[actual], Span("actual"));
+            Assert.Equal(want[i].Loss.ToString("F2", CultureInfo.InvariantCulture), Span("loss"));
+            Assert.Equal(interp.Prob(item, actual).ToString("F2", CultureInfo.InvariantCulture), Span("probability"));
+            string src = figures[i].Element("img")!.Attribute("src")!.Value;
+            Assert.StartsWith("data:image/png;base64,", src);
+            using var png = Image.Load<Rgb24>(Convert.FromBase64String(src["data:image/png;base64,".Length..]));
+            using var direct = interp.ImageView(item);
+            Assert.Equal((2, 2), (png.Width, png.Height));
+            for (int y = 0; y < 2; y++) for (int x = 0; x < 2; x++) Assert.Equal(direct[x, y], png[x, y]);
+            // the picture is the de-normalised input (stats 0.5 / 0.5), clamped to [0, 1]
+            float v = Math.Clamp(interp.ImageOf(item)![1] * 0.5f + 0.5f, 0f, 1f);
+            Assert.Equal((byte)Math.Round(v * 255f), png[1, 0].R);
+        }
         Assert.DoesNotContain("<script", File.ReadAllText(path));
+    }
+
+    [Fact]
+    public void TopLossesWithoutTheirImagesAreATable()
+    {
+        var learn = Trained();
+        var interp = ClassificationInterpretation.FromLearner(learn, keepImages: 0);
+        var body = Parse(HtmlReport.Build(learn.Recorder.ToSeries(), interp.ToSection(3))).Root!.Element("body")!;
+        Assert.Empty(body.Descendants("figure"));
+        var rows = body.Elements("table").Single(t => (string?)t.Attribute("class") == "top-losses").Elements("tr").Skip(1).ToList();
+        var want = interp.TopLosses(3);
+        Assert.Equal(want.Select(t => t.Index.ToString(CultureInfo.InvariantCulture)), rows.Select(r => r.Element("td")!.Value));
+        Assert.Equal(want.Select(t => t.Loss.ToString("F6", CultureInfo.InvariantCulture)), rows.Select(r => r.Elements("td").ElementAt(3).Value));
+        Assert.Single(body.Elements("p"), p => (string?)p.Attribute("class") == "no-images");
     }
 
     [Fact]
@@ -112,6 +140,7 @@ public class HtmlReportTests
         var body = Parse(html).Root!.Element("body")!;
         Assert.Contains("No epoch was recorded.", body.Elements("p").Select(p => p.Value));
         Assert.Empty(body.Descendants(Svg + "svg"));
+        Assert.DoesNotContain("Training curves", body.Elements("h2").Select(h => h.Value));
     }
 
     [Fact]

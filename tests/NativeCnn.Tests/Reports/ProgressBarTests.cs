@@ -1,4 +1,5 @@
-// The progress-bar callback on a forced StringWriter: one redraw per batch with no minimum interval
+// The progress-bar callback on a forced StringWriter (the phase bar alone, master: false; the master bar is
+// MasterBarTests): one redraw per batch with no minimum interval
 // (the bar, the counts, the loss of the batch it drew after), only the first and last draw of each
 // phase with a long interval, a clean line at the end of each phase, and silence when not forced.
 using NativeCnn.Nn;
@@ -9,7 +10,7 @@ namespace NativeCnn.Tests.Reports;
 
 public class ProgressBarTests
 {
-    private static Learner Tiny()
+    internal static Learner Tiny()
     {
         var rng = new Rng(3);
         (Tensor, Tensor) Batch(int n)
@@ -28,7 +29,7 @@ public class ProgressBarTests
     {
         var sw = new StringWriter();
         var learn = Tiny();
-        var bar = new ProgressBar(sw, force: true, minInterval: TimeSpan.Zero, width: 6);
+        var bar = new ProgressBar(sw, force: true, minInterval: TimeSpan.Zero, width: 6, master: false);
         Assert.True(bar.Enabled);
         learn.Fit(1, 0.1f, bar);
         string s = sw.ToString();
@@ -54,7 +55,7 @@ public class ProgressBarTests
     public void ALongIntervalDrawsOnlyTheFirstAndLastBatchOfEachPhase()
     {
         var sw = new StringWriter();
-        Tiny().Fit(2, 0.1f, new ProgressBar(sw, force: true, minInterval: TimeSpan.FromHours(1)));
+        Tiny().Fit(2, 0.1f, new ProgressBar(sw, force: true, minInterval: TimeSpan.FromHours(1), master: false));
         var draws = sw.ToString().Split('\r').Select(d => d.Trim()).Where(d => d.Length > 0).ToList();
         Assert.Equal(8, draws.Count);   // 2 epochs x (train 0/3, 3/3, valid 0/2, 2/2)
         Assert.Equal(new[] { "0/3", "3/3", "0/2", "2/2" }, draws.Take(4).Select(d => d.Split(' ')[2]));

@@ -89,7 +89,8 @@ public class EmbeddingApiTests
         var info = learn.Export(dir.Path);
         Assert.True(info.IsCustom);
         Assert.Equal(typeof(TinyNet).FullName, info.Args.Extra[BundleInfo.CustomTypeKey]);
-        Assert.Contains("\"tensor.conv.weight\": \"(4, 2, 3, 3)\"", File.ReadAllText(Path.Combine(dir.Path, ExportBundle.SettingsFile)));
+        using (var settings = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(dir.Path, ExportBundle.SettingsFile))))
+            Assert.Equal(new[] { 4, 2, 3, 3 }, settings.RootElement.GetProperty("tensors").GetProperty("conv.weight").EnumerateArray().Select(d => d.GetInt32()));
 
         var (px, _) = TwoClassArrays(4, seed: 9);
         var before = learn.Predict(px, 2, 6, 6);

@@ -111,6 +111,11 @@ internal static unsafe partial class CpuGemm
         if (threads > 1) (mItems, nItems) = Split(m, n, k, batch, mPanels, nPanels, nItems, threads);
 
         int items = batch * mItems * nItems;
+        if (threads > 1 && items < threads && batch == 1)
+        {
+            int parts = DepthParts(m, n, k, threads);
+            if (parts > 1) { RunSplitDepth(in p, parts); return; }
+        }
         if (threads == 1 || items == 1)
         {
             for (int it = 0; it < items; it++) RunItem(in p, it, mItems, nItems, mPanels, nPanels);
@@ -163,20 +168,76 @@ internal static unsafe partial class CpuGemm
         }
     }
 
+    /// <summary>Depth parts for a product too small in m and n to give each thread a block (the
+    /// weight gradient of a first conv layer: 32 x 9 outputs over k = 50,176): each part multiplies
+    /// a slice of the depth into its own small result, and the parts are summed. 1 where the result
+    /// is too large to keep one copy per part or the depth too short to share.</summary>
+    internal static int DepthParts(int m, int n, int k, int threads)
+    {
+        if ((long)m * n > SplitDepthMaxOutputs || k < 2 * KC) return 1;
+        return Math.Min(ItemsPerThread * threads, k / KC);
+    }
+
+    /// <summary>Most outputs (m * n) for which the depth is split: one partial result per part
+    /// (up to 8 x 256 KiB) must stay cheap to sum next to the multiply.</summary>
+    internal const int SplitDepthMaxOutputs = 1 << 16;
+
+    /// <summary>C = alpha * sum over depth parts of op(A)[:, part] op(B)[part, :] + beta * C: parts
+    /// are claimed dynamically (CpuParallel), each into its own slice of a pooled buffer, then the
+    /// caller sums them in a fixed order (the result does not depend on which thread ran what).</summary>
+    private static void RunSplitDepth(in Problem p, int parts)
+    {
+        int m = p.M, n = p.N, k = p.K, mn = m * n;
+        var partial = System.Buffers.ArrayPool<float>.Shared.Rent(parts * mn);
+        var whole = p;
+        CpuParallel.For(parts, 1, (start, end) =>
+        {
+            var buffers = PackBuffers.ForThisThread();
+            fixed (float* aBase = whole.A, bBase = whole.B, pBase = partial)
+            {
+                for (int part = start; part < end; part++)
+                {
+                    // Whole multiple-of-8 slices (the packing transposes) but for the last.
+                    int k0 = (int)((long)k * part / parts) & ~7;
+                    int k1 = part == parts - 1 ? k : (int)((long)k * (part + 1) / parts) & ~7;
+                    RunBlock(in whole, aBase + whole.AOffset, bBase + whole.BOffset, pBase + (long)part * mn, n, 0f,
+                             k0, k1, 0, m, 0, n, buffers);
+                }
+            }
+        });
+        for (int i = 0; i < m; i++)
+        {
+            var row = p.C.AsSpan(p.COffset + i * p.Ldc, n);
+            for (int j = 0; j < n; j++)
+            {
+                float sum = 0;
+                for (int part = 0; part < parts; part++) sum += partial[part * mn + i * n + j];
+                row[j] = p.Beta == 0 ? sum : sum + p.Beta * row[j];
+            }
+        }
+        System.Buffers.ArrayPool<float>.Shared.Return(partial);
+    }
+
+    /// <summary>Blocks per thread the split aims for: with blocks claimed dynamically, the thread
+    /// that finishes last waits at most one block, so 4 per thread bounds the wait at an eighth of the
+    /// work on two cores (2 per thread, as before, left up to a quarter: 7 blocks shared 4 + 3).</summary>
+    internal const int ItemsPerThread = 4;
+
     /// <summary>How many row and column blocks to cut each matrix into. Blocks are claimed
-    /// dynamically, so up to twice as many blocks as threads lets a thread that other work slows
-    /// leave its second block to the others. But each extra row block re-packs B (k x n floats)
-    /// and each extra column block re-packs A (m x k), and that work is wasted when the helpers
-    /// never arrive (a busy machine): so split the way that re-packs less, and only while one
-    /// split's re-packing costs under 15% of the multiply (to get a block per thread) or under 3%
-    /// (beyond that). Packing costs about 0.5 cycle per float, as much as 32 flops of kernel time (measured).</summary>
-    private static (int MItems, int NItems) Split(int m, int n, int k, int batch, int mPanels, int nPanels, int nItems, int threads)
+    /// dynamically (SharedRun), so several blocks per thread let a thread that other work slows
+    /// leave its later blocks to the others and keep the last wait short. But each extra row block
+    /// re-packs B (k x n floats) and each extra column block re-packs A (m x k), and that work is
+    /// wasted when the helpers never arrive (a busy machine): so split the way that re-packs less,
+    /// and only while one split's re-packing costs under 15% of the multiply (to get a block per
+    /// thread) or under 3% (beyond that). Packing costs about 0.5 cycle per float, as much as 32
+    /// flops of kernel time (measured).</summary>
+    internal static (int MItems, int NItems) Split(int m, int n, int k, int batch, int mPanels, int nPanels, int nItems, int threads)
     {
         int mItems = 1;
         double work = 2.0 * m * n * k;
-        while (batch * mItems * nItems < 2 * threads)
+        while (batch * mItems * nItems < ItemsPerThread * threads)
         {
-            bool canM = mPanels / (mItems + 1) >= 4, canN = nPanels / (nItems + 1) >= 2;
+            bool canM = mPanels / (mItems + 1) >= 4, canN = nPanels / (nItems + 1) >= 1;
             if (!canM && !canN) break;
             bool splitM = canM && (!canN || (long)k * n <= (long)m * k);
             double cost = 32.0 * (splitM ? (double)k * n : (double)m * k);
@@ -205,13 +266,16 @@ internal static unsafe partial class CpuGemm
             float* a = aBase + p.AOffset + (long)bt * p.StrideA;
             float* b = bBase + p.BOffset + (long)bt * p.StrideB;
             float* c = cBase + p.COffset + (long)bt * p.StrideC;
-            RunBlock(in p, a, b, c, i0, i1, j0, j1, buffers);
+            RunBlock(in p, a, b, c, p.Ldc, p.Beta, 0, p.K, i0, i1, j0, j1, buffers);
         }
     }
 
-    /// <summary>C[i0..i1, j0..j1] of one matrix: loop over nc column blocks and kc depth blocks, pack,
-    /// then sweep every B panel with each A panel (the A panel stays in L1, the B block in L2).</summary>
-    private static void RunBlock(in Problem p, float* a, float* b, float* c, int i0, int i1, int j0, int j1, PackBuffers buffers)
+    /// <summary>c[i0..i1, j0..j1] (leading dimension ldc) = alpha * op(A)[i, k0..k1] op(B)[k0..k1, j]
+    /// + beta * c, for one matrix: loop over nc column blocks and kc depth blocks, pack, then sweep
+    /// every B panel with each A panel (the A panel stays in L1, the B block in L2). Depth indices
+    /// are absolute (packing reads op(A) and op(B) at pc), so a depth part needs no shifted operands.</summary>
+    private static void RunBlock(in Problem p, float* a, float* b, float* c, int ldc, float beta0, int k0, int k1,
+                                 int i0, int i1, int j0, int j1, PackBuffers buffers)
     {
         int mr = p.MR, nr = p.NR;
         float* bPack = buffers.B, aPack = buffers.A, scratch = buffers.Scratch;
@@ -221,31 +285,31 @@ internal static unsafe partial class CpuGemm
             int panels = (nc + nr - 1) / nr;
             // Equal depth blocks of at most KC (a multiple of 8 for the packing transposes): k = 257
             // runs as 2 x 136, not 256 + 1, since a shallow block pays the C update for little work.
-            int depthBlocks = (p.K + KC - 1) / KC;
-            int kcStep = Math.Min(KC, ((p.K + depthBlocks - 1) / depthBlocks + 7) & ~7);
-            for (int pc = 0; pc < p.K; pc += kcStep)
+            int depthBlocks = (k1 - k0 + KC - 1) / KC;
+            int kcStep = Math.Min(KC, ((k1 - k0 + depthBlocks - 1) / depthBlocks + 7) & ~7);
+            for (int pc = k0; pc < k1; pc += kcStep)
             {
-                int kc = Math.Min(kcStep, p.K - pc);
+                int kc = Math.Min(kcStep, k1 - pc);
                 // The first depth block applies beta; the later ones accumulate onto it.
-                float beta = pc == 0 ? p.Beta : 1f;
+                float beta = pc == k0 ? beta0 : 1f;
                 PackB(p.TransB, b, p.Ldb, jc, nc, pc, kc, nr, bPack);
                 for (int i = i0; i < i1; i += mr)
                 {
                     int rows = Math.Min(mr, i1 - i);
                     PackA(p.TransA, a, p.Lda, i, rows, pc, kc, mr, aPack);
-                    float* cRow = c + (long)i * p.Ldc + jc;
+                    float* cRow = c + (long)i * ldc + jc;
                     for (int q = 0; q < panels; q++)
                     {
                         int cols = Math.Min(nr, nc - q * nr);
                         float* bPanel = bPack + (long)q * kc * nr;
                         float* cTile = cRow + q * nr;
                         if (rows == mr && cols == nr)
-                            Kernel(p.Kernel, kc, aPack, bPanel, cTile, p.Ldc, p.Alpha, beta);
+                            Kernel(p.Kernel, kc, aPack, bPanel, cTile, ldc, p.Alpha, beta);
                         else
                         {
                             // Edge tile: compute the whole padded tile aside, merge the valid part.
                             Kernel(p.Kernel, kc, aPack, bPanel, scratch, nr, 1f, 0f);
-                            MergeEdge(scratch, nr, cTile, p.Ldc, rows, cols, p.Alpha, beta);
+                            MergeEdge(scratch, nr, cTile, ldc, rows, cols, p.Alpha, beta);
                         }
                     }
                 }
@@ -299,7 +363,8 @@ internal static unsafe partial class CpuGemm
 
         private PackBuffers()
         {
-            int bSize = KC * NC, aSize = KC * MaxMR, sSize = MaxMR * MaxNR;
+            // A gets 8 floats of slack: packing mr = 6 or 12 stores 8 wide and spills past the last step.
+            int bSize = KC * NC, aSize = KC * MaxMR + 8, sSize = MaxMR * MaxNR;
             _memory = GC.AllocateUninitializedArray<float>(bSize + aSize + sSize + 16, pinned: true);
             float* start = (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_memory));
             float* aligned = (float*)(((nint)start + 63) & ~(nint)63);
