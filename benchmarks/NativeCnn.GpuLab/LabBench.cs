@@ -1,7 +1,8 @@
 // Section "bench": the library's benchmark cases (NativeCnn.Benchmarking.BenchSuite: torch_baseline.py's
 // GPU cases under its names and sizes: gemm_1024/4096/8192 float32, copy_1GiB, the five resnet18 conv
 // layers forward + backward at batch 128, mnist_cnn_train_step at batch 256, resnet18's step at 128 px
-// in float32 and AMP), timed the way that script times them, each recorded as it finishes; the AMP
+// in float32 and AMP; on the GPU the conv layers and the resnet18 step also in TF32, "_tf32", and the conv
+// layers in float16, "_amp"), timed the way that script times them, each recorded as it finishes; the AMP
 // step also on each other float16 kernel (LabHalfKernels.cs: variant rows); then OUTDIR/report.md, the side-by-side
 // report with the floors. With --quick every size shrinks and the case name carries the size actually run.
 using System.Text.Json.Nodes;
@@ -44,12 +45,10 @@ internal static class LabBench
             return r;
         }
 
+        // torch's AMP records share the case name; ours carry "_amp" (ParseTorchAll keys them so; TorchPairing pairs)
         var torch = o.TorchBaseline is not null && File.Exists(o.TorchBaseline)
-            ? BenchReport.ParseTorch(File.ReadLines(o.TorchBaseline))
+            ? BenchReport.ParseTorchAll(File.ReadLines(o.TorchBaseline))
             : new Dictionary<string, TorchRecord>();
-        // torch's AMP records share the case name; ours carry "_amp"
-        if (torch.Count > 0)
-            foreach (var t in BenchReport.ParseTorch(File.ReadLines(o.TorchBaseline!), amp: true).Values) torch[t.Case + "_amp"] = t;
         var notes = new[]
         {
             $"Device: {device} ({gpu.Accelerator.Name}); {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC; NativeCnn GPU lab{(o.Quick ? ", quick sizes" : "")}.",

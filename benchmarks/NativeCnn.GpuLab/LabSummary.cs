@@ -64,7 +64,8 @@ internal static class LabSummary
         {
             var torch = TorchBaseline(o.TorchBaseline);
             s.AppendLine("## Timings (median ms)");
-            s.AppendLine("PyTorch: its default (cuDNN's convolutions in TF32); strict: its `_notf32` record (TF32 off), the pairing for our strict float32. " +
+            s.AppendLine("PyTorch: its default (cuDNN's convolutions in TF32), the pairing for our `_tf32` rows; strict: its `_notf32` record (TF32 off), the pairing for our strict float32; " +
+                         "(amp) rows: ours in float16 against PyTorch AMP. " +
                          "Peak: device memory high-water mark of the case (ours: the backend's bytes in use; PyTorch: max_memory_allocated), MiB.");
             s.AppendLine();
             s.AppendLine(torch.Count > 0 ? "| case | NativeCnn | rate | PyTorch | rate | time ratio (ours / torch) | PyTorch strict | ratio | peak | PyTorch peak |" : "| case | NativeCnn | rate | peak |");
@@ -79,12 +80,14 @@ internal static class LabSummary
                 string peak = b["peak_mem_mb"] is { } pm ? $" {pm} |" : " |";
                 if (torch.Count > 0)
                 {
-                    torch.TryGetValue(name, out var t);
+                    // a TF32 row pairs with PyTorch's default record (TF32) and has no strict pairing
+                    bool tf32 = name.EndsWith("_tf32", StringComparison.Ordinal);
+                    torch.TryGetValue(tf32 ? name[..^5] : name, out var t);
                     row += t is not null
                         ? Inv($" {t["median_ms"]!.GetValue<double>():F3} | {Rate(t)} | {ms / t["median_ms"]!.GetValue<double>():F2} |")
                         : " | | |";
                     // strict float32 pairs with PyTorch's TF32-off record of the same case
-                    row += torch.TryGetValue(name + "_notf32", out var strict)
+                    row += !tf32 && torch.TryGetValue(name + "_notf32", out var strict)
                         ? Inv($" {strict["median_ms"]!.GetValue<double>():F3} | {ms / strict["median_ms"]!.GetValue<double>():F2} |")
                         : " | |";
                     row += peak + (t?["peak_mem_mb"] is { } tp ? $" {tp} |" : " |");

@@ -1,7 +1,8 @@
 // Section "train": `nativecnn train` itself (TrainCommand.Train: mnist_cnn, one-cycle AdamW, the
-// embedded 8,000 / 2,000 MNIST digits, seed 42) on the lab's device in float32 and with --fp16 (mixed
-// precision: tensor cores on sm_80+), then on the CPU in float32 with the same seed, so one run shows
-// whether the GPU reaches the CPU's accuracy and mixed precision the float32 one. With --quick: 32 / 16
+// embedded 8,000 / 2,000 MNIST digits, seed 42) on the lab's device in float32, with --tf32 (float32
+// convs and GEMMs in TF32 on sm_80+) and with --fp16 (mixed precision: tensor cores on sm_80+), then
+// on the CPU in float32 with the same seed, so one run shows whether the GPU reaches the CPU's accuracy
+// and TF32 and mixed precision the float32 one. With --quick: 32 / 16
 // digits shrunk to 7x7 (4x4 block means), batch 16: enough to run every step of the loop on the simulator.
 using System.Text.Json.Nodes;
 using NativeCnn.Backends.Gpu;
@@ -21,12 +22,13 @@ internal static class LabTrain
         if (o.Quick) args.AddRange(new[] { "--bs", "16" });
         var fp32 = TrainOptions.Parse(args.ToArray());
         var fp16 = TrainOptions.Parse(args.Append("--fp16").ToArray());
+        var tf32 = TrainOptions.Parse(args.Append("--tf32").ToArray());
 
-        var runs = new List<(Device Device, TrainOptions Options)> { (gpu.Device, fp32), (gpu.Device, fp16) };
+        var runs = new List<(Device Device, TrainOptions Options)> { (gpu.Device, fp32), (gpu.Device, tf32), (gpu.Device, fp16) };
         if (o.CpuTrain) runs.Add((Device.Cpu, fp32));
         foreach (var (device, options) in runs)
         {
-            string precision = options.Fp16 ? "fp16" : "fp32";
+            string precision = options.Fp16 ? "fp16" : options.Tf32 ? "tf32" : "fp32";
             Console.WriteLine($"  {device} {precision}: {train.Count} train / {valid.Count} valid images of {train.Height}x{train.Width}, " +
                               $"{options.Epochs} epochs, batch {options.BatchSize}, lr {options.Lr}, seed {options.Seed}");
             var table = new StringWriter();

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Packs the GPU lab for a GPU host that has no .NET SDK: the lab program with the .NET runtime (made
-# by shared/gpu/bundle.sh) in OUT/lab, and beside it torch_baseline.py and run.sh (this folder's),
+# by shared/gpu/bundle.sh) in OUT/lab, and beside it torch_baseline.py, torch_conv_amp.py and run.sh (this folder's),
 # which runs everything on the host. Keep OUT out of git (the default, .gpu/, is ignored).
 #   usage: bash benchmarks/gpu/bundle.sh [OUT]        (default: .gpu/bundle in the repository)
 #   then, on the GPU host: bash OUT/run.sh OUTDIR
@@ -19,5 +19,6 @@ bash "$shared/gpu/bundle.sh" "$repo/benchmarks/NativeCnn.GpuLab/NativeCnn.GpuLab
 cp -f "$shared/reference/torch_baseline.py" "$out/torch_baseline.py"
 chmod u+w "$out/torch_baseline.py"
 cp -f "$repo/benchmarks/gpu/run.sh" "$out/run.sh"
+cp -f "$repo/benchmarks/gpu/torch_conv_amp.py" "$out/torch_conv_amp.py"
 chmod +x "$out/run.sh"
 echo "bundle: $(du -sh "$out" | cut -f1) in $out; on the GPU host: bash $out/run.sh OUTDIR"

@@ -3,12 +3,15 @@
 # needed there). Writes everything into one folder:
 #   host.txt                                      the machine, the driver's view of the GPU (nvidia-smi), and at the
 #                                                 end ILGPU's device description and PyTorch's log
-#   torch_baseline.jsonl                          PyTorch's numbers for the same cases, same card, same run
+#   torch_baseline.jsonl                          PyTorch's numbers for the same cases, same card, same run (with
+#                                                 torch_conv_amp.py's AMP records of the five conv layers)
 #   results.jsonl, summary.md, report.md (floors), profile.md, lab.log  the lab: device as ILGPU sees it, the GPU cases and
 #                                                 goldens on CUDA, timings, the train steps' kernel profile,
 #                                                 mnist_cnn trained 2 epochs (CUDA float32 and --fp16, then
 #                                                 the CPU with the same seed)
 #   ncu.txt                                       Nsight Compute on one kernel (see below)
+#   <card>.md                                     h100.md / h200.md: summary.md, report.md and profile.md in one
+#                                                 file for benchmarks/results (they are folded into it)
 #   usage: bash BUNDLE/run.sh [OUTDIR] [lab options, e.g. --only device,cases]   (OUTDIR defaults to $OUT)
 # A failing step is noted and the next one still runs; the exit code is the lab's.
 set -uo pipefail
@@ -26,6 +29,11 @@ echo "== torch_baseline.py --device cuda"
 if command -v python3 >/dev/null && python3 -c 'import torch' 2>/dev/null; then
   timeout "${TORCH_TIMEOUT:-150}" python3 "$here/torch_baseline.py" --device cuda >"$out/torch_baseline.jsonl" 2>"$out/torch_baseline.log"
   echo "torch_baseline exit code $? ($(wc -l <"$out/torch_baseline.jsonl") lines)"
+  # the five conv layers under autocast (amp: true records, same names): the pairing for NativeCnn's _amp conv cases
+  if [ -f "$here/torch_conv_amp.py" ]; then
+    timeout "${TORCH_AMP_TIMEOUT:-60}" python3 "$here/torch_conv_amp.py" --device cuda >>"$out/torch_baseline.jsonl" 2>>"$out/torch_baseline.log"
+    echo "torch_conv_amp exit code $? ($(wc -l <"$out/torch_baseline.jsonl") lines in all)"
+  fi
 else
   echo "no python3 with torch here: no PyTorch baseline" | tee "$out/torch_baseline.log"
 fi
@@ -66,5 +74,19 @@ fi
 for f in device.txt torch_baseline.log; do
   [ -f "$out/$f" ] && { echo "== $f"; cat "$out/$f"; } >>"$out/host.txt" && rm -f "$out/$f"
 done
+# benchmarks/results/<card>.md, ready to commit: the card (h100, h200, else the GPU's name), then summary.md
+# (cases, timings in the three pairings, training), report.md (floors, paired ratios, peak memory) and
+# profile.md, which it replaces in OUTDIR (the device tool brings back at most 8 files).
+card=$( (nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null || echo unknown) | head -1 | tr 'A-Z' 'a-z' )
+case "$card" in *h100*) card=h100 ;; *h200*) card=h200 ;; *) card=$(echo "$card" | sed 's/^nvidia //; s/[^a-z0-9]\+/-/g; s/^-//; s/-$//') ;; esac
+{
+  echo "# NativeCnn on $card: the issue 18 run ($(date -u '+%Y-%m-%d %H:%M') UTC)"
+  echo
+  echo "Written by benchmarks/gpu/run.sh (args: $*); lab exit code $code. Sections: the lab's summary.md, report.md, profile.md."
+  for f in summary.md report.md profile.md; do
+    [ -f "$out/$f" ] && { echo; echo "<!-- $f -->"; sed 's/^#/##/' "$out/$f"; rm -f "$out/$f"; }
+  done
+} >"$out/$card.md"
+echo "wrote $out/$card.md: copy it to benchmarks/results/$card.md"
 echo "lab exit code $code (0 all passed, 1 a case failed or a section crashed, 2 no device, 124 timed out); results in $out"
 exit "$code"

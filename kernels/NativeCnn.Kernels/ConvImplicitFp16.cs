@@ -14,7 +14,8 @@
 // it checks the gathers, the staging and the epilogue), or, with exact = 1 (ExactTensorCoreEmulation),
 // the GPU path runs with each mma emulated from the fragment registers by warp shuffles
 // (GemmHalfKernels.Mma: slow, and it also checks the fragment layout); only the instruction is left
-// to the GPU.
+// to the GPU. The TF32 kernels (ConvImplicitTf32.cs, GemmTf32.cs) share the tile, the staging, the
+// gathers and ConvAcc, whose Step takes the tensor-core operation as a type argument (Tf32.cs).
 // What must hold: every element of y, gx, gw (or of the segment's partial product) is written (=).
 using ILGPU;
 using ILGPU.Runtime;
@@ -25,7 +26,7 @@ namespace NativeCnn.Kernels;
 internal static partial class GemmHalfKernels
 {
     public const int ConvTileM = 64, ConvTileN = 128, ConvTileK = 32, ConvThreads = 128;
-    private const int ConvWords = 20;   // a staged row: 16 k pairs + 4 words of padding
+    internal const int ConvWords = 20;   // a staged row: 16 words (k pairs; TF32: values) + 4 words of padding
     /// <summary>Shared memory of the implicit float16 conv kernels: 64 + 128 staged rows of 20 words.</summary>
     public const int ConvSharedBytes = (ConvTileM + ConvTileN) * ConvWords * 4;
     /// <summary>Launch bounds: 128 threads, two groups per SM (at most 255 registers: 64 accumulators,
@@ -75,7 +76,7 @@ internal static partial class GemmHalfKernels
             }
             Group.Barrier();
             // a loop, not two calls: it keeps the barrier below in a block of its own (GemmWide.cs)
-            for (int kp = 0; kp < 16; kp += 8) acc.Step(sa, sb, wn, lane, kp, exact != 0);
+            for (int kp = 0; kp < 16; kp += 8) acc.Step<HalfMma>(sa, sb, wn, lane, kp, exact != 0);
             Group.Barrier();
         }
         acc.Store(y, 0, m0 + (lane >> 2), n0 + wn + 2 * (lane & 3), s.K, columns, pq, s.K * pq);
@@ -121,7 +122,7 @@ internal static partial class GemmHalfKernels
             }
             Group.Barrier();
             // a loop, not two calls: it keeps the barrier below in a block of its own (GemmWide.cs)
-            for (int kp = 0; kp < 16; kp += 8) acc.Step(sa, sb, wn, lane, kp, exact != 0);
+            for (int kp = 0; kp < 16; kp += 8) acc.Step<HalfMma>(sa, sb, wn, lane, kp, exact != 0);
             Group.Barrier();
         }
         acc.Store(gx, 0, m0 + (lane >> 2), n0 + wn + 2 * (lane & 3), s.C, columns, hw, s.C * hw);
@@ -169,28 +170,31 @@ internal static partial class GemmHalfKernels
             }
             Group.Barrier();
             // a loop, not two calls: it keeps the barrier below in a block of its own (GemmWide.cs)
-            for (int kp = 0; kp < 16; kp += 8) acc.Step(sa, sb, wn, lane, kp, exact != 0);
+            for (int kp = 0; kp < 16; kp += 8) acc.Step<HalfMma>(sa, sb, wn, lane, kp, exact != 0);
             Group.Barrier();
         }
         // dense (K, CRS) at segment z: "pixels" = columns, so every column is image 0
         acc.Store(gw, Grid.IdxZ * s.K * crs, m0 + (lane >> 2), n0 + wn + 2 * (lane & 3), s.K, crs, crs, 0);
     }
 
-    private static ushort Gather(ArrayView<ushort> x, ConvTap tap, bool inside, int h0, int w0, int xBase, ConvShape s) =>
-        inside && (uint)(h0 + tap.Dh) < (uint)s.H && (uint)(w0 + tap.Dw) < (uint)s.W ? x[xBase + tap.X] : (ushort)0;
+    /// <summary>The forward operand X^ at this column's pixel through <paramref name="tap"/>: zero outside the image.</summary>
+    internal static T Gather<T>(ArrayView<T> x, ConvTap tap, bool inside, int h0, int w0, int xBase, ConvShape s) where T : unmanaged =>
+        inside && (uint)(h0 + tap.Dh) < (uint)s.H && (uint)(w0 + tap.Dw) < (uint)s.W ? x[xBase + tap.X] : default;
 
-    private static ushort Back(ArrayView<ushort> gy, ConvTap tap, bool inside, int hp, int wp, int gBase, ConvShape s)
+    /// <summary>The backward-data operand G^ at this column's input pixel through <paramref name="tap"/>:
+    /// zero where no output pixel reads it (outside, or between strides).</summary>
+    internal static T Back<T>(ArrayView<T> gy, ConvTap tap, bool inside, int hp, int wp, int gBase, ConvShape s) where T : unmanaged
     {
         int ph = hp - tap.Dh, qw = wp - tap.Dw;
-        if (!inside || ph < 0 || qw < 0) return 0;
+        if (!inside || ph < 0 || qw < 0) return default;
         int p = ph, q = qw;
-        if (s.StrideH != 1) { p = ph / s.StrideH; if (p * s.StrideH != ph) return 0; }
-        if (s.StrideW != 1) { q = qw / s.StrideW; if (q * s.StrideW != qw) return 0; }
-        return p < s.P && q < s.Q ? gy[gBase + tap.X + p * s.Q + q] : (ushort)0;
+        if (s.StrideH != 1) { p = ph / s.StrideH; if (p * s.StrideH != ph) return default; }
+        if (s.StrideW != 1) { q = qw / s.StrideW; if (q * s.StrideW != qw) return default; }
+        return p < s.P && q < s.Q ? gy[gBase + tap.X + p * s.Q + q] : default;
     }
 
     /// <summary>A pixel j = (n, p, q) of the backward-weight reduction, stepped by one without dividing.</summary>
-    private struct PixelWalk
+    internal struct PixelWalk
     {
         public int J, N, P, Q, Pq;
 
@@ -207,31 +211,32 @@ internal static partial class GemmHalfKernels
         }
 
         /// <summary>x at this pixel through <paramref name="tap"/>, zero outside the image or past <paramref name="end"/>.</summary>
-        public readonly ushort Read(ArrayView<ushort> x, ConvTap tap, int end, ConvShape s)
+        public readonly T Read<T>(ArrayView<T> x, ConvTap tap, int end, ConvShape s) where T : unmanaged
         {
             int h = P * s.StrideH - s.PadH, w = Q * s.StrideW - s.PadW;
             return J < end && (uint)(h + tap.Dh) < (uint)s.H && (uint)(w + tap.Dw) < (uint)s.W
-                ? x[N * s.C * s.H * s.W + h * s.W + w + tap.X] : (ushort)0;
+                ? x[N * s.C * s.H * s.W + h * s.W + w + tap.X] : default;
         }
     }
 
     /// <summary>A warp's 64x32 sub-tile of the conv tile: 4 m16 tiles (Tix) by 4 n8 tiles (Txj).</summary>
-    private struct ConvAcc
+    internal struct ConvAcc
     {
         public Frag4 T00, T01, T02, T03, T10, T11, T12, T13, T20, T21, T22, T23, T30, T31, T32, T33;
 
-        /// <summary>One k16 step from k pair <paramref name="kp"/>: 16 fragment words of A (rows 0..63), 8 of
-        /// B (the warp's 32 columns from <paramref name="wn"/>), 16 mma. Lane 4g + t: a0 = (row g, pair t),
-        /// a1 = (g + 8, t), a2 = (g, t + 4), a3 = (g + 8, t + 4); b0 = (pair t, column g), b1 = (t + 4, g).</summary>
-        public void Step(ArrayView<uint> sa, ArrayView<uint> sb, int wn, int lane, int kp, bool exact)
+        /// <summary>One 8-word k step from word <paramref name="kp"/> (float16: k16, a word a k pair; TF32: k8, a word
+        /// one value; TOp says which): 16 fragment words of A (rows 0..63), 8 of B (the warp's 32 columns from
+        /// <paramref name="wn"/>), 16 mma. Lane 4g + t: a0 = (row g, word t), a1 = (g + 8, t), a2 = (g, t + 4),
+        /// a3 = (g + 8, t + 4); b0 = (word t, column g), b1 = (t + 4, g).</summary>
+        public void Step<TOp>(ArrayView<uint> sa, ArrayView<uint> sb, int wn, int lane, int kp, bool exact) where TOp : struct, ITensorCoreOp
         {
             if (!CudaAsm.IsSupported && !exact)
             {
                 // the simulator's fast emulation: each accumulator's 16 products read from the staged slice
-                EmulateRow(ref T00, ref T01, ref T02, ref T03, sa, sb, 0, wn, kp, lane);
-                EmulateRow(ref T10, ref T11, ref T12, ref T13, sa, sb, 16, wn, kp, lane);
-                EmulateRow(ref T20, ref T21, ref T22, ref T23, sa, sb, 32, wn, kp, lane);
-                EmulateRow(ref T30, ref T31, ref T32, ref T33, sa, sb, 48, wn, kp, lane);
+                EmulateRow<TOp>(ref T00, ref T01, ref T02, ref T03, sa, sb, 0, wn, kp, lane);
+                EmulateRow<TOp>(ref T10, ref T11, ref T12, ref T13, sa, sb, 16, wn, kp, lane);
+                EmulateRow<TOp>(ref T20, ref T21, ref T22, ref T23, sa, sb, 32, wn, kp, lane);
+                EmulateRow<TOp>(ref T30, ref T31, ref T32, ref T33, sa, sb, 48, wn, kp, lane);
                 return;
             }
             int ai = (lane >> 2) * ConvWords + kp + (lane & 3), bi = (wn + (lane >> 2)) * ConvWords + kp + (lane & 3);
@@ -241,39 +246,42 @@ internal static partial class GemmHalfKernels
             uint a20 = sa[ai + 2 * R16], a21 = sa[ai + 2 * R16 + R8], a22 = sa[ai + 2 * R16 + 4], a23 = sa[ai + 2 * R16 + R8 + 4];
             uint a30 = sa[ai + 3 * R16], a31 = sa[ai + 3 * R16 + R8], a32 = sa[ai + 3 * R16 + 4], a33 = sa[ai + 3 * R16 + R8 + 4];
             uint b0 = sb[bi], b1 = sb[bi + 4];
-            Mma(ref T00, a00, a01, a02, a03, b0, b1); Mma(ref T10, a10, a11, a12, a13, b0, b1);
-            Mma(ref T20, a20, a21, a22, a23, b0, b1); Mma(ref T30, a30, a31, a32, a33, b0, b1);
+            var op = default(TOp);
+            op.Mma(ref T00, a00, a01, a02, a03, b0, b1); op.Mma(ref T10, a10, a11, a12, a13, b0, b1);
+            op.Mma(ref T20, a20, a21, a22, a23, b0, b1); op.Mma(ref T30, a30, a31, a32, a33, b0, b1);
             b0 = sb[bi + R8]; b1 = sb[bi + R8 + 4];
-            Mma(ref T01, a00, a01, a02, a03, b0, b1); Mma(ref T11, a10, a11, a12, a13, b0, b1);
-            Mma(ref T21, a20, a21, a22, a23, b0, b1); Mma(ref T31, a30, a31, a32, a33, b0, b1);
+            op.Mma(ref T01, a00, a01, a02, a03, b0, b1); op.Mma(ref T11, a10, a11, a12, a13, b0, b1);
+            op.Mma(ref T21, a20, a21, a22, a23, b0, b1); op.Mma(ref T31, a30, a31, a32, a33, b0, b1);
             b0 = sb[bi + 2 * R8]; b1 = sb[bi + 2 * R8 + 4];
-            Mma(ref T02, a00, a01, a02, a03, b0, b1); Mma(ref T12, a10, a11, a12, a13, b0, b1);
-            Mma(ref T22, a20, a21, a22, a23, b0, b1); Mma(ref T32, a30, a31, a32, a33, b0, b1);
+            op.Mma(ref T02, a00, a01, a02, a03, b0, b1); op.Mma(ref T12, a10, a11, a12, a13, b0, b1);
+            op.Mma(ref T22, a20, a21, a22, a23, b0, b1); op.Mma(ref T32, a30, a31, a32, a33, b0, b1);
             b0 = sb[bi + 3 * R8]; b1 = sb[bi + 3 * R8 + 4];
-            Mma(ref T03, a00, a01, a02, a03, b0, b1); Mma(ref T13, a10, a11, a12, a13, b0, b1);
-            Mma(ref T23, a20, a21, a22, a23, b0, b1); Mma(ref T33, a30, a31, a32, a33, b0, b1);
+            op.Mma(ref T03, a00, a01, a02, a03, b0, b1); op.Mma(ref T13, a10, a11, a12, a13, b0, b1);
+            op.Mma(ref T23, a20, a21, a22, a23, b0, b1); op.Mma(ref T33, a30, a31, a32, a33, b0, b1);
         }
 
-        private static void EmulateRow(ref Frag4 f0, ref Frag4 f1, ref Frag4 f2, ref Frag4 f3, ArrayView<uint> sa, ArrayView<uint> sb,
-                                       int row, int col, int kp, int lane)
+        private static void EmulateRow<TOp>(ref Frag4 f0, ref Frag4 f1, ref Frag4 f2, ref Frag4 f3, ArrayView<uint> sa, ArrayView<uint> sb,
+                                            int row, int col, int kp, int lane) where TOp : struct, ITensorCoreOp
         {
-            Emulate(ref f0, sa, sb, row, col, kp, lane); Emulate(ref f1, sa, sb, row, col + 8, kp, lane);
-            Emulate(ref f2, sa, sb, row, col + 16, kp, lane); Emulate(ref f3, sa, sb, row, col + 24, kp, lane);
+            Emulate<TOp>(ref f0, sa, sb, row, col, kp, lane); Emulate<TOp>(ref f1, sa, sb, row, col + 8, kp, lane);
+            Emulate<TOp>(ref f2, sa, sb, row, col + 16, kp, lane); Emulate<TOp>(ref f3, sa, sb, row, col + 24, kp, lane);
         }
 
         /// <summary>One m16n8k16 product into this lane's accumulators (rows g, g + 8; columns 2t, 2t + 1) straight
         /// from the staged rows (the exact emulation, ExactTensorCoreEmulation, runs the fragment loads and mma).</summary>
-        private static void Emulate(ref Frag4 f, ArrayView<uint> sa, ArrayView<uint> sb, int row, int col, int kp, int lane)
+        private static void Emulate<TOp>(ref Frag4 f, ArrayView<uint> sa, ArrayView<uint> sb, int row, int col, int kp, int lane)
+            where TOp : struct, ITensorCoreOp
         {
+            var op = default(TOp);
             int g = lane >> 2, t = lane & 3;
             int r0 = (row + g) * ConvWords + kp, r8 = r0 + 8 * ConvWords;
             int c0 = (col + 2 * t) * ConvWords + kp, c1 = c0 + ConvWords;
             for (int q = 0; q < 8; q++)
             {
-                f.C0 += Dot2(sa[r0 + q], sb[c0 + q]);
-                f.C1 += Dot2(sa[r0 + q], sb[c1 + q]);
-                f.C2 += Dot2(sa[r8 + q], sb[c0 + q]);
-                f.C3 += Dot2(sa[r8 + q], sb[c1 + q]);
+                f.C0 += op.Dot(sa[r0 + q], sb[c0 + q]);
+                f.C1 += op.Dot(sa[r0 + q], sb[c1 + q]);
+                f.C2 += op.Dot(sa[r8 + q], sb[c0 + q]);
+                f.C3 += op.Dot(sa[r8 + q], sb[c1 + q]);
             }
         }
 

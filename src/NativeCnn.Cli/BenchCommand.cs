@@ -18,11 +18,16 @@ public static class BenchCommand
         "five resnet18 conv layers forward+backward, the mnist_cnn train step) under the script's case\n" +
         "names, and prints ms and rates. Give the script's output (python3 torch_baseline.py --device cpu\n" +
         "> torch.jsonl) with --torch to see the ratios; --out writes the markdown report with the floors\n" +
-        "(FLOPs over the measured peak, bytes over the measured copy bandwidth).\n" +
+        "(FLOPs over the measured peak, bytes over the measured copy bandwidth). On a GPU the conv cases\n" +
+        "and the resnet18 step also run in TF32 (names ending _tf32) and float16 (_amp); each case is paired\n" +
+        "with PyTorch's record of its precision: strict float32 with _notf32 (TF32 off) where the script\n" +
+        "has one, _tf32 with PyTorch's default, _amp with PyTorch AMP.\n" +
         "\n" +
         "Options:\n" +
         "  --device D     auto (default), cpu, cuda, cuda:N or simulator\n" +
         "  --quick        small sizes (seconds; case names carry the sizes run)\n" +
+        "  --tf32         run every float32 case in TF32 (Precision.AllowTf32), named with _tf32 and paired with\n" +
+        "                 PyTorch's default; the TF32 and float16 variants the GPU case list has are then left out\n" +
         "  --cases TEXT   only the cases whose name contains TEXT\n" +
         "  --torch FILE   torch_baseline.py's output from this machine, for the PyTorch columns and ratios\n" +
         "  --out FILE     write the markdown report to FILE\n" +
@@ -37,13 +42,13 @@ public static class BenchCommand
         "  -h, --help     show this help";
 
     /// <summary>Every flag bench takes.</summary>
-    public static readonly string[] Flags = { "--device", "--quick", "--json", "--profile", "--cpu-path", "--cases", "--torch", "--out", "--warmup", "--reps", "--verbose", "--help" };
+    public static readonly string[] Flags = { "--device", "--quick", "--tf32", "--json", "--profile", "--cpu-path", "--cases", "--torch", "--out", "--warmup", "--reps", "--verbose", "--help" };
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
     {
         string device = "auto";
         string? filter = null, torchPath = null, outPath = null;
-        bool quick = false, json = false, profile = false;
+        bool quick = false, json = false, profile = false, tf32 = false;
         CpuPath? cpuPath = null;
         int warmup = 3, reps = 10;
         var reader = new ArgReader(args, "bench", Flags);
@@ -56,6 +61,7 @@ public static class BenchCommand
                 case "--help" or "-h": stdout.WriteLine(Usage); return Cli.ExitOk;
                 case "--device": device = Value(); break;
                 case "--quick": reader.NoValue(); quick = true; break;
+                case "--tf32": reader.NoValue(); tf32 = true; break;
                 case "--json": reader.NoValue(); json = true; break;
                 case "--profile": reader.NoValue(); profile = true; break;
                 case "--cpu-path":
@@ -72,14 +78,14 @@ public static class BenchCommand
                 case "--reps": reps = Count(arg, Value(), min: 1); break;
                 default:
                     throw new UsageException(arg.StartsWith('-')
-                        ? $"bench: unknown option '{arg}'; expected --device, --quick, --cases, --torch, --out, --warmup, --reps, --json, --cpu-path, --profile or --help"
+                        ? $"bench: unknown option '{arg}'; expected --device, --quick, --tf32, --cases, --torch, --out, --warmup, --reps, --json, --cpu-path, --profile or --help"
                         : $"bench: unexpected argument '{arg}'; bench takes only options (see 'nativecnn bench --help')");
             }
         }
         if (device is not ("auto" or "cpu" or "cuda" or "simulator") && !device.StartsWith("cuda:", StringComparison.Ordinal))
             throw new UsageException($"bench: --device expects auto, cpu, cuda, cuda:N or simulator, got '{device}'");
         // Read the PyTorch file first: a wrong path fails before minutes of timing.
-        var torch = torchPath is null ? new Dictionary<string, TorchRecord>() : BenchReport.LoadTorch(torchPath);
+        var torch = torchPath is null ? new Dictionary<string, TorchRecord>() : BenchReport.LoadTorchAll(torchPath);
 
         if (cpuPath is { } path)
         {
@@ -90,9 +96,9 @@ public static class BenchCommand
         var dev = DevicesCommand.Resolve(device);
         string described = DevicesCommand.Describe(dev);
         if (dev.Kind == DeviceKind.Cpu) described += "\ncpu: " + CpuInfo.Current.Describe();
-        var cases = BenchSuite.Cases(dev, quick).Where(c => filter is null || c.Name.Contains(filter, StringComparison.Ordinal)).ToList();
+        var cases = BenchSuite.Cases(dev, quick, tf32).Where(c => filter is null || c.Name.Contains(filter, StringComparison.Ordinal)).ToList();
         if (cases.Count == 0)
-            throw new UsageException($"bench: no case name contains '{filter}'; cases: {string.Join(", ", BenchSuite.Cases(dev, quick).Select(c => c.Name))}");
+            throw new UsageException($"bench: no case name contains '{filter}'; cases: {string.Join(", ", BenchSuite.Cases(dev, quick, tf32).Select(c => c.Name))}");
         var table = json ? stderr : stdout;
         table.WriteLine(described);
         if (IsDebugBuild())
@@ -107,9 +113,11 @@ public static class BenchCommand
             if (json) { stdout.WriteLine(BenchReport.JsonLine(r)); stdout.Flush(); continue; }
             if (r.Error is not null) { table.WriteLine($"{r.Case,-36} failed: {r.Error}"); continue; }
             string line = string.Create(CultureInfo.InvariantCulture, $"{r.Case,-36} {r.MedianMs,10:F3} {Rate(r),18}");
-            torch.TryGetValue(r.Case, out var t);
+            // strict float32 with PyTorch's _notf32, _tf32 with its default, _amp with its AMP (TorchPairing)
+            var pair = TorchPairing.Pair(r.Case, torch);
+            var t = pair?.Record;
             if (t is not null)
-                line += string.Create(CultureInfo.InvariantCulture, $" {t.MedianMs,10:F3} {r.MedianMs / t.MedianMs,6:F2}");
+                line += string.Create(CultureInfo.InvariantCulture, $" {t.MedianMs,10:F3} {r.MedianMs / t.MedianMs,6:F2}  vs {t.Case}{(t.Amp ? " amp" : "")} ({pair!.Label})");
             // peak device memory beside PyTorch's peak_mem_mb (train steps on a GPU)
             if (r.PeakMemMb is { } peak && r.Family == "train")
                 line += string.Create(CultureInfo.InvariantCulture, $"  peak {peak:F0} MiB") +

@@ -18,7 +18,7 @@ internal static class Completion
     /// <summary>Flags that take no value (every other flag takes one).</summary>
     private static readonly HashSet<string> Switches = new()
     {
-        "--json", "--verbose", "--help", "--multi-label", "--no-augment", "--fp16", "--no-flip", "--flip-vert", "--no-stop-div", "--quick", "--profile", "--no-corrections",
+        "--json", "--verbose", "--help", "--multi-label", "--no-augment", "--fp16", "--tf32", "--no-flip", "--flip-vert", "--no-stop-div", "--quick", "--profile", "--no-corrections",
     };
 
     /// <summary>The fixed values of a flag; null: any value (a path, a number).</summary>

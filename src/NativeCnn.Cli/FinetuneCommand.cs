@@ -42,6 +42,7 @@ public static class FinetuneCommand
         "  --limit N      use at most N images\n" +
         "  --device D     auto (default), cpu, cuda, cuda:N or simulator\n" +
         "  --fp16         mixed precision, as for train\n" +
+        "  --tf32         float32 convs and matrix products in TF32 on tensor cores, as for train\n" +
         "  --json         print the final metrics as one JSON object on stdout (the table goes to stderr)\n" +
         "  --verbose      progress every 25 steps and stack traces on errors\n" +
         "  -h, --help     show this help";

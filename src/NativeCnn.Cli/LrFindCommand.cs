@@ -78,6 +78,7 @@ public sealed class LrFindOptions
         "  --limit N      use at most N training images (IDX: the first N; image files: spread over the set)\n" +
         "  --device D     auto (default), cpu, cuda, cuda:N or simulator\n" +
         "  --fp16         mixed precision, as for train\n" +
+        "  --tf32         float32 convs and matrix products in TF32 on tensor cores, as for train\n" +
         "  --json         print the suggestions as one JSON object on stdout\n" +
         "  --verbose      print stack traces on errors\n" +
         "  -h, --help     show this help";
@@ -143,7 +144,8 @@ public static class LrFindCommand
         var learn = new Learner(data.Bunch, model, loss);
         if (o.Data.Fp16) learn.ToFp16();
         if (o.Data.Pretrained is not null) learn.Split(CnnModel.ResNetLayerGroups((Sequential)model)).Freeze();   // cnn_learner's lr_find runs frozen
-        var r = learn.LrFind(o.StartLr, o.EndLr, o.NumIt, o.StopDiv);
+        LrFindResult r;
+        using (Tf32Scope.For(o.Data.Tf32)) r = learn.LrFind(o.StartLr, o.EndLr, o.NumIt, o.StopDiv);   // --tf32
 
         if (o.Out is not null)
         {

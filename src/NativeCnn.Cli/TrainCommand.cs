@@ -100,6 +100,7 @@ public static class TrainCommand
     /// <summary>FitOneCycle on <paramref name="data"/> with the loss its labels call for and the --metrics list.</summary>
     internal static RunResult Fit(TrainOptions o, LoadedData data, Module model, TextWriter table, TextWriter log, string command)
     {
+        using var tf32 = Tf32Scope.For(o.Tf32);
         log.WriteLine(model);
         log.WriteLine($"parameters: {model.ParameterCount():N0}");
         var metrics = MetricList.Parse(o.Metrics, data.MultiLabel, o.Thresh, command);
@@ -144,7 +145,7 @@ public static class TrainCommand
             ["command"] = command, ["arch"] = Architectures.SpecOf(learn.Model)?.Name ?? o.Arch, ["data"] = run.Data.Description,
             ["epochs"] = o.Epochs, ["lr"] = o.Lr, ["bs"] = o.BatchSize, ["seed"] = o.Seed, ["device"] = device.ToString(),
             ["train_images"] = run.Data.TrainCount, ["valid_images"] = run.Data.ValidCount,
-            ["size"] = new[] { learn.Data.Size.H, learn.Data.Size.W }, ["channels"] = learn.Data.Channels, ["multi_label"] = learn.Data.MultiLabel, ["fp16"] = o.Fp16,
+            ["size"] = new[] { learn.Data.Size.H, learn.Data.Size.W }, ["channels"] = learn.Data.Channels, ["multi_label"] = learn.Data.MultiLabel, ["fp16"] = o.Fp16, ["tf32"] = o.Tf32,
         };
         if (run.Data.Bunch.Augment is { } transforms) settings["transforms"] = o.Augment ? NativeCnn.Data.Transforms.AugmentMetadata.Describe(transforms) : "none (--no-augment)";
         if (o.Resume is not null) settings["resumed_from"] = o.Resume;

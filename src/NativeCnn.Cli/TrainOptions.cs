@@ -21,6 +21,8 @@ public sealed class TrainOptions
     public bool Verbose { get; private set; }
     /// <summary>Mixed precision (Learner.ToFp16): float16 model except batch norm, float32 master weights, dynamic loss scaling.</summary>
     public bool Fp16 { get; private set; }
+    /// <summary>--tf32: NativeCnn.Precision.AllowTf32 on for the run (float32 convs and GEMMs in TF32 on CUDA sm_80+).</summary>
+    public bool Tf32 { get; private set; }
     /// <summary>auto, cpu, cuda, cuda:N or simulator, as given (resolved by TrainCommand).</summary>
     public string Device { get; private set; } = "auto";
     public bool Help { get; private set; }
@@ -113,6 +115,8 @@ public sealed class TrainOptions
         "                 cuda:N, or simulator (ILGPU's CPU simulator of the GPU backend: very slow, for tests)\n" +
         "  --fp16         mixed precision: float16 model except batch norm, float32 master weights, dynamic\n" +
         "                 loss scaling (tensor cores on CUDA sm_80+; float16 storage, float32 arithmetic on the CPU)\n" +
+        "  --tf32         float32 convolutions and matrix products on tensor cores in TF32 (10-bit mantissa\n" +
+        "                 operands, float32 sums), as PyTorch's allow_tf32; CUDA sm_80+ only, ignored elsewhere\n" +
         "  --json         print the final metrics as one JSON object on stdout (the table goes to stderr)\n" +
         "  --verbose      print the model, progress every 25 steps, and stack traces on errors\n" +
         "  -h, --help     show this help";
@@ -127,7 +131,7 @@ public sealed class TrainOptions
     public static readonly string[] Flags = new[]
     {
         "--epochs", "--lr", "--bs", "--seed", "--data", "--limit", "--device", "--json", "--verbose",
-        "--arch", "--size", "--channels", "--multi-label", "--thresh", "--metrics", "--out", "--valid-pct", "--folder", "--suffix", "--no-augment", "--norm", "--fp16", "--pretrained", "--unfreeze", "--resume",
+        "--arch", "--size", "--channels", "--multi-label", "--thresh", "--metrics", "--out", "--valid-pct", "--folder", "--suffix", "--no-augment", "--norm", "--fp16", "--tf32", "--pretrained", "--unfreeze", "--resume",
     }.Concat(AugmentArgs.Flags).Append("--help").ToArray();
 
     public static TrainOptions Parse(string[] args) => ParseInto(new TrainOptions(), args, "train", null, Flags);
@@ -243,6 +247,7 @@ public sealed class TrainOptions
                 case "--json": r.NoValue(); o.Json = true; break;
                 case "--verbose": r.NoValue(); o.Verbose = true; break;
                 case "--fp16": r.NoValue(); o.Fp16 = true; break;
+                case "--tf32": r.NoValue(); o.Tf32 = true; break;
                 case "--help" or "-h": o.Help = true; break;
                 default:
                     throw arg.StartsWith('-') ? ArgReader.Unknown(command, arg, flags)

@@ -39,6 +39,26 @@ internal static class BenchReport
         return byCase;
     }
 
+    /// <summary>Every float32 record of torch_baseline.py's output keyed for TorchPairing: non-AMP records by case,
+    /// AMP records by case + "_amp" (the name of our mixed-precision case).</summary>
+    public static Dictionary<string, TorchRecord> ParseTorchAll(IEnumerable<string> lines)
+    {
+        var list = lines as IReadOnlyCollection<string> ?? lines.ToList();
+        var all = ParseTorch(list);
+        foreach (var t in ParseTorch(list, amp: true).Values) all[t.Case + TorchPairing.AmpSuffix] = t;
+        return all;
+    }
+
+    /// <summary>Reads torch_baseline.py's output file (every float32 record, AMP included: ParseTorchAll); a
+    /// missing file is a clear error.</summary>
+    public static Dictionary<string, TorchRecord> LoadTorchAll(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"PyTorch results '{path}' not found; expected the output of torch_baseline.py (one JSON object per line)", path);
+        var d = ParseTorchAll(File.ReadLines(path));
+        if (d.Count == 0) throw new NativeCnnException($"PyTorch results '{path}' hold no float32 case records; expected torch_baseline.py's output");
+        return d;
+    }
+
     /// <summary>Reads torch_baseline.py's output file; a missing file is a clear error.</summary>
     public static Dictionary<string, TorchRecord> LoadTorch(string path, string dtype = "float32", bool amp = false)
     {
@@ -58,21 +78,27 @@ internal static class BenchReport
         foreach (var n in notes ?? Array.Empty<string>()) s.AppendLine(n);
         s.AppendLine(Inv($"Ceilings measured in this run: peak {Human(ceilings.PeakFlops, "FLOP/s")} ({ceilings.PeakSource}); bandwidth {Human(ceilings.BytesPerSecond, "B/s")} ({ceilings.BandwidthSource})."));
         s.AppendLine("Floors: FLOPs / peak and bytes / bandwidth (minimum traffic: see each case family in NativeCnn.Benchmarking.BenchSuite). " +
-                     "Ratio = NativeCnn time / PyTorch time (below 1: NativeCnn is faster). 'of floor' = the higher floor / NativeCnn time.");
+                     "Ratio = NativeCnn time / PyTorch time (below 1: NativeCnn is faster). 'of floor' = the higher floor / NativeCnn time. " +
+                     "Pairing (TorchPairing): strict float32 cases with PyTorch's `_notf32` record (TF32 off) where it has one, " +
+                     "`_tf32` cases with PyTorch's default (TF32), `_amp` cases with PyTorch AMP.");
         s.AppendLine();
-        s.AppendLine("| case | NativeCnn ms | rate | PyTorch ms | rate | ratio | FLOP floor ms | byte floor ms | of floor |");
-        s.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        s.AppendLine("| case | NativeCnn ms | rate | PyTorch | PyTorch ms | rate | ratio | FLOP floor ms | byte floor ms | of floor |");
+        s.AppendLine("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
         foreach (var r in ours)
         {
-            torch.TryGetValue(r.Case, out var t);
+            var pair = TorchPairing.Pair(r.Case, torch);
+            var t = pair?.Record;
+            string with = pair is null ? "-" : $"{pair.Record.Case} ({pair.Label})";
             if (r.Error is not null)
             {
-                s.AppendLine($"| {r.Case} | failed: {r.Error.Split('\n')[0].Replace("|", "/")} | | {(t is null ? "" : Inv($"{t.MedianMs:G4}"))} | {TorchRate(t)} | | | | |");
+                s.AppendLine($"| {r.Case} | failed: {r.Error.Split('\n')[0].Replace("|", "/")} | | {with} | {(t is null ? "" : Inv($"{t.MedianMs:G4}"))} | {TorchRate(t)} | | | | |");
                 continue;
             }
             var (flopMs, byteMs) = ceilings.Floors(r.Flops, r.Bytes);
+            // the peak is float32's (the GEMM cases): no FLOP floor for TF32 and float16 cases
+            if (TorchPairing.PrecisionOf(r.Case) != BenchPrecision.Float32) flopMs = double.NaN;
             double floor = Math.Max(double.IsNaN(flopMs) ? 0 : flopMs, double.IsNaN(byteMs) ? 0 : byteMs);
-            s.AppendLine(Inv($"| {r.Case} | {r.MedianMs:G4} | {OurRate(r)} | {(t is null ? "-" : t.MedianMs.ToString("G4", CultureInfo.InvariantCulture))} | {TorchRate(t)} | ") +
+            s.AppendLine(Inv($"| {r.Case} | {r.MedianMs:G4} | {OurRate(r)} | {with} | {(t is null ? "-" : t.MedianMs.ToString("G4", CultureInfo.InvariantCulture))} | {TorchRate(t)} | ") +
                          Inv($"{(t is null ? "-" : (r.MedianMs / t.MedianMs).ToString("F2", CultureInfo.InvariantCulture))} | {Ms(flopMs)} | {Ms(byteMs)} | {(floor > 0 ? (floor / r.MedianMs).ToString("P0", CultureInfo.InvariantCulture) : "-")} |"));
         }
         var peaks = ours.Where(r => r.Error is null && r.PeakMemMb is not null).ToList();
@@ -86,7 +112,7 @@ internal static class BenchReport
             s.AppendLine("| --- | ---: | ---: | ---: |");
             foreach (var r in peaks)
             {
-                double? tp = torch.TryGetValue(r.Case, out var t) ? t.PeakMemMb : null;
+                double? tp = TorchPairing.Pair(r.Case, torch)?.Record.PeakMemMb;
                 s.AppendLine(Inv($"| {r.Case} | {r.PeakMemMb:F1} | {(tp is null ? "-" : tp.Value.ToString("F1", CultureInfo.InvariantCulture))} | {(tp is > 0 ? (r.PeakMemMb!.Value / tp.Value).ToString("F2", CultureInfo.InvariantCulture) : "-")} |"));
             }
         }

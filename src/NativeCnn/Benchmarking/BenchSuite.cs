@@ -4,6 +4,8 @@
 // backward, and the train steps. Each case knows its work (FLOPs) and its minimum memory traffic
 // (bytes), from which the report draws the two floors. Timing follows the script: warm-up calls,
 // then the median of timed calls, each ending with a device synchronisation.
+// On a GPU the conv cases and the resnet18 step also run in TF32 ("_tf32": Precision.AllowTf32 on for
+// the case) and in float16 ("_amp"), each paired with its PyTorch record by TorchPairing.
 // Must hold: a case run at a size other than torch's carries the size in its name (quick runs), so
 // a quick number never passes for a real one; every step runs in a MemoryScope (no growth).
 using System.Diagnostics;
@@ -25,8 +27,13 @@ internal enum RateKind { Tflops, GbPerS, ImagesPerS }
 /// <paramref name="StepsPerCall"/> steps (the time reported is per step).</summary>
 internal sealed record PreparedCase(Action Step, double Flops, double Bytes, int StepsPerCall = 1);
 
-/// <summary>One benchmark case: its torch_baseline name, batch (0 if none), rate kind and setup.</summary>
-internal sealed record BenchCase(string Name, string Family, int Batch, RateKind Rate, Func<PreparedCase> Setup);
+/// <summary>One benchmark case: its torch_baseline name (with "_tf32" or "_amp" for those precisions:
+/// TorchPairing), batch (0 if none), rate kind and setup.</summary>
+internal sealed record BenchCase(string Name, string Family, int Batch, RateKind Rate, Func<PreparedCase> Setup)
+{
+    /// <summary>The precision the name says; a TF32 case runs (setup and steps) with Precision.AllowTf32 on.</summary>
+    public BenchPrecision Precision => TorchPairing.PrecisionOf(Name);
+}
 
 /// <summary>A timed case. <see cref="Error"/> is set (and the numbers are 0) when it failed.
 /// <see cref="PeakMemMb"/>: on a GPU, the most device memory in use during the warm-up and timed calls
@@ -46,9 +53,14 @@ internal sealed record BenchResult(string Case, string Family, string Device, in
 internal static class BenchSuite
 {
     /// <summary>The cases for <paramref name="device"/> at torch_baseline.py's sizes for its kind (CPU or
-    /// GPU); <paramref name="quick"/> shrinks every size and names the cases by the sizes actually run.</summary>
-    public static IReadOnlyList<BenchCase> Cases(Device device, bool quick = false)
+    /// GPU); <paramref name="quick"/> shrinks every size and names the cases by the sizes actually run;
+    /// <paramref name="tf32"/> gives the float32 cases only, each in TF32 ("_tf32").</summary>
+    public static IReadOnlyList<BenchCase> Cases(Device device, bool quick = false, bool tf32 = false)
     {
+        // --tf32: every float32 case in TF32 (named so: TorchPairing pairs it with PyTorch's default)
+        if (tf32)
+            return Cases(device, quick).Where(c => c.Precision == BenchPrecision.Float32)
+                                       .Select(c => c with { Name = c.Name + TorchPairing.Tf32Suffix }).ToList();
         bool gpu = device.Kind != DeviceKind.Cpu;
         var cases = new List<BenchCase>();
         var rng = new Rng(0);
@@ -72,24 +84,15 @@ internal static class BenchSuite
         }));
 
         int batch = quick ? 1 : gpu ? 128 : 8;
+        // on a GPU each conv also in TF32 and in float16 (the pairings with PyTorch's default and AMP)
+        var convPrecisions = gpu ? new[] { BenchPrecision.Float32, BenchPrecision.Tf32, BenchPrecision.Amp } : new[] { BenchPrecision.Float32 };
+        foreach (var precision in convPrecisions)
         foreach (var (ci0, co0, hw0, k, s) in new[] { (3, 64, 128, 7, 2), (64, 64, 32, 3, 1), (128, 128, 16, 3, 1), (256, 256, 8, 3, 1), (512, 512, 4, 3, 1) })
         {
             // quick: channels / 16 (the 3-channel input stays), spatial / 4 (at least 4)
             int ci = quick && ci0 > 3 ? ci0 / 16 : ci0, co = quick ? co0 / 16 : co0, hw = quick ? Math.Max(4, hw0 / 4) : hw0;
-            int ho = (hw + 2 * (k / 2) - k) / s + 1;
-            cases.Add(new($"conv{k}x{k}_{ci}to{co}_{hw}px_s{s}_fwdbwd", "conv", batch, RateKind.Tflops, () =>
-            {
-                var x = Tensor.Randn(new[] { batch, ci, hw, hw }, rng, device).Keep();
-                var w = Tensor.Randn(new[] { co, ci, k, k }, rng, device, std: 0.05f).Keep();
-                x.RequiresGrad = true;
-                w.RequiresGrad = true;
-                var ones = Tensor.Ones(new[] { batch, co, ho, ho }, DType.Float32, device).Keep();
-                double flops = 3.0 * 2 * batch * co * ho * ho * ci * k * k;
-                // forward reads x, w and writes y; backward-data reads dy, w, writes dx; backward-weight
-                // reads x, dy, writes dw: each of x, w, y moves three times.
-                double bytes = 3.0 * sizeof(float) * ((double)x.Numel + w.Numel + (double)batch * co * ho * ho);
-                return new(() => { using (MemoryScope.Begin()) F.Conv2d(x, w, null, s, k / 2).Backward(ones); }, flops, bytes);
-            }));
+            cases.Add(ConvCase($"conv{k}x{k}_{ci}to{co}_{hw}px_s{s}_fwdbwd{Suffix(precision)}", device, rng, batch, ci, co, hw, k, s,
+                               precision == BenchPrecision.Amp ? DType.Float16 : DType.Float32));
         }
 
         int mnistBatch = quick ? 2 : gpu ? 256 : 64, px = quick ? 8 : 28;
@@ -103,11 +106,36 @@ internal static class BenchSuite
             cases.Add(TrainStep(quick ? $"resnet18_{resPx}px_train_step_b{resBatch}" : "resnet18_128px_train_step", device, resBatch, 3, resPx,
                                 () => ResNet.ResNet18(10, 3, new Rng(0))));
         }
+        // the same step in TF32 (float32 tensors, Precision.AllowTf32 on: the pairing with PyTorch's default)
+        if (gpu && !quick)
+            cases.Add(TrainStep("resnet18_128px_train_step" + TorchPairing.Tf32Suffix, device, 256, 3, 128, () => ResNet.ResNet18(10, 3, new Rng(0))));
         // torch_baseline.py's AMP case (GPU only there): the same step in mixed precision
         if (gpu && !quick)
             cases.Add(TrainStepAmp("resnet18_128px_train_step_amp", device, 256, 3, 128, () => ResNet.ResNet18(10, 3, new Rng(0))));
         return cases;
     }
+
+    private static string Suffix(BenchPrecision p) =>
+        p switch { BenchPrecision.Tf32 => TorchPairing.Tf32Suffix, BenchPrecision.Amp => TorchPairing.AmpSuffix, _ => "" };
+
+    /// <summary>torch_baseline.py's conv case: a bias-free conv (padding k/2) forward + backward with a gradient
+    /// of ones, at batch <paramref name="batch"/>; x and w in <paramref name="dtype"/> (float16: the AMP pairing,
+    /// as autocast runs the conv on float16 casts of them).</summary>
+    private static BenchCase ConvCase(string name, Device device, Rng rng, int batch, int ci, int co, int hw, int k, int s, DType dtype) =>
+        new(name, "conv", batch, RateKind.Tflops, () =>
+        {
+            int ho = (hw + 2 * (k / 2) - k) / s + 1;
+            var x = Tensor.Randn(new[] { batch, ci, hw, hw }, rng, device).To(dtype).Keep();
+            var w = Tensor.Randn(new[] { co, ci, k, k }, rng, device, std: 0.05f).To(dtype).Keep();
+            x.RequiresGrad = true;
+            w.RequiresGrad = true;
+            var ones = Tensor.Ones(new[] { batch, co, ho, ho }, dtype, device).Keep();
+            double flops = 3.0 * 2 * batch * co * ho * ho * ci * k * k;
+            // forward reads x, w and writes y; backward-data reads dy, w, writes dx; backward-weight
+            // reads x, dy, writes dw: each of x, w, y moves three times.
+            double bytes = 3.0 * dtype.SizeInBytes() * ((double)x.Numel + w.Numel + (double)batch * co * ho * ho);
+            return new(() => { using (MemoryScope.Begin()) F.Conv2d(x, w, null, s, k / 2).Backward(ones); }, flops, bytes);
+        });
 
     /// <summary>torch_baseline.py's train step with amp=True: the Learner's mixed precision (float16 model
     /// except batch norm, float32 masters, dynamic loss scaling) with the same SGD; one call runs
@@ -175,6 +203,8 @@ internal static class BenchSuite
         Check.Positive(reps, "BenchSuite.Run: reps");
         if (warmup < 0) throw new NativeCnnException($"BenchSuite.Run: warmup must be >= 0, got {warmup}");
         string deviceName = device.Kind == DeviceKind.Cuda ? "cuda" : device.ToString();
+        bool savedTf32 = Precision.AllowTf32;
+        if (c.Precision == BenchPrecision.Tf32) Precision.AllowTf32 = true;
         try
         {
             var p = c.Setup();
@@ -190,6 +220,7 @@ internal static class BenchSuite
         {
             return new BenchResult(c.Name, c.Family, deviceName, c.Batch, c.Rate, 0, 0, 0, $"{e.GetType().Name}: {e.Message}");
         }
+        finally { Precision.AllowTf32 = savedTf32; }
     }
 
     /// <summary>The CPU backend's per-primitive profile of <paramref name="steps"/> calls of a case, after

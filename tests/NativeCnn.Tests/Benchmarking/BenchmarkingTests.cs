@@ -136,9 +136,9 @@ public class BenchmarkingTests
 
         string md = BenchReport.Markdown("t", ours, torch, fromRun);
         // gemm: ratio 2/0.5 = 4.00; FLOP floor 2e9/1e12 s = 2 ms; byte floor 4e6/1e12 s = 0.004 ms; 100% of floor
-        Assert.Contains("| gemm_64 | 2 | 1000 GFLOP/s | 0.5 | 1 GFLOP/s | 4.00 | 2 | 0.004 | 100 % |", md);
+        Assert.Contains("| gemm_64 | 2 | 1000 GFLOP/s | gemm_64 (default) | 0.5 | 1 GFLOP/s | 4.00 | 2 | 0.004 | 100 % |", md);
         // train step: ratio 40/20 = 2.00; FLOP floor 1 ms; byte floor 8 ms; 8/40 = 20%
-        Assert.Contains("| mnist_cnn_train_step | 40 | 1600 img/s | 20 | 3200 img/s | 2.00 | 1 | 8 | 20 % |", md);
+        Assert.Contains("| mnist_cnn_train_step | 40 | 1600 img/s | mnist_cnn_train_step (default) | 20 | 3200 img/s | 2.00 | 1 | 8 | 20 % |", md);
         Assert.Contains("| conv_broken | failed: Boom: bad |", md);
         Assert.Equal((2.0, double.NaN), ceilings.Floors(2e9, 4e6));
     }
@@ -176,7 +176,8 @@ public class BenchmarkingTests
             var row = stdout.Split('\n').Single(l => l.StartsWith("gemm_32", StringComparison.Ordinal));
             var parts = row.Split(' ', StringSplitOptions.RemoveEmptyEntries);
             double ms = double.Parse(parts[1], CultureInfo.InvariantCulture);
-            double ratio = double.Parse(parts[^1], CultureInfo.InvariantCulture);
+            double ratio = double.Parse(parts[^4], CultureInfo.InvariantCulture);
+            Assert.Equal("vs gemm_32 (default)", string.Join(' ', parts[^3..]).TrimEnd('\r'));   // the record it is paired with
             Assert.Equal(ms / 1000.0, ratio, 2);
             var md = File.ReadAllText(report);
             Assert.Contains("| gemm_32 |", md);

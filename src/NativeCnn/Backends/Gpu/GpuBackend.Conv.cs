@@ -89,6 +89,7 @@ internal sealed partial class GpuBackend
     {
         if (ImplicitHalfConv(x, w)) ConvImplicitHalfForward(x, w, bias, y, g);     // GpuBackend.ConvImplicitHalf.cs
         else if (x.DType == DType.Float16) Conv2dForward(ConvHalf, x, w, bias, y, g);   // GpuBackend.Fp16.cs
+        else if (ImplicitTf32Conv(x, w)) ConvImplicitTf32Forward(x, w, bias, y, g);   // GpuBackend.Tf32.cs
         else if (Options.ImplicitConv) ConvImplicitForward(x, w, bias, y, g);            // GpuBackend.ConvImplicit.cs
         else Conv2dForward(ConvFloat, x, w, bias, y, g);
     }
@@ -97,6 +98,7 @@ internal sealed partial class GpuBackend
     {
         if (ImplicitHalfConv(gy, w)) ConvImplicitHalfBackwardData(gy, w, gx, g);
         else if (gy.DType == DType.Float16) Conv2dBackwardData(ConvHalf, gy, w, gx, g);
+        else if (ImplicitTf32Conv(gy, w)) ConvImplicitTf32BackwardData(gy, w, gx, g);
         else if (Options.ImplicitConv) ConvImplicitBackwardData(gy, w, gx, g);
         else Conv2dBackwardData(ConvFloat, gy, w, gx, g);
     }
@@ -105,6 +107,7 @@ internal sealed partial class GpuBackend
     {
         if (ImplicitHalfConv(x, gy)) ConvImplicitHalfBackwardWeight(x, gy, gw, gbias, g);
         else if (x.DType == DType.Float16) Conv2dBackwardWeight(ConvHalf, x, gy, gw, gbias, g);
+        else if (ImplicitTf32Conv(x, gy)) ConvImplicitTf32BackwardWeight(x, gy, gw, gbias, g);
         else if (Options.ImplicitConv) ConvImplicitBackwardWeight(x, gy, gw, gbias, g);
         else Conv2dBackwardWeight(ConvFloat, x, gy, gw, gbias, g);
     }

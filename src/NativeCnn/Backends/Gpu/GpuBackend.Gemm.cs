@@ -114,8 +114,9 @@ internal sealed partial class GpuBackend
     private void GemmViews(GemmArgs args, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c)
     {
         if (args.M == 0 || args.N == 0 || args.Batch == 0) return;
-        if (SplitKFor(args) is var split and > 1) { GemmSplitK(args, a, b, c, split, GemmViewsUnsplit); return; }
-        GemmViewsUnsplit(args, a, b, c);
+        Action<GemmArgs, ArrayView<float>, ArrayView<float>, ArrayView<float>> gemm = EffectiveTf32 ? GemmTf32 : GemmViewsUnsplit;   // GpuBackend.Tf32.cs
+        if (SplitKFor(args) is var split and > 1) { GemmSplitK(args, a, b, c, split, gemm); return; }
+        gemm(args, a, b, c);
     }
 
     /// <summary>"MxNxK", the transposes and the batch count: a GEMM's name in a KernelProfile.</summary>

@@ -71,6 +71,10 @@ internal sealed class GpuKernelOptions
     /// <summary>Force this many k segments in the implicit conv's backward-weight; null: GpuBackend.ConvSplitK.</summary>
     public int? ForcedConvSplitK { get; set; }
 
+    /// <summary>Whether float32 convs and GEMMs run in TF32 on tensor cores (GpuBackend.Tf32.cs) for this backend;
+    /// null (the default): as NativeCnn.Precision.AllowTf32 says. Tests set it, so as not to flip the process-wide flag.</summary>
+    public bool? Tf32 { get; set; }
+
     /// <summary>The GPU lab's hook: tensor-core float16 products go here first (null: the backend's kernels).</summary>
     public HalfGemmOverride? HalfTensorCoreOverride { get; set; }
 }
