@@ -102,26 +102,37 @@ internal sealed partial class GpuBackend
         int crs = g.Crs;
         if (crs > 0 && g.K > 0)
         {
-            int split = Options.ForcedConvSplitK ?? ConvSplitK(g.K, crs, pixels, _acc.NumMultiprocessors);
-            split = (int)Math.Clamp(split, 1, (pixels + ConvImplicitKernels.TileK - 1) / ConvImplicitKernels.TileK);
-            // segments of whole k slices: every segment but the last is full
-            long slices = (pixels + ConvImplicitKernels.TileK - 1) / ConvImplicitKernels.TileK;
-            int segment = (int)((slices + split - 1) / split) * ConvImplicitKernels.TileK;
-            int segments = (int)((pixels + segment - 1) / segment);
+            var (segment, segments) = SplitKSegments(g.K, crs, pixels, ConvImplicitKernels.TileK);
             int mn = g.K * crs;
             var parts = segments > 1 ? Scratch((long)segments * mn) : null;
             Load(ref _convImplicitBackwardWeight, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<ConvTap>, ArrayView<float>, ConvShape, int>(
                     ConvImplicitKernels.ConvImplicitBackwardWeightKernel, ConvImplicitKernels.Specialization), Profile is null ? null : $"{ConvName(g)} split{segments}")
                 (ImplicitConfig(crs, g.K, segments), F(gy), F(x), ConvTaps(g, false), parts?.F32 ?? F(gw), Shape(g), segment);
-            if (parts is not null)
-            {
-                Load(ref _splitKSum, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int, float, float>(GemmKernels.GemmSplitKSumKernel))
-                    (Flat(mn), parts.F32, F(gw), segments, mn, 1f, 0f);
-                ReturnToPool(parts);
-            }
+            if (parts is not null) SumSplitKParts(parts, gw, segments, mn);
         }
         else Fill(gw, 0f);
         if (gbias is not null) ConvBiasBackward(gy, gbias, g);
+    }
+
+    /// <summary>The k segments of an implicit backward-weight over <paramref name="pixels"/> (N*P*Q) in slices of
+    /// <paramref name="sliceDepth"/>: the split (forced by the options, else <see cref="ConvSplitK"/>) clamped to the
+    /// slice count; every segment holds whole slices and all but the last are full. Shared by the float32, float16
+    /// and TF32 kernels, which differ only in their slice depth.</summary>
+    private (int Segment, int Segments) SplitKSegments(int k, int crs, long pixels, int sliceDepth)
+    {
+        long slices = (pixels + sliceDepth - 1) / sliceDepth;
+        int split = (int)Math.Clamp(Options.ForcedConvSplitK ?? ConvSplitK(k, crs, pixels, _acc.NumMultiprocessors), 1, slices);
+        int segment = (int)((slices + split - 1) / split) * sliceDepth;
+        return (segment, (int)((pixels + segment - 1) / segment));
+    }
+
+    /// <summary>gw (=) the sum of the <paramref name="segments"/> partial products in <paramref name="parts"/> (each
+    /// <paramref name="mn"/> long); returns <paramref name="parts"/> to the pool.</summary>
+    private void SumSplitKParts(GpuStorage parts, Storage gw, int segments, int mn)
+    {
+        Load(ref _splitKSum, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int, float, float>(GemmKernels.GemmSplitKSumKernel))
+            (Flat(mn), parts.F32, F(gw), segments, mn, 1f, 0f);
+        ReturnToPool(parts);
     }
 
     /// <summary>How many k segments the implicit backward-weight gets: enough groups for about four per

@@ -70,21 +70,13 @@ internal sealed partial class GpuBackend
         if (crs > 0 && g.K > 0)
         {
             const int K = ConvImplicitTf32Kernels.TileK;
-            long slices = (pixels + K - 1) / K;
-            int split = (int)Math.Clamp(Options.ForcedConvSplitK ?? ConvSplitK(g.K, crs, pixels, _acc.NumMultiprocessors), 1, slices);
-            int segment = (int)((slices + split - 1) / split) * K;
-            int segments = (int)((pixels + segment - 1) / segment);
+            var (segment, segments) = SplitKSegments(g.K, crs, pixels, K);
             int mn = g.K * crs;
             var parts = segments > 1 ? Scratch((long)segments * mn) : null;
             Load(ref _convTf32BackwardWeight, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<ConvTap>, ArrayView<float>, ConvShape, int, int>(
                     ConvImplicitTf32Kernels.ConvImplicitTf32BackwardWeightKernel, GemmHalfKernels.ConvSpecialization), Profile is null ? null : $"{ConvName(g)} split{segments}")
                 (Tf32Config(crs, g.K, segments), F(gy), F(x), ConvTaps(g, false), parts?.F32 ?? F(gw), Shape(g), segment, Exact);
-            if (parts is not null)
-            {
-                Load(ref _splitKSum, acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int, float, float>(GemmKernels.GemmSplitKSumKernel))
-                    (Flat(mn), parts.F32, F(gw), segments, mn, 1f, 0f);
-                ReturnToPool(parts);
-            }
+            if (parts is not null) SumSplitKParts(parts, gw, segments, mn);
         }
         else Fill(gw, 0f);
         if (gbias is not null) ConvBiasBackward(gy, gbias, g);
