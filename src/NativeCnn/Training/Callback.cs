@@ -40,6 +40,12 @@ public abstract class Callback
     public virtual void AfterEpoch(Learner learn) { }
     /// <summary>Once at the end of a fit (also after a <see cref="CancelFitException"/>; not when a CancellationToken stopped it).</summary>
     public virtual void AfterFit(Learner learn) { }
+    /// <summary>Once when an exception leaves the fit instead of <see cref="AfterFit"/> (a NaN loss stopped it, a
+    /// data file failed, a CancellationToken cancelled it), before the exception reaches the caller: for displays to
+    /// tidy up (a progress bar clears its lines so the error is not printed beneath them). The model and optimizer
+    /// are as the failure left them; a handler must not train, and an exception it throws is ignored so the
+    /// original one is the one the caller sees.</summary>
+    public virtual void FitFailed(Learner learn, Exception error) { }
 }
 
 /// <summary>Skips the rest of the current batch (no backward or step if thrown before them); AfterBatch still runs.</summary>

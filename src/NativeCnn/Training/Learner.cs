@@ -7,7 +7,8 @@
 // (the Recorder sums losses on the device and reads them at the end of each phase).
 // Cancelling (a CancellationToken) is checked before each batch: the batch under way finishes, no further
 // event is raised (not even AfterFit, so no callback can move the weights), and OperationCanceledException
-// reaches the caller with the model and optimizer as after the last completed step.
+// reaches the caller with the model and optimizer as after the last completed step. Any exception leaving a fit
+// (a cancellation included) raises FitFailed, not AfterFit, so displays can tidy up before it reaches the caller.
 // Layer groups, freezing and the lr finder live in LearnerLayerGroups.cs and LrFinder.cs; export, load
 // and predict in LearnerExport.cs.
 using NativeCnn.Autograd;
@@ -174,6 +175,11 @@ public sealed partial class Learner
             catch (CancelFitException) { }
             Raise(static (c, l) => c.AfterFit(l));
         }
+        catch (Exception error)
+        {
+            RaiseFitFailed(error);
+            throw;
+        }
         finally
         {
             Model.Train();
@@ -288,5 +294,15 @@ public sealed partial class Learner
     private void Raise(Action<Callback, Learner> evt)
     {
         foreach (var cb in _active) evt(cb, this);
+    }
+
+    /// <summary>Tells every callback the fit failed; what a handler throws is dropped (the caller sees <paramref name="error"/>).</summary>
+    private void RaiseFitFailed(Exception error)
+    {
+        foreach (var cb in _active)
+        {
+            try { cb.FitFailed(this, error); }
+            catch (Exception) { }
+        }
     }
 }

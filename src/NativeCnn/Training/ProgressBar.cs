@@ -117,6 +117,11 @@ public sealed class ProgressBar : Callback
         _out.Flush();
     }
 
+    /// <inheritdoc/>
+    /// <remarks>Clears the bars, so the error the caller prints starts on a clean line instead of beneath a
+    /// half-drawn bar; the table rows already written stay.</remarks>
+    public override void FitFailed(Learner learn, Exception error) => Clear();
+
     private void Start(Learner learn)
     {
         if (!_enabled) return;

@@ -76,6 +76,34 @@ public class MasterBarTests
         Assert.Equal("epoch [##########] 3/3 00:15<00:00", screen[4]);
     }
 
+    /// <summary>Throws at the given train batch of the given epoch, as a NaN loss or a failing data file would.</summary>
+    private sealed class FailAt(int epoch, int batch) : Callback
+    {
+        public override int Order => 30;   // after the bar (25) has drawn the batch
+        public override void AfterBatch(Learner learn)
+        {
+            if (learn.Training && learn.Epoch == epoch && learn.Iter == batch) throw new InvalidOperationException("data file failed");
+        }
+    }
+
+    [Fact]
+    public void AFailedFitLeavesTheTableRowsAndNoBarsForTheErrorToPrintUnder()
+    {
+        var sw = new StringWriter();
+        var time = TimeSpan.Zero;
+        var learn = ProgressBarTests.Tiny();
+        learn.AddCallback(new EpochTablePrinter(sw));
+        var bar = new ProgressBar(sw, force: true, minInterval: TimeSpan.Zero, showLoss: true, width: 10, master: true, clock: () => time);
+        var e = Assert.Throws<InvalidOperationException>(() =>
+            learn.Fit(3, 0.1f, bar, new Tick(() => time += TimeSpan.FromSeconds(1)), new FailAt(1, 1)));
+        Assert.Equal("data file failed", e.Message);
+        Assert.Contains("epoch [#", sw.ToString());   // the bars were drawn in the failed epoch ...
+        var screen = Terminal(sw.ToString());
+        Assert.Equal(2, screen.Count);                // ... and cleared: the header and epoch 0's row, nothing under them
+        Assert.StartsWith("epoch  train_loss", screen[0]);
+        Assert.StartsWith("0      ", screen[1]);
+    }
+
     [Fact]
     public void LinesFitTheWidthAskedFor()
     {
