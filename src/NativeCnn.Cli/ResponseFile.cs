@@ -1,7 +1,8 @@
 // Response files, as .NET command lines take them: an argument @FILE is replaced by the arguments in
 // FILE (whitespace-separated, "double quotes" keep spaces, a line starting with # is a comment), so a
 // long train command can live in a file (nativecnn train @run.rsp --epochs 3). Must hold: a missing or
-// unreadable file is a usage error naming it; a response file does not name another (no recursion);
+// unreadable file is a usage error naming it, and so is a line whose double quote is never closed (a
+// truncated file must not run with a half-read argument); a response file does not name another (no recursion);
 // "@" alone and arguments that merely contain @ are left as they are.
 using System.Text;
 
@@ -23,8 +24,14 @@ internal static class ResponseFile
             {
                 throw new UsageException($"response file '{path}' ({a}) cannot be read: {e.Message.ReplaceLineEndings(" ")}");
             }
-            foreach (var line in text.ReplaceLineEndings("\n").Split('\n'))
-                if (!line.TrimStart().StartsWith('#')) result.AddRange(Split(line));
+            var lines = text.ReplaceLineEndings("\n").Split('\n');
+            for (int n = 0; n < lines.Length; n++)
+            {
+                if (lines[n].TrimStart().StartsWith('#')) continue;
+                if (lines[n].Count(c => c == '"') % 2 != 0)
+                    throw new UsageException($"response file '{path}' ({a}), line {n + 1}: a double quote is not closed");
+                result.AddRange(Split(lines[n]));
+            }
         }
         return result.ToArray();
     }

@@ -105,6 +105,13 @@ public class CommandLineTests
         (code, _, err) = Run("train", "@" + dir.File("missing.rsp"));
         Assert.Equal(2, code);
         Assert.Contains("missing.rsp", err);
+        // a file cut off inside a quoted argument is refused, not run with the half-read value
+        var truncated = dir.File("truncated.rsp");
+        File.WriteAllText(truncated, "--bs 32\n--epochs \"3");
+        (code, _, err) = Run("train", "@" + truncated);
+        Assert.Equal(2, code);
+        Assert.Contains("truncated.rsp", err);
+        Assert.Contains("line 2: a double quote is not closed", err);
     }
 
     [Theory]
