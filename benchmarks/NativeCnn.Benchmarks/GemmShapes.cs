@@ -51,7 +51,7 @@ internal static unsafe class GemmShapes
         return ClockGetTime(id, &t) == 0 ? t.Seconds + t.Nanoseconds * 1e-9 : double.NaN;
     }
 
-    private static double ThreadCpu() => Clock(3);   // CLOCK_THREAD_CPUTIME_ID
+    internal static double ThreadCpu() => Clock(3);   // CLOCK_THREAD_CPUTIME_ID
     private static double ProcessCpu() => Clock(2);  // CLOCK_PROCESS_CPUTIME_ID
     private static double Wall() => Stopwatch.GetTimestamp() / (double)Stopwatch.Frequency;
 

@@ -1,0 +1,142 @@
+// `conv-shapes`: the CPU backend's three convolution passes (forward, backward-data, backward-weight)
+// on the layers of the conv3x3 cases and the mnist_cnn / resnet18 train steps, on each CPU path, as
+// GFLOP/s over one thread's CPU time, next to the packed SGEMM on the same product with its operands
+// stored (the ceiling the convolution's unfolding and layout work stand between).
+//   DOTNET_TieredCompilation=0 dotnet run -c Release --project benchmarks/NativeCnn.Benchmarks -- conv-shapes [filter] [reps]
+// One thread (CpuParallel and CpuGemm capped at 1) timed by CLOCK_THREAD_CPUTIME_ID: a busy, shared
+// host delays the run but barely changes the numbers, so changes to the conv path can be compared
+// while other work runs. Two-thread wall times belong to `nativecnn bench` on a quiet host.
+using NativeCnn.Backends;
+using NativeCnn.Backends.Cpu;
+
+namespace NativeCnn.Benchmarks;
+
+internal static class ConvShapes
+{
+    private sealed record Layer(string Name, ConvGeometry G);
+
+    private static ConvGeometry Conv(int n, int c, int hw, int k, int r, int stride, int pad) =>
+        new(n, c, hw, hw, k, r, r, stride, stride, pad, pad, 1, 1);
+
+    private static readonly Layer[] Layers =
+    {
+        new("conv3x3_64to64_32px b8", Conv(8, 64, 32, 64, 3, 1, 1)),
+        new("conv3x3_128to128_16px b8", Conv(8, 128, 16, 128, 3, 1, 1)),
+        new("conv3x3_256to256_8px b8", Conv(8, 256, 8, 256, 3, 1, 1)),
+        new("conv3x3_512to512_4px b8", Conv(8, 512, 4, 512, 3, 1, 1)),
+        new("mnist conv1 1->32 28px", Conv(64, 1, 28, 32, 3, 1, 1)),
+        new("mnist conv2 32->64 28px s2", Conv(64, 32, 28, 64, 3, 2, 1)),
+        new("mnist conv3 64->128 14px s2", Conv(64, 64, 14, 128, 3, 2, 1)),
+        new("mnist conv4 128->128 7px", Conv(64, 128, 7, 128, 3, 1, 1)),
+        new("resnet18 stem 3->64 128px 7x7 s2", Conv(16, 3, 128, 64, 7, 2, 3)),
+        new("resnet18 layer1 64->64 32px", Conv(16, 64, 32, 64, 3, 1, 1)),
+        new("resnet18 layer2 128->128 16px", Conv(16, 128, 16, 128, 3, 1, 1)),
+        new("resnet18 layer3 256->256 8px", Conv(16, 256, 8, 256, 3, 1, 1)),
+        new("resnet18 layer4 512->512 4px", Conv(16, 512, 4, 512, 3, 1, 1)),
+        new("resnet18 down 64->128 32px s2", Conv(16, 64, 32, 128, 3, 2, 1)),
+    };
+
+    public static int Run(string[] args)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            Console.Error.WriteLine("conv-shapes: needs Linux (thread CPU clocks)");
+            return 1;
+        }
+        string filter = args.Length > 1 ? args[1] : "";
+        int reps = args.Length > 2 && int.TryParse(args[2], out int r) && r > 0 ? r : 5;
+        var paths = CpuInfo.Supported().Where(p => p != CpuPath.Portable).ToList();
+        Console.WriteLine($"CPU: {CpuInfo.Current.Describe()}");
+        Console.WriteLine($"load average: {File.ReadAllText("/proc/loadavg").Trim()}");
+        Console.WriteLine();
+        Console.WriteLine("One thread, GFLOP/s over its CPU time (best of the reps); `gemm` is the packed SGEMM on the forward product with stored operands.");
+        Console.WriteLine();
+        Console.WriteLine("| layer | path | forward | backward-data | backward-weight | all three (ms) | gemm | 2 threads: all three, wall ms |");
+        Console.WriteLine("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+        var backend = CpuBackend.Instance;
+        var rng = new Random(1);
+        int savedGemm = CpuGemm.MaxThreads, savedLoop = CpuParallel.MaxThreads;
+        var savedPath = CpuInfo.Path;
+        CpuGemm.MaxThreads = 1;
+        CpuParallel.MaxThreads = 1;
+        try
+        {
+            foreach (var layer in Layers)
+            {
+                if (filter.Length > 0 && !layer.Name.Contains(filter, StringComparison.OrdinalIgnoreCase)) continue;
+                var g = layer.G;
+                var x = backend.FromHost(Random(rng, (long)g.N * g.C * g.H * g.W));
+                var w = backend.FromHost(Random(rng, (long)g.K * g.Crs));
+                var gy = backend.FromHost(Random(rng, (long)g.N * g.K * g.P * g.Q));
+                var y = backend.FromHost(new float[(long)g.N * g.K * g.P * g.Q]);
+                var gx = backend.FromHost(new float[(long)g.N * g.C * g.H * g.W]);
+                var gw = backend.FromHost(new float[(long)g.K * g.Crs]);
+                var a = Random(rng, (long)g.K * g.Crs);
+                var b = Random(rng, (long)g.Crs * g.N * g.P * g.Q);
+                var c = new float[(long)g.K * g.N * g.P * g.Q];
+                double flops = g.Flops;
+                foreach (var path in paths)
+                {
+                    CpuInfo.Select(path);
+                    double fwd = Best(reps, () => backend.Conv2dForward(x, w, null, y, g));
+                    double bwdData = Best(reps, () => backend.Conv2dBackwardData(gy, w, gx, g));
+                    double bwdWeight = Best(reps, () => backend.Conv2dBackwardWeight(x, gy, gw, null, g));
+                    int n = g.N * g.P * g.Q;
+                    CpuGemm.MaxThreads = CpuParallel.MaxThreads = 2;
+                    double wall = BestWall(reps, () =>
+                    {
+                        backend.Conv2dForward(x, w, null, y, g);
+                        backend.Conv2dBackwardData(gy, w, gx, g);
+                        backend.Conv2dBackwardWeight(x, gy, gw, null, g);
+                    });
+                    CpuGemm.MaxThreads = CpuParallel.MaxThreads = 1;
+                    double gemm = Best(reps, () => CpuGemm.Run(CpuGemm.ForPath(path), false, false, g.K, n, g.Crs, 1f, a, 0, g.Crs, b, 0, n, 0f, c, 0, n));
+                    Console.WriteLine(FormattableString.Invariant(
+                        $"| {layer.Name} | {path} | {flops / fwd * 1e-9:F1} | {flops / bwdData * 1e-9:F1} | {flops / bwdWeight * 1e-9:F1} | {(fwd + bwdData + bwdWeight) * 1e3:F2} | {flops / gemm * 1e-9:F1} | {wall * 1e3:F2} |"));
+                }
+            }
+        }
+        finally
+        {
+            CpuGemm.MaxThreads = savedGemm;
+            CpuParallel.MaxThreads = savedLoop;
+            CpuInfo.Select(savedPath);
+        }
+        return 0;
+    }
+
+    private static float[] Random(Random rng, long length)
+    {
+        var v = new float[length];
+        for (long i = 0; i < length; i++) v[i] = (float)rng.NextDouble() - 0.5f;
+        return v;
+    }
+
+    /// <summary>Least wall time of <paramref name="reps"/> calls after one warm-up call (quiet host only).</summary>
+    private static double BestWall(int reps, Action call)
+    {
+        call();
+        double best = double.MaxValue;
+        for (int i = 0; i < reps; i++)
+        {
+            long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+            call();
+            best = Math.Min(best, System.Diagnostics.Stopwatch.GetElapsedTime(t0).TotalSeconds);
+        }
+        return best;
+    }
+
+    /// <summary>Least thread CPU time of <paramref name="reps"/> calls after one warm-up call.</summary>
+    private static double Best(int reps, Action call)
+    {
+        call();
+        double best = double.MaxValue;
+        for (int i = 0; i < reps; i++)
+        {
+            double t0 = GemmShapes.ThreadCpu();
+            call();
+            best = Math.Min(best, GemmShapes.ThreadCpu() - t0);
+        }
+        return best;
+    }
+}
