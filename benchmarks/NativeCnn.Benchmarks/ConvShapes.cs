@@ -5,7 +5,8 @@
 //   DOTNET_TieredCompilation=0 dotnet run -c Release --project benchmarks/NativeCnn.Benchmarks -- conv-shapes [filter] [reps]
 // One thread (CpuParallel and CpuGemm capped at 1) timed by CLOCK_THREAD_CPUTIME_ID: a busy, shared
 // host delays the run but barely changes the numbers, so changes to the conv path can be compared
-// while other work runs. Two-thread wall times belong to `nativecnn bench` on a quiet host.
+// while other work runs. Layers with at most 3 input channels run twice, the direct kernels forced off
+// ("gemm") and on ("direct"). Two-thread wall times belong to `nativecnn bench` on a quiet host.
 using NativeCnn.Backends;
 using NativeCnn.Backends.Cpu;
 
@@ -29,6 +30,10 @@ internal static class ConvShapes
         new("mnist conv3 64->128 14px s2", Conv(64, 64, 14, 128, 3, 2, 1)),
         new("mnist conv4 128->128 7px", Conv(64, 128, 7, 128, 3, 1, 1)),
         new("resnet18 stem 3->64 128px 7x7 s2", Conv(16, 3, 128, 64, 7, 2, 3)),
+        // few input channels, for where the direct kernels (CpuConv.FewChannels.cs) apply
+        new("few-channel conv1 3->32 32px", Conv(64, 3, 32, 32, 3, 1, 1)),
+        new("few-channel conv1 1->32 28px 5x5", Conv(64, 1, 28, 32, 5, 1, 2)),
+        new("few-channel conv1 1->32 28px s2", Conv(64, 1, 28, 32, 3, 2, 1)),
         new("resnet18 layer1 64->64 32px", Conv(16, 64, 32, 64, 3, 1, 1)),
         new("resnet18 layer2 128->128 16px", Conv(16, 128, 16, 128, 3, 1, 1)),
         new("resnet18 layer3 256->256 8px", Conv(16, 256, 8, 256, 3, 1, 1)),
@@ -75,9 +80,14 @@ internal static class ConvShapes
                 var b = Random(rng, (long)g.Crs * g.N * g.P * g.Q);
                 var c = new float[(long)g.K * g.N * g.P * g.Q];
                 double flops = g.Flops;
+                // layers with few input channels also run with the direct kernels forced off and on
+                var modes = g.C <= 3 ? new[] { DirectConvMode.Off, DirectConvMode.Always } : new[] { DirectConvMode.Auto };
                 foreach (var path in paths)
+                foreach (var mode in modes)
                 {
                     CpuInfo.Select(path);
+                    CpuBackend.DirectConv = mode;
+                    string label = mode switch { DirectConvMode.Off => $"{path} gemm", DirectConvMode.Always => $"{path} direct", _ => $"{path}" };
                     double fwd = Best(reps, () => backend.Conv2dForward(x, w, null, y, g));
                     double bwdData = Best(reps, () => backend.Conv2dBackwardData(gy, w, gx, g));
                     double bwdWeight = Best(reps, () => backend.Conv2dBackwardWeight(x, gy, gw, null, g));
@@ -92,7 +102,7 @@ internal static class ConvShapes
                     CpuGemm.MaxThreads = CpuParallel.MaxThreads = 1;
                     double gemm = Best(reps, () => CpuGemm.Run(CpuGemm.ForPath(path), false, false, g.K, n, g.Crs, 1f, a, 0, g.Crs, b, 0, n, 0f, c, 0, n));
                     Console.WriteLine(FormattableString.Invariant(
-                        $"| {layer.Name} | {path} | {flops / fwd * 1e-9:F1} | {flops / bwdData * 1e-9:F1} | {flops / bwdWeight * 1e-9:F1} | {(fwd + bwdData + bwdWeight) * 1e3:F2} | {flops / gemm * 1e-9:F1} | {wall * 1e3:F2} |"));
+                        $"| {layer.Name} | {label} | {flops / fwd * 1e-9:F1} | {flops / bwdData * 1e-9:F1} | {flops / bwdWeight * 1e-9:F1} | {(fwd + bwdData + bwdWeight) * 1e3:F2} | {flops / gemm * 1e-9:F1} | {wall * 1e3:F2} |"));
                 }
             }
         }
@@ -101,6 +111,7 @@ internal static class ConvShapes
             CpuGemm.MaxThreads = savedGemm;
             CpuParallel.MaxThreads = savedLoop;
             CpuInfo.Select(savedPath);
+            CpuBackend.DirectConv = DirectConvMode.Auto;
         }
         return 0;
     }
