@@ -31,8 +31,11 @@ internal sealed partial class CpuBackend
         _ => DirectConvMode.Auto,
     };
 
-    /// <summary>Most floats of one unit's unfolded band (32 KB: it is re-read once per 4 output channels).</summary>
-    private const int DirectBandFloats = 8192;
+    /// <summary>Most floats of one unit's unfolded band. Forward: 32 KB, so it stays in L1 while it is
+    /// re-read once per 4 output channels (a 128 KB band ran the 3->32 layer at half the speed);
+    /// weight gradient: 128 KB (L2), so each 4 x 3 block of dot products runs over more pixels before
+    /// its horizontal sums (measured, cpu.md).</summary>
+    private const int DirectForwardBandFloats = 8192, DirectWeightBandFloats = 32768;
 
     /// <summary>Work slots per call: enough for two cores to balance dynamically, fixed so that the
     /// weight gradient's summation order never depends on the threads.</summary>
@@ -50,9 +53,16 @@ internal sealed partial class CpuBackend
     /// <summary>How a call's work is cut: units of bandRows output rows of one image, in slots.</summary>
     private readonly record struct DirectPlan(int T, int BandRows, int Bands, int Units, int Slots, int Ld)
     {
-        public static DirectPlan For(ConvGeometry g)
+        public static DirectPlan For(ConvGeometry g, int bandFloats)
         {
-            int T = g.Crs, rows = Math.Clamp(DirectBandFloats / Math.Max(1, T * g.Q), 1, Math.Max(1, g.P));
+            int T = g.Crs, P = Math.Max(1, g.P);
+            int rows = Math.Clamp(bandFloats / Math.Max(1, T * g.Q), 1, P);
+            if (rows < P)
+            {
+                // a band of a whole number of 16-float vectors where one fits: no scalar edge per band
+                int step = 16 / Math.Clamp(g.Q & -g.Q, 1, 16);   // 16 / gcd(Q, 16)
+                if (rows >= step) rows -= rows % step;
+            }
             int bands = (g.P + rows - 1) / rows, units = g.N * bands;
             return new DirectPlan(T, rows, bands, units, Math.Min(units, DirectSlots), rows * g.Q);
         }
@@ -64,7 +74,7 @@ internal sealed partial class CpuBackend
     /// <summary>y = conv(x, w) (+ bias) through the direct kernel.</summary>
     private void ForwardDirect(float[] x, float[] w, float[]? bias, float[] y, ConvGeometry g)
     {
-        var plan = DirectPlan.For(g);
+        var plan = DirectPlan.For(g, DirectForwardBandFloats);
         if (plan.Units == 0 || g.K == 0) return;
         var col = RentScratch((long)plan.Slots * plan.T * plan.Ld);
         try
@@ -82,7 +92,7 @@ internal sealed partial class CpuBackend
     /// gradient done by the caller).</summary>
     private void BackwardWeightDirect(float[] x, float[] gy, float[] gw, ConvGeometry g)
     {
-        var plan = DirectPlan.For(g);
+        var plan = DirectPlan.For(g, DirectWeightBandFloats);
         int kt = g.K * plan.T;
         if (plan.Units == 0 || kt == 0) { Array.Clear(gw, 0, kt); return; }
         var col = RentScratch((long)plan.Slots * plan.T * plan.Ld);
@@ -325,11 +335,12 @@ internal sealed partial class CpuBackend
                     v = Vector512.Load(g3 + j);
                     a30 = Vector512.FusedMultiplyAdd(v, x0, a30); a31 = Vector512.FusedMultiplyAdd(v, x1, a31); a32 = Vector512.FusedMultiplyAdd(v, x2, a32);
                 }
-                int n = pix - j;
-                p0[t] += Vector512.Sum(a00) + Dot(g0 + j, c0 + j, n); p0[t + 1] += Vector512.Sum(a01) + Dot(g0 + j, c1 + j, n); p0[t + 2] += Vector512.Sum(a02) + Dot(g0 + j, c2 + j, n);
-                p1[t] += Vector512.Sum(a10) + Dot(g1 + j, c0 + j, n); p1[t + 1] += Vector512.Sum(a11) + Dot(g1 + j, c1 + j, n); p1[t + 2] += Vector512.Sum(a12) + Dot(g1 + j, c2 + j, n);
-                p2[t] += Vector512.Sum(a20) + Dot(g2 + j, c0 + j, n); p2[t + 1] += Vector512.Sum(a21) + Dot(g2 + j, c1 + j, n); p2[t + 2] += Vector512.Sum(a22) + Dot(g2 + j, c2 + j, n);
-                p3[t] += Vector512.Sum(a30) + Dot(g3 + j, c0 + j, n); p3[t + 1] += Vector512.Sum(a31) + Dot(g3 + j, c1 + j, n); p3[t + 2] += Vector512.Sum(a32) + Dot(g3 + j, c2 + j, n);
+                p0[t] += Vector512.Sum(a00); p0[t + 1] += Vector512.Sum(a01); p0[t + 2] += Vector512.Sum(a02);
+                p1[t] += Vector512.Sum(a10); p1[t + 1] += Vector512.Sum(a11); p1[t + 2] += Vector512.Sum(a12);
+                p2[t] += Vector512.Sum(a20); p2[t + 1] += Vector512.Sum(a21); p2[t + 2] += Vector512.Sum(a22);
+                p3[t] += Vector512.Sum(a30); p3[t + 1] += Vector512.Sum(a31); p3[t + 2] += Vector512.Sum(a32);
+                // the last pixels (fewer than 16), out of line so the loop above keeps its registers
+                if (j < pix) WeightScalar(c0 + j, ld, pix - j, 3, g0 + j, ldg, p0 + t, 0, 4, T);
             }
             if (t < T) WeightScalar(col + t * ld, ld, pix, T - t, gy + (long)k * ldg, ldg, part + k * T + t, 0, 4, T);
         }
@@ -359,9 +370,9 @@ internal sealed partial class CpuBackend
                     v = Vector256.Load(g1 + j);
                     a10 = Vector256.FusedMultiplyAdd(v, x0, a10); a11 = Vector256.FusedMultiplyAdd(v, x1, a11); a12 = Vector256.FusedMultiplyAdd(v, x2, a12);
                 }
-                int n = pix - j;
-                p0[t] += Vector256.Sum(a00) + Dot(g0 + j, c0 + j, n); p0[t + 1] += Vector256.Sum(a01) + Dot(g0 + j, c1 + j, n); p0[t + 2] += Vector256.Sum(a02) + Dot(g0 + j, c2 + j, n);
-                p1[t] += Vector256.Sum(a10) + Dot(g1 + j, c0 + j, n); p1[t + 1] += Vector256.Sum(a11) + Dot(g1 + j, c1 + j, n); p1[t + 2] += Vector256.Sum(a12) + Dot(g1 + j, c2 + j, n);
+                p0[t] += Vector256.Sum(a00); p0[t + 1] += Vector256.Sum(a01); p0[t + 2] += Vector256.Sum(a02);
+                p1[t] += Vector256.Sum(a10); p1[t + 1] += Vector256.Sum(a11); p1[t + 2] += Vector256.Sum(a12);
+                if (j < pix) WeightScalar(c0 + j, ld, pix - j, 3, g0 + j, ldg, p0 + t, 0, 2, T);
             }
             if (t < T) WeightScalar(col + t * ld, ld, pix, T - t, gy + (long)k * ldg, ldg, part + k * T + t, 0, 2, T);
         }
