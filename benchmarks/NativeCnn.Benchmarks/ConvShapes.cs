@@ -5,8 +5,8 @@
 //   DOTNET_TieredCompilation=0 dotnet run -c Release --project benchmarks/NativeCnn.Benchmarks -- conv-shapes [filter] [reps]
 // One thread (CpuParallel and CpuGemm capped at 1) timed by CLOCK_THREAD_CPUTIME_ID: a busy, shared
 // host delays the run but barely changes the numbers, so changes to the conv path can be compared
-// while other work runs. Layers with at most 3 input channels run twice, the direct kernels forced off
-// ("gemm") and on ("direct"). Two-thread wall times belong to `nativecnn bench` on a quiet host.
+// while other work runs. Layers with at most 3 input channels run twice, the few-channel kernels
+// (CpuConv.FewChannels.cs) forced off ("other": the path the layer would take without them) and on ("few-ch"). Two-thread wall times belong to `nativecnn bench` on a quiet host.
 using NativeCnn.Backends;
 using NativeCnn.Backends.Cpu;
 
@@ -30,7 +30,7 @@ internal static class ConvShapes
         new("mnist conv3 64->128 14px s2", Conv(64, 64, 14, 128, 3, 2, 1)),
         new("mnist conv4 128->128 7px", Conv(64, 128, 7, 128, 3, 1, 1)),
         new("resnet18 stem 3->64 128px 7x7 s2", Conv(16, 3, 128, 64, 7, 2, 3)),
-        // few input channels, for where the direct kernels (CpuConv.FewChannels.cs) apply
+        // few input channels, for where the few-channel kernels (CpuConv.FewChannels.cs) apply
         new("few-channel conv1 3->32 32px", Conv(64, 3, 32, 32, 3, 1, 1)),
         new("few-channel conv1 1->32 28px 5x5", Conv(64, 1, 28, 32, 5, 1, 2)),
         new("few-channel conv1 1->32 28px s2", Conv(64, 1, 28, 32, 3, 2, 1)),
@@ -80,14 +80,14 @@ internal static class ConvShapes
                 var b = Random(rng, (long)g.Crs * g.N * g.P * g.Q);
                 var c = new float[(long)g.K * g.N * g.P * g.Q];
                 double flops = g.Flops;
-                // layers with few input channels also run with the direct kernels forced off and on
-                var modes = g.C <= 3 ? new[] { DirectConvMode.Off, DirectConvMode.Always } : new[] { DirectConvMode.Auto };
+                // layers with few input channels run with the few-channel kernels forced off and on
+                var modes = g.C <= 3 ? new[] { FewChannelsMode.Off, FewChannelsMode.Always } : new[] { FewChannelsMode.Auto };
                 foreach (var path in paths)
                 foreach (var mode in modes)
                 {
                     CpuInfo.Select(path);
-                    CpuBackend.DirectConv = mode;
-                    string label = mode switch { DirectConvMode.Off => $"{path} gemm", DirectConvMode.Always => $"{path} direct", _ => $"{path}" };
+                    CpuBackend.FewChannelsConv = mode;
+                    string label = mode switch { FewChannelsMode.Off => $"{path} other", FewChannelsMode.Always => $"{path} few-ch", _ => $"{path}" };
                     double fwd = Best(reps, () => backend.Conv2dForward(x, w, null, y, g));
                     double bwdData = Best(reps, () => backend.Conv2dBackwardData(gy, w, gx, g));
                     double bwdWeight = Best(reps, () => backend.Conv2dBackwardWeight(x, gy, gw, null, g));
@@ -111,7 +111,7 @@ internal static class ConvShapes
             CpuGemm.MaxThreads = savedGemm;
             CpuParallel.MaxThreads = savedLoop;
             CpuInfo.Select(savedPath);
-            CpuBackend.DirectConv = DirectConvMode.Auto;
+            CpuBackend.FewChannelsConv = FewChannelsMode.Auto;
         }
         return 0;
     }

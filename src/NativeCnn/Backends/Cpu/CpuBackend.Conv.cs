@@ -41,7 +41,7 @@ internal sealed partial class CpuBackend
         if (Conv2dForwardWidened(x, w, bias, y, g)) return;   // float16 inputs: CpuBackend.Half.cs
         int pq = g.P * g.Q, K = g.K, crs = g.Crs;
         if (g.N == 0) return;
-        if (DirectApplies(g)) { ForwardDirect(F(x), F(w), bias is null ? null : F(bias), F(y), g); return; }   // CpuConv.FewChannels.cs
+        if (FewChannelsApplies(g)) { ForwardFewChannels(F(x), F(w), bias is null ? null : F(bias), F(y), g); return; }   // CpuConv.FewChannels.cs
         if (IsPointwise(g) && pq >= PointwiseMinPixels)
         {
             // y[n] (K, HW) = W (K, C) * x[n] (C, HW), one GEMM per image, written in place
@@ -126,7 +126,7 @@ internal sealed partial class CpuBackend
         int pq = g.P * g.Q, K = g.K, crs = g.Crs;
         if (gbias is not null) BiasGradient(F(gy), F(gbias), g.N, K, pq);
         if (g.N == 0) { Array.Clear(F(gw), 0, K * crs); return; }
-        if (DirectApplies(g)) { BackwardWeightDirect(F(x), F(gy), F(gw), g); return; }   // CpuConv.FewChannels.cs
+        if (FewChannelsApplies(g)) { BackwardWeightFewChannels(F(x), F(gy), F(gw), g); return; }   // CpuConv.FewChannels.cs
         // The pointwise case goes this way too: its im2col is a plain block copy, and one GEMM over
         // a chunk of images (k = n*HW) beats n thin accumulating ones.
         if (ImplicitColumns) { BackwardWeightWithColumns(F(x), F(gy), F(gw), g); return; }

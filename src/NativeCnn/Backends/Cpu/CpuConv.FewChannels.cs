@@ -1,59 +1,59 @@
-// Direct convolution kernels for layers with few input channels (mnist's 1-channel first layer),
-// where the implicit-im2col GEMM's depth C*R*S (9) or its weight-gradient output (K x 9) is too small
+// Direct convolution kernels for layers with few input channels (mnist's 1-channel first layer;
+// not the stride-1 direct GEMM tiles of CpuConv.Direct.cs), where the implicit-im2col GEMM's depth C*R*S (9) or its weight-gradient output (K x 9) is too small
 // for the packed micro-kernels. A work unit is a band of output rows of one image: its unfolded input
 // colBand (T = C*R*S rows, the band's pixels as columns, zeros in the padding, the same values the
 // GEMM's packing would read) is built in a per-slot workspace that stays in L1/L2, then
 //   forward          y[n, k, band]  = bias[k] + sum_t w[k, t] * colBand[t, :]   (4 k x 32 pixels a step)
 //   backward-weight  part[slot][k, t] += dot(gy[n, k, band], colBand[t, :])     (4 k x 3 taps a step)
-// Units are cut into a fixed number of slots (DirectSlots, not the thread count) that CpuParallel.For
+// Units are cut into a fixed number of slots (FewChannelsSlots, not the thread count) that CpuParallel.For
 // hands out dynamically; backward-weight sums each slot's partial in unit order and then the slots
 // in slot order, so its result does not depend on scheduling or on the number of threads.
 // Must hold: every output is fully written ("="); padding enters as zeros multiplied like any other
 // value (NaN/Inf propagate as through the GEMM); no allocation per call once warm (workspaces come
-// from the scratch pool). Where it applies is DirectApplies, decided by measurement
-// (benchmarks/results/cpu.md, "Direct kernels for few input channels").
+// from the scratch pool). Where it applies is FewChannelsApplies, decided by measurement
+// (benchmarks/results/cpu.md, "Few-channel direct kernels").
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace NativeCnn.Backends.Cpu;
 
-/// <summary>When the CPU backend runs convolutions with few input channels through the direct kernels.</summary>
-internal enum DirectConvMode { Auto, Off, Always }
+/// <summary>When the CPU backend runs convolutions with few input channels through the few-channel kernels.</summary>
+internal enum FewChannelsMode { Auto, Off, Always }
 
 internal sealed partial class CpuBackend
 {
-    /// <summary>Auto: where DirectApplies says (the default); Off: always the GEMM; Always: the direct
-    /// kernels for every geometry (tests and benchmarks). NATIVECNN_CONV_DIRECT=0 / 1 selects Off / Always.</summary>
-    internal static DirectConvMode DirectConv { get; set; } = Environment.GetEnvironmentVariable("NATIVECNN_CONV_DIRECT") switch
+    /// <summary>Auto: where FewChannelsApplies says (the default); Off: never (the other conv paths); Always: the
+    /// few-channel kernels for every geometry (tests and benchmarks). NATIVECNN_CONV_FEW_CHANNELS=0 / 1 selects Off / Always.</summary>
+    internal static FewChannelsMode FewChannelsConv { get; set; } = Environment.GetEnvironmentVariable("NATIVECNN_CONV_FEW_CHANNELS") switch
     {
-        "0" => DirectConvMode.Off,
-        "1" => DirectConvMode.Always,
-        _ => DirectConvMode.Auto,
+        "0" => FewChannelsMode.Off,
+        "1" => FewChannelsMode.Always,
+        _ => FewChannelsMode.Auto,
     };
 
     /// <summary>Most floats of one unit's unfolded band. Forward: 32 KB, so it stays in L1 while it is
     /// re-read once per 4 output channels (a 128 KB band ran the 3->32 layer at half the speed);
     /// weight gradient: 128 KB (L2), so each 4 x 3 block of dot products runs over more pixels before
     /// its horizontal sums (measured, cpu.md).</summary>
-    private const int DirectForwardBandFloats = 8192, DirectWeightBandFloats = 32768;
+    private const int FewChannelsForwardBandFloats = 8192, FewChannelsWeightBandFloats = 32768;
 
     /// <summary>Work slots per call: enough for two cores to balance dynamically, fixed so that the
     /// weight gradient's summation order never depends on the threads.</summary>
-    private const int DirectSlots = 8;
+    private const int FewChannelsSlots = 8;
 
-    /// <summary>Whether a convolution runs through the direct kernels. Measured on Zen 4 (cpu.md): they
+    /// <summary>Whether a convolution runs through the few-channel kernels. Measured on Zen 4 (cpu.md): they
     /// win where the unfolded depth is small (C at most 3, C*R*S at most 27) at stride 1 with "same" width.</summary>
-    internal static bool DirectApplies(ConvGeometry g) => DirectConv switch
+    internal static bool FewChannelsApplies(ConvGeometry g) => FewChannelsConv switch
     {
-        DirectConvMode.Off => false,
-        DirectConvMode.Always => true,
+        FewChannelsMode.Off => false,
+        FewChannelsMode.Always => true,
         _ => g.C <= 3 && g.Crs <= 27 && IsShiftedCopy(g),
     };
 
     /// <summary>How a call's work is cut: units of bandRows output rows of one image, in slots.</summary>
-    private readonly record struct DirectPlan(int T, int BandRows, int Bands, int Units, int Slots, int Ld)
+    private readonly record struct FewChannelsPlan(int T, int BandRows, int Bands, int Units, int Slots, int Ld)
     {
-        public static DirectPlan For(ConvGeometry g, int bandFloats)
+        public static FewChannelsPlan For(ConvGeometry g, int bandFloats)
         {
             int T = g.Crs, P = Math.Max(1, g.P);
             int rows = Math.Clamp(bandFloats / Math.Max(1, T * g.Q), 1, P);
@@ -64,17 +64,17 @@ internal sealed partial class CpuBackend
                 if (rows >= step) rows -= rows % step;
             }
             int bands = (g.P + rows - 1) / rows, units = g.N * bands;
-            return new DirectPlan(T, rows, bands, units, Math.Min(units, DirectSlots), rows * g.Q);
+            return new FewChannelsPlan(T, rows, bands, units, Math.Min(units, FewChannelsSlots), rows * g.Q);
         }
 
         /// <summary>Units [U0, U1) of slot s.</summary>
         public (int U0, int U1) UnitsOf(int s) => ((int)((long)s * Units / Slots), (int)((long)(s + 1) * Units / Slots));
     }
 
-    /// <summary>y = conv(x, w) (+ bias) through the direct kernel.</summary>
-    private void ForwardDirect(float[] x, float[] w, float[]? bias, float[] y, ConvGeometry g)
+    /// <summary>y = conv(x, w) (+ bias) through the few-channel kernel.</summary>
+    private void ForwardFewChannels(float[] x, float[] w, float[]? bias, float[] y, ConvGeometry g)
     {
-        var plan = DirectPlan.For(g, DirectForwardBandFloats);
+        var plan = FewChannelsPlan.For(g, FewChannelsForwardBandFloats);
         if (plan.Units == 0 || g.K == 0) return;
         var col = RentScratch((long)plan.Slots * plan.T * plan.Ld);
         try
@@ -88,11 +88,11 @@ internal sealed partial class CpuBackend
         finally { ReturnScratch(col); }
     }
 
-    /// <summary>gw = sum over images and pixels of gy * unfolded x, through the direct kernel (bias
+    /// <summary>gw = sum over images and pixels of gy * unfolded x, through the few-channel kernel (bias
     /// gradient done by the caller).</summary>
-    private void BackwardWeightDirect(float[] x, float[] gy, float[] gw, ConvGeometry g)
+    private void BackwardWeightFewChannels(float[] x, float[] gy, float[] gw, ConvGeometry g)
     {
-        var plan = DirectPlan.For(g, DirectWeightBandFloats);
+        var plan = FewChannelsPlan.For(g, FewChannelsWeightBandFloats);
         int kt = g.K * plan.T;
         if (plan.Units == 0 || kt == 0) { Array.Clear(gw, 0, kt); return; }
         var col = RentScratch((long)plan.Slots * plan.T * plan.Ld);
@@ -115,7 +115,7 @@ internal sealed partial class CpuBackend
         }
     }
 
-    private static unsafe void ForwardSlot(float[] x, float[] w, float[]? bias, float[] y, float[] col, ConvGeometry g, DirectPlan plan, int s)
+    private static unsafe void ForwardSlot(float[] x, float[] w, float[]? bias, float[] y, float[] col, ConvGeometry g, FewChannelsPlan plan, int s)
     {
         var (u0, u1) = plan.UnitsOf(s);
         int T = plan.T, ld = plan.Ld, pq = g.P * g.Q, K = g.K;
@@ -135,7 +135,7 @@ internal sealed partial class CpuBackend
         }
     }
 
-    private static unsafe void BackwardWeightSlot(float[] x, float[] gy, float[] part, float[] col, ConvGeometry g, DirectPlan plan, int s)
+    private static unsafe void BackwardWeightSlot(float[] x, float[] gy, float[] part, float[] col, ConvGeometry g, FewChannelsPlan plan, int s)
     {
         var (u0, u1) = plan.UnitsOf(s);
         int T = plan.T, ld = plan.Ld, pq = g.P * g.Q, K = g.K, kt = K * T;

@@ -1,8 +1,8 @@
-// The direct few-channel convolution kernels (CpuConv.FewChannels.cs), forced on for every geometry
+// The few-channel convolution kernels (CpuConv.FewChannels.cs), forced on for every geometry
 // and every CPU path this machine runs: forward (+ bias) and the weight gradient against float64
 // references (odd/even sizes, padding 0/1/3, stride 1/2, C = 1..3, batch 1 and several, K not a
 // multiple of the 4-channel blocks, several row bands per image); the weight gradient does not depend
-// on the thread count; NaN/Inf come out where the GEMM path puts them; and where Auto applies them.
+// on the thread count; NaN/Inf come out where the other conv paths put them; and where Auto applies them.
 using NativeCnn.Backends;
 using NativeCnn.Backends.Cpu;
 using NativeCnn.Tests.Support;
@@ -10,7 +10,7 @@ using Xunit;
 
 namespace NativeCnn.Tests.Backends;
 
-public class CpuDirectConvTests
+public class CpuFewChannelsConvTests
 {
     public sealed record Case(int N, int C, int H, int W, int K, int R, int S, int Stride, int Pad)
     {
@@ -76,22 +76,22 @@ public class CpuDirectConvTests
         return (y, gw);
     }
 
-    private static void With(string path, DirectConvMode mode, Action body)
+    private static void With(string path, FewChannelsMode mode, Action body)
     {
         CpuInfo.Select(Enum.Parse<CpuPath>(path));
-        var saved = CpuBackend.DirectConv;
-        CpuBackend.DirectConv = mode;
+        var saved = CpuBackend.FewChannelsConv;
+        CpuBackend.FewChannelsConv = mode;
         try { body(); }
         finally
         {
-            CpuBackend.DirectConv = saved;
+            CpuBackend.FewChannelsConv = saved;
             CpuInfo.Select(CpuPath.Auto);
         }
     }
 
     [Theory]
     [MemberData(nameof(Paths))]
-    public void DirectKernelsMatchFloat64(string path) => With(path, DirectConvMode.Always, () =>
+    public void FewChannelKernelsMatchFloat64(string path) => With(path, FewChannelsMode.Always, () =>
     {
         foreach (var c in Cases)
         {
@@ -117,8 +117,8 @@ public class CpuDirectConvTests
         var gy = F(Rand(7, g.N * g.K * g.P * g.Q));
         int saved = CpuParallel.MaxThreads;
         float[] one, two;
-        var savedMode = CpuBackend.DirectConv;
-        CpuBackend.DirectConv = DirectConvMode.Always;
+        var savedMode = CpuBackend.FewChannelsConv;
+        CpuBackend.FewChannelsConv = FewChannelsMode.Always;
         try
         {
             CpuParallel.MaxThreads = 1;
@@ -129,7 +129,7 @@ public class CpuDirectConvTests
         finally
         {
             CpuParallel.MaxThreads = saved;
-            CpuBackend.DirectConv = savedMode;
+            CpuBackend.FewChannelsConv = savedMode;
         }
         Assert.Equal(one, two);   // bit for bit
         Assert.Contains(one, v => v != 0);
@@ -151,8 +151,8 @@ public class CpuDirectConvTests
             w[g.Crs + 1] = float.NegativeInfinity;        // channel 1: meets the padding's zeros (NaN there)
             gy[gy.Length / 2] = float.PositiveInfinity;   // times the padding's zeros: NaN entries in gw
             (float[] Y, float[] Gw, float[] Gb) direct = (new float[0], new float[0], new float[0]), gemm = direct;
-            With(path, DirectConvMode.Always, () => direct = Run(g, x, w, b, gy));
-            With(path, DirectConvMode.Off, () => gemm = Run(g, x, w, b, gy));
+            With(path, FewChannelsMode.Always, () => direct = Run(g, x, w, b, gy));
+            With(path, FewChannelsMode.Off, () => gemm = Run(g, x, w, b, gy));
             AssertSameSpecials(gemm.Y, direct.Y, $"{path} {c} forward");
             AssertSameSpecials(gemm.Gw, direct.Gw, $"{path} {c} weight gradient");
             Assert.Contains(direct.Y, float.IsNaN);
@@ -176,14 +176,14 @@ public class CpuDirectConvTests
     [Fact]
     public void AutoAppliesToFewChannelsAtStrideOne()
     {
-        var saved = CpuBackend.DirectConv;
-        CpuBackend.DirectConv = DirectConvMode.Auto;
+        var saved = CpuBackend.FewChannelsConv;
+        CpuBackend.FewChannelsConv = FewChannelsMode.Auto;
         try
         {
-            Assert.True(CpuBackend.DirectApplies(new ConvGeometry(64, 1, 28, 28, 32, 3, 3, 1, 1, 1, 1, 1, 1)));    // mnist conv1
-            Assert.False(CpuBackend.DirectApplies(new ConvGeometry(16, 3, 128, 128, 64, 7, 7, 2, 2, 3, 3, 1, 1))); // resnet stem
-            Assert.False(CpuBackend.DirectApplies(new ConvGeometry(8, 64, 32, 32, 64, 3, 3, 1, 1, 1, 1, 1, 1)));   // many channels
+            Assert.True(CpuBackend.FewChannelsApplies(new ConvGeometry(64, 1, 28, 28, 32, 3, 3, 1, 1, 1, 1, 1, 1)));    // mnist conv1
+            Assert.False(CpuBackend.FewChannelsApplies(new ConvGeometry(16, 3, 128, 128, 64, 7, 7, 2, 2, 3, 3, 1, 1))); // resnet stem
+            Assert.False(CpuBackend.FewChannelsApplies(new ConvGeometry(8, 64, 32, 32, 64, 3, 3, 1, 1, 1, 1, 1, 1)));   // many channels
         }
-        finally { CpuBackend.DirectConv = saved; }
+        finally { CpuBackend.FewChannelsConv = saved; }
     }
 }
