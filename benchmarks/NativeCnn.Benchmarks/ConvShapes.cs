@@ -51,8 +51,8 @@ internal static class ConvShapes
         Console.WriteLine();
         Console.WriteLine("One thread, GFLOP/s over its CPU time (best of the reps); `gemm` is the packed SGEMM on the forward product with stored operands.");
         Console.WriteLine();
-        Console.WriteLine("| layer | path | forward | backward-data | backward-weight | all three (ms) | gemm | 2 threads: all three, wall ms |");
-        Console.WriteLine("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+        Console.WriteLine("| layer | path | forward | backward-data | backward-weight | all three (ms) | gemm | 2 threads: all three, wall ms | 2 threads: process CPU ms |");
+        Console.WriteLine("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         var backend = CpuBackend.Instance;
         var rng = new Random(1);
         int savedGemm = CpuGemm.MaxThreads, savedLoop = CpuParallel.MaxThreads;
@@ -83,7 +83,7 @@ internal static class ConvShapes
                     double bwdWeight = Best(reps, () => backend.Conv2dBackwardWeight(x, gy, gw, null, g));
                     int n = g.N * g.P * g.Q;
                     CpuGemm.MaxThreads = CpuParallel.MaxThreads = 2;
-                    double wall = BestWall(reps, () =>
+                    var (wall, cpu) = BestWall(reps, () =>
                     {
                         backend.Conv2dForward(x, w, null, y, g);
                         backend.Conv2dBackwardData(gy, w, gx, g);
@@ -92,7 +92,7 @@ internal static class ConvShapes
                     CpuGemm.MaxThreads = CpuParallel.MaxThreads = 1;
                     double gemm = Best(reps, () => CpuGemm.Run(CpuGemm.ForPath(path), false, false, g.K, n, g.Crs, 1f, a, 0, g.Crs, b, 0, n, 0f, c, 0, n));
                     Console.WriteLine(FormattableString.Invariant(
-                        $"| {layer.Name} | {path} | {flops / fwd * 1e-9:F1} | {flops / bwdData * 1e-9:F1} | {flops / bwdWeight * 1e-9:F1} | {(fwd + bwdData + bwdWeight) * 1e3:F2} | {flops / gemm * 1e-9:F1} | {wall * 1e3:F2} |"));
+                        $"| {layer.Name} | {path} | {flops / fwd * 1e-9:F1} | {flops / bwdData * 1e-9:F1} | {flops / bwdWeight * 1e-9:F1} | {(fwd + bwdData + bwdWeight) * 1e3:F2} | {flops / gemm * 1e-9:F1} | {wall * 1e3:F2} | {cpu * 1e3:F2} |"));
                 }
             }
         }
@@ -112,18 +112,22 @@ internal static class ConvShapes
         return v;
     }
 
-    /// <summary>Least wall time of <paramref name="reps"/> calls after one warm-up call (quiet host only).</summary>
-    private static double BestWall(int reps, Action call)
+    /// <summary>Least wall time (meaningful on a quiet host only) and least process CPU time (every
+    /// thread's work: above the one-thread time by what the split costs) of <paramref name="reps"/>
+    /// calls after one warm-up call.</summary>
+    private static (double Wall, double Cpu) BestWall(int reps, Action call)
     {
         call();
-        double best = double.MaxValue;
+        double wall = double.MaxValue, cpu = double.MaxValue;
         for (int i = 0; i < reps; i++)
         {
             long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+            double c0 = GemmShapes.ProcessCpu();
             call();
-            best = Math.Min(best, System.Diagnostics.Stopwatch.GetElapsedTime(t0).TotalSeconds);
+            wall = Math.Min(wall, System.Diagnostics.Stopwatch.GetElapsedTime(t0).TotalSeconds);
+            cpu = Math.Min(cpu, GemmShapes.ProcessCpu() - c0);
         }
-        return best;
+        return (wall, cpu);
     }
 
     /// <summary>Least thread CPU time of <paramref name="reps"/> calls after one warm-up call.</summary>
