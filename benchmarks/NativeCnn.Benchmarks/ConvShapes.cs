@@ -2,7 +2,8 @@
 // on the layers of the conv3x3 cases and the mnist_cnn / resnet18 train steps, on each CPU path, as
 // GFLOP/s over one thread's CPU time, next to the packed SGEMM on the same product with its operands
 // stored (the ceiling the convolution's unfolding and layout work stand between).
-//   DOTNET_TieredCompilation=0 dotnet run -c Release --project benchmarks/NativeCnn.Benchmarks -- conv-shapes [filter] [reps]
+//   DOTNET_TieredCompilation=0 dotnet run -c Release --project benchmarks/NativeCnn.Benchmarks -- conv-shapes [filter] [reps] [--passes]
+// --passes adds each pass's GFLOP/s over the two-thread process CPU time (forward / data / weight).
 // One thread (CpuParallel and CpuGemm capped at 1) timed by CLOCK_THREAD_CPUTIME_ID: a busy, shared
 // host delays the run but barely changes the numbers, so changes to the conv path can be compared
 // while other work runs. Two-thread wall times belong to `nativecnn bench` on a quiet host.
@@ -45,6 +46,7 @@ internal static class ConvShapes
         }
         string filter = args.Length > 1 ? args[1] : "";
         int reps = args.Length > 2 && int.TryParse(args[2], out int r) && r > 0 ? r : 5;
+        bool perPass = args.Contains("--passes");
         var paths = CpuInfo.Supported().Where(p => p != CpuPath.Portable).ToList();
         Console.WriteLine($"CPU: {CpuInfo.Current.Describe()}");
         Console.WriteLine($"load average: {File.ReadAllText("/proc/loadavg").Trim()}");
@@ -89,10 +91,19 @@ internal static class ConvShapes
                         backend.Conv2dBackwardData(gy, w, gx, g);
                         backend.Conv2dBackwardWeight(x, gy, gw, null, g);
                     });
+                    string passes = "";
+                    if (perPass)
+                    {
+                        // each pass alone on two threads, GFLOP/s over the process's CPU time
+                        double f2 = BestWall(reps, () => backend.Conv2dForward(x, w, null, y, g)).Cpu;
+                        double d2 = BestWall(reps, () => backend.Conv2dBackwardData(gy, w, gx, g)).Cpu;
+                        double w2 = BestWall(reps, () => backend.Conv2dBackwardWeight(x, gy, gw, null, g)).Cpu;
+                        passes = FormattableString.Invariant($" {flops / f2 * 1e-9:F1} / {flops / d2 * 1e-9:F1} / {flops / w2 * 1e-9:F1} |");
+                    }
                     CpuGemm.MaxThreads = CpuParallel.MaxThreads = 1;
                     double gemm = Best(reps, () => CpuGemm.Run(CpuGemm.ForPath(path), false, false, g.K, n, g.Crs, 1f, a, 0, g.Crs, b, 0, n, 0f, c, 0, n));
                     Console.WriteLine(FormattableString.Invariant(
-                        $"| {layer.Name} | {path} | {flops / fwd * 1e-9:F1} | {flops / bwdData * 1e-9:F1} | {flops / bwdWeight * 1e-9:F1} | {(fwd + bwdData + bwdWeight) * 1e3:F2} | {flops / gemm * 1e-9:F1} | {wall * 1e3:F2} | {cpu * 1e3:F2} |"));
+                        $"| {layer.Name} | {path} | {flops / fwd * 1e-9:F1} | {flops / bwdData * 1e-9:F1} | {flops / bwdWeight * 1e-9:F1} | {(fwd + bwdData + bwdWeight) * 1e3:F2} | {flops / gemm * 1e-9:F1} | {wall * 1e3:F2} | {cpu * 1e3:F2} |{passes}"));
                 }
             }
         }

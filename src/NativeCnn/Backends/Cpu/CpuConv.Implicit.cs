@@ -42,6 +42,13 @@ internal sealed partial class CpuBackend
     private void ForwardWithColumns(float[] x, float[] w, float[]? bias, float[] y, ConvGeometry g)
     {
         int pq = g.P * g.Q, K = g.K, crs = g.Crs;
+        if (DirectApplies(g))
+        {
+            // stride 1 with rows of whole vectors: no unfolding at all (CpuConv.Direct.cs)
+            DirectForward(x, PackDirectWeights(w, g, flipTransposed: false, DirectMR()), y, g);
+            if (bias is not null) AddBias(y, bias, 0, g.N, K, pq);
+            return;
+        }
         if (pq >= PointwiseMinPixels) { ForwardPerImage(x, w, bias, y, g); return; }
         int nb = ImagesPerChunk(g, implicitColumns: true);
         var yt = nb > 1 ? RentScratch((long)K * nb * pq) : null;
@@ -216,6 +223,12 @@ internal sealed partial class CpuBackend
         var t = new ConvGeometry(g.N, g.K, g.P, g.Q, g.C, g.R, g.S, 1, 1, padH, padW, g.DilationH, g.DilationW);
         if (t.P != g.H || t.Q != g.W)
             throw new InvalidOperationException($"internal: transposed convolution gives {t.P}x{t.Q}, input is {g.H}x{g.W}");
+        if (DirectApplies(t))
+        {
+            // the direct kernels read w flipped and transposed while packing it: no flipped copy
+            DirectForward(gy, PackDirectWeights(w, g, flipTransposed: true, DirectMR()), gx, t);
+            return true;
+        }
         int rs = g.R * g.S, C = g.C, K = g.K;
         var wt = RentScratch((long)K * C * rs);
         try
