@@ -174,13 +174,15 @@ public class CpuFewChannelsConvTests
     }
 
     [Fact]
-    public void AutoAppliesToFewChannelsAtStrideOne()
+    public void AutoAppliesToFewChannelsAndFewTaps()
     {
         var saved = CpuBackend.FewChannelsConv;
         CpuBackend.FewChannelsConv = FewChannelsMode.Auto;
         try
         {
             Assert.True(CpuBackend.FewChannelsApplies(new ConvGeometry(64, 1, 28, 28, 32, 3, 3, 1, 1, 1, 1, 1, 1)));    // mnist conv1
+            Assert.True(CpuBackend.FewChannelsApplies(new ConvGeometry(64, 3, 32, 32, 32, 3, 3, 2, 2, 1, 1, 1, 1)));    // 27 taps, stride 2
+            Assert.False(CpuBackend.FewChannelsApplies(new ConvGeometry(64, 3, 32, 32, 32, 3, 3, 3, 3, 1, 1, 1, 1)));   // stride 3: not measured
             Assert.False(CpuBackend.FewChannelsApplies(new ConvGeometry(16, 3, 128, 128, 64, 7, 7, 2, 2, 3, 3, 1, 1))); // resnet stem
             Assert.False(CpuBackend.FewChannelsApplies(new ConvGeometry(8, 64, 32, 32, 64, 3, 3, 1, 1, 1, 1, 1, 1)));   // many channels
         }
