@@ -23,13 +23,24 @@ internal enum FewChannelsMode { Auto, Off, Always }
 internal sealed partial class CpuBackend
 {
     /// <summary>Auto: where FewChannelsApplies says (the default); Off: never (the other conv paths); Always: the
-    /// few-channel kernels for every geometry (tests and benchmarks). NATIVECNN_CONV_FEW_CHANNELS=0 / 1 selects Off / Always.</summary>
-    internal static FewChannelsMode FewChannelsConv { get; set; } = Environment.GetEnvironmentVariable("NATIVECNN_CONV_FEW_CHANNELS") switch
+    /// few-channel kernels for every geometry (tests, benchmarks). NATIVECNN_CONV_FEW_CHANNELS=0 / 1 selects
+    /// Off / Always for the process. Setting it holds for the calling flow only (an AsyncLocal: tests that
+    /// force a mode do not change the path of tests running beside them); it is read by the thread that
+    /// calls the convolution.</summary>
+    internal static FewChannelsMode FewChannelsConv
+    {
+        get => s_fewChannelsHere.Value ?? s_fewChannelsDefault;
+        set => s_fewChannelsHere.Value = value;
+    }
+
+    private static readonly FewChannelsMode s_fewChannelsDefault = Environment.GetEnvironmentVariable("NATIVECNN_CONV_FEW_CHANNELS") switch
     {
         "0" => FewChannelsMode.Off,
         "1" => FewChannelsMode.Always,
         _ => FewChannelsMode.Auto,
     };
+
+    private static readonly AsyncLocal<FewChannelsMode?> s_fewChannelsHere = new();
 
     /// <summary>Most floats of one unit's unfolded band. Forward: 32 KB, so it stays in L1 while it is
     /// re-read once per 4 output channels (a 128 KB band ran the 3->32 layer at half the speed);
