@@ -154,11 +154,14 @@ internal sealed partial class CpuBackend
         return offsets;
     }
 
-    /// <summary>One thread's padded-image buffer, pinned for the thread's life and grown as needed.</summary>
+    /// <summary>One thread's padded image and packed output gradient (CpuConv.DirectWeight.cs),
+    /// pinned for the thread's life and grown as needed.</summary>
     private sealed class DirectBuffers
     {
         [ThreadStatic] private static DirectBuffers? t_buffers;
         public float[] Plane = GC.AllocateUninitializedArray<float>(0, pinned: true);
+        public float[] Gradient = GC.AllocateUninitializedArray<float>(0, pinned: true);
+        public float[] Planes = GC.AllocateUninitializedArray<float>(0, pinned: true);
         public static DirectBuffers ForThisThread() => t_buffers ??= new DirectBuffers();
     }
 

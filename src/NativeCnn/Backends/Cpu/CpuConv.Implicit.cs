@@ -120,6 +120,7 @@ internal sealed partial class CpuBackend
     private void BackwardWeightWithColumns(float[] x, float[] gy, float[] gw, ConvGeometry g)
     {
         int pq = g.P * g.Q, K = g.K, crs = g.Crs;
+        if (DirectWeightApplies(g)) { DirectBackwardWeight(x, gy, gw, g); return; }   // CpuConv.DirectWeight.cs
         if (pq >= PointwiseMinPixels && ImagesShareCores(g.N)) { BackwardWeightPerImage(x, gy, gw, g); return; }
         int nb = ImagesPerChunk(g, implicitColumns: true);
         var gyt = nb > 1 ? RentScratch((long)K * nb * pq) : null;
