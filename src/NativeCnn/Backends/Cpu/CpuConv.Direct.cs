@@ -47,24 +47,25 @@ internal sealed partial class CpuBackend
     }
 
     /// <summary>W packed into MR-row panels per depth block: block b holds depth [b*Kc, min(D, (b+1)*Kc)),
-    /// panel i its rows [i*MR, (i+1)*MR) as a[p * MR + m] (rows past M are zeros).</summary>
+    /// panel i its rows [i*MR, (i+1)*MR) as a[p * MR + m] (rows past M are zeros). One per calling
+    /// thread, its array grown as needed and reused by every layer (no allocation per call once warm).</summary>
     private sealed class DirectWeights
     {
-        public readonly float[] Data;
-        public readonly int M, Depth, Kc, MR, Panels;
+        public float[] Values = Array.Empty<float>();
+        public int M, Depth, Kc, MR, Panels;
 
-        public DirectWeights(int m, int depth, int kc, int mr)
+        public void Shape(int m, int depth, int kc, int mr)
         {
             M = m; Depth = depth; Kc = kc; MR = mr;
             Panels = (m + mr - 1) / mr;
-            Data = GC.AllocateUninitializedArray<float>(Panels * mr * depth + 16, pinned: true);
+            long need = (long)Panels * mr * depth + 16;
+            if (Values.Length < need) Values = GC.AllocateUninitializedArray<float>((int)need);
         }
 
         /// <summary>Offset of panel <paramref name="panel"/> of the block that starts at depth d0.</summary>
         public long Offset(int d0, int panel) => (long)d0 * Panels * MR + (long)panel * MR * Math.Min(Kc, Depth - d0);
     }
 
-    // One reusable set of packed weights per thread that calls a convolution (the driving thread).
     [ThreadStatic] private static DirectWeights? t_directWeights;
 
     /// <summary>Packs A (M rows, Depth columns) with a[row, d] = value(row, d) for the direct kernels.</summary>
@@ -76,14 +77,12 @@ internal sealed partial class CpuBackend
         int m = flipTransposed ? g.C : g.K, depth = flipTransposed ? g.K * rs : g.Crs;
         int blocks = (depth + CpuGemm.KC - 1) / CpuGemm.KC;
         int kc = Math.Min(CpuGemm.KC, (depth + blocks - 1) / blocks);
-        var a = t_directWeights;
-        if (a is null || a.M != m || a.Depth != depth || a.Kc != kc || a.MR != mr)
-            t_directWeights = a = new DirectWeights(m, depth, kc, mr);
-        var packed = a;
+        var packed = t_directWeights ??= new DirectWeights();
+        packed.Shape(m, depth, kc, mr);
         int C = g.C;
         For(packed.Panels, 1, (i0, i1) =>
         {
-            fixed (float* ws = w, ds = packed.Data)
+            fixed (float* ws = w, ds = packed.Values)
                 for (int i = i0; i < i1; i++)
                     for (int d0 = 0; d0 < depth; d0 += kc)
                     {
@@ -200,7 +199,7 @@ internal sealed partial class CpuBackend
         int v = DirectVector(kernel), nr = 2 * v, mr = a.MR, pq = g.P * g.Q, Q = g.Q;
         int wp = g.W + 2 * g.PadW, M = a.M;
         float* scratch = stackalloc float[8 * 32];
-        fixed (float* ps = plane, ys = y, aps = a.Data)
+        fixed (float* ps = plane, ys = y, aps = a.Values)
         fixed (int* os = offsets)
         {
             float* yImage = ys + (long)n * M * pq;
