@@ -34,14 +34,15 @@ internal sealed partial class CpuBackend
         _ => 0,
     };
 
-    /// <summary>Output channels per direct tile on the current CPU path (the GEMM's MR).</summary>
-    private static int DirectMR() => CpuGemm.TileOf(CpuGemm.ForPath(CpuInfo.Path)).MR;
-
     /// <summary>Whether the direct kernels run this convolution on the current CPU path.</summary>
-    internal static bool DirectApplies(ConvGeometry g)
+    internal static bool DirectApplies(ConvGeometry g) => DirectApplies(g, CpuGemm.ForPath(CpuInfo.Path));
+
+    /// <summary>Whether the direct kernels of <paramref name="kernel"/> run this convolution. A call reads
+    /// the CPU path once and passes its kernel down, so packing and kernels always agree on MR.</summary>
+    internal static bool DirectApplies(ConvGeometry g, GemmKernel kernel)
     {
         if (!DirectConvolution || !ImplicitColumns || g.StrideH != 1 || g.StrideW != 1) return false;
-        int v = DirectVector(CpuGemm.ForPath(CpuInfo.Path));
+        int v = DirectVector(kernel);
         long padded = (long)(g.H + 2 * g.PadH) * (g.W + 2 * g.PadW) * g.C;
         return v > 0 && g.Q % v == 0 && g.P > 0 && padded <= int.MaxValue / 2 && (long)g.Crs * g.K <= int.MaxValue / 2;
     }
@@ -69,8 +70,9 @@ internal sealed partial class CpuBackend
     [ThreadStatic] private static DirectWeights? t_directWeights;
 
     /// <summary>Packs A (M rows, Depth columns) with a[row, d] = value(row, d) for the direct kernels.</summary>
-    private static unsafe DirectWeights PackDirectWeights(float[] w, ConvGeometry g, bool flipTransposed, int mr)
+    private static unsafe DirectWeights PackDirectWeights(float[] w, ConvGeometry g, bool flipTransposed, GemmKernel kernel)
     {
+        int mr = CpuGemm.TileOf(kernel).MR;
         // forward: A[k, (c,r,s)] = w[k, c, r, s]; backward-data (transposed conv): A[c, (k,r',s')] =
         // w[k, c, R-1-r', S-1-s']
         int rs = g.R * g.S;
@@ -112,11 +114,11 @@ internal sealed partial class CpuBackend
     /// <summary>y (N, K, P, Q) = the stride-1 convolution of x with the packed weights (no bias):
     /// images side by side where they share the cores, else one image at a time with its tiles
     /// shared out.</summary>
-    private unsafe void DirectForward(float[] x, DirectWeights a, float[] y, ConvGeometry g)
+    private unsafe void DirectForward(float[] x, DirectWeights a, float[] y, ConvGeometry g, GemmKernel kernel)
     {
         using var _ = Time("direct");
-        var kernel = CpuGemm.ForPath(CpuInfo.Path);
         int v = DirectVector(kernel), nr = 2 * v, pq = g.P * g.Q;
+        if (a.MR != CpuGemm.TileOf(kernel).MR) throw new InvalidOperationException($"internal: weights packed for MR = {a.MR}, kernel {kernel}");
         int tiles = (pq + nr - 1) / nr;
         var offsets = DirectOffsets(g);
         if (ImagesShareCores(g.N))

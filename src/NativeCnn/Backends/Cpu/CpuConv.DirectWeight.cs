@@ -22,19 +22,20 @@ namespace NativeCnn.Backends.Cpu;
 internal sealed partial class CpuBackend
 {
     /// <summary>Whether the direct weight-gradient kernels run this convolution on the current path.</summary>
-    internal static bool DirectWeightApplies(ConvGeometry g)
+    internal static bool DirectWeightApplies(ConvGeometry g) => DirectWeightApplies(g, CpuGemm.ForPath(CpuInfo.Path));
+
+    private static bool DirectWeightApplies(ConvGeometry g, GemmKernel kernel)
     {
         if (!DirectConvolution || !ImplicitColumns || g.StrideH != 1 || g.StrideW != 1 || g.Crs < 64 || g.K > 128) return false;
-        if (DirectVector(CpuGemm.ForPath(CpuInfo.Path)) == 0 || g.P <= 0 || g.Q <= 0) return false;
+        if (DirectVector(kernel) == 0 || g.P <= 0 || g.Q <= 0) return false;
         long padded = (long)(g.H + 2 * g.PadH) * (g.W + 2 * g.PadW) * g.C;
         return padded <= int.MaxValue / 2 && (long)g.P * g.Q * (g.K + 32) <= int.MaxValue / 2;
     }
 
     /// <summary>gw (K, C, R, S) = sum over images of gy[n] (K, PQ) * col[n]^T.</summary>
-    private void DirectBackwardWeight(float[] x, float[] gy, float[] gw, ConvGeometry g)
+    private void DirectBackwardWeight(float[] x, float[] gy, float[] gw, ConvGeometry g, GemmKernel kernel)
     {
         using var _ = Time("direct_weight");
-        var kernel = CpuGemm.ForPath(CpuInfo.Path);
         var (mr, nr) = kernel == GemmKernel.Vector512 ? (8, 32) : (6, 16);
         int crs = g.Crs, K = g.K, size = crs * K;
         int groups = Math.Max(1, Math.Min(g.N, 2 * CpuParallel.ThreadsHere));
