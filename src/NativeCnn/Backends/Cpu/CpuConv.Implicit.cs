@@ -42,8 +42,7 @@ internal sealed partial class CpuBackend
     private void ForwardWithColumns(float[] x, float[] w, float[]? bias, float[] y, ConvGeometry g)
     {
         int pq = g.P * g.Q, K = g.K, crs = g.Crs;
-        var kernel = CpuGemm.ForPath(CpuInfo.Path);
-        if (DirectApplies(g, kernel))
+        if (DirectKernelFor(g, CpuGemm.ForPath(CpuInfo.Path)) is { } kernel)
         {
             // stride 1 with rows of whole vectors: no unfolding at all (CpuConv.Direct.cs)
             DirectForward(x, PackDirectWeights(w, g, flipTransposed: false, kernel), y, g, kernel);
@@ -226,8 +225,7 @@ internal sealed partial class CpuBackend
         var t = new ConvGeometry(g.N, g.K, g.P, g.Q, g.C, g.R, g.S, 1, 1, padH, padW, g.DilationH, g.DilationW);
         if (t.P != g.H || t.Q != g.W)
             throw new InvalidOperationException($"internal: transposed convolution gives {t.P}x{t.Q}, input is {g.H}x{g.W}");
-        var kernel = CpuGemm.ForPath(CpuInfo.Path);
-        if (DirectApplies(t, kernel))
+        if (DirectKernelFor(t, CpuGemm.ForPath(CpuInfo.Path)) is { } kernel)
         {
             // the direct kernels read w flipped and transposed while packing it: no flipped copy
             DirectForward(gy, PackDirectWeights(w, g, flipTransposed: true, kernel), gx, t, kernel);
