@@ -81,19 +81,26 @@ public class CpuDirectConvTests
         Assert.True(tested >= 5, $"only {tested} cases ran the direct path");
     });
 
-    // weight gradient (CpuConv.DirectWeight.cs): images several per pass (7x7: 5 a pass) in groups
+    // weight gradient (CpuConv.DirectWeight.cs), stride 1 and 2: images several per pass (7x7: 5 a pass) in groups
     // that do not divide evenly, one image of 400 pixels in two row blocks, groups of several passes, output widths that are not
     // whole vectors, partial row panels (C*R*S = 72, 360) and column panels (K = 7, 40), no padding,
     // dilation 2, a 1x3 kernel
-    private static readonly (int N, int C, int H, int W, int K, int R, int S, int Ph, int Pw, int D)[] WeightCases =
+    private static readonly (int N, int C, int H, int W, int K, int R, int S, int Ph, int Pw, int D, int Stride)[] WeightCases =
     {
-        (11, 8, 7, 7, 40, 3, 3, 1, 1, 1),
-        (1, 8, 20, 20, 16, 3, 3, 1, 1, 1),
-        (40, 8, 16, 16, 12, 3, 3, 1, 1, 1),   // 256-pixel images one per pass: several passes per group
-        (3, 40, 5, 16, 7, 3, 3, 1, 1, 1),
-        (4, 9, 10, 13, 33, 3, 3, 0, 0, 1),
-        (2, 8, 12, 12, 24, 3, 3, 2, 2, 2),
-        (5, 24, 6, 9, 17, 1, 3, 0, 1, 1),
+        (11, 8, 7, 7, 40, 3, 3, 1, 1, 1, 1),
+        (1, 8, 20, 20, 16, 3, 3, 1, 1, 1, 1),
+        (40, 8, 16, 16, 12, 3, 3, 1, 1, 1, 1),   // 256-pixel images one per pass: several passes per group
+        (3, 40, 5, 16, 7, 3, 3, 1, 1, 1, 1),
+        (4, 9, 10, 13, 33, 3, 3, 0, 0, 1, 1),
+        (2, 8, 12, 12, 24, 3, 3, 2, 2, 2, 1),
+        (5, 24, 6, 9, 17, 1, 3, 0, 1, 1, 1),
+        // stride 2 through the phase planes: mnist-like, odd sizes, the stem's 7x7 pad 3 over 3 channels,
+        // no padding, dilation 2
+        (4, 8, 14, 14, 16, 3, 3, 1, 1, 1, 2),
+        (3, 8, 13, 11, 12, 3, 3, 1, 1, 1, 2),
+        (2, 3, 20, 18, 8, 7, 7, 3, 3, 1, 2),
+        (2, 8, 9, 9, 8, 3, 3, 0, 0, 1, 2),
+        (2, 8, 12, 12, 8, 3, 3, 2, 2, 2, 2),
     };
 
     [Theory]
@@ -101,9 +108,9 @@ public class CpuDirectConvTests
     public void BackwardWeightMatchesFloat64(string path) => OnPath(path, () =>
     {
         var backend = CpuBackend.Instance;
-        foreach (var (n, c, h, w, k, r, s, ph, pw, d) in WeightCases)
+        foreach (var (n, c, h, w, k, r, s, ph, pw, d, st) in WeightCases)
         {
-            var g = new ConvGeometry(n, c, h, w, k, r, s, 1, 1, ph, pw, d, d);
+            var g = new ConvGeometry(n, c, h, w, k, r, s, st, st, ph, pw, d, d);
             Assert.True(CpuBackend.DirectWeightApplies(g), $"{path}: the direct weight gradient should take {g}");
             var x = Floats(21, n * c * h * w);
             var gy = Floats(23, n * k * g.P * g.Q);
@@ -122,7 +129,7 @@ public class CpuDirectConvTests
                 for (int rr = 0; rr < r; rr++)
                 for (int ss = 0; ss < s; ss++)
                 {
-                    int ih = p - ph + rr * d, iw = q - pw + ss * d;
+                    int ih = p * st - ph + rr * d, iw = q * st - pw + ss * d;
                     if (ih < 0 || ih >= h || iw < 0 || iw >= w) continue;
                     expected[((kk * c + cc) * r + rr) * s + ss] += up * x[((b * c + cc) * h + ih) * w + iw];
                 }
@@ -144,7 +151,9 @@ public class CpuDirectConvTests
             Assert.Equal(CpuInfo.Path != CpuPath.Portable, CpuBackend.DirectWeightApplies(sameWidth with { C = 8 }));
             Assert.False(CpuBackend.DirectWeightApplies(sameWidth));                       // C*R*S = 27: few channels
             Assert.False(CpuBackend.DirectWeightApplies(sameWidth with { C = 8, K = 256 }));
-            Assert.False(CpuBackend.DirectWeightApplies(sameWidth with { C = 8, StrideH = 2, StrideW = 2 }));
+            Assert.True(CpuBackend.DirectWeightApplies(sameWidth with { C = 8, StrideH = 2, StrideW = 2 }) == (CpuInfo.Path != CpuPath.Portable));
+            Assert.False(CpuBackend.DirectWeightApplies(sameWidth with { C = 8, StrideH = 3, StrideW = 3 }));
+            Assert.False(CpuBackend.DirectWeightApplies(sameWidth with { C = 8, StrideH = 1, StrideW = 2 }));
             CpuBackend.DirectConvolution = false;
             Assert.False(CpuBackend.DirectApplies(sameWidth));
             Assert.False(CpuBackend.DirectWeightApplies(sameWidth with { C = 8 }));
