@@ -26,18 +26,23 @@ public class CpuDirectConvTests
         return data;
     }
 
-    // (N, C, H, W, K, R, S, pad h, pad w, dilation): W, less padding and reach, is the output width Q
-    private static readonly (int N, int C, int H, int W, int K, int R, int S, int Ph, int Pw, int D)[] Cases =
+    // (N, C, H, W, K, R, S, pad h, pad w, dilation, stride)
+    private static readonly (int N, int C, int H, int W, int K, int R, int S, int Ph, int Pw, int D, int Stride)[] Cases =
     {
-        (2, 3, 16, 16, 8, 3, 3, 1, 1, 1),     // Q = 16: two output rows per AVX-512 tile, one per AVX2 tile
-        (1, 5, 9, 32, 13, 3, 3, 1, 1, 1),     // one image, odd rows, 13 output channels (partial panels)
-        (3, 40, 5, 16, 7, 3, 3, 1, 1, 1),     // depth 360: two depth blocks; P*Q = 80 (a last half tile at AVX-512)
-        (4, 2, 7, 34, 9, 3, 3, 0, 0, 1),      // no padding: Q = 32
-        (2, 4, 8, 30, 6, 3, 5, 1, 3, 1),      // 3x5 kernel, padding (1, 3): Q = 32
-        (2, 3, 12, 20, 5, 3, 3, 2, 2, 2),     // dilation 2: Q = 16
-        (9, 2, 4, 16, 3, 1, 1, 0, 0, 1),      // 1x1, many images
-        (2, 6, 8, 8, 10, 3, 3, 1, 1, 1),      // Q = 8: the 256-bit kernel (on AVX-512 too where it is half rate)
-        (1, 4, 5, 24, 7, 3, 3, 1, 1, 1),      // Q = 24
+        (2, 3, 16, 16, 8, 3, 3, 1, 1, 1, 1),     // Q = 16: two output rows per AVX-512 tile, one per AVX2 tile
+        (1, 5, 9, 32, 13, 3, 3, 1, 1, 1, 1),     // one image, odd rows, 13 output channels (partial panels)
+        (3, 40, 5, 16, 7, 3, 3, 1, 1, 1, 1),     // depth 360: two depth blocks; P*Q = 80 (a last half tile at AVX-512)
+        (4, 2, 7, 34, 9, 3, 3, 0, 0, 1, 1),      // no padding: Q = 32
+        (2, 4, 8, 30, 6, 3, 5, 1, 3, 1, 1),      // 3x5 kernel, padding (1, 3): Q = 32
+        (2, 3, 12, 20, 5, 3, 3, 2, 2, 2, 1),     // dilation 2: Q = 16
+        (9, 2, 4, 16, 3, 1, 1, 0, 0, 1, 1),      // 1x1, many images
+        (2, 6, 8, 8, 10, 3, 3, 1, 1, 1, 1),      // Q = 8: the 256-bit kernel (on AVX-512 too where it is half rate)
+        (1, 4, 5, 24, 7, 3, 3, 1, 1, 1, 1),      // Q = 24
+        // stride 2 (the phase planes; backward-data goes its own way): Q = 16, Q = 8, the stem's 7x7, odd H
+        (2, 3, 32, 32, 8, 3, 3, 1, 1, 1, 2),
+        (2, 4, 16, 16, 6, 3, 3, 1, 1, 1, 2),
+        (1, 3, 64, 64, 8, 7, 7, 3, 3, 1, 2),
+        (2, 5, 31, 32, 7, 3, 3, 1, 1, 1, 2),
     };
 
     private static void OnPath(string name, Action body)
@@ -54,9 +59,9 @@ public class CpuDirectConvTests
         var backend = CpuBackend.Instance;
         bool halfRate512 = CpuInfo.Current.Fma512Over256 < 1.5;
         int tested = 0;
-        foreach (var (n, c, h, w, k, r, s, ph, pw, d) in Cases)
+        foreach (var (n, c, h, w, k, r, s, ph, pw, d, st) in Cases)
         {
-            var g = new ConvGeometry(n, c, h, w, k, r, s, 1, 1, ph, pw, d, d);
+            var g = new ConvGeometry(n, c, h, w, k, r, s, st, st, ph, pw, d, d);
             bool expected = CpuInfo.Path == CpuPath.Avx512 ? g.Q % 16 == 0 || (g.Q % 8 == 0 && halfRate512) : g.Q % 8 == 0;
             Assert.Equal(expected, CpuBackend.DirectApplies(g));
             if (!expected) continue;
@@ -146,7 +151,8 @@ public class CpuDirectConvTests
         {
             var sameWidth = new ConvGeometry(2, 3, 16, 16, 8, 3, 3, 1, 1, 1, 1, 1, 1);
             Assert.Equal(CpuInfo.Path != CpuPath.Portable, CpuBackend.DirectApplies(sameWidth));
-            Assert.False(CpuBackend.DirectApplies(sameWidth with { StrideH = 2, StrideW = 2 }));
+            Assert.False(CpuBackend.DirectApplies(sameWidth with { StrideH = 3, StrideW = 3 }));
+            Assert.Equal(CpuInfo.Path != CpuPath.Portable, CpuBackend.DirectApplies(sameWidth with { H = 32, W = 32, StrideH = 2, StrideW = 2 }));
             Assert.False(CpuBackend.DirectApplies(sameWidth with { W = 14 }));   // Q = 14: not whole vectors
             Assert.Equal(CpuInfo.Path != CpuPath.Portable, CpuBackend.DirectWeightApplies(sameWidth with { C = 8 }));
             Assert.False(CpuBackend.DirectWeightApplies(sameWidth));                       // C*R*S = 27: few channels
@@ -183,7 +189,7 @@ public class CpuDirectConvTests
             for (int r = 0; r < g.R; r++)
             for (int s = 0; s < g.S; s++)
             {
-                int ih = p - g.PadH + r * g.DilationH, iw = q - g.PadW + s * g.DilationW;
+                int ih = p * g.StrideH - g.PadH + r * g.DilationH, iw = q * g.StrideW - g.PadW + s * g.DilationW;
                 if (ih < 0 || ih >= g.H || iw < 0 || iw >= g.W) continue;
                 int xi = ((n * g.C + c) * g.H + ih) * g.W + iw, wi = ((k * g.C + c) * g.R + r) * g.S + s;
                 sum += (double)x[xi] * w[wi];

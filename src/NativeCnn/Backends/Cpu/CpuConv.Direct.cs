@@ -1,4 +1,4 @@
-// Direct stride-1 convolution on the CPU: the GEMM y (K, PQ) = W (K, CRS) * col (CRS, PQ) without
+// Direct convolution on the CPU (stride 1 and 2): the GEMM y (K, PQ) = W (K, CRS) * col (CRS, PQ) without
 // packing col at all. Row (c, r, s) of col, read across a run of V output pixels of one output row,
 // is V contiguous floats of the zero-padded input plane c, shifted by (r*dh, s*dw): so the
 // micro-kernel reads its B vectors straight from the padded image through a per-depth-step offset
@@ -6,7 +6,9 @@
 // implicit packing, CpuConv.Columns.cs). W is packed once per call into MR-row panels for all
 // images and threads; for backward-data (the transposed convolution of gy) the packing reads W
 // flipped and transposed directly, so no flipped copy is made.
-// Applies: stride 1, any padding and dilation, Q a multiple of the vector width V (16 on the
+// Stride 2 reads the four stride-2 phase planes of the padded image instead (WeightLayout,
+// CpuConv.DirectWeight.cs), in which each tap is again a contiguous run along an output row.
+// Applies: stride 1 or 2, any padding and dilation, Q a multiple of the vector width V (16 on the
 // AVX-512 path, 8 on AVX2, and 8 on AVX-512 where it runs on 256-bit halves): each B vector then
 // stays inside one output row. Tiles are MR output
 // channels x NR = 2V consecutive output pixels (a row, or two rows when Q == V).
@@ -21,7 +23,7 @@ namespace NativeCnn.Backends.Cpu;
 
 internal sealed partial class CpuBackend
 {
-    /// <summary>Whether stride-1 convolutions whose output width is a multiple of the vector width run
+    /// <summary>Whether stride-1 and -2 convolutions whose output width is a multiple of the vector width run
     /// the direct kernels (true) or the implicit-im2col GEMM. Settable by tests and benchmarks;
     /// NATIVECNN_CONV_DIRECT=0 turns it off.</summary>
     internal static bool DirectConvolution { get; set; } =
@@ -45,8 +47,9 @@ internal sealed partial class CpuBackend
     /// the GEMM path's 93-98 GFLOP/s on 8-pixel rows), not where they run at twice it.</summary>
     internal static GemmKernel? DirectKernelFor(ConvGeometry g, GemmKernel pathKernel)
     {
-        if (!DirectConvolution || !ImplicitColumns || g.StrideH != 1 || g.StrideW != 1 || g.P <= 0 || g.Q <= 0) return null;
-        long padded = (long)(g.H + 2 * g.PadH) * (g.W + 2 * g.PadW) * g.C;
+        bool stride1 = g.StrideH == 1 && g.StrideW == 1, stride2 = g.StrideH == 2 && g.StrideW == 2;
+        if (!DirectConvolution || !ImplicitColumns || !(stride1 || stride2) || g.P <= 0 || g.Q <= 0) return null;
+        long padded = (long)(g.H + 2 * g.PadH + 1) * (g.W + 2 * g.PadW + 1) * g.C;
         if (padded > int.MaxValue / 2 || (long)g.Crs * g.K > int.MaxValue / 2) return null;
         if (pathKernel == GemmKernel.Vector512)
         {
@@ -127,7 +130,7 @@ internal sealed partial class CpuBackend
         return packed;
     }
 
-    /// <summary>y (N, K, P, Q) = the stride-1 convolution of x with the packed weights (no bias):
+    /// <summary>y (N, K, P, Q) = the stride-1 or -2 convolution of x with the packed weights (no bias):
     /// images side by side where they share the cores, else one image at a time with its tiles
     /// shared out.</summary>
     private unsafe void DirectForward(float[] x, DirectWeights a, float[] y, ConvGeometry g, GemmKernel kernel)
@@ -136,25 +139,25 @@ internal sealed partial class CpuBackend
         int v = DirectVector(kernel), nr = 2 * v, pq = g.P * g.Q;
         if (a.MR != CpuGemm.TileOf(kernel).MR) throw new InvalidOperationException($"internal: weights packed for MR = {a.MR}, kernel {kernel}");
         int tiles = (pq + nr - 1) / nr;
-        var offsets = DirectOffsets(g);
+        var layout = WeightLayout.Of(g);
         if (ImagesShareCores(g.N))
         {
             For(g.N, 1, (n0, n1) =>
             {
                 for (int n = n0; n < n1; n++)
                 {
-                    float[] plane = PadImage(x, n, g, DirectBuffers.ForThisThread());
-                    DirectTiles(kernel, a, plane, offsets, y, n, g, 0, tiles);
+                    float[] plane = PadImages(x, n, 1, g, layout, DirectBuffers.ForThisThread());
+                    DirectTiles(kernel, a, plane, layout, y, n, g, 0, tiles);
                 }
             });
             return;
         }
         for (int n = 0; n < g.N; n++)
         {
-            float[] plane = PadImage(x, n, g, DirectBuffers.ForThisThread());
+            float[] plane = PadImages(x, n, 1, g, layout, DirectBuffers.ForThisThread());
             int image = n;
             For(tiles, Math.Max(1, ParallelThreshold / Math.Max(1, nr * a.M)), (t0, t1) =>
-                DirectTiles(kernel, a, plane, offsets, y, image, g, t0, t1));
+                DirectTiles(kernel, a, plane, layout, y, image, g, t0, t1));
         }
     }
 
@@ -211,11 +214,12 @@ internal sealed partial class CpuBackend
     }
 
     /// <summary>Tiles [t0, t1) of image n: each MR x NR block of y over every depth block.</summary>
-    private static unsafe void DirectTiles(GemmKernel kernel, DirectWeights a, float[] plane, int[] offsets, float[] y,
+    private static unsafe void DirectTiles(GemmKernel kernel, DirectWeights a, float[] plane, WeightLayout layout, float[] y,
                                            int n, ConvGeometry g, int t0, int t1)
     {
         int v = DirectVector(kernel), nr = 2 * v, mr = a.MR, pq = g.P * g.Q, Q = g.Q;
-        int wp = g.W + 2 * g.PadW, M = a.M;
+        int wp = layout.Wp, M = a.M;
+        int[] offsets = layout.Offsets;
         float* scratch = stackalloc float[8 * 32];
         fixed (float* ps = plane, ys = y, aps = a.Values)
         fixed (int* os = offsets)
