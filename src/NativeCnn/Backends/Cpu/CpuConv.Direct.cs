@@ -6,7 +6,7 @@
 // implicit packing, CpuConv.Columns.cs). W is packed once per call into MR-row panels for all
 // images and threads; for backward-data (the transposed convolution of gy) the packing reads W
 // flipped and transposed directly, so no flipped copy is made.
-// Stride 2 reads the four stride-2 phase planes of the padded image instead (WeightLayout,
+// Stride 2 reads the four stride-2 phase planes of the padded image instead (InputPlanes,
 // CpuConv.DirectWeight.cs), in which each tap is again a contiguous run along an output row.
 // Applies: stride 1 or 2, any padding and dilation, Q a multiple of the vector width V (16 on the
 // AVX-512 path, 8 on AVX2, and 8 on AVX-512 where it runs on 256-bit halves): each B vector then
@@ -16,7 +16,6 @@
 // order (tests run every path against float64 references); the kernels only read inside the padded
 // plane (each vector's last pixel q + V - 1 <= Q - 1 reads at most column Q - 1 + (S-1)*dw < Wp).
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
 namespace NativeCnn.Backends.Cpu;
@@ -139,7 +138,7 @@ internal sealed partial class CpuBackend
         int v = DirectVector(kernel), nr = 2 * v, pq = g.P * g.Q;
         if (a.MR != CpuGemm.TileOf(kernel).MR) throw new InvalidOperationException($"internal: weights packed for MR = {a.MR}, kernel {kernel}");
         int tiles = (pq + nr - 1) / nr;
-        var layout = WeightLayout.Of(g);
+        var layout = InputPlanes.Of(g);
         if (ImagesShareCores(g.N))
         {
             For(g.N, 1, (n0, n1) =>
@@ -161,60 +160,8 @@ internal sealed partial class CpuBackend
         }
     }
 
-    /// <summary>offsets[(c, r, s)] = c*Hp*Wp + r*dh*Wp + s*dw: where row (c, r, s) of col starts in
-    /// the padded image, relative to an output pixel's top-left tap.</summary>
-    private static int[] DirectOffsets(ConvGeometry g)
-    {
-        int wp = g.W + 2 * g.PadW, hp = g.H + 2 * g.PadH;
-        var offsets = new int[g.Crs + 8];
-        for (int c = 0, d = 0; c < g.C; c++)
-            for (int r = 0; r < g.R; r++)
-                for (int s = 0; s < g.S; s++, d++)
-                    offsets[d] = c * hp * wp + r * g.DilationH * wp + s * g.DilationW;
-        return offsets;
-    }
-
-    /// <summary>One thread's padded image and packed output gradient (CpuConv.DirectWeight.cs),
-    /// pinned for the thread's life and grown as needed.</summary>
-    private sealed class DirectBuffers
-    {
-        [ThreadStatic] private static DirectBuffers? t_buffers;
-        public float[] Plane = GC.AllocateUninitializedArray<float>(0, pinned: true);
-        public float[] Gradient = GC.AllocateUninitializedArray<float>(0, pinned: true);
-        public float[] Planes = GC.AllocateUninitializedArray<float>(0, pinned: true);
-        public static DirectBuffers ForThisThread() => t_buffers ??= new DirectBuffers();
-    }
-
-    /// <summary>Image n of x with PadH/PadW zero rows and columns around each channel plane.</summary>
-    private static unsafe float[] PadImage(float[] x, int n, ConvGeometry g, DirectBuffers buffers)
-    {
-        int H = g.H, W = g.W, hp = H + 2 * g.PadH, wp = W + 2 * g.PadW, size = g.C * hp * wp;
-        // + 2 * PadW: the last row's right-padding run may reach past the plane (PadH = 0)
-        if (buffers.Plane.Length < size + 2 * g.PadW + 32) buffers.Plane = GC.AllocateUninitializedArray<float>(size + 2 * g.PadW + 32, pinned: true);
-        var plane = buffers.Plane;
-        fixed (float* xs = x, ps = plane)
-        {
-            for (int c = 0; c < g.C; c++)
-            {
-                float* d = ps + (long)c * hp * wp;
-                float* s = xs + ((long)n * g.C + c) * H * W;
-                new Span<float>(d, g.PadH * wp + g.PadW).Clear();
-                for (int h = 0; h < H; h++)
-                {
-                    float* row = d + (long)(h + g.PadH) * wp + g.PadW;
-                    new ReadOnlySpan<float>(s + (long)h * W, W).CopyTo(new Span<float>(row, W));
-                    // right padding of this row and left padding of the next, one run
-                    new Span<float>(row + W, 2 * g.PadW).Clear();
-                }
-                float* tail = d + (long)(H + g.PadH) * wp + g.PadW;
-                if (tail < d + (long)hp * wp) new Span<float>(tail, (int)(d + (long)hp * wp - tail)).Clear();
-            }
-        }
-        return plane;
-    }
-
     /// <summary>Tiles [t0, t1) of image n: each MR x NR block of y over every depth block.</summary>
-    private static unsafe void DirectTiles(GemmKernel kernel, DirectWeights a, float[] plane, WeightLayout layout, float[] y,
+    private static unsafe void DirectTiles(GemmKernel kernel, DirectWeights a, float[] plane, InputPlanes layout, float[] y,
                                            int n, ConvGeometry g, int t0, int t1)
     {
         int v = DirectVector(kernel), nr = 2 * v, mr = a.MR, pq = g.P * g.Q, Q = g.Q;

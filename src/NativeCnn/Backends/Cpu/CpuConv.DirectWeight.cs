@@ -1,20 +1,21 @@
 // Direct weight gradient on the CPU (stride 1 and 2): gW^T (CRS, K) = col (CRS, PQ) * gy^T (PQ, K),
 // summed over the images, without unfolding col. Row (c, r, s) of col, read along the pixels of one
 // output row, is a contiguous run of the zero-padded input plane c shifted by (r*dh, s*dw) (stride 2:
-// of one of its four stride-2 phase planes, WeightLayout); the
-// micro-kernel broadcasts its MR rows' values straight from the padded image (MR offsets from one
-// running pointer) and multiplies them by gy^T, packed once per image into NR-column panels that
-// every row panel reuses. Posed this way round, the GEMM's long m (C*R*S) needs no packing at all and
-// its short n (K) is the cheap side (the implicit-im2col GEMM, CpuConv.Implicit.cs, packs col^T for
-// every pass of K's row panels: 128 flops per packed float on a 64-channel layer).
+// of one of its four stride-2 phase planes; InputPlanes). The micro-kernel broadcasts its MR rows'
+// values straight from there (MR offsets from one running pointer) and multiplies them by gy^T,
+// packed once per pass into NR-column panels that every row panel reuses. Posed this way round, the
+// GEMM's long m (C*R*S) needs no packing at all and its short n (K) is the cheap side (the
+// implicit-im2col GEMM, CpuConv.Implicit.cs, packs col^T for every pass of K's row panels: 128 flops
+// per packed float on a 64-channel layer). Images of fewer than KC pixels go several per pass.
 // Images run in a fixed number of groups, each on one thread into its own partial gW^T, summed in
 // group order and transposed into gW: the result does not depend on which thread ran which group.
-// Applies: stride 1 or 2, any padding and dilation, a vector CPU path, C*R*S >= 64 (few-channel layers
-// keep their own kernels) and K <= 128: measured single-thread (conv-shapes, Zen 4) it runs at
-// 97-106 GFLOP/s against the GEMM's 75-95 for K = 64 and 128 (resnet18 layers 1-2, mnist conv4), but
-// at 48-93 against 87-101 for K = 256 and 512 with 8 and 4 pixel rows (resnet18 layers 3-4). Must hold: gW is fully written ("="); the kernels read only inside
-// the padded image or its phase planes (stride 1: pixel (h, w) of tap (r, s) reads row h + r*dh,
-// column w + s*dw < Wp; stride 2: row h + floor(r*dh/2) < ceil(Hp/2), column w + floor(s*dw/2) < ceil(Wp/2)).
+// Applies: stride 1 or 2, any padding and dilation, a vector CPU path, C*R*S >= 64 (few-channel
+// layers keep their own kernels) and K <= 128: measured single-thread (conv-shapes, Zen 4) it runs
+// at 97-106 GFLOP/s against the GEMM's 75-95 for K = 64 and 128 (resnet18 layers 1-2, mnist conv4),
+// but at 48-93 against 87-101 for K = 256 and 512 with 8- and 4-pixel rows (resnet18 layers 3-4).
+// Must hold: gW is fully written ("="); the kernels read only inside the padded image or its phase
+// planes (stride 1: pixel (h, w) of tap (r, s) reads row h + r*dh, column w + s*dw < Wp; stride 2:
+// row h + floor(r*dh/2) < ceil(Hp/2), column w + floor(s*dw/2) < ceil(Wp/2)).
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -44,7 +45,7 @@ internal sealed partial class CpuBackend
         int groups = Math.Max(1, Math.Min(g.N, 2 * CpuParallel.ThreadsHere));
         var partial = RentScratch((long)groups * size);
         float[] parts = partial.F32;
-        var layout = WeightLayout.Of(g);
+        var layout = InputPlanes.Of(g);
         try
         {
             int perCall = DirectWeightImagesPerCall(g);
@@ -74,108 +75,6 @@ internal sealed partial class CpuBackend
     /// <summary>Images per kernel pass: images of fewer than KC pixels go several at a time, so each
     /// tile of gW^T is loaded and stored once per KC or more pixels, not once per image.</summary>
     private static int DirectWeightImagesPerCall(ConvGeometry g) => Math.Max(1, CpuGemm.KC / (g.P * g.Q));
-
-    /// <summary>Where the kernels read the input: stride 1 reads the zero-padded image (PadImage);
-    /// stride 2 reads the four stride-2 phase planes of the zero-padded image (PhasePlanes), in which
-    /// tap (r, s) of output pixel (p, q) is phase ((r*dh) mod 2, (s*dw) mod 2) at (p + floor(r*dh / 2), q +
-    /// floor(s*dw / 2)): a contiguous run along q either way. Wp is a plane row's length, PlaneSize one
-    /// image's floats, Offsets[(c, r, s)] where row (c, r, s) of col starts relative to a pixel.</summary>
-    private sealed class WeightLayout
-    {
-        public int Wp, PlaneSize;
-        public int[] Offsets = Array.Empty<int>();
-
-        public static WeightLayout Of(ConvGeometry g)
-        {
-            if (g.StrideH == 1) return new WeightLayout
-            {
-                Wp = g.W + 2 * g.PadW, PlaneSize = g.C * (g.H + 2 * g.PadH) * (g.W + 2 * g.PadW), Offsets = DirectOffsets(g),
-            };
-            int hph = (g.H + 2 * g.PadH + 1) / 2, wph = (g.W + 2 * g.PadW + 1) / 2, phase = hph * wph;
-            var offsets = new int[g.Crs + 8];
-            for (int c = 0, d = 0; c < g.C; c++)
-                for (int r = 0; r < g.R; r++)
-                    for (int t = 0; t < g.S; t++, d++)
-                    {
-                        int dr = r * g.DilationH, ds = t * g.DilationW;
-                        offsets[d] = (c * 4 + (dr & 1) * 2 + (ds & 1)) * phase + (dr >> 1) * wph + (ds >> 1);
-                    }
-            return new WeightLayout { Wp = wph, PlaneSize = g.C * 4 * phase, Offsets = offsets };
-        }
-    }
-
-    /// <summary>phases[(c*4 + a*2 + b), i, j] = xpad[c, 2i + a, 2j + b] for image n: the stride-2 phase
-    /// planes of the zero-padded image (zeros past its edge), ceil(Hp/2) x ceil(Wp/2) each. Each input
-    /// row is split once into its even and odd pixels (SplitRow, in vector registers), and each phase
-    /// row is one of them shifted by the padding.</summary>
-    private static unsafe void PhasePlanes(float[] x, int n, ConvGeometry g, float* dst)
-    {
-        int H = g.H, W = g.W, hph = (H + 2 * g.PadH + 1) / 2, wph = (W + 2 * g.PadW + 1) / 2;
-        int half = (W + 1) / 2;
-        float[]? rented = W > 8192 ? System.Buffers.ArrayPool<float>.Shared.Rent(2 * half + 64) : null;
-        float* stack = stackalloc float[rented is null ? 2 * half + 64 : 1];
-        try
-        {
-            fixed (float* xs = x, heap = rented)
-            {
-                float* evens = rented is null ? stack : heap, odds = evens + half + 32;
-                for (int c = 0; c < g.C; c++)
-                {
-                    float* plane = xs + ((long)n * g.C + c) * H * W;
-                    for (int a = 0; a < 2; a++)
-                    {
-                        float* d0 = dst + (long)(c * 4 + a * 2) * hph * wph, d1 = d0 + (long)hph * wph;
-                        for (int i = 0; i < hph; i++, d0 += wph, d1 += wph)
-                        {
-                            int ih = 2 * i + a - g.PadH;
-                            if ((uint)ih >= (uint)H) { new Span<float>(d0, wph).Clear(); new Span<float>(d1, wph).Clear(); continue; }
-                            SplitRow(plane + (long)ih * W, W, evens, odds, half);
-                            ShiftedPhaseRow(evens, odds, W, 0 - g.PadW, d0, wph);
-                            ShiftedPhaseRow(evens, odds, W, 1 - g.PadW, d1, wph);
-                        }
-                    }
-                }
-            }
-        }
-        finally
-        {
-            if (rented is not null) System.Buffers.ArrayPool<float>.Shared.Return(rented);
-        }
-    }
-
-    /// <summary>d[j] = row[2j + e] (0 outside [0, W)) for j &lt; wph, from the row's even and odd pixels.</summary>
-    private static unsafe void ShiftedPhaseRow(float* evens, float* odds, int W, int e, float* d, int wph)
-    {
-        // 2j + e = 2(j + m) + parity: pixel j + m of the evens (parity 0) or of the odds (parity 1)
-        int m = e >= 0 ? e / 2 : -((-e + 1) / 2), parity = e - 2 * m;
-        float* src = parity == 0 ? evens : odds;
-        int count = parity == 0 ? (W + 1) / 2 : W / 2;
-        int j0 = Math.Clamp(-m, 0, wph), j1 = Math.Clamp(count - m, j0, wph);
-        new Span<float>(d, j0).Clear();
-        new ReadOnlySpan<float>(src + j0 + m, j1 - j0).CopyTo(new Span<float>(d + j0, j1 - j0));
-        new Span<float>(d + j1, wph - j1).Clear();
-    }
-
-    /// <summary>Images n .. n+count of x as the kernels read them (WeightLayout), one after the other.</summary>
-    private static unsafe float[] PadImages(float[] x, int n, int count, ConvGeometry g, WeightLayout layout, DirectBuffers buffers)
-    {
-        if (count == 1 && g.StrideH == 1) return PadImage(x, n, g, buffers);
-        int planeSize = layout.PlaneSize;
-        long need = (long)count * planeSize + 2 * g.PadW + 32;
-        if (buffers.Planes.Length < need) buffers.Planes = GC.AllocateUninitializedArray<float>((int)need, pinned: true);
-        for (int i = 0; i < count; i++)
-        {
-            if (g.StrideH == 2)
-            {
-                fixed (float* ps = buffers.Planes) PhasePlanes(x, n + i, g, ps + (long)i * planeSize);
-                continue;
-            }
-            // pad into the single-image buffer, then move it into place (the padding's edge cases live in PadImage)
-            var one = PadImage(x, n + i, g, buffers);
-            Array.Copy(one, 0, buffers.Planes, (long)i * planeSize, planeSize);
-        }
-        return buffers.Planes;
-    }
 
     /// <summary>gy[n .. n+count)^T packed for the kernels. Depth blocks: with one image, runs of whole
     /// output rows (DirectWeightRows); with several, all their pixels in one block (image after
@@ -225,7 +124,7 @@ internal sealed partial class CpuBackend
     /// <summary>Images' contribution to a group's partial gW^T (CRS rows, K columns, row-major at
     /// <paramref name="offset"/>): "=" for the group's first pass, "+=" after.</summary>
     private static unsafe void DirectWeightImages(GemmKernel kernel, int mr, int nr, float[] planes, int count, float[] packed,
-                                                  WeightLayout layout, float[] parts, int offset, ConvGeometry g, bool accumulate)
+                                                  InputPlanes layout, float[] parts, int offset, ConvGeometry g, bool accumulate)
     {
         int crs = g.Crs, K = g.K, Q = g.Q, wp = layout.Wp, pq = g.P * Q;
         int planeSize = layout.PlaneSize;
