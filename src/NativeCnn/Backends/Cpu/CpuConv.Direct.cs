@@ -1,20 +1,18 @@
-// Direct convolution on the CPU (stride 1 and 2): the GEMM y (K, PQ) = W (K, CRS) * col (CRS, PQ) without
-// packing col at all. Row (c, r, s) of col, read across a run of V output pixels of one output row,
-// is V contiguous floats of the zero-padded input plane c, shifted by (r*dh, s*dw): so the
-// micro-kernel reads its B vectors straight from the padded image through a per-depth-step offset
-// table, and each input value is copied once (into the padded plane), not R*S times (im2col or the
-// implicit packing, CpuConv.Columns.cs). W is packed once per call into MR-row panels for all
-// images and threads; for backward-data (the transposed convolution of gy) the packing reads W
-// flipped and transposed directly, so no flipped copy is made.
-// Stride 2 reads the four stride-2 phase planes of the padded image instead (InputPlanes,
-// CpuConv.DirectWeight.cs), in which each tap is again a contiguous run along an output row.
+// Direct convolution on the CPU (stride 1 and 2): the GEMM y (K, PQ) = W (K, CRS) * col (CRS, PQ)
+// without packing col at all. Row (c, r, s) of col, read across a run of V output pixels of one
+// output row, is V contiguous floats of the zero-padded input plane c shifted by (r*dh, s*dw) (at
+// stride 2, of one of its four stride-2 phase planes: CpuConv.DirectInput.cs). So the micro-kernel
+// reads its B vectors straight from the padded image through a per-depth-step offset table, and each
+// input value is copied once (into the padded plane), not R*S times (im2col, or the implicit packing
+// of CpuConv.Columns.cs). W is packed once per call into MR-row panels for all images and threads;
+// for backward-data (the transposed convolution of gy) the packing reads W flipped and transposed,
+// so no flipped copy is made.
 // Applies: stride 1 or 2, any padding and dilation, Q a multiple of the vector width V (16 on the
-// AVX-512 path, 8 on AVX2, and 8 on AVX-512 where it runs on 256-bit halves): each B vector then
-// stays inside one output row. Tiles are MR output
-// channels x NR = 2V consecutive output pixels (a row, or two rows when Q == V).
+// AVX-512 path; 8 on AVX2, and on AVX-512 where it runs on 256-bit halves), so each B vector stays
+// inside one output row. Tiles are MR output channels x NR = 2V consecutive output pixels.
 // Must hold: every output is fully written ("="); results equal the GEMM paths' up to float rounding
-// order (tests run every path against float64 references); the kernels only read inside the padded
-// plane (each vector's last pixel q + V - 1 <= Q - 1 reads at most column Q - 1 + (S-1)*dw < Wp).
+// order (tests run every path against float64 references); the kernels read only inside the planes
+// (a vector's last pixel q + V - 1 <= Q - 1 reads at most column Q - 1 + (S-1)*dw < Wp at stride 1).
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
