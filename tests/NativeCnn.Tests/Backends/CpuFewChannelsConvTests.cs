@@ -10,6 +10,7 @@ using Xunit;
 
 namespace NativeCnn.Tests.Backends;
 
+[Collection("CPU path switching")]
 public class CpuFewChannelsConvTests
 {
     public sealed record Case(int N, int C, int H, int W, int K, int R, int S, int Stride, int Pad)
