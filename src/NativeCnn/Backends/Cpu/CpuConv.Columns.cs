@@ -91,15 +91,22 @@ internal sealed partial class CpuBackend
         private readonly int _n0, _cnt, _pq, _hw, _rs;
         private readonly bool _shifted, _phased, _gather;
         private readonly int _planeH, _planeSize;   // the planes Shifted reads: x's, or its stride-2 phases'
+        private readonly int _P, _Q;                // output rows and columns (g.P, g.Q unless given)
 
         /// <summary>x is the NCHW input, or with <paramref name="phased"/> its stride-2 phase planes
-        /// (Deinterleave2: for each image and channel four planes of PhaseHeight x Q).</summary>
-        public ConvColumns(float[] x, int n0, int cnt, ConvGeometry g, bool phased = false)
+        /// (Deinterleave2: for each image and channel four planes of PhaseHeight x Q). outP/outQ,
+        /// where given, replace g.P/g.Q: a convolution whose bottom/right padding differs from its
+        /// top/left one (g.PadH/PadW, possibly negative), as the stride-2 phases of a transposed
+        /// convolution are (CpuConv.PhaseBackwardData.cs); reads outside x's planes are zeros.</summary>
+        public ConvColumns(float[] x, int n0, int cnt, ConvGeometry g, bool phased = false, int outP = -1, int outQ = -1)
         {
             _x = x; _g = g; _n0 = n0; _cnt = cnt; _phased = phased;
-            _pq = g.P * g.Q; _hw = g.H * g.W; _rs = g.R * g.S;
-            _shifted = phased || IsShiftedCopy(g);
-            _gather = !phased && GathersFor(g);
+            _P = outP >= 0 ? outP : g.P; _Q = outQ >= 0 ? outQ : g.Q;
+            if (phased && (outP >= 0 || outQ >= 0))
+                throw new InvalidOperationException("internal: stride-2 phases with explicit output sizes");
+            _pq = _P * _Q; _hw = g.H * g.W; _rs = g.R * g.S;
+            _shifted = phased || (g.StrideH == 1 && g.StrideW == 1 && _Q == g.W);
+            _gather = !phased && GathersFor(_Q);
             (_planeH, _planeSize) = phased ? (PhaseHeight(g), PhaseHeight(g) * g.Q) : (g.H, _hw);
             long perImage = (long)g.C * (phased ? 4 * _planeSize : _hw);
             if (phased && !PhasesApply(g))
@@ -118,7 +125,9 @@ internal sealed partial class CpuBackend
         /// <summary>Index-table gathers for output rows under 16 pixels: row segments there are so short
         /// that their bookkeeping costs more than a gather (measured single-core, 3.6M floats: 0.8-1.7
         /// ms against 2.2-2.4 ms at Q = 7 and 14); wider rows copy runs (1.3-1.8 ms against 4-5 ms at 32).</summary>
-        internal static bool GathersFor(ConvGeometry g) => GatherTables && g.Q < 16 && CpuInfo.Use256 && Avx2.IsSupported;
+        internal static bool GathersFor(ConvGeometry g) => GathersFor(g.Q);
+
+        internal static bool GathersFor(int outQ) => GatherTables && outQ < 16 && CpuInfo.Use256 && Avx2.IsSupported;
 
         // one thread's index table: for the columns [t_j, t_j + t_len) of t_owner, per tap, each
         // column's offset from its chunk's channel-c plane base (the same for every channel), or -1
@@ -134,7 +143,7 @@ internal sealed partial class CpuBackend
             if (t_table is null || t_table.Length < need) t_table = new int[Math.Max(need, 4096)];
             var table = t_table;
             int chw = g.C * _hw;
-            int i = j / _pq, o = j - i * _pq, p = o / g.Q, q = o - p * g.Q;
+            int i = j / _pq, o = j - i * _pq, p = o / _Q, q = o - p * _Q;
             for (int jj = 0; jj < len; jj++)
             {
                 int ih0 = p * g.StrideH - g.PadH, iw0 = q * g.StrideW - g.PadW, img = i * chw;
@@ -147,7 +156,7 @@ internal sealed partial class CpuBackend
                         table[tap * len + jj] = (uint)ih < (uint)g.H && (uint)iw < (uint)g.W ? img + ih * g.W + iw : -1;
                     }
                 }
-                if (++q == g.Q) { q = 0; if (++p == g.P) { p = 0; i++; } }
+                if (++q == _Q) { q = 0; if (++p == _P) { p = 0; i++; } }
             }
             t_owner = this; t_j = j; t_len = len;
             return table;
@@ -188,7 +197,7 @@ internal sealed partial class CpuBackend
                 planes = g.C * 4;
                 ihOff >>= 1; iw0 >>= 1;
             }
-            var (qlo, qhi) = _phased ? ValidRange(iw0, 1, g.Q, g.Q) : ValidRange(iw0, g.StrideW, g.W, g.Q);
+            var (qlo, qhi) = _phased ? ValidRange(iw0, 1, _Q, _Q) : ValidRange(iw0, g.StrideW, g.W, _Q);
             fixed (float* xb = _x)
             {
                 float* xEnd = xb + _x.Length;
@@ -208,8 +217,8 @@ internal sealed partial class CpuBackend
         /// columns (q outside [qlo, qhi)) and the rows outside the plane are zeroed.</summary>
         private void Shifted(float* plane, int a, int n, float* dst, int ihOff, int iw0, int qlo, int qhi)
         {
-            int Q = _g.Q, end = a + n;
-            var (plo, phi) = ValidRows(ihOff, _planeH, _g.P);
+            int Q = _Q, end = a + n;
+            var (plo, phi) = ValidRows(ihOff, _planeH, _P);
             int vlo = Math.Max(a, plo * Q), vhi = Math.Min(end, phi * Q);
             if (vlo >= vhi || qlo >= qhi) { Clear(dst, n); return; }
             Clear(dst, vlo - a);
@@ -234,7 +243,7 @@ internal sealed partial class CpuBackend
         private void Strided(float* plane, float* xEnd, int a, int n, float* dst, int ihOff, int iw0, int qlo, int qhi)
         {
             var g = _g;
-            int Q = g.Q, sw = g.StrideW, end = a + n;
+            int Q = _Q, sw = g.StrideW, end = a + n;
             for (int o = a; o < end;)
             {
                 int p = o / Q, q0 = o - p * Q, q1 = Math.Min(Q, q0 + (end - o)), cnt = q1 - q0;
