@@ -1,7 +1,7 @@
 // Strided backward-data by stride phases (src/NativeCnn/Backends/Cpu/CpuConv.PhaseBackwardData.cs),
 // called directly on every CPU path against a float64 reference: odd and even sizes, kernels 1/3/7,
 // paddings 0/1/3 and one past the kernel's reach (negative sub-padding), per-axis strides 2x1 and 3,
-// phases that no tap reaches (1x1 stride 2), wide rows (segment copies) and narrow ones (gathers),
+// phases that no tap reaches (1x1 stride 2), gy read by masked copies, gathers and plain copies,
 // and a batch split into chunks. Which path Conv2d takes is checked in tests/NativeCnn.Tests/Ops/ConvTests.cs.
 using NativeCnn.Backends;
 using NativeCnn.Backends.Cpu;
@@ -79,9 +79,21 @@ public class CpuPhaseBackwardDataTests
         try
         {
             Assert.Equal(selected, CpuInfo.Path);
-            foreach (var g in Cases) Check(g, $"{path} {g}");
+            // gy read through masked shifted copies (the default), index-table gathers where rows
+            // are short, and plain copies plus zeroing
+            foreach (var (gathers, masks) in new[] { (false, true), (true, true), (false, false) })
+            {
+                CpuBackend.PhaseGathers = gathers;
+                CpuBackend.ConvColumns.MaskedShifts = masks;
+                foreach (var g in Cases) Check(g, $"{path} gathers {gathers} masks {masks} {g}");
+            }
         }
-        finally { CpuInfo.Select(CpuPath.Auto); }
+        finally
+        {
+            CpuInfo.Select(CpuPath.Auto);
+            CpuBackend.PhaseGathers = false;
+            CpuBackend.ConvColumns.MaskedShifts = true;
+        }
     }
 
     [Fact]

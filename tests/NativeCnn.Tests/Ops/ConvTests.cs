@@ -168,7 +168,8 @@ public class ConvTests
         // (CpuConv.PhaseBackwardData.cs; values checked against float64 in
         // Backends/CpuPhaseBackwardDataTests.cs); with the phases off, or dilated, it goes through col2im
         Assert.True(CpuBackend.PhasesApplyToBackwardData(new ConvGeometry(64, 32, 28, 28, 64, 3, 3, 2, 2, 1, 1, 1, 1)));   // mnist conv2
-        Assert.True(CpuBackend.PhasesApplyToBackwardData(new ConvGeometry(16, 64, 32, 32, 128, 1, 1, 2, 2, 0, 0, 1, 1))); // resnet shortcut
+        Assert.True(CpuBackend.PhasesApplyToBackwardData(new ConvGeometry(16, 64, 32, 32, 128, 3, 3, 2, 2, 1, 1, 1, 1))); // resnet downsampling
+        Assert.False(CpuBackend.PhasesApplyToBackwardData(new ConvGeometry(16, 64, 32, 32, 128, 1, 1, 2, 2, 0, 0, 1, 1))); // 1x1 shortcut: col2im
         Assert.False(CpuBackend.PhasesApplyToBackwardData(new ConvGeometry(16, 3, 64, 64, 64, 7, 7, 2, 2, 3, 3, 1, 1)));   // 3 channels: col2im
         var g = new Case(2, 16, 9, 8, 5, 3, 3, 2, 2, 1, 1);
         var dilated = g with { Ph = 2, Pw = 2, Dh = 2, Dw = 2 };
@@ -209,17 +210,27 @@ public class ConvTests
     {
         // the row-segment unfolding (shifted runs, stride-2 phase planes on odd and even widths,
         // strided rows) that wide output rows use, forced on small shapes that would otherwise gather
+        // (shifted runs through per-tap masks, and without them through copies plus zeroing)
         Assert.True(CpuBackend.ConvColumns.GatherTables);
+        Assert.True(CpuBackend.ConvColumns.MaskedShifts);
         try
         {
             CpuBackend.ConvColumns.GatherTables = false;
-            Check(new Case(3, 5, 5, 7, 3, 3, 3, Ph: 1, Pw: 1), bias: true);
-            Check(new Case(3, 2, 5, 7, 2, 3, 3, 2, 2, 1, 1), bias: false);
-            Check(new Case(2, 2, 9, 10, 2, 7, 7, 2, 2, 3, 3), bias: false);
-            Check(new Case(1, 2, 7, 7, 2, 3, 3, Ph: 2, Pw: 2, Dh: 2, Dw: 2), bias: true);
-            Check(new Case(1, 1, 8, 7, 2, 3, 3, 3, 3, 2, 2), bias: false);
+            foreach (bool masked in new[] { true, false })
+            {
+                CpuBackend.ConvColumns.MaskedShifts = masked;
+                Check(new Case(3, 5, 5, 7, 3, 3, 3, Ph: 1, Pw: 1), bias: true);
+                Check(new Case(3, 2, 5, 7, 2, 3, 3, 2, 2, 1, 1), bias: false);
+                Check(new Case(2, 2, 9, 10, 2, 7, 7, 2, 2, 3, 3), bias: false);
+                Check(new Case(1, 2, 7, 7, 2, 3, 3, Ph: 2, Pw: 2, Dh: 2, Dw: 2), bias: true);
+                Check(new Case(1, 1, 8, 7, 2, 3, 3, 3, 3, 2, 2), bias: false);
+            }
         }
-        finally { CpuBackend.ConvColumns.GatherTables = true; }
+        finally
+        {
+            CpuBackend.ConvColumns.GatherTables = true;
+            CpuBackend.ConvColumns.MaskedShifts = true;
+        }
     }
 
     [Fact]

@@ -25,6 +25,15 @@ internal sealed partial class CpuBackend
     internal static bool PhaseBackwardData { get; set; } =
         Environment.GetEnvironmentVariable("NATIVECNN_CONV_PHASES") is not "0";
 
+    /// <summary>Whether the phases' GEMMs read gy through ConvColumns' index-table gathers where its
+    /// output rows are short (Q &lt; 16); off, they use its masked shifted copies, which measured
+    /// faster here (mnist conv2 backward-data 63 against 46 GFLOP/s on one Zen 4 core). Settable by benchmarks.</summary>
+    internal static bool PhaseGathers { get; set; }
+
+    /// <summary>Most floats of phase planes per chunk of images: half this core's L2 (128K floats at
+    /// 1 MiB), so the interleaving pass reads the GEMMs' outputs from L2, not memory.</summary>
+    internal static long PhaseChunkFloats = Math.Max(16L << 10, CpuInfo.Current.L2Bytes / 2 / sizeof(float));
+
     /// <summary>One axis of one phase: the first tap R0, the Taps taps R0, R0 + stride, .., the
     /// sub-convolution's leading padding Pad, and the phase's output length Len.</summary>
     private readonly record struct AxisPhase(int R0, int Taps, int Pad, int Len)
@@ -39,13 +48,16 @@ internal sealed partial class CpuBackend
         }
     }
 
-    /// <summary>Whether Conv2dBackwardData can go by phases: implicit columns on, a stride above 1,
-    /// dilation 1, and enough input channels that the C-row GEMMs are not mostly tile padding.</summary>
+    /// <summary>Whether Conv2dBackwardData goes by phases: implicit columns on, a stride above 1,
+    /// dilation 1, a kernel of more than one tap, and enough input channels that the C-row GEMMs are
+    /// not mostly tile padding. A 1x1 kernel keeps col2im: its col2im is one strided copy and the
+    /// transposed GEMM reads gy stored, which measured faster (resnet18's shortcut: 73 against 67
+    /// GFLOP/s on one Zen 4 core); BackwardDataByPhases itself handles it.</summary>
     internal static bool PhasesApplyToBackwardData(ConvGeometry g)
     {
         if (!PhaseBackwardData || !ImplicitColumns) return false;
         if (g.StrideH == 1 && g.StrideW == 1) return false;
-        if (g.DilationH != 1 || g.DilationW != 1) return false;
+        if (g.DilationH != 1 || g.DilationW != 1 || g.R * g.S == 1) return false;
         int mr = CpuGemm.TileOf(CpuGemm.ForPath(CpuInfo.Path)).MR;
         return TilePadding(g.C, mr) <= 1.15 * TilePadding(g.Crs, mr);
     }
@@ -83,7 +95,7 @@ internal sealed partial class CpuBackend
         if (perImageFloats > int.MaxValue / 2)
             throw new NativeCnnException($"Conv2d: one image's input gradient has {perImageFloats} values, more than the CPU backend's limit of {int.MaxValue / 2}; use a smaller input");
         int n = g.N;
-        long most = Math.Clamp(ColLimitFloats / Math.Max(1, perImageFloats), 1, n);
+        long most = Math.Clamp(Math.Min(ColLimitFloats, PhaseChunkFloats) / Math.Max(1, perImageFloats), 1, n);
         int chunks = (int)((n + most - 1) / most), nb = (n + chunks - 1) / chunks;
 
         var wsub = RentScratch(Math.Max(1, wTotal));
@@ -104,7 +116,7 @@ internal sealed partial class CpuBackend
                         int pix = ra.Len * cb.Len;
                         if (ra.Taps == 0 || cb.Taps == 0 || pix == 0) continue;
                         var t = new ConvGeometry(g.N, K, P, Q, C, ra.Taps, cb.Taps, 1, 1, ra.Pad, cb.Pad, 1, 1);
-                        var source = new ConvColumns(gy, n0, cnt, t, outP: ra.Len, outQ: cb.Len);
+                        var source = new ConvColumns(gy, n0, cnt, t, outP: ra.Len, outQ: cb.Len, gathers: PhaseGathers);
                         int m = C, cn = cnt * pix, depth = t.Crs, cOff = cnt * C * planeOffset[a * sw + b];
                         using var _ = Time((m, cn, depth), static s => $"gemm {s.m}x{s.cn}x{s.depth} phase");
                         CheckOperand("C", m, cn, cn, cOff, 0, work!.F32.Length, 1);
@@ -149,53 +161,81 @@ internal sealed partial class CpuBackend
         int H = g.H, W = g.W, C = g.C, sh = g.StrideH, sw = g.StrideW;
         For(cnt * C, Math.Max(1, ParallelThreshold / Math.Max(1, H * W)), (p0, p1) =>
         {
-            Span<long> src = stackalloc long[sw];   // per column phase: its row's offset in work, or -1
+            // per phase: the offset of its (c, i) plane in work, or -1 where no tap reaches it
+            Span<long> src = stackalloc long[sh * sw];
             fixed (float* wb = work, gb = gx)
                 for (int pl = p0; pl < p1; pl++)
                 {
                     int i = pl / C, c = pl % C;
                     float* plane = gb + ((long)(n0 + i) * C + c) * H * W;
+                    for (int a = 0; a < sh; a++)
+                        for (int b = 0; b < sw; b++)
+                        {
+                            var (ra, cb) = (rows[a], cols[b]);
+                            src[a * sw + b] = ra.Taps == 0 || cb.Taps == 0 || wb == null ? -1
+                                : (long)cnt * C * planeOffset[a * sw + b] + ((long)c * cnt + i) * ra.Len * cb.Len;
+                        }
+                    if (sw == 2)
+                    {
+                        // two column phases per row: each row of phase row a is one vector interleave
+                        int w0 = cols[0].Len, w1 = cols[1].Len;
+                        for (int a = 0; a < sh; a++)
+                        {
+                            long s0 = src[a * 2], s1 = src[a * 2 + 1];
+                            for (int y = 0, ih = a; ih < H; y++, ih += sh)
+                                Interleave2(s0 < 0 ? null : wb + s0 + (long)y * w0, s1 < 0 ? null : wb + s1 + (long)y * w1, plane + (long)ih * W, W);
+                        }
+                        continue;
+                    }
                     for (int ih = 0; ih < H; ih++)
                     {
                         int a = ih % sh, y = ih / sh;
-                        var ra = rows[a];
-                        for (int b = 0; b < sw; b++)
-                        {
-                            var cb = cols[b];
-                            int pix = ra.Len * cb.Len;
-                            src[b] = ra.Taps == 0 || cb.Taps == 0 || wb == null ? -1
-                                : (long)cnt * C * planeOffset[a * sw + b] + ((long)c * cnt + i) * pix + (long)y * cb.Len;
-                        }
                         float* d = plane + (long)ih * W;
-                        if (sw == 2) Interleave2(src[0] < 0 ? null : wb + src[0], src[1] < 0 ? null : wb + src[1], d, W);
-                        else
-                            for (int x = 0; x < W; x++)
-                            {
-                                long s = src[x % sw];
-                                d[x] = s < 0 ? 0 : wb[s + x / sw];
-                            }
+                        for (int x = 0; x < W; x++)
+                        {
+                            int b = x % sw;
+                            long s = src[a * sw + b];
+                            d[x] = s < 0 ? 0 : wb[s + (long)y * cols[b].Len + x / sw];
+                        }
                     }
                 }
         });
     }
 
-    /// <summary>d[2j] = e[j], d[2j+1] = o[j] for a row of w floats (a null source reads as zeros).</summary>
+    /// <summary>d[2j] = e[j], d[2j+1] = o[j] for a row of w floats (a null source reads as zeros);
+    /// reads exactly ceil(w/2) floats of e and floor(w/2) of o, writes exactly w (masked vector tails).</summary>
     private static unsafe void Interleave2(float* e, float* o, float* d, int w)
     {
-        int j = 0;
+        int j = 0, ne = (w + 1) / 2, no = w / 2;
         if (CpuInfo.Use512)
         {
             var lo = Vector512.Create(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
             var hi = Vector512.Create(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-            for (; 2 * j + 32 <= w; j += 16)
+            var lane = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+            for (; 2 * j < w; j += 16)
             {
-                var ev = e == null ? Vector512<float>.Zero : Vector512.Load(e + j);
-                var od = o == null ? Vector512<float>.Zero : Vector512.Load(o + j);
-                Avx512F.PermuteVar16x32x2(ev, lo, od).Store(d + 2 * j);
-                Avx512F.PermuteVar16x32x2(ev, hi, od).Store(d + 2 * j + 16);
+                Vector512<float> ev, od;
+                if (2 * j + 32 <= w)
+                {
+                    ev = e == null ? Vector512<float>.Zero : Vector512.Load(e + j);
+                    od = o == null ? Vector512<float>.Zero : Vector512.Load(o + j);
+                    Avx512F.PermuteVar16x32x2(ev, lo, od).Store(d + 2 * j);
+                    Avx512F.PermuteVar16x32x2(ev, hi, od).Store(d + 2 * j + 16);
+                    continue;
+                }
+                // the row's tail: masked loads and stores touch only its own floats
+                var me = Vector512.LessThan(lane, Vector512.Create(ne - j)).AsSingle();
+                var mo = Vector512.LessThan(lane, Vector512.Create(no - j)).AsSingle();
+                ev = e == null ? Vector512<float>.Zero : Avx512F.MaskLoad(e + j, me, Vector512<float>.Zero);
+                od = o == null ? Vector512<float>.Zero : Avx512F.MaskLoad(o + j, mo, Vector512<float>.Zero);
+                int left = w - 2 * j;
+                Avx512F.MaskStore(d + 2 * j, Vector512.LessThan(lane, Vector512.Create(left)).AsSingle(), Avx512F.PermuteVar16x32x2(ev, lo, od));
+                if (left > 16)
+                    Avx512F.MaskStore(d + 2 * j + 16, Vector512.LessThan(lane, Vector512.Create(left - 16)).AsSingle(), Avx512F.PermuteVar16x32x2(ev, hi, od));
             }
+            return;
         }
-        else if (CpuInfo.Use256)
+        if (CpuInfo.Use256)
         {
             for (; 2 * j + 16 <= w; j += 8)
             {
