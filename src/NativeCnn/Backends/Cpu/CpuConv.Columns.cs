@@ -123,8 +123,9 @@ internal sealed partial class CpuBackend
         /// whose bookkeeping dominates on small planes. Settable by tests and benchmarks.</summary>
         internal static bool MaskedShifts { get; set; } = true;
 
-        /// <summary>Largest output plane (pixels) that gets masks: R*S*P*Q masks are kept per shape.</summary>
-        internal const int MaskMaxPixels = 4096;
+        /// <summary>Largest output plane (pixels) that gets masks (32 x 32): R*S*P*Q masks are kept per
+        /// shape and read beside the data, so wide planes, whose per-row zeroing is cheap, go without.</summary>
+        internal const int MaskMaxPixels = 1024;
 
         private readonly record struct MaskKey(int P, int Q, int W, int PlaneH, int R, int S, int PadH, int PadW, int DilationH, int DilationW, bool Phased);
 
