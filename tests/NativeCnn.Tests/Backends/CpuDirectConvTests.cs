@@ -12,6 +12,7 @@ using Xunit;
 
 namespace NativeCnn.Tests.Backends;
 
+[Collection(CpuConvSwitches.Name)]
 public class CpuDirectConvTests
 {
     public static TheoryData<string> VectorPaths()

@@ -10,6 +10,16 @@ using Xunit;
 
 namespace NativeCnn.Tests.Backends;
 
+/// <summary>The test classes that flip the CPU backend's process-wide convolution switches
+/// (ImplicitColumns, DirectConvolution, GatherTables, MaskedShifts, PhaseBackwardData, PhaseGathers) and
+/// assert which path ran: one collection, so they never run at the same time as each other.</summary>
+[CollectionDefinition(CpuConvSwitches.Name)]
+public class CpuConvSwitches
+{
+    public const string Name = "CPU conv switches";
+}
+
+[Collection(CpuConvSwitches.Name)]
 public class CpuPhaseBackwardDataTests
 {
     public static TheoryData<string> Paths()

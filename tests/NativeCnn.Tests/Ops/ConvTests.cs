@@ -3,11 +3,13 @@
 // the chunked path; which gradients are computed; float16; and the argument errors.
 using NativeCnn.Backends;
 using NativeCnn.Backends.Cpu;
+using NativeCnn.Tests.Backends;
 using NativeCnn.Tests.Support;
 using Xunit;
 
 namespace NativeCnn.Tests.Ops;
 
+[Collection(CpuConvSwitches.Name)]
 public class ConvTests
 {
     /// <summary>One convolution: sizes and per-axis stride / padding / dilation.</summary>

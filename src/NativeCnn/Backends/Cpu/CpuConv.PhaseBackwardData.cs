@@ -7,8 +7,8 @@
 // ceil((H - a)/sh) x ceil((W - b)/sw): its bottom/right padding is whatever makes that size, so
 // the GEMM reads gy through ConvColumns with explicit output sizes (zeros outside gy). Each phase is
 // one implicit-im2col GEMM per chunk of images, (C, cnt*Ha*Wb) = wsub (C, K*th*tw) * cols, into a
-// workspace; one pass then interleaves the phases into gx (zeros for phases that no tap reaches,
-// e.g. three of the four of a 1x1 stride-2 shortcut). The sum over all phases' taps is R*S, so the
+// workspace (chunks of half an L2 run side by side, one per core); one pass then interleaves the
+// phases into gx (zeros for phases that no tap reaches, e.g. three of the four of a 1x1 stride-2 shortcut). The sum over all phases' taps is R*S, so the
 // GEMMs do the same flops as the col2im path's W^T * gy, with no (CRS, nPQ) matrix written and read.
 // Must hold: every gx element is written exactly once ("="); dilation 1 only (other dilations, the
 // stored-im2col mode and layers with too few input channels keep the col2im path); results equal
@@ -99,37 +99,50 @@ internal sealed partial class CpuBackend
         int chunks = (int)((n + most - 1) / most), nb = (n + chunks - 1) / chunks;
 
         var wsub = RentScratch(Math.Max(1, wTotal));
-        var work = perImage > 0 ? RentScratch(perImageFloats * nb) : null;
         try
         {
             for (int a = 0; a < sh; a++)
                 for (int b = 0; b < sw; b++)
                     SubKernel(w, wsub.F32, wOffset[a * sw + b], g, rows[a], cols[b]);
             var kernel = CpuGemm.ForPath(CpuInfo.Path);
-            for (int n0 = 0; n0 < n; n0 += nb)
+            float[] wsubF = wsub.F32;
+            // chunks side by side, each on one thread with its own workspace (its GEMMs and interleave
+            // then run inline there: the chunks' GEMMs are too thin to split well); a batch of one
+            // chunk runs on the caller, its GEMMs split over the cores
+            For((n + nb - 1) / nb, 1, (k0, k1) =>
             {
-                int cnt = Math.Min(nb, n - n0);
-                for (int a = 0; a < sh; a++)
-                    for (int b = 0; b < sw; b++)
+                var work = perImage > 0 ? RentScratch(perImageFloats * nb) : null;
+                try
+                {
+                    for (int k = k0; k < k1; k++)
                     {
-                        var (ra, cb) = (rows[a], cols[b]);
-                        int pix = ra.Len * cb.Len;
-                        if (ra.Taps == 0 || cb.Taps == 0 || pix == 0) continue;
-                        var t = new ConvGeometry(g.N, K, P, Q, C, ra.Taps, cb.Taps, 1, 1, ra.Pad, cb.Pad, 1, 1);
-                        var source = new ConvColumns(gy, n0, cnt, t, outP: ra.Len, outQ: cb.Len, gathers: PhaseGathers);
-                        int m = C, cn = cnt * pix, depth = t.Crs, cOff = cnt * C * planeOffset[a * sw + b];
-                        using var _ = Time((m, cn, depth), static s => $"gemm {s.m}x{s.cn}x{s.depth} phase");
-                        CheckOperand("C", m, cn, cn, cOff, 0, work!.F32.Length, 1);
-                        CpuGemm.Run(kernel, false, false, m, cn, depth, 1f, wsub.F32, wOffset[a * sw + b], depth, null, 0, 0,
-                                    0f, work.F32, cOff, cn, 1, 0, 0, 0, source);
+                        int n0 = k * nb, cnt = Math.Min(nb, n - n0);
+                        for (int a = 0; a < sh; a++)
+                            for (int b = 0; b < sw; b++)
+                            {
+                                var (ra, cb) = (rows[a], cols[b]);
+                                int pix = ra.Len * cb.Len;
+                                if (ra.Taps == 0 || cb.Taps == 0 || pix == 0) continue;
+                                var t = new ConvGeometry(g.N, K, P, Q, C, ra.Taps, cb.Taps, 1, 1, ra.Pad, cb.Pad, 1, 1);
+                                var source = new ConvColumns(gy, n0, cnt, t, outP: ra.Len, outQ: cb.Len, gathers: PhaseGathers);
+                                int m = C, cn = cnt * pix, depth = t.Crs, cOff = cnt * C * planeOffset[a * sw + b];
+                                using var _ = Time((m, cn, depth), static s => $"gemm {s.m}x{s.cn}x{s.depth} phase");
+                                CheckOperand("C", m, cn, cn, cOff, 0, work!.F32.Length, 1);
+                                CpuGemm.Run(kernel, false, false, m, cn, depth, 1f, wsubF, wOffset[a * sw + b], depth, null, 0, 0,
+                                            0f, work.F32, cOff, cn, 1, 0, 0, 0, source);
+                            }
+                        InterleavePhases(work?.F32, gx, n0, cnt, g, rows, cols, planeOffset);
                     }
-                InterleavePhases(work?.F32, gx, n0, cnt, g, rows, cols, planeOffset);
-            }
+                }
+                finally
+                {
+                    if (work is not null) ReturnScratch(work);
+                }
+            });
         }
         finally
         {
             ReturnScratch(wsub);
-            if (work is not null) ReturnScratch(work);
         }
     }
 
