@@ -1,5 +1,6 @@
-// The direct stride-1 convolution kernels (CpuConv.Direct.cs): forward and backward-data (the
-// transposed convolution, with W flipped while packing) against float64 references on each vector
+// The direct stride-1 convolution kernels (CpuConv.Direct.cs, CpuConv.DirectWeight.cs): forward,
+// backward-data (the transposed convolution, with W flipped while packing) and the weight gradient
+// against float64 references on each vector
 // path that has them, over the shapes that stress them: output rows of one and of several vectors,
 // two rows per tile, a last tile of half a tile, output channels that leave a partial MR panel,
 // depths spanning several blocks, padding 0 / 1 / asymmetric, dilation 2, non-square kernels, one
@@ -12,7 +13,9 @@ using Xunit;
 
 namespace NativeCnn.Tests.Backends;
 
-[Collection(CpuConvSwitches.Name)]
+// CpuInfo.Select is process-wide: classes that switch the path share one collection, so xunit
+// never runs two of them at once.
+[Collection("CPU path switching")]
 public class CpuDirectConvTests
 {
     public static TheoryData<string> VectorPaths()
@@ -75,6 +78,56 @@ public class CpuDirectConvTests
         Assert.True(tested >= 5, $"only {tested} cases ran the direct path");
     });
 
+    // weight gradient (CpuConv.DirectWeight.cs): images several per pass (7x7: 5 a pass) in groups
+    // that do not divide evenly, one image of 400 pixels in two row blocks, groups of several passes, output widths that are not
+    // whole vectors, partial row panels (C*R*S = 72, 360) and column panels (K = 7, 40), no padding,
+    // dilation 2, a 1x3 kernel
+    private static readonly (int N, int C, int H, int W, int K, int R, int S, int Ph, int Pw, int D)[] WeightCases =
+    {
+        (11, 8, 7, 7, 40, 3, 3, 1, 1, 1),
+        (1, 8, 20, 20, 16, 3, 3, 1, 1, 1),
+        (40, 8, 16, 16, 12, 3, 3, 1, 1, 1),   // 256-pixel images one per pass: several passes per group
+        (3, 40, 5, 16, 7, 3, 3, 1, 1, 1),
+        (4, 9, 10, 13, 33, 3, 3, 0, 0, 1),
+        (2, 8, 12, 12, 24, 3, 3, 2, 2, 2),
+        (5, 24, 6, 9, 17, 1, 3, 0, 1, 1),
+    };
+
+    [Theory]
+    [MemberData(nameof(VectorPaths))]
+    public void BackwardWeightMatchesFloat64(string path) => OnPath(path, () =>
+    {
+        var backend = CpuBackend.Instance;
+        foreach (var (n, c, h, w, k, r, s, ph, pw, d) in WeightCases)
+        {
+            var g = new ConvGeometry(n, c, h, w, k, r, s, 1, 1, ph, pw, d, d);
+            Assert.True(CpuBackend.DirectWeightApplies(g), $"{path}: the direct weight gradient should take {g}");
+            var x = Floats(21, n * c * h * w);
+            var gy = Floats(23, n * k * g.P * g.Q);
+            var gw = new float[k * g.Crs];
+            Array.Fill(gw, float.NaN);
+            var gws = backend.FromHost(gw);
+            backend.Conv2dBackwardWeight(backend.FromHost(x), backend.FromHost(gy), gws, null, g);
+            var expected = new double[gw.Length];
+            for (int b = 0; b < n; b++)
+            for (int kk = 0; kk < k; kk++)
+            for (int p = 0; p < g.P; p++)
+            for (int q = 0; q < g.Q; q++)
+            {
+                double up = gy[((b * k + kk) * g.P + p) * g.Q + q];
+                for (int cc = 0; cc < c; cc++)
+                for (int rr = 0; rr < r; rr++)
+                for (int ss = 0; ss < s; ss++)
+                {
+                    int ih = p - ph + rr * d, iw = q - pw + ss * d;
+                    if (ih < 0 || ih >= h || iw < 0 || iw >= w) continue;
+                    expected[((kk * c + cc) * r + rr) * s + ss] += up * x[((b * c + cc) * h + ih) * w + iw];
+                }
+            }
+            OpCheck.AssertClose(expected, ((CpuStorage)gws).F32, 1e-5 * Math.Sqrt(n * g.P * g.Q) + 1e-6, $"{path} direct weight gradient {g}");
+        }
+    });
+
     [Fact]
     public void OtherShapesAndTheSwitchKeepTheGemmPath()
     {
@@ -85,8 +138,13 @@ public class CpuDirectConvTests
             Assert.Equal(CpuInfo.Path != CpuPath.Portable, CpuBackend.DirectApplies(sameWidth));
             Assert.False(CpuBackend.DirectApplies(sameWidth with { StrideH = 2, StrideW = 2 }));
             Assert.False(CpuBackend.DirectApplies(sameWidth with { W = 14 }));   // Q = 14: not whole vectors
+            Assert.Equal(CpuInfo.Path != CpuPath.Portable, CpuBackend.DirectWeightApplies(sameWidth with { C = 8 }));
+            Assert.False(CpuBackend.DirectWeightApplies(sameWidth));                       // C*R*S = 27: few channels
+            Assert.False(CpuBackend.DirectWeightApplies(sameWidth with { C = 8, K = 256 }));
+            Assert.False(CpuBackend.DirectWeightApplies(sameWidth with { C = 8, StrideH = 2, StrideW = 2 }));
             CpuBackend.DirectConvolution = false;
             Assert.False(CpuBackend.DirectApplies(sameWidth));
+            Assert.False(CpuBackend.DirectWeightApplies(sameWidth with { C = 8 }));
         }
         finally
         {

@@ -9,6 +9,9 @@ using Xunit;
 
 namespace NativeCnn.Tests.Backends;
 
+// CpuInfo.Select is process-wide: classes that switch the path share one collection, so xunit
+// never runs two of them at once.
+[Collection("CPU path switching")]
 public class CpuPathTests
 {
     public static TheoryData<string> Paths()

@@ -10,13 +10,14 @@ using Xunit;
 
 namespace NativeCnn.Tests.Backends;
 
-/// <summary>The test classes that flip the CPU backend's process-wide convolution switches
-/// (ImplicitColumns, DirectConvolution, GatherTables, MaskedShifts, PhaseBackwardData, PhaseGathers) and
-/// assert which path ran: one collection, so they never run at the same time as each other.</summary>
+/// <summary>The test classes that switch the CPU path (CpuInfo.Select) or the backend's process-wide
+/// convolution switches (ImplicitColumns, DirectConvolution, GatherTables, MaskedShifts,
+/// PhaseBackwardData, PhaseGathers) and assert which path ran: one collection, so xunit never runs two
+/// of them at once.</summary>
 [CollectionDefinition(CpuConvSwitches.Name)]
 public class CpuConvSwitches
 {
-    public const string Name = "CPU conv switches";
+    public const string Name = "CPU path switching";
 }
 
 [Collection(CpuConvSwitches.Name)]

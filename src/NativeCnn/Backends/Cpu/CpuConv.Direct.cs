@@ -34,56 +34,57 @@ internal sealed partial class CpuBackend
         _ => 0,
     };
 
-    /// <summary>Output channels per direct tile on the current CPU path (the GEMM's MR).</summary>
-    private static int DirectMR() => CpuGemm.TileOf(CpuGemm.ForPath(CpuInfo.Path)).MR;
-
     /// <summary>Whether the direct kernels run this convolution on the current CPU path.</summary>
-    internal static bool DirectApplies(ConvGeometry g)
+    internal static bool DirectApplies(ConvGeometry g) => DirectApplies(g, CpuGemm.ForPath(CpuInfo.Path));
+
+    /// <summary>Whether the direct kernels of <paramref name="kernel"/> run this convolution. A call reads
+    /// the CPU path once and passes its kernel down, so packing and kernels always agree on MR.</summary>
+    internal static bool DirectApplies(ConvGeometry g, GemmKernel kernel)
     {
         if (!DirectConvolution || !ImplicitColumns || g.StrideH != 1 || g.StrideW != 1) return false;
-        int v = DirectVector(CpuGemm.ForPath(CpuInfo.Path));
+        int v = DirectVector(kernel);
         long padded = (long)(g.H + 2 * g.PadH) * (g.W + 2 * g.PadW) * g.C;
         return v > 0 && g.Q % v == 0 && g.P > 0 && padded <= int.MaxValue / 2 && (long)g.Crs * g.K <= int.MaxValue / 2;
     }
 
     /// <summary>W packed into MR-row panels per depth block: block b holds depth [b*Kc, min(D, (b+1)*Kc)),
-    /// panel i its rows [i*MR, (i+1)*MR) as a[p * MR + m] (rows past M are zeros).</summary>
+    /// panel i its rows [i*MR, (i+1)*MR) as a[p * MR + m] (rows past M are zeros). One per calling
+    /// thread, its array grown as needed and reused by every layer (no allocation per call once warm).</summary>
     private sealed class DirectWeights
     {
-        public readonly float[] Data;
-        public readonly int M, Depth, Kc, MR, Panels;
+        public float[] Values = Array.Empty<float>();
+        public int M, Depth, Kc, MR, Panels;
 
-        public DirectWeights(int m, int depth, int kc, int mr)
+        public void Shape(int m, int depth, int kc, int mr)
         {
             M = m; Depth = depth; Kc = kc; MR = mr;
             Panels = (m + mr - 1) / mr;
-            Data = GC.AllocateUninitializedArray<float>(Panels * mr * depth + 16, pinned: true);
+            long need = (long)Panels * mr * depth + 16;
+            if (Values.Length < need) Values = GC.AllocateUninitializedArray<float>((int)need);
         }
 
         /// <summary>Offset of panel <paramref name="panel"/> of the block that starts at depth d0.</summary>
         public long Offset(int d0, int panel) => (long)d0 * Panels * MR + (long)panel * MR * Math.Min(Kc, Depth - d0);
     }
 
-    // One reusable set of packed weights per thread that calls a convolution (the driving thread).
     [ThreadStatic] private static DirectWeights? t_directWeights;
 
     /// <summary>Packs A (M rows, Depth columns) with a[row, d] = value(row, d) for the direct kernels.</summary>
-    private static unsafe DirectWeights PackDirectWeights(float[] w, ConvGeometry g, bool flipTransposed, int mr)
+    private static unsafe DirectWeights PackDirectWeights(float[] w, ConvGeometry g, bool flipTransposed, GemmKernel kernel)
     {
+        int mr = CpuGemm.TileOf(kernel).MR;
         // forward: A[k, (c,r,s)] = w[k, c, r, s]; backward-data (transposed conv): A[c, (k,r',s')] =
         // w[k, c, R-1-r', S-1-s']
         int rs = g.R * g.S;
         int m = flipTransposed ? g.C : g.K, depth = flipTransposed ? g.K * rs : g.Crs;
         int blocks = (depth + CpuGemm.KC - 1) / CpuGemm.KC;
         int kc = Math.Min(CpuGemm.KC, (depth + blocks - 1) / blocks);
-        var a = t_directWeights;
-        if (a is null || a.M != m || a.Depth != depth || a.Kc != kc || a.MR != mr)
-            t_directWeights = a = new DirectWeights(m, depth, kc, mr);
-        var packed = a;
+        var packed = t_directWeights ??= new DirectWeights();
+        packed.Shape(m, depth, kc, mr);
         int C = g.C;
         For(packed.Panels, 1, (i0, i1) =>
         {
-            fixed (float* ws = w, ds = packed.Data)
+            fixed (float* ws = w, ds = packed.Values)
                 for (int i = i0; i < i1; i++)
                     for (int d0 = 0; d0 < depth; d0 += kc)
                     {
@@ -113,11 +114,11 @@ internal sealed partial class CpuBackend
     /// <summary>y (N, K, P, Q) = the stride-1 convolution of x with the packed weights (no bias):
     /// images side by side where they share the cores, else one image at a time with its tiles
     /// shared out.</summary>
-    private unsafe void DirectForward(float[] x, DirectWeights a, float[] y, ConvGeometry g)
+    private unsafe void DirectForward(float[] x, DirectWeights a, float[] y, ConvGeometry g, GemmKernel kernel)
     {
         using var _ = Time("direct");
-        var kernel = CpuGemm.ForPath(CpuInfo.Path);
         int v = DirectVector(kernel), nr = 2 * v, pq = g.P * g.Q;
+        if (a.MR != CpuGemm.TileOf(kernel).MR) throw new InvalidOperationException($"internal: weights packed for MR = {a.MR}, kernel {kernel}");
         int tiles = (pq + nr - 1) / nr;
         var offsets = DirectOffsets(g);
         if (ImagesShareCores(g.N))
@@ -154,11 +155,14 @@ internal sealed partial class CpuBackend
         return offsets;
     }
 
-    /// <summary>One thread's padded-image buffer, pinned for the thread's life and grown as needed.</summary>
+    /// <summary>One thread's padded image and packed output gradient (CpuConv.DirectWeight.cs),
+    /// pinned for the thread's life and grown as needed.</summary>
     private sealed class DirectBuffers
     {
         [ThreadStatic] private static DirectBuffers? t_buffers;
         public float[] Plane = GC.AllocateUninitializedArray<float>(0, pinned: true);
+        public float[] Gradient = GC.AllocateUninitializedArray<float>(0, pinned: true);
+        public float[] Planes = GC.AllocateUninitializedArray<float>(0, pinned: true);
         public static DirectBuffers ForThisThread() => t_buffers ??= new DirectBuffers();
     }
 
@@ -197,7 +201,7 @@ internal sealed partial class CpuBackend
         int v = DirectVector(kernel), nr = 2 * v, mr = a.MR, pq = g.P * g.Q, Q = g.Q;
         int wp = g.W + 2 * g.PadW, M = a.M;
         float* scratch = stackalloc float[8 * 32];
-        fixed (float* ps = plane, ys = y, aps = a.Data)
+        fixed (float* ps = plane, ys = y, aps = a.Values)
         fixed (int* os = offsets)
         {
             float* yImage = ys + (long)n * M * pq;

@@ -42,10 +42,11 @@ internal sealed partial class CpuBackend
     private void ForwardWithColumns(float[] x, float[] w, float[]? bias, float[] y, ConvGeometry g)
     {
         int pq = g.P * g.Q, K = g.K, crs = g.Crs;
-        if (DirectApplies(g))
+        var kernel = CpuGemm.ForPath(CpuInfo.Path);
+        if (DirectApplies(g, kernel))
         {
             // stride 1 with rows of whole vectors: no unfolding at all (CpuConv.Direct.cs)
-            DirectForward(x, PackDirectWeights(w, g, flipTransposed: false, DirectMR()), y, g);
+            DirectForward(x, PackDirectWeights(w, g, flipTransposed: false, kernel), y, g, kernel);
             if (bias is not null) AddBias(y, bias, 0, g.N, K, pq);
             return;
         }
@@ -120,6 +121,8 @@ internal sealed partial class CpuBackend
     private void BackwardWeightWithColumns(float[] x, float[] gy, float[] gw, ConvGeometry g)
     {
         int pq = g.P * g.Q, K = g.K, crs = g.Crs;
+        var kernel = CpuGemm.ForPath(CpuInfo.Path);
+        if (DirectWeightApplies(g, kernel)) { DirectBackwardWeight(x, gy, gw, g, kernel); return; }   // CpuConv.DirectWeight.cs
         if (pq >= PointwiseMinPixels && ImagesShareCores(g.N)) { BackwardWeightPerImage(x, gy, gw, g); return; }
         int nb = ImagesPerChunk(g, implicitColumns: true);
         var gyt = nb > 1 ? RentScratch((long)K * nb * pq) : null;
@@ -223,10 +226,11 @@ internal sealed partial class CpuBackend
         var t = new ConvGeometry(g.N, g.K, g.P, g.Q, g.C, g.R, g.S, 1, 1, padH, padW, g.DilationH, g.DilationW);
         if (t.P != g.H || t.Q != g.W)
             throw new InvalidOperationException($"internal: transposed convolution gives {t.P}x{t.Q}, input is {g.H}x{g.W}");
-        if (DirectApplies(t))
+        var kernel = CpuGemm.ForPath(CpuInfo.Path);
+        if (DirectApplies(t, kernel))
         {
             // the direct kernels read w flipped and transposed while packing it: no flipped copy
-            DirectForward(gy, PackDirectWeights(w, g, flipTransposed: true, DirectMR()), gx, t);
+            DirectForward(gy, PackDirectWeights(w, g, flipTransposed: true, kernel), gx, t, kernel);
             return true;
         }
         int rs = g.R * g.S, C = g.C, K = g.K;
