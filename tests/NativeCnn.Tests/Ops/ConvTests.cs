@@ -170,7 +170,8 @@ public class ConvTests
         // (CpuConv.PhaseBackwardData.cs; values checked against float64 in
         // Backends/CpuPhaseBackwardDataTests.cs); with the phases off, or dilated, it goes through col2im
         Assert.True(CpuBackend.PhasesApplyToBackwardData(new ConvGeometry(64, 32, 28, 28, 64, 3, 3, 2, 2, 1, 1, 1, 1)));   // mnist conv2
-        Assert.True(CpuBackend.PhasesApplyToBackwardData(new ConvGeometry(16, 64, 32, 32, 128, 3, 3, 2, 2, 1, 1, 1, 1))); // resnet downsampling
+        Assert.True(CpuBackend.PhasesApplyToBackwardData(new ConvGeometry(64, 64, 14, 14, 128, 3, 3, 2, 2, 1, 1, 1, 1)));  // mnist conv3
+        Assert.False(CpuBackend.PhasesApplyToBackwardData(new ConvGeometry(16, 64, 32, 32, 128, 3, 3, 2, 2, 1, 1, 1, 1))); // 16-pixel rows: col2im
         Assert.False(CpuBackend.PhasesApplyToBackwardData(new ConvGeometry(16, 64, 32, 32, 128, 1, 1, 2, 2, 0, 0, 1, 1))); // 1x1 shortcut: col2im
         Assert.False(CpuBackend.PhasesApplyToBackwardData(new ConvGeometry(16, 3, 64, 64, 64, 7, 7, 2, 2, 3, 3, 1, 1)));   // 3 channels: col2im
         var g = new Case(2, 16, 9, 8, 5, 3, 3, 2, 2, 1, 1);

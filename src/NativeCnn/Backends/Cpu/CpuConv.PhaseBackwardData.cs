@@ -48,9 +48,12 @@ internal sealed partial class CpuBackend
         }
     }
 
+    /// <summary>Output widths from which strided backward-data keeps col2im (settable by benchmarks).</summary>
+    internal static int PhaseMaxOutputWidth { get; set; } = 16;
+
     /// <summary>Whether Conv2dBackwardData goes by phases: implicit columns on, a stride above 1,
-    /// dilation 1, a kernel of more than one tap, and enough input channels that the C-row GEMMs are
-    /// not mostly tile padding. A 1x1 kernel keeps col2im: its col2im is one strided copy and the
+    /// dilation 1, a kernel of more than one tap, output rows under PhaseMaxOutputWidth pixels, and
+    /// enough input channels that the C-row GEMMs are not mostly tile padding. A 1x1 kernel keeps col2im: its col2im is one strided copy and the
     /// transposed GEMM reads gy stored, which measured faster (resnet18's shortcut: 73 against 67
     /// GFLOP/s on one Zen 4 core); BackwardDataByPhases itself handles it.</summary>
     internal static bool PhasesApplyToBackwardData(ConvGeometry g)
@@ -58,6 +61,9 @@ internal sealed partial class CpuBackend
         if (!PhaseBackwardData || !ImplicitColumns) return false;
         if (g.StrideH == 1 && g.StrideW == 1) return false;
         if (g.DilationH != 1 || g.DilationW != 1 || g.R * g.S == 1) return false;
+        // measured (benchmarks/results/cpu.md): ahead of col2im for mnist's 14- and 7-pixel outputs,
+        // even to 5% behind for resnet18's 16-pixel downsampling layer, so only short output rows
+        if (g.Q >= PhaseMaxOutputWidth) return false;
         int mr = CpuGemm.TileOf(CpuGemm.ForPath(CpuInfo.Path)).MR;
         return TilePadding(g.C, mr) <= 1.15 * TilePadding(g.Crs, mr);
     }
