@@ -11,7 +11,8 @@
 // phases into gx (zeros for phases that no tap reaches, e.g. three of the four of a 1x1 stride-2 shortcut). The sum over all phases' taps is R*S, so the
 // GEMMs do the same flops as the col2im path's W^T * gy, with no (CRS, nPQ) matrix written and read.
 // Must hold: every gx element is written exactly once ("="); dilation 1 only (other dilations, the
-// stored-im2col mode and layers with too few input channels keep the col2im path); results equal
+// stored-im2col mode, 1x1 kernels, output rows of 16+ pixels and layers with too few input channels
+// keep the col2im path: PhasesApplyToBackwardData); results equal
 // the col2im path's up to float rounding order (tests: tests/NativeCnn.Tests/Backends/CpuPhaseBackwardDataTests.cs).
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
