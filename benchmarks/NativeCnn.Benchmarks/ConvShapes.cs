@@ -56,10 +56,10 @@ internal static class ConvShapes
         Console.WriteLine($"CPU: {CpuInfo.Current.Describe()}");
         Console.WriteLine($"load average: {File.ReadAllText("/proc/loadavg").Trim()}");
         Console.WriteLine();
-        Console.WriteLine("One thread, GFLOP/s over its CPU time (best of the reps); `gemm` is the packed SGEMM on the forward product with stored operands.");
+        Console.WriteLine("One thread, GFLOP/s over its CPU time (best of the reps); `gemm` is the packed SGEMM on the forward product with stored operands; `via col2im` is strided backward-data through gcol + col2im instead of the per-phase convolutions.");
         Console.WriteLine();
-        Console.WriteLine("| layer | path | forward | backward-data | backward-weight | all three (ms) | gemm | 2 threads: all three, wall ms | 2 threads: process CPU ms |");
-        Console.WriteLine("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        Console.WriteLine("| layer | path | forward | backward-data | backward-data via col2im | backward-weight | all three (ms) | gemm | 2 threads: all three, wall ms | 2 threads: process CPU ms |");
+        Console.WriteLine("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         var backend = CpuBackend.Instance;
         var rng = new Random(1);
         int savedGemm = CpuGemm.MaxThreads, savedLoop = CpuParallel.MaxThreads;
@@ -92,6 +92,15 @@ internal static class ConvShapes
                     string label = mode switch { FewChannelsMode.Off => $"{path} other", FewChannelsMode.Always => $"{path} few-ch", _ => $"{path}" };
                     double fwd = Best(reps, () => backend.Conv2dForward(x, w, null, y, g));
                     double bwdData = Best(reps, () => backend.Conv2dBackwardData(gy, w, gx, g));
+                    // strided layers: backward-data again through gcol + col2im (the path before
+                    // CpuConv.PhaseBackwardData.cs), in the same run
+                    double bwdDataCol2Im = double.NaN;
+                    if (CpuBackend.PhasesApplyToBackwardData(g))
+                    {
+                        CpuBackend.PhaseBackwardData = false;
+                        try { bwdDataCol2Im = Best(reps, () => backend.Conv2dBackwardData(gy, w, gx, g)); }
+                        finally { CpuBackend.PhaseBackwardData = true; }
+                    }
                     double bwdWeight = Best(reps, () => backend.Conv2dBackwardWeight(x, gy, gw, null, g));
                     int n = g.N * g.P * g.Q;
                     CpuGemm.MaxThreads = CpuParallel.MaxThreads = 2;
@@ -113,7 +122,7 @@ internal static class ConvShapes
                     CpuGemm.MaxThreads = CpuParallel.MaxThreads = 1;
                     double gemm = Best(reps, () => CpuGemm.Run(CpuGemm.ForPath(path), false, false, g.K, n, g.Crs, 1f, a, 0, g.Crs, b, 0, n, 0f, c, 0, n));
                     Console.WriteLine(FormattableString.Invariant(
-                        $"| {layer.Name} | {label} | {flops / fwd * 1e-9:F1} | {flops / bwdData * 1e-9:F1} | {flops / bwdWeight * 1e-9:F1} | {(fwd + bwdData + bwdWeight) * 1e3:F2} | {flops / gemm * 1e-9:F1} | {wall * 1e3:F2} | {cpu * 1e3:F2} |{passes}"));
+                        $"| {layer.Name} | {label} | {flops / fwd * 1e-9:F1} | {flops / bwdData * 1e-9:F1} | {(double.IsNaN(bwdDataCol2Im) ? "" : (flops / bwdDataCol2Im * 1e-9).ToString("F1", System.Globalization.CultureInfo.InvariantCulture))} | {flops / bwdWeight * 1e-9:F1} | {(fwd + bwdData + bwdWeight) * 1e3:F2} | {flops / gemm * 1e-9:F1} | {wall * 1e3:F2} | {cpu * 1e3:F2} |{passes}"));
                 }
             }
         }

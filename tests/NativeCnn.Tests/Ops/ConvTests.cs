@@ -3,11 +3,13 @@
 // the chunked path; which gradients are computed; float16; and the argument errors.
 using NativeCnn.Backends;
 using NativeCnn.Backends.Cpu;
+using NativeCnn.Tests.Backends;
 using NativeCnn.Tests.Support;
 using Xunit;
 
 namespace NativeCnn.Tests.Ops;
 
+[Collection(CpuConvSwitches.Name)]
 public class ConvTests
 {
     /// <summary>One convolution: sizes and per-axis stride / padding / dilation.</summary>
@@ -162,21 +164,76 @@ public class ConvTests
     }
 
     [Fact]
+    public void StridedBackwardDataRunsByPhasesAndFallsBack()
+    {
+        // stride-2 backward-data runs as one convolution of gy per stride phase, with no col2im
+        // (CpuConv.PhaseBackwardData.cs; values checked against float64 in
+        // Backends/CpuPhaseBackwardDataTests.cs); with the phases off, or dilated, it goes through col2im
+        Assert.True(CpuBackend.PhasesApplyToBackwardData(new ConvGeometry(64, 32, 28, 28, 64, 3, 3, 2, 2, 1, 1, 1, 1)));   // mnist conv2
+        Assert.True(CpuBackend.PhasesApplyToBackwardData(new ConvGeometry(64, 64, 14, 14, 128, 3, 3, 2, 2, 1, 1, 1, 1)));  // mnist conv3
+        Assert.False(CpuBackend.PhasesApplyToBackwardData(new ConvGeometry(16, 64, 32, 32, 128, 3, 3, 2, 2, 1, 1, 1, 1))); // 16-pixel rows: col2im
+        Assert.False(CpuBackend.PhasesApplyToBackwardData(new ConvGeometry(16, 64, 32, 32, 128, 1, 1, 2, 2, 0, 0, 1, 1))); // 1x1 shortcut: col2im
+        Assert.False(CpuBackend.PhasesApplyToBackwardData(new ConvGeometry(16, 3, 64, 64, 64, 7, 7, 2, 2, 3, 3, 1, 1)));   // 3 channels: col2im
+        var g = new Case(2, 16, 9, 8, 5, 3, 3, 2, 2, 1, 1);
+        var dilated = g with { Ph = 2, Pw = 2, Dh = 2, Dw = 2 };
+        Assert.False(CpuBackend.PhasesApplyToBackwardData(new ConvGeometry(2, 16, 9, 8, 5, 3, 3, 2, 2, 2, 2, 2, 2)));
+        (float[] Gx, bool Col2Im, bool Phases) InputGradient(Case c, bool phases)
+        {
+            var x = Tensor.FromArray(Input.Rand(7, c.N * c.C * c.H * c.W, -1, 1).Select(v => (float)v).ToArray(), new[] { c.N, c.C, c.H, c.W });
+            var w = Tensor.FromArray(Input.Rand(8, c.K * c.C * c.R * c.S, -1, 1).Select(v => (float)v).ToArray(), new[] { c.K, c.C, c.R, c.S });
+            var gy = Tensor.FromArray(Input.Rand(9, c.N * c.K * c.P * c.Q, -1, 1).Select(v => (float)v).ToArray(), new[] { c.N, c.K, c.P, c.Q });
+            CpuBackend.PhaseBackwardData = phases;
+            var profile = new CpuProfile();
+            CpuBackend.Instance.Profile = profile;
+            try
+            {
+                x.RequiresGrad = true;
+                Conv(c, x, w, null).Backward(gy);
+                return (x.Grad!.ToArray(), profile.Entries.Any(e => e.Op.Contains("col2im")), profile.Entries.Any(e => e.Op.Contains("phase")));
+            }
+            finally
+            {
+                CpuBackend.Instance.Profile = null;
+                CpuBackend.PhaseBackwardData = true;
+            }
+        }
+        var byPhases = InputGradient(g, true);
+        var byCol2Im = InputGradient(g, false);
+        Assert.True(byPhases.Phases && !byPhases.Col2Im, "stride 2 should run by phases");
+        Assert.True(byCol2Im.Col2Im && !byCol2Im.Phases, "phases off should run col2im");
+        Assert.Contains(byCol2Im.Gx, v => Math.Abs(v) > 0.1f);
+        OpCheck.AssertClose(byCol2Im.Gx.Select(v => (double)v).ToArray(), byPhases.Gx, 1e-4, "input gradient, phases against col2im");
+        var fallback = InputGradient(dilated, true);
+        Assert.True(fallback.Col2Im && !fallback.Phases, "dilated stride 2 should fall back to col2im");
+        Assert.Contains(fallback.Gx, v => Math.Abs(v) > 0.1f);
+    }
+
+    [Fact]
     public void SegmentCopiesMatchReference()
     {
         // the row-segment unfolding (shifted runs, stride-2 phase planes on odd and even widths,
         // strided rows) that wide output rows use, forced on small shapes that would otherwise gather
+        // (shifted runs through per-tap masks, and without them through copies plus zeroing)
         Assert.True(CpuBackend.ConvColumns.GatherTables);
+        Assert.True(CpuBackend.ConvColumns.MaskedShifts);
         try
         {
             CpuBackend.ConvColumns.GatherTables = false;
-            Check(new Case(3, 5, 5, 7, 3, 3, 3, Ph: 1, Pw: 1), bias: true);
-            Check(new Case(3, 2, 5, 7, 2, 3, 3, 2, 2, 1, 1), bias: false);
-            Check(new Case(2, 2, 9, 10, 2, 7, 7, 2, 2, 3, 3), bias: false);
-            Check(new Case(1, 2, 7, 7, 2, 3, 3, Ph: 2, Pw: 2, Dh: 2, Dw: 2), bias: true);
-            Check(new Case(1, 1, 8, 7, 2, 3, 3, 3, 3, 2, 2), bias: false);
+            foreach (bool masked in new[] { true, false })
+            {
+                CpuBackend.ConvColumns.MaskedShifts = masked;
+                Check(new Case(3, 5, 5, 7, 3, 3, 3, Ph: 1, Pw: 1), bias: true);
+                Check(new Case(3, 2, 5, 7, 2, 3, 3, 2, 2, 1, 1), bias: false);
+                Check(new Case(2, 2, 9, 10, 2, 7, 7, 2, 2, 3, 3), bias: false);
+                Check(new Case(1, 2, 7, 7, 2, 3, 3, Ph: 2, Pw: 2, Dh: 2, Dw: 2), bias: true);
+                Check(new Case(1, 1, 8, 7, 2, 3, 3, 3, 3, 2, 2), bias: false);
+            }
         }
-        finally { CpuBackend.ConvColumns.GatherTables = true; }
+        finally
+        {
+            CpuBackend.ConvColumns.GatherTables = true;
+            CpuBackend.ConvColumns.MaskedShifts = true;
+        }
     }
 
     [Fact]

@@ -11,8 +11,9 @@
 // Pointwise convs (1x1, stride 1, no padding) with enough pixels skip im2col in the forward and
 // backward-data passes: x itself is the (C, HW) matrix of each image. By default (ImplicitColumns)
 // the im2col matrix is never stored: CpuConv.Implicit.cs unfolds x inside the GEMM's packing and
-// runs stride-1 backward-data as a convolution of gy (no col2im); the stored-im2col code below is
-// the general fallback (stride-2+ backward-data, NATIVECNN_CONV_IMPLICIT=0).
+// runs stride-1 backward-data as a convolution of gy (no col2im), strided backward-data as one
+// convolution of gy per stride phase (CpuConv.PhaseBackwardData.cs); the stored-im2col code below
+// is the general fallback (dilated strided backward-data, NATIVECNN_CONV_IMPLICIT=0).
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
@@ -94,6 +95,7 @@ internal sealed partial class CpuBackend
             return;
         }
         if (BackwardDataAsConvolution(F(gy), F(w), F(gx), g)) return;
+        if (PhasesApplyToBackwardData(g)) { BackwardDataByPhases(F(gy), F(w), F(gx), g); return; }   // CpuConv.PhaseBackwardData.cs
         int nb = ImagesPerChunk(g);
         var gcol = RentScratch((long)crs * nb * pq);
         var gyt = nb > 1 ? RentScratch((long)K * nb * pq) : null;

@@ -7,7 +7,8 @@
 // dilation), plus at most GemmRowSource.Slack floats past len; it reads only inside x. Stride 1 with
 // Q == W ("same" padding) moves whole runs of output rows in one copy (the planes are shifted copies
 // of each other); so does stride 2 with Q == ceil(W/2), reading x's four stride-2 phase planes
-// (Deinterleave2, one pass over x per call); other strides go one output row at a time. Output rows
+// (Deinterleave2, one pass over x per call); planes of at most MaskMaxPixels do that through per-tap
+// masks of the valid pixels (one vector AND, no per-row zeroing); other strides go one output row at a time. Output rows
 // under 16 pixels (the late layers) instead gather through a per-tap index table (the same for every
 // channel, built once per column block and thread) with AVX2 gathers; the portable path never does.
 using System.Runtime.CompilerServices;
@@ -91,22 +92,82 @@ internal sealed partial class CpuBackend
         private readonly int _n0, _cnt, _pq, _hw, _rs;
         private readonly bool _shifted, _phased, _gather;
         private readonly int _planeH, _planeSize;   // the planes Shifted reads: x's, or its stride-2 phases'
+        private readonly int _P, _Q;                // output rows and columns (g.P, g.Q unless given)
+        private readonly uint[][]? _masks;           // shifted taps' valid-pixel masks (MaskedShifts)
 
         /// <summary>x is the NCHW input, or with <paramref name="phased"/> its stride-2 phase planes
-        /// (Deinterleave2: for each image and channel four planes of PhaseHeight x Q).</summary>
-        public ConvColumns(float[] x, int n0, int cnt, ConvGeometry g, bool phased = false)
+        /// (Deinterleave2: for each image and channel four planes of PhaseHeight x Q). outP/outQ,
+        /// where given, replace g.P/g.Q: a convolution whose bottom/right padding differs from its
+        /// top/left one (g.PadH/PadW, possibly negative), as the stride-2 phases of a transposed
+        /// convolution are (CpuConv.PhaseBackwardData.cs); reads outside x's planes are zeros.</summary>
+        public ConvColumns(float[] x, int n0, int cnt, ConvGeometry g, bool phased = false, int outP = -1, int outQ = -1, bool gathers = true)
         {
             _x = x; _g = g; _n0 = n0; _cnt = cnt; _phased = phased;
-            _pq = g.P * g.Q; _hw = g.H * g.W; _rs = g.R * g.S;
-            _shifted = phased || IsShiftedCopy(g);
-            _gather = !phased && GathersFor(g);
+            _P = outP >= 0 ? outP : g.P; _Q = outQ >= 0 ? outQ : g.Q;
+            if (phased && (outP >= 0 || outQ >= 0))
+                throw new InvalidOperationException("internal: stride-2 phases with explicit output sizes");
+            _pq = _P * _Q; _hw = g.H * g.W; _rs = g.R * g.S;
+            _shifted = phased || (g.StrideH == 1 && g.StrideW == 1 && _Q == g.W);
+            _gather = gathers && !phased && GathersFor(_Q);
             (_planeH, _planeSize) = phased ? (PhaseHeight(g), PhaseHeight(g) * g.Q) : (g.H, _hw);
             long perImage = (long)g.C * (phased ? 4 * _planeSize : _hw);
             if (phased && !PhasesApply(g))
                 throw new InvalidOperationException($"internal: stride-2 phases for a {g} convolution");
             if ((n0 + cnt) * perImage > x.Length)
                 throw new InvalidOperationException($"internal: images {n0}..{n0 + cnt} of a {x.Length}-float input");
+            if (_shifted && MaskedShifts && _pq <= MaskMaxPixels) _masks = MasksFor();
         }
+
+        /// <summary>Whether shifted taps copy through per-tap masks of the valid output pixels (one
+        /// vector AND per 16 floats) instead of a copy plus per-row zeroing of the wrapped columns,
+        /// whose bookkeeping dominates on small planes. Settable by tests and benchmarks.</summary>
+        internal static bool MaskedShifts { get; set; } = true;
+
+        /// <summary>Largest output plane (pixels) that gets masks (32 x 32): R*S*P*Q masks are kept per
+        /// shape and read beside the data, so wide planes, whose per-row zeroing is cheap, go without.</summary>
+        internal const int MaskMaxPixels = 1024;
+
+        private readonly record struct MaskKey(int P, int Q, int W, int PlaneH, int R, int S, int PadH, int PadW, int DilationH, int DilationW, bool Phased);
+
+        private static readonly System.Collections.Concurrent.ConcurrentDictionary<MaskKey, uint[][]> s_masks = new();
+
+        /// <summary>Per tap, mask[o] = all ones where output pixel o reads inside the plane, else 0
+        /// (built once per shape and kept: a few KB to a few hundred KB).</summary>
+        private uint[][] MasksFor()
+        {
+            var g = _g;
+            var key = new MaskKey(_P, _Q, g.W, _planeH, g.R, g.S, g.PadH, g.PadW, g.DilationH, g.DilationW, _phased);
+            return s_masks.GetOrAdd(key, static (k, self) =>
+            {
+                var masks = new uint[k.R * k.S][];
+                for (int t = 0; t < masks.Length; t++)
+                {
+                    var (ihOff, iw0, _) = self.TapOffsets(t);
+                    var (qlo, qhi) = self.TapColumns(iw0);
+                    var (plo, phi) = ValidRows(ihOff, self._planeH, self._P);
+                    var m = new uint[self._pq];
+                    for (int p = plo; p < phi; p++)
+                        for (int q = qlo; q < qhi; q++) m[p * self._Q + q] = uint.MaxValue;
+                    masks[t] = m;
+                }
+                return masks;
+            }, this);
+        }
+
+        /// <summary>Tap t's row and column offsets into the plane it reads, and which of an image's
+        /// planes per channel that is (0 unless phased: then input row 2p + ihOff is row
+        /// p + floor(ihOff/2) of phase (ihOff &amp; 1), likewise columns).</summary>
+        private (int IhOff, int Iw0, int Phase) TapOffsets(int t)
+        {
+            var g = _g;
+            int kr = t / g.S, ks = t - kr * g.S;
+            int ihOff = kr * g.DilationH - g.PadH, iw0 = ks * g.DilationW - g.PadW;
+            if (!_phased) return (ihOff, iw0, 0);
+            return (ihOff >> 1, iw0 >> 1, (ihOff & 1) * 2 + (iw0 & 1));
+        }
+
+        private (int Lo, int Hi) TapColumns(int iw0) =>
+            _phased ? ValidRange(iw0, 1, _Q, _Q) : ValidRange(iw0, _g.StrideW, _g.W, _Q);
 
         public override int Rows => _g.Crs;
         public override int Cols => _cnt * _pq;
@@ -118,7 +179,9 @@ internal sealed partial class CpuBackend
         /// <summary>Index-table gathers for output rows under 16 pixels: row segments there are so short
         /// that their bookkeeping costs more than a gather (measured single-core, 3.6M floats: 0.8-1.7
         /// ms against 2.2-2.4 ms at Q = 7 and 14); wider rows copy runs (1.3-1.8 ms against 4-5 ms at 32).</summary>
-        internal static bool GathersFor(ConvGeometry g) => GatherTables && g.Q < 16 && CpuInfo.Use256 && Avx2.IsSupported;
+        internal static bool GathersFor(ConvGeometry g) => GathersFor(g.Q);
+
+        internal static bool GathersFor(int outQ) => GatherTables && outQ < 16 && CpuInfo.Use256 && Avx2.IsSupported;
 
         // one thread's index table: for the columns [t_j, t_j + t_len) of t_owner, per tap, each
         // column's offset from its chunk's channel-c plane base (the same for every channel), or -1
@@ -134,7 +197,7 @@ internal sealed partial class CpuBackend
             if (t_table is null || t_table.Length < need) t_table = new int[Math.Max(need, 4096)];
             var table = t_table;
             int chw = g.C * _hw;
-            int i = j / _pq, o = j - i * _pq, p = o / g.Q, q = o - p * g.Q;
+            int i = j / _pq, o = j - i * _pq, p = o / _Q, q = o - p * _Q;
             for (int jj = 0; jj < len; jj++)
             {
                 int ih0 = p * g.StrideH - g.PadH, iw0 = q * g.StrideW - g.PadW, img = i * chw;
@@ -147,7 +210,7 @@ internal sealed partial class CpuBackend
                         table[tap * len + jj] = (uint)ih < (uint)g.H && (uint)iw < (uint)g.W ? img + ih * g.W + iw : -1;
                     }
                 }
-                if (++q == g.Q) { q = 0; if (++p == g.P) { p = 0; i++; } }
+                if (++q == _Q) { q = 0; if (++p == _P) { p = 0; i++; } }
             }
             t_owner = this; t_j = j; t_len = len;
             return table;
@@ -177,30 +240,48 @@ internal sealed partial class CpuBackend
         {
             if (_gather) { GatherRow(r, j, len, dst); return; }
             var g = _g;
-            int c = r / _rs, t = r - c * _rs, kr = t / g.S, ks = t - kr * g.S;
-            int ihOff = kr * g.DilationH - g.PadH, iw0 = ks * g.DilationW - g.PadW;
+            int c = r / _rs, t = r - c * _rs;
+            var (ihOff, iw0, phase) = TapOffsets(t);
             int i = j / _pq, a = j - i * _pq;
-            long planeOf = c, planes = g.C;
-            if (_phased)
-            {
-                // input row 2p + ihOff is row p + floor(ihOff/2) of phase (ihOff & 1); likewise columns
-                planeOf = c * 4 + (ihOff & 1) * 2 + (iw0 & 1);
-                planes = g.C * 4;
-                ihOff >>= 1; iw0 >>= 1;
-            }
-            var (qlo, qhi) = _phased ? ValidRange(iw0, 1, g.Q, g.Q) : ValidRange(iw0, g.StrideW, g.W, g.Q);
+            long planeOf = _phased ? c * 4 + phase : c, planes = _phased ? g.C * 4 : g.C;
+            var (qlo, qhi) = TapColumns(iw0);
             fixed (float* xb = _x)
+            fixed (uint* mask = _masks is null ? null : _masks[t])
             {
                 float* xEnd = xb + _x.Length;
                 while (len > 0)
                 {
                     int n = Math.Min(len, _pq - a);
                     float* plane = xb + ((_n0 + i) * planes + planeOf) * _planeSize;
-                    if (_shifted) Shifted(plane, a, n, dst, ihOff, iw0, qlo, qhi);
+                    if (mask != null) MaskedShift(plane, mask, a, n, dst, ihOff * _Q + iw0);
+                    else if (_shifted) Shifted(plane, a, n, dst, ihOff, iw0, qlo, qhi);
                     else Strided(plane, xEnd, a, n, dst, ihOff, iw0, qlo, qhi);
                     dst += n; len -= n; i++; a = 0;
                 }
             }
+        }
+
+        /// <summary>As Shifted, through the tap's mask: dst[o - a] = mask[o] ? plane[o + off] : 0 for
+        /// o in [a, a+n), reading only inside the plane (pixels that would read outside it are masked).</summary>
+        private void MaskedShift(float* plane, uint* mask, int a, int n, float* dst, int off)
+        {
+            int end = a + n;
+            int ca = Math.Clamp(-off, a, end), ce = Math.Clamp(_planeSize - off, ca, end);
+            Clear(dst, ca - a);
+            Clear(dst + (ce - a), end - ce);
+            float* s = plane + off;
+            float* d = dst - a;
+            int o = ca;
+            if (CpuInfo.Use512)
+                for (; o + 16 <= ce; o += 16)
+                    (Vector512.Load(s + o).AsUInt32() & Vector512.Load(mask + o)).AsSingle().Store(d + o);
+            if (CpuInfo.Use256)
+                for (; o + 8 <= ce; o += 8)
+                    (Vector256.Load(s + o).AsUInt32() & Vector256.Load(mask + o)).AsSingle().Store(d + o);
+            if (Vector128.IsHardwareAccelerated)
+                for (; o + 4 <= ce; o += 4)
+                    (Vector128.Load(s + o).AsUInt32() & Vector128.Load(mask + o)).AsSingle().Store(d + o);
+            for (; o < ce; o++) d[o] = mask[o] != 0 ? s[o] : 0;
         }
 
         /// <summary>dst[0..n) = output pixels [a, a+n) of one plane's tap when stride is 1 and Q == W:
@@ -208,8 +289,8 @@ internal sealed partial class CpuBackend
         /// columns (q outside [qlo, qhi)) and the rows outside the plane are zeroed.</summary>
         private void Shifted(float* plane, int a, int n, float* dst, int ihOff, int iw0, int qlo, int qhi)
         {
-            int Q = _g.Q, end = a + n;
-            var (plo, phi) = ValidRows(ihOff, _planeH, _g.P);
+            int Q = _Q, end = a + n;
+            var (plo, phi) = ValidRows(ihOff, _planeH, _P);
             int vlo = Math.Max(a, plo * Q), vhi = Math.Min(end, phi * Q);
             if (vlo >= vhi || qlo >= qhi) { Clear(dst, n); return; }
             Clear(dst, vlo - a);
@@ -234,7 +315,7 @@ internal sealed partial class CpuBackend
         private void Strided(float* plane, float* xEnd, int a, int n, float* dst, int ihOff, int iw0, int qlo, int qhi)
         {
             var g = _g;
-            int Q = g.Q, sw = g.StrideW, end = a + n;
+            int Q = _Q, sw = g.StrideW, end = a + n;
             for (int o = a; o < end;)
             {
                 int p = o / Q, q0 = o - p * Q, q1 = Math.Min(Q, q0 + (end - o)), cnt = q1 - q0;
