@@ -1,5 +1,6 @@
 // `op-shapes`: the CPU backend's non-convolution primitives of the mnist_cnn and resnet18 train steps
-// (max-pool, batch norm with and without its fused ReLU/residual, the SGD step, fill) on their
+// (max-pool, batch norm with its fused ReLU/residual, the SGD step, fill, a weight gradient's
+// accumulation into zeros against its copy into a spare tensor) on their
 // shapes, on each CPU path, as one thread's CPU time (best of the reps) and the bytes each call must
 // move over that time (GB/s against the ~21 GB/s copy bandwidth of the Zen 4 host).
 //   DOTNET_TieredCompilation=0 dotnet run -c Release --project benchmarks/NativeCnn.Benchmarks -- op-shapes [filter] [reps]
@@ -57,6 +58,16 @@ internal static class OpShapes
             Storage p = Rand(size), grad = Rand(size), buf = Rand(size);
             yield return new($"sgd_step momentum+wd {size}", 4.0 * size * 5, b => b.SgdStep(p, grad, buf, size, 1e-6f, 0.9f, 0f, 1e-4f, false, false));
             yield return new($"fill {size}", 4.0 * size, b => b.Fill(grad, 0f));
+            // a weight gradient reaching .Grad: ZeroGrad() then accumulate (fill, add into zeros) against
+            // ZeroGrad(setToNone: true) then write (one copy into the tensor set aside)
+            int[] shape = { size / 9, 9 }, dense = { 9, 1 };
+            Storage acc = Zeros(size);
+            yield return new($"grad accumulate: fill + add {size}", 4.0 * size * 4, b =>
+            {
+                b.Fill(acc, 0f);
+                b.Binary(BinaryOp.Add, acc, 0, dense, grad, 0, dense, acc, shape);
+            });
+            yield return new($"grad write: copy {size}", 4.0 * size * 2, b => b.Copy(grad, 0, dense, acc, 0, dense, shape));
         }
     }
 
