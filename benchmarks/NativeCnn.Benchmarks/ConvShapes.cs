@@ -2,7 +2,8 @@
 // on the layers of the conv3x3 cases and the mnist_cnn / resnet18 train steps, on each CPU path, as
 // GFLOP/s over one thread's CPU time, next to the packed SGEMM on the same product with its operands
 // stored (the ceiling the convolution's unfolding and layout work stand between).
-//   DOTNET_TieredCompilation=0 dotnet run -c Release --project benchmarks/NativeCnn.Benchmarks -- conv-shapes [filter] [reps]
+//   DOTNET_TieredCompilation=0 dotnet run -c Release --project benchmarks/NativeCnn.Benchmarks -- conv-shapes [filter] [reps] [--passes]
+// --passes adds each pass's GFLOP/s over the two-thread process CPU time (forward / data / weight).
 // One thread (CpuParallel and CpuGemm capped at 1) timed by CLOCK_THREAD_CPUTIME_ID: a busy, shared
 // host delays the run but barely changes the numbers, so changes to the conv path can be compared
 // while other work runs. Two-thread wall times belong to `nativecnn bench` on a quiet host.
@@ -45,14 +46,15 @@ internal static class ConvShapes
         }
         string filter = args.Length > 1 ? args[1] : "";
         int reps = args.Length > 2 && int.TryParse(args[2], out int r) && r > 0 ? r : 5;
+        bool perPass = args.Contains("--passes");
         var paths = CpuInfo.Supported().Where(p => p != CpuPath.Portable).ToList();
         Console.WriteLine($"CPU: {CpuInfo.Current.Describe()}");
         Console.WriteLine($"load average: {File.ReadAllText("/proc/loadavg").Trim()}");
         Console.WriteLine();
         Console.WriteLine("One thread, GFLOP/s over its CPU time (best of the reps); `gemm` is the packed SGEMM on the forward product with stored operands.");
         Console.WriteLine();
-        Console.WriteLine("| layer | path | forward | backward-data | backward-weight | all three (ms) | gemm | 2 threads: all three, wall ms |");
-        Console.WriteLine("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+        Console.WriteLine("| layer | path | forward | backward-data | backward-weight | all three (ms) | gemm | 2 threads: all three, wall ms | 2 threads: process CPU ms |");
+        Console.WriteLine("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         var backend = CpuBackend.Instance;
         var rng = new Random(1);
         int savedGemm = CpuGemm.MaxThreads, savedLoop = CpuParallel.MaxThreads;
@@ -83,16 +85,25 @@ internal static class ConvShapes
                     double bwdWeight = Best(reps, () => backend.Conv2dBackwardWeight(x, gy, gw, null, g));
                     int n = g.N * g.P * g.Q;
                     CpuGemm.MaxThreads = CpuParallel.MaxThreads = 2;
-                    double wall = BestWall(reps, () =>
+                    var (wall, cpu) = BestWall(reps, () =>
                     {
                         backend.Conv2dForward(x, w, null, y, g);
                         backend.Conv2dBackwardData(gy, w, gx, g);
                         backend.Conv2dBackwardWeight(x, gy, gw, null, g);
                     });
+                    string passes = "";
+                    if (perPass)
+                    {
+                        // each pass alone on two threads, GFLOP/s over the process's CPU time
+                        double f2 = BestWall(reps, () => backend.Conv2dForward(x, w, null, y, g)).Cpu;
+                        double d2 = BestWall(reps, () => backend.Conv2dBackwardData(gy, w, gx, g)).Cpu;
+                        double w2 = BestWall(reps, () => backend.Conv2dBackwardWeight(x, gy, gw, null, g)).Cpu;
+                        passes = FormattableString.Invariant($" {flops / f2 * 1e-9:F1} / {flops / d2 * 1e-9:F1} / {flops / w2 * 1e-9:F1} |");
+                    }
                     CpuGemm.MaxThreads = CpuParallel.MaxThreads = 1;
                     double gemm = Best(reps, () => CpuGemm.Run(CpuGemm.ForPath(path), false, false, g.K, n, g.Crs, 1f, a, 0, g.Crs, b, 0, n, 0f, c, 0, n));
                     Console.WriteLine(FormattableString.Invariant(
-                        $"| {layer.Name} | {path} | {flops / fwd * 1e-9:F1} | {flops / bwdData * 1e-9:F1} | {flops / bwdWeight * 1e-9:F1} | {(fwd + bwdData + bwdWeight) * 1e3:F2} | {flops / gemm * 1e-9:F1} | {wall * 1e3:F2} |"));
+                        $"| {layer.Name} | {path} | {flops / fwd * 1e-9:F1} | {flops / bwdData * 1e-9:F1} | {flops / bwdWeight * 1e-9:F1} | {(fwd + bwdData + bwdWeight) * 1e3:F2} | {flops / gemm * 1e-9:F1} | {wall * 1e3:F2} | {cpu * 1e3:F2} |{passes}"));
                 }
             }
         }
@@ -112,18 +123,22 @@ internal static class ConvShapes
         return v;
     }
 
-    /// <summary>Least wall time of <paramref name="reps"/> calls after one warm-up call (quiet host only).</summary>
-    private static double BestWall(int reps, Action call)
+    /// <summary>Least wall time (meaningful on a quiet host only) and least process CPU time (every
+    /// thread's work: above the one-thread time by what the split costs) of <paramref name="reps"/>
+    /// calls after one warm-up call.</summary>
+    private static (double Wall, double Cpu) BestWall(int reps, Action call)
     {
         call();
-        double best = double.MaxValue;
+        double wall = double.MaxValue, cpu = double.MaxValue;
         for (int i = 0; i < reps; i++)
         {
             long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+            double c0 = GemmShapes.ProcessCpu();
             call();
-            best = Math.Min(best, System.Diagnostics.Stopwatch.GetElapsedTime(t0).TotalSeconds);
+            wall = Math.Min(wall, System.Diagnostics.Stopwatch.GetElapsedTime(t0).TotalSeconds);
+            cpu = Math.Min(cpu, GemmShapes.ProcessCpu() - c0);
         }
-        return best;
+        return (wall, cpu);
     }
 
     /// <summary>Least thread CPU time of <paramref name="reps"/> calls after one warm-up call.</summary>

@@ -52,7 +52,7 @@ internal static unsafe class GemmShapes
     }
 
     internal static double ThreadCpu() => Clock(3);   // CLOCK_THREAD_CPUTIME_ID
-    private static double ProcessCpu() => Clock(2);  // CLOCK_PROCESS_CPUTIME_ID
+    internal static double ProcessCpu() => Clock(2);  // CLOCK_PROCESS_CPUTIME_ID
     private static double Wall() => Stopwatch.GetTimestamp() / (double)Stopwatch.Frequency;
 
     public static int Run(string[] args)

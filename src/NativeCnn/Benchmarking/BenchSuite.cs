@@ -225,12 +225,12 @@ internal static class BenchSuite
 
     /// <summary>The CPU backend's per-primitive profile of <paramref name="steps"/> calls of a case, after
     /// <paramref name="warmup"/> unprofiled ones (CpuProfile.cs: exclusive times, inner calls apart).</summary>
-    public static CpuProfile ProfileCpu(BenchCase c, int warmup = 3, int steps = 5)
+    public static CpuProfile ProfileCpu(BenchCase c, int warmup = 3, int steps = 5, bool threadCpuClock = false)
     {
         Check.Positive(steps, "BenchSuite.ProfileCpu: steps");
         var p = c.Setup();
         for (int i = 0; i < warmup; i++) p.Step();
-        var profile = new CpuProfile();
+        var profile = new CpuProfile(threadCpuClock);
         var backend = CpuBackend.Instance;
         backend.Profile = profile;
         try

@@ -9,6 +9,9 @@ using Xunit;
 
 namespace NativeCnn.Tests.Backends;
 
+// CpuInfo.Select is process-wide: classes that switch the path share one collection, so xunit
+// never runs two of them at once.
+[Collection("CPU path switching")]
 public class CpuPathTests
 {
     public static TheoryData<string> Paths()
@@ -70,11 +73,13 @@ public class CpuPathTests
     // resnet18's stem, 3x3 s1 and s2, the 1x1 downsample, mnist_cnn's 1-channel first layer, one whose
     // 675 output pixels span two GEMM column blocks and three depth blocks that start mid-image (the
     // implicit im2col packing), one with 576 pixels per image (a GEMM per image, split over the cores),
-    // and one whose unfolded depth (576) spans three GEMM depth blocks
+    // one whose unfolded depth (576) spans three GEMM depth blocks, and 8 images of 256 pixels (run
+    // side by side, one GEMM each, the weight gradient in groups of images summed in a fixed order)
     private static readonly ConvCase[] ConvCases =
     {
         new(2, 3, 20, 8, 7, 2, 3), new(2, 16, 10, 16, 3, 1, 1), new(3, 32, 9, 24, 3, 2, 1),
-        new(2, 8, 6, 16, 1, 2, 0), new(2, 1, 12, 8, 3, 1, 1), new(3, 8, 15, 8, 3, 1, 1), new(2, 32, 24, 32, 3, 1, 1), new(4, 64, 8, 64, 3, 1, 1),
+        new(2, 8, 6, 16, 1, 2, 0), new(2, 1, 12, 8, 3, 1, 1), new(3, 8, 15, 8, 3, 1, 1), new(2, 32, 24, 32, 3, 1, 1),
+        new(8, 8, 16, 8, 3, 1, 1), new(4, 64, 8, 64, 3, 1, 1),
     };
 
     [Theory]
@@ -193,6 +198,27 @@ public class CpuPathTests
         var seen = new int[n];
         CpuParallel.For(n, minChunk, (s, e) => { for (int i = s; i < e; i++) Interlocked.Increment(ref seen[i]); });
         Assert.All(seen, v => Assert.Equal(1, v));
+    }
+
+    [Fact]
+    public void NestedLoopsRunInlineOnTheChunksThread()
+    {
+        var seen = new int[64 * 100];
+        int nestedOnOtherThread = 0;
+        CpuParallel.For(64, 1, (s, e) =>
+        {
+            Assert.True(CpuParallel.Inside || Environment.ProcessorCount == 1);
+            int thread = Environment.CurrentManagedThreadId;
+            for (int i = s; i < e; i++)
+                CpuParallel.For(100, 1, (a, b) =>
+                {
+                    if (Environment.CurrentManagedThreadId != thread) Interlocked.Increment(ref nestedOnOtherThread);
+                    for (int j = a; j < b; j++) Interlocked.Increment(ref seen[i * 100 + j]);
+                });
+        });
+        Assert.All(seen, v => Assert.Equal(1, v));
+        Assert.Equal(0, nestedOnOtherThread);
+        Assert.False(CpuParallel.Inside);
     }
 
     [Fact]

@@ -31,7 +31,13 @@ public class CliResumeTests
         Assert.Equal(checkpoint, b.GetProperty("resumed_from").GetString());
         // same seed, data and schedule: only the loaded weights and state can make the runs differ
         Assert.NotEqual(a.GetProperty("valid_loss").GetDouble(), b.GetProperty("valid_loss").GetDouble());
-        Assert.InRange(b.GetProperty("valid_loss").GetDouble(), 0.0, 2.0);
+        // it went on from the trained weights: its training loss starts lower than the first run's
+        // (2.04 -> 1.58 on the Zen 4 machine), and it predicts better than chance (ln 10 = 2.30). A
+        // fixed bound on this one-epoch, 256-image run's valid loss (it was 2.0) measures only the
+        // kernels' rounding order: it reads 1.94 or 2.04 with the GEMM or the direct conv kernels.
+        Assert.True(b.GetProperty("train_loss").GetDouble() < a.GetProperty("train_loss").GetDouble() - 0.2,
+                    $"resumed train_loss {b.GetProperty("train_loss")} against the first run's {a.GetProperty("train_loss")}");
+        Assert.InRange(b.GetProperty("valid_loss").GetDouble(), 0.0, Math.Log(10));
     }
 
     [Fact]

@@ -418,6 +418,7 @@ internal sealed partial class CpuBackend
             // list holds about as many workspaces as are ever in use at once
             if (largest >= 0) _scratch.RemoveAt(largest);
         }
+        using var _t = Time("scratch_alloc");
         // round up to 1 MB so slightly larger requests later reuse this one
         int length = (int)Math.Min(int.MaxValue, (floats + (1 << 18) - 1) >> 18 << 18);
         return new CpuStorage(this, DType.Float32, GC.AllocateUninitializedArray<float>(length), length);

@@ -10,6 +10,8 @@
 // y'/gy' are y/gy with the image and channel axes swapped; a chunk of one image needs no swap.
 // Must hold: every output is fully written ("="); the results equal the stored path's up to float
 // rounding order (tests run both against float64 references).
+using System.Runtime.Intrinsics;
+
 namespace NativeCnn.Backends.Cpu;
 
 internal sealed partial class CpuBackend
@@ -40,6 +42,14 @@ internal sealed partial class CpuBackend
     private void ForwardWithColumns(float[] x, float[] w, float[]? bias, float[] y, ConvGeometry g)
     {
         int pq = g.P * g.Q, K = g.K, crs = g.Crs;
+        var kernel = CpuGemm.ForPath(CpuInfo.Path);
+        if (DirectApplies(g, kernel))
+        {
+            // stride 1 with rows of whole vectors: no unfolding at all (CpuConv.Direct.cs)
+            DirectForward(x, PackDirectWeights(w, g, flipTransposed: false, kernel), y, g, kernel);
+            if (bias is not null) AddBias(y, bias, 0, g.N, K, pq);
+            return;
+        }
         if (pq >= PointwiseMinPixels) { ForwardPerImage(x, w, bias, y, g); return; }
         int nb = ImagesPerChunk(g, implicitColumns: true);
         var yt = nb > 1 ? RentScratch((long)K * nb * pq) : null;
@@ -70,8 +80,10 @@ internal sealed partial class CpuBackend
     }
 
     /// <summary>Images of at least PointwiseMinPixels output pixels: one GEMM per image writes its
-    /// (K, PQ) block of y in place, so no (K, n*PQ) workspace and no layout swap. GEMMs too small to
-    /// be split over the cores (mnist's first layer: 32 x 784 x 9) run side by side, one per image.</summary>
+    /// (K, PQ) block of y in place, so no (K, n*PQ) workspace and no layout swap. Where the images
+    /// share the cores evenly (ImagesShareCores) they run side by side, each GEMM on one thread: no
+    /// fork and join per GEMM and no re-packing of the weights per extra block; otherwise (one image,
+    /// or a count that would leave a core idle) one image at a time, each GEMM split over the cores.</summary>
     private void ForwardPerImage(float[] x, float[] w, float[]? bias, float[] y, ConvGeometry g)
     {
         int pq = g.P * g.Q, K = g.K, crs = g.Crs;
@@ -80,7 +92,7 @@ internal sealed partial class CpuBackend
         float[] src = phased ? phases!.F32 : x;
         try
         {
-            if (2.0 * K * pq * crs < CpuGemm.ParallelFlops)
+            if (ImagesShareCores(g.N) || 2.0 * K * pq * crs < CpuGemm.ParallelFlops)
                 For(g.N, 1, (a0, a1) =>
                 {
                     for (int n = a0; n < a1; n++) GemmWithColumns(false, K, pq, crs, w, 0, crs, src, n, 1, g, 0f, y, n * K * pq, pq, phased);
@@ -95,10 +107,23 @@ internal sealed partial class CpuBackend
         if (bias is not null) AddBias(y, bias, 0, g.N, K, pq);
     }
 
+    /// <summary>Whether <paramref name="images"/> per-image GEMMs, one per thread at a time, keep every
+    /// core busy to the end: at least one image per core and either an even share each or enough
+    /// images (4 per core) that the last one's wait is short. Per-image GEMMs side by side scale
+    /// better than each GEMM split over the cores (measured: conv-shapes, benchmarks/results/cpu.md).</summary>
+    internal static bool ImagesShareCores(int images)
+    {
+        int threads = CpuParallel.ThreadsHere;
+        return threads > 1 && images >= threads && (images % threads == 0 || images >= 4 * threads);
+    }
+
     /// <summary>gw = sum over images of gy' * col^T (bias gradient done by the caller).</summary>
     private void BackwardWeightWithColumns(float[] x, float[] gy, float[] gw, ConvGeometry g)
     {
         int pq = g.P * g.Q, K = g.K, crs = g.Crs;
+        var kernel = CpuGemm.ForPath(CpuInfo.Path);
+        if (DirectWeightApplies(g, kernel)) { DirectBackwardWeight(x, gy, gw, g, kernel); return; }   // CpuConv.DirectWeight.cs
+        if (pq >= PointwiseMinPixels && ImagesShareCores(g.N)) { BackwardWeightPerImage(x, gy, gw, g); return; }
         int nb = ImagesPerChunk(g, implicitColumns: true);
         var gyt = nb > 1 ? RentScratch((long)K * nb * pq) : null;
         var phases = Phases(x, g);
@@ -126,6 +151,65 @@ internal sealed partial class CpuBackend
         }
     }
 
+    /// <summary>Images of at least PointwiseMinPixels output pixels, shared over the cores: the images
+    /// are cut into a fixed number of groups (2 per thread), each group's per-image GEMMs accumulate
+    /// gy[n] (K, PQ, in place: no swap) * col[n]^T into the group's own partial gradient on one
+    /// thread, and the partials are summed in group order, so the result does not depend on which
+    /// thread ran which group.</summary>
+    private void BackwardWeightPerImage(float[] x, float[] gy, float[] gw, ConvGeometry g)
+    {
+        int pq = g.P * g.Q, K = g.K, crs = g.Crs, size = K * crs;
+        int groups = Math.Min(g.N, 2 * CpuParallel.ThreadsHere);
+        var partial = RentScratch((long)groups * size);
+        var phases = Phases(x, g);
+        bool phased = phases is not null;
+        float[] src = phased ? phases!.F32 : x, parts = partial.F32;
+        try
+        {
+            For(groups, 1, (g0, g1) =>
+            {
+                for (int grp = g0; grp < g1; grp++)
+                {
+                    int n0 = (int)((long)g.N * grp / groups), n1 = (int)((long)g.N * (grp + 1) / groups);
+                    for (int n = n0; n < n1; n++)
+                        GemmWithColumns(true, K, crs, pq, gy, n * K * pq, pq, src, n, 1, g, n == n0 ? 0f : 1f,
+                                        parts, grp * size, crs, phased);
+                }
+            });
+            SumParts(parts, groups, size, gw);
+        }
+        finally
+        {
+            ReturnScratch(partial);
+            if (phases is not null) ReturnScratch(phases);
+        }
+    }
+
+    /// <summary>dst[i] = parts[0*size + i] + parts[1*size + i] + ... (in that order), over the cores.</summary>
+    private static unsafe void SumParts(float[] parts, int count, int size, float[] dst)
+    {
+        For(size, 1 << 14, (i0, i1) =>
+        {
+            fixed (float* p = parts, d = dst)
+            {
+                int i = i0;
+                if (Vector256.IsHardwareAccelerated)
+                    for (; i + 8 <= i1; i += 8)
+                    {
+                        var sum = Vector256.Load(p + i);
+                        for (int c = 1; c < count; c++) sum += Vector256.Load(p + (long)c * size + i);
+                        sum.Store(d + i);
+                    }
+                for (; i < i1; i++)
+                {
+                    float sum = p[i];
+                    for (int c = 1; c < count; c++) sum += p[(long)c * size + i];
+                    d[i] = sum;
+                }
+            }
+        });
+    }
+
     /// <summary>Stride 1: gx = the forward convolution of gy (K channels, P x Q) with
     /// wt[c, k, r, s] = w[k, c, R-1-r, S-1-s] and padding d*(R-1) - pad, which gives H x W again.
     /// False (nothing done) where that does not apply: implicit columns off, a stride above 1, or a
@@ -142,21 +226,50 @@ internal sealed partial class CpuBackend
         var t = new ConvGeometry(g.N, g.K, g.P, g.Q, g.C, g.R, g.S, 1, 1, padH, padW, g.DilationH, g.DilationW);
         if (t.P != g.H || t.Q != g.W)
             throw new InvalidOperationException($"internal: transposed convolution gives {t.P}x{t.Q}, input is {g.H}x{g.W}");
+        var kernel = CpuGemm.ForPath(CpuInfo.Path);
+        if (DirectApplies(t, kernel))
+        {
+            // the direct kernels read w flipped and transposed while packing it: no flipped copy
+            DirectForward(gy, PackDirectWeights(w, g, flipTransposed: true, kernel), gx, t, kernel);
+            return true;
+        }
         int rs = g.R * g.S, C = g.C, K = g.K;
         var wt = RentScratch((long)K * C * rs);
         try
         {
-            float[] d = wt.F32;
-            for (int c = 0; c < C; c++)
-                for (int k = 0; k < K; k++)
-                {
-                    int src = (k * C + c) * rs, dst = (c * K + k) * rs;
-                    for (int i = 0; i < rs; i++) d[dst + i] = w[src + rs - 1 - i];   // (r, s) -> (R-1-r, S-1-s)
-                }
-            ForwardWithColumns(gy, d, null, gx, t);
+            FlipAndTranspose(w, wt.F32, K, C, rs);
+            ForwardWithColumns(gy, wt.F32, null, gx, t);
         }
         finally { ReturnScratch(wt); }
         return true;
+    }
+
+    /// <summary>d[c, k, i] = w[k, c, rs-1-i] ((r, s) -> (R-1-r, S-1-s)), in blocks of 16 input
+    /// channels split over the cores: for each k a block reads one contiguous run of 16*rs floats and
+    /// appends rs floats to each of 16 output rows. (Going one c at a time read 512 rows 18 KB apart
+    /// per c on a 512-channel layer, a TLB miss per 36 bytes: 2.4 ms for its 9 MB of weights.)</summary>
+    private static unsafe void FlipAndTranspose(float[] w, float[] d, int K, int C, int rs)
+    {
+        using var _ = Instance.Time("flip_weights");
+        if ((long)K * C * rs > w.Length || (long)K * C * rs > d.Length)
+            throw new InvalidOperationException($"internal: {K}x{C}x{rs} weights do not fit");
+        const int Block = 16;
+        int blocks = (C + Block - 1) / Block;
+        For(blocks, Math.Max(1, ParallelThreshold / Math.Max(1, Block * K * rs)), (b0, b1) =>
+        {
+            fixed (float* ws = w, ds = d)
+                for (int b = b0; b < b1; b++)
+                {
+                    int c0 = b * Block, c1 = Math.Min(C, c0 + Block);
+                    for (int k = 0; k < K; k++)
+                    {
+                        float* src = ws + ((long)k * C + c0) * rs + rs - 1;
+                        float* dst = ds + ((long)c0 * K + k) * rs;
+                        for (int c = c0; c < c1; c++, src += rs, dst += (long)K * rs)
+                            for (int i = 0; i < rs; i++) dst[i] = src[-i];
+                    }
+                }
+        });
     }
 
     /// <summary>x's stride-2 phase planes (CpuConv.Columns.cs) where they apply, else null.</summary>

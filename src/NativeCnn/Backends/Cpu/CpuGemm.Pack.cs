@@ -197,7 +197,7 @@ internal static unsafe partial class CpuGemm
     /// <summary>dst[q * ldd + r] = src[r * lds + q] for an 8x8 block: rows of src become columns.
     /// The classic unpack / shuffle / lane-permute sequence (24 shuffles per 64 floats).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Transpose8x8(float* src, int lds, float* dst, int ldd)
+    internal static void Transpose8x8(float* src, int lds, float* dst, int ldd)
     {
         var r0 = Avx.LoadVector256(src);
         var r1 = Avx.LoadVector256(src + lds);

@@ -119,7 +119,8 @@ internal static unsafe partial class CpuGemm
         int nItems = (nPanels + panelsPerBlock - 1) / panelsPerBlock, mItems = 1;
 
         double flops = 2.0 * m * n * k * batch;
-        int threads = flops < ParallelFlops ? 1 : Math.Max(1, MaxThreads);
+        // inside a parallel loop's chunk (images side by side) the GEMM stays on its thread
+        int threads = flops < ParallelFlops || CpuParallel.Inside ? 1 : Math.Max(1, MaxThreads);
         if (threads > 1) (mItems, nItems) = Split(m, n, k, batch, mPanels, nPanels, nItems, threads);
 
         int items = batch * mItems * nItems;

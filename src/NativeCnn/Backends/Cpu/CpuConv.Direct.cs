@@ -1,0 +1,326 @@
+// Direct stride-1 convolution on the CPU: the GEMM y (K, PQ) = W (K, CRS) * col (CRS, PQ) without
+// packing col at all. Row (c, r, s) of col, read across a run of V output pixels of one output row,
+// is V contiguous floats of the zero-padded input plane c, shifted by (r*dh, s*dw): so the
+// micro-kernel reads its B vectors straight from the padded image through a per-depth-step offset
+// table, and each input value is copied once (into the padded plane), not R*S times (im2col or the
+// implicit packing, CpuConv.Columns.cs). W is packed once per call into MR-row panels for all
+// images and threads; for backward-data (the transposed convolution of gy) the packing reads W
+// flipped and transposed directly, so no flipped copy is made.
+// Applies: stride 1, any padding and dilation, Q a multiple of the vector width V (16 on the
+// AVX-512 path, 8 on AVX2): each B vector then stays inside one output row. Tiles are MR output
+// channels x NR = 2V consecutive output pixels (a row, or two rows when Q == V).
+// Must hold: every output is fully written ("="); results equal the GEMM paths' up to float rounding
+// order (tests run every path against float64 references); the kernels only read inside the padded
+// plane (each vector's last pixel q + V - 1 <= Q - 1 reads at most column Q - 1 + (S-1)*dw < Wp).
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
+namespace NativeCnn.Backends.Cpu;
+
+internal sealed partial class CpuBackend
+{
+    /// <summary>Whether stride-1 convolutions whose output width is a multiple of the vector width run
+    /// the direct kernels (true) or the implicit-im2col GEMM. Settable by tests and benchmarks;
+    /// NATIVECNN_CONV_DIRECT=0 turns it off.</summary>
+    internal static bool DirectConvolution { get; set; } =
+        Environment.GetEnvironmentVariable("NATIVECNN_CONV_DIRECT") is not "0";
+
+    /// <summary>The vector width V of the direct kernels on this CPU path (0: none, the portable path).</summary>
+    private static int DirectVector(GemmKernel kernel) => kernel switch
+    {
+        GemmKernel.Vector512 => 16,
+        GemmKernel.Vector256 => 8,
+        _ => 0,
+    };
+
+    /// <summary>Whether the direct kernels run this convolution on the current CPU path.</summary>
+    internal static bool DirectApplies(ConvGeometry g) => DirectApplies(g, CpuGemm.ForPath(CpuInfo.Path));
+
+    /// <summary>Whether the direct kernels of <paramref name="kernel"/> run this convolution. A call reads
+    /// the CPU path once and passes its kernel down, so packing and kernels always agree on MR.</summary>
+    internal static bool DirectApplies(ConvGeometry g, GemmKernel kernel)
+    {
+        if (!DirectConvolution || !ImplicitColumns || g.StrideH != 1 || g.StrideW != 1) return false;
+        int v = DirectVector(kernel);
+        long padded = (long)(g.H + 2 * g.PadH) * (g.W + 2 * g.PadW) * g.C;
+        return v > 0 && g.Q % v == 0 && g.P > 0 && padded <= int.MaxValue / 2 && (long)g.Crs * g.K <= int.MaxValue / 2;
+    }
+
+    /// <summary>W packed into MR-row panels per depth block: block b holds depth [b*Kc, min(D, (b+1)*Kc)),
+    /// panel i its rows [i*MR, (i+1)*MR) as a[p * MR + m] (rows past M are zeros). One per calling
+    /// thread, its array grown as needed and reused by every layer (no allocation per call once warm).</summary>
+    private sealed class DirectWeights
+    {
+        public float[] Values = Array.Empty<float>();
+        public int M, Depth, Kc, MR, Panels;
+
+        public void Shape(int m, int depth, int kc, int mr)
+        {
+            M = m; Depth = depth; Kc = kc; MR = mr;
+            Panels = (m + mr - 1) / mr;
+            long need = (long)Panels * mr * depth + 16;
+            if (Values.Length < need) Values = GC.AllocateUninitializedArray<float>((int)need);
+        }
+
+        /// <summary>Offset of panel <paramref name="panel"/> of the block that starts at depth d0.</summary>
+        public long Offset(int d0, int panel) => (long)d0 * Panels * MR + (long)panel * MR * Math.Min(Kc, Depth - d0);
+    }
+
+    [ThreadStatic] private static DirectWeights? t_directWeights;
+
+    /// <summary>Packs A (M rows, Depth columns) with a[row, d] = value(row, d) for the direct kernels.</summary>
+    private static unsafe DirectWeights PackDirectWeights(float[] w, ConvGeometry g, bool flipTransposed, GemmKernel kernel)
+    {
+        int mr = CpuGemm.TileOf(kernel).MR;
+        // forward: A[k, (c,r,s)] = w[k, c, r, s]; backward-data (transposed conv): A[c, (k,r',s')] =
+        // w[k, c, R-1-r', S-1-s']
+        int rs = g.R * g.S;
+        int m = flipTransposed ? g.C : g.K, depth = flipTransposed ? g.K * rs : g.Crs;
+        int blocks = (depth + CpuGemm.KC - 1) / CpuGemm.KC;
+        int kc = Math.Min(CpuGemm.KC, (depth + blocks - 1) / blocks);
+        var packed = t_directWeights ??= new DirectWeights();
+        packed.Shape(m, depth, kc, mr);
+        int C = g.C;
+        For(packed.Panels, 1, (i0, i1) =>
+        {
+            fixed (float* ws = w, ds = packed.Values)
+                for (int i = i0; i < i1; i++)
+                    for (int d0 = 0; d0 < depth; d0 += kc)
+                    {
+                        int len = Math.Min(kc, depth - d0);
+                        float* dst = ds + packed.Offset(d0, i);
+                        for (int mm = 0; mm < mr; mm++)
+                        {
+                            int row = i * mr + mm;
+                            if (row >= m) { for (int p = 0; p < len; p++) dst[p * mr + mm] = 0; continue; }
+                            if (!flipTransposed)
+                            {
+                                float* src = ws + (long)row * depth + d0;
+                                for (int p = 0; p < len; p++) dst[p * mr + mm] = src[p];
+                            }
+                            else
+                                for (int p = 0; p < len; p++)
+                                {
+                                    int d = d0 + p, k = d / rs, t = d - k * rs;
+                                    dst[p * mr + mm] = ws[((long)k * C + row) * rs + rs - 1 - t];
+                                }
+                        }
+                    }
+        });
+        return packed;
+    }
+
+    /// <summary>y (N, K, P, Q) = the stride-1 convolution of x with the packed weights (no bias):
+    /// images side by side where they share the cores, else one image at a time with its tiles
+    /// shared out.</summary>
+    private unsafe void DirectForward(float[] x, DirectWeights a, float[] y, ConvGeometry g, GemmKernel kernel)
+    {
+        using var _ = Time("direct");
+        int v = DirectVector(kernel), nr = 2 * v, pq = g.P * g.Q;
+        if (a.MR != CpuGemm.TileOf(kernel).MR) throw new InvalidOperationException($"internal: weights packed for MR = {a.MR}, kernel {kernel}");
+        int tiles = (pq + nr - 1) / nr;
+        var offsets = DirectOffsets(g);
+        if (ImagesShareCores(g.N))
+        {
+            For(g.N, 1, (n0, n1) =>
+            {
+                for (int n = n0; n < n1; n++)
+                {
+                    float[] plane = PadImage(x, n, g, DirectBuffers.ForThisThread());
+                    DirectTiles(kernel, a, plane, offsets, y, n, g, 0, tiles);
+                }
+            });
+            return;
+        }
+        for (int n = 0; n < g.N; n++)
+        {
+            float[] plane = PadImage(x, n, g, DirectBuffers.ForThisThread());
+            int image = n;
+            For(tiles, Math.Max(1, ParallelThreshold / Math.Max(1, nr * a.M)), (t0, t1) =>
+                DirectTiles(kernel, a, plane, offsets, y, image, g, t0, t1));
+        }
+    }
+
+    /// <summary>offsets[(c, r, s)] = c*Hp*Wp + r*dh*Wp + s*dw: where row (c, r, s) of col starts in
+    /// the padded image, relative to an output pixel's top-left tap.</summary>
+    private static int[] DirectOffsets(ConvGeometry g)
+    {
+        int wp = g.W + 2 * g.PadW, hp = g.H + 2 * g.PadH;
+        var offsets = new int[g.Crs + 8];
+        for (int c = 0, d = 0; c < g.C; c++)
+            for (int r = 0; r < g.R; r++)
+                for (int s = 0; s < g.S; s++, d++)
+                    offsets[d] = c * hp * wp + r * g.DilationH * wp + s * g.DilationW;
+        return offsets;
+    }
+
+    /// <summary>One thread's padded image and packed output gradient (CpuConv.DirectWeight.cs),
+    /// pinned for the thread's life and grown as needed.</summary>
+    private sealed class DirectBuffers
+    {
+        [ThreadStatic] private static DirectBuffers? t_buffers;
+        public float[] Plane = GC.AllocateUninitializedArray<float>(0, pinned: true);
+        public float[] Gradient = GC.AllocateUninitializedArray<float>(0, pinned: true);
+        public float[] Planes = GC.AllocateUninitializedArray<float>(0, pinned: true);
+        public static DirectBuffers ForThisThread() => t_buffers ??= new DirectBuffers();
+    }
+
+    /// <summary>Image n of x with PadH/PadW zero rows and columns around each channel plane.</summary>
+    private static unsafe float[] PadImage(float[] x, int n, ConvGeometry g, DirectBuffers buffers)
+    {
+        int H = g.H, W = g.W, hp = H + 2 * g.PadH, wp = W + 2 * g.PadW, size = g.C * hp * wp;
+        // + 2 * PadW: the last row's right-padding run may reach past the plane (PadH = 0)
+        if (buffers.Plane.Length < size + 2 * g.PadW + 32) buffers.Plane = GC.AllocateUninitializedArray<float>(size + 2 * g.PadW + 32, pinned: true);
+        var plane = buffers.Plane;
+        fixed (float* xs = x, ps = plane)
+        {
+            for (int c = 0; c < g.C; c++)
+            {
+                float* d = ps + (long)c * hp * wp;
+                float* s = xs + ((long)n * g.C + c) * H * W;
+                new Span<float>(d, g.PadH * wp + g.PadW).Clear();
+                for (int h = 0; h < H; h++)
+                {
+                    float* row = d + (long)(h + g.PadH) * wp + g.PadW;
+                    new ReadOnlySpan<float>(s + (long)h * W, W).CopyTo(new Span<float>(row, W));
+                    // right padding of this row and left padding of the next, one run
+                    new Span<float>(row + W, 2 * g.PadW).Clear();
+                }
+                float* tail = d + (long)(H + g.PadH) * wp + g.PadW;
+                if (tail < d + (long)hp * wp) new Span<float>(tail, (int)(d + (long)hp * wp - tail)).Clear();
+            }
+        }
+        return plane;
+    }
+
+    /// <summary>Tiles [t0, t1) of image n: each MR x NR block of y over every depth block.</summary>
+    private static unsafe void DirectTiles(GemmKernel kernel, DirectWeights a, float[] plane, int[] offsets, float[] y,
+                                           int n, ConvGeometry g, int t0, int t1)
+    {
+        int v = DirectVector(kernel), nr = 2 * v, mr = a.MR, pq = g.P * g.Q, Q = g.Q;
+        int wp = g.W + 2 * g.PadW, M = a.M;
+        float* scratch = stackalloc float[8 * 32];
+        fixed (float* ps = plane, ys = y, aps = a.Values)
+        fixed (int* os = offsets)
+        {
+            float* yImage = ys + (long)n * M * pq;
+            for (int d0 = 0; d0 < a.Depth; d0 += a.Kc)
+            {
+                int kc = Math.Min(a.Kc, a.Depth - d0);
+                bool accumulate = d0 > 0;
+                for (int t = t0; t < t1; t++)
+                {
+                    int pix = t * nr, cols = Math.Min(nr, pq - pix);
+                    int pix1 = cols > v ? pix + v : pix;   // a half past the image end reads the first half again
+                    float* b0 = ps + (long)(pix / Q) * wp + pix % Q;
+                    float* b1 = ps + (long)(pix1 / Q) * wp + pix1 % Q;
+                    for (int i = 0; i * mr < M; i++)
+                    {
+                        int rows = Math.Min(mr, M - i * mr);
+                        float* ap = aps + a.Offset(d0, i);
+                        float* c = yImage + (long)i * mr * pq + pix;
+                        if (rows == mr && cols == nr)
+                            DirectKernel(kernel, kc, ap, b0, b1, os + d0, c, pq, accumulate);
+                        else
+                        {
+                            DirectKernel(kernel, kc, ap, b0, b1, os + d0, scratch, nr, false);
+                            for (int r = 0; r < rows; r++)
+                                for (int j = 0; j < cols; j++)
+                                    c[(long)r * pq + j] = accumulate ? c[(long)r * pq + j] + scratch[r * nr + j] : scratch[r * nr + j];
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void DirectKernel(GemmKernel kernel, int kc, float* a, float* b0, float* b1, int* offsets,
+                                            float* c, int ldc, bool accumulate)
+    {
+        if (kernel == GemmKernel.Vector512) Direct8x32(kc, a, b0, b1, offsets, c, ldc, accumulate);
+        else Direct6x16(kc, a, b0, b1, offsets, c, ldc, accumulate);
+    }
+
+    /// <summary>c[8 x 32] (+)= a (8 x kc panel) * B, where B's row p is the 16 floats at b0 + off[p]
+    /// then the 16 at b1 + off[p]: CpuGemm.Kernel8x32 with its B loads redirected.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void Direct8x32(int kc, float* a, float* b0, float* b1, int* off, float* c, int ldc, bool accumulate)
+    {
+        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default;
+        Vector512<float> c20 = default, c21 = default, c30 = default, c31 = default;
+        Vector512<float> c40 = default, c41 = default, c50 = default, c51 = default;
+        Vector512<float> c60 = default, c61 = default, c70 = default, c71 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            int o = off[p];
+            var x0 = Vector512.Load(b0 + o);
+            var x1 = Vector512.Load(b1 + o);
+            Vector512<float> x;
+            x = Vector512.Create(a[0]); c00 = Vector512.FusedMultiplyAdd(x, x0, c00); c01 = Vector512.FusedMultiplyAdd(x, x1, c01);
+            x = Vector512.Create(a[1]); c10 = Vector512.FusedMultiplyAdd(x, x0, c10); c11 = Vector512.FusedMultiplyAdd(x, x1, c11);
+            x = Vector512.Create(a[2]); c20 = Vector512.FusedMultiplyAdd(x, x0, c20); c21 = Vector512.FusedMultiplyAdd(x, x1, c21);
+            x = Vector512.Create(a[3]); c30 = Vector512.FusedMultiplyAdd(x, x0, c30); c31 = Vector512.FusedMultiplyAdd(x, x1, c31);
+            x = Vector512.Create(a[4]); c40 = Vector512.FusedMultiplyAdd(x, x0, c40); c41 = Vector512.FusedMultiplyAdd(x, x1, c41);
+            x = Vector512.Create(a[5]); c50 = Vector512.FusedMultiplyAdd(x, x0, c50); c51 = Vector512.FusedMultiplyAdd(x, x1, c51);
+            x = Vector512.Create(a[6]); c60 = Vector512.FusedMultiplyAdd(x, x0, c60); c61 = Vector512.FusedMultiplyAdd(x, x1, c61);
+            x = Vector512.Create(a[7]); c70 = Vector512.FusedMultiplyAdd(x, x0, c70); c71 = Vector512.FusedMultiplyAdd(x, x1, c71);
+            a += 8;
+        }
+        Store512(c, c00, c01, accumulate); c += ldc;
+        Store512(c, c10, c11, accumulate); c += ldc;
+        Store512(c, c20, c21, accumulate); c += ldc;
+        Store512(c, c30, c31, accumulate); c += ldc;
+        Store512(c, c40, c41, accumulate); c += ldc;
+        Store512(c, c50, c51, accumulate); c += ldc;
+        Store512(c, c60, c61, accumulate); c += ldc;
+        Store512(c, c70, c71, accumulate);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Store512(float* c, Vector512<float> x0, Vector512<float> x1, bool accumulate)
+    {
+        if (accumulate) { x0 += Vector512.Load(c); x1 += Vector512.Load(c + 16); }
+        x0.Store(c);
+        x1.Store(c + 16);
+    }
+
+    /// <summary>c[6 x 16] (+)= a (6 x kc panel) * B, B's row p the 8 floats at b0 + off[p] then the 8
+    /// at b1 + off[p]: 12 accumulators, 2 B vectors and a broadcast in the 16 ymm registers.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    private static unsafe void Direct6x16(int kc, float* a, float* b0, float* b1, int* off, float* c, int ldc, bool accumulate)
+    {
+        Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default;
+        Vector256<float> c20 = default, c21 = default, c30 = default, c31 = default;
+        Vector256<float> c40 = default, c41 = default, c50 = default, c51 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            int o = off[p];
+            var x0 = Vector256.Load(b0 + o);
+            var x1 = Vector256.Load(b1 + o);
+            Vector256<float> x;
+            x = Vector256.Create(a[0]); c00 = Vector256.FusedMultiplyAdd(x, x0, c00); c01 = Vector256.FusedMultiplyAdd(x, x1, c01);
+            x = Vector256.Create(a[1]); c10 = Vector256.FusedMultiplyAdd(x, x0, c10); c11 = Vector256.FusedMultiplyAdd(x, x1, c11);
+            x = Vector256.Create(a[2]); c20 = Vector256.FusedMultiplyAdd(x, x0, c20); c21 = Vector256.FusedMultiplyAdd(x, x1, c21);
+            x = Vector256.Create(a[3]); c30 = Vector256.FusedMultiplyAdd(x, x0, c30); c31 = Vector256.FusedMultiplyAdd(x, x1, c31);
+            x = Vector256.Create(a[4]); c40 = Vector256.FusedMultiplyAdd(x, x0, c40); c41 = Vector256.FusedMultiplyAdd(x, x1, c41);
+            x = Vector256.Create(a[5]); c50 = Vector256.FusedMultiplyAdd(x, x0, c50); c51 = Vector256.FusedMultiplyAdd(x, x1, c51);
+            a += 6;
+        }
+        Store256(c, c00, c01, accumulate); c += ldc;
+        Store256(c, c10, c11, accumulate); c += ldc;
+        Store256(c, c20, c21, accumulate); c += ldc;
+        Store256(c, c30, c31, accumulate); c += ldc;
+        Store256(c, c40, c41, accumulate); c += ldc;
+        Store256(c, c50, c51, accumulate);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Store256(float* c, Vector256<float> x0, Vector256<float> x1, bool accumulate)
+    {
+        if (accumulate) { x0 += Vector256.Load(c); x1 += Vector256.Load(c + 8); }
+        x0.Store(c);
+        x1.Store(c + 8);
+    }
+}

@@ -1,0 +1,184 @@
+// The direct stride-1 convolution kernels (CpuConv.Direct.cs, CpuConv.DirectWeight.cs): forward,
+// backward-data (the transposed convolution, with W flipped while packing) and the weight gradient
+// against float64 references on each vector
+// path that has them, over the shapes that stress them: output rows of one and of several vectors,
+// two rows per tile, a last tile of half a tile, output channels that leave a partial MR panel,
+// depths spanning several blocks, padding 0 / 1 / asymmetric, dilation 2, non-square kernels, one
+// image (tiles shared over the cores) and many (images side by side). Each case first asserts that
+// the direct path really takes it, so the test cannot pass by testing the GEMM path instead.
+using NativeCnn.Backends;
+using NativeCnn.Backends.Cpu;
+using NativeCnn.Tests.Support;
+using Xunit;
+
+namespace NativeCnn.Tests.Backends;
+
+// CpuInfo.Select is process-wide: classes that switch the path share one collection, so xunit
+// never runs two of them at once.
+[Collection("CPU path switching")]
+public class CpuDirectConvTests
+{
+    public static TheoryData<string> VectorPaths()
+    {
+        var data = new TheoryData<string>();
+        foreach (var p in CpuInfo.Supported())
+            if (p != CpuPath.Portable) data.Add(p.ToString());
+        return data;
+    }
+
+    // (N, C, H, W, K, R, S, pad h, pad w, dilation): W, less padding and reach, is the output width Q
+    private static readonly (int N, int C, int H, int W, int K, int R, int S, int Ph, int Pw, int D)[] Cases =
+    {
+        (2, 3, 16, 16, 8, 3, 3, 1, 1, 1),     // Q = 16: two output rows per AVX-512 tile, one per AVX2 tile
+        (1, 5, 9, 32, 13, 3, 3, 1, 1, 1),     // one image, odd rows, 13 output channels (partial panels)
+        (3, 40, 5, 16, 7, 3, 3, 1, 1, 1),     // depth 360: two depth blocks; P*Q = 80 (a last half tile at AVX-512)
+        (4, 2, 7, 34, 9, 3, 3, 0, 0, 1),      // no padding: Q = 32
+        (2, 4, 8, 30, 6, 3, 5, 1, 3, 1),      // 3x5 kernel, padding (1, 3): Q = 32
+        (2, 3, 12, 20, 5, 3, 3, 2, 2, 2),     // dilation 2: Q = 16
+        (9, 2, 4, 16, 3, 1, 1, 0, 0, 1),      // 1x1, many images
+    };
+
+    private static void OnPath(string name, Action body)
+    {
+        CpuInfo.Select(Enum.Parse<CpuPath>(name));
+        try { body(); }
+        finally { CpuInfo.Select(CpuPath.Auto); }
+    }
+
+    [Theory]
+    [MemberData(nameof(VectorPaths))]
+    public void ForwardAndBackwardDataMatchFloat64(string path) => OnPath(path, () =>
+    {
+        var backend = CpuBackend.Instance;
+        int v = CpuInfo.Path == CpuPath.Avx512 ? 16 : 8;
+        int tested = 0;
+        foreach (var (n, c, h, w, k, r, s, ph, pw, d) in Cases)
+        {
+            var g = new ConvGeometry(n, c, h, w, k, r, s, 1, 1, ph, pw, d, d);
+            if (g.Q % v != 0) continue;
+            Assert.True(CpuBackend.DirectApplies(g), $"{path}: the direct path should take {g}");
+            tested++;
+            var x = Floats(11, n * c * h * w);
+            var wt = Floats(12, k * g.Crs);
+            var gy = Floats(13, n * k * g.P * g.Q);
+            var y = new float[gy.Length];
+            var gx = new float[x.Length];
+            // NaN garbage in the outputs: every element must be written, not accumulated
+            Array.Fill(y, float.NaN);
+            Array.Fill(gx, float.NaN);
+            var ys = backend.FromHost(y);
+            var gxs = backend.FromHost(gx);
+            backend.Conv2dForward(backend.FromHost(x), backend.FromHost(wt), null, ys, g);
+            backend.Conv2dBackwardData(backend.FromHost(gy), backend.FromHost(wt), gxs, g);
+            var (ey, egx) = Reference(x, wt, gy, g);
+            double tol = 1e-5 * Math.Sqrt(g.Crs) + 1e-6;
+            OpCheck.AssertClose(ey, ((CpuStorage)ys).F32, tol, $"{path} direct forward {g}");
+            OpCheck.AssertClose(egx, ((CpuStorage)gxs).F32, tol * Math.Sqrt(k), $"{path} direct backward-data {g}");
+        }
+        Assert.True(tested >= 5, $"only {tested} cases ran the direct path");
+    });
+
+    // weight gradient (CpuConv.DirectWeight.cs): images several per pass (7x7: 5 a pass) in groups
+    // that do not divide evenly, one image of 400 pixels in two row blocks, groups of several passes, output widths that are not
+    // whole vectors, partial row panels (C*R*S = 72, 360) and column panels (K = 7, 40), no padding,
+    // dilation 2, a 1x3 kernel
+    private static readonly (int N, int C, int H, int W, int K, int R, int S, int Ph, int Pw, int D)[] WeightCases =
+    {
+        (11, 8, 7, 7, 40, 3, 3, 1, 1, 1),
+        (1, 8, 20, 20, 16, 3, 3, 1, 1, 1),
+        (40, 8, 16, 16, 12, 3, 3, 1, 1, 1),   // 256-pixel images one per pass: several passes per group
+        (3, 40, 5, 16, 7, 3, 3, 1, 1, 1),
+        (4, 9, 10, 13, 33, 3, 3, 0, 0, 1),
+        (2, 8, 12, 12, 24, 3, 3, 2, 2, 2),
+        (5, 24, 6, 9, 17, 1, 3, 0, 1, 1),
+    };
+
+    [Theory]
+    [MemberData(nameof(VectorPaths))]
+    public void BackwardWeightMatchesFloat64(string path) => OnPath(path, () =>
+    {
+        var backend = CpuBackend.Instance;
+        foreach (var (n, c, h, w, k, r, s, ph, pw, d) in WeightCases)
+        {
+            var g = new ConvGeometry(n, c, h, w, k, r, s, 1, 1, ph, pw, d, d);
+            Assert.True(CpuBackend.DirectWeightApplies(g), $"{path}: the direct weight gradient should take {g}");
+            var x = Floats(21, n * c * h * w);
+            var gy = Floats(23, n * k * g.P * g.Q);
+            var gw = new float[k * g.Crs];
+            Array.Fill(gw, float.NaN);
+            var gws = backend.FromHost(gw);
+            backend.Conv2dBackwardWeight(backend.FromHost(x), backend.FromHost(gy), gws, null, g);
+            var expected = new double[gw.Length];
+            for (int b = 0; b < n; b++)
+            for (int kk = 0; kk < k; kk++)
+            for (int p = 0; p < g.P; p++)
+            for (int q = 0; q < g.Q; q++)
+            {
+                double up = gy[((b * k + kk) * g.P + p) * g.Q + q];
+                for (int cc = 0; cc < c; cc++)
+                for (int rr = 0; rr < r; rr++)
+                for (int ss = 0; ss < s; ss++)
+                {
+                    int ih = p - ph + rr * d, iw = q - pw + ss * d;
+                    if (ih < 0 || ih >= h || iw < 0 || iw >= w) continue;
+                    expected[((kk * c + cc) * r + rr) * s + ss] += up * x[((b * c + cc) * h + ih) * w + iw];
+                }
+            }
+            OpCheck.AssertClose(expected, ((CpuStorage)gws).F32, 1e-5 * Math.Sqrt(n * g.P * g.Q) + 1e-6, $"{path} direct weight gradient {g}");
+        }
+    });
+
+    [Fact]
+    public void OtherShapesAndTheSwitchKeepTheGemmPath()
+    {
+        CpuInfo.Select(CpuInfo.Supports(CpuPath.Avx2) ? CpuPath.Avx2 : CpuPath.Portable);
+        try
+        {
+            var sameWidth = new ConvGeometry(2, 3, 16, 16, 8, 3, 3, 1, 1, 1, 1, 1, 1);
+            Assert.Equal(CpuInfo.Path != CpuPath.Portable, CpuBackend.DirectApplies(sameWidth));
+            Assert.False(CpuBackend.DirectApplies(sameWidth with { StrideH = 2, StrideW = 2 }));
+            Assert.False(CpuBackend.DirectApplies(sameWidth with { W = 14 }));   // Q = 14: not whole vectors
+            Assert.Equal(CpuInfo.Path != CpuPath.Portable, CpuBackend.DirectWeightApplies(sameWidth with { C = 8 }));
+            Assert.False(CpuBackend.DirectWeightApplies(sameWidth));                       // C*R*S = 27: few channels
+            Assert.False(CpuBackend.DirectWeightApplies(sameWidth with { C = 8, K = 256 }));
+            Assert.False(CpuBackend.DirectWeightApplies(sameWidth with { C = 8, StrideH = 2, StrideW = 2 }));
+            CpuBackend.DirectConvolution = false;
+            Assert.False(CpuBackend.DirectApplies(sameWidth));
+            Assert.False(CpuBackend.DirectWeightApplies(sameWidth with { C = 8 }));
+        }
+        finally
+        {
+            CpuBackend.DirectConvolution = true;
+            CpuInfo.Select(CpuPath.Auto);
+        }
+    }
+
+    private static float[] Floats(int seed, int n) => Input.Rand(seed, n, -1, 1).Select(v => (float)v).ToArray();
+
+    /// <summary>y and the input gradient of sum(y * gy), in float64.</summary>
+    private static (double[] Y, double[] Gx) Reference(float[] x, float[] w, float[] gy, ConvGeometry g)
+    {
+        var y = new double[gy.Length];
+        var gx = new double[x.Length];
+        for (int n = 0; n < g.N; n++)
+        for (int k = 0; k < g.K; k++)
+        for (int p = 0; p < g.P; p++)
+        for (int q = 0; q < g.Q; q++)
+        {
+            int yi = ((n * g.K + k) * g.P + p) * g.Q + q;
+            double sum = 0;
+            for (int c = 0; c < g.C; c++)
+            for (int r = 0; r < g.R; r++)
+            for (int s = 0; s < g.S; s++)
+            {
+                int ih = p - g.PadH + r * g.DilationH, iw = q - g.PadW + s * g.DilationW;
+                if (ih < 0 || ih >= g.H || iw < 0 || iw >= g.W) continue;
+                int xi = ((n * g.C + c) * g.H + ih) * g.W + iw, wi = ((k * g.C + c) * g.R + r) * g.S + s;
+                sum += (double)x[xi] * w[wi];
+                gx[xi] += (double)gy[yi] * w[wi];
+            }
+            y[yi] = sum;
+        }
+        return (y, gx);
+    }
+}
