@@ -133,13 +133,16 @@ internal sealed partial class CpuBackend
     }
 
     /// <summary>The backward over float32 arrays. With <paramref name="relu"/> the incoming gradient is
-    /// masked first (g = y &gt; 0 ? gy : 0, from the forward's output y), and with gRes the (masked)
-    /// gradient is also stored there (the residual's gradient): both inside the two passes
-    /// (BatchNormActBackward), so no pass of its own.</summary>
+    /// masked (g = y &gt; 0 ? gy : 0, from the forward's output y) inside the first pass, which stores g
+    /// in gRes (the residual's gradient) when given, else in gx; the second pass reads g from there
+    /// (BatchNormActBackward: no pass of their own for the mask or the residual's gradient).</summary>
     private static void BatchNormGrad(float[] xs, float[] gys, float[]? ys, bool relu, float[]? gRes, float[]? gs, float[] sm, float[] si,
                                       float[]? gxs, float[]? ggs, float[]? gbs, int n, int c, int hw)
     {
         int rows = n * c;
+        // where the first pass stores the masked gradient for the second: the residual's gradient,
+        // else gx itself (the second pass then reads one stream, not gy and y, and rewrites it in place)
+        var gStore = gRes ?? (relu ? gxs : null);
         var rowS = ArrayPool<double>.Shared.Rent(rows);    // sum(gy) per row
         var rowSx = ArrayPool<double>.Shared.Rent(rows);   // sum(gy * (x - mean)) per row
         var coef = ArrayPool<float>.Shared.Rent(3 * c);    // per channel: gMean, k, a
@@ -148,9 +151,9 @@ internal sealed partial class CpuBackend
             For(rows, RowsPerChunk(2 * hw), (r0, r1) =>
             {
                 for (int r = r0; r < r1; r++)
-                    (rowS[r], rowSx[r]) = relu || gRes is not null
+                    (rowS[r], rowSx[r]) = relu || gStore is not null
                         ? GradSumsActRow(gys.AsSpan(r * hw, hw), relu ? ys!.AsSpan(r * hw, hw) : default, xs.AsSpan(r * hw, hw), sm[r % c],
-                                         gRes is null ? default : gRes.AsSpan(r * hw, hw))
+                                         gStore is null ? default : gStore.AsSpan(r * hw, hw))
                         : GradSumsRow(gys.AsSpan(r * hw, hw), xs.AsSpan(r * hw, hw), sm[r % c]);
             });
 
@@ -173,13 +176,9 @@ internal sealed partial class CpuBackend
                 for (int r = r0; r < r1; r++)
                 {
                     int ch = r % c;
-                    // the masked gradient: stored as the residual's, else recomputed from gy and y
-                    if (relu && gRes is null)
-                        GradInputReluRow(gys.AsSpan(r * hw, hw), ys!.AsSpan(r * hw, hw), xs.AsSpan(r * hw, hw), gxs.AsSpan(r * hw, hw),
-                                         sm[ch], coef[3 * ch], coef[3 * ch + 1], coef[3 * ch + 2]);
-                    else
-                        GradInputRow((gRes ?? gys).AsSpan(r * hw, hw), xs.AsSpan(r * hw, hw), gxs.AsSpan(r * hw, hw),
-                                     sm[ch], coef[3 * ch], coef[3 * ch + 1], coef[3 * ch + 2]);
+                    // from the masked gradient stored by the first pass (in place when that is gx)
+                    GradInputRow((gStore ?? gys).AsSpan(r * hw, hw), xs.AsSpan(r * hw, hw), gxs.AsSpan(r * hw, hw),
+                                 sm[ch], coef[3 * ch], coef[3 * ch + 1], coef[3 * ch + 2]);
                 }
             });
         }
@@ -324,25 +323,5 @@ internal sealed partial class CpuBackend
             sumx += g * (x[i] - mean);
         }
         return (sum, sumx);
-    }
-
-    /// <summary>gx = (g - gMean - (x - mean) * k) * a with g = y &gt; 0 ? gy : 0.</summary>
-    private static void GradInputReluRow(ReadOnlySpan<float> gy, ReadOnlySpan<float> y, ReadOnlySpan<float> x, Span<float> gx, float mean, float gMean, float k, float a)
-    {
-        var gv = MemoryMarshal.Cast<float, Vector<float>>(gy);
-        var yv = MemoryMarshal.Cast<float, Vector<float>>(y);
-        var xv = MemoryMarshal.Cast<float, Vector<float>>(x);
-        var ov = MemoryMarshal.Cast<float, Vector<float>>(gx);
-        Vector<float> mv = new(mean), gm = new(gMean), kv = new(k), av = new(a);
-        for (int j = 0; j < gv.Length; j++)
-        {
-            var g = Vector.ConditionalSelect(Vector.GreaterThan(yv[j], Vector<float>.Zero), gv[j], Vector<float>.Zero);
-            ov[j] = (g - gm - (xv[j] - mv) * kv) * av;
-        }
-        for (int i = gv.Length * Vector<float>.Count; i < gy.Length; i++)
-        {
-            float g = y[i] > 0 ? gy[i] : 0f;
-            gx[i] = (g - gMean - (x[i] - mean) * k) * a;
-        }
     }
 }
