@@ -89,6 +89,8 @@ public class CpuMaxPoolPathTests
         foreach (var (h, w, k, s, p) in Shapes)
             foreach (double special in new[] { 0.0, 0.05, 0.5 })
                 Check(Values(2 * 3 * h * w, ++seed, special), Geometry(2, 3, h, w, k, s, p), $"{path} {h}x{w} k{k} s{s} p{p} special {special}");
+        // enough 64x64 planes for several parallel chunks (each with its own row buffers)
+        Check(Values(4 * 4 * 64 * 64, ++seed, 0.01), Geometry(4, 4, 64, 64, 3, 2, 1), $"{path} 16 planes, parallel chunks");
     });
 
     [Theory]
