@@ -1,26 +1,26 @@
-// Direct stride-1 convolution on the CPU: the GEMM y (K, PQ) = W (K, CRS) * col (CRS, PQ) without
-// packing col at all. Row (c, r, s) of col, read across a run of V output pixels of one output row,
-// is V contiguous floats of the zero-padded input plane c, shifted by (r*dh, s*dw): so the
-// micro-kernel reads its B vectors straight from the padded image through a per-depth-step offset
-// table, and each input value is copied once (into the padded plane), not R*S times (im2col or the
-// implicit packing, CpuConv.Columns.cs). W is packed once per call into MR-row panels for all
-// images and threads; for backward-data (the transposed convolution of gy) the packing reads W
-// flipped and transposed directly, so no flipped copy is made.
-// Applies: stride 1, any padding and dilation, Q a multiple of the vector width V (16 on the
-// AVX-512 path, 8 on AVX2): each B vector then stays inside one output row. Tiles are MR output
-// channels x NR = 2V consecutive output pixels (a row, or two rows when Q == V).
+// Direct convolution on the CPU (stride 1 and 2): the GEMM y (K, PQ) = W (K, CRS) * col (CRS, PQ)
+// without packing col at all. Row (c, r, s) of col, read across a run of V output pixels of one
+// output row, is V contiguous floats of the zero-padded input plane c shifted by (r*dh, s*dw) (at
+// stride 2, of one of its four stride-2 phase planes: CpuConv.DirectInput.cs). So the micro-kernel
+// reads its B vectors straight from the padded image through a per-depth-step offset table, and each
+// input value is copied once (into the padded plane), not R*S times (im2col, or the implicit packing
+// of CpuConv.Columns.cs). W is packed once per call into MR-row panels for all images and threads;
+// for backward-data (the transposed convolution of gy) the packing reads W flipped and transposed,
+// so no flipped copy is made.
+// Applies: stride 1 or 2, any padding and dilation, Q a multiple of the vector width V (16 on the
+// AVX-512 path; 8 on AVX2, and on AVX-512 where it runs on 256-bit halves), so each B vector stays
+// inside one output row. Tiles are MR output channels x NR = 2V consecutive output pixels.
 // Must hold: every output is fully written ("="); results equal the GEMM paths' up to float rounding
-// order (tests run every path against float64 references); the kernels only read inside the padded
-// plane (each vector's last pixel q + V - 1 <= Q - 1 reads at most column Q - 1 + (S-1)*dw < Wp).
+// order (tests run every path against float64 references); the kernels read only inside the planes
+// (a vector's last pixel q + V - 1 <= Q - 1 reads at most column Q - 1 + (S-1)*dw < Wp at stride 1).
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
 namespace NativeCnn.Backends.Cpu;
 
 internal sealed partial class CpuBackend
 {
-    /// <summary>Whether stride-1 convolutions whose output width is a multiple of the vector width run
+    /// <summary>Whether stride-1 and -2 convolutions whose output width is a multiple of the vector width run
     /// the direct kernels (true) or the implicit-im2col GEMM. Settable by tests and benchmarks;
     /// NATIVECNN_CONV_DIRECT=0 turns it off.</summary>
     internal static bool DirectConvolution { get; set; } =
@@ -35,16 +35,26 @@ internal sealed partial class CpuBackend
     };
 
     /// <summary>Whether the direct kernels run this convolution on the current CPU path.</summary>
-    internal static bool DirectApplies(ConvGeometry g) => DirectApplies(g, CpuGemm.ForPath(CpuInfo.Path));
+    internal static bool DirectApplies(ConvGeometry g) => DirectKernelFor(g, CpuGemm.ForPath(CpuInfo.Path)) is not null;
 
-    /// <summary>Whether the direct kernels of <paramref name="kernel"/> run this convolution. A call reads
-    /// the CPU path once and passes its kernel down, so packing and kernels always agree on MR.</summary>
-    internal static bool DirectApplies(ConvGeometry g, GemmKernel kernel)
+    /// <summary>The direct kernel for this convolution on the path of <paramref name="pathKernel"/>, or
+    /// null where none applies. A call reads the CPU path once and passes the kernel down, so packing
+    /// and tiles always agree on MR. The AVX-512 path takes the 256-bit kernel for rows of 8, 24, ...
+    /// pixels where 512-bit FMAs run at the 256-bit rate (Zen 4: same peak, measured 99-105 against
+    /// the GEMM path's 93-98 GFLOP/s on 8-pixel rows), not where they run at twice it.</summary>
+    internal static GemmKernel? DirectKernelFor(ConvGeometry g, GemmKernel pathKernel)
     {
-        if (!DirectConvolution || !ImplicitColumns || g.StrideH != 1 || g.StrideW != 1) return false;
-        int v = DirectVector(kernel);
-        long padded = (long)(g.H + 2 * g.PadH) * (g.W + 2 * g.PadW) * g.C;
-        return v > 0 && g.Q % v == 0 && g.P > 0 && padded <= int.MaxValue / 2 && (long)g.Crs * g.K <= int.MaxValue / 2;
+        bool stride1 = g.StrideH == 1 && g.StrideW == 1, stride2 = g.StrideH == 2 && g.StrideW == 2;
+        if (!DirectConvolution || !ImplicitColumns || !(stride1 || stride2) || g.P <= 0 || g.Q <= 0) return null;
+        long padded = (long)(g.H + 2 * g.PadH + 1) * (g.W + 2 * g.PadW + 1) * g.C;
+        if (padded > int.MaxValue / 2 || (long)g.Crs * g.K > int.MaxValue / 2) return null;
+        if (pathKernel == GemmKernel.Vector512)
+        {
+            if (g.Q % 16 == 0) return GemmKernel.Vector512;
+            if (g.Q % 8 == 0 && CpuInfo.Current.Fma512Over256 < 1.5) return GemmKernel.Vector256;
+            return null;
+        }
+        return pathKernel == GemmKernel.Vector256 && g.Q % 8 == 0 ? GemmKernel.Vector256 : null;
     }
 
     /// <summary>W packed into MR-row panels per depth block: block b holds depth [b*Kc, min(D, (b+1)*Kc)),
@@ -100,18 +110,24 @@ internal sealed partial class CpuBackend
                                 for (int p = 0; p < len; p++) dst[p * mr + mm] = src[p];
                             }
                             else
+                            {
+                                // depth d = (k, t): walk k and t along instead of dividing per element
+                                int k = d0 / rs, t = d0 - k * rs;
+                                float* src = ws + ((long)k * C + row) * rs + rs - 1;
+                                long kStep = (long)C * rs;
                                 for (int p = 0; p < len; p++)
                                 {
-                                    int d = d0 + p, k = d / rs, t = d - k * rs;
-                                    dst[p * mr + mm] = ws[((long)k * C + row) * rs + rs - 1 - t];
+                                    dst[p * mr + mm] = src[-t];
+                                    if (++t == rs) { t = 0; src += kStep; }
                                 }
+                            }
                         }
                     }
         });
         return packed;
     }
 
-    /// <summary>y (N, K, P, Q) = the stride-1 convolution of x with the packed weights (no bias):
+    /// <summary>y (N, K, P, Q) = the stride-1 or -2 convolution of x with the packed weights (no bias):
     /// images side by side where they share the cores, else one image at a time with its tiles
     /// shared out.</summary>
     private unsafe void DirectForward(float[] x, DirectWeights a, float[] y, ConvGeometry g, GemmKernel kernel)
@@ -120,86 +136,35 @@ internal sealed partial class CpuBackend
         int v = DirectVector(kernel), nr = 2 * v, pq = g.P * g.Q;
         if (a.MR != CpuGemm.TileOf(kernel).MR) throw new InvalidOperationException($"internal: weights packed for MR = {a.MR}, kernel {kernel}");
         int tiles = (pq + nr - 1) / nr;
-        var offsets = DirectOffsets(g);
+        var layout = InputPlanes.Of(g);
         if (ImagesShareCores(g.N))
         {
             For(g.N, 1, (n0, n1) =>
             {
                 for (int n = n0; n < n1; n++)
                 {
-                    float[] plane = PadImage(x, n, g, DirectBuffers.ForThisThread());
-                    DirectTiles(kernel, a, plane, offsets, y, n, g, 0, tiles);
+                    float[] plane = PadImages(x, n, 1, g, layout, DirectBuffers.ForThisThread());
+                    DirectTiles(kernel, a, plane, layout, y, n, g, 0, tiles);
                 }
             });
             return;
         }
         for (int n = 0; n < g.N; n++)
         {
-            float[] plane = PadImage(x, n, g, DirectBuffers.ForThisThread());
+            float[] plane = PadImages(x, n, 1, g, layout, DirectBuffers.ForThisThread());
             int image = n;
             For(tiles, Math.Max(1, ParallelThreshold / Math.Max(1, nr * a.M)), (t0, t1) =>
-                DirectTiles(kernel, a, plane, offsets, y, image, g, t0, t1));
+                DirectTiles(kernel, a, plane, layout, y, image, g, t0, t1));
         }
-    }
-
-    /// <summary>offsets[(c, r, s)] = c*Hp*Wp + r*dh*Wp + s*dw: where row (c, r, s) of col starts in
-    /// the padded image, relative to an output pixel's top-left tap.</summary>
-    private static int[] DirectOffsets(ConvGeometry g)
-    {
-        int wp = g.W + 2 * g.PadW, hp = g.H + 2 * g.PadH;
-        var offsets = new int[g.Crs + 8];
-        for (int c = 0, d = 0; c < g.C; c++)
-            for (int r = 0; r < g.R; r++)
-                for (int s = 0; s < g.S; s++, d++)
-                    offsets[d] = c * hp * wp + r * g.DilationH * wp + s * g.DilationW;
-        return offsets;
-    }
-
-    /// <summary>One thread's padded image and packed output gradient (CpuConv.DirectWeight.cs),
-    /// pinned for the thread's life and grown as needed.</summary>
-    private sealed class DirectBuffers
-    {
-        [ThreadStatic] private static DirectBuffers? t_buffers;
-        public float[] Plane = GC.AllocateUninitializedArray<float>(0, pinned: true);
-        public float[] Gradient = GC.AllocateUninitializedArray<float>(0, pinned: true);
-        public float[] Planes = GC.AllocateUninitializedArray<float>(0, pinned: true);
-        public static DirectBuffers ForThisThread() => t_buffers ??= new DirectBuffers();
-    }
-
-    /// <summary>Image n of x with PadH/PadW zero rows and columns around each channel plane.</summary>
-    private static unsafe float[] PadImage(float[] x, int n, ConvGeometry g, DirectBuffers buffers)
-    {
-        int H = g.H, W = g.W, hp = H + 2 * g.PadH, wp = W + 2 * g.PadW, size = g.C * hp * wp;
-        // + 2 * PadW: the last row's right-padding run may reach past the plane (PadH = 0)
-        if (buffers.Plane.Length < size + 2 * g.PadW + 32) buffers.Plane = GC.AllocateUninitializedArray<float>(size + 2 * g.PadW + 32, pinned: true);
-        var plane = buffers.Plane;
-        fixed (float* xs = x, ps = plane)
-        {
-            for (int c = 0; c < g.C; c++)
-            {
-                float* d = ps + (long)c * hp * wp;
-                float* s = xs + ((long)n * g.C + c) * H * W;
-                new Span<float>(d, g.PadH * wp + g.PadW).Clear();
-                for (int h = 0; h < H; h++)
-                {
-                    float* row = d + (long)(h + g.PadH) * wp + g.PadW;
-                    new ReadOnlySpan<float>(s + (long)h * W, W).CopyTo(new Span<float>(row, W));
-                    // right padding of this row and left padding of the next, one run
-                    new Span<float>(row + W, 2 * g.PadW).Clear();
-                }
-                float* tail = d + (long)(H + g.PadH) * wp + g.PadW;
-                if (tail < d + (long)hp * wp) new Span<float>(tail, (int)(d + (long)hp * wp - tail)).Clear();
-            }
-        }
-        return plane;
     }
 
     /// <summary>Tiles [t0, t1) of image n: each MR x NR block of y over every depth block.</summary>
-    private static unsafe void DirectTiles(GemmKernel kernel, DirectWeights a, float[] plane, int[] offsets, float[] y,
+    private static unsafe void DirectTiles(GemmKernel kernel, DirectWeights a, float[] plane, InputPlanes layout, float[] y,
                                            int n, ConvGeometry g, int t0, int t1)
     {
         int v = DirectVector(kernel), nr = 2 * v, mr = a.MR, pq = g.P * g.Q, Q = g.Q;
-        int wp = g.W + 2 * g.PadW, M = a.M;
+        int wp = layout.Wp, M = a.M;
+        int[] offsets = layout.Offsets;
         float* scratch = stackalloc float[8 * 32];
         fixed (float* ps = plane, ys = y, aps = a.Values)
         fixed (int* os = offsets)

@@ -1,18 +1,21 @@
-// Direct stride-1 weight gradient on the CPU: gW^T (CRS, K) = col (CRS, PQ) * gy^T (PQ, K), summed
-// over the images, without unfolding col. Row (c, r, s) of col, read along the pixels of one output
-// row, is a contiguous run of the zero-padded input plane c shifted by (r*dh, s*dw); the
-// micro-kernel broadcasts its MR rows' values straight from the padded image (MR offsets from one
-// running pointer) and multiplies them by gy^T, packed once per image into NR-column panels that
-// every row panel reuses. Posed this way round, the GEMM's long m (C*R*S) needs no packing at all and
-// its short n (K) is the cheap side (the implicit-im2col GEMM, CpuConv.Implicit.cs, packs col^T for
-// every pass of K's row panels: 128 flops per packed float on a 64-channel layer).
+// Direct weight gradient on the CPU (stride 1 and 2): gW^T (CRS, K) = col (CRS, PQ) * gy^T (PQ, K),
+// summed over the images, without unfolding col. Row (c, r, s) of col, read along the pixels of one
+// output row, is a contiguous run of the zero-padded input plane c shifted by (r*dh, s*dw) (stride 2:
+// of one of its four stride-2 phase planes; InputPlanes). The micro-kernel broadcasts its MR rows'
+// values straight from there (MR offsets from one running pointer) and multiplies them by gy^T,
+// packed once per pass into NR-column panels that every row panel reuses. Posed this way round, the
+// GEMM's long m (C*R*S) needs no packing at all and its short n (K) is the cheap side (the
+// implicit-im2col GEMM, CpuConv.Implicit.cs, packs col^T for every pass of K's row panels: 128 flops
+// per packed float on a 64-channel layer). Images of fewer than KC pixels go several per pass.
 // Images run in a fixed number of groups, each on one thread into its own partial gW^T, summed in
 // group order and transposed into gW: the result does not depend on which thread ran which group.
-// Applies: stride 1, any padding and dilation, a vector CPU path, C*R*S >= 64 (few-channel layers
-// keep their own kernels) and K <= 128: measured single-thread (conv-shapes, Zen 4) it runs at
-// 97-106 GFLOP/s against the GEMM's 75-95 for K = 64 and 128 (resnet18 layers 1-2, mnist conv4), but
-// at 48-93 against 87-101 for K = 256 and 512 with 8 and 4 pixel rows (resnet18 layers 3-4). Must hold: gW is fully written ("="); the kernels read only inside
-// the padded image (pixel (h, w) of tap (r, s) reads row h + r*dh, column w + s*dw < Wp).
+// Applies: stride 1 or 2, any padding and dilation, a vector CPU path, C*R*S >= 64 (few-channel
+// layers keep their own kernels) and K <= 128: measured single-thread (conv-shapes, Zen 4) it runs
+// at 97-106 GFLOP/s against the GEMM's 75-95 for K = 64 and 128 (resnet18 layers 1-2, mnist conv4),
+// but at 48-93 against 87-101 for K = 256 and 512 with 8- and 4-pixel rows (resnet18 layers 3-4).
+// Must hold: gW is fully written ("="); the kernels read only inside the padded image or its phase
+// planes (stride 1: pixel (h, w) of tap (r, s) reads row h + r*dh, column w + s*dw < Wp; stride 2:
+// row h + floor(r*dh/2) < ceil(Hp/2), column w + floor(s*dw/2) < ceil(Wp/2)).
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -26,9 +29,10 @@ internal sealed partial class CpuBackend
 
     private static bool DirectWeightApplies(ConvGeometry g, GemmKernel kernel)
     {
-        if (!DirectConvolution || !ImplicitColumns || g.StrideH != 1 || g.StrideW != 1 || g.Crs < 64 || g.K > 128) return false;
+        bool stride1 = g.StrideH == 1 && g.StrideW == 1, stride2 = g.StrideH == 2 && g.StrideW == 2;
+        if (!DirectConvolution || !ImplicitColumns || !(stride1 || stride2) || g.Crs < 64 || g.K > 128) return false;
         if (DirectVector(kernel) == 0 || g.P <= 0 || g.Q <= 0) return false;
-        long padded = (long)(g.H + 2 * g.PadH) * (g.W + 2 * g.PadW) * g.C;
+        long padded = (long)(g.H + 2 * g.PadH + 1) * (g.W + 2 * g.PadW + 1) * g.C;
         return padded <= int.MaxValue / 2 && (long)g.P * g.Q * (g.K + 32) <= int.MaxValue / 2;
     }
 
@@ -41,7 +45,7 @@ internal sealed partial class CpuBackend
         int groups = Math.Max(1, Math.Min(g.N, 2 * CpuParallel.ThreadsHere));
         var partial = RentScratch((long)groups * size);
         float[] parts = partial.F32;
-        var offsets = DirectOffsets(g);
+        var layout = InputPlanes.Of(g);
         try
         {
             int perCall = DirectWeightImagesPerCall(g);
@@ -54,9 +58,9 @@ internal sealed partial class CpuBackend
                     for (int n = n0; n < n1; n += perCall)
                     {
                         int count = Math.Min(perCall, n1 - n);
-                        float[] planes = PadImages(x, n, count, g, buffers);
+                        float[] planes = PadImages(x, n, count, g, layout, buffers);
                         float[] packed = PackGradientColumns(gy, n, count, g, nr, buffers);
-                        DirectWeightImages(kernel, mr, nr, planes, count, packed, offsets, parts, grp * size, g, accumulate: n > n0);
+                        DirectWeightImages(kernel, mr, nr, planes, count, packed, layout, parts, grp * size, g, accumulate: n > n0);
                     }
                 }
             });
@@ -71,22 +75,6 @@ internal sealed partial class CpuBackend
     /// <summary>Images per kernel pass: images of fewer than KC pixels go several at a time, so each
     /// tile of gW^T is loaded and stored once per KC or more pixels, not once per image.</summary>
     private static int DirectWeightImagesPerCall(ConvGeometry g) => Math.Max(1, CpuGemm.KC / (g.P * g.Q));
-
-    /// <summary>Images n .. n+count of x, each with its zero padding, one after the other.</summary>
-    private static float[] PadImages(float[] x, int n, int count, ConvGeometry g, DirectBuffers buffers)
-    {
-        if (count == 1) return PadImage(x, n, g, buffers);
-        int planeSize = g.C * (g.H + 2 * g.PadH) * (g.W + 2 * g.PadW);
-        long need = (long)count * planeSize + 2 * g.PadW + 32;
-        if (buffers.Planes.Length < need) buffers.Planes = GC.AllocateUninitializedArray<float>((int)need, pinned: true);
-        for (int i = 0; i < count; i++)
-        {
-            // pad into the single-image buffer, then move it into place (the padding's edge cases live in PadImage)
-            var one = PadImage(x, n + i, g, buffers);
-            Array.Copy(one, 0, buffers.Planes, (long)i * planeSize, planeSize);
-        }
-        return buffers.Planes;
-    }
 
     /// <summary>gy[n .. n+count)^T packed for the kernels. Depth blocks: with one image, runs of whole
     /// output rows (DirectWeightRows); with several, all their pixels in one block (image after
@@ -136,10 +124,11 @@ internal sealed partial class CpuBackend
     /// <summary>Images' contribution to a group's partial gW^T (CRS rows, K columns, row-major at
     /// <paramref name="offset"/>): "=" for the group's first pass, "+=" after.</summary>
     private static unsafe void DirectWeightImages(GemmKernel kernel, int mr, int nr, float[] planes, int count, float[] packed,
-                                                  int[] offsets, float[] parts, int offset, ConvGeometry g, bool accumulate)
+                                                  InputPlanes layout, float[] parts, int offset, ConvGeometry g, bool accumulate)
     {
-        int crs = g.Crs, K = g.K, Q = g.Q, wp = g.W + 2 * g.PadW, pq = g.P * Q;
-        int planeSize = g.C * (g.H + 2 * g.PadH) * wp;
+        int crs = g.Crs, K = g.K, Q = g.Q, wp = layout.Wp, pq = g.P * Q;
+        int planeSize = layout.PlaneSize;
+        int[] offsets = layout.Offsets;
         int kPanels = (K + nr - 1) / nr, blockRows = count == 1 ? DirectWeightRows(g) : g.P;
         int* rowOffsets = stackalloc int[8];
         float* scratch = stackalloc float[8 * 32];
