@@ -95,7 +95,18 @@ internal static class Engine
         // a .Grad set by hand on another device (or left behind by a move) cannot take this gradient
         if (leaf.Grad is not null) Check.SameDevice("Backward (accumulating into a leaf's existing .Grad)", leaf.Grad, g);
         if (leaf.Grad is null)
-            leaf.Grad = MemoryScope.Outside(() => g.Clone()).Keep();
+        {
+            // after ZeroGrad(setToNone: true): the gradient is written, not added to zeros, into the
+            // tensor ZeroGrad set aside when it still fits (no fill, no add, no allocation)
+            var spare = leaf.SpareGrad;
+            leaf.SpareGrad = null;
+            if (spare is not null && spare.Device == g.Device && spare.DType == g.DType && spare.IsDense && Shape.Equal(spare.ShapeArray, g.ShapeArray))
+            {
+                spare.CopyFrom(g);
+                leaf.Grad = spare;
+            }
+            else leaf.Grad = MemoryScope.Outside(() => g.Clone()).Keep();
+        }
         else
             leaf.Grad.AddInPlace(g);
     }

@@ -190,7 +190,7 @@ internal static class BenchSuite
             {
                 using (MemoryScope.Begin())
                 {
-                    opt.ZeroGrad();
+                    opt.ZeroGrad(setToNone: true);   // as torch_baseline.py's zero_grad(set_to_none=True)
                     F.CrossEntropy(m.Forward(x), y).Backward();
                     opt.Step();
                 }

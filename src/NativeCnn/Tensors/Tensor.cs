@@ -53,6 +53,10 @@ public sealed partial class Tensor
     /// <summary>Gradient accumulated by Backward() (leaves only).</summary>
     public Tensor? Grad { get; set; }
 
+    /// <summary>The gradient tensor Optimizer.ZeroGrad(setToNone: true) took away: the next Backward
+    /// writes the new gradient into it (a copy) instead of allocating one. Internal: never handed out.</summary>
+    internal Tensor? SpareGrad { get; set; }
+
     /// <summary>Whether autograd records operations on this tensor. Settable on leaves only.</summary>
     public bool RequiresGrad
     {

@@ -211,4 +211,33 @@ public class CpuElementwiseTests
         B.Reduce(ReduceOp.Sum, B.FromHost(x), y, 1, n, 1);
         Assert.Equal((float)((1 << 24) + (n - 1.0)), Host(y, 1)[0]);
     }
+
+    [Fact]
+    public void CopiesMergeContiguousDimensionsAndMoveEveryElement()
+    {
+        // a dense copy above the parallel threshold (one run split over the cores), a copy of every
+        // other row (the inner two dimensions merge, the outer stays strided), and a transposed one
+        const int a = 5, b = 300, c = 130;
+        var src = Values(a * b * c, 7);
+        var s = B.FromHost(src);
+        var whole = new float[a * b * c];
+        var dst = B.FromHost(whole);
+        B.Copy(s, 0, new[] { b * c, c, 1 }, dst, 0, new[] { b * c, c, 1 }, new[] { a, b, c });
+        AssertBitsEqual(src, Host(dst, a * b * c), "dense copy");
+
+        var rows = B.FromHost(new float[a * (b / 2) * c]);
+        B.Copy(s, c, new[] { b * c, 2 * c, 1 }, rows, 0, new[] { (b / 2) * c, c, 1 }, new[] { a, b / 2, c });
+        var expected = new float[a * (b / 2) * c];
+        for (int i = 0; i < a; i++)
+            for (int j = 0; j < b / 2; j++)
+                for (int k = 0; k < c; k++) expected[(i * (b / 2) + j) * c + k] = src[i * b * c + (2 * j + 1) * c + k];
+        AssertBitsEqual(expected, Host(rows, expected.Length), "every other row");
+
+        var t = B.FromHost(new float[b * c]);
+        B.Copy(s, 0, new[] { 1, c }, t, 0, new[] { b, 1 }, new[] { c, b });
+        var transposed = new float[b * c];
+        for (int k = 0; k < c; k++)
+            for (int j = 0; j < b; j++) transposed[k * b + j] = src[j * c + k];
+        AssertBitsEqual(transposed, Host(t, b * c), "transposed");
+    }
 }

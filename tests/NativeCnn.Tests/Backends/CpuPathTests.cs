@@ -21,7 +21,7 @@ public class CpuPathTests
         return data;
     }
 
-    private static void OnPath(string name, Action body)
+    internal static void OnPath(string name, Action body)
     {
         var path = Enum.Parse<CpuPath>(name);
         CpuInfo.Select(path);

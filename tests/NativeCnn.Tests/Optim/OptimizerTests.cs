@@ -101,6 +101,38 @@ public class OptimizerTests
     }
 
     [Fact]
+    public void ZeroGradSetToNoneWritesTheNextGradientIntoTheOldBuffer()
+    {
+        // y = sum(p * x): dy/dp = x, so each backward's gradient is known exactly
+        var p = Param(1f, -2f, 3f);
+        var opt = new SGD(new[] { p }, 0.1f, momentum: 0.9f);
+        void Backward(params float[] x) => (p * Tensor.FromArray(x, new[] { 3 })).Sum().Backward();
+
+        Backward(0.5f, -1f, 2f);
+        var first = p.Grad!;
+        Assert.Equal(new[] { 0.5f, -1f, 2f }, first.ToArray());
+        opt.ZeroGrad(setToNone: true);
+        Assert.Null(p.Grad);   // as torch's zero_grad(set_to_none=True): no gradient until the next backward
+        Backward(-0.25f, 0f, 1f);
+        Backward(1f, -0f, 1f);   // accumulates onto the written one as usual
+        Assert.Same(first, p.Grad);   // written into the buffer set aside, not a new allocation
+        Assert.Equal(new[] { 0.75f, 0f, 2f }, p.Grad!.ToArray());
+        Assert.Equal(0, BitConverter.SingleToInt32Bits(p.Grad.ToArray()[1]));   // 0 + -0 = +0, as adding to zeros gives
+
+        // a step without a backward after ZeroGrad(setToNone: true) skips the parameter
+        opt.ZeroGrad(setToNone: true);
+        var before = p.ToArray();
+        opt.Step();
+        Assert.Equal(before, p.ToArray());
+
+        // the default still zero-fills the same buffer in place
+        Backward(2f, 2f, 2f);
+        opt.ZeroGrad();
+        Assert.Same(first, p.Grad);
+        Assert.Equal(new[] { 0f, 0f, 0f }, p.Grad!.ToArray());
+    }
+
+    [Fact]
     public void ParametersWithoutGradientAreSkipped()
     {
         var a = Param(1f);

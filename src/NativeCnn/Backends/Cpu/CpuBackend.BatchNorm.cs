@@ -23,14 +23,15 @@ internal sealed partial class CpuBackend
                                          Storage? runningMean, Storage? runningVar, int n, int c, int hw, float momentum, float eps)
     {
         using var _ = Time((n, c, hw), static s => $"bn_fwd {s.n}x{s.c}x{s.hw}");
-        var xs = F(x);
-        var ys = F(y);
-        var gs = gamma is null ? null : F(gamma);
-        var bs = beta is null ? null : F(beta);
-        var sm = F(saveMean);
-        var si = F(saveInvStd);
-        var rm = runningMean is null ? null : F(runningMean);
-        var rv = runningVar is null ? null : F(runningVar);
+        BatchNormTraining(F(x), gamma is null ? null : F(gamma), beta is null ? null : F(beta), F(y), F(saveMean), F(saveInvStd),
+                          runningMean is null ? null : F(runningMean), runningVar is null ? null : F(runningVar), n, c, hw, momentum, eps, null, false);
+    }
+
+    /// <summary>The training forward over float32 arrays: statistics, then one pass that writes
+    /// y = batchnorm(x), or relu(batchnorm(x) + residual) when given (BatchNormActForwardTraining).</summary>
+    private static void BatchNormTraining(float[] xs, float[]? gs, float[]? bs, float[] ys, float[] sm, float[] si, float[]? rm, float[]? rv,
+                                          int n, int c, int hw, float momentum, float eps, float[]? residual, bool relu)
+    {
         int rows = n * c;
         var rowMean = ArrayPool<double>.Shared.Rent(rows);
         var rowM2 = ArrayPool<double>.Shared.Rent(rows);
@@ -85,7 +86,11 @@ internal sealed partial class CpuBackend
                 for (int r = r0; r < r1; r++)
                 {
                     int k = 4 * (r % c);
-                    NormalizeRow(xs.AsSpan(r * hw, hw), ys.AsSpan(r * hw, hw), coef[k], coef[k + 1], coef[k + 2], coef[k + 3]);
+                    if (residual is null && !relu)
+                        NormalizeRow(xs.AsSpan(r * hw, hw), ys.AsSpan(r * hw, hw), coef[k], coef[k + 1], coef[k + 2], coef[k + 3]);
+                    else
+                        NormalizeActRow(xs.AsSpan(r * hw, hw), residual is null ? default : residual.AsSpan(r * hw, hw), ys.AsSpan(r * hw, hw),
+                                        coef[k], coef[k + 1], coef[k + 2], coef[k + 3], relu);
                 }
             });
         }
@@ -123,15 +128,21 @@ internal sealed partial class CpuBackend
                                   Storage? gx, Storage? ggamma, Storage? gbeta, int n, int c, int hw)
     {
         using var _ = Time((n, c, hw), static s => $"bn_bwd {s.n}x{s.c}x{s.hw}");
-        var xs = F(x);
-        var gys = F(gy);
-        var gs = gamma is null ? null : F(gamma);
-        var sm = F(saveMean);
-        var si = F(saveInvStd);
-        var gxs = gx is null ? null : F(gx);
-        var ggs = ggamma is null ? null : F(ggamma);
-        var gbs = gbeta is null ? null : F(gbeta);
+        BatchNormGrad(F(x), F(gy), null, false, null, gamma is null ? null : F(gamma), F(saveMean), F(saveInvStd),
+                      gx is null ? null : F(gx), ggamma is null ? null : F(ggamma), gbeta is null ? null : F(gbeta), n, c, hw);
+    }
+
+    /// <summary>The backward over float32 arrays. With <paramref name="relu"/> the incoming gradient is
+    /// masked (g = y &gt; 0 ? gy : 0, from the forward's output y) inside the first pass, which stores g
+    /// in gRes (the residual's gradient) when given, else in gx; the second pass reads g from there
+    /// (BatchNormActBackward: no pass of their own for the mask or the residual's gradient).</summary>
+    private static void BatchNormGrad(float[] xs, float[] gys, float[]? ys, bool relu, float[]? gRes, float[]? gs, float[] sm, float[] si,
+                                      float[]? gxs, float[]? ggs, float[]? gbs, int n, int c, int hw)
+    {
         int rows = n * c;
+        // where the first pass stores the masked gradient for the second: the residual's gradient,
+        // else gx itself (the second pass then reads one stream, not gy and y, and rewrites it in place)
+        var gStore = gRes ?? (relu ? gxs : null);
         var rowS = ArrayPool<double>.Shared.Rent(rows);    // sum(gy) per row
         var rowSx = ArrayPool<double>.Shared.Rent(rows);   // sum(gy * (x - mean)) per row
         var coef = ArrayPool<float>.Shared.Rent(3 * c);    // per channel: gMean, k, a
@@ -140,7 +151,10 @@ internal sealed partial class CpuBackend
             For(rows, RowsPerChunk(2 * hw), (r0, r1) =>
             {
                 for (int r = r0; r < r1; r++)
-                    (rowS[r], rowSx[r]) = GradSumsRow(gys.AsSpan(r * hw, hw), xs.AsSpan(r * hw, hw), sm[r % c]);
+                    (rowS[r], rowSx[r]) = relu || gStore is not null
+                        ? GradSumsActRow(gys.AsSpan(r * hw, hw), relu ? ys!.AsSpan(r * hw, hw) : default, xs.AsSpan(r * hw, hw), sm[r % c],
+                                         gStore is null ? default : gStore.AsSpan(r * hw, hw))
+                        : GradSumsRow(gys.AsSpan(r * hw, hw), xs.AsSpan(r * hw, hw), sm[r % c]);
             });
 
             long count = (long)n * hw;
@@ -162,7 +176,8 @@ internal sealed partial class CpuBackend
                 for (int r = r0; r < r1; r++)
                 {
                     int ch = r % c;
-                    GradInputRow(gys.AsSpan(r * hw, hw), xs.AsSpan(r * hw, hw), gxs.AsSpan(r * hw, hw),
+                    // from the masked gradient stored by the first pass (in place when that is gx)
+                    GradInputRow((gStore ?? gys).AsSpan(r * hw, hw), xs.AsSpan(r * hw, hw), gxs.AsSpan(r * hw, hw),
                                  sm[ch], coef[3 * ch], coef[3 * ch + 1], coef[3 * ch + 2]);
                 }
             });
@@ -253,5 +268,60 @@ internal sealed partial class CpuBackend
         Vector<float> mv = new(mean), gm = new(gMean), kv = new(k), av = new(a);
         for (int j = 0; j < gv.Length; j++) ov[j] = (gv[j] - gm - (xv[j] - mv) * kv) * av;
         for (int i = gv.Length * Vector<float>.Count; i < gy.Length; i++) gx[i] = (gy[i] - gMean - (x[i] - mean) * k) * a;
+    }
+
+    /// <summary>y = relu(((x - meanHi) - meanLo) * scale + shift + r): r added when not empty, the ReLU
+    /// (v &lt;= 0 gives 0, NaN stays) when <paramref name="relu"/>; the same operations as NormalizeRow
+    /// followed by the residual add and ReLU.</summary>
+    private static void NormalizeActRow(ReadOnlySpan<float> x, ReadOnlySpan<float> r, Span<float> y, float meanHi, float meanLo, float scale, float shift, bool relu)
+    {
+        var xv = MemoryMarshal.Cast<float, Vector<float>>(x);
+        var yv = MemoryMarshal.Cast<float, Vector<float>>(y);
+        var rv = MemoryMarshal.Cast<float, Vector<float>>(r);
+        bool add = !r.IsEmpty;
+        Vector<float> hv = new(meanHi), lv = new(meanLo), sv = new(scale), bv = new(shift);
+        for (int k = 0; k < xv.Length; k++)
+        {
+            var v = (xv[k] - hv - lv) * sv + bv;
+            if (add) v += rv[k];
+            if (relu) v = Vector.ConditionalSelect(Vector.LessThanOrEqual(v, Vector<float>.Zero), Vector<float>.Zero, v);
+            yv[k] = v;
+        }
+        for (int i = xv.Length * Vector<float>.Count; i < x.Length; i++)
+        {
+            float v = (x[i] - meanHi - meanLo) * scale + shift;
+            if (add) v += r[i];
+            y[i] = relu && v <= 0 ? 0f : v;
+        }
+    }
+
+    /// <summary>(sum(g), sum(g * (x - mean))) with g = y &gt; 0 ? gy : 0 when y is not empty (NaN y
+    /// gives 0), else g = gy; g is also stored in gOut when that is not empty.</summary>
+    private static (double S, double Sx) GradSumsActRow(ReadOnlySpan<float> gy, ReadOnlySpan<float> y, ReadOnlySpan<float> x, float mean, Span<float> gOut)
+    {
+        var gv = MemoryMarshal.Cast<float, Vector<float>>(gy);
+        var yv = MemoryMarshal.Cast<float, Vector<float>>(y);
+        var xv = MemoryMarshal.Cast<float, Vector<float>>(x);
+        var ov = MemoryMarshal.Cast<float, Vector<float>>(gOut);
+        bool mask = !y.IsEmpty, store = !gOut.IsEmpty;
+        var mv = new Vector<float>(mean);
+        Vector<float> s = default, sx = default;
+        for (int k = 0; k < gv.Length; k++)
+        {
+            var g = gv[k];
+            if (mask) g = Vector.ConditionalSelect(Vector.GreaterThan(yv[k], Vector<float>.Zero), g, Vector<float>.Zero);
+            if (store) ov[k] = g;
+            s += g;
+            sx += g * (xv[k] - mv);
+        }
+        double sum = Vector.Sum(s), sumx = Vector.Sum(sx);
+        for (int i = gv.Length * Vector<float>.Count; i < gy.Length; i++)
+        {
+            float g = mask ? (y[i] > 0 ? gy[i] : 0f) : gy[i];
+            if (store) gOut[i] = g;
+            sum += g;
+            sumx += g * (x[i] - mean);
+        }
+        return (sum, sumx);
     }
 }

@@ -1,8 +1,11 @@
 // CPU batch norm fused with its ReLU and residual add (IBackend.BatchNormActForwardTraining /
-// BatchNormActBackward): the reference for the GPU's fused kernels, composed from the CPU's batch
-// norm and one elementwise pass each way. float16 tensors are widened to float32 (exact) and the
+// BatchNormActBackward): the reference for the GPU's fused kernels. float32 runs the batch norm's
+// own passes with the residual add and ReLU in the normalising pass, and the ReLU mask and the
+// residual's gradient in the backward's two passes (CpuBackend.BatchNorm.cs): the same operations
+// as composing them, so the same bits. float16 tensors are widened to float32 (exact) and the
 // results narrowed, with the batch norm's output rounded to float16 before the residual is added,
-// as the unfused float16 graph stores it. Must hold: every output is written (=).
+// as the unfused float16 graph stores it (composed: batch norm, then one elementwise pass each way).
+// Must hold: every output is written (=).
 namespace NativeCnn.Backends.Cpu;
 
 internal sealed partial class CpuBackend
@@ -12,6 +15,14 @@ internal sealed partial class CpuBackend
     {
         using var _ = Time((n, c, hw), static s => $"bn_act_fwd {s.n}x{s.c}x{s.hw}");
         bool half = x.DType == DType.Float16;
+        if (!half)
+        {
+            // float32: the residual add and ReLU ride in the normalising pass (no pass of their own)
+            BatchNormTraining(F(x), gamma is null ? null : F(gamma), beta is null ? null : F(beta), F(y), F(saveMean), F(saveInvStd),
+                              runningMean is null ? null : F(runningMean), runningVar is null ? null : F(runningVar), n, c, hw, momentum, eps,
+                              residual is null ? null : F(residual), relu);
+            return;
+        }
         var wx = Widen(x);
         var z = half ? new CpuStorage(this, DType.Float32, _pool.Rent(DType.Float32, y.Length), y.Length) : y;
         BatchNormForwardTraining(wx, gamma, beta, z, saveMean, saveInvStd, runningMean, runningVar, n, c, hw, momentum, eps);
@@ -38,6 +49,13 @@ internal sealed partial class CpuBackend
         using var _ = Time((n, c, hw), static s => $"bn_act_bwd {s.n}x{s.c}x{s.hw}");
         bool half = x.DType == DType.Float16;
         int total = n * c * hw;
+        if (!half)
+        {
+            // float32: the ReLU mask and the residual's gradient ride in the two batch-norm passes
+            BatchNormGrad(F(x), F(gy), F(y), relu, gResidual is null ? null : F(gResidual), gamma is null ? null : F(gamma), F(saveMean), F(saveInvStd),
+                          gx is null ? null : F(gx), ggamma is null ? null : F(ggamma), gbeta is null ? null : F(gbeta), n, c, hw);
+            return;
+        }
         Storage wx = Widen(x), wy = Widen(y), wgy = Widen(gy);
         var g = new CpuStorage(this, DType.Float32, _pool.Rent(DType.Float32, total), total);
         var gs = F(g);

@@ -1,81 +1,14 @@
-// CPU pooling: max, average and adaptive (max/average) 2-d pooling, forward and backward, with
-// PyTorch's semantics (floor mode, no dilation). Work is split over the N*C planes, which are
-// independent, so backward scatters need no atomics. Must always hold: max-pool indices are flat
-// h*W+w offsets inside their own (n, c) plane; every output element is written ("=").
+// CPU pooling: average and adaptive (max/average) 2-d pooling, forward and backward, with PyTorch's
+// semantics (floor mode, no dilation); max-pool is in CpuBackend.MaxPool.cs. Work is split over the
+// N*C planes, which are independent, so backward scatters need no atomics. Must always hold:
+// adaptive max-pool indices are flat h*W+w offsets inside their own (n, c) plane (its backward is
+// MaxPool2dBackward); every output element is written ("=").
 namespace NativeCnn.Backends.Cpu;
 
 internal sealed partial class CpuBackend
 {
     /// <summary>Planes per parallel chunk so that each chunk has roughly ParallelThreshold elements of work.</summary>
     private static int PlanesPerChunk(long workPerPlane) => (int)Math.Max(1, ParallelThreshold / Math.Max(1, workPerPlane));
-
-    // x: (N,C,H,W) -> y, indices: (N,C,P,Q) =
-    public void MaxPool2dForward(Storage x, Storage y, Storage indices, PoolGeometry g)
-    {
-        using var _ = Time("maxpool_fwd");
-        var xs = F(x);
-        var ys = F(y);
-        var ix = I(indices);
-        int planes = g.N * g.C, hw = g.H * g.W, pq = g.P * g.Q;
-        For(planes, PlanesPerChunk((long)pq * g.R * g.S), (p0, p1) =>
-        {
-            // locals, not the captured struct, so the JIT keeps the geometry in registers
-            int H = g.H, W = g.W, P = g.P, Q = g.Q, R = g.R, S = g.S, sh = g.StrideH, sw = g.StrideW, ph = g.PadH, pw = g.PadW;
-            for (int plane = p0; plane < p1; plane++)
-            {
-                var xp = new ReadOnlySpan<float>(xs, plane * hw, hw);
-                var yp = new Span<float>(ys, plane * pq, pq);
-                var ip = new Span<int>(ix, plane * pq, pq);
-                for (int p = 0; p < P; p++)
-                {
-                    int h0 = p * sh - ph;
-                    int hs = Math.Max(h0, 0), he = Math.Min(h0 + R, H);
-                    for (int q = 0; q < Q; q++)
-                    {
-                        int w0 = q * sw - pw;
-                        int ws = Math.Max(w0, 0), we = Math.Min(w0 + S, W);
-                        // As PyTorch: padding never wins (it is -inf), a strictly greater value
-                        // replaces the current max (so the first of equal values stays), NaN propagates.
-                        // Non-short-circuit '|' and selects keep this branch-free on random data.
-                        float best = float.NegativeInfinity;
-                        int arg = hs * W + ws;
-                        for (int h = hs; h < he; h++)
-                        {
-                            for (int at = h * W + ws, end = h * W + we; at < end; at++)
-                            {
-                                float v = xp[at];
-                                bool take = (v > best) | float.IsNaN(v);
-                                best = take ? v : best;
-                                arg = take ? at : arg;
-                            }
-                        }
-                        yp[p * Q + q] = best;
-                        ip[p * Q + q] = arg;
-                    }
-                }
-            }
-        });
-    }
-
-    // gy, indices: (N,C,P,Q) -> gx: (N,C,H,W) =. Overlapping windows that chose the same input add up.
-    // Reads only N, C, H, W, P and Q of g: AdaptiveMaxPool2d's backward reuses it with no window fields.
-    public void MaxPool2dBackward(Storage gy, Storage indices, Storage gx, PoolGeometry g)
-    {
-        using var _ = Time("maxpool_bwd");
-        var gys = F(gy);
-        var ix = I(indices);
-        var gxs = F(gx);
-        int planes = g.N * g.C, hw = g.H * g.W, pq = g.P * g.Q;
-        For(planes, PlanesPerChunk(hw + pq), (p0, p1) =>
-        {
-            for (int plane = p0; plane < p1; plane++)
-            {
-                int xb = plane * hw, yb = plane * pq;
-                Array.Clear(gxs, xb, hw);
-                for (int j = 0; j < pq; j++) gxs[xb + ix[yb + j]] += gys[yb + j];
-            }
-        });
-    }
 
     /// <summary>PyTorch's average-pool window: the divisor counts padded positions (up to H+pad, not
     /// beyond) when CountIncludePad, otherwise only positions inside the input.</summary>

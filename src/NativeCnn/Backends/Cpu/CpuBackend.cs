@@ -121,15 +121,24 @@ internal sealed partial class CpuBackend : IBackend
         if (Shape.Numel(shape) == 0) return;
         if (rank == 0) { dst[dOff] = src[so]; return; }
         int inner = shape[rank - 1], sIn = ss[rank - 1], dIn = ds[rank - 1];
+        // merge trailing dimensions that are contiguous in both (a dense tensor is one run): runs as
+        // long as possible, and a whole dense copy split over the cores
+        int outer = rank - 1;
+        while (outer > 0 && sIn == 1 && dIn == 1 && ss[outer - 1] == inner && ds[outer - 1] == inner) inner *= shape[--outer];
+        if (outer == 0 && sIn == 1 && dIn == 1)
+        {
+            For(inner, CheapChunk, (s, e) => src.AsSpan(so + s, e - s).CopyTo(dst.AsSpan(dOff + s, e - s)));
+            return;
+        }
         long outerCount = Shape.Numel(shape) / inner;
         Span<int> idx = stackalloc int[rank];
         for (long o = 0; o < outerCount; o++)
         {
             int sp = so, dp = dOff;
-            for (int k = 0; k < rank - 1; k++) { sp += idx[k] * ss[k]; dp += idx[k] * ds[k]; }
+            for (int k = 0; k < outer; k++) { sp += idx[k] * ss[k]; dp += idx[k] * ds[k]; }
             if (sIn == 1 && dIn == 1) src.AsSpan(sp, inner).CopyTo(dst.AsSpan(dp, inner));
             else for (int i = 0; i < inner; i++) dst[dp + i * dIn] = src[sp + i * sIn];
-            for (int k = rank - 2; k >= 0; k--)
+            for (int k = outer - 1; k >= 0; k--)
             {
                 if (++idx[k] < shape[k]) break;
                 idx[k] = 0;
