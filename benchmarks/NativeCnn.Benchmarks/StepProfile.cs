@@ -49,6 +49,7 @@ internal static class StepProfile
                     // the whole process (both threads' work, spinning included)
                     CpuGemm.MaxThreads = CpuParallel.MaxThreads = 2;
                     double wall2 = double.MaxValue, cpu2 = double.MaxValue;
+                    var walls = new List<double>();
                     for (int i = 0; i < steps; i++)
                     {
                         long w0 = System.Diagnostics.Stopwatch.GetTimestamp();
@@ -56,8 +57,10 @@ internal static class StepProfile
                         prepared.Step();
                         cpu2 = Math.Min(cpu2, (GemmShapes.ProcessCpu() - c0) * 1e3);
                         wall2 = Math.Min(wall2, System.Diagnostics.Stopwatch.GetElapsedTime(w0).TotalMilliseconds);
+                        walls.Add(System.Diagnostics.Stopwatch.GetElapsedTime(w0).TotalMilliseconds);
                     }
                     CpuGemm.MaxThreads = CpuParallel.MaxThreads = 1;
+                    Console.WriteLine("DEBUG walls: " + string.Join(" ", walls.Select(v => v.ToString("F0"))));
                     Console.WriteLine();
                     Console.WriteLine(FormattableString.Invariant(
                         $"## {c.Name}, {path}: {best:F1} ms of one thread's CPU per step (best of {steps}); primitives {profile.TotalMs / steps:F1} ms per step; two threads: {wall2:F1} ms wall, {cpu2:F1} ms process CPU"));

@@ -221,6 +221,44 @@ public class CpuPathTests
         Assert.False(CpuParallel.Inside);
     }
 
+    /// <summary>Holds every worker it reaches until released.</summary>
+    private sealed class BlockingJob : ICpuJob
+    {
+        public readonly ManualResetEventSlim Release = new();
+        public int Entered;
+        public void Work()
+        {
+            Interlocked.Increment(ref Entered);
+            Release.Wait();
+        }
+    }
+
+    [Fact]
+    public void ALoopFinishesWhileEveryWorkerIsHeldElsewhere()
+    {
+        // the caller never waits for a helper that has not started: with every worker stuck in another
+        // job, a loop still visits each index once, on the calling thread
+        int workers = Math.Max(Math.Max(1, CpuParallel.MaxThreads - 1), CpuWorkers.Count);
+        var blocker = new BlockingJob();
+        try
+        {
+            CpuWorkers.Post(blocker, workers);
+            var until = DateTime.UtcNow.AddSeconds(10);
+            while (Volatile.Read(ref blocker.Entered) < workers && DateTime.UtcNow < until) Thread.Sleep(1);
+            Assert.Equal(workers, Volatile.Read(ref blocker.Entered));
+            var seen = new int[10_000];
+            int caller = Environment.CurrentManagedThreadId, elsewhere = 0;
+            CpuParallel.For(seen.Length, 1, (s, e) =>
+            {
+                if (Environment.CurrentManagedThreadId != caller) Interlocked.Increment(ref elsewhere);
+                for (int i = s; i < e; i++) Interlocked.Increment(ref seen[i]);
+            });
+            Assert.All(seen, v => Assert.Equal(1, v));
+            Assert.Equal(0, elsewhere);
+        }
+        finally { blocker.Release.Set(); }
+    }
+
     [Fact]
     public void ParallelLoopRethrowsAChunksException()
     {

@@ -137,12 +137,12 @@ internal static unsafe partial class CpuGemm
         new SharedRun(p, items, mItems, nItems, mPanels, nPanels).Run(threads - 1);
     }
 
-    /// <summary>One call's blocks shared between the calling thread and thread-pool helpers, each
+    /// <summary>One call's blocks shared between the calling thread and the backend's helper threads (CpuWorkers), each
     /// claiming the next unclaimed block. Unlike a fork-join loop, the caller never waits for a
     /// helper that has not started: on a busy machine a queued helper may not run for many
     /// milliseconds, and then the caller simply does every block itself. It waits only for blocks
     /// a helper has already claimed.</summary>
-    private sealed class SharedRun
+    private sealed class SharedRun : ICpuJob
     {
         private readonly Problem _p;
         private readonly int _items, _mItems, _nItems, _mPanels, _nPanels;
@@ -157,8 +157,7 @@ internal static unsafe partial class CpuGemm
 
         public void Run(int helpers)
         {
-            for (int h = 0; h < Math.Min(helpers, _items - 1); h++)
-                ThreadPool.UnsafeQueueUserWorkItem(static run => run.Work(), this, preferLocal: false);
+            CpuWorkers.Post(this, Math.Min(helpers, _items - 1));
             Work();
             if (Volatile.Read(ref _done) < _items)
             {
@@ -168,7 +167,7 @@ internal static unsafe partial class CpuGemm
             if (_error is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(_error);
         }
 
-        private void Work()
+        public void Work()
         {
             int item;
             while ((item = Interlocked.Increment(ref _next) - 1) < _items)

@@ -1,5 +1,5 @@
-// The CPU backend's parallel loop: [0, n) is cut into chunks that the calling thread and thread-pool
-// helpers claim one at a time through an atomic counter (dynamic partitioning, not one fixed share
+// The CPU backend's parallel loop: [0, n) is cut into chunks that the calling thread and the backend's
+// helper threads (CpuWorkers.cs) claim one at a time through an atomic counter (dynamic partitioning, not one fixed share
 // per core). The caller starts working at once and never waits for a helper that has not started:
 // on a busy host a queued helper may not run for milliseconds, and then the caller simply does every
 // chunk itself; it waits only for chunks a helper has already claimed, at most one per helper.
@@ -39,7 +39,7 @@ internal static class CpuParallel
         new Loop(n, chunks, body).Run(Math.Min(threads, chunks) - 1);
     }
 
-    private sealed class Loop
+    private sealed class Loop : ICpuJob
     {
         private readonly int _n, _chunks;
         private readonly Action<int, int> _body;
@@ -53,8 +53,7 @@ internal static class CpuParallel
 
         public void Run(int helpers)
         {
-            for (int h = 0; h < helpers; h++)
-                ThreadPool.UnsafeQueueUserWorkItem(static loop => loop.Work(), this, preferLocal: false);
+            CpuWorkers.Post(this, helpers);
             Work();
             if (Volatile.Read(ref _done) < _chunks)
             {
@@ -68,7 +67,7 @@ internal static class CpuParallel
             if (_error is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(_error);
         }
 
-        private void Work()
+        public void Work()
         {
             int c;
             while ((c = Interlocked.Increment(ref _next) - 1) < _chunks)
