@@ -82,6 +82,7 @@ internal sealed partial class CpuBackend
     /// <summary>Packs A (M rows, Depth columns) with a[row, d] = value(row, d) for the direct kernels.</summary>
     private static unsafe DirectWeights PackDirectWeights(float[] w, ConvGeometry g, bool flipTransposed, GemmKernel kernel)
     {
+        using var _ = Instance.Time("pack_weights");
         int mr = CpuGemm.TileOf(kernel).MR;
         // forward: A[k, (c,r,s)] = w[k, c, r, s]; backward-data (transposed conv): A[c, (k,r',s')] =
         // w[k, c, R-1-r', S-1-s']
@@ -98,33 +99,42 @@ internal sealed partial class CpuBackend
                 for (int i = i0; i < i1; i++)
                     for (int d0 = 0; d0 < depth; d0 += kc)
                     {
-                        int len = Math.Min(kc, depth - d0);
+                        int len = Math.Min(kc, depth - d0), rows = Math.Min(mr, m - i * mr);
                         float* dst = ds + packed.Offset(d0, i);
-                        for (int mm = 0; mm < mr; mm++)
-                        {
-                            int row = i * mr + mm;
-                            if (row >= m) { for (int p = 0; p < len; p++) dst[p * mr + mm] = 0; continue; }
-                            if (!flipTransposed)
-                            {
-                                float* src = ws + (long)row * depth + d0;
-                                for (int p = 0; p < len; p++) dst[p * mr + mm] = src[p];
-                            }
-                            else
-                            {
-                                // depth d = (k, t): walk k and t along instead of dividing per element
-                                int k = d0 / rs, t = d0 - k * rs;
-                                float* src = ws + ((long)k * C + row) * rs + rs - 1;
-                                long kStep = (long)C * rs;
-                                for (int p = 0; p < len; p++)
-                                {
-                                    dst[p * mr + mm] = src[-t];
-                                    if (++t == rs) { t = 0; src += kStep; }
-                                }
-                            }
-                        }
+                        if (flipTransposed) PackFlippedPanel(ws, C, rs, i * mr, rows, mr, d0, len, dst);
+                        else PackPanel(ws, depth, i * mr, rows, mr, d0, len, dst);
                     }
         });
         return packed;
+    }
+
+    /// <summary>One MR-row panel of W (M x depth, row-major) over depth [d0, d0 + len): the GEMM's own
+    /// packing (8x8 transposes) into a scratch panel, then one copy into place: for MR = 6 the packing
+    /// stores 8 wide and spills past the panel, which must not reach the next panel's floats.</summary>
+    private static unsafe void PackPanel(float* w, int depth, int row0, int rows, int mr, int d0, int len, float* dst)
+    {
+        float* panel = stackalloc float[CpuGemm.KC * 8 + 16];
+        CpuGemm.PackA(false, w, depth, row0, rows, d0, len, mr, panel);
+        Buffer.MemoryCopy(panel, dst, (long)len * mr * sizeof(float), (long)len * mr * sizeof(float));
+    }
+
+    /// <summary>One MR-row panel of W flipped and transposed, A[c, (k, t)] = w[k, c, rs-1-t], over depth
+    /// [d0, d0 + len), one row at a time (each row's runs of rs floats, kStep apart).</summary>
+    private static unsafe void PackFlippedPanel(float* w, int C, int rs, int row0, int rows, int mr, int d0, int len, float* dst)
+    {
+        long kStep = (long)C * rs;
+        for (int mm = 0; mm < mr; mm++)
+        {
+            if (mm >= rows) { for (int p = 0; p < len; p++) dst[p * mr + mm] = 0; continue; }
+            // depth d = (k, t): walk k and t along instead of dividing per element
+            int k = d0 / rs, t = d0 - k * rs;
+            float* src = w + ((long)k * C + row0 + mm) * rs + rs - 1;
+            for (int p = 0; p < len; p++)
+            {
+                dst[p * mr + mm] = src[-t];
+                if (++t == rs) { t = 0; src += kStep; }
+            }
+        }
     }
 
     /// <summary>y (N, K, P, Q) = the stride-1 or -2 convolution of x with the packed weights (no bias):

@@ -17,7 +17,7 @@ namespace NativeCnn.Backends.Cpu;
 internal static unsafe partial class CpuGemm
 {
     /// <summary>dst[p * mr + r] = op(A)[i0 + r, pc + p] for p &lt; kc, r &lt; mr (0 where r &gt;= rows).</summary>
-    private static void PackA(bool transA, float* a, int lda, int i0, int rows, int pc, int kc, int mr, float* dst)
+    internal static void PackA(bool transA, float* a, int lda, int i0, int rows, int pc, int kc, int mr, float* dst)
     {
         if (transA)
         {
