@@ -72,14 +72,14 @@ internal static class ConvShapes
             {
                 if (filter.Length > 0 && !layer.Name.Contains(filter, StringComparison.OrdinalIgnoreCase)) continue;
                 var g = layer.G;
-                var x = backend.FromHost(Random(rng, (long)g.N * g.C * g.H * g.W));
-                var w = backend.FromHost(Random(rng, (long)g.K * g.Crs));
-                var gy = backend.FromHost(Random(rng, (long)g.N * g.K * g.P * g.Q));
+                var x = backend.FromHost(GemmShapes.RandomFloats(rng, (long)g.N * g.C * g.H * g.W));
+                var w = backend.FromHost(GemmShapes.RandomFloats(rng, (long)g.K * g.Crs));
+                var gy = backend.FromHost(GemmShapes.RandomFloats(rng, (long)g.N * g.K * g.P * g.Q));
                 var y = backend.FromHost(new float[(long)g.N * g.K * g.P * g.Q]);
                 var gx = backend.FromHost(new float[(long)g.N * g.C * g.H * g.W]);
                 var gw = backend.FromHost(new float[(long)g.K * g.Crs]);
-                var a = Random(rng, (long)g.K * g.Crs);
-                var b = Random(rng, (long)g.Crs * g.N * g.P * g.Q);
+                var a = GemmShapes.RandomFloats(rng, (long)g.K * g.Crs);
+                var b = GemmShapes.RandomFloats(rng, (long)g.Crs * g.N * g.P * g.Q);
                 var c = new float[(long)g.K * g.N * g.P * g.Q];
                 double flops = g.Flops;
                 // layers with few input channels run with the few-channel kernels forced off and on
@@ -90,18 +90,18 @@ internal static class ConvShapes
                     CpuInfo.Select(path);
                     CpuBackend.FewChannelsConv = mode;
                     string label = mode switch { FewChannelsMode.Off => $"{path} other", FewChannelsMode.Always => $"{path} few-ch", _ => $"{path}" };
-                    double fwd = Best(reps, () => backend.Conv2dForward(x, w, null, y, g));
-                    double bwdData = Best(reps, () => backend.Conv2dBackwardData(gy, w, gx, g));
+                    double fwd = GemmShapes.BestThreadCpu(reps, () => backend.Conv2dForward(x, w, null, y, g));
+                    double bwdData = GemmShapes.BestThreadCpu(reps, () => backend.Conv2dBackwardData(gy, w, gx, g));
                     // strided layers: backward-data again through gcol + col2im (the path before
                     // CpuConv.PhaseBackwardData.cs), in the same run
                     double bwdDataCol2Im = double.NaN;
                     if (CpuBackend.PhasesApplyToBackwardData(g))
                     {
                         CpuBackend.PhaseBackwardData = false;
-                        try { bwdDataCol2Im = Best(reps, () => backend.Conv2dBackwardData(gy, w, gx, g)); }
+                        try { bwdDataCol2Im = GemmShapes.BestThreadCpu(reps, () => backend.Conv2dBackwardData(gy, w, gx, g)); }
                         finally { CpuBackend.PhaseBackwardData = true; }
                     }
-                    double bwdWeight = Best(reps, () => backend.Conv2dBackwardWeight(x, gy, gw, null, g));
+                    double bwdWeight = GemmShapes.BestThreadCpu(reps, () => backend.Conv2dBackwardWeight(x, gy, gw, null, g));
                     int n = g.N * g.P * g.Q;
                     CpuGemm.MaxThreads = CpuParallel.MaxThreads = 2;
                     var (wall, cpu) = BestWall(reps, () =>
@@ -120,7 +120,7 @@ internal static class ConvShapes
                         passes = FormattableString.Invariant($" {flops / f2 * 1e-9:F1} / {flops / d2 * 1e-9:F1} / {flops / w2 * 1e-9:F1} |");
                     }
                     CpuGemm.MaxThreads = CpuParallel.MaxThreads = 1;
-                    double gemm = Best(reps, () => CpuGemm.Run(CpuGemm.ForPath(path), false, false, g.K, n, g.Crs, 1f, a, 0, g.Crs, b, 0, n, 0f, c, 0, n));
+                    double gemm = GemmShapes.BestThreadCpu(reps, () => CpuGemm.Run(CpuGemm.ForPath(path), false, false, g.K, n, g.Crs, 1f, a, 0, g.Crs, b, 0, n, 0f, c, 0, n));
                     Console.WriteLine(FormattableString.Invariant(
                         $"| {layer.Name} | {label} | {flops / fwd * 1e-9:F1} | {flops / bwdData * 1e-9:F1} | {(double.IsNaN(bwdDataCol2Im) ? "" : (flops / bwdDataCol2Im * 1e-9).ToString("F1", System.Globalization.CultureInfo.InvariantCulture))} | {flops / bwdWeight * 1e-9:F1} | {(fwd + bwdData + bwdWeight) * 1e3:F2} | {flops / gemm * 1e-9:F1} | {wall * 1e3:F2} | {cpu * 1e3:F2} |{passes}"));
                 }
@@ -134,13 +134,6 @@ internal static class ConvShapes
             CpuBackend.FewChannelsConv = FewChannelsMode.Auto;
         }
         return 0;
-    }
-
-    private static float[] Random(Random rng, long length)
-    {
-        var v = new float[length];
-        for (long i = 0; i < length; i++) v[i] = (float)rng.NextDouble() - 0.5f;
-        return v;
     }
 
     /// <summary>Least wall time (meaningful on a quiet host only) and least process CPU time (every
@@ -159,19 +152,5 @@ internal static class ConvShapes
             cpu = Math.Min(cpu, GemmShapes.ProcessCpu() - c0);
         }
         return (wall, cpu);
-    }
-
-    /// <summary>Least thread CPU time of <paramref name="reps"/> calls after one warm-up call.</summary>
-    private static double Best(int reps, Action call)
-    {
-        call();
-        double best = double.MaxValue;
-        for (int i = 0; i < reps; i++)
-        {
-            double t0 = GemmShapes.ThreadCpu();
-            call();
-            best = Math.Min(best, GemmShapes.ThreadCpu() - t0);
-        }
-        return best;
     }
 }

@@ -52,7 +52,30 @@ internal static unsafe class GemmShapes
     }
 
     internal static double ThreadCpu() => Clock(3);   // CLOCK_THREAD_CPUTIME_ID
-    internal static double ProcessCpu() => Clock(2);  // CLOCK_PROCESS_CPUTIME_ID
+    internal static double ProcessCpu() => Clock(2);
+
+    /// <summary>Least thread CPU time (seconds) of <paramref name="reps"/> calls after one warm-up call
+    /// (the measure of conv-shapes and op-shapes too).</summary>
+    internal static double BestThreadCpu(int reps, Action call)
+    {
+        call();
+        double best = double.MaxValue;
+        for (int i = 0; i < reps; i++)
+        {
+            double t0 = ThreadCpu();
+            call();
+            best = Math.Min(best, ThreadCpu() - t0);
+        }
+        return best;
+    }
+
+    /// <summary>Uniform floats in [-0.5, 0.5).</summary>
+    internal static float[] RandomFloats(Random rng, long length)
+    {
+        var v = new float[length];
+        for (long i = 0; i < length; i++) v[i] = (float)rng.NextDouble() - 0.5f;
+        return v;
+    }  // CLOCK_PROCESS_CPUTIME_ID
     private static double Wall() => Stopwatch.GetTimestamp() / (double)Stopwatch.Frequency;
 
     public static int Run(string[] args)

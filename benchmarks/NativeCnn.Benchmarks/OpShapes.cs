@@ -19,7 +19,7 @@ internal static class OpShapes
     private static IEnumerable<Op> Ops(Random rng)
     {
         var backend = CpuBackend.Instance;
-        Storage Rand(long n) => backend.FromHost(Random(rng, n));
+        Storage Rand(long n) => backend.FromHost(GemmShapes.RandomFloats(rng, n));
         Storage Zeros(long n) => backend.FromHost(new float[n]);
 
         foreach (var (name, n, c, h) in new[] { ("resnet18 stem pool", 16, 64, 64), ("mnist-like pool", 64, 32, 28) })
@@ -101,7 +101,7 @@ internal static class OpShapes
                 foreach (var path in paths)
                 {
                     CpuInfo.Select(path);
-                    times.Add(Best(reps, () => op.Call(backend)));
+                    times.Add(GemmShapes.BestThreadCpu(reps, () => op.Call(backend)));
                 }
                 Console.WriteLine(FormattableString.Invariant(
                     $"| {op.Name} | {string.Join(" | ", times.Select(t => (t * 1e3).ToString("F3", System.Globalization.CultureInfo.InvariantCulture)))} | {op.Bytes / 1e6:F1} | {op.Bytes / times[0] * 1e-9:F1} |"));
@@ -113,26 +113,5 @@ internal static class OpShapes
             CpuInfo.Select(savedPath);
         }
         return 0;
-    }
-
-    private static float[] Random(Random rng, long length)
-    {
-        var v = new float[length];
-        for (long i = 0; i < length; i++) v[i] = (float)rng.NextDouble() - 0.5f;
-        return v;
-    }
-
-    /// <summary>Least thread CPU time of <paramref name="reps"/> calls after one warm-up call.</summary>
-    private static double Best(int reps, Action call)
-    {
-        call();
-        double best = double.MaxValue;
-        for (int i = 0; i < reps; i++)
-        {
-            double t0 = GemmShapes.ThreadCpu();
-            call();
-            best = Math.Min(best, GemmShapes.ThreadCpu() - t0);
-        }
-        return best;
     }
 }
