@@ -3,8 +3,10 @@
 //   DOTNET_TieredCompilation=0 dotnet run -c Release --project benchmarks/NativeCnn.Benchmarks -- step-profile [case filter] [steps] [rows]
 // Prints, per matching `nativecnn bench` case on each CPU path: the step's thread CPU time, the part
 // spent inside the backend's primitives (the rest is autograd, allocation and bookkeeping) and the
-// primitives' table (exclusive ms per step, most expensive first). Two-thread wall times belong to
-// `nativecnn bench` on a quiet host; this is the work that the two threads share.
+// primitives' table (exclusive ms per step, most expensive first); then the same step on two threads:
+// its best wall time, its process CPU time and every step's wall time in order (meaningful on a quiet
+// host only; `nativecnn bench` is the measure there). The one-thread numbers are the work the two
+// threads share.
 using NativeCnn.Backends.Cpu;
 using NativeCnn.Benchmarking;
 
@@ -60,7 +62,9 @@ internal static class StepProfile
                         walls.Add(System.Diagnostics.Stopwatch.GetElapsedTime(w0).TotalMilliseconds);
                     }
                     CpuGemm.MaxThreads = CpuParallel.MaxThreads = 1;
-                    Console.WriteLine("DEBUG walls: " + string.Join(" ", walls.Select(v => v.ToString("F0"))));
+                    // every step's two-thread wall time, in order: runs of slow steps are the host (a vCPU
+                    // taken away), single slow steps the process (a collection, a late helper)
+                    Console.WriteLine("two-thread step times, ms, in order: " + string.Join(" ", walls.Select(v => v.ToString("F0", System.Globalization.CultureInfo.InvariantCulture))));
                     Console.WriteLine();
                     Console.WriteLine(FormattableString.Invariant(
                         $"## {c.Name}, {path}: {best:F1} ms of one thread's CPU per step (best of {steps}); primitives {profile.TotalMs / steps:F1} ms per step; two threads: {wall2:F1} ms wall, {cpu2:F1} ms process CPU"));
