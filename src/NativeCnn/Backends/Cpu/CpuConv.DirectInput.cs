@@ -15,10 +15,17 @@ internal sealed partial class CpuBackend
     /// image's floats, Offsets[(c, r, s)] where row (c, r, s) of col starts relative to a pixel.</summary>
     private sealed class InputPlanes
     {
-        public int Wp, PlaneSize;
-        public int[] Offsets = Array.Empty<int>();
+        public int Wp { get; private init; }
+        public int PlaneSize { get; private init; }
+        public int[] Offsets { get; private init; } = Array.Empty<int>();
 
-        public static InputPlanes Of(ConvGeometry g)
+        // one per layer shape (the batch size does not enter): a train step asks for the same few
+        // every step, so the offset tables are built once, not on every call
+        private static readonly System.Collections.Concurrent.ConcurrentDictionary<ConvGeometry, InputPlanes> s_byShape = new();
+
+        public static InputPlanes Of(ConvGeometry g) => s_byShape.GetOrAdd(g with { N = 0 }, Build);
+
+        private static InputPlanes Build(ConvGeometry g)
         {
             if (g.StrideH == 1) return new InputPlanes
             {
@@ -89,24 +96,24 @@ internal sealed partial class CpuBackend
         new Span<float>(d + j1, wph - j1).Clear();
     }
 
-    /// <summary>Images n .. n+count of x as the kernels read them (InputPlanes), one after the other.</summary>
+    /// <summary>Images n .. n+count of x as the kernels read them (InputPlanes), one after the other in
+    /// this thread's buffer, each written in place.</summary>
     private static unsafe float[] PadImages(float[] x, int n, int count, ConvGeometry g, InputPlanes layout, DirectBuffers buffers)
     {
-        if (count == 1 && g.StrideH == 1) return PadImage(x, n, g, buffers);
         int planeSize = layout.PlaneSize;
+        // + 2 * PadW: the last row's right-padding run may reach past a padded image (PadH = 0); it
+        // lands in the next image's slot, which is written after it, or in this slack
         long need = (long)count * planeSize + 2 * g.PadW + 32;
+        if (need > Array.MaxLength)
+            throw new InvalidOperationException($"internal: {count} padded images of {planeSize} floats");
         if (buffers.Planes.Length < need) buffers.Planes = GC.AllocateUninitializedArray<float>((int)need, pinned: true);
-        for (int i = 0; i < count; i++)
-        {
-            if (g.StrideH == 2)
+        fixed (float* ps = buffers.Planes)
+            for (int i = 0; i < count; i++)
             {
-                fixed (float* ps = buffers.Planes) PhasePlanes(x, n + i, g, ps + (long)i * planeSize);
-                continue;
+                float* dst = ps + (long)i * planeSize;
+                if (g.StrideH == 2) PhasePlanes(x, n + i, g, dst);
+                else PadImage(x, n + i, g, dst);
             }
-            // pad into the single-image buffer, then move it into place (the padding's edge cases live in PadImage)
-            var one = PadImage(x, n + i, g, buffers);
-            Array.Copy(one, 0, buffers.Planes, (long)i * planeSize, planeSize);
-        }
         return buffers.Planes;
     }
 
@@ -123,29 +130,26 @@ internal sealed partial class CpuBackend
         return offsets;
     }
 
-    /// <summary>One thread's padded image and packed output gradient (CpuConv.DirectWeight.cs),
+    /// <summary>One thread's padded images and packed output gradient (CpuConv.DirectWeight.cs),
     /// pinned for the thread's life and grown as needed.</summary>
     private sealed class DirectBuffers
     {
         [ThreadStatic] private static DirectBuffers? t_buffers;
-        public float[] Plane = GC.AllocateUninitializedArray<float>(0, pinned: true);
         public float[] Gradient = GC.AllocateUninitializedArray<float>(0, pinned: true);
         public float[] Planes = GC.AllocateUninitializedArray<float>(0, pinned: true);
         public static DirectBuffers ForThisThread() => t_buffers ??= new DirectBuffers();
     }
 
-    /// <summary>Image n of x with PadH/PadW zero rows and columns around each channel plane.</summary>
-    private static unsafe float[] PadImage(float[] x, int n, ConvGeometry g, DirectBuffers buffers)
+    /// <summary>dst = image n of x with PadH/PadW zero rows and columns around each channel plane (may
+    /// also zero up to PadW floats past the padded image).</summary>
+    private static unsafe void PadImage(float[] x, int n, ConvGeometry g, float* dst)
     {
-        int H = g.H, W = g.W, hp = H + 2 * g.PadH, wp = W + 2 * g.PadW, size = g.C * hp * wp;
-        // + 2 * PadW: the last row's right-padding run may reach past the plane (PadH = 0)
-        if (buffers.Plane.Length < size + 2 * g.PadW + 32) buffers.Plane = GC.AllocateUninitializedArray<float>(size + 2 * g.PadW + 32, pinned: true);
-        var plane = buffers.Plane;
-        fixed (float* xs = x, ps = plane)
+        int H = g.H, W = g.W, hp = H + 2 * g.PadH, wp = W + 2 * g.PadW;
+        fixed (float* xs = x)
         {
             for (int c = 0; c < g.C; c++)
             {
-                float* d = ps + (long)c * hp * wp;
+                float* d = dst + (long)c * hp * wp;
                 float* s = xs + ((long)n * g.C + c) * H * W;
                 new Span<float>(d, g.PadH * wp + g.PadW).Clear();
                 for (int h = 0; h < H; h++)
@@ -159,6 +163,5 @@ internal sealed partial class CpuBackend
                 if (tail < d + (long)hp * wp) new Span<float>(tail, (int)(d + (long)hp * wp - tail)).Clear();
             }
         }
-        return plane;
     }
 }

@@ -48,7 +48,7 @@ internal sealed partial class CpuBackend
         var layout = InputPlanes.Of(g);
         try
         {
-            int perCall = DirectWeightImagesPerCall(g);
+            int perCall = DirectWeightImagesPerCall(g, layout.PlaneSize);
             For(groups, 1, (g0, g1) =>
             {
                 var buffers = DirectBuffers.ForThisThread();
@@ -73,8 +73,10 @@ internal sealed partial class CpuBackend
     private static int DirectWeightRows(ConvGeometry g) => Math.Clamp(CpuGemm.KC / g.Q, 1, g.P);
 
     /// <summary>Images per kernel pass: images of fewer than KC pixels go several at a time, so each
-    /// tile of gW^T is loaded and stored once per KC or more pixels, not once per image.</summary>
-    private static int DirectWeightImagesPerCall(ConvGeometry g) => Math.Max(1, CpuGemm.KC / (g.P * g.Q));
+    /// tile of gW^T is loaded and stored once per KC or more pixels, not once per image (as many as
+    /// one buffer of their padded planes holds).</summary>
+    private static int DirectWeightImagesPerCall(ConvGeometry g, int planeSize) =>
+        Math.Clamp(CpuGemm.KC / (g.P * g.Q), 1, Math.Max(1, (Array.MaxLength / 2) / planeSize));
 
     /// <summary>gy[n .. n+count)^T packed for the kernels. Depth blocks: with one image, runs of whole
     /// output rows (DirectWeightRows); with several, all their pixels in one block (image after
