@@ -12,7 +12,9 @@
 // Applies: stride 1 or 2, any padding and dilation, a vector CPU path, C*R*S >= 64 (few-channel
 // layers keep their own kernels) and K <= 128: measured single-thread (conv-shapes, Zen 4) it runs
 // at 97-106 GFLOP/s against the GEMM's 75-95 for K = 64 and 128 (resnet18 layers 1-2, mnist conv4),
-// but at 48-93 against 87-101 for K = 256 and 512 with 8- and 4-pixel rows (resnet18 layers 3-4).
+// but at 48-93 against 87-101 for K = 256 and 512 with 8- and 4-pixel rows (resnet18 layers 3-4),
+// where the partial gW^T per image group is megabytes: K > 128 goes by rows of gW^T instead
+// (CpuConv.DirectWeightRows.cs) where that measured faster, else through the GEMM.
 // Must hold: gW is fully written ("="); the kernels read only inside the padded image or its phase
 // planes (stride 1: pixel (h, w) of tap (r, s) reads row h + r*dh, column w + s*dw < Wp; stride 2:
 // row h + floor(r*dh/2) < ceil(Hp/2), column w + floor(s*dw/2) < ceil(Wp/2)).
@@ -30,15 +32,23 @@ internal sealed partial class CpuBackend
     private static bool DirectWeightApplies(ConvGeometry g, GemmKernel kernel)
     {
         bool stride1 = g.StrideH == 1 && g.StrideW == 1, stride2 = g.StrideH == 2 && g.StrideW == 2;
-        if (!DirectConvolution || !ImplicitColumns || !(stride1 || stride2) || g.Crs < 64 || g.K > 128) return false;
+        if (!DirectConvolution || !ImplicitColumns || !(stride1 || stride2) || g.Crs < 64) return false;
         if (DirectVector(kernel) == 0 || g.P <= 0 || g.Q <= 0) return false;
+        // K > 128 goes by rows (CpuConv.DirectWeightRows.cs), which measured faster than the GEMM only with
+        // the 512-bit kernel on rows of 8+ pixels (resnet18 layer3 on Zen 4: 102 against 97 GFLOP/s); the
+        // 6x16 kernel's tiles are too short for their transposed stores (82 against 93), and 4-pixel rows
+        // (layer4) too short for the kernel's loop (85 against 96)
+        if (g.K > 128 && !(kernel == GemmKernel.Vector512 && g.Q >= 8)) return false;
         long padded = (long)(g.H + 2 * g.PadH + 1) * (g.W + 2 * g.PadW + 1) * g.C;
-        return padded <= int.MaxValue / 2 && (long)g.P * g.Q * (g.K + 32) <= int.MaxValue / 2;
+        // by rows, every image's padded planes and packed gy^T are held at once
+        long images = DirectWeightByRows(g) ? Math.Max(1, g.N) : 1;
+        return padded * images <= int.MaxValue / 2 && (long)g.P * g.Q * (g.K + 32) * images <= int.MaxValue / 2;
     }
 
     /// <summary>gw (K, C, R, S) = sum over images of gy[n] (K, PQ) * col[n]^T.</summary>
     private void DirectBackwardWeight(float[] x, float[] gy, float[] gw, ConvGeometry g, GemmKernel kernel)
     {
+        if (DirectWeightByRows(g)) { DirectBackwardWeightByRows(x, gy, gw, g, kernel); return; }   // CpuConv.DirectWeightRows.cs
         using var _ = Time("direct_weight");
         var (mr, nr) = kernel == GemmKernel.Vector512 ? (8, 32) : (6, 16);
         int crs = g.Crs, K = g.K, size = crs * K;
@@ -87,9 +97,16 @@ internal sealed partial class CpuBackend
         int pq = g.P * g.Q, K = g.K, panels = (K + nr - 1) / nr;
         long size = (long)count * pq * panels * nr;
         if (buffers.Gradient.Length < size + 8) buffers.Gradient = GC.AllocateUninitializedArray<float>((int)size + 8, pinned: true);
-        var packed = buffers.Gradient;
+        fixed (float* ds = buffers.Gradient) PackGradientColumns(gy, n, count, g, nr, ds);
+        return buffers.Gradient;
+    }
+
+    /// <summary>As above, into <paramref name="ds"/> (count * PQ * ceil(K / NR) * NR floats).</summary>
+    private static unsafe void PackGradientColumns(float[] gy, int n, int count, ConvGeometry g, int nr, float* ds)
+    {
+        int pq = g.P * g.Q, K = g.K, panels = (K + nr - 1) / nr;
         int blockPixels = count == 1 ? DirectWeightRows(g) * g.Q : count * pq;
-        fixed (float* gs = gy, ds = packed)
+        fixed (float* gs = gy)
         {
             for (int i = 0; i < count; i++)
             {
@@ -120,7 +137,6 @@ internal sealed partial class CpuBackend
                 }
             }
         }
-        return packed;
     }
 
     /// <summary>Images' contribution to a group's partial gW^T (CRS rows, K columns, row-major at

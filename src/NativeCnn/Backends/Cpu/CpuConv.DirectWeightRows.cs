@@ -1,0 +1,132 @@
+// Direct weight gradient for layers with many output channels (K > 128: resnet18 layers 3-4), split
+// over the cores by rows of gW^T instead of by images. CpuConv.DirectWeight.cs gives each image group
+// its own partial gW^T and sums them: cheap for K <= 128, but for layer3's 590K weights that is four
+// 2.4 MB partials written, read back and summed, which made the direct kernels lose to the GEMM there.
+// Here every image is padded once and gy^T packed once (both shared, read-only), then each thread
+// takes panels of MR rows of gW^T (taps (c, r, s)) and runs them over every image, depth block after
+// depth block, storing each MR x NR tile transposed straight into gW (K, CRS). No partials, no sum,
+// and each weight's sum runs over the images in the same order whatever the threads do.
+// The kernels, offsets and packing are CpuConv.DirectWeight.cs's; only the split and the store differ.
+// Must hold: gW is fully written (the first depth block stores "=", later ones add); the shared
+// buffers are written before the row loop starts and only read in it.
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace NativeCnn.Backends.Cpu;
+
+internal sealed partial class CpuBackend
+{
+    /// <summary>Floats of packed gy^T per depth block (256 KB): one block stays in L2 while every row
+    /// panel of a thread's chunk passes over it.</summary>
+    private const int DirectWeightBlockFloats = 64 << 10;
+
+    /// <summary>Whether the weight gradient goes by rows of gW^T (this file) rather than by image groups:
+    /// where the partial gW^T per group would be large (K > 128, measured on Zen 4).</summary>
+    private static bool DirectWeightByRows(ConvGeometry g) => g.K > 128;
+
+    /// <summary>gw (K, C, R, S) = sum over images of gy[n] (K, PQ) * col[n]^T, rows of gW^T over the cores.</summary>
+    private unsafe void DirectBackwardWeightByRows(float[] x, float[] gy, float[] gw, ConvGeometry g, GemmKernel kernel)
+    {
+        using var _ = Time("direct_weight_rows");
+        var (mr, nr) = kernel == GemmKernel.Vector512 ? (8, 32) : (6, 16);
+        var layout = InputPlanes.Of(g);
+        int planeSize = layout.PlaneSize, N = g.N, pq = g.P * g.Q, kPanels = (g.K + nr - 1) / nr;
+        long perImage = (long)pq * kPanels * nr;
+        // images per depth block: as many as DirectWeightBlockFloats of packed gy^T hold (at least one)
+        int perBlock = (int)Math.Clamp(DirectWeightBlockFloats / Math.Max(1, perImage), 1, N);
+        int blocks = (N + perBlock - 1) / perBlock;
+        // + 2 * PadW: PadImage may zero that far past an image (into the next one's left padding)
+        var planes = RentScratch((long)N * planeSize + 2 * g.PadW + 32);
+        var packed = RentScratch(N * perImage + 8);
+        try
+        {
+            float[] ps = planes.F32, bs = packed.F32;
+            For(N, 1, (n0, n1) =>
+            {
+                fixed (float* p = ps, b = bs)
+                    for (int n = n0; n < n1; n++)
+                    {
+                        if (g.StrideH == 2) PhasePlanes(x, n, g, p + (long)n * planeSize);
+                        else PadImage(x, n, g, p + (long)n * planeSize);
+                        // one image's block unless several share one (their pixels then run on together)
+                        if (n % perBlock == 0)
+                            PackGradientColumns(gy, n, Math.Min(perBlock, N - n), g, nr, b + n * perImage);
+                    }
+            });
+            int rowPanels = (g.Crs + mr - 1) / mr;
+            For(rowPanels, 1, (i0, i1) =>
+            {
+                fixed (float* p = ps, b = bs, w = gw)
+                    for (int block = 0; block < blocks; block++)
+                    {
+                        int n = block * perBlock, count = Math.Min(perBlock, N - n);
+                        DirectWeightRowPanels(kernel, mr, nr, p + (long)n * planeSize, count, b + n * perImage, layout, w, g,
+                                              i0, i1, accumulate: block > 0);
+                    }
+            });
+        }
+        finally
+        {
+            ReturnScratch(planes);
+            ReturnScratch(packed);
+        }
+    }
+
+    /// <summary>Row panels [i0, i1) of gW^T over images' planes (count of them, one after the other)
+    /// and their packed gy^T, each tile stored transposed into gw: "=" unless accumulating.</summary>
+    private static unsafe void DirectWeightRowPanels(GemmKernel kernel, int mr, int nr, float* planes, int count, float* packed,
+                                                     InputPlanes layout, float* gw, ConvGeometry g, int i0, int i1, bool accumulate)
+    {
+        int crs = g.Crs, K = g.K, Q = g.Q, wp = layout.Wp;
+        int kPanels = (K + nr - 1) / nr, blockRows = count == 1 ? DirectWeightRows(g) : g.P;
+        int* rowOffsets = stackalloc int[8];
+        float* tile = stackalloc float[8 * 32];
+        fixed (int* os = layout.Offsets)
+            for (int h0 = 0; h0 < g.P; h0 += blockRows)
+            {
+                int rows = Math.Min(blockRows, g.P - h0), p0 = h0 * Q, len = count * rows * Q;
+                bool add = accumulate || h0 > 0;
+                float* x = planes + (long)h0 * wp;
+                for (int i = i0; i < i1; i++)
+                {
+                    int valid = Math.Min(mr, crs - i * mr);
+                    // rows past C*R*S read row i*mr's data (inside the image); their results are dropped
+                    for (int m = 0; m < mr; m++) rowOffsets[m] = os[i * mr + (m < valid ? m : 0)];
+                    for (int j = 0; j < kPanels; j++)
+                    {
+                        float* b = packed + (long)p0 * kPanels * nr + (long)j * len * nr;
+                        DirectWeightKernel(kernel, count, layout.PlaneSize, rows, Q, wp, x, rowOffsets, b, tile, nr, false);
+                        StoreTransposed(tile, mr, nr, valid, Math.Min(nr, K - j * nr), gw + (long)j * nr * crs + i * mr, crs, add);
+                    }
+                }
+            }
+    }
+
+    /// <summary>dst[t * ld + m] (+)= tile[m * nr + t] for m &lt; rows, t &lt; cols: an MR x NR tile of gW^T
+    /// into gW. Full 8-row tiles go through 8x8 register transposes, 8 floats a store.</summary>
+    private static unsafe void StoreTransposed(float* tile, int mr, int nr, int rows, int cols, float* dst, int ld, bool add)
+    {
+        int done = 0;
+        if (mr == 8 && rows == 8 && Avx.IsSupported)
+        {
+            float* t8 = stackalloc float[64];
+            done = cols & ~7;
+            for (int t0 = 0; t0 < done; t0 += 8)
+            {
+                CpuGemm.Transpose8x8(tile + t0, nr, t8, 8);
+                for (int t = 0; t < 8; t++)
+                {
+                    float* d = dst + (long)(t0 + t) * ld;
+                    var v = Vector256.Load(t8 + t * 8);
+                    if (add) v += Vector256.Load(d);
+                    v.Store(d);
+                }
+            }
+        }
+        for (int t = done; t < cols; t++)
+        {
+            float* d = dst + (long)t * ld;
+            for (int m = 0; m < rows; m++) d[m] = add ? d[m] + tile[m * nr + t] : tile[m * nr + t];
+        }
+    }
+}
