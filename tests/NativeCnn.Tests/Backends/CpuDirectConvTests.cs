@@ -38,6 +38,7 @@ public class CpuDirectConvTests
         (9, 2, 4, 16, 3, 1, 1, 0, 0, 1, 1),      // 1x1, many images
         (2, 6, 8, 8, 10, 3, 3, 1, 1, 1, 1),      // Q = 8: the 256-bit kernel (on AVX-512 too where it is half rate)
         (1, 4, 5, 24, 7, 3, 3, 1, 1, 1, 1),      // Q = 24
+        (2, 16, 6, 16, 31, 3, 3, 1, 1, 1, 1),    // backward-data depth 279: blocks of 140, the second from mid-kernel (t = 5)
         // stride 2 (the phase planes; backward-data goes its own way): Q = 16, Q = 8, the stem's 7x7, odd H
         (2, 3, 32, 32, 8, 3, 3, 1, 1, 1, 2),
         (2, 4, 16, 16, 6, 3, 3, 1, 1, 1, 2),

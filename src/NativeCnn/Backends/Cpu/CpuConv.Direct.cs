@@ -15,6 +15,7 @@
 // (a vector's last pixel q + V - 1 <= Q - 1 reads at most column Q - 1 + (S-1)*dw < Wp at stride 1).
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace NativeCnn.Backends.Cpu;
 
@@ -93,6 +94,24 @@ internal sealed partial class CpuBackend
         var packed = t_directWeights ??= new DirectWeights();
         packed.Shape(m, depth, kc, mr);
         int C = g.C;
+        if (flipTransposed)
+        {
+            // depth block by depth block: a block's kernels are one contiguous run of w, read in order
+            // first (so it streams into L2), then dealt out to the panels from there
+            For(blocks, 1, (b0, b1) =>
+            {
+                fixed (float* ws = w, ds = packed.Values)
+                    for (int b = b0; b < b1; b++)
+                    {
+                        int d0 = b * kc, len = Math.Min(kc, depth - d0);
+                        long first = (long)(d0 / rs) * C * rs, end = ((long)(d0 + len - 1) / rs + 1) * C * rs;
+                        PrefetchRun(ws + first, end - first);
+                        for (int i = 0; i < packed.Panels; i++)
+                            PackFlippedPanel(ws, C, rs, i * mr, Math.Min(mr, m - i * mr), mr, d0, len, ds + packed.Offset(d0, i));
+                    }
+            });
+            return packed;
+        }
         For(packed.Panels, 1, (i0, i1) =>
         {
             fixed (float* ws = w, ds = packed.Values)
@@ -100,12 +119,18 @@ internal sealed partial class CpuBackend
                     for (int d0 = 0; d0 < depth; d0 += kc)
                     {
                         int len = Math.Min(kc, depth - d0), rows = Math.Min(mr, m - i * mr);
-                        float* dst = ds + packed.Offset(d0, i);
-                        if (flipTransposed) PackFlippedPanel(ws, C, rs, i * mr, rows, mr, d0, len, dst);
-                        else PackPanel(ws, depth, i * mr, rows, mr, d0, len, dst);
+                        PackPanel(ws, depth, i * mr, rows, mr, d0, len, ds + packed.Offset(d0, i));
                     }
         });
         return packed;
+    }
+
+    /// <summary>Asks for every cache line of s[0..count) in order, so the prefetchers stream the run in
+    /// before it is read out of order (no-op where unsupported).</summary>
+    private static unsafe void PrefetchRun(float* s, long count)
+    {
+        if (!Sse.IsSupported) return;
+        for (long i = 0; i < count; i += 16) Sse.Prefetch1(s + i);
     }
 
     /// <summary>One MR-row panel of W (M x depth, row-major) over depth [d0, d0 + len): the GEMM's own
@@ -123,6 +148,20 @@ internal sealed partial class CpuBackend
     private static unsafe void PackFlippedPanel(float* w, int C, int rs, int row0, int rows, int mr, int d0, int len, float* dst)
     {
         long kStep = (long)C * rs;
+        if (mr == 8 && rows == 8 && Vector256.IsHardwareAccelerated)
+        {
+            // a depth step's 8 values (rs apart in w) built in a register, stored as one run
+            int k = d0 / rs, t = d0 - k * rs;
+            float* src = w + k * kStep + (long)row0 * rs + rs - 1;
+            long r2 = 2L * rs, r3 = 3L * rs, r4 = 4L * rs, r5 = 5L * rs, r6 = 6L * rs, r7 = 7L * rs;
+            for (int p = 0; p < len; p++)
+            {
+                float* s = src - t;
+                Vector256.Create(s[0], s[rs], s[r2], s[r3], s[r4], s[r5], s[r6], s[r7]).Store(dst + p * 8);
+                if (++t == rs) { t = 0; src += kStep; }
+            }
+            return;
+        }
         for (int mm = 0; mm < mr; mm++)
         {
             if (mm >= rows) { for (int p = 0; p < len; p++) dst[p * mr + mm] = 0; continue; }
