@@ -130,13 +130,15 @@ internal sealed partial class CpuBackend
         return offsets;
     }
 
-    /// <summary>One thread's padded images and packed output gradient (CpuConv.DirectWeight.cs),
+    /// <summary>One thread's padded images, packed output gradient and rows of gW^T (CpuConv.DirectWeight*.cs),
     /// pinned for the thread's life and grown as needed.</summary>
     private sealed class DirectBuffers
     {
         [ThreadStatic] private static DirectBuffers? t_buffers;
         public float[] Gradient = GC.AllocateUninitializedArray<float>(0, pinned: true);
         public float[] Planes = GC.AllocateUninitializedArray<float>(0, pinned: true);
+        /// <summary>A chunk of rows of gW^T (CpuConv.DirectWeightRows.cs).</summary>
+        public float[] WeightRows = GC.AllocateUninitializedArray<float>(0, pinned: true);
         public static DirectBuffers ForThisThread() => t_buffers ??= new DirectBuffers();
     }
 

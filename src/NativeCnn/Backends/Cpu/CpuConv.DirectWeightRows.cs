@@ -53,16 +53,24 @@ internal sealed partial class CpuBackend
                             PackGradientColumns(gy, n, Math.Min(perBlock, N - n), g, nr, b + n * perImage);
                     }
             });
-            int rowPanels = (g.Crs + mr - 1) / mr;
+            int rowPanels = (g.Crs + mr - 1) / mr, K = g.K, crs = g.Crs;
             For(rowPanels, 1, (i0, i1) =>
             {
-                fixed (float* p = ps, b = bs, w = gw)
+                // the chunk's rows of gW^T gather in this thread's buffer (contiguous stores, in L2),
+                // then go into gW as whole runs of rows, 8 x 8 at a time
+                int rows = (i1 - i0) * mr;
+                var buffer = DirectBuffers.ForThisThread();
+                if (buffer.WeightRows.Length < (long)rows * K) buffer.WeightRows = GC.AllocateUninitializedArray<float>(rows * K, pinned: true);
+                fixed (float* p = ps, b = bs, w = gw, t = buffer.WeightRows)
+                {
                     for (int block = 0; block < blocks; block++)
                     {
                         int n = block * perBlock, count = Math.Min(perBlock, N - n);
-                        DirectWeightRowPanels(kernel, mr, nr, p + (long)n * planeSize, count, b + n * perImage, layout, w, g,
+                        DirectWeightRowPanels(kernel, mr, nr, p + (long)n * planeSize, count, b + n * perImage, layout, t, g,
                                               i0, i1, accumulate: block > 0);
                     }
+                    StoreTransposed(t, Math.Min(rows, crs - i0 * mr), K, w + i0 * mr, crs);
+                }
             });
         }
         finally
@@ -72,10 +80,11 @@ internal sealed partial class CpuBackend
         }
     }
 
-    /// <summary>Row panels [i0, i1) of gW^T over images' planes (count of them, one after the other)
-    /// and their packed gy^T, each tile stored transposed into gw: "=" unless accumulating.</summary>
+    /// <summary>Row panels [i0, i1) of gW^T over images' planes (count of them, one after the other) and
+    /// their packed gy^T, into <paramref name="rowsT"/> (row (i - i0) * MR + m, K columns): "=" unless
+    /// accumulating.</summary>
     private static unsafe void DirectWeightRowPanels(GemmKernel kernel, int mr, int nr, float* planes, int count, float* packed,
-                                                     InputPlanes layout, float* gw, ConvGeometry g, int i0, int i1, bool accumulate)
+                                                     InputPlanes layout, float* rowsT, ConvGeometry g, int i0, int i1, bool accumulate)
     {
         int crs = g.Crs, K = g.K, Q = g.Q, wp = layout.Wp;
         int kPanels = (K + nr - 1) / nr, blockRows = count == 1 ? DirectWeightRows(g) : g.P;
@@ -92,41 +101,41 @@ internal sealed partial class CpuBackend
                     int valid = Math.Min(mr, crs - i * mr);
                     // rows past C*R*S read row i*mr's data (inside the image); their results are dropped
                     for (int m = 0; m < mr; m++) rowOffsets[m] = os[i * mr + (m < valid ? m : 0)];
+                    float* c0 = rowsT + (long)(i - i0) * mr * K;
                     for (int j = 0; j < kPanels; j++)
                     {
                         float* b = packed + (long)p0 * kPanels * nr + (long)j * len * nr;
+                        int cols = Math.Min(nr, K - j * nr);
+                        if (cols == nr)
+                        {
+                            DirectWeightKernel(kernel, count, layout.PlaneSize, rows, Q, wp, x, rowOffsets, b, c0 + j * nr, K, add);
+                            continue;
+                        }
                         DirectWeightKernel(kernel, count, layout.PlaneSize, rows, Q, wp, x, rowOffsets, b, tile, nr, false);
-                        StoreTransposed(tile, mr, nr, valid, Math.Min(nr, K - j * nr), gw + (long)j * nr * crs + i * mr, crs, add);
+                        for (int r = 0; r < mr; r++)
+                            for (int t = 0; t < cols; t++)
+                            {
+                                float* d = c0 + (long)r * K + j * nr + t;
+                                *d = add ? *d + tile[r * nr + t] : tile[r * nr + t];
+                            }
                     }
                 }
             }
     }
 
-    /// <summary>dst[t * ld + m] (+)= tile[m * nr + t] for m &lt; rows, t &lt; cols: an MR x NR tile of gW^T
-    /// into gW. Full 8-row tiles go through 8x8 register transposes, 8 floats a store.</summary>
-    private static unsafe void StoreTransposed(float* tile, int mr, int nr, int rows, int cols, float* dst, int ld, bool add)
+    /// <summary>dst[k * ld + r] = rowsT[r * K + k] for r &lt; rows, k &lt; K: a thread's rows of gW^T into gW,
+    /// 8 x 8 register transposes where whole, then the edges one by one.</summary>
+    private static unsafe void StoreTransposed(float* rowsT, int rows, int K, float* dst, int ld)
     {
-        int done = 0;
-        if (mr == 8 && rows == 8 && Avx.IsSupported)
+        int r8 = Avx.IsSupported ? rows & ~7 : 0, k8 = K & ~7;
+        // along each row of gW first: its run of the chunk's columns is written whole, in order
+        for (int k = 0; k < k8; k += 8)
+            for (int r = 0; r < r8; r += 8)
+                CpuGemm.Transpose8x8(rowsT + (long)r * K + k, K, dst + (long)k * ld + r, ld);
+        for (int r = 0; r < rows; r++)
         {
-            float* t8 = stackalloc float[64];
-            done = cols & ~7;
-            for (int t0 = 0; t0 < done; t0 += 8)
-            {
-                CpuGemm.Transpose8x8(tile + t0, nr, t8, 8);
-                for (int t = 0; t < 8; t++)
-                {
-                    float* d = dst + (long)(t0 + t) * ld;
-                    var v = Vector256.Load(t8 + t * 8);
-                    if (add) v += Vector256.Load(d);
-                    v.Store(d);
-                }
-            }
-        }
-        for (int t = done; t < cols; t++)
-        {
-            float* d = dst + (long)t * ld;
-            for (int m = 0; m < rows; m++) d[m] = add ? d[m] + tile[m * nr + t] : tile[m * nr + t];
+            int kStart = r < r8 ? k8 : 0;
+            for (int k = kStart; k < K; k++) dst[(long)k * ld + r] = rowsT[(long)r * K + k];
         }
     }
 }
