@@ -144,7 +144,8 @@ internal sealed partial class CpuBackend
     }
 
     /// <summary>One MR-row panel of W flipped and transposed, A[c, (k, t)] = w[k, c, rs-1-t], over depth
-    /// [d0, d0 + len), one row at a time (each row's runs of rs floats, kStep apart).</summary>
+    /// [d0, d0 + len): a full 8-row panel one depth step at a time (8 floats rs apart, one store),
+    /// others one row at a time (each row's runs of rs floats, kStep apart).</summary>
     private static unsafe void PackFlippedPanel(float* w, int C, int rs, int row0, int rows, int mr, int d0, int len, float* dst)
     {
         long kStep = (long)C * rs;

@@ -3,12 +3,15 @@
 // its own partial gW^T and sums them: cheap for K <= 128, but for layer3's 590K weights that is four
 // 2.4 MB partials written, read back and summed, which made the direct kernels lose to the GEMM there.
 // Here every image is padded once and gy^T packed once (both shared, read-only), then each thread
-// takes panels of MR rows of gW^T (taps (c, r, s)) and runs them over every image, depth block after
-// depth block, storing each MR x NR tile transposed straight into gW (K, CRS). No partials, no sum,
-// and each weight's sum runs over the images in the same order whatever the threads do.
+// takes a chunk of row panels of gW^T (MR taps (c, r, s) each) and runs them over every image, depth
+// block after depth block, into its own buffer of those rows; at the end the chunk goes into gW
+// (K, CRS) transposed, 8 x 8 at a time. No partials, no sum, and each weight's sum runs over the
+// images in the same order whatever the threads do.
 // The kernels, offsets and packing are CpuConv.DirectWeight.cs's; only the split and the store differ.
+// Applies where DirectWeightApplies says (K > 128 on the 512-bit kernel with rows of 8+ pixels).
 // Must hold: gW is fully written (the first depth block stores "=", later ones add); the shared
-// buffers are written before the row loop starts and only read in it.
+// buffers are written before the row loop starts and only read in it (PadImage's zeros past an
+// image land in the next one's left padding, zeros either way).
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
