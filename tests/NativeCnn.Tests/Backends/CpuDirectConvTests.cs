@@ -115,6 +115,7 @@ public class CpuDirectConvTests
         (2, 9, 20, 20, 130, 3, 3, 1, 1, 1, 1),
         (3, 8, 13, 17, 144, 3, 3, 1, 1, 1, 2),
         (2, 8, 12, 12, 129, 3, 3, 2, 2, 2, 1),
+        (3, 72, 16, 16, 136, 1, 1, 0, 0, 1, 2),   // resnet18's 1x1 stride-2 downsample: one phase plane of four
     };
 
     [Theory]
