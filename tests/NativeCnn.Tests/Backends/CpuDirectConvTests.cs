@@ -39,11 +39,17 @@ public class CpuDirectConvTests
         (2, 6, 8, 8, 10, 3, 3, 1, 1, 1, 1),      // Q = 8: the 256-bit kernel (on AVX-512 too where it is half rate)
         (1, 4, 5, 24, 7, 3, 3, 1, 1, 1, 1),      // Q = 24
         (2, 16, 6, 16, 31, 3, 3, 1, 1, 1, 1),    // backward-data depth 279: blocks of 140, the second from mid-kernel (t = 5)
+        // the output-channel kernel (CpuConv.DirectOc.cs) on the 512-bit path: Q = 8 and 24, 32 and 64
+        // channels both ways, padding 2 with dilation 2
+        (2, 32, 8, 8, 64, 3, 3, 1, 1, 1, 1),
+        (3, 32, 6, 24, 32, 3, 3, 1, 1, 1, 1),
+        (2, 32, 12, 8, 32, 3, 3, 2, 2, 2, 1),
         // stride 2 (the phase planes; backward-data goes its own way): Q = 16, Q = 8, the stem's 7x7, odd H
         (2, 3, 32, 32, 8, 3, 3, 1, 1, 1, 2),
         (2, 4, 16, 16, 6, 3, 3, 1, 1, 1, 2),
         (1, 3, 64, 64, 8, 7, 7, 3, 3, 1, 2),
         (2, 5, 31, 32, 7, 3, 3, 1, 1, 1, 2),
+        (2, 8, 16, 16, 32, 3, 3, 1, 1, 1, 2),    // Q = 8 at stride 2: the output-channel kernel on the phase planes
     };
 
     private static void OnPath(string name, Action body)
@@ -172,6 +178,20 @@ public class CpuDirectConvTests
             Assert.True(CpuBackend.DirectWeightApplies(sameWidth with { C = 8, StrideH = 2, StrideW = 2 }) == (CpuInfo.Path != CpuPath.Portable));
             Assert.False(CpuBackend.DirectWeightApplies(sameWidth with { C = 8, StrideH = 3, StrideW = 3 }));
             Assert.False(CpuBackend.DirectWeightApplies(sameWidth with { C = 8, StrideH = 1, StrideW = 2 }));
+            var eightWide = new ConvGeometry(2, 32, 8, 8, 64, 3, 3, 1, 1, 1, 1, 1, 1);
+            Assert.False(CpuBackend.DirectOcApplies(eightWide));                             // 256-bit path: the 6x16 kernel
+            if (CpuInfo.Supports(CpuPath.Avx512))
+            {
+                CpuInfo.Select(CpuPath.Avx512);
+                Assert.True(CpuBackend.DirectOcApplies(eightWide));
+                Assert.True(CpuBackend.DirectOcApplies(eightWide with { H = 16, W = 16, StrideH = 2, StrideW = 2 }));
+                Assert.False(CpuBackend.DirectOcApplies(eightWide with { K = 40 }));         // not whole 32-channel panels
+                Assert.False(CpuBackend.DirectOcApplies(eightWide with { W = 16 }));         // Q = 16: the 8x32 pixel kernel
+                CpuBackend.DirectOcConvolution = false;
+                Assert.False(CpuBackend.DirectOcApplies(eightWide));
+                CpuBackend.DirectOcConvolution = true;
+                CpuInfo.Select(CpuInfo.Supports(CpuPath.Avx2) ? CpuPath.Avx2 : CpuPath.Portable);
+            }
             CpuBackend.DirectConvolution = false;
             Assert.False(CpuBackend.DirectApplies(sameWidth));
             Assert.False(CpuBackend.DirectWeightApplies(sameWidth with { C = 8 }));
@@ -179,6 +199,7 @@ public class CpuDirectConvTests
         finally
         {
             CpuBackend.DirectConvolution = true;
+            CpuBackend.DirectOcConvolution = true;
             CpuInfo.Select(CpuPath.Auto);
         }
     }

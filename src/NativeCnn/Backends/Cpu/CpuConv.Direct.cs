@@ -42,7 +42,8 @@ internal sealed partial class CpuBackend
     /// null where none applies. A call reads the CPU path once and passes the kernel down, so packing
     /// and tiles always agree on MR. The AVX-512 path takes the 256-bit kernel for rows of 8, 24, ...
     /// pixels where 512-bit FMAs run at the 256-bit rate (Zen 4: same peak, measured 99-105 against
-    /// the GEMM path's 93-98 GFLOP/s on 8-pixel rows), not where they run at twice it.</summary>
+    /// the GEMM path's 93-98 GFLOP/s on 8-pixel rows), not where they run at twice it. Such rows go to the
+    /// output-channel kernel (CpuConv.DirectOc.cs) before this where its shape conditions hold.</summary>
     internal static GemmKernel? DirectKernelFor(ConvGeometry g, GemmKernel pathKernel)
     {
         bool stride1 = g.StrideH == 1 && g.StrideW == 1, stride2 = g.StrideH == 2 && g.StrideW == 2;

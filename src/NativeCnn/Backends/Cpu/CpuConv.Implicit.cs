@@ -42,6 +42,13 @@ internal sealed partial class CpuBackend
     private void ForwardWithColumns(float[] x, float[] w, float[]? bias, float[] y, ConvGeometry g)
     {
         int pq = g.P * g.Q, K = g.K, crs = g.Crs;
+        if (DirectOcApplies(g))
+        {
+            // rows of 8, 24, ... pixels on the 512-bit path: vectorised over output channels (CpuConv.DirectOc.cs)
+            DirectOcForward(x, w, y, g, flipped: false);
+            if (bias is not null) AddBias(y, bias, 0, g.N, K, pq);
+            return;
+        }
         if (DirectKernelFor(g, CpuGemm.ForPath(CpuInfo.Path)) is { } kernel)
         {
             // stride 1 with rows of whole vectors: no unfolding at all (CpuConv.Direct.cs)
@@ -225,6 +232,7 @@ internal sealed partial class CpuBackend
         var t = new ConvGeometry(g.N, g.K, g.P, g.Q, g.C, g.R, g.S, 1, 1, padH, padW, g.DilationH, g.DilationW);
         if (t.P != g.H || t.Q != g.W)
             throw new InvalidOperationException($"internal: transposed convolution gives {t.P}x{t.Q}, input is {g.H}x{g.W}");
+        if (DirectOcApplies(t)) { DirectOcForward(gy, w, gx, t, flipped: true); return true; }   // CpuConv.DirectOc.cs
         if (DirectKernelFor(t, CpuGemm.ForPath(CpuInfo.Path)) is { } kernel)
         {
             // the direct kernels read w flipped and transposed while packing it: no flipped copy
