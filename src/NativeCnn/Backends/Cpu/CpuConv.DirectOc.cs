@@ -10,7 +10,9 @@
 // packing (A'[c, (k, t)] = w[k, c, rs-1-t]).
 // Applies: the AVX-512 path, stride 1 or 2, Q a multiple of 8 but not of 16, K (output channels) a
 // multiple of 32 and C*R*S a multiple of 8; NATIVECNN_CONV_DIRECT_OC=0 turns it off. Measured on Zen 4
-// (resnet18 layer3, one thread): forward 103 -> 108 GFLOP/s.
+// (resnet18 layer3, one thread, against the 6x16 kernel): forward 102 -> 109 GFLOP/s, backward-data
+// 98 -> 102 (benchmarks/results/cpu-zen4-direct.md). Where 512-bit FMAs run at full rate (Zen 5,
+// Intel) these rows went to the GEMM before; it takes them there too, not measured on such a CPU yet.
 // Must hold: every output is fully written ("="); the kernels read only inside the padded planes
 // (8 pixels q..q+7 <= Q-1 of a row plus the taps' reach, as the pixel-vectorised kernels).
 using System.Runtime.CompilerServices;
