@@ -44,6 +44,8 @@ public class CpuDirectConvTests
         (2, 32, 8, 8, 64, 3, 3, 1, 1, 1, 1),
         (3, 32, 6, 24, 32, 3, 3, 1, 1, 1, 1),
         (2, 32, 12, 8, 32, 3, 3, 2, 2, 2, 1),
+        (2, 32, 7, 7, 32, 3, 3, 1, 1, 1, 1),     // Q = 7 and 14 (mnist's conv4): runs of 8 with a partial last one
+        (2, 32, 14, 14, 64, 3, 3, 1, 1, 1, 1),
         // stride 2 (the phase planes; backward-data goes its own way): Q = 16, Q = 8, the stem's 7x7, odd H
         (2, 3, 32, 32, 8, 3, 3, 1, 1, 1, 2),
         (2, 4, 16, 16, 6, 3, 3, 1, 1, 1, 2),
@@ -71,7 +73,8 @@ public class CpuDirectConvTests
             var g = new ConvGeometry(n, c, h, w, k, r, s, st, st, ph, pw, d, d);
             bool expected = CpuInfo.Path == CpuPath.Avx512 ? g.Q % 16 == 0 || (g.Q % 8 == 0 && halfRate512) : g.Q % 8 == 0;
             Assert.Equal(expected, CpuBackend.DirectApplies(g));
-            if (!expected) continue;
+            // rows of 7, 14, ... pixels: only the output-channel kernel (CpuConv.DirectOc.cs) takes them
+            if (!expected && !CpuBackend.DirectOcApplies(g)) continue;
             tested++;
             var x = Floats(11, n * c * h * w);
             var wt = Floats(12, k * g.Crs);
@@ -187,6 +190,9 @@ public class CpuDirectConvTests
                 Assert.True(CpuBackend.DirectOcApplies(eightWide with { H = 16, W = 16, StrideH = 2, StrideW = 2 }));
                 Assert.False(CpuBackend.DirectOcApplies(eightWide with { K = 40 }));         // not whole 32-channel panels
                 Assert.False(CpuBackend.DirectOcApplies(eightWide with { W = 16 }));         // Q = 16: the 8x32 pixel kernel
+                Assert.True(CpuBackend.DirectOcApplies(eightWide with { H = 7, W = 7 }));     // Q = 7: one partial run a row
+                Assert.False(CpuBackend.DirectOcApplies(eightWide with { H = 14, W = 14, StrideH = 2, StrideW = 2 }));   // partial runs: stride 1 only
+                Assert.False(CpuBackend.DirectOcApplies(eightWide with { H = 4, W = 4 }));    // Q = 4: half of every run wasted
                 CpuBackend.DirectOcConvolution = false;
                 Assert.False(CpuBackend.DirectOcApplies(eightWide));
                 CpuBackend.DirectOcConvolution = true;

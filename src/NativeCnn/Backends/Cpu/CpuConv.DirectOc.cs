@@ -1,5 +1,6 @@
 // Direct convolution vectorised over output channels, for output rows of 8, 24, 40... pixels on the
-// 512-bit path (resnet18's 8x8 layer3): the tile is 8 consecutive pixels of one output row by 32
+// 512-bit path (resnet18's 8x8 layer3; at stride 1 also 7, 14...: mnist's conv4): the tile is 8
+// consecutive pixels of one output row (the last run of a row may be partial) by 32
 // output channels. W^T is packed in 32-channel panels (Wt[d * 32 + kk], d = (c, r, s)), and each
 // depth step loads two 16-channel weight vectors and broadcasts the 8 pixels' inputs from the padded
 // image (or its stride-2 phase planes; CpuConv.DirectInput.cs): 16 FMAs of 512 bits per step, where
@@ -8,7 +9,8 @@
 // runs in one call, so each tile is stored once, transposed (8x8 register transposes) into y.
 // Backward-data at stride 1 is the transposed convolution of gy, with W flipped and transposed while
 // packing (A'[c, (k, t)] = w[k, c, rs-1-t]).
-// Applies: the AVX-512 path, stride 1 or 2, Q a multiple of 8 but not of 16, K (output channels) a
+// Applies: the AVX-512 path, stride 1 or 2, Q not a multiple of 16 (at stride 2 a multiple of 8; at
+// stride 1 rows cut into 8-pixel runs with little waste, DirectOcApplies), K (output channels) a
 // multiple of 32 and C*R*S a multiple of 8; NATIVECNN_CONV_DIRECT_OC=0 turns it off. Measured on Zen 4
 // (resnet18 layer3, one thread, against the 6x16 kernel): forward 102 -> 109 GFLOP/s, backward-data
 // 98 -> 102 (benchmarks/results/cpu-zen4-direct.md). Where 512-bit FMAs run at full rate (Zen 5,
@@ -33,7 +35,14 @@ internal sealed partial class CpuBackend
         bool stride1 = g.StrideH == 1 && g.StrideW == 1, stride2 = g.StrideH == 2 && g.StrideW == 2;
         if (!DirectOcConvolution || !DirectConvolution || !ImplicitColumns || !(stride1 || stride2)) return false;
         if (CpuGemm.ForPath(CpuInfo.Path) != GemmKernel.Vector512 || g.P <= 0) return false;
-        if (g.Q % 8 != 0 || g.Q % 16 == 0 || g.K % 32 != 0 || g.Crs % 8 != 0) return false;
+        // rows of whole 16-pixel vectors keep the pixel-vectorised 8x32 kernel; other rows are cut into
+        // 8-pixel runs. At stride 1 the last run may be partial where at most an eighth of the computed
+        // pixels is waste (Q = 7, 14, 15, 21-23, ...): mnist's 7-pixel conv4 measured 89 -> 95 GFLOP/s
+        // forward and 89 -> 94 backward-data; at stride 2 its 7-pixel conv3 lost (87 -> 72), so there
+        // only whole runs (resnet18's 16 -> 8-pixel downsample: 88 -> 94 forward)
+        int runs = (g.Q + 7) / 8;
+        if (g.Q % 16 == 0 || (runs * 8 - g.Q) * 8 > runs * 8 || (g.Q % 8 != 0 && !stride1)) return false;
+        if (g.K % 32 != 0 || g.Crs % 8 != 0) return false;
         long padded = (long)(g.H + 2 * g.PadH + 1) * (g.W + 2 * g.PadW + 1) * g.C;
         return padded <= int.MaxValue / 2 && (long)g.Crs * g.K <= int.MaxValue / 2;
     }
@@ -64,7 +73,7 @@ internal sealed partial class CpuBackend
                     }
             });
         var layout = InputPlanes.Of(g);
-        int rowTiles = g.Q / 8, tiles = blocks * g.P * rowTiles;
+        int rowTiles = (g.Q + 7) / 8, tiles = blocks * g.P * rowTiles;
         if (ImagesShareCores(g.N) || CpuParallel.ThreadsHere == 1)
         {
             For(g.N, 1, (n0, n1) =>
@@ -88,7 +97,7 @@ internal sealed partial class CpuBackend
     private static unsafe void DirectOcTiles(float[] plane, InputPlanes layout, float[] packed, float[] y, int n, ConvGeometry g,
                                              int t0, int t1)
     {
-        int depth = g.Crs, K = g.K, pq = g.P * g.Q, rowTiles = g.Q / 8, perBlock = g.P * rowTiles;
+        int depth = g.Crs, K = g.K, pq = g.P * g.Q, rowTiles = (g.Q + 7) / 8, perBlock = g.P * rowTiles;
         float* tile = stackalloc float[8 * 32];
         float* t8 = stackalloc float[64];
         fixed (float* pls = plane, ps = packed, ys = y)
@@ -97,13 +106,18 @@ internal sealed partial class CpuBackend
             float* yImage = ys + (long)n * K * pq;
             for (int t = t0; t < t1; t++)
             {
-                int ob = t / perBlock, p = t % perBlock / rowTiles, q0 = t % rowTiles * 8;
+                int ob = t / perBlock, p = t % perBlock / rowTiles, q0 = t % rowTiles * 8, cols = Math.Min(8, g.Q - q0);
+                // a partial run's pixels past the row read on into the padded plane (slack at its end); dropped
                 DirectOc8x32(depth, ps + (long)ob * depth * 32, pls + (long)p * layout.Wp + q0, os, tile);
                 float* c = yImage + (long)ob * 32 * pq + p * g.Q + q0;
                 for (int kb = 0; kb < 32; kb += 8)
                 {
                     CpuGemm.Transpose8x8(tile + kb, 32, t8, 8);
-                    for (int r = 0; r < 8; r++) Vector256.Load(t8 + r * 8).Store(c + (long)(kb + r) * pq);
+                    if (cols == 8)
+                        for (int r = 0; r < 8; r++) Vector256.Load(t8 + r * 8).Store(c + (long)(kb + r) * pq);
+                    else
+                        for (int r = 0; r < 8; r++)
+                            for (int j = 0; j < cols; j++) c[(long)(kb + r) * pq + j] = t8[r * 8 + j];
                 }
             }
         }
