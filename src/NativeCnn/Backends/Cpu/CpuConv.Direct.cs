@@ -15,7 +15,6 @@
 // (a vector's last pixel q + V - 1 <= Q - 1 reads at most column Q - 1 + (S-1)*dw < Wp at stride 1).
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
 
 namespace NativeCnn.Backends.Cpu;
 
@@ -106,7 +105,7 @@ internal sealed partial class CpuBackend
                     {
                         int d0 = b * kc, len = Math.Min(kc, depth - d0);
                         long first = (long)(d0 / rs) * C * rs, end = ((long)(d0 + len - 1) / rs + 1) * C * rs;
-                        PrefetchRun(ws + first, end - first);
+                        CpuGemm.Prefetch(ws + first, (int)(end - first));   // in order: the run streams into cache
                         for (int i = 0; i < packed.Panels; i++)
                             PackFlippedPanel(ws, C, rs, i * mr, Math.Min(mr, m - i * mr), mr, d0, len, ds + packed.Offset(d0, i));
                     }
@@ -124,14 +123,6 @@ internal sealed partial class CpuBackend
                     }
         });
         return packed;
-    }
-
-    /// <summary>Asks for every cache line of s[0..count) in order, so the prefetchers stream the run in
-    /// before it is read out of order (no-op where unsupported).</summary>
-    private static unsafe void PrefetchRun(float* s, long count)
-    {
-        if (!Sse.IsSupported) return;
-        for (long i = 0; i < count; i += 16) Sse.Prefetch1(s + i);
     }
 
     /// <summary>One MR-row panel of W (M x depth, row-major) over depth [d0, d0 + len): the GEMM's own

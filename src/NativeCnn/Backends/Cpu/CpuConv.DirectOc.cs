@@ -55,7 +55,7 @@ internal sealed partial class CpuBackend
     private unsafe void DirectOcForward(float[] x, float[] w, float[] y, ConvGeometry g, bool flipped)
     {
         using var _ = Time("direct_oc");
-        int depth = g.Crs, K = g.K, blocks = K / 32, pq = g.P * g.Q, rs = g.R * g.S;
+        int depth = g.Crs, K = g.K, blocks = K / 32, rs = g.R * g.S;
         var packed = t_ocWeights;
         if (packed is null || packed.Length < depth * K) t_ocWeights = packed = GC.AllocateUninitializedArray<float>(depth * K, pinned: true);
         using (Time("pack_weights"))
@@ -159,9 +159,9 @@ internal sealed partial class CpuBackend
             v = Vector512.Create(xp[6]); c60 = Vector512.FusedMultiplyAdd(v, w0, c60); c61 = Vector512.FusedMultiplyAdd(v, w1, c61);
             v = Vector512.Create(xp[7]); c70 = Vector512.FusedMultiplyAdd(v, w0, c70); c71 = Vector512.FusedMultiplyAdd(v, w1, c71);
         }
-        c00.Store(s); c01.Store(s + 16); c10.Store(s + 32); c11.Store(s + 48);
-        c20.Store(s + 64); c21.Store(s + 80); c30.Store(s + 96); c31.Store(s + 112);
-        c40.Store(s + 128); c41.Store(s + 144); c50.Store(s + 160); c51.Store(s + 176);
-        c60.Store(s + 192); c61.Store(s + 208); c70.Store(s + 224); c71.Store(s + 240);
+        Store512(s, c00, c01, false); Store512(s + 32, c10, c11, false);
+        Store512(s + 64, c20, c21, false); Store512(s + 96, c30, c31, false);
+        Store512(s + 128, c40, c41, false); Store512(s + 160, c50, c51, false);
+        Store512(s + 192, c60, c61, false); Store512(s + 224, c70, c71, false);
     }
 }

@@ -38,7 +38,7 @@ internal sealed partial class CpuBackend
         // the 512-bit kernel on rows of 8+ pixels (resnet18 layer3 on Zen 4: 102 against 97 GFLOP/s); the
         // 6x16 kernel's tiles are too short for their transposed stores (82 against 93), and 4-pixel rows
         // (layer4) too short for the kernel's loop (85 against 96)
-        if (g.K > 128 && !(kernel == GemmKernel.Vector512 && g.Q >= 8)) return false;
+        if (DirectWeightByRows(g) && !(kernel == GemmKernel.Vector512 && g.Q >= 8)) return false;
         long padded = (long)(g.H + 2 * g.PadH + 1) * (g.W + 2 * g.PadW + 1) * g.C;
         // by rows, every image's padded planes and packed gy^T are held at once
         long images = DirectWeightByRows(g) ? Math.Max(1, g.N) : 1;

@@ -169,7 +169,7 @@ internal static unsafe partial class CpuGemm
 
     /// <summary>Asks for the cache lines of s[0..count) ahead of use (no-op where unsupported).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Prefetch(float* s, int count)
+    internal static void Prefetch(float* s, int count)
     {
         if (!Sse.IsSupported) return;
         for (int i = 0; i < count; i += 16) Sse.Prefetch0(s + i);
