@@ -116,15 +116,16 @@ public class CpuDirectConvTests
         (2, 3, 20, 18, 8, 7, 7, 3, 3, 1, 2),
         (2, 8, 9, 9, 8, 3, 3, 0, 0, 1, 2),
         (2, 8, 12, 12, 8, 3, 3, 2, 2, 2, 2),
-        // K > 128, by rows of gW^T on the 512-bit kernel (CpuConv.DirectWeightRows.cs; the GEMM on 256-bit
-        // paths, checked here too): 8x8 images six per depth block then one
-        // alone, 400-pixel images in two row blocks with a partial row panel (C*R*S = 81), stride 2,
-        // dilation 2 without padding; K = 129-144 leaves a partial column panel
+        // K > 128, by rows of gW^T on either kernel (CpuConv.DirectWeightRows.cs): 8x8 images six per
+        // depth block then one alone (all seven in one on the 6x16 kernel), 400-pixel images in
+        // two row blocks with a partial row panel (C*R*S = 81), stride 2, dilation 2 without padding;
+        // K = 129-144 leaves a partial column panel; rows of 4 pixels keep the GEMM
         (7, 8, 8, 8, 136, 3, 3, 1, 1, 1, 1),
         (2, 9, 20, 20, 130, 3, 3, 1, 1, 1, 1),
         (3, 8, 13, 17, 144, 3, 3, 1, 1, 1, 2),
         (2, 8, 12, 12, 129, 3, 3, 2, 2, 2, 1),
         (3, 72, 16, 16, 136, 1, 1, 0, 0, 1, 2),   // resnet18's 1x1 stride-2 downsample: one phase plane of four
+        (2, 16, 4, 4, 136, 3, 3, 1, 1, 1, 1),     // Q = 4: the GEMM
     };
 
     [Theory]
@@ -135,8 +136,8 @@ public class CpuDirectConvTests
         foreach (var (n, c, h, w, k, r, s, ph, pw, d, st) in WeightCases)
         {
             var g = new ConvGeometry(n, c, h, w, k, r, s, st, st, ph, pw, d, d);
-            // K > 128: only the 512-bit kernel goes by rows; the others keep the GEMM (values checked either way)
-            bool direct = k <= 128 || CpuGemm.ForPath(CpuInfo.Path) == GemmKernel.Vector512;
+            // K > 128 goes by rows on rows of 8+ pixels; shorter rows keep the GEMM (values checked either way)
+            bool direct = k <= 128 || g.Q >= 8;
             Assert.True(CpuBackend.DirectWeightApplies(g) == direct, $"{path}: the direct weight gradient should {(direct ? "" : "not ")}take {g}");
             var x = Floats(21, n * c * h * w);
             var gy = Floats(23, n * k * g.P * g.Q);
@@ -177,7 +178,8 @@ public class CpuDirectConvTests
             Assert.False(CpuBackend.DirectApplies(sameWidth with { W = 14 }));   // Q = 14: not whole vectors
             Assert.Equal(CpuInfo.Path != CpuPath.Portable, CpuBackend.DirectWeightApplies(sameWidth with { C = 8 }));
             Assert.False(CpuBackend.DirectWeightApplies(sameWidth));                       // C*R*S = 27: few channels
-            Assert.False(CpuBackend.DirectWeightApplies(sameWidth with { C = 8, K = 256 }));   // K > 128 on 256 bits: the GEMM
+            Assert.Equal(CpuInfo.Path != CpuPath.Portable, CpuBackend.DirectWeightApplies(sameWidth with { C = 8, K = 256 }));   // K > 128: by rows
+            Assert.False(CpuBackend.DirectWeightApplies(sameWidth with { C = 8, K = 256, H = 4, W = 4 }));   // ... not on 4-pixel rows
             Assert.True(CpuBackend.DirectWeightApplies(sameWidth with { C = 8, StrideH = 2, StrideW = 2 }) == (CpuInfo.Path != CpuPath.Portable));
             Assert.False(CpuBackend.DirectWeightApplies(sameWidth with { C = 8, StrideH = 3, StrideW = 3 }));
             Assert.False(CpuBackend.DirectWeightApplies(sameWidth with { C = 8, StrideH = 1, StrideW = 2 }));

@@ -119,17 +119,21 @@ internal sealed partial class CpuBackend
                     for (int d0 = 0; d0 < depth; d0 += kc)
                     {
                         int len = Math.Min(kc, depth - d0), rows = Math.Min(mr, m - i * mr);
-                        PackPanel(ws, depth, i * mr, rows, mr, d0, len, ds + packed.Offset(d0, i));
+                        // panel i + 1 of the block follows panel i: where this thread packs it next, a
+                        // store spilling past panel i is rewritten there
+                        PackPanel(ws, depth, i * mr, rows, mr, d0, len, ds + packed.Offset(d0, i), spillSafe: i + 1 < i1);
                     }
         });
         return packed;
     }
 
     /// <summary>One MR-row panel of W (M x depth, row-major) over depth [d0, d0 + len): the GEMM's own
-    /// packing (8x8 transposes) into a scratch panel, then one copy into place: for MR = 6 the packing
-    /// stores 8 wide and spills past the panel, which must not reach the next panel's floats.</summary>
-    private static unsafe void PackPanel(float* w, int depth, int row0, int rows, int mr, int d0, int len, float* dst)
+    /// packing (8x8 transposes). For MR = 6 it stores 8 wide and spills 2 floats past the panel:
+    /// straight into place where the caller rewrites what follows (<paramref name="spillSafe"/>), else
+    /// into a scratch panel and then one copy into place.</summary>
+    private static unsafe void PackPanel(float* w, int depth, int row0, int rows, int mr, int d0, int len, float* dst, bool spillSafe)
     {
+        if (spillSafe || mr % 8 == 0) { CpuGemm.PackA(false, w, depth, row0, rows, d0, len, mr, dst); return; }
         float* panel = stackalloc float[CpuGemm.KC * 8 + 16];
         CpuGemm.PackA(false, w, depth, row0, rows, d0, len, mr, panel);
         Buffer.MemoryCopy(panel, dst, (long)len * mr * sizeof(float), (long)len * mr * sizeof(float));
@@ -151,6 +155,29 @@ internal sealed partial class CpuBackend
             {
                 float* s = src - t;
                 Vector256.Create(s[0], s[rs], s[r2], s[r3], s[r4], s[r5], s[r6], s[r7]).Store(dst + p * 8);
+                if (++t == rs) { t = 0; src += kStep; }
+            }
+            return;
+        }
+        if (mr == 6 && rows == 6 && len > 0 && Vector256.IsHardwareAccelerated)
+        {
+            // the 256-bit path's panels: 6 values built in a register and stored 8 wide, the 2 past the
+            // step landing in the next step's place (rewritten by it); the last step stored exactly,
+            // as past the panel lies another one, perhaps another thread's
+            int k = d0 / rs, t = d0 - k * rs;
+            float* src = w + k * kStep + (long)row0 * rs + rs - 1;
+            long r2 = 2L * rs, r3 = 3L * rs, r4 = 4L * rs, r5 = 5L * rs;
+            for (int p = 0; p < len; p++)
+            {
+                float* s = src - t;
+                var v = Vector256.Create(s[0], s[rs], s[r2], s[r3], s[r4], s[r5], 0f, 0f);
+                if (p < len - 1) v.Store(dst + p * 6);
+                else
+                {
+                    v.GetLower().Store(dst + p * 6);
+                    dst[p * 6 + 4] = v.GetElement(4);
+                    dst[p * 6 + 5] = v.GetElement(5);
+                }
                 if (++t == rs) { t = 0; src += kStep; }
             }
             return;
@@ -259,9 +286,10 @@ internal sealed partial class CpuBackend
         Vector512<float> c20 = default, c21 = default, c30 = default, c31 = default;
         Vector512<float> c40 = default, c41 = default, c50 = default, c51 = default;
         Vector512<float> c60 = default, c61 = default, c70 = default, c71 = default;
-        for (int p = 0; p < kc; p++)
+        // walking the offset pointer (not indexing off[p]) loads and widens the offset in one instruction
+        for (int* end = off + kc; off < end; off++)
         {
-            int o = off[p];
+            int o = *off;
             var x0 = Vector512.Load(b0 + o);
             var x1 = Vector512.Load(b1 + o);
             Vector512<float> x;
@@ -301,9 +329,9 @@ internal sealed partial class CpuBackend
         Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default;
         Vector256<float> c20 = default, c21 = default, c30 = default, c31 = default;
         Vector256<float> c40 = default, c41 = default, c50 = default, c51 = default;
-        for (int p = 0; p < kc; p++)
+        for (int* end = off + kc; off < end; off++)   // as Direct8x32: 25 instructions per depth step, not 27
         {
-            int o = off[p];
+            int o = *off;
             var x0 = Vector256.Load(b0 + o);
             var x1 = Vector256.Load(b1 + o);
             Vector256<float> x;

@@ -34,11 +34,11 @@ internal sealed partial class CpuBackend
         bool stride1 = g.StrideH == 1 && g.StrideW == 1, stride2 = g.StrideH == 2 && g.StrideW == 2;
         if (!DirectConvolution || !ImplicitColumns || !(stride1 || stride2) || g.Crs < 64) return false;
         if (DirectVector(kernel) == 0 || g.P <= 0 || g.Q <= 0) return false;
-        // K > 128 goes by rows (CpuConv.DirectWeightRows.cs), which measured faster than the GEMM only with
-        // the 512-bit kernel on rows of 8+ pixels (resnet18 layer3 on Zen 4: 102 against 97 GFLOP/s); the
-        // 6x16 kernel's tiles are too short for their transposed stores (82 against 93), and 4-pixel rows
-        // (layer4) too short for the kernel's loop (85 against 96)
-        if (DirectWeightByRows(g) && !(kernel == GemmKernel.Vector512 && g.Q >= 8)) return false;
+        // K > 128 goes by rows (CpuConv.DirectWeightRows.cs), which measured faster than the GEMM on rows of
+        // 8+ pixels (conv3x3_256to256 on Zen 4, one thread: 106 against 104 GFLOP/s with the 512-bit kernel,
+        // 107 against 96 with the 6x16 one); 4-pixel rows (layer4) are too short for the kernel's loop (78
+        // against 101)
+        if (DirectWeightByRows(g) && g.Q < 8) return false;
         long padded = (long)(g.H + 2 * g.PadH + 1) * (g.W + 2 * g.PadW + 1) * g.C;
         // by rows, every image's padded planes and packed gy^T are held at once
         long images = DirectWeightByRows(g) ? Math.Max(1, g.N) : 1;
@@ -202,12 +202,13 @@ internal sealed partial class CpuBackend
         Vector512<float> c20 = default, c21 = default, c30 = default, c31 = default;
         Vector512<float> c40 = default, c41 = default, c50 = default, c51 = default;
         Vector512<float> c60 = default, c61 = default, c70 = default, c71 = default;
-        int o0 = o[0], o1 = o[1], o2 = o[2], o3 = o[3], o4 = o[4], o5 = o[5], o6 = o[6], o7 = o[7];
+        // native-width offsets and a walking pixel pointer: the broadcasts address [xp + 4 * o] directly
+        // (with int offsets the JIT sign-extends each one and recomputes xp every step)
+        nint o0 = o[0], o1 = o[1], o2 = o[2], o3 = o[3], o4 = o[4], o5 = o[5], o6 = o[6], o7 = o[7];
         for (int i = 0; i < images; i++, image += planeSize)
-        for (int h = 0, x0 = 0; h < rows; h++, x0 += wp)
-            for (int w = 0; w < q; w++)
+        for (int h = 0; h < rows; h++)
+            for (float* xp = image + (long)h * wp, end = xp + q; xp < end; xp++)
             {
-                float* xp = image + x0 + w;
                 var b0 = Vector512.Load(b);
                 var b1 = Vector512.Load(b + 16);
                 b += 32;
@@ -239,12 +240,11 @@ internal sealed partial class CpuBackend
         Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default;
         Vector256<float> c20 = default, c21 = default, c30 = default, c31 = default;
         Vector256<float> c40 = default, c41 = default, c50 = default, c51 = default;
-        int o0 = o[0], o1 = o[1], o2 = o[2], o3 = o[3], o4 = o[4], o5 = o[5];
+        nint o0 = o[0], o1 = o[1], o2 = o[2], o3 = o[3], o4 = o[4], o5 = o[5];
         for (int i = 0; i < images; i++, image += planeSize)
-        for (int h = 0, x0 = 0; h < rows; h++, x0 += wp)
-            for (int w = 0; w < q; w++)
+        for (int h = 0; h < rows; h++)
+            for (float* xp = image + (long)h * wp, end = xp + q; xp < end; xp++)
             {
-                float* xp = image + x0 + w;
                 var b0 = Vector256.Load(b);
                 var b1 = Vector256.Load(b + 8);
                 b += 16;

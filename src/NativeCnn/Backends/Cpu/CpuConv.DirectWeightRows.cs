@@ -8,7 +8,7 @@
 // (K, CRS) transposed, 8 x 8 at a time. No partials, no sum, and each weight's sum runs over the
 // images in the same order whatever the threads do.
 // The kernels, offsets and packing are CpuConv.DirectWeight.cs's; only the split and the store differ.
-// Applies where DirectWeightApplies says (K > 128 on the 512-bit kernel with rows of 8+ pixels).
+// Applies where DirectWeightApplies says (K > 128 on rows of 8+ pixels, either kernel).
 // Must hold: gW is fully written (the first depth block stores "=", later ones add); the shared
 // buffers are written before the row loop starts and only read in it (PadImage's zeros past an
 // image land in the next one's left padding, zeros either way).
