@@ -127,6 +127,7 @@ public class CpuDirectConvTests
         (3, 72, 16, 16, 136, 1, 1, 0, 0, 1, 2),   // resnet18's 1x1 stride-2 downsample: one phase plane of four
         (2, 16, 4, 4, 136, 3, 3, 1, 1, 1, 1),     // Q = 4: the GEMM
         (1, 448, 8, 8, 136, 3, 3, 1, 1, 1, 1),    // C*R*S = 4032: a thread's row panels in two groups
+        (2, 128, 8, 8, 128, 3, 3, 1, 1, 1, 1),    // K = 128 with 147K weights: by rows where two partials outgrow L2
     };
 
     [Theory]

@@ -1,14 +1,15 @@
-// Direct weight gradient for layers with many output channels (K > 128: resnet18 layers 3-4), split
-// over the cores by rows of gW^T instead of by images. CpuConv.DirectWeight.cs gives each image group
-// its own partial gW^T and sums them: cheap for K <= 128, but for layer3's 590K weights that is four
-// 2.4 MB partials written, read back and summed, which made the direct kernels lose to the GEMM there.
-// Here every image is padded once and gy^T packed once (both shared, read-only), then each thread
-// takes a chunk of row panels of gW^T (MR taps (c, r, s) each) and runs them over every image, depth
-// block after depth block, into its own buffer of those rows; at the end the chunk goes into gW
-// (K, CRS) transposed, 8 x 8 at a time. No partials, no sum, and each weight's sum runs over the
-// images in the same order whatever the threads do.
-// The kernels, offsets and packing are CpuConv.DirectWeight.cs's; only the split and the store differ.
-// Applies where DirectWeightApplies says (K > 128 on rows of 8+ pixels, either kernel).
+// Direct weight gradient for layers with large weights (K > 128: resnet18 layers 3-4; C*R*S x K past
+// half an L2: layer2), split over the cores by rows of gW^T instead of by images.
+// CpuConv.DirectWeight.cs gives each image group its own partial gW^T and sums them: cheap for small
+// weights, but for layer3's 590K weights that is four 2.4 MB partials written, read back and summed,
+// which made the direct kernels lose to the GEMM there. Here every image is padded once and gy^T
+// packed once (both shared, read-only), then each thread takes a chunk of row panels of gW^T (MR taps
+// (c, r, s) each) and runs them, a group at a time, over every image, depth block after depth block,
+// into its own buffer of those rows; then the group goes into gW (K, CRS) transposed, 8 x 8 at a time.
+// No partials, no sum, and each weight's sum runs over the images in the same order whatever the
+// threads do. The kernels, offsets and packing are CpuConv.DirectWeight.cs's; only the split and the
+// store differ.
+// Applies where DirectWeightByRows and DirectWeightApplies say (rows of 8+ pixels, either kernel).
 // Must hold: gW is fully written (the first depth block stores "=", later ones add); the shared
 // buffers are written before the row loop starts and only read in it (PadImage's zeros past an
 // image land in the next one's left padding, zeros either way).
@@ -23,9 +24,14 @@ internal sealed partial class CpuBackend
     /// panel of a thread's chunk passes over it.</summary>
     private const int DirectWeightBlockFloats = 64 << 10;
 
-    /// <summary>Whether the weight gradient goes by rows of gW^T (this file) rather than by image groups:
-    /// where the partial gW^T per group would be large (K > 128, measured on Zen 4).</summary>
-    private static bool DirectWeightByRows(ConvGeometry g) => g.K > 128;
+    /// <summary>Whether the weight gradient goes by rows of gW^T (this file) rather than by image groups
+    /// (CpuConv.DirectWeight.cs): where the groups' partial gW^T would be large. That is K > 128, or, on
+    /// rows of 8+ pixels, a thread's two partials (2 x C*R*S x K floats) outgrowing its L2: conv3x3_128to128
+    /// on Zen 4 (1 MB L2, 1.2 MB of partials) went 104 -> 109 GFLOP/s on one thread and 9.1-9.5 -> 8.4-8.8
+    /// ms two-thread wall (10.5-11.2 -> 9.0-9.2 on the 256-bit path); smaller weights keep the groups
+    /// (resnet18's 64 -> 128 downsample: 93 by groups against 84 by rows).</summary>
+    private static bool DirectWeightByRows(ConvGeometry g) =>
+        g.K > 128 || (g.Q >= 8 && 2L * g.Crs * g.K * sizeof(float) > CpuInfo.Current.L2Bytes);
 
     /// <summary>gw (K, C, R, S) = sum over images of gy[n] (K, PQ) * col[n]^T, rows of gW^T over the cores.</summary>
     private unsafe void DirectBackwardWeightByRows(float[] x, float[] gy, float[] gw, ConvGeometry g, GemmKernel kernel)
