@@ -39,13 +39,20 @@ public class CpuDirectConvTests
         (2, 6, 8, 8, 10, 3, 3, 1, 1, 1, 1),      // Q = 8: the 256-bit kernel (on AVX-512 too where it is half rate)
         (1, 4, 5, 24, 7, 3, 3, 1, 1, 1, 1),      // Q = 24
         (2, 16, 6, 16, 31, 3, 3, 1, 1, 1, 1),    // backward-data depth 279: blocks of 140, the second from mid-kernel (t = 5)
-        // the output-channel kernel (CpuConv.DirectOc.cs) on the 512-bit path: Q = 8 and 24, 32 and 64
+        // the output-channel kernel (CpuConv.DirectOc.cs): on the 512-bit path Q = 8 and 24, 32 and 64
         // channels both ways, padding 2 with dilation 2
         (2, 32, 8, 8, 64, 3, 3, 1, 1, 1, 1),
         (3, 32, 6, 24, 32, 3, 3, 1, 1, 1, 1),
         (2, 32, 12, 8, 32, 3, 3, 2, 2, 2, 1),
-        (2, 32, 7, 7, 32, 3, 3, 1, 1, 1, 1),     // Q = 7 and 14 (mnist's conv4): runs of 8 with a partial last one
+        // on both paths: runs of pixels across rows, the last run past the image's end (Q = 7, 14:
+        // mnist's conv4; 9), runs of two whole rows (Q = 4: resnet18's layer4), 16 channels (the 256-bit
+        // panel), stride 2 with whole 6-pixel runs (the 256-bit path only)
+        (2, 32, 7, 7, 32, 3, 3, 1, 1, 1, 1),
         (2, 32, 14, 14, 64, 3, 3, 1, 1, 1, 1),
+        (2, 32, 9, 9, 32, 3, 3, 1, 1, 1, 1),
+        (2, 32, 4, 4, 32, 3, 3, 1, 1, 1, 1),
+        (3, 16, 5, 7, 16, 3, 3, 1, 1, 1, 1),
+        (2, 8, 12, 12, 16, 3, 3, 1, 1, 1, 2),
         // stride 2 (the phase planes; backward-data goes its own way): Q = 16, Q = 8, the stem's 7x7, odd H
         (2, 3, 32, 32, 8, 3, 3, 1, 1, 1, 2),
         (2, 4, 16, 16, 6, 3, 3, 1, 1, 1, 2),
@@ -186,7 +193,9 @@ public class CpuDirectConvTests
             Assert.False(CpuBackend.DirectWeightApplies(sameWidth with { C = 8, StrideH = 3, StrideW = 3 }));
             Assert.False(CpuBackend.DirectWeightApplies(sameWidth with { C = 8, StrideH = 1, StrideW = 2 }));
             var eightWide = new ConvGeometry(2, 32, 8, 8, 64, 3, 3, 1, 1, 1, 1, 1, 1);
-            Assert.False(CpuBackend.DirectOcApplies(eightWide));                             // 256-bit path: the 6x16 kernel
+            Assert.False(CpuBackend.DirectOcApplies(eightWide));                             // 256-bit path, Q = 8: the 6x16 pixel kernel
+            Assert.Equal(CpuInfo.Path != CpuPath.Portable, CpuBackend.DirectOcApplies(eightWide with { H = 7, W = 7 }));   // Q = 7: runs of 6
+            Assert.False(CpuBackend.DirectOcApplies(eightWide with { H = 7, W = 7, K = 40 }));   // not whole 16-channel panels
             if (CpuInfo.Supports(CpuPath.Avx512))
             {
                 CpuInfo.Select(CpuPath.Avx512);
@@ -196,7 +205,8 @@ public class CpuDirectConvTests
                 Assert.False(CpuBackend.DirectOcApplies(eightWide with { W = 16 }));         // Q = 16: the 8x32 pixel kernel
                 Assert.True(CpuBackend.DirectOcApplies(eightWide with { H = 7, W = 7 }));     // Q = 7: one partial run a row
                 Assert.False(CpuBackend.DirectOcApplies(eightWide with { H = 14, W = 14, StrideH = 2, StrideW = 2 }));   // partial runs: stride 1 only
-                Assert.False(CpuBackend.DirectOcApplies(eightWide with { H = 4, W = 4 }));    // Q = 4: half of every run wasted
+                Assert.True(CpuBackend.DirectOcApplies(eightWide with { H = 4, W = 4 }));     // Q = 4: runs of two rows
+                Assert.False(CpuBackend.DirectOcApplies(eightWide with { H = 2, W = 2 }));    // 4 pixels: half of the run wasted
                 CpuBackend.DirectOcConvolution = false;
                 Assert.False(CpuBackend.DirectOcApplies(eightWide));
                 CpuBackend.DirectOcConvolution = true;

@@ -1,22 +1,22 @@
-// Direct convolution vectorised over output channels, for output rows of 8, 24, 40... pixels on the
-// 512-bit path (resnet18's 8x8 layer3; at stride 1 also 7, 14...: mnist's conv4): the tile is 8
-// consecutive pixels of one output row (the last run of a row may be partial) by 32
-// output channels. W^T is packed in 32-channel panels (Wt[d * 32 + kk], d = (c, r, s)), and each
-// depth step loads two 16-channel weight vectors and broadcasts the 8 pixels' inputs from the padded
-// image (or its stride-2 phase planes; CpuConv.DirectInput.cs): 16 FMAs of 512 bits per step, where
-// the pixel-vectorised kernels need 16 contiguous pixels for that and fall back to the 256-bit 6x16
-// kernel on 8-pixel rows (12 256-bit FMAs per step, more loads and loop per flop). The whole depth
-// runs in one call, so each tile is stored once, transposed (8x8 register transposes) into y.
-// Backward-data at stride 1 is the transposed convolution of gy, with W flipped and transposed while
-// packing (A'[c, (k, t)] = w[k, c, rs-1-t]).
-// Applies: the AVX-512 path, stride 1 or 2, Q not a multiple of 16 (at stride 2 a multiple of 8; at
-// stride 1 rows cut into 8-pixel runs with little waste, DirectOcApplies), K (output channels) a
-// multiple of 32 and C*R*S a multiple of 8; NATIVECNN_CONV_DIRECT_OC=0 turns it off. Measured on Zen 4
-// (resnet18 layer3, one thread, against the 6x16 kernel): forward 102 -> 109 GFLOP/s, backward-data
-// 98 -> 102 (benchmarks/results/cpu-zen4-direct.md). Where 512-bit FMAs run at full rate (Zen 5,
-// Intel) these rows went to the GEMM before; it takes them there too, not measured on such a CPU yet.
+// Direct convolution vectorised over output channels, for output planes the pixel-vectorised kernels
+// (CpuConv.Direct.cs) cannot cut into whole vectors: rows of 8, 24, ... pixels on the 512-bit path
+// (resnet18's 8x8 layer3), of 7 or 4 (mnist's conv4, resnet18's layer4) on either path. A tile is a run
+// of consecutive output pixels in (p, q) order, which may span rows (each pixel has its own offset into
+// the padded image or its stride-2 phase planes; CpuConv.DirectInput.cs), by a panel of output channels:
+// 8 pixels x 32 channels on the 512-bit path (16 FMAs per depth step, two 16-channel weight vectors,
+// each pixel's input broadcast), 6 pixels x 16 channels on the 256-bit path (12 FMAs, the 16 vector
+// registers of an AVX2 CPU). W^T is packed in channel panels (Wt[d * panel + kk], d = (c, r, s)); the
+// whole depth runs in one call, so each tile is stored once, transposed (8x8 register transposes) into
+// y, where a run's pixels are contiguous. Backward-data at stride 1 is the transposed convolution of
+// gy, with W flipped and transposed while packing (A'[c, (k, t)] = w[k, c, rs-1-t]).
+// Applies (DirectOcApplies): stride 1 with at most an eighth of the computed pixels past the image's
+// end (the last run's tail), or stride 2 with whole runs; K a multiple of the panel, C*R*S of 8; on
+// the 512-bit path where rows are not whole 16-pixel vectors, on the 256-bit path where rows are not
+// whole 8-pixel ones. NATIVECNN_CONV_DIRECT_OC=0 turns it off. Measured on Zen 4 in
+// benchmarks/results/cpu-zen4-direct.md (resnet18 layer3 forward 102 -> 109 GFLOP/s against the 6x16
+// pixel kernel). Where 512-bit FMAs run at full rate (Zen 5, Intel) not measured yet.
 // Must hold: every output is fully written ("="); the kernels read only inside the padded planes
-// (8 pixels q..q+7 <= Q-1 of a row plus the taps' reach, as the pixel-vectorised kernels).
+// (a run past the image's end repeats its last pixel; those results are dropped).
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
@@ -29,20 +29,25 @@ internal sealed partial class CpuBackend
     internal static bool DirectOcConvolution { get; set; } =
         Environment.GetEnvironmentVariable("NATIVECNN_CONV_DIRECT_OC") is not "0";
 
+    /// <summary>The tile of the output-channel kernel on a path: pixels per run, output channels per panel.</summary>
+    private static (int Run, int Panel) OcTile(GemmKernel kernel) => kernel == GemmKernel.Vector512 ? (8, 32) : (6, 16);
+
     /// <summary>Whether the output-channel kernel runs this convolution (as a forward pass) on the current path.</summary>
     internal static bool DirectOcApplies(ConvGeometry g)
     {
         bool stride1 = g.StrideH == 1 && g.StrideW == 1, stride2 = g.StrideH == 2 && g.StrideW == 2;
         if (!DirectOcConvolution || !DirectConvolution || !ImplicitColumns || !(stride1 || stride2)) return false;
-        if (CpuGemm.ForPath(CpuInfo.Path) != GemmKernel.Vector512 || g.P <= 0) return false;
-        // rows of whole 16-pixel vectors keep the pixel-vectorised 8x32 kernel; other rows are cut into
-        // 8-pixel runs. At stride 1 the last run may be partial where at most an eighth of the computed
-        // pixels is waste (Q = 7, 14, 15, 21-23, ...): mnist's 7-pixel conv4 measured 89 -> 95 GFLOP/s
-        // forward and 89 -> 94 backward-data; at stride 2 its 7-pixel conv3 lost (87 -> 72), so there
-        // only whole runs (resnet18's 16 -> 8-pixel downsample: 88 -> 94 forward)
-        int runs = (g.Q + 7) / 8;
-        if (g.Q % 16 == 0 || (runs * 8 - g.Q) * 8 > runs * 8 || (g.Q % 8 != 0 && !stride1)) return false;
-        if (g.K % 32 != 0 || g.Crs % 8 != 0) return false;
+        var kernel = CpuGemm.ForPath(CpuInfo.Path);
+        if (kernel is not (GemmKernel.Vector512 or GemmKernel.Vector256) || g.P <= 0 || g.Q <= 0) return false;
+        var (run, panel) = OcTile(kernel);
+        // rows of whole vectors keep the pixel-vectorised kernels (16 pixels at 512 bits, 8 at 256)
+        if (g.Q % (kernel == GemmKernel.Vector512 ? 16 : 8) == 0) return false;
+        // at stride 1 at most an eighth of the computed pixels wasted past the image's end (mnist's 7x7
+        // conv4: 49 of 56, 89 -> 95 GFLOP/s forward); at stride 2 whole runs only: its small-depth layers
+        // lost (mnist's 7x7 conv3 87 -> 72) to the cost of the phase planes per image
+        long pq = (long)g.P * g.Q, runs = (pq + run - 1) / run;
+        if (stride1 ? (runs * run - pq) * 8 > runs * run : pq % run != 0) return false;
+        if (g.K % panel != 0 || g.Crs % 8 != 0) return false;
         long padded = (long)(g.H + 2 * g.PadH + 1) * (g.W + 2 * g.PadW + 1) * g.C;
         return padded <= int.MaxValue / 2 && (long)g.Crs * g.K <= int.MaxValue / 2;
     }
@@ -55,7 +60,9 @@ internal sealed partial class CpuBackend
     private unsafe void DirectOcForward(float[] x, float[] w, float[] y, ConvGeometry g, bool flipped)
     {
         using var _ = Time("direct_oc");
-        int depth = g.Crs, K = g.K, blocks = K / 32, rs = g.R * g.S;
+        var kernel = CpuGemm.ForPath(CpuInfo.Path);
+        var (run, panel) = OcTile(kernel);
+        int depth = g.Crs, K = g.K, blocks = K / panel, rs = g.R * g.S;
         var packed = t_ocWeights;
         if (packed is null || packed.Length < depth * K) t_ocWeights = packed = GC.AllocateUninitializedArray<float>(depth * K, pinned: true);
         using (Time("pack_weights"))
@@ -64,23 +71,23 @@ internal sealed partial class CpuBackend
                 fixed (float* ws = w, ps = packed)
                     for (int ob = b0; ob < b1; ob++)
                     {
-                        float* dst = ps + (long)ob * depth * 32;
-                        if (flipped) PackFlippedOcPanel(ws, g.K, g.C, rs, ob * 32, depth, dst);   // the layer's C = g.K, its K = g.C
+                        float* dst = ps + (long)ob * depth * panel;
+                        if (flipped) PackFlippedOcPanel(ws, g.K, g.C, rs, ob * panel, panel, dst);   // the layer's C = g.K, its K = g.C
                         else
                             for (int d = 0; d < depth; d += 8)
-                                for (int kb = 0; kb < 32; kb += 8)
-                                    CpuGemm.Transpose8x8(ws + (long)(ob * 32 + kb) * depth + d, depth, dst + (long)d * 32 + kb, 32);
+                                for (int kb = 0; kb < panel; kb += 8)
+                                    CpuGemm.Transpose8x8(ws + (long)(ob * panel + kb) * depth + d, depth, dst + (long)d * panel + kb, panel);
                     }
             });
         var layout = InputPlanes.Of(g);
-        int rowTiles = (g.Q + 7) / 8, tiles = blocks * g.P * rowTiles;
+        int runs = (g.P * g.Q + run - 1) / run, tiles = blocks * runs;
         if (ImagesShareCores(g.N) || CpuParallel.ThreadsHere == 1)
         {
             For(g.N, 1, (n0, n1) =>
             {
                 var buffers = DirectBuffers.ForThisThread();
                 for (int n = n0; n < n1; n++)
-                    DirectOcTiles(PadImages(x, n, 1, g, layout, buffers), layout, packed, y, n, g, 0, tiles);
+                    DirectOcTiles(kernel, PadImages(x, n, 1, g, layout, buffers), layout, packed, y, n, g, 0, tiles);
             });
             return;
         }
@@ -88,88 +95,127 @@ internal sealed partial class CpuBackend
         {
             float[] plane = PadImages(x, n, 1, g, layout, DirectBuffers.ForThisThread());
             int image = n;
-            For(tiles, 1, (t0, t1) => DirectOcTiles(plane, layout, packed, y, image, g, t0, t1));
+            For(tiles, 1, (t0, t1) => DirectOcTiles(kernel, plane, layout, packed, y, image, g, t0, t1));
         }
     }
 
-    /// <summary>Tiles [t0, t1) of image n, tile t = (32-channel block, output row, 8-pixel run), each over
-    /// the whole depth and stored transposed into y.</summary>
-    private static unsafe void DirectOcTiles(float[] plane, InputPlanes layout, float[] packed, float[] y, int n, ConvGeometry g,
-                                             int t0, int t1)
+    /// <summary>Tiles [t0, t1) of image n, tile t = (channel panel, run of pixels), each over the whole
+    /// depth and stored transposed into y.</summary>
+    private static unsafe void DirectOcTiles(GemmKernel kernel, float[] plane, InputPlanes layout, float[] packed, float[] y, int n,
+                                             ConvGeometry g, int t0, int t1)
     {
-        int depth = g.Crs, K = g.K, pq = g.P * g.Q, rowTiles = (g.Q + 7) / 8, perBlock = g.P * rowTiles;
-        float* tile = stackalloc float[8 * 32];
+        var (run, panel) = OcTile(kernel);
+        int depth = g.Crs, K = g.K, Q = g.Q, pq = g.P * Q, runs = (pq + run - 1) / run, wp = layout.Wp;
+        float* tile = stackalloc float[8 * 32];   // run x panel, rows 6 and 7 unused at 256 bits
         float* t8 = stackalloc float[64];
+        nint* px = stackalloc nint[8];
         fixed (float* pls = plane, ps = packed, ys = y)
         fixed (int* os = layout.Offsets)
         {
             float* yImage = ys + (long)n * K * pq;
             for (int t = t0; t < t1; t++)
             {
-                int ob = t / perBlock, p = t % perBlock / rowTiles, q0 = t % rowTiles * 8, cols = Math.Min(8, g.Q - q0);
-                // a partial run's pixels past the row read on into the padded plane (slack at its end); dropped
-                DirectOc8x32(depth, ps + (long)ob * depth * 32, pls + (long)p * layout.Wp + q0, os, tile);
-                float* c = yImage + (long)ob * 32 * pq + p * g.Q + q0;
-                for (int kb = 0; kb < 32; kb += 8)
+                int ob = t / runs, pix0 = t % runs * run, cols = Math.Min(run, pq - pix0);
+                // each pixel's offset into the planes; past the image's end the last pixel again (dropped)
+                for (int j = 0, p = pix0 / Q, q = pix0 % Q; j < run; j++)
                 {
-                    CpuGemm.Transpose8x8(tile + kb, 32, t8, 8);
-                    if (cols == 8)
-                        for (int r = 0; r < 8; r++) Vector256.Load(t8 + r * 8).Store(c + (long)(kb + r) * pq);
-                    else
-                        for (int r = 0; r < 8; r++)
-                            for (int j = 0; j < cols; j++) c[(long)(kb + r) * pq + j] = t8[r * 8 + j];
+                    px[j] = (nint)p * wp + q;
+                    if (j + 1 < cols && ++q == Q) { q = 0; p++; }
+                }
+                float* w = ps + (long)ob * depth * panel;
+                if (kernel == GemmKernel.Vector512) DirectOc8x32(depth, w, pls, os, px, tile);
+                else DirectOc6x16(depth, w, pls, os, px, tile);
+                float* c = yImage + (long)ob * panel * pq + pix0;
+                for (int kb = 0; kb < panel; kb += 8)
+                {
+                    CpuGemm.Transpose8x8(tile + kb, panel, t8, 8);   // t8[r * 8 + j]: channel kb + r, pixel j
+                    for (int r = 0; r < 8; r++)
+                    {
+                        float* src = t8 + r * 8, dst = c + (long)(kb + r) * pq;
+                        if (cols == 8) Vector256.Load(src).Store(dst);
+                        else if (cols == 6) { Vector128.Load(src).Store(dst); dst[4] = src[4]; dst[5] = src[5]; }
+                        else for (int j = 0; j < cols; j++) dst[j] = src[j];
+                    }
                 }
             }
         }
     }
 
-    /// <summary>Panel of output channels [c0, c0 + 32) of the transposed convolution's W^T: dst[(k*rs + t)
-    /// * 32 + cc] = w[k, c0 + cc, rs-1-t], kernel by kernel (each a contiguous 32 x rs block of w,
+    /// <summary>Panel of output channels [c0, c0 + panel) of the transposed convolution's W^T: dst[(k*rs + t)
+    /// * panel + cc] = w[k, c0 + cc, rs-1-t], kernel by kernel (each a contiguous panel x rs block of w,
     /// prefetched two kernels ahead), each run of 8 channels built in a register and stored at once:
     /// 3.5 -> 1.7% of conv3x3_256to256's perf samples on Zen 4, against one scalar store per float.</summary>
-    private static unsafe void PackFlippedOcPanel(float* w, int C, int K, int rs, int c0, int depth, float* dst)
+    private static unsafe void PackFlippedOcPanel(float* w, int C, int K, int rs, int c0, int panel, float* dst)
     {
         long r2 = 2L * rs, r3 = 3L * rs, r4 = 4L * rs, r5 = 5L * rs, r6 = 6L * rs, r7 = 7L * rs, r8 = 8L * rs;
         for (int k = 0; k < K; k++)
         {
             float* src = w + ((long)k * C + c0) * rs + rs - 1;
-            float* d = dst + (long)k * rs * 32;
-            if (k + 2 < K) CpuGemm.Prefetch(src + 2L * C * rs - (rs - 1), 32 * rs);   // two kernels ahead
-            for (int t = 0; t < rs; t++, d += 32)
+            float* d = dst + (long)k * rs * panel;
+            if (k + 2 < K) CpuGemm.Prefetch(src + 2L * C * rs - (rs - 1), panel * rs);   // two kernels ahead
+            for (int t = 0; t < rs; t++, d += panel)
             {
                 float* s = src - t;
-                for (int cb = 0; cb < 32; cb += 8, s += r8)
+                for (int cb = 0; cb < panel; cb += 8, s += r8)
                     Vector256.Create(s[0], s[rs], s[r2], s[r3], s[r4], s[r5], s[r6], s[r7]).Store(d + cb);
             }
         }
     }
 
-    /// <summary>s[j * 32 + kk] = sum over d of x[off[d] + j] * w[d * 32 + kk], j &lt; 8, kk &lt; 32.</summary>
+    /// <summary>s[j * 32 + kk] = sum over d of x[off[d] + px[j]] * w[d * 32 + kk], j &lt; 8, kk &lt; 32.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
-    private static unsafe void DirectOc8x32(int depth, float* w, float* x, int* off, float* s)
+    private static unsafe void DirectOc8x32(int depth, float* w, float* x, int* off, nint* px, float* s)
     {
         Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default;
         Vector512<float> c20 = default, c21 = default, c30 = default, c31 = default;
         Vector512<float> c40 = default, c41 = default, c50 = default, c51 = default;
         Vector512<float> c60 = default, c61 = default, c70 = default, c71 = default;
+        nint p0 = px[0], p1 = px[1], p2 = px[2], p3 = px[3], p4 = px[4], p5 = px[5], p6 = px[6], p7 = px[7];
         for (int* end = off + depth; off < end; off++, w += 32)
         {
             float* xp = x + *off;
             var w0 = Vector512.Load(w);
             var w1 = Vector512.Load(w + 16);
             Vector512<float> v;
-            v = Vector512.Create(xp[0]); c00 = Vector512.FusedMultiplyAdd(v, w0, c00); c01 = Vector512.FusedMultiplyAdd(v, w1, c01);
-            v = Vector512.Create(xp[1]); c10 = Vector512.FusedMultiplyAdd(v, w0, c10); c11 = Vector512.FusedMultiplyAdd(v, w1, c11);
-            v = Vector512.Create(xp[2]); c20 = Vector512.FusedMultiplyAdd(v, w0, c20); c21 = Vector512.FusedMultiplyAdd(v, w1, c21);
-            v = Vector512.Create(xp[3]); c30 = Vector512.FusedMultiplyAdd(v, w0, c30); c31 = Vector512.FusedMultiplyAdd(v, w1, c31);
-            v = Vector512.Create(xp[4]); c40 = Vector512.FusedMultiplyAdd(v, w0, c40); c41 = Vector512.FusedMultiplyAdd(v, w1, c41);
-            v = Vector512.Create(xp[5]); c50 = Vector512.FusedMultiplyAdd(v, w0, c50); c51 = Vector512.FusedMultiplyAdd(v, w1, c51);
-            v = Vector512.Create(xp[6]); c60 = Vector512.FusedMultiplyAdd(v, w0, c60); c61 = Vector512.FusedMultiplyAdd(v, w1, c61);
-            v = Vector512.Create(xp[7]); c70 = Vector512.FusedMultiplyAdd(v, w0, c70); c71 = Vector512.FusedMultiplyAdd(v, w1, c71);
+            v = Vector512.Create(xp[p0]); c00 = Vector512.FusedMultiplyAdd(v, w0, c00); c01 = Vector512.FusedMultiplyAdd(v, w1, c01);
+            v = Vector512.Create(xp[p1]); c10 = Vector512.FusedMultiplyAdd(v, w0, c10); c11 = Vector512.FusedMultiplyAdd(v, w1, c11);
+            v = Vector512.Create(xp[p2]); c20 = Vector512.FusedMultiplyAdd(v, w0, c20); c21 = Vector512.FusedMultiplyAdd(v, w1, c21);
+            v = Vector512.Create(xp[p3]); c30 = Vector512.FusedMultiplyAdd(v, w0, c30); c31 = Vector512.FusedMultiplyAdd(v, w1, c31);
+            v = Vector512.Create(xp[p4]); c40 = Vector512.FusedMultiplyAdd(v, w0, c40); c41 = Vector512.FusedMultiplyAdd(v, w1, c41);
+            v = Vector512.Create(xp[p5]); c50 = Vector512.FusedMultiplyAdd(v, w0, c50); c51 = Vector512.FusedMultiplyAdd(v, w1, c51);
+            v = Vector512.Create(xp[p6]); c60 = Vector512.FusedMultiplyAdd(v, w0, c60); c61 = Vector512.FusedMultiplyAdd(v, w1, c61);
+            v = Vector512.Create(xp[p7]); c70 = Vector512.FusedMultiplyAdd(v, w0, c70); c71 = Vector512.FusedMultiplyAdd(v, w1, c71);
         }
         Store512(s, c00, c01, false); Store512(s + 32, c10, c11, false);
         Store512(s + 64, c20, c21, false); Store512(s + 96, c30, c31, false);
         Store512(s + 128, c40, c41, false); Store512(s + 160, c50, c51, false);
         Store512(s + 192, c60, c61, false); Store512(s + 224, c70, c71, false);
+    }
+
+    /// <summary>s[j * 16 + kk] = sum over d of x[off[d] + px[j]] * w[d * 16 + kk], j &lt; 6, kk &lt; 16: 12
+    /// accumulators, 2 weight vectors and a broadcast in the 16 ymm registers.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    private static unsafe void DirectOc6x16(int depth, float* w, float* x, int* off, nint* px, float* s)
+    {
+        Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default;
+        Vector256<float> c20 = default, c21 = default, c30 = default, c31 = default;
+        Vector256<float> c40 = default, c41 = default, c50 = default, c51 = default;
+        nint p0 = px[0], p1 = px[1], p2 = px[2], p3 = px[3], p4 = px[4], p5 = px[5];
+        for (int* end = off + depth; off < end; off++, w += 16)
+        {
+            float* xp = x + *off;
+            var w0 = Vector256.Load(w);
+            var w1 = Vector256.Load(w + 8);
+            Vector256<float> v;
+            v = Vector256.Create(xp[p0]); c00 = Vector256.FusedMultiplyAdd(v, w0, c00); c01 = Vector256.FusedMultiplyAdd(v, w1, c01);
+            v = Vector256.Create(xp[p1]); c10 = Vector256.FusedMultiplyAdd(v, w0, c10); c11 = Vector256.FusedMultiplyAdd(v, w1, c11);
+            v = Vector256.Create(xp[p2]); c20 = Vector256.FusedMultiplyAdd(v, w0, c20); c21 = Vector256.FusedMultiplyAdd(v, w1, c21);
+            v = Vector256.Create(xp[p3]); c30 = Vector256.FusedMultiplyAdd(v, w0, c30); c31 = Vector256.FusedMultiplyAdd(v, w1, c31);
+            v = Vector256.Create(xp[p4]); c40 = Vector256.FusedMultiplyAdd(v, w0, c40); c41 = Vector256.FusedMultiplyAdd(v, w1, c41);
+            v = Vector256.Create(xp[p5]); c50 = Vector256.FusedMultiplyAdd(v, w0, c50); c51 = Vector256.FusedMultiplyAdd(v, w1, c51);
+        }
+        Store256(s, c00, c01, false); Store256(s + 16, c10, c11, false);
+        Store256(s + 32, c20, c21, false); Store256(s + 48, c30, c31, false);
+        Store256(s + 64, c40, c41, false); Store256(s + 80, c50, c51, false);
     }
 }
