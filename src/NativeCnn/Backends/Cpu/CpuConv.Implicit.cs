@@ -44,7 +44,7 @@ internal sealed partial class CpuBackend
         int pq = g.P * g.Q, K = g.K, crs = g.Crs;
         if (DirectOcApplies(g))
         {
-            // rows of 8, 24, ... pixels on the 512-bit path: vectorised over output channels (CpuConv.DirectOc.cs)
+            // rows that are not whole vectors: vectorised over output channels (CpuConv.DirectOc.cs)
             DirectOcForward(x, w, y, g, flipped: false);
             if (bias is not null) AddBias(y, bias, 0, g.N, K, pq);
             return;
