@@ -41,6 +41,7 @@ internal static class ConvShapes
         new("resnet18 layer4 512->512 4px", Conv(16, 512, 4, 512, 3, 1, 1)),
         new("resnet18 down 64->128 32px s2", Conv(16, 64, 32, 128, 3, 2, 1)),
         new("resnet18 down 128->256 16px s2", Conv(16, 128, 16, 256, 3, 2, 1)),
+        new("resnet18 down 256->512 8px s2", Conv(16, 256, 8, 512, 3, 2, 1)),
     };
 
     public static int Run(string[] args)

@@ -206,6 +206,7 @@ public class CpuDirectConvTests
                 Assert.True(CpuBackend.DirectOcApplies(eightWide with { H = 7, W = 7 }));     // Q = 7: one partial run a row
                 Assert.False(CpuBackend.DirectOcApplies(eightWide with { H = 14, W = 14, StrideH = 2, StrideW = 2 }));   // partial runs: stride 1 only
                 Assert.True(CpuBackend.DirectOcApplies(eightWide with { H = 4, W = 4 }));     // Q = 4: runs of two rows
+                Assert.False(CpuBackend.DirectOcApplies(eightWide with { StrideH = 2, StrideW = 2 }));   // ... not at stride 2
                 Assert.False(CpuBackend.DirectOcApplies(eightWide with { H = 2, W = 2 }));    // 4 pixels: half of the run wasted
                 CpuBackend.DirectOcConvolution = false;
                 Assert.False(CpuBackend.DirectOcApplies(eightWide));

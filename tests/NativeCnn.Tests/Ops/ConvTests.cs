@@ -174,6 +174,8 @@ public class ConvTests
         Assert.False(CpuBackend.PhasesApplyToBackwardData(new ConvGeometry(16, 64, 32, 32, 128, 3, 3, 2, 2, 1, 1, 1, 1))); // 16-pixel rows: col2im
         Assert.False(CpuBackend.PhasesApplyToBackwardData(new ConvGeometry(16, 64, 32, 32, 128, 1, 1, 2, 2, 0, 0, 1, 1))); // 1x1 shortcut: col2im
         Assert.False(CpuBackend.PhasesApplyToBackwardData(new ConvGeometry(16, 3, 64, 64, 64, 7, 7, 2, 2, 3, 3, 1, 1)));   // 3 channels: col2im
+        Assert.True(CpuBackend.PhasesApplyToBackwardData(new ConvGeometry(16, 128, 16, 16, 256, 3, 3, 2, 2, 1, 1, 1, 1))); // C*R*S = 1152: phases
+        Assert.False(CpuBackend.PhasesApplyToBackwardData(new ConvGeometry(16, 256, 8, 8, 512, 3, 3, 2, 2, 1, 1, 1, 1)));  // 2304: col2im
         var g = new Case(2, 16, 9, 8, 5, 3, 3, 2, 2, 1, 1);
         var dilated = g with { Ph = 2, Pw = 2, Dh = 2, Dw = 2 };
         Assert.False(CpuBackend.PhasesApplyToBackwardData(new ConvGeometry(2, 16, 9, 8, 5, 3, 3, 2, 2, 2, 2, 2, 2)));

@@ -10,7 +10,7 @@
 // y, where a run's pixels are contiguous. Backward-data at stride 1 is the transposed convolution of
 // gy, with W flipped and transposed while packing (A'[c, (k, t)] = w[k, c, rs-1-t]).
 // Applies (DirectOcApplies): stride 1 with at most an eighth of the computed pixels past the image's
-// end (the last run's tail), or stride 2 with whole runs; K a multiple of the panel, C*R*S of 8; on
+// end (the last run's tail), or stride 2 with rows of whole runs; K a multiple of the panel, C*R*S of 8; on
 // the 512-bit path where rows are not whole 16-pixel vectors, on the 256-bit path where rows are not
 // whole 8-pixel ones. NATIVECNN_CONV_DIRECT_OC=0 turns it off. Measured on Zen 4 in
 // benchmarks/results/cpu-zen4-direct.md (resnet18 layer3 forward 102 -> 109 GFLOP/s against the 6x16
@@ -43,10 +43,11 @@ internal sealed partial class CpuBackend
         // rows of whole vectors keep the pixel-vectorised kernels (16 pixels at 512 bits, 8 at 256)
         if (g.Q % (kernel == GemmKernel.Vector512 ? 16 : 8) == 0) return false;
         // at stride 1 at most an eighth of the computed pixels wasted past the image's end (mnist's 7x7
-        // conv4: 49 of 56, 89 -> 95 GFLOP/s forward); at stride 2 whole runs only: its small-depth layers
-        // lost (mnist's 7x7 conv3 87 -> 72) to the cost of the phase planes per image
+        // conv4: 49 of 56, 89 -> 95 GFLOP/s forward); at stride 2 only rows of whole runs: with a partial
+        // run mnist's 7x7 conv3 lost (87 -> 72), with runs of two 4-pixel rows resnet18's 8 -> 4-pixel
+        // downsample too (100 -> 91), where rows of 8 gained (resnet18's 16 -> 8: 88 -> 94)
         long pq = (long)g.P * g.Q, runs = (pq + run - 1) / run;
-        if (stride1 ? (runs * run - pq) * 8 > runs * run : pq % run != 0) return false;
+        if (stride1 ? (runs * run - pq) * 8 > runs * run : g.Q % run != 0) return false;
         if (g.K % panel != 0 || g.Crs % 8 != 0) return false;
         long padded = (long)(g.H + 2 * g.PadH + 1) * (g.W + 2 * g.PadW + 1) * g.C;
         return padded <= int.MaxValue / 2 && (long)g.Crs * g.K <= int.MaxValue / 2;

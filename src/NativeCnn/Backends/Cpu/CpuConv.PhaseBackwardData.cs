@@ -11,7 +11,7 @@
 // phases into gx (zeros for phases that no tap reaches, e.g. three of the four of a 1x1 stride-2 shortcut). The sum over all phases' taps is R*S, so the
 // GEMMs do the same flops as the col2im path's W^T * gy, with no (CRS, nPQ) matrix written and read.
 // Must hold: every gx element is written exactly once ("="); dilation 1 only (other dilations, the
-// stored-im2col mode, 1x1 kernels, output rows of 16+ pixels and layers with too few input channels
+// stored-im2col mode, 1x1 kernels, output rows of 16+ pixels, C*R*S over 1152 and layers with too few input channels
 // keep the col2im path: PhasesApplyToBackwardData); results equal
 // the col2im path's up to float rounding order (tests: tests/NativeCnn.Tests/Backends/CpuPhaseBackwardDataTests.cs).
 using System.Runtime.Intrinsics;
@@ -52,9 +52,12 @@ internal sealed partial class CpuBackend
     /// <summary>Output widths from which strided backward-data keeps col2im (settable by benchmarks).</summary>
     internal static int PhaseMaxOutputWidth { get; set; } = 16;
 
+    /// <summary>Deepest C*R*S that runs by phases; deeper layers keep col2im (PhasesApplyToBackwardData).</summary>
+    private const int PhaseMaxDepth = 1152;
+
     /// <summary>Whether Conv2dBackwardData goes by phases: implicit columns on, a stride above 1,
-    /// dilation 1, a kernel of more than one tap, output rows under PhaseMaxOutputWidth pixels, and
-    /// enough input channels that the C-row GEMMs are not mostly tile padding. A 1x1 kernel keeps col2im: its col2im is one strided copy and the
+    /// dilation 1, a kernel of more than one tap, output rows under PhaseMaxOutputWidth pixels, C*R*S
+    /// at most PhaseMaxDepth, and enough input channels that the C-row GEMMs are not mostly tile padding. A 1x1 kernel keeps col2im: its col2im is one strided copy and the
     /// transposed GEMM reads gy stored, which measured faster (resnet18's shortcut: 73 against 67
     /// GFLOP/s on one Zen 4 core); BackwardDataByPhases itself handles it.</summary>
     internal static bool PhasesApplyToBackwardData(ConvGeometry g)
@@ -65,6 +68,9 @@ internal sealed partial class CpuBackend
         // measured (benchmarks/results/cpu.md): ahead of col2im for mnist's 14- and 7-pixel outputs,
         // even to 5% behind for resnet18's 16-pixel downsampling layer, so only short output rows
         if (g.Q >= PhaseMaxOutputWidth) return false;
+        // and only moderate depth: resnet18's 8 -> 4-pixel downsample (C*R*S = 2304) measured 61 GFLOP/s
+        // by phases against 79 through col2im (one Zen 4 thread), its 16 -> 8 one (1152) 83 against 74
+        if (g.Crs > PhaseMaxDepth) return false;
         int mr = CpuGemm.TileOf(CpuGemm.ForPath(CpuInfo.Path)).MR;
         return TilePadding(g.C, mr) <= 1.15 * TilePadding(g.Crs, mr);
     }
