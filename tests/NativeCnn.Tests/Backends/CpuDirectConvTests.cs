@@ -53,6 +53,10 @@ public class CpuDirectConvTests
         (2, 32, 4, 4, 32, 3, 3, 1, 1, 1, 1),
         (3, 16, 5, 7, 16, 3, 3, 1, 1, 1, 1),
         (2, 8, 12, 12, 16, 3, 3, 1, 1, 1, 2),
+        // runs across images (a thread pads its images side by side), and one image with its tiles shared out
+        (20, 16, 7, 7, 32, 3, 3, 1, 1, 1, 1),
+        (13, 16, 5, 7, 16, 3, 3, 1, 1, 1, 1),
+        (1, 32, 7, 7, 32, 3, 3, 1, 1, 1, 1),
         // stride 2 (the phase planes; backward-data goes its own way): Q = 16, Q = 8, the stem's 7x7, odd H
         (2, 3, 32, 32, 8, 3, 3, 1, 1, 1, 2),
         (2, 4, 16, 16, 6, 3, 3, 1, 1, 1, 2),

@@ -81,61 +81,80 @@ internal sealed partial class CpuBackend
                     }
             });
         var layout = InputPlanes.Of(g);
-        int runs = (g.P * g.Q + run - 1) / run, tiles = blocks * runs;
+        int pq = g.P * g.Q;
         if (ImagesShareCores(g.N) || CpuParallel.ThreadsHere == 1)
         {
+            // a thread's images padded side by side in groups (at most 256 KB of planes, at least one
+            // image), whose pixels the runs go over as one sequence: only a group's last run is partial
+            // (mnist's 7x7 conv4: 56 computed for 49 pixels an image alone, 392 for 392 in groups of eight)
+            int groupImages = Math.Max(1, (64 << 10) / layout.PlaneSize);
             For(g.N, 1, (n0, n1) =>
             {
                 var buffers = DirectBuffers.ForThisThread();
-                for (int n = n0; n < n1; n++)
-                    DirectOcTiles(kernel, PadImages(x, n, 1, g, layout, buffers), layout, packed, y, n, g, 0, tiles);
+                for (int n = n0; n < n1; n += groupImages)
+                {
+                    int count = Math.Min(groupImages, n1 - n), tiles = blocks * ((count * pq + run - 1) / run);
+                    DirectOcTiles(kernel, PadImages(x, n, count, g, layout, buffers), layout, packed, y, n, count, g, 0, tiles);
+                }
             });
             return;
         }
+        int imageTiles = blocks * ((pq + run - 1) / run);
         for (int n = 0; n < g.N; n++)
         {
             float[] plane = PadImages(x, n, 1, g, layout, DirectBuffers.ForThisThread());
             int image = n;
-            For(tiles, 1, (t0, t1) => DirectOcTiles(kernel, plane, layout, packed, y, image, g, t0, t1));
+            For(imageTiles, 1, (t0, t1) => DirectOcTiles(kernel, plane, layout, packed, y, image, 1, g, t0, t1));
         }
     }
 
-    /// <summary>Tiles [t0, t1) of image n, tile t = (channel panel, run of pixels), each over the whole
-    /// depth and stored transposed into y.</summary>
-    private static unsafe void DirectOcTiles(GemmKernel kernel, float[] plane, InputPlanes layout, float[] packed, float[] y, int n,
-                                             ConvGeometry g, int t0, int t1)
+    /// <summary>Tiles [t0, t1) over images n .. n+count (padded one after the other in
+    /// <paramref name="planes"/>), tile t = (channel panel, run of the images' pixels in order), each
+    /// over the whole depth and stored transposed into y.</summary>
+    private static unsafe void DirectOcTiles(GemmKernel kernel, float[] planes, InputPlanes layout, float[] packed, float[] y, int n,
+                                             int count, ConvGeometry g, int t0, int t1)
     {
         var (run, panel) = OcTile(kernel);
-        int depth = g.Crs, K = g.K, Q = g.Q, pq = g.P * Q, runs = (pq + run - 1) / run, wp = layout.Wp;
+        int depth = g.Crs, K = g.K, P = g.P, Q = g.Q, pq = P * Q, total = count * pq, runs = (total + run - 1) / run;
+        int wp = layout.Wp, planeSize = layout.PlaneSize;
         float* tile = stackalloc float[8 * 32];   // run x panel, rows 6 and 7 unused at 256 bits
         float* t8 = stackalloc float[64];
         nint* px = stackalloc nint[8];
-        fixed (float* pls = plane, ps = packed, ys = y)
+        fixed (float* pls = planes, ps = packed, ys = y)
         fixed (int* os = layout.Offsets)
         {
-            float* yImage = ys + (long)n * K * pq;
             for (int t = t0; t < t1; t++)
             {
-                int ob = t / runs, pix0 = t % runs * run, cols = Math.Min(run, pq - pix0);
-                // each pixel's offset into the planes; past the image's end the last pixel again (dropped)
-                for (int j = 0, p = pix0 / Q, q = pix0 % Q; j < run; j++)
+                int ob = t / runs, pix0 = t % runs * run, cols = Math.Min(run, total - pix0);
+                int image = pix0 / pq, first = pix0 - image * pq;
+                // each pixel's offset into the planes; past the last image's end its last pixel again (dropped)
+                for (int j = 0, i = image, p = first / Q, q = first % Q; j < run; j++)
                 {
-                    px[j] = (nint)p * wp + q;
-                    if (j + 1 < cols && ++q == Q) { q = 0; p++; }
+                    px[j] = (nint)i * planeSize + (nint)p * wp + q;
+                    if (j + 1 < cols && ++q == Q) { q = 0; if (++p == P) { p = 0; i++; } }
                 }
                 float* w = ps + (long)ob * depth * panel;
                 if (kernel == GemmKernel.Vector512) DirectOc8x32(depth, w, pls, os, px, tile);
                 else DirectOc6x16(depth, w, pls, os, px, tile);
-                float* c = yImage + (long)ob * panel * pq + pix0;
+                // channel row kb + r of image n + image from pixel first on; a run across an image's end
+                // goes on in the next image's row (one next image at most: DirectOcApplies keeps pq >= 7/8
+                // of a run at stride 1, whole rows of runs at stride 2)
+                float* c = ys + ((long)(n + image) * K + (long)ob * panel) * pq + first;
+                int here = Math.Min(cols, pq - first);
                 for (int kb = 0; kb < panel; kb += 8)
                 {
                     CpuGemm.Transpose8x8(tile + kb, panel, t8, 8);   // t8[r * 8 + j]: channel kb + r, pixel j
                     for (int r = 0; r < 8; r++)
                     {
                         float* src = t8 + r * 8, dst = c + (long)(kb + r) * pq;
-                        if (cols == 8) Vector256.Load(src).Store(dst);
-                        else if (cols == 6) { Vector128.Load(src).Store(dst); dst[4] = src[4]; dst[5] = src[5]; }
-                        else for (int j = 0; j < cols; j++) dst[j] = src[j];
+                        if (here == 8) Vector256.Load(src).Store(dst);
+                        else if (here == 6) { Vector128.Load(src).Store(dst); dst[4] = src[4]; dst[5] = src[5]; }
+                        else
+                        {
+                            for (int j = 0; j < here; j++) dst[j] = src[j];
+                            float* next = dst + (long)K * pq - first;   // the same channel's row in the next image
+                            for (int j = here; j < cols; j++) next[j - here] = src[j];
+                        }
                     }
                 }
             }
