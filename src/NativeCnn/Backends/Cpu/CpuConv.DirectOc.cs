@@ -1,22 +1,24 @@
 // Direct convolution vectorised over output channels, for output planes the pixel-vectorised kernels
 // (CpuConv.Direct.cs) cannot cut into whole vectors: rows of 8, 24, ... pixels on the 512-bit path
 // (resnet18's 8x8 layer3), of 7 or 4 (mnist's conv4, resnet18's layer4) on either path. A tile is a run
-// of consecutive output pixels in (p, q) order, which may span rows (each pixel has its own offset into
-// the padded image or its stride-2 phase planes; CpuConv.DirectInput.cs), by a panel of output channels:
+// of consecutive output pixels in (image, p, q) order, which may span rows and, where a thread pads its
+// images side by side, images (each pixel has its own offset into the padded images or their stride-2
+// phase planes; CpuConv.DirectInput.cs), by a panel of output channels:
 // 8 pixels x 32 channels on the 512-bit path (16 FMAs per depth step, two 16-channel weight vectors,
 // each pixel's input broadcast), 6 pixels x 16 channels on the 256-bit path (12 FMAs, the 16 vector
 // registers of an AVX2 CPU). W^T is packed in channel panels (Wt[d * panel + kk], d = (c, r, s)); the
 // whole depth runs in one call, so each tile is stored once, transposed (8x8 register transposes) into
-// y, where a run's pixels are contiguous. Backward-data at stride 1 is the transposed convolution of
-// gy, with W flipped and transposed while packing (A'[c, (k, t)] = w[k, c, rs-1-t]).
-// Applies (DirectOcApplies): stride 1 with at most an eighth of the computed pixels past the image's
-// end (the last run's tail), or stride 2 with rows of whole runs; K a multiple of the panel, C*R*S of 8; on
-// the 512-bit path where rows are not whole 16-pixel vectors, on the 256-bit path where rows are not
-// whole 8-pixel ones. NATIVECNN_CONV_DIRECT_OC=0 turns it off. Measured on Zen 4 in
-// benchmarks/results/cpu-zen4-direct.md (resnet18 layer3 forward 102 -> 109 GFLOP/s against the 6x16
-// pixel kernel). Where 512-bit FMAs run at full rate (Zen 5, Intel) not measured yet.
+// y, where a run's pixels are contiguous within an image. Backward-data at stride 1 is the transposed
+// convolution of gy, with W flipped and transposed while packing (A'[c, (k, t)] = w[k, c, rs-1-t]).
+// Applies (DirectOcApplies): stride 1 with at most an eighth of one image's computed pixels past its
+// end (the last run's tail, where the image runs alone), or stride 2 with rows of whole runs; K a
+// multiple of the panel, C*R*S of 8; on the 512-bit path where rows are not whole 16-pixel vectors, on
+// the 256-bit path where rows are not whole 8-pixel ones. NATIVECNN_CONV_DIRECT_OC=0 turns it off.
+// Measured on Zen 4 in benchmarks/results/cpu-zen4-direct.md and cpu-zen4-avx2.md (resnet18 layer3
+// forward 102 -> 109 GFLOP/s against the 6x16 pixel kernel; mnist conv4 89 -> 107 against the GEMM).
+// Where 512-bit FMAs run at full rate (Zen 5, Intel) not measured yet.
 // Must hold: every output is fully written ("="); the kernels read only inside the padded planes
-// (a run past the image's end repeats its last pixel; those results are dropped).
+// (a run past the last image's end repeats its last pixel; those results are dropped).
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
