@@ -1,7 +1,8 @@
-// The direct stride-1 convolution kernels (CpuConv.Direct.cs, CpuConv.DirectWeight.cs): forward,
-// backward-data (the transposed convolution, with W flipped while packing) and the weight gradient
-// against float64 references on each vector
-// path that has them, over the shapes that stress them: output rows of one and of several vectors,
+// The direct convolution kernels (CpuConv.Direct.cs, CpuConv.DirectOc.cs, CpuConv.DirectWeight.cs,
+// CpuConv.DirectWeightRows.cs): forward, backward-data (the transposed convolution, with W flipped
+// while packing) and the weight gradient against float64 references on each vector path that has
+// them, over the shapes that stress them: output rows of one and of several vectors, runs of pixels
+// across rows and images,
 // two rows per tile, a last tile of half a tile, output channels that leave a partial MR panel,
 // depths spanning several blocks, padding 0 / 1 / asymmetric, dilation 2, non-square kernels, one
 // image (tiles shared over the cores) and many (images side by side). Each case first asserts that
@@ -207,7 +208,7 @@ public class CpuDirectConvTests
                 Assert.True(CpuBackend.DirectOcApplies(eightWide with { H = 16, W = 16, StrideH = 2, StrideW = 2 }));
                 Assert.False(CpuBackend.DirectOcApplies(eightWide with { K = 40 }));         // not whole 32-channel panels
                 Assert.False(CpuBackend.DirectOcApplies(eightWide with { W = 16 }));         // Q = 16: the 8x32 pixel kernel
-                Assert.True(CpuBackend.DirectOcApplies(eightWide with { H = 7, W = 7 }));     // Q = 7: one partial run a row
+                Assert.True(CpuBackend.DirectOcApplies(eightWide with { H = 7, W = 7 }));     // Q = 7: runs across rows
                 Assert.False(CpuBackend.DirectOcApplies(eightWide with { H = 14, W = 14, StrideH = 2, StrideW = 2 }));   // partial runs: stride 1 only
                 Assert.True(CpuBackend.DirectOcApplies(eightWide with { H = 4, W = 4 }));     // Q = 4: runs of two rows
                 Assert.False(CpuBackend.DirectOcApplies(eightWide with { StrideH = 2, StrideW = 2 }));   // ... not at stride 2
