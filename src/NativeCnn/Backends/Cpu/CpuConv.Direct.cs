@@ -45,10 +45,8 @@ internal sealed partial class CpuBackend
     /// output-channel kernel (CpuConv.DirectOc.cs) before this where its shape conditions hold.</summary>
     internal static GemmKernel? DirectKernelFor(ConvGeometry g, GemmKernel pathKernel)
     {
-        bool stride1 = g.StrideH == 1 && g.StrideW == 1, stride2 = g.StrideH == 2 && g.StrideW == 2;
-        if (!DirectConvolution || !ImplicitColumns || !(stride1 || stride2) || g.P <= 0 || g.Q <= 0) return null;
-        long padded = (long)(g.H + 2 * g.PadH + 1) * (g.W + 2 * g.PadW + 1) * g.C;
-        if (padded > int.MaxValue / 2 || (long)g.Crs * g.K > int.MaxValue / 2) return null;
+        if (!DirectStrideApplies(g)) return null;
+        if (PaddedImageFloats(g) > int.MaxValue / 2 || (long)g.Crs * g.K > int.MaxValue / 2) return null;
         if (pathKernel == GemmKernel.Vector512)
         {
             if (g.Q % 16 == 0) return GemmKernel.Vector512;
@@ -140,38 +138,25 @@ internal sealed partial class CpuBackend
     }
 
     /// <summary>One MR-row panel of W flipped and transposed, A[c, (k, t)] = w[k, c, rs-1-t], over depth
-    /// [d0, d0 + len): a full 8-row panel one depth step at a time (8 floats rs apart, one store),
+    /// [d0, d0 + len): a full 8- or 6-row panel one depth step at a time (floats rs apart, one store),
     /// others one row at a time (each row's runs of rs floats, kStep apart).</summary>
     private static unsafe void PackFlippedPanel(float* w, int C, int rs, int row0, int rows, int mr, int d0, int len, float* dst)
     {
         long kStep = (long)C * rs;
-        if (mr == 8 && rows == 8 && Vector256.IsHardwareAccelerated)
+        if ((mr == 8 || mr == 6) && rows == mr && len > 0 && Vector256.IsHardwareAccelerated)
         {
-            // a depth step's 8 values (rs apart in w) built in a register, stored as one run
-            int k = d0 / rs, t = d0 - k * rs;
-            float* src = w + k * kStep + (long)row0 * rs + rs - 1;
-            long r2 = 2L * rs, r3 = 3L * rs, r4 = 4L * rs, r5 = 5L * rs, r6 = 6L * rs, r7 = 7L * rs;
-            for (int p = 0; p < len; p++)
-            {
-                float* s = src - t;
-                Vector256.Create(s[0], s[rs], s[r2], s[r3], s[r4], s[r5], s[r6], s[r7]).Store(dst + p * 8);
-                if (++t == rs) { t = 0; src += kStep; }
-            }
-            return;
-        }
-        if (mr == 6 && rows == 6 && len > 0 && Vector256.IsHardwareAccelerated)
-        {
-            // the 256-bit path's panels: 6 values built in a register and stored 8 wide, the 2 past the
-            // step landing in the next step's place (rewritten by it); the last step stored exactly,
-            // as past the panel lies another one, perhaps another thread's
+            // a depth step's mr values (rs apart in w) built in a register and stored 8 wide. At mr = 6
+            // lanes 6 and 7 repeat row 5 and land in the next step's place, rewritten by it; the last
+            // step is stored exactly, as past the panel lies another one, perhaps another thread's
             int k = d0 / rs, t = d0 - k * rs;
             float* src = w + k * kStep + (long)row0 * rs + rs - 1;
             long r2 = 2L * rs, r3 = 3L * rs, r4 = 4L * rs, r5 = 5L * rs;
+            long r6 = mr == 8 ? 6L * rs : r5, r7 = mr == 8 ? 7L * rs : r5;
             for (int p = 0; p < len; p++)
             {
                 float* s = src - t;
-                var v = Vector256.Create(s[0], s[rs], s[r2], s[r3], s[r4], s[r5], 0f, 0f);
-                if (p < len - 1) v.Store(dst + p * 6);
+                var v = Vector256.Create(s[0], s[rs], s[r2], s[r3], s[r4], s[r5], s[r6], s[r7]);
+                if (mr == 8 || p < len - 1) v.Store(dst + p * mr);
                 else
                 {
                     v.GetLower().Store(dst + p * 6);

@@ -8,6 +8,15 @@ namespace NativeCnn.Backends.Cpu;
 
 internal sealed partial class CpuBackend
 {
+    /// <summary>What every direct kernel needs (CpuConv.Direct*.cs): the direct and implicit-column
+    /// switches on, stride 1 or 2 on both axes, a non-empty output.</summary>
+    private static bool DirectStrideApplies(ConvGeometry g) =>
+        DirectConvolution && ImplicitColumns && g.StrideH == g.StrideW && g.StrideH is 1 or 2 && g.P > 0 && g.Q > 0;
+
+    /// <summary>Floats of one image's padded planes with a row and a column of slack, the size the
+    /// direct kernels' int offsets must address.</summary>
+    private static long PaddedImageFloats(ConvGeometry g) => (long)(g.H + 2 * g.PadH + 1) * (g.W + 2 * g.PadW + 1) * g.C;
+
     /// <summary>Where the kernels read the input: stride 1 reads the zero-padded image (PadImage);
     /// stride 2 reads the four stride-2 phase planes of the zero-padded image (PhasePlanes), in which
     /// tap (r, s) of output pixel (p, q) is phase ((r*dh) mod 2, (s*dw) mod 2) at (p + floor(r*dh / 2), q +

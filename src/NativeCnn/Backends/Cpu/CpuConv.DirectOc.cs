@@ -37,10 +37,10 @@ internal sealed partial class CpuBackend
     /// <summary>Whether the output-channel kernel runs this convolution (as a forward pass) on the current path.</summary>
     internal static bool DirectOcApplies(ConvGeometry g)
     {
-        bool stride1 = g.StrideH == 1 && g.StrideW == 1, stride2 = g.StrideH == 2 && g.StrideW == 2;
-        if (!DirectOcConvolution || !DirectConvolution || !ImplicitColumns || !(stride1 || stride2)) return false;
+        if (!DirectOcConvolution || !DirectStrideApplies(g)) return false;
+        bool stride1 = g.StrideH == 1;
         var kernel = CpuGemm.ForPath(CpuInfo.Path);
-        if (kernel is not (GemmKernel.Vector512 or GemmKernel.Vector256) || g.P <= 0 || g.Q <= 0) return false;
+        if (kernel is not (GemmKernel.Vector512 or GemmKernel.Vector256)) return false;
         var (run, panel) = OcTile(kernel);
         // rows of whole vectors keep the pixel-vectorised kernels (16 pixels at 512 bits, 8 at 256)
         if (g.Q % (kernel == GemmKernel.Vector512 ? 16 : 8) == 0) return false;
@@ -51,8 +51,7 @@ internal sealed partial class CpuBackend
         long pq = (long)g.P * g.Q, runs = (pq + run - 1) / run;
         if (stride1 ? (runs * run - pq) * 8 > runs * run : g.Q % run != 0) return false;
         if (g.K % panel != 0 || g.Crs % 8 != 0) return false;
-        long padded = (long)(g.H + 2 * g.PadH + 1) * (g.W + 2 * g.PadW + 1) * g.C;
-        return padded <= int.MaxValue / 2 && (long)g.Crs * g.K <= int.MaxValue / 2;
+        return PaddedImageFloats(g) <= int.MaxValue / 2 && (long)g.Crs * g.K <= int.MaxValue / 2;
     }
 
     [ThreadStatic] private static float[]? t_ocWeights;

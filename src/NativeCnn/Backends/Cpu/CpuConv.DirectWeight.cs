@@ -31,18 +31,15 @@ internal sealed partial class CpuBackend
 
     private static bool DirectWeightApplies(ConvGeometry g, GemmKernel kernel)
     {
-        bool stride1 = g.StrideH == 1 && g.StrideW == 1, stride2 = g.StrideH == 2 && g.StrideW == 2;
-        if (!DirectConvolution || !ImplicitColumns || !(stride1 || stride2) || g.Crs < 64) return false;
-        if (DirectVector(kernel) == 0 || g.P <= 0 || g.Q <= 0) return false;
+        if (!DirectStrideApplies(g) || g.Crs < 64 || DirectVector(kernel) == 0) return false;
         // K > 128 goes by rows (CpuConv.DirectWeightRows.cs), which measured faster than the GEMM on rows of
         // 8+ pixels (conv3x3_256to256 on Zen 4, one thread: 106 against 104 GFLOP/s with the 512-bit kernel,
         // 107 against 96 with the 6x16 one); 4-pixel rows (layer4) are too short for the kernel's loop (78
         // against 101)
         if (DirectWeightByRows(g) && g.Q < 8) return false;
-        long padded = (long)(g.H + 2 * g.PadH + 1) * (g.W + 2 * g.PadW + 1) * g.C;
         // by rows, every image's padded planes and packed gy^T are held at once
         long images = DirectWeightByRows(g) ? Math.Max(1, g.N) : 1;
-        return padded * images <= int.MaxValue / 2 && (long)g.P * g.Q * (g.K + 32) * images <= int.MaxValue / 2;
+        return PaddedImageFloats(g) * images <= int.MaxValue / 2 && (long)g.P * g.Q * (g.K + 32) * images <= int.MaxValue / 2;
     }
 
     /// <summary>gw (K, C, R, S) = sum over images of gy[n] (K, PQ) * col[n]^T.</summary>

@@ -66,8 +66,8 @@ internal sealed partial class CpuBackend
             // a chunk's row panels go in groups whose rows of gW^T (group x MR x K floats) take no more
             // than a block of gy^T, so both stay in L2 while the group passes over every block (a whole
             // chunk's rows, as one thread gets, were 2.4 MB on layer3: 97 GFLOP/s on the 6x16 kernel
-            // against 107 in groups); 6-row panels four at a time, so groups are whole 8-row runs for the
-            // transposed store
+            // against 107 in groups, one Zen 4 thread); 6-row panels four at a time, so groups are whole
+            // 8-row runs for the transposed store
             int groupPanels = Math.Max(1, DirectWeightBlockFloats / (mr * K));
             if (mr % 8 != 0) groupPanels = Math.Max(4, groupPanels & ~3);
             For(rowPanels, 1, (i0, i1) =>
