@@ -3,7 +3,8 @@
 // while packing) and the weight gradient against float64 references on each vector path that has
 // them, over the shapes that stress them: output rows of one and of several vectors, runs of pixels
 // across rows and images,
-// two rows per tile, a last tile of half a tile, output channels that leave a partial MR panel,
+// two rows per tile, a last tile of half a tile, output channels that leave a partial MR panel (on
+// the 256-bit path 1-4 rows: K = 13, 8, 9, 10 and C = 3, 4, 40 run the 2- and 4-row kernels in place),
 // depths spanning several blocks, padding 0 / 1 / asymmetric, dilation 2, non-square kernels, one
 // image (tiles shared over the cores) and many (images side by side). Each case first asserts that
 // the direct path really takes it, so the test cannot pass by testing the GEMM path instead.

@@ -29,7 +29,9 @@ public class GemmTests
     {
         (1, 1, 1), (1, 33, 17), (17, 1, 65), (3, 17, 31), (31, 33, 3), (33, 65, 17), (65, 31, 129),
         (129, 3, 33), (8, 32, 256), (9, 33, 257), (16, 64, 513), (17, 530, 20),
-        // k = 1 and 2 (no whole 8-step transpose), whole 6/8-row panels, a 9-column edge panel
+        // k = 1 and 2 (no whole 8-step transpose), whole 6/8-row panels, a 9-column edge panel; on the
+        // 256-bit path M = 1, 8, 3 and 16 leave a last panel of 1-4 rows, run in place by the 2- and
+        // 4-row kernels (odd depths: their last single step; K = 257, 513: several depth blocks)
         (12, 48, 1), (7, 70, 2), (24, 96, 8), (6, 16, 9), (48, 9, 40),
     };
 

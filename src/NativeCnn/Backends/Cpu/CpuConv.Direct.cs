@@ -9,7 +9,8 @@
 // so no flipped copy is made.
 // Applies: stride 1 or 2, any padding and dilation, Q a multiple of the vector width V (16 on the
 // AVX-512 path; 8 on AVX2, and on AVX-512 where it runs on 256-bit halves), so each B vector stays
-// inside one output row. Tiles are MR output channels x NR = 2V consecutive output pixels.
+// inside one output row. Tiles are MR output channels x NR = 2V consecutive output pixels (on the
+// 256-bit path, MR = 6, a last panel of 1-4 channels runs a 4- or 2-row kernel in place).
 // Must hold: every output is fully written ("="); results equal the GEMM paths' up to float rounding
 // order (tests run every path against float64 references); the kernels read only inside the planes
 // (a vector's last pixel q + V - 1 <= Q - 1 reads at most column Q - 1 + (S-1)*dw < Wp at stride 1).
@@ -241,6 +242,8 @@ internal sealed partial class CpuBackend
                         float* c = yImage + (long)i * mr * pq + pix;
                         if (rows == mr && cols == nr)
                             DirectKernel(kernel, kc, ap, b0, b1, os + d0, c, pq, accumulate);
+                        else if (cols == nr && rows <= 4 && mr == 6 && CpuGemm.RemainderRowKernels)
+                            DirectRows6x16(rows, kc, ap, b0, b1, os + d0, c, pq, accumulate);   // the last panel of K % 6 rows
                         else
                         {
                             DirectKernel(kernel, kc, ap, b0, b1, os + d0, scratch, nr, false);
@@ -334,6 +337,61 @@ internal sealed partial class CpuBackend
         Store256(c, c30, c31, accumulate); c += ldc;
         Store256(c, c40, c41, accumulate); c += ldc;
         Store256(c, c50, c51, accumulate);
+    }
+
+    /// <summary>The first <paramref name="rows"/> (1-4) rows of Direct6x16's tile, in place, for the 256-bit
+    /// path's last panel where M is not a multiple of 6 (K = 64: 10 panels and 4 rows; 128: 21 and 2), instead
+    /// of a whole 6-row tile through the scratch tile. <paramref name="a"/> is the panel packed 6 rows wide.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    private static unsafe void DirectRows6x16(int rows, int kc, float* a, float* b0, float* b1, int* off, float* c, int ldc, bool accumulate)
+    {
+        // four rows: 8 accumulators; one or two: even and odd depth steps apart (8 in flight against the
+        // FMA latency, not 4), summed at the end
+        Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default;
+        Vector256<float> c20 = default, c21 = default, c30 = default, c31 = default;
+        int* end = off + kc;
+        if (rows > 2)
+            for (; off < end; off++, a += 6)
+            {
+                int o = *off;
+                var x0 = Vector256.Load(b0 + o);
+                var x1 = Vector256.Load(b1 + o);
+                Vector256<float> x;
+                x = Vector256.Create(a[0]); c00 = Vector256.FusedMultiplyAdd(x, x0, c00); c01 = Vector256.FusedMultiplyAdd(x, x1, c01);
+                x = Vector256.Create(a[1]); c10 = Vector256.FusedMultiplyAdd(x, x0, c10); c11 = Vector256.FusedMultiplyAdd(x, x1, c11);
+                x = Vector256.Create(a[2]); c20 = Vector256.FusedMultiplyAdd(x, x0, c20); c21 = Vector256.FusedMultiplyAdd(x, x1, c21);
+                x = Vector256.Create(a[3]); c30 = Vector256.FusedMultiplyAdd(x, x0, c30); c31 = Vector256.FusedMultiplyAdd(x, x1, c31);
+            }
+        else
+        {
+            for (; off + 1 < end; off += 2, a += 12)
+            {
+                int o = off[0], o1 = off[1];
+                var x0 = Vector256.Load(b0 + o);
+                var x1 = Vector256.Load(b1 + o);
+                var y0 = Vector256.Load(b0 + o1);
+                var y1 = Vector256.Load(b1 + o1);
+                Vector256<float> x;
+                x = Vector256.Create(a[0]); c00 = Vector256.FusedMultiplyAdd(x, x0, c00); c01 = Vector256.FusedMultiplyAdd(x, x1, c01);
+                x = Vector256.Create(a[1]); c10 = Vector256.FusedMultiplyAdd(x, x0, c10); c11 = Vector256.FusedMultiplyAdd(x, x1, c11);
+                x = Vector256.Create(a[6]); c20 = Vector256.FusedMultiplyAdd(x, y0, c20); c21 = Vector256.FusedMultiplyAdd(x, y1, c21);
+                x = Vector256.Create(a[7]); c30 = Vector256.FusedMultiplyAdd(x, y0, c30); c31 = Vector256.FusedMultiplyAdd(x, y1, c31);
+            }
+            if (off < end)
+            {
+                int o = *off;
+                var x0 = Vector256.Load(b0 + o);
+                var x1 = Vector256.Load(b1 + o);
+                Vector256<float> x;
+                x = Vector256.Create(a[0]); c00 = Vector256.FusedMultiplyAdd(x, x0, c00); c01 = Vector256.FusedMultiplyAdd(x, x1, c01);
+                x = Vector256.Create(a[1]); c10 = Vector256.FusedMultiplyAdd(x, x0, c10); c11 = Vector256.FusedMultiplyAdd(x, x1, c11);
+            }
+            c00 += c20; c01 += c21; c10 += c30; c11 += c31;
+        }
+        Store256(c, c00, c01, accumulate);
+        if (rows > 1) Store256(c + ldc, c10, c11, accumulate);
+        if (rows > 2) Store256(c + 2L * ldc, c20, c21, accumulate);
+        if (rows > 3) Store256(c + 3L * ldc, c30, c31, accumulate);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -1,7 +1,8 @@
 // SGEMM micro-kernels: C[MR x NR] = alpha * Apanel * Bpanel + beta * C over kc steps, with the tile
 // of C held in registers. Packed layouts: a[p * MR + r] (one column of the A panel per step) and
 // b[p * NR + j] (one row of the B panel per step). Kernels always compute a whole tile; the driver
-// routes edge tiles through a scratch tile. beta == 0 stores without reading C.
+// routes edge tiles through a scratch tile, except the 256-bit path's last panel of 1-4 rows, which
+// runs a 4- or 2-row kernel in place. beta == 0 stores without reading C.
 // Why these shapes: 8x32 on AVX-512 uses 16 accumulators (2 FMA pipes x 4-cycle latency needs at
 // least 8 in flight) plus 2 B vectors and a broadcast, well inside the 32 zmm registers, and MR = 8
 // matches the 8x8 transposes used in packing. 6x16 is the classic AVX2 shape for 16 ymm registers,
@@ -142,6 +143,77 @@ internal static unsafe partial class CpuGemm
             (x0 * alpha).Store(c);
             (x1 * alpha).Store(c + 8);
         }
+    }
+
+    /// <summary>The first <paramref name="rows"/> (1-4) rows of a 6x16 tile, for the 256-bit path's last
+    /// panel where M is not a multiple of 6 (M = 64: 10 panels and 4 rows; 128: 21 and 2; 32: 5 and 2),
+    /// written in place: a whole 6-row tile through the scratch tile computed 36 rows for M = 32.
+    /// <paramref name="a"/> is the panel packed 6 rows wide (a[p * 6 + r]).</summary>
+    internal static void KernelRows6x16(int rows, int kc, float* a, float* b, float* c, int ldc, float alpha, float beta)
+    {
+        Vector256<float> c00, c01, c10, c11, c20 = default, c21 = default, c30 = default, c31 = default;
+        if (rows > 2) Rows4x16(kc, a, b, out c00, out c01, out c10, out c11, out c20, out c21, out c30, out c31);
+        else Rows2x16(kc, a, b, out c00, out c01, out c10, out c11);
+        var va = Vector256.Create(alpha);
+        var vb = Vector256.Create(beta);
+        bool read = beta != 0;
+        Row256(c, c00, c01, va, vb, read);
+        if (rows > 1) Row256(c + ldc, c10, c11, va, vb, read);
+        if (rows > 2) Row256(c + 2L * ldc, c20, c21, va, vb, read);
+        if (rows > 3) Row256(c + 3L * ldc, c30, c31, va, vb, read);
+    }
+
+    /// <summary>Four rows of a 6-row panel by 16 columns: 8 accumulators, enough to cover the FMA latency.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    private static void Rows4x16(int kc, float* a, float* b, out Vector256<float> c00, out Vector256<float> c01,
+                                 out Vector256<float> c10, out Vector256<float> c11, out Vector256<float> c20,
+                                 out Vector256<float> c21, out Vector256<float> c30, out Vector256<float> c31)
+    {
+        Vector256<float> s00 = default, s01 = default, s10 = default, s11 = default;
+        Vector256<float> s20 = default, s21 = default, s30 = default, s31 = default;
+        for (float* end = b + (long)kc * 16; b < end; b += 16, a += 6)
+        {
+            var b0 = Vector256.Load(b);
+            var b1 = Vector256.Load(b + 8);
+            Vector256<float> x;
+            x = Vector256.Create(a[0]); s00 = Vector256.FusedMultiplyAdd(x, b0, s00); s01 = Vector256.FusedMultiplyAdd(x, b1, s01);
+            x = Vector256.Create(a[1]); s10 = Vector256.FusedMultiplyAdd(x, b0, s10); s11 = Vector256.FusedMultiplyAdd(x, b1, s11);
+            x = Vector256.Create(a[2]); s20 = Vector256.FusedMultiplyAdd(x, b0, s20); s21 = Vector256.FusedMultiplyAdd(x, b1, s21);
+            x = Vector256.Create(a[3]); s30 = Vector256.FusedMultiplyAdd(x, b0, s30); s31 = Vector256.FusedMultiplyAdd(x, b1, s31);
+        }
+        c00 = s00; c01 = s01; c10 = s10; c11 = s11; c20 = s20; c21 = s21; c30 = s30; c31 = s31;
+    }
+
+    /// <summary>Two rows of a 6-row panel by 16 columns, even and odd depth steps in separate
+    /// accumulators (8 in flight, not 4, against the FMA latency), summed at the end.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    private static void Rows2x16(int kc, float* a, float* b, out Vector256<float> c00, out Vector256<float> c01,
+                                 out Vector256<float> c10, out Vector256<float> c11)
+    {
+        Vector256<float> s00 = default, s01 = default, s10 = default, s11 = default;
+        Vector256<float> t00 = default, t01 = default, t10 = default, t11 = default;
+        int p = 0;
+        for (; p + 2 <= kc; p += 2, a += 12, b += 32)
+        {
+            var b0 = Vector256.Load(b);
+            var b1 = Vector256.Load(b + 8);
+            var b2 = Vector256.Load(b + 16);
+            var b3 = Vector256.Load(b + 24);
+            Vector256<float> x;
+            x = Vector256.Create(a[0]); s00 = Vector256.FusedMultiplyAdd(x, b0, s00); s01 = Vector256.FusedMultiplyAdd(x, b1, s01);
+            x = Vector256.Create(a[1]); s10 = Vector256.FusedMultiplyAdd(x, b0, s10); s11 = Vector256.FusedMultiplyAdd(x, b1, s11);
+            x = Vector256.Create(a[6]); t00 = Vector256.FusedMultiplyAdd(x, b2, t00); t01 = Vector256.FusedMultiplyAdd(x, b3, t01);
+            x = Vector256.Create(a[7]); t10 = Vector256.FusedMultiplyAdd(x, b2, t10); t11 = Vector256.FusedMultiplyAdd(x, b3, t11);
+        }
+        if (p < kc)
+        {
+            var b0 = Vector256.Load(b);
+            var b1 = Vector256.Load(b + 8);
+            Vector256<float> x;
+            x = Vector256.Create(a[0]); s00 = Vector256.FusedMultiplyAdd(x, b0, s00); s01 = Vector256.FusedMultiplyAdd(x, b1, s01);
+            x = Vector256.Create(a[1]); s10 = Vector256.FusedMultiplyAdd(x, b0, s10); s11 = Vector256.FusedMultiplyAdd(x, b1, s11);
+        }
+        c00 = s00 + t00; c01 = s01 + t01; c10 = s10 + t10; c11 = s11 + t11;
     }
 
     /// <summary>Portable fallback (no AVX2/FMA: e.g. ARM64, where Vector128 is NEON): 12 Vector128

@@ -2,7 +2,8 @@
 // each block packs op(B) into kc x nc panels that stay in L2 and op(A) one MR-row panel at a time
 // (stays in L1), and a micro-kernel keeps an MR x NR tile of C in vector registers over kc steps.
 // Invariants: packed panels are zero-padded to whole MR/NR tiles, so the kernels never branch on
-// edges; partial tiles go through a scratch tile and a scalar merge. beta == 0 never reads C (it may
+// edges; partial tiles go through a scratch tile and a scalar merge (but for the 256-bit path's
+// last panel of 1-4 rows, run in place by a narrower kernel). beta == 0 never reads C (it may
 // hold NaN garbage). Pack buffers are per thread and reused: no allocation per call after warm-up.
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -49,6 +50,12 @@ internal static unsafe partial class CpuGemm
 
     /// <summary>Most threads one call uses (benchmarks set 1 to measure a single core).</summary>
     internal static int MaxThreads { get; set; } = Environment.ProcessorCount;
+
+    /// <summary>Whether the 256-bit path's last panel of 1-4 rows (M not a multiple of 6) runs a 4- or 2-row
+    /// kernel in place (true) or a whole 6-row tile through the scratch tile; here and in the direct
+    /// convolution (CpuConv.Direct.cs). Settable by tests and benchmarks; NATIVECNN_REMAINDER_ROWS=0 turns it off.</summary>
+    internal static bool RemainderRowKernels { get; set; } =
+        Environment.GetEnvironmentVariable("NATIVECNN_REMAINDER_ROWS") is not "0";
 
     /// <summary>(MR, NR): rows of A and columns of B that one micro-kernel call covers.</summary>
     internal static (int MR, int NR) TileOf(GemmKernel kernel) => kernel switch
@@ -318,6 +325,8 @@ internal static unsafe partial class CpuGemm
                         float* cTile = cRow + q * nr;
                         if (rows == mr && cols == nr)
                             Kernel(p.Kernel, kc, aPack, bPanel, cTile, ldc, p.Alpha, beta);
+                        else if (cols == nr && rows <= 4 && p.Kernel == GemmKernel.Vector256 && RemainderRowKernels)
+                            KernelRows6x16(rows, kc, aPack, bPanel, cTile, ldc, p.Alpha, beta);
                         else
                         {
                             // Edge tile: compute the whole padded tile aside, merge the valid part.
