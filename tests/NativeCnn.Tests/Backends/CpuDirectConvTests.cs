@@ -64,7 +64,13 @@ public class CpuDirectConvTests
         (2, 4, 16, 16, 6, 3, 3, 1, 1, 1, 2),
         (1, 3, 64, 64, 8, 7, 7, 3, 3, 1, 2),
         (2, 5, 31, 32, 7, 3, 3, 1, 1, 1, 2),
-        (2, 8, 16, 16, 32, 3, 3, 1, 1, 1, 2),    // Q = 8 at stride 2: the output-channel kernel on the phase planes
+        (2, 8, 16, 16, 32, 3, 3, 1, 1, 1, 2),    // Q = 8 at stride 2: the output-channel kernel (512-bit path), on the padded image
+        // stride 2, at most 128 channels: the output-channel kernel's runs across rows (Q = 14: mnist's conv2)
+        // and images (Q = 7), one image with its tiles shared out, padding 2 with dilation 2
+        (2, 32, 28, 28, 64, 3, 3, 1, 1, 1, 2),
+        (3, 16, 13, 13, 32, 3, 3, 1, 1, 1, 2),
+        (1, 16, 13, 13, 32, 3, 3, 1, 1, 1, 2),
+        (2, 16, 14, 14, 32, 3, 3, 2, 2, 2, 2),
     };
 
     private static void OnPath(string name, Action body)
@@ -202,6 +208,9 @@ public class CpuDirectConvTests
             Assert.False(CpuBackend.DirectOcApplies(eightWide));                             // 256-bit path, Q = 8: the 6x16 pixel kernel
             Assert.Equal(CpuInfo.Path != CpuPath.Portable, CpuBackend.DirectOcApplies(eightWide with { H = 7, W = 7 }));   // Q = 7: runs of 6
             Assert.False(CpuBackend.DirectOcApplies(eightWide with { H = 7, W = 7, K = 40 }));   // not whole 16-channel panels
+            var mnistConv2 = eightWide with { H = 28, W = 28, StrideH = 2, StrideW = 2 };   // Q = 14 at stride 2
+            Assert.Equal(CpuInfo.Path != CpuPath.Portable, CpuBackend.DirectOcApplies(mnistConv2));   // runs across rows: up to 128 channels
+            Assert.False(CpuBackend.DirectOcApplies(mnistConv2 with { K = 256 }));   // ... beyond, the GEMM
             if (CpuInfo.Supports(CpuPath.Avx512))
             {
                 CpuInfo.Select(CpuPath.Avx512);
@@ -210,9 +219,10 @@ public class CpuDirectConvTests
                 Assert.False(CpuBackend.DirectOcApplies(eightWide with { K = 40 }));         // not whole 32-channel panels
                 Assert.False(CpuBackend.DirectOcApplies(eightWide with { W = 16 }));         // Q = 16: the 8x32 pixel kernel
                 Assert.True(CpuBackend.DirectOcApplies(eightWide with { H = 7, W = 7 }));     // Q = 7: runs across rows
-                Assert.False(CpuBackend.DirectOcApplies(eightWide with { H = 14, W = 14, StrideH = 2, StrideW = 2 }));   // partial runs: stride 1 only
+                Assert.True(CpuBackend.DirectOcApplies(eightWide with { H = 14, W = 14, StrideH = 2, StrideW = 2 }));   // partial runs at stride 2: 64 channels
+                Assert.False(CpuBackend.DirectOcApplies(eightWide with { H = 14, W = 14, StrideH = 2, StrideW = 2, K = 256 }));   // ... not 256
                 Assert.True(CpuBackend.DirectOcApplies(eightWide with { H = 4, W = 4 }));     // Q = 4: runs of two rows
-                Assert.False(CpuBackend.DirectOcApplies(eightWide with { StrideH = 2, StrideW = 2 }));   // ... not at stride 2
+                Assert.False(CpuBackend.DirectOcApplies(eightWide with { StrideH = 2, StrideW = 2, K = 512 }));   // ... not at stride 2 with 512 channels
                 Assert.False(CpuBackend.DirectOcApplies(eightWide with { H = 2, W = 2 }));    // 4 pixels: half of the run wasted
                 CpuBackend.DirectOcConvolution = false;
                 Assert.False(CpuBackend.DirectOcApplies(eightWide));

@@ -2,16 +2,18 @@
 // (CpuConv.Direct.cs) cannot cut into whole vectors: rows of 8, 24, ... pixels on the 512-bit path
 // (resnet18's 8x8 layer3), of 7 or 4 (mnist's conv4, resnet18's layer4) on either path. A tile is a run
 // of consecutive output pixels in (image, p, q) order, which may span rows and, where a thread pads its
-// images side by side, images (each pixel has its own offset into the padded images or their stride-2
-// phase planes; CpuConv.DirectInput.cs), by a panel of output channels:
+// images side by side, images (each pixel has its own offset into the zero-padded images, at stride 2
+// too: a broadcast needs no contiguous run, so no phase planes are built; CpuConv.DirectInput.cs), by a
+// panel of output channels:
 // 8 pixels x 32 channels on the 512-bit path (16 FMAs per depth step, two 16-channel weight vectors,
 // each pixel's input broadcast), 6 pixels x 16 channels on the 256-bit path (12 FMAs, the 16 vector
 // registers of an AVX2 CPU). W^T is packed in channel panels (Wt[d * panel + kk], d = (c, r, s)); the
 // whole depth runs in one call, so each tile is stored once, transposed (8x8 register transposes) into
 // y, where a run's pixels are contiguous within an image. Backward-data at stride 1 is the transposed
 // convolution of gy, with W flipped and transposed while packing (A'[c, (k, t)] = w[k, c, rs-1-t]).
-// Applies (DirectOcApplies): stride 1 with at most an eighth of one image's computed pixels past its
-// end (the last run's tail, where the image runs alone), or stride 2 with rows of whole runs; K a
+// Applies (DirectOcApplies): at most an eighth of one image's computed pixels past its end (the last
+// run's tail, where the image runs alone) at stride 1, and at stride 2 up to 128 output channels (mnist's
+// conv2 and conv3), else stride 2 with rows of whole runs; K a
 // multiple of the panel, C*R*S of 8; on the 512-bit path where rows are not whole 16-pixel vectors, on
 // the 256-bit path where rows are not whole 8-pixel ones. NATIVECNN_CONV_DIRECT_OC=0 turns it off.
 // Measured on Zen 4 in benchmarks/results/cpu-zen4-direct.md and cpu-zen4-avx2.md (resnet18 layer3
@@ -44,12 +46,15 @@ internal sealed partial class CpuBackend
         var (run, panel) = OcTile(kernel);
         // rows of whole vectors keep the pixel-vectorised kernels (16 pixels at 512 bits, 8 at 256)
         if (g.Q % (kernel == GemmKernel.Vector512 ? 16 : 8) == 0) return false;
-        // at stride 1 at most an eighth of the computed pixels wasted past the image's end (mnist's 7x7
-        // conv4: 49 of 56, 89 -> 95 GFLOP/s forward); at stride 2 only rows of whole runs: with a partial
-        // run mnist's 7x7 conv3 lost (87 -> 72), with runs of two 4-pixel rows resnet18's 8 -> 4-pixel
-        // downsample too (100 -> 91), where rows of 8 gained (resnet18's 16 -> 8: 88 -> 94)
+        // runs across rows with at most an eighth of the computed pixels wasted past the image's end
+        // (mnist's 7x7 conv4: 49 of 56, 89 -> 95 GFLOP/s forward), at stride 2 where the layer has at most
+        // 128 output channels (mnist's conv2 and conv3 against the implicit GEMM, Zen 4: 60-70 -> 83-98 and
+        // 85-89 -> 95-103); with more, the GEMM shares its packing over more rows and keeps partial runs
+        // (resnet18's 8 -> 4-pixel downsample, 512 channels: 99-103 against 92 on the 256-bit path), so only
+        // rows of whole runs come here (resnet18's 16 -> 8: 88 -> 94 with phase planes, 108 read padded)
         long pq = (long)g.P * g.Q, runs = (pq + run - 1) / run;
-        if (stride1 ? (runs * run - pq) * 8 > runs * run : g.Q % run != 0) return false;
+        bool partialRuns = stride1 || g.K <= 128;
+        if (partialRuns ? (runs * run - pq) * 8 > runs * run : g.Q % run != 0) return false;
         if (g.K % panel != 0 || g.Crs % 8 != 0) return false;
         return PaddedImageFloats(g) <= int.MaxValue / 2 && (long)g.Crs * g.K <= int.MaxValue / 2;
     }
@@ -81,7 +86,7 @@ internal sealed partial class CpuBackend
                                     CpuGemm.Transpose8x8(ws + (long)(ob * panel + kb) * depth + d, depth, dst + (long)d * panel + kb, panel);
                     }
             });
-        var layout = InputPlanes.Of(g);
+        var layout = InputPlanes.PaddedOf(g);   // each pixel's input is broadcast: no phase planes at stride 2
         int pq = g.P * g.Q;
         if (ImagesShareCores(g.N) || CpuParallel.ThreadsHere == 1)
         {
@@ -117,7 +122,7 @@ internal sealed partial class CpuBackend
     {
         var (run, panel) = OcTile(kernel);
         int depth = g.Crs, K = g.K, P = g.P, Q = g.Q, pq = P * Q, total = count * pq, runs = (total + run - 1) / run;
-        int wp = layout.Wp, planeSize = layout.PlaneSize;
+        int rowStep = layout.PixelRow, colStep = layout.PixelColumn, planeSize = layout.PlaneSize;
         float* tile = stackalloc float[8 * 32];   // run x panel, rows 6 and 7 unused at 256 bits
         float* t8 = stackalloc float[64];
         nint* px = stackalloc nint[8];
@@ -131,7 +136,7 @@ internal sealed partial class CpuBackend
                 // each pixel's offset into the planes; past the last image's end its last pixel again (dropped)
                 for (int j = 0, i = image, p = first / Q, q = first % Q; j < run; j++)
                 {
-                    px[j] = (nint)i * planeSize + (nint)p * wp + q;
+                    px[j] = (nint)i * planeSize + (nint)p * rowStep + (nint)q * colStep;
                     if (j + 1 < cols && ++q == Q) { q = 0; if (++p == P) { p = 0; i++; } }
                 }
                 float* w = ps + (long)ob * depth * panel;
