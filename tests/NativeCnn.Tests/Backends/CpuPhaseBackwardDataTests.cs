@@ -2,7 +2,8 @@
 // called directly on every CPU path against a float64 reference: odd and even sizes, kernels 1/3/7,
 // paddings 0/1/3 and one past the kernel's reach (negative sub-padding), per-axis strides 2x1 and 3,
 // phases that no tap reaches (1x1 stride 2), gy read by masked copies, gathers and plain copies,
-// and a batch split into chunks. Which path Conv2d takes is checked in tests/NativeCnn.Tests/Ops/ConvTests.cs.
+// and a batch split into chunks; and the output-channel kernel per phase (CpuConv.PhaseOc.cs) through
+// Conv2dBackwardData on each vector path. Which path Conv2d takes is checked in tests/NativeCnn.Tests/Ops/ConvTests.cs.
 using NativeCnn.Backends;
 using NativeCnn.Backends.Cpu;
 using NativeCnn.Tests.Support;
@@ -104,6 +105,57 @@ public class CpuPhaseBackwardDataTests
             CpuInfo.Select(CpuPath.Auto);
             CpuBackend.PhaseGathers = false;
             CpuBackend.ConvColumns.MaskedShifts = true;
+        }
+    }
+
+    public static TheoryData<string> VectorPaths()
+    {
+        var data = new TheoryData<string>();
+        foreach (var p in CpuInfo.Supported())
+            if (p != CpuPath.Portable) data.Add(p.ToString());
+        return data;
+    }
+
+    // the output-channel kernel per phase (CpuConv.PhaseOc.cs), through Conv2dBackwardData: mnist's conv2,
+    // odd sizes (phases of 7 and 6 pixels a row), one image (its tiles shared over the cores), 5x5 pad 2
+    // (phases of 9, 6, 6 and 4 taps, leading paddings 1 and 0), no padding
+    private static readonly ConvGeometry[] OcCases =
+    {
+        G(2, 32, 28, 28, 64, 3, 3, 2, 2, 1, 1),
+        G(3, 32, 13, 13, 16, 3, 3, 2, 2, 1, 1),
+        G(1, 32, 14, 14, 8, 3, 3, 2, 2, 1, 1),
+        G(2, 32, 12, 12, 8, 5, 5, 2, 2, 2, 2),
+        G(2, 32, 9, 10, 8, 3, 3, 2, 2, 0, 0),
+    };
+
+    [Theory]
+    [MemberData(nameof(VectorPaths))]
+    public void OutputChannelKernelPerPhaseMatchesFloat64(string path)
+    {
+        CpuInfo.Select(Enum.Parse<CpuPath>(path));
+        try
+        {
+            var backend = CpuBackend.Instance;
+            foreach (var g in OcCases)
+            {
+                Assert.True(CpuBackend.PhaseOcApplies(g), $"{path}: the output-channel kernel should take {g}");
+                var gy = Rand(g.K + g.H, g.N * g.K * g.P * g.Q);
+                var w = Rand(g.C + g.R, g.K * g.C * g.R * g.S);
+                var gx = Enumerable.Repeat(float.NaN, g.N * g.C * g.H * g.W).ToArray();   // every element must be written
+                var gxs = backend.FromHost(gx);
+                backend.Conv2dBackwardData(backend.FromHost(gy.Select(v => (float)v).ToArray()), backend.FromHost(w.Select(v => (float)v).ToArray()), gxs, g);
+                OpCheck.AssertClose(Reference(g, gy, w), ((CpuStorage)gxs).F32, 2e-5 * Math.Sqrt(g.K * g.R * g.S) + 1e-6, $"{path} phase oc {g}");
+            }
+            var mnist = OcCases[0];
+            Assert.False(CpuBackend.PhaseOcApplies(mnist with { C = 40 }));            // not whole channel panels
+            Assert.False(CpuBackend.PhaseOcApplies(mnist with { PadH = 3, PadW = 3 }));   // a phase's leading padding below 0
+            CpuBackend.PhaseOcBackwardData = false;
+            Assert.False(CpuBackend.PhaseOcApplies(mnist));
+        }
+        finally
+        {
+            CpuBackend.PhaseOcBackwardData = true;
+            CpuInfo.Select(CpuPath.Auto);
         }
     }
 

@@ -95,6 +95,7 @@ internal sealed partial class CpuBackend
             return;
         }
         if (BackwardDataAsConvolution(F(gy), F(w), F(gx), g)) return;
+        if (PhaseOcApplies(g)) { PhaseOcBackwardDataPass(F(gy), F(w), F(gx), g); return; }   // CpuConv.PhaseOc.cs
         if (PhasesApplyToBackwardData(g)) { BackwardDataByPhases(F(gy), F(w), F(gx), g); return; }   // CpuConv.PhaseBackwardData.cs
         int nb = ImagesPerChunk(g);
         var gcol = RentScratch((long)crs * nb * pq);

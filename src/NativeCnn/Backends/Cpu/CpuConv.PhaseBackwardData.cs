@@ -14,6 +14,8 @@
 // stored-im2col mode, 1x1 kernels, output rows of 16+ pixels, C*R*S over 1152 and layers with too few input channels
 // keep the col2im path: PhasesApplyToBackwardData); results equal
 // the col2im path's up to float rounding order (tests: tests/NativeCnn.Tests/Backends/CpuPhaseBackwardDataTests.cs).
+// Where the input channels come in whole panels of the output-channel kernel, the same phases run that
+// kernel instead of these GEMMs (CpuConv.PhaseOc.cs).
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
