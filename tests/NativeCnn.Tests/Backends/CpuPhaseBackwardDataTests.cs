@@ -118,7 +118,7 @@ public class CpuPhaseBackwardDataTests
 
     // the output-channel kernel per phase (CpuConv.PhaseOc.cs), through Conv2dBackwardData: mnist's conv2,
     // odd sizes (phases of 7 and 6 pixels a row), one image (its tiles shared over the cores), 5x5 pad 2
-    // (phases of 9, 6, 6 and 4 taps, leading paddings 1 and 0), no padding
+    // (phases of 9, 6, 6 and 4 taps, leading paddings 1 and 0), no padding, 16-pixel rows
     private static readonly ConvGeometry[] OcCases =
     {
         G(2, 32, 28, 28, 64, 3, 3, 2, 2, 1, 1),
@@ -126,6 +126,7 @@ public class CpuPhaseBackwardDataTests
         G(1, 32, 14, 14, 8, 3, 3, 2, 2, 1, 1),
         G(2, 32, 12, 12, 8, 5, 5, 2, 2, 2, 2),
         G(2, 32, 9, 10, 8, 3, 3, 2, 2, 0, 0),
+        G(2, 32, 32, 32, 16, 3, 3, 2, 2, 1, 1),   // 16-pixel output rows (the per-phase GEMMs stop below)
     };
 
     [Theory]
@@ -149,6 +150,7 @@ public class CpuPhaseBackwardDataTests
             var mnist = OcCases[0];
             Assert.False(CpuBackend.PhaseOcApplies(mnist with { C = 40 }));            // not whole channel panels
             Assert.False(CpuBackend.PhaseOcApplies(mnist with { PadH = 3, PadW = 3 }));   // a phase's leading padding below 0
+            Assert.False(CpuBackend.PhaseOcApplies(mnist with { C = 256 }));            // C*R*S = 2304: col2im
             CpuBackend.PhaseOcBackwardData = false;
             Assert.False(CpuBackend.PhaseOcApplies(mnist));
         }

@@ -6,10 +6,11 @@
 // by only C rows, cost as much as the arithmetic for mnist's 32- and 64-channel inputs) and no
 // interleaving pass. Runs of consecutive pixels of a phase span its rows; each pixel has its own offset
 // into the padded gy and its own place in gx.
-// Applies (PhaseOcApplies): where PhasesApplyToBackwardData does (short output rows, moderate depth),
-// on the vector paths, C a multiple of the kernel's channel panel, K of 8, every phase reached by a tap
-// with a non-negative leading padding (3x3 pad 1, mnist's conv2 and conv3). NATIVECNN_CONV_PHASE_OC=0
-// turns it off (the per-phase GEMMs then run).
+// Applies (PhaseOcApplies): strided, dilation 1, more than one tap, C*R*S at most 1152 (as the per-phase
+// GEMMs), any output width (the GEMMs only under 16 pixels), on the vector paths, C a multiple of the
+// kernel's channel panel, K of 8, every phase reached by a tap with a non-negative leading padding (3x3
+// pad 1: mnist's conv2 and conv3, resnet18's 32 -> 16 and 16 -> 8-pixel downsamples).
+// NATIVECNN_CONV_PHASE_OC=0 turns it off (the per-phase GEMMs or col2im then run).
 // Must hold: every gx element is written exactly once ("="): the phases' pixels tile gx; the kernels read
 // only inside the padded gy (its size covers every phase's last tap).
 namespace NativeCnn.Backends.Cpu;
@@ -24,7 +25,13 @@ internal sealed partial class CpuBackend
     /// <summary>Whether Conv2dBackwardData runs this layer by phases through the output-channel kernel.</summary>
     internal static bool PhaseOcApplies(ConvGeometry g)
     {
-        if (!PhaseOcBackwardData || !DirectOcConvolution || !PhasesApplyToBackwardData(g)) return false;
+        if (!PhaseOcBackwardData || !DirectOcConvolution || !PhaseBackwardData || !ImplicitColumns) return false;
+        if (g.StrideH == 1 && g.StrideW == 1) return false;
+        if (g.DilationH != 1 || g.DilationW != 1 || g.R * g.S == 1) return false;
+        // any output width (unlike the per-phase GEMMs: resnet18's 32 -> 16-pixel downsample, 77-82 through
+        // col2im, 83-93 here on one Zen 4 thread), but the GEMMs' depth limit: at C*R*S = 2304 (its 16 -> 8
+        // one) this lost to col2im, 80-83 against 45-68
+        if (g.Crs > PhaseMaxDepth) return false;
         var kernel = CpuGemm.ForPath(CpuInfo.Path);
         if (kernel is not (GemmKernel.Vector512 or GemmKernel.Vector256)) return false;
         if (g.C % OcTile(kernel).Panel != 0 || g.K % 8 != 0) return false;
