@@ -161,13 +161,16 @@ internal sealed partial class CpuBackend
         }
     }
 
-    /// <summary>dst[off + c*(K*th*tw) + (k*th + u)*tw + v] = w[k, c, r0 + sh*(th-1-u), s0 + sw*(tw-1-v)]:
-    /// phase (rows, cols)'s taps, flipped, as a (C, K*th*tw) GEMM operand.</summary>
-    private static void SubKernel(float[] w, float[] dst, int off, ConvGeometry g, AxisPhase rows, AxisPhase cols)
+    /// <summary>dst[off + (c - c0)*(K*th*tw) + (k*th + u)*tw + v] = w[k, c, r0 + sh*(th-1-u), s0 + sw*(tw-1-v)]
+    /// for channels c0 .. c1 (all when c1 &lt; 0): phase (rows, cols)'s taps, flipped, as rows of a (C, K*th*tw)
+    /// GEMM operand.</summary>
+    private static void SubKernel(float[] w, float[] dst, int off, ConvGeometry g, AxisPhase rows, AxisPhase cols, int c0 = 0, int c1 = -1)
     {
         int th = rows.Taps, tw = cols.Taps, C = g.C, K = g.K, R = g.R, S = g.S;
         if (th == 0 || tw == 0) return;
-        for (int c = 0; c < C; c++)
+        if (c1 < 0) c1 = C;
+        off -= c0 * K * th * tw;
+        for (int c = c0; c < c1; c++)
             for (int k = 0; k < K; k++)
             {
                 int src = (k * C + c) * R * S, d = off + (c * K + k) * th * tw;

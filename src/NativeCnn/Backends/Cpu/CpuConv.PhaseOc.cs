@@ -107,29 +107,27 @@ internal sealed partial class CpuBackend
             t_phaseOcWeights = packed = GC.AllocateUninitializedArray<float>(layout.PackedFloats, pinned: true);
         using (Time("pack_weights"))
         {
-            var sub = RentScratch(Math.Max(1, layout.Depth.Max() * C));
-            try
+            // per (phase, channel panel), over the cores: the panel's rows of the flipped sub-kernel
+            // (panel x K*th*tw, row-major, in a thread's scratch), then transposed 8 x 8 into Wt[d * panel + cc]
+            int maxDepth = layout.Depth.Max();
+            For(phases * blocks, 1, (j0, j1) =>
             {
-                for (int ph = 0; ph < phases; ph++)
+                var rowsBuffer = RentScratch((long)panel * maxDepth);
+                try
                 {
-                    // (C, K*th*tw) row-major, then in channel panels: Wt[d * panel + cc]
-                    SubKernel(w, sub.F32, 0, g, layout.Rows[ph / sw], layout.Cols[ph % sw]);
-                    int depth = layout.Depth[ph], offset = layout.PackedOffset[ph];
-                    float[] s = sub.F32;
-                    For(blocks, 1, (b0, b1) =>
-                    {
-                        fixed (float* ss = s, ps = packed)
-                            for (int ob = b0; ob < b1; ob++)
-                            {
-                                float* dst = ps + offset + (long)ob * depth * panel;
-                                for (int d = 0; d < depth; d += 8)
-                                    for (int kb = 0; kb < panel; kb += 8)
-                                        CpuGemm.Transpose8x8(ss + (long)(ob * panel + kb) * depth + d, depth, dst + (long)d * panel + kb, panel);
-                            }
-                    });
+                    fixed (float* ss = rowsBuffer.F32, ps = packed)
+                        for (int j = j0; j < j1; j++)
+                        {
+                            int ph = j / blocks, ob = j % blocks, depth = layout.Depth[ph];
+                            SubKernel(w, rowsBuffer.F32, 0, g, layout.Rows[ph / sw], layout.Cols[ph % sw], ob * panel, (ob + 1) * panel);
+                            float* dst = ps + layout.PackedOffset[ph] + (long)ob * depth * panel;
+                            for (int d = 0; d < depth; d += 8)
+                                for (int kb = 0; kb < panel; kb += 8)
+                                    CpuGemm.Transpose8x8(ss + (long)kb * depth + d, depth, dst + (long)d * panel + kb, panel);
+                        }
                 }
-            }
-            finally { ReturnScratch(sub); }
+                finally { ReturnScratch(rowsBuffer); }
+            });
         }
         // tiles of one image: phase by phase, (channel panel, run of the phase's pixels)
         var firstTile = new int[phases + 1];
