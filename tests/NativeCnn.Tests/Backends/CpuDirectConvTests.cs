@@ -186,6 +186,44 @@ public class CpuDirectConvTests
         }
     });
 
+    // the output-channel kernel on one thread, where one thread pads a group of images side by side: eight
+    // 49-pixel images in one group, so runs of 8 (the 512-bit path) cross every image's end, the seventh with
+    // 6 pixels left in its image (a store that once dropped the 2 past it), at stride 1 and 2; runs of 6 too
+    [Theory]
+    [MemberData(nameof(VectorPaths))]
+    public void OutputChannelRunsAcrossAGroupOfImagesOnOneThread(string path) => OnPath(path, () =>
+    {
+        var backend = CpuBackend.Instance;
+        int savedLoop = CpuParallel.MaxThreads, savedGemm = CpuGemm.MaxThreads;
+        CpuParallel.MaxThreads = CpuGemm.MaxThreads = 1;
+        try
+        {
+            foreach (var g in new[]
+            {
+                new ConvGeometry(8, 16, 7, 7, 32, 3, 3, 1, 1, 1, 1, 1, 1),
+                new ConvGeometry(8, 16, 14, 14, 32, 3, 3, 2, 2, 1, 1, 1, 1),
+                new ConvGeometry(9, 16, 13, 13, 32, 3, 3, 2, 2, 1, 1, 1, 1),
+            })
+            {
+                Assert.True(CpuBackend.DirectOcApplies(g), $"{path}: the output-channel kernel should take {g}");
+                var x = Floats(31, g.N * g.C * g.H * g.W);
+                var wt = Floats(32, g.K * g.Crs);
+                var gy = Floats(33, g.N * g.K * g.P * g.Q);
+                var y = new float[gy.Length];
+                Array.Fill(y, float.NaN);
+                var ys = backend.FromHost(y);
+                backend.Conv2dForward(backend.FromHost(x), backend.FromHost(wt), null, ys, g);
+                var (ey, _) = Reference(x, wt, gy, g);
+                OpCheck.AssertClose(ey, ((CpuStorage)ys).F32, 1e-5 * Math.Sqrt(g.Crs) + 1e-6, $"{path} output-channel forward, one thread, {g}");
+            }
+        }
+        finally
+        {
+            CpuParallel.MaxThreads = savedLoop;
+            CpuGemm.MaxThreads = savedGemm;
+        }
+    });
+
     [Fact]
     public void OtherShapesAndTheSwitchKeepTheGemmPath()
     {

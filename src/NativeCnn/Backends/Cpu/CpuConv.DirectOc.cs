@@ -144,7 +144,9 @@ internal sealed partial class CpuBackend
                 else DirectOc6x16(depth, w, pls, os, px, tile);
                 // channel row kb + r of image n + image from pixel first on; a run across an image's end
                 // goes on in the next image's row (one next image at most: DirectOcApplies keeps pq >= 7/8
-                // of a run at stride 1, whole rows of runs at stride 2)
+                // of a run). The 6-pixel store is a whole 256-bit run only: an 8-pixel run with 6 pixels
+                // left in its image (the 512-bit path, the seventh image of a group of 49-pixel images) takes
+                // the general store, which carries the other 2 into the next image
                 float* c = ys + ((long)(n + image) * K + (long)ob * panel) * pq + first;
                 int here = Math.Min(cols, pq - first);
                 for (int kb = 0; kb < panel; kb += 8)
@@ -154,7 +156,7 @@ internal sealed partial class CpuBackend
                     {
                         float* src = t8 + r * 8, dst = c + (long)(kb + r) * pq;
                         if (here == 8) Vector256.Load(src).Store(dst);
-                        else if (here == 6) { Vector128.Load(src).Store(dst); dst[4] = src[4]; dst[5] = src[5]; }
+                        else if (here == 6 && cols == 6) { Vector128.Load(src).Store(dst); dst[4] = src[4]; dst[5] = src[5]; }
                         else
                         {
                             for (int j = 0; j < here; j++) dst[j] = src[j];
