@@ -86,7 +86,7 @@ internal sealed partial class CpuBackend
         int H = g.H, W = g.W, hph = (H + 2 * g.PadH + 1) / 2, wph = (W + 2 * g.PadW + 1) / 2;
         // the staging row: PadW zeros, the row, zeros to 2 * wph (a whole split block of slack past it)
         int stageLength = 2 * wph + 16;
-        float[]? rented = stageLength > 16384 ? System.Buffers.ArrayPool<float>.Shared.Rent(stageLength) : null;
+        float[]? rented = stageLength > 8192 ? System.Buffers.ArrayPool<float>.Shared.Rent(stageLength) : null;   // at most 32 KB of stack
         float* stack = stackalloc float[rented is null ? stageLength : 1];
         bool vector = CpuInfo.Use256 && Avx2.IsSupported && wph >= 8;
         try

@@ -10,7 +10,8 @@
 // registers of an AVX2 CPU). W^T is packed in channel panels (Wt[d * panel + kk], d = (c, r, s)); the
 // whole depth runs in one call, so each tile is stored once, transposed (8x8 register transposes) into
 // y, where a run's pixels are contiguous within an image. Backward-data at stride 1 is the transposed
-// convolution of gy, with W flipped and transposed while packing (A'[c, (k, t)] = w[k, c, rs-1-t]).
+// convolution of gy, with W flipped and transposed while packing (A'[c, (k, t)] = w[k, c, rs-1-t]); at
+// stride 2 the same kernel runs per stride phase (CpuConv.PhaseOc.cs).
 // Applies (DirectOcApplies): at most an eighth of one image's computed pixels past its end (the last
 // run's tail, where the image runs alone) at stride 1, and at stride 2 up to 128 output channels (mnist's
 // conv2 and conv3), else stride 2 with rows of whole runs; K a
