@@ -127,6 +127,8 @@ public class CpuPhaseBackwardDataTests
         G(2, 32, 12, 12, 8, 5, 5, 2, 2, 2, 2),
         G(2, 32, 9, 10, 8, 3, 3, 2, 2, 0, 0),
         G(2, 32, 32, 32, 16, 3, 3, 2, 2, 1, 1),   // 16-pixel output rows (the per-phase GEMMs stop below)
+        G(1, 32, 10, 11, 8, 3, 5, 2, 1, 1, 2),    // stride 2 x 1, per-axis padding: two phases
+        G(2, 32, 9, 9, 8, 3, 3, 3, 3, 0, 0),      // stride 3: nine phases of one tap
     };
 
     [Theory]
@@ -151,6 +153,7 @@ public class CpuPhaseBackwardDataTests
             Assert.False(CpuBackend.PhaseOcApplies(mnist with { C = 40 }));            // not whole channel panels
             Assert.False(CpuBackend.PhaseOcApplies(mnist with { PadH = 3, PadW = 3 }));   // a phase's leading padding below 0
             Assert.False(CpuBackend.PhaseOcApplies(mnist with { C = 256 }));            // C*R*S = 2304: col2im
+            Assert.False(CpuBackend.PhaseOcApplies(mnist with { StrideH = 3, StrideW = 3 }));   // stride 3 pad 1: a phase's padding below 0
             CpuBackend.PhaseOcBackwardData = false;
             Assert.False(CpuBackend.PhaseOcApplies(mnist));
         }

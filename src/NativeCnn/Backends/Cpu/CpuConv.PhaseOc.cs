@@ -29,7 +29,7 @@ internal sealed partial class CpuBackend
         if (g.StrideH == 1 && g.StrideW == 1) return false;
         if (g.DilationH != 1 || g.DilationW != 1 || g.R * g.S == 1) return false;
         // any output width (unlike the per-phase GEMMs: resnet18's 32 -> 16-pixel downsample, 77-82 through
-        // col2im, 83-93 here on one Zen 4 thread), but the GEMMs' depth limit: at C*R*S = 2304 (its 16 -> 8
+        // col2im, 83-93 here on one Zen 4 thread), but the GEMMs' depth limit: at C*R*S = 2304 (its 8 -> 4
         // one) this lost to col2im, 80-83 against 45-68
         if (g.Crs > PhaseMaxDepth) return false;
         var kernel = CpuGemm.ForPath(CpuInfo.Path);
