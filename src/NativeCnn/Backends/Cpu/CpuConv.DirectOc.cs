@@ -81,10 +81,7 @@ internal sealed partial class CpuBackend
                     {
                         float* dst = ps + (long)ob * depth * panel;
                         if (flipped) PackFlippedOcPanel(ws, g.K, g.C, rs, ob * panel, panel, dst);   // the layer's C = g.K, its K = g.C
-                        else
-                            for (int d = 0; d < depth; d += 8)
-                                for (int kb = 0; kb < panel; kb += 8)
-                                    CpuGemm.Transpose8x8(ws + (long)(ob * panel + kb) * depth + d, depth, dst + (long)d * panel + kb, panel);
+                        else PackOcPanel(ws + (long)ob * panel * depth, depth, panel, dst);
                     }
             });
         var layout = InputPlanes.PaddedOf(g);   // each pixel's input is broadcast: no phase planes at stride 2
@@ -168,6 +165,15 @@ internal sealed partial class CpuBackend
                 }
             }
         }
+    }
+
+    /// <summary>dst[d * panel + kk] = rows[kk * depth + d]: a panel of rows (row-major, depth a multiple of
+    /// 8) in the kernel's channel-panel layout, 8 x 8 register transposes at a time.</summary>
+    private static unsafe void PackOcPanel(float* rows, int depth, int panel, float* dst)
+    {
+        for (int d = 0; d < depth; d += 8)
+            for (int kb = 0; kb < panel; kb += 8)
+                CpuGemm.Transpose8x8(rows + (long)kb * depth + d, depth, dst + (long)d * panel + kb, panel);
     }
 
     /// <summary>Panel of output channels [c0, c0 + panel) of the transposed convolution's W^T: dst[(k*rs + t)

@@ -44,7 +44,7 @@ internal sealed partial class CpuBackend
     /// depth (K x taps), offsets into the padded gy per depth step, and where its packed weights start.</summary>
     private sealed class PhaseOcLayout
     {
-        public int Hp, Wp, PadTop, PadLeft, PlaneSize, PackedFloats;
+        public int Hp, Wp, PadTop, PadLeft, PlaneSize, PackedFloats, MaxDepth;
         public AxisPhase[] Rows = Array.Empty<AxisPhase>(), Cols = Array.Empty<AxisPhase>();
         public int[] Depth = Array.Empty<int>(), PackedOffset = Array.Empty<int>();
         public int[][] Offsets = Array.Empty<int[]>();
@@ -87,6 +87,7 @@ internal sealed partial class CpuBackend
                     packed += depth * g.C;
                 }
             layout.PackedFloats = packed;
+            layout.MaxDepth = layout.Depth.Max();
             return layout;
         }
     }
@@ -109,10 +110,9 @@ internal sealed partial class CpuBackend
         {
             // per (phase, channel panel), over the cores: the panel's rows of the flipped sub-kernel
             // (panel x K*th*tw, row-major, in a thread's scratch), then transposed 8 x 8 into Wt[d * panel + cc]
-            int maxDepth = layout.Depth.Max();
             For(phases * blocks, 1, (j0, j1) =>
             {
-                var rowsBuffer = RentScratch((long)panel * maxDepth);
+                var rowsBuffer = RentScratch((long)panel * layout.MaxDepth);
                 try
                 {
                     fixed (float* ss = rowsBuffer.F32, ps = packed)
@@ -121,9 +121,7 @@ internal sealed partial class CpuBackend
                             int ph = j / blocks, ob = j % blocks, depth = layout.Depth[ph];
                             SubKernel(w, rowsBuffer.F32, 0, g, layout.Rows[ph / sw], layout.Cols[ph % sw], ob * panel, (ob + 1) * panel);
                             float* dst = ps + layout.PackedOffset[ph] + (long)ob * depth * panel;
-                            for (int d = 0; d < depth; d += 8)
-                                for (int kb = 0; kb < panel; kb += 8)
-                                    CpuGemm.Transpose8x8(ss + (long)kb * depth + d, depth, dst + (long)d * panel + kb, panel);
+                            PackOcPanel(ss, depth, panel, dst);
                         }
                 }
                 finally { ReturnScratch(rowsBuffer); }
