@@ -166,23 +166,69 @@ public class CpuDirectConvTests
             Array.Fill(gw, float.NaN);
             var gws = backend.FromHost(gw);
             backend.Conv2dBackwardWeight(backend.FromHost(x), backend.FromHost(gy), gws, null, g);
-            var expected = new double[gw.Length];
-            for (int b = 0; b < n; b++)
-            for (int kk = 0; kk < k; kk++)
-            for (int p = 0; p < g.P; p++)
-            for (int q = 0; q < g.Q; q++)
+            OpCheck.AssertClose(WeightGradientReference(x, gy, g), ((CpuStorage)gws).F32, 1e-5 * Math.Sqrt(n * g.P * g.Q) + 1e-6,
+                                $"{path} direct weight gradient {g}");
+        }
+    });
+
+    public static TheoryData<string, int> VectorPathsAndThreads()
+    {
+        var data = new TheoryData<string, int>();
+        foreach (var p in CpuInfo.Supported())
+            if (p != CpuPath.Portable) { data.Add(p.ToString(), 2); data.Add(p.ToString(), 3); }
+        return data;
+    }
+
+    // images side by side on two and three threads (whatever cores the machine has): each image's work
+    // in quarters (channel panels of the pixel kernel, tiles of the output-channel and per-phase kernels)
+    // in chunks that shrink towards the end, so chunks begin and end inside images and the last ones hold
+    // single quarters; and the weight gradient's rows of gW^T in shrinking chunks. All three passes of
+    // each layer against float64, outputs NaN-filled first.
+    [Theory]
+    [MemberData(nameof(VectorPathsAndThreads))]
+    public void ImagesSharedInPartsMatchFloat64(string path, int threads) => OnPath(path, () =>
+    {
+        var backend = CpuBackend.Instance;
+        int savedLoop = CpuParallel.MaxThreads, savedGemm = CpuGemm.MaxThreads;
+        CpuParallel.MaxThreads = CpuGemm.MaxThreads = threads;
+        try
+        {
+            foreach (var g in new[]
             {
-                double up = gy[((b * k + kk) * g.P + p) * g.Q + q];
-                for (int cc = 0; cc < c; cc++)
-                for (int rr = 0; rr < r; rr++)
-                for (int ss = 0; ss < s; ss++)
-                {
-                    int ih = p * st - ph + rr * d, iw = q * st - pw + ss * d;
-                    if (ih < 0 || ih >= h || iw < 0 || iw >= w) continue;
-                    expected[((kk * c + cc) * r + rr) * s + ss] += up * x[((b * c + cc) * h + ih) * w + iw];
-                }
+                new ConvGeometry(12, 16, 8, 16, 40, 3, 3, 1, 1, 1, 1, 1, 1),    // the pixel kernel: 40 channels, 5-7 panels
+                new ConvGeometry(12, 32, 7, 7, 32, 3, 3, 1, 1, 1, 1, 1, 1),     // the output-channel kernel, groups of images
+                new ConvGeometry(12, 32, 14, 14, 32, 3, 3, 2, 2, 1, 1, 1, 1),   // stride 2: backward-data by phases
+                new ConvGeometry(12, 32, 8, 8, 136, 3, 3, 1, 1, 1, 1, 1, 1),    // K > 128: the weight gradient by rows
+            })
+            {
+                Assert.True(CpuBackend.ImagesShareCores(g.N), $"{g.N} images should share {threads} threads");
+                Assert.True(CpuBackend.DirectApplies(g) || CpuBackend.DirectOcApplies(g), $"{path}: a direct kernel should take {g}");
+                Assert.True(CpuBackend.DirectWeightApplies(g), $"{path}: the direct weight gradient should take {g}");
+                if (g.StrideH == 2) Assert.True(CpuBackend.PhaseOcApplies(g), $"{path}: the per-phase kernel should take {g}");
+                var x = Floats(41, g.N * g.C * g.H * g.W);
+                var wt = Floats(42, g.K * g.Crs);
+                var gy = Floats(43, g.N * g.K * g.P * g.Q);
+                float[] y = new float[gy.Length], gx = new float[x.Length], gw = new float[wt.Length];
+                Array.Fill(y, float.NaN);
+                Array.Fill(gx, float.NaN);
+                Array.Fill(gw, float.NaN);
+                var (ys, gxs, gws) = (backend.FromHost(y), backend.FromHost(gx), backend.FromHost(gw));
+                backend.Conv2dForward(backend.FromHost(x), backend.FromHost(wt), null, ys, g);
+                backend.Conv2dBackwardData(backend.FromHost(gy), backend.FromHost(wt), gxs, g);
+                backend.Conv2dBackwardWeight(backend.FromHost(x), backend.FromHost(gy), gws, null, g);
+                var (ey, egx) = Reference(x, wt, gy, g);
+                double tol = 1e-5 * Math.Sqrt(g.Crs) + 1e-6;
+                string where = $"{path}, {threads} threads, {g}";
+                OpCheck.AssertClose(ey, ((CpuStorage)ys).F32, tol, "forward " + where);
+                OpCheck.AssertClose(egx, ((CpuStorage)gxs).F32, tol * Math.Sqrt(g.K), "backward-data " + where);
+                OpCheck.AssertClose(WeightGradientReference(x, gy, g), ((CpuStorage)gws).F32, 1e-5 * Math.Sqrt(g.N * g.P * g.Q) + 1e-6,
+                                    "weight gradient " + where);
             }
-            OpCheck.AssertClose(expected, ((CpuStorage)gws).F32, 1e-5 * Math.Sqrt(n * g.P * g.Q) + 1e-6, $"{path} direct weight gradient {g}");
+        }
+        finally
+        {
+            CpuParallel.MaxThreads = savedLoop;
+            CpuGemm.MaxThreads = savedGemm;
         }
     });
 
@@ -280,6 +326,28 @@ public class CpuDirectConvTests
     }
 
     private static float[] Floats(int seed, int n) => Input.Rand(seed, n, -1, 1).Select(v => (float)v).ToArray();
+
+    /// <summary>The weight gradient of sum(y * gy), in float64.</summary>
+    private static double[] WeightGradientReference(float[] x, float[] gy, ConvGeometry g)
+    {
+        var gw = new double[g.K * g.Crs];
+        for (int n = 0; n < g.N; n++)
+        for (int k = 0; k < g.K; k++)
+        for (int p = 0; p < g.P; p++)
+        for (int q = 0; q < g.Q; q++)
+        {
+            double up = gy[((n * g.K + k) * g.P + p) * g.Q + q];
+            for (int c = 0; c < g.C; c++)
+            for (int r = 0; r < g.R; r++)
+            for (int s = 0; s < g.S; s++)
+            {
+                int ih = p * g.StrideH - g.PadH + r * g.DilationH, iw = q * g.StrideW - g.PadW + s * g.DilationW;
+                if (ih < 0 || ih >= g.H || iw < 0 || iw >= g.W) continue;
+                gw[((k * g.C + c) * g.R + r) * g.S + s] += up * x[((n * g.C + c) * g.H + ih) * g.W + iw];
+            }
+        }
+        return gw;
+    }
 
     /// <summary>y and the input gradient of sum(y * gy), in float64.</summary>
     private static (double[] Y, double[] Gx) Reference(float[] x, float[] w, float[] gy, ConvGeometry g)

@@ -200,6 +200,41 @@ public class CpuPathTests
         Assert.All(seen, v => Assert.Equal(1, v));
     }
 
+    [Theory]
+    [InlineData(384, 4, 2, new[] { 0, 96, 168, 224, 264, 296, 320, 336, 348, 360, 368, 376, 384 })]   // layer3's row panels
+    [InlineData(32, 1, 2, new[] { 0, 8, 14, 19, 23, 26, 28, 29, 30, 31, 32 })]                        // 8 images in quarters
+    [InlineData(100, 1, 3, new[] { 0, 17, 31, 43, 53, 61, 68, 74, 79, 83, 86, 89, 91, 93, 95, 97, 99, 100 })]
+    [InlineData(10, 4, 2, new[] { 0, 4, 8, 10 })]
+    [InlineData(5, 1, 8, new[] { 0, 1, 2, 3, 4, 5 })]
+    public void GuidedChunksShrinkOnTheGrain(int n, int grain, int threads, int[] expected) =>
+        Assert.Equal(expected, CpuParallel.GuidedBounds(n, grain, threads));
+
+    [Theory]
+    [InlineData(1, 1)]
+    [InlineData(1000, 1)]
+    [InlineData(100_003, 7)]
+    [InlineData(384, 4)]
+    [InlineData(5, 100)]
+    public void GuidedLoopVisitsEachIndexOnceInItsChunks(int n, int grain)
+    {
+        int saved = CpuParallel.MaxThreads;
+        CpuParallel.MaxThreads = 2;
+        try
+        {
+            var seen = new int[n];
+            var chunks = new System.Collections.Concurrent.ConcurrentBag<(int, int)>();
+            CpuParallel.ForGuided(n, grain, (s, e) =>
+            {
+                chunks.Add((s, e));
+                for (int i = s; i < e; i++) Interlocked.Increment(ref seen[i]);
+            });
+            Assert.All(seen, v => Assert.Equal(1, v));
+            int[] bounds = n <= grain ? new[] { 0, n } : CpuParallel.GuidedBounds(n, grain, 2);
+            Assert.Equal(bounds.Zip(bounds.Skip(1)).ToArray(), chunks.OrderBy(c => c.Item1).ToArray());
+        }
+        finally { CpuParallel.MaxThreads = saved; }
+    }
+
     [Fact]
     public void NestedLoopsRunInlineOnTheChunksThread()
     {

@@ -188,6 +188,10 @@ internal sealed partial class CpuBackend : IBackend
     /// thread-pool helpers claim dynamically (CpuParallel.cs); runs inline when there is only one chunk.</summary>
     internal static void For(int n, int minChunk, Action<int, int> body) => CpuParallel.For(n, minChunk, body);
 
+    /// <summary>As For, with chunks that shrink towards the end (CpuParallel.ForGuided), boundaries multiples of
+    /// <paramref name="grain"/>.</summary>
+    internal static void ForGuided(int n, int grain, Action<int, int> body) => CpuParallel.ForGuided(n, grain, body);
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static float Sigmoid(float x) => 1f / (1f + MathF.Exp(-x));
 }

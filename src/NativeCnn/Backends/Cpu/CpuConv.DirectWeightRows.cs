@@ -70,7 +70,8 @@ internal sealed partial class CpuBackend
             // 8-row runs for the transposed store
             int groupPanels = Math.Max(1, DirectWeightBlockFloats / (mr * K));
             if (mr % 8 != 0) groupPanels = Math.Max(4, groupPanels & ~3);
-            For(rowPanels, 1, (i0, i1) =>
+            // shrinking chunks: the cores' last pieces are a few panels, not an eighth of the rows each
+            ForGuided(rowPanels, mr % 8 == 0 ? 1 : 4, (i0, i1) =>
             {
                 // the group's rows of gW^T gather in this thread's buffer (contiguous stores), then go into
                 // gW as whole runs of rows, 8 x 8 at a time

@@ -137,10 +137,13 @@ internal sealed partial class CpuBackend
         int tiles = firstTile[phases];
         if (ImagesShareCores(g.N))
         {
-            For(g.N, 1, (n0, n1) =>
+            // work items (image, quarter of its tiles) in shrinking chunks, as DirectForward's
+            int parts = Math.Min(ImageParts, tiles);
+            ForGuided(g.N * parts, 1, (j0, j1) =>
             {
-                for (int n = n0; n < n1; n++)
-                    PhaseOcTiles(kernel, PadGradient(gy, n, g, layout, DirectBuffers.ForThisThread()), layout, packed, gx, n, g, firstTile, 0, tiles);
+                foreach (var (n, _, p0, p1) in ImagePartRuns(j0, j1, parts, 1))
+                    PhaseOcTiles(kernel, PadGradient(gy, n, g, layout, DirectBuffers.ForThisThread()), layout, packed, gx, n, g, firstTile,
+                                 PartStart(p0, parts, tiles), PartStart(p1, parts, tiles));
             });
             return;
         }
