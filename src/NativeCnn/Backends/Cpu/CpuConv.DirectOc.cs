@@ -74,7 +74,7 @@ internal sealed partial class CpuBackend
         var packed = t_ocWeights;
         if (packed is null || packed.Length < depth * K) t_ocWeights = packed = GC.AllocateUninitializedArray<float>(depth * K, pinned: true);
         using (Time("pack_weights"))
-            For(blocks, 1, (b0, b1) =>
+            ForGuided(blocks, 1, (b0, b1) =>
             {
                 fixed (float* ws = w, ps = packed)
                     for (int ob = b0; ob < b1; ob++)

@@ -110,7 +110,7 @@ internal sealed partial class CpuBackend
         {
             // per (phase, channel panel), over the cores: the panel's rows of the flipped sub-kernel
             // (panel x K*th*tw, row-major, in a thread's scratch), then transposed 8 x 8 into Wt[d * panel + cc]
-            For(phases * blocks, 1, (j0, j1) =>
+            ForGuided(phases * blocks, 1, (j0, j1) =>
             {
                 var rowsBuffer = RentScratch((long)panel * layout.MaxDepth);
                 try
