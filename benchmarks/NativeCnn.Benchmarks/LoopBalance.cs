@@ -3,7 +3,8 @@
 //   dotnet run -c Release --project benchmarks/NativeCnn.Benchmarks -- loop-balance [case filter] [pairs]
 // Per matching `nativecnn bench` case on each CPU path, steps alternate between the two settings of
 // CpuParallel: "equal" (equal chunks, the caller sleeps at once when it waits for a helper) and
-// "guided" (shrinking chunks for the image and row loops, and a short poll before sleeping). Prints the
+// "guided" (shrinking chunks for the convolutions' image, row-panel and packing loops, and a short poll
+// before sleeping). Prints the
 // median wall time of each and the median of the paired differences (guided - equal, negative: faster).
 using System.Diagnostics;
 using System.Globalization;

@@ -206,6 +206,8 @@ public class CpuPathTests
     [InlineData(100, 1, 3, new[] { 0, 17, 31, 43, 53, 61, 68, 74, 79, 83, 86, 89, 91, 93, 95, 97, 99, 100 })]
     [InlineData(10, 4, 2, new[] { 0, 4, 8, 10 })]
     [InlineData(5, 1, 8, new[] { 0, 1, 2, 3, 4, 5 })]
+    [InlineData(int.MaxValue, 1 << 20, 2, new[] { 0, 536870912, 939524096, 1241513984, 1468006400, 1637875712, 1765801984, 1861222400,
+                                                  1933574144, 1987051520, 2027945984, 2061500416, 2095054848, 2128609280, int.MaxValue })]   // no overflow
     public void GuidedChunksShrinkOnTheGrain(int n, int grain, int threads, int[] expected) =>
         Assert.Equal(expected, CpuParallel.GuidedBounds(n, grain, threads));
 

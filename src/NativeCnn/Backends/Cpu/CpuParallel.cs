@@ -81,18 +81,19 @@ internal static class CpuParallel
     /// rounded up to the grain, at least n / (32 x threads), the last one ending at n.</summary>
     internal static int[] GuidedBounds(int n, int grain, int threads)
     {
-        int least = Math.Max(grain, RoundUp((n + 32 * threads - 1) / (32 * threads), grain));
+        // in long: n may be near int.MaxValue
+        long least = Math.Max(grain, RoundUp(((long)n + 32L * threads - 1) / (32L * threads), grain));
         var bounds = new List<int>(4 * threads + 8) { 0 };
-        for (int start = 0; start < n;)
+        for (long start = 0; start < n;)
         {
-            int size = Math.Max(least, RoundUp((n - start + 2 * threads - 1) / (2 * threads), grain));
-            start = (int)Math.Min(n, (long)start + size);
-            bounds.Add(start);
+            long size = Math.Max(least, RoundUp((n - start + 2L * threads - 1) / (2L * threads), grain));
+            start = Math.Min(n, start + size);
+            bounds.Add((int)start);
         }
         return bounds.ToArray();
     }
 
-    private static int RoundUp(int value, int grain) => (value + grain - 1) / grain * grain;
+    private static long RoundUp(long value, int grain) => (value + grain - 1) / grain * grain;
 
     private sealed class Loop : ICpuJob
     {
