@@ -54,9 +54,8 @@ internal static class ConvShapes
         string filter = args.Length > 1 ? args[1] : "";
         int reps = args.Length > 2 && int.TryParse(args[2], out int r) && r > 0 ? r : 5;
         bool perPass = args.Contains("--passes");
-        var paths = CpuInfo.Supported().Where(p => p != CpuPath.Portable).ToList();
-        Console.WriteLine($"CPU: {CpuInfo.Current.Describe()}");
-        Console.WriteLine($"load average: {File.ReadAllText("/proc/loadavg").Trim()}");
+        var paths = MachineLines.VectorPaths();
+        MachineLines.Print();
         Console.WriteLine();
         Console.WriteLine("One thread, GFLOP/s over its CPU time (best of the reps); `gemm` is the packed SGEMM on the forward product with stored operands; `via col2im` is strided backward-data through gcol + col2im instead of the per-phase convolutions.");
         Console.WriteLine();

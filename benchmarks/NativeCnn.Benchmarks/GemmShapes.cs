@@ -90,8 +90,7 @@ internal static unsafe class GemmShapes
         var kernels = new List<GemmKernel>();
         if (CpuInfo.Supports(CpuPath.Avx512)) kernels.Add(GemmKernel.Vector512);
         if (CpuInfo.Supports(CpuPath.Avx2)) kernels.Add(GemmKernel.Vector256);
-        Console.WriteLine($"CPU: {CpuInfo.Current.Describe()}");
-        Console.WriteLine($"load average: {File.ReadAllText("/proc/loadavg").Trim()}");
+        MachineLines.Print();
         Console.WriteLine();
         Console.WriteLine("| shape (m x n x k) | where | kernel | 1 thread GFLOP/s (CPU time) | 2 threads GFLOP/s (wall) | 2 threads GFLOP/s (process CPU) |");
         Console.WriteLine("| --- | --- | --- | ---: | ---: | ---: |");

@@ -18,9 +18,21 @@ internal static class LoopBalance
     public static int Run(string[] args)
     {
         string filter = args.Length > 1 ? args[1] : "conv3x3";
-        int pairs = args.Length > 2 && int.TryParse(args[2], out int n) && n > 0 ? n : 40;
-        Console.WriteLine($"CPU: {CpuInfo.Current.Describe()}");
-        Console.WriteLine($"load average: {File.ReadAllText("/proc/loadavg").Trim()}");
+        int pairs = 40;
+        if (args.Length > 2 && !(int.TryParse(args[2], out pairs) && pairs > 0 && pairs <= 100_000))
+        {
+            Console.Error.WriteLine($"loop-balance: pairs must be a whole number from 1 to 100000, got '{args[2]}'");
+            return 1;
+        }
+        var cases = BenchSuite.Cases(Device.Cpu).Where(c => c.Name.Contains(filter, StringComparison.OrdinalIgnoreCase)).ToList();
+        if (cases.Count == 0 || MachineLines.VectorPaths().Count == 0)
+        {
+            Console.Error.WriteLine(cases.Count == 0
+                ? $"loop-balance: no bench case contains '{filter}'; the cases: {string.Join(", ", BenchSuite.Cases(Device.Cpu).Select(c => c.Name))}"
+                : "loop-balance: this CPU has no vector path (the portable path only)");
+            return 1;
+        }
+        MachineLines.Print();
         Console.WriteLine("| case | path | equal ms (median) | guided ms (median) | median of paired differences | pairs |");
         Console.WriteLine("| --- | --- | ---: | ---: | ---: | ---: |");
         var savedPath = CpuInfo.Path;
@@ -28,10 +40,9 @@ internal static class LoopBalance
         long savedSpin = CpuParallel.JoinSpinTicks;
         try
         {
-            foreach (var c in BenchSuite.Cases(Device.Cpu))
+            foreach (var c in cases)
             {
-                if (!c.Name.Contains(filter, StringComparison.OrdinalIgnoreCase)) continue;
-                foreach (var path in CpuInfo.Supported().Where(p => p != CpuPath.Portable))
+                foreach (var path in MachineLines.VectorPaths())
                 {
                     CpuInfo.Select(path);
                     var prepared = c.Setup();

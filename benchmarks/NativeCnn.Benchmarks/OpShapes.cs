@@ -81,8 +81,7 @@ internal static class OpShapes
         string filter = args.Length > 1 ? args[1] : "";
         int reps = args.Length > 2 && int.TryParse(args[2], out int r) && r > 0 ? r : 5;
         var paths = CpuInfo.Supported();
-        Console.WriteLine($"CPU: {CpuInfo.Current.Describe()}");
-        Console.WriteLine($"load average: {File.ReadAllText("/proc/loadavg").Trim()}");
+        MachineLines.Print();
         Console.WriteLine();
         Console.WriteLine("One thread, ms of its CPU time (best of the reps), and the least bytes the call must move over that time.");
         Console.WriteLine();

@@ -24,8 +24,7 @@ internal static class StepProfile
         string filter = args.Length > 1 ? args[1] : "_step";
         int steps = args.Length > 2 && int.TryParse(args[2], out int s) && s > 0 ? s : 5;
         int rows = args.Length > 3 && int.TryParse(args[3], out int r) && r > 0 ? r : 30;
-        Console.WriteLine($"CPU: {CpuInfo.Current.Describe()}");
-        Console.WriteLine($"load average: {File.ReadAllText("/proc/loadavg").Trim()}");
+        MachineLines.Print();
         int savedGemm = CpuGemm.MaxThreads, savedLoop = CpuParallel.MaxThreads;
         var savedPath = CpuInfo.Path;
         CpuGemm.MaxThreads = CpuParallel.MaxThreads = 1;
@@ -34,7 +33,7 @@ internal static class StepProfile
             foreach (var c in BenchSuite.Cases(Device.Cpu))
             {
                 if (!c.Name.Contains(filter, StringComparison.OrdinalIgnoreCase)) continue;
-                foreach (var path in CpuInfo.Supported().Where(p => p != CpuPath.Portable))
+                foreach (var path in MachineLines.VectorPaths())
                 {
                     CpuInfo.Select(path);
                     var prepared = c.Setup();

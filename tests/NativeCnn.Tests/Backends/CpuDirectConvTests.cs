@@ -107,7 +107,7 @@ public class CpuDirectConvTests
             var gxs = backend.FromHost(gx);
             backend.Conv2dForward(backend.FromHost(x), backend.FromHost(wt), null, ys, g);
             backend.Conv2dBackwardData(backend.FromHost(gy), backend.FromHost(wt), gxs, g);
-            var (ey, egx) = Reference(x, wt, gy, g);
+            var (ey, egx, _) = ConvReference.Float64(g, x, wt, gy);
             double tol = 1e-5 * Math.Sqrt(g.Crs) + 1e-6;
             OpCheck.AssertClose(ey, ((CpuStorage)ys).F32, tol, $"{path} direct forward {g}");
             OpCheck.AssertClose(egx, ((CpuStorage)gxs).F32, tol * Math.Sqrt(k), $"{path} direct backward-data {g}");
@@ -166,7 +166,7 @@ public class CpuDirectConvTests
             Array.Fill(gw, float.NaN);
             var gws = backend.FromHost(gw);
             backend.Conv2dBackwardWeight(backend.FromHost(x), backend.FromHost(gy), gws, null, g);
-            OpCheck.AssertClose(WeightGradientReference(x, gy, g), ((CpuStorage)gws).F32, 1e-5 * Math.Sqrt(n * g.P * g.Q) + 1e-6,
+            OpCheck.AssertClose(ConvReference.Float64(g, x, new float[gw.Length], gy).Gw, ((CpuStorage)gws).F32, 1e-5 * Math.Sqrt(n * g.P * g.Q) + 1e-6,
                                 $"{path} direct weight gradient {g}");
         }
     });
@@ -189,9 +189,7 @@ public class CpuDirectConvTests
     public void ImagesSharedInPartsMatchFloat64(string path, int threads) => OnPath(path, () =>
     {
         var backend = CpuBackend.Instance;
-        int savedLoop = CpuParallel.MaxThreads, savedGemm = CpuGemm.MaxThreads;
-        CpuParallel.MaxThreads = CpuGemm.MaxThreads = threads;
-        try
+        CpuThreads.With(threads, () =>
         {
             foreach (var g in new[]
             {
@@ -216,20 +214,15 @@ public class CpuDirectConvTests
                 backend.Conv2dForward(backend.FromHost(x), backend.FromHost(wt), null, ys, g);
                 backend.Conv2dBackwardData(backend.FromHost(gy), backend.FromHost(wt), gxs, g);
                 backend.Conv2dBackwardWeight(backend.FromHost(x), backend.FromHost(gy), gws, null, g);
-                var (ey, egx) = Reference(x, wt, gy, g);
+                var (ey, egx, egw) = ConvReference.Float64(g, x, wt, gy);
                 double tol = 1e-5 * Math.Sqrt(g.Crs) + 1e-6;
                 string where = $"{path}, {threads} threads, {g}";
                 OpCheck.AssertClose(ey, ((CpuStorage)ys).F32, tol, "forward " + where);
                 OpCheck.AssertClose(egx, ((CpuStorage)gxs).F32, tol * Math.Sqrt(g.K), "backward-data " + where);
-                OpCheck.AssertClose(WeightGradientReference(x, gy, g), ((CpuStorage)gws).F32, 1e-5 * Math.Sqrt(g.N * g.P * g.Q) + 1e-6,
+                OpCheck.AssertClose(egw, ((CpuStorage)gws).F32, 1e-5 * Math.Sqrt(g.N * g.P * g.Q) + 1e-6,
                                     "weight gradient " + where);
             }
-        }
-        finally
-        {
-            CpuParallel.MaxThreads = savedLoop;
-            CpuGemm.MaxThreads = savedGemm;
-        }
+        });
     });
 
     // the output-channel kernel on one thread, where one thread pads a group of images side by side: eight
@@ -240,9 +233,7 @@ public class CpuDirectConvTests
     public void OutputChannelRunsAcrossAGroupOfImagesOnOneThread(string path) => OnPath(path, () =>
     {
         var backend = CpuBackend.Instance;
-        int savedLoop = CpuParallel.MaxThreads, savedGemm = CpuGemm.MaxThreads;
-        CpuParallel.MaxThreads = CpuGemm.MaxThreads = 1;
-        try
+        CpuThreads.With(1, () =>
         {
             foreach (var g in new[]
             {
@@ -259,15 +250,10 @@ public class CpuDirectConvTests
                 Array.Fill(y, float.NaN);
                 var ys = backend.FromHost(y);
                 backend.Conv2dForward(backend.FromHost(x), backend.FromHost(wt), null, ys, g);
-                var (ey, _) = Reference(x, wt, gy, g);
+                var (ey, _, _) = ConvReference.Float64(g, x, wt, gy);
                 OpCheck.AssertClose(ey, ((CpuStorage)ys).F32, 1e-5 * Math.Sqrt(g.Crs) + 1e-6, $"{path} output-channel forward, one thread, {g}");
             }
-        }
-        finally
-        {
-            CpuParallel.MaxThreads = savedLoop;
-            CpuGemm.MaxThreads = savedGemm;
-        }
+        });
     });
 
     [Fact]
@@ -326,53 +312,4 @@ public class CpuDirectConvTests
     }
 
     private static float[] Floats(int seed, int n) => Input.Rand(seed, n, -1, 1).Select(v => (float)v).ToArray();
-
-    /// <summary>The weight gradient of sum(y * gy), in float64.</summary>
-    private static double[] WeightGradientReference(float[] x, float[] gy, ConvGeometry g)
-    {
-        var gw = new double[g.K * g.Crs];
-        for (int n = 0; n < g.N; n++)
-        for (int k = 0; k < g.K; k++)
-        for (int p = 0; p < g.P; p++)
-        for (int q = 0; q < g.Q; q++)
-        {
-            double up = gy[((n * g.K + k) * g.P + p) * g.Q + q];
-            for (int c = 0; c < g.C; c++)
-            for (int r = 0; r < g.R; r++)
-            for (int s = 0; s < g.S; s++)
-            {
-                int ih = p * g.StrideH - g.PadH + r * g.DilationH, iw = q * g.StrideW - g.PadW + s * g.DilationW;
-                if (ih < 0 || ih >= g.H || iw < 0 || iw >= g.W) continue;
-                gw[((k * g.C + c) * g.R + r) * g.S + s] += up * x[((n * g.C + c) * g.H + ih) * g.W + iw];
-            }
-        }
-        return gw;
-    }
-
-    /// <summary>y and the input gradient of sum(y * gy), in float64.</summary>
-    private static (double[] Y, double[] Gx) Reference(float[] x, float[] w, float[] gy, ConvGeometry g)
-    {
-        var y = new double[gy.Length];
-        var gx = new double[x.Length];
-        for (int n = 0; n < g.N; n++)
-        for (int k = 0; k < g.K; k++)
-        for (int p = 0; p < g.P; p++)
-        for (int q = 0; q < g.Q; q++)
-        {
-            int yi = ((n * g.K + k) * g.P + p) * g.Q + q;
-            double sum = 0;
-            for (int c = 0; c < g.C; c++)
-            for (int r = 0; r < g.R; r++)
-            for (int s = 0; s < g.S; s++)
-            {
-                int ih = p * g.StrideH - g.PadH + r * g.DilationH, iw = q * g.StrideW - g.PadW + s * g.DilationW;
-                if (ih < 0 || ih >= g.H || iw < 0 || iw >= g.W) continue;
-                int xi = ((n * g.C + c) * g.H + ih) * g.W + iw, wi = ((k * g.C + c) * g.R + r) * g.S + s;
-                sum += (double)x[xi] * w[wi];
-                gx[xi] += (double)gy[yi] * w[wi];
-            }
-            y[yi] = sum;
-        }
-        return (y, gx);
-    }
 }

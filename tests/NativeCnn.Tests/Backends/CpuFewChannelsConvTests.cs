@@ -51,29 +51,12 @@ public class CpuFewChannelsConvTests
         return (ry, rw, rb);
     }
 
+    /// <summary>y = conv(x, w) + b and the weight gradient, in float64.</summary>
     private static (double[] Y, double[] Gw) Reference(ConvGeometry g, double[] x, double[] w, double[] b, double[] gy)
     {
-        var y = new double[gy.Length];
-        var gw = new double[w.Length];
-        for (int n = 0; n < g.N; n++)
-        for (int k = 0; k < g.K; k++)
-        for (int p = 0; p < g.P; p++)
-        for (int q = 0; q < g.Q; q++)
-        {
-            int yi = ((n * g.K + k) * g.P + p) * g.Q + q;
-            double s = b[k];
-            for (int c = 0; c < g.C; c++)
-            for (int r = 0; r < g.R; r++)
-            for (int t = 0; t < g.S; t++)
-            {
-                int ih = p * g.StrideH - g.PadH + r, iw = q * g.StrideW - g.PadW + t;
-                if (ih < 0 || ih >= g.H || iw < 0 || iw >= g.W) continue;
-                int xi = ((n * g.C + c) * g.H + ih) * g.W + iw, wi = ((k * g.C + c) * g.R + r) * g.S + t;
-                s += x[xi] * w[wi];
-                gw[wi] += gy[yi] * x[xi];
-            }
-            y[yi] = s;
-        }
+        var (y, _, gw) = ConvReference.Float64(g, x, w, gy);
+        int pq = g.P * g.Q;
+        for (int i = 0; i < y.Length; i++) y[i] += b[i / pq % g.K];
         return (y, gw);
     }
 

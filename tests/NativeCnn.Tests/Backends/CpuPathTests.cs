@@ -3,6 +3,7 @@
 // parallel path) are checked against float64 references, forward and both gradients; the paths must
 // also agree with each other. Plus the pieces the paths stand on: the detection's description, the
 // override's parsing, the dynamic parallel loop and the per-primitive profile.
+using NativeCnn.Backends;
 using NativeCnn.Backends.Cpu;
 using NativeCnn.Tests.Support;
 using Xunit;
@@ -120,37 +121,9 @@ public class CpuPathTests
     }
 
     /// <summary>Forward, and the gradients of sum(y * gy) for the same upstream gy as RunConv, in float64.</summary>
-    private static (double[] Y, double[] Gx, double[] Gw) ReferenceConv(ConvCase g)
-    {
-        var x = Rand(1, g.N * g.C * g.H * g.H);
-        var w = Rand(2, g.K * g.C * g.R * g.R);
-        var gy = Rand(3, g.N * g.K * g.P * g.P);
-        var y = new double[gy.Length];
-        var gx = new double[x.Length];
-        var gw = new double[w.Length];
-        int H = g.H, P = g.P, R = g.R;
-        for (int n = 0; n < g.N; n++)
-        for (int k = 0; k < g.K; k++)
-        for (int p = 0; p < P; p++)
-        for (int q = 0; q < P; q++)
-        {
-            int yi = ((n * g.K + k) * P + p) * P + q;
-            double s = 0;
-            for (int c = 0; c < g.C; c++)
-            for (int r = 0; r < R; r++)
-            for (int t = 0; t < R; t++)
-            {
-                int ih = p * g.Stride - g.Pad + r, iw = q * g.Stride - g.Pad + t;
-                if (ih < 0 || ih >= H || iw < 0 || iw >= H) continue;
-                int xi = ((n * g.C + c) * H + ih) * H + iw, wi = ((k * g.C + c) * R + r) * R + t;
-                s += x[xi] * w[wi];
-                gx[xi] += gy[yi] * w[wi];
-                gw[wi] += gy[yi] * x[xi];
-            }
-            y[yi] = s;
-        }
-        return (y, gx, gw);
-    }
+    private static (double[] Y, double[] Gx, double[] Gw) ReferenceConv(ConvCase g) =>
+        ConvReference.Float64(new ConvGeometry(g.N, g.C, g.H, g.H, g.K, g.R, g.R, g.Stride, g.Stride, g.Pad, g.Pad, 1, 1),
+                              Rand(1, g.N * g.C * g.H * g.H), Rand(2, g.K * g.C * g.R * g.R), Rand(3, g.N * g.K * g.P * g.P));
 
     [Fact]
     public void DescriptionNamesTheCpuAndTheForcedPath()
@@ -219,9 +192,7 @@ public class CpuPathTests
     [InlineData(5, 100)]
     public void GuidedLoopVisitsEachIndexOnceInItsChunks(int n, int grain)
     {
-        int saved = CpuParallel.MaxThreads;
-        CpuParallel.MaxThreads = 2;
-        try
+        CpuThreads.With(2, () =>
         {
             var seen = new int[n];
             var chunks = new System.Collections.Concurrent.ConcurrentBag<(int, int)>();
@@ -233,8 +204,7 @@ public class CpuPathTests
             Assert.All(seen, v => Assert.Equal(1, v));
             int[] bounds = n <= grain ? new[] { 0, n } : CpuParallel.GuidedBounds(n, grain, 2);
             Assert.Equal(bounds.Zip(bounds.Skip(1)).ToArray(), chunks.OrderBy(c => c.Item1).ToArray());
-        }
-        finally { CpuParallel.MaxThreads = saved; }
+        });
     }
 
     [Fact]

@@ -47,27 +47,9 @@ public class CpuPhaseBackwardDataTests
         G(1, 4, 36, 34, 3, 3, 3, 2, 2, 1, 1),    // phase rows of 17-18 pixels: segment copies
     };
 
-    /// <summary>gx[n,c,ih,iw] = sum over k, p, q, r, s with ih = p*sh - ph + r, iw = q*sw - pw + s of gy * w.</summary>
-    private static double[] Reference(ConvGeometry g, double[] gy, double[] w)
-    {
-        var gx = new double[g.N * g.C * g.H * g.W];
-        for (int n = 0; n < g.N; n++)
-        for (int k = 0; k < g.K; k++)
-        for (int p = 0; p < g.P; p++)
-        for (int q = 0; q < g.Q; q++)
-        {
-            double v = gy[((n * g.K + k) * g.P + p) * g.Q + q];
-            for (int c = 0; c < g.C; c++)
-            for (int r = 0; r < g.R; r++)
-            for (int s = 0; s < g.S; s++)
-            {
-                int ih = p * g.StrideH - g.PadH + r, iw = q * g.StrideW - g.PadW + s;
-                if (ih < 0 || ih >= g.H || iw < 0 || iw >= g.W) continue;
-                gx[((n * g.C + c) * g.H + ih) * g.W + iw] += v * w[((k * g.C + c) * g.R + r) * g.S + s];
-            }
-        }
-        return gx;
-    }
+    /// <summary>gx in float64 (it does not depend on x).</summary>
+    private static double[] Reference(ConvGeometry g, double[] gy, double[] w) =>
+        ConvReference.Float64(g, new double[g.N * g.C * g.H * g.W], w, gy).Gx;
 
     private static double[] Rand(int seed, int n) => Input.Rand(seed, n, -1, 1).Select(v => (double)(float)v).ToArray();
 

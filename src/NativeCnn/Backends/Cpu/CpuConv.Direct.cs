@@ -375,49 +375,10 @@ internal sealed partial class CpuBackend
     [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
     private static unsafe void DirectRows6x16(int rows, int kc, float* a, float* b0, float* b1, int* off, float* c, int ldc, bool accumulate)
     {
-        // four rows: 8 accumulators; one or two: even and odd depth steps apart (8 in flight against the
-        // FMA latency, not 4), summed at the end
-        Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default;
-        Vector256<float> c20 = default, c21 = default, c30 = default, c31 = default;
-        int* end = off + kc;
-        if (rows > 2)
-            for (; off < end; off++, a += 6)
-            {
-                nint o = *off;
-                var x0 = Vector256.Load(b0 + o);
-                var x1 = Vector256.Load(b1 + o);
-                Vector256<float> x;
-                x = Vector256.Create(a[0]); c00 = Vector256.FusedMultiplyAdd(x, x0, c00); c01 = Vector256.FusedMultiplyAdd(x, x1, c01);
-                x = Vector256.Create(a[1]); c10 = Vector256.FusedMultiplyAdd(x, x0, c10); c11 = Vector256.FusedMultiplyAdd(x, x1, c11);
-                x = Vector256.Create(a[2]); c20 = Vector256.FusedMultiplyAdd(x, x0, c20); c21 = Vector256.FusedMultiplyAdd(x, x1, c21);
-                x = Vector256.Create(a[3]); c30 = Vector256.FusedMultiplyAdd(x, x0, c30); c31 = Vector256.FusedMultiplyAdd(x, x1, c31);
-            }
-        else
-        {
-            for (; off + 1 < end; off += 2, a += 12)
-            {
-                nint o = off[0], o1 = off[1];
-                var x0 = Vector256.Load(b0 + o);
-                var x1 = Vector256.Load(b1 + o);
-                var y0 = Vector256.Load(b0 + o1);
-                var y1 = Vector256.Load(b1 + o1);
-                Vector256<float> x;
-                x = Vector256.Create(a[0]); c00 = Vector256.FusedMultiplyAdd(x, x0, c00); c01 = Vector256.FusedMultiplyAdd(x, x1, c01);
-                x = Vector256.Create(a[1]); c10 = Vector256.FusedMultiplyAdd(x, x0, c10); c11 = Vector256.FusedMultiplyAdd(x, x1, c11);
-                x = Vector256.Create(a[6]); c20 = Vector256.FusedMultiplyAdd(x, y0, c20); c21 = Vector256.FusedMultiplyAdd(x, y1, c21);
-                x = Vector256.Create(a[7]); c30 = Vector256.FusedMultiplyAdd(x, y0, c30); c31 = Vector256.FusedMultiplyAdd(x, y1, c31);
-            }
-            if (off < end)
-            {
-                int o = *off;
-                var x0 = Vector256.Load(b0 + o);
-                var x1 = Vector256.Load(b1 + o);
-                Vector256<float> x;
-                x = Vector256.Create(a[0]); c00 = Vector256.FusedMultiplyAdd(x, x0, c00); c01 = Vector256.FusedMultiplyAdd(x, x1, c01);
-                x = Vector256.Create(a[1]); c10 = Vector256.FusedMultiplyAdd(x, x0, c10); c11 = Vector256.FusedMultiplyAdd(x, x1, c11);
-            }
-            c00 += c20; c01 += c21; c10 += c30; c11 += c31;
-        }
+        // the GEMM's row kernels, reading B through the offset table
+        Vector256<float> c00, c01, c10, c11, c20 = default, c21 = default, c30 = default, c31 = default;
+        if (rows > 2) CpuGemm.Rows4x16(kc, a, b0, b1, off, out c00, out c01, out c10, out c11, out c20, out c21, out c30, out c31);
+        else CpuGemm.Rows2x16(kc, a, b0, b1, off, out c00, out c01, out c10, out c11);
         Store256(c, c00, c01, accumulate);
         if (rows > 1) Store256(c + ldc, c10, c11, accumulate);
         if (rows > 2) Store256(c + 2L * ldc, c20, c21, accumulate);

@@ -86,30 +86,27 @@ internal sealed partial class CpuBackend
             });
         var layout = InputPlanes.PaddedOf(g);   // each pixel's input is broadcast: no phase planes at stride 2
         int pq = g.P * g.Q;
+        int imageTiles = blocks * ((pq + run - 1) / run);
         if (ImagesShareCores(g.N) || CpuParallel.ThreadsHere == 1)
         {
-            // a thread's images padded side by side in groups (at most 256 KB of planes, at least one
-            // image), whose pixels the runs go over as one sequence: only a group's last run is partial
-            // (mnist's 7x7 conv4: 56 computed for 49 pixels an image alone, 392 for 392 in groups of eight)
-            // Work items (image, quarter of its tiles) in shrinking chunks (as DirectForward's): whole
-            // images go in groups, the last chunks' quarters one image at a time.
-            int groupImages = Math.Max(1, (64 << 10) / layout.PlaneSize);
-            int imageTiles1 = blocks * ((pq + run - 1) / run), parts = Math.Min(ImageParts, imageTiles1);
+            // work items (image, quarter of its tiles) in shrinking chunks, as DirectForward's. Whole images
+            // go padded side by side in groups (at most 256 KB of planes, at least one image), whose pixels
+            // the runs go over as one sequence, so only a group's last run is partial (mnist's 7x7 conv4: 56
+            // computed for 49 pixels an image alone, 392 for 392 in groups of eight); a part of an image is
+            // a range of its tiles
+            int groupImages = Math.Max(1, (64 << 10) / layout.PlaneSize), parts = Math.Min(ImageParts, imageTiles);
             ForGuided(g.N * parts, 1, (j0, j1) =>
             {
                 var buffers = DirectBuffers.ForThisThread();
                 foreach (var (n, count, p0, p1) in ImagePartRuns(j0, j1, parts, groupImages))
                 {
-                    float[] planes = PadImages(x, n, count, g, layout, buffers);
-                    if (count > 1 || p1 - p0 == parts)
-                        DirectOcTiles(kernel, planes, layout, packed, y, n, count, g, 0, blocks * ((count * pq + run - 1) / run));
-                    else
-                        DirectOcTiles(kernel, planes, layout, packed, y, n, 1, g, PartStart(p0, parts, imageTiles1), PartStart(p1, parts, imageTiles1));
+                    int t1 = count == 1 ? PartStart(p1, parts, imageTiles) : blocks * ((count * pq + run - 1) / run);
+                    DirectOcTiles(kernel, PadImages(x, n, count, g, layout, buffers), layout, packed, y, n, count, g,
+                                  PartStart(p0, parts, imageTiles), t1);
                 }
             });
             return;
         }
-        int imageTiles = blocks * ((pq + run - 1) / run);
         for (int n = 0; n < g.N; n++)
         {
             float[] plane = PadImages(x, n, 1, g, layout, DirectBuffers.ForThisThread());

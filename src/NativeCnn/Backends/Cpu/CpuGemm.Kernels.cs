@@ -152,8 +152,12 @@ internal static unsafe partial class CpuGemm
     internal static void KernelRows6x16(int rows, int kc, float* a, float* b, float* c, int ldc, float alpha, float beta)
     {
         Vector256<float> c00, c01, c10, c11, c20 = default, c21 = default, c30 = default, c31 = default;
-        if (rows > 2) Rows4x16(kc, a, b, out c00, out c01, out c10, out c11, out c20, out c21, out c30, out c31);
-        else Rows2x16(kc, a, b, out c00, out c01, out c10, out c11);
+        // packed B: depth step p's 16 floats at b + 16p, through the shared row kernels' offset table
+        fixed (int* steps = s_packedSteps16)
+        {
+            if (rows > 2) Rows4x16(kc, a, b, b + 8, steps, out c00, out c01, out c10, out c11, out c20, out c21, out c30, out c31);
+            else Rows2x16(kc, a, b, b + 8, steps, out c00, out c01, out c10, out c11);
+        }
         var va = Vector256.Create(alpha);
         var vb = Vector256.Create(beta);
         bool read = beta != 0;
@@ -163,55 +167,63 @@ internal static unsafe partial class CpuGemm
         if (rows > 3) Row256(c + 3L * ldc, c30, c31, va, vb, read);
     }
 
-    /// <summary>Four rows of a 6-row panel by 16 columns: 8 accumulators, enough to cover the FMA latency.</summary>
+    /// <summary>Offsets 16p for p below KC: packed B's depth steps, for the row kernels below.</summary>
+    private static readonly int[] s_packedSteps16 = Enumerable.Range(0, KC).Select(p => 16 * p).ToArray();
+
+    /// <summary>Four rows of a 6-row panel (a[p * 6 + r]) by 16 columns, B's depth step p the 8 floats at
+    /// b0 + off[p] then the 8 at b1 + off[p] (the GEMM's packed B, or the direct convolution's padded image
+    /// through its offset table, CpuConv.Direct.cs): 8 accumulators, enough to cover the FMA latency.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
-    private static void Rows4x16(int kc, float* a, float* b, out Vector256<float> c00, out Vector256<float> c01,
-                                 out Vector256<float> c10, out Vector256<float> c11, out Vector256<float> c20,
-                                 out Vector256<float> c21, out Vector256<float> c30, out Vector256<float> c31)
+    internal static void Rows4x16(int kc, float* a, float* b0, float* b1, int* off, out Vector256<float> c00, out Vector256<float> c01,
+                                  out Vector256<float> c10, out Vector256<float> c11, out Vector256<float> c20,
+                                  out Vector256<float> c21, out Vector256<float> c30, out Vector256<float> c31)
     {
         Vector256<float> s00 = default, s01 = default, s10 = default, s11 = default;
         Vector256<float> s20 = default, s21 = default, s30 = default, s31 = default;
-        for (float* end = b + (long)kc * 16; b < end; b += 16, a += 6)
+        for (int* end = off + kc; off < end; off++, a += 6)
         {
-            var b0 = Vector256.Load(b);
-            var b1 = Vector256.Load(b + 8);
+            nint o = *off;
+            var x0 = Vector256.Load(b0 + o);
+            var x1 = Vector256.Load(b1 + o);
             Vector256<float> x;
-            x = Vector256.Create(a[0]); s00 = Vector256.FusedMultiplyAdd(x, b0, s00); s01 = Vector256.FusedMultiplyAdd(x, b1, s01);
-            x = Vector256.Create(a[1]); s10 = Vector256.FusedMultiplyAdd(x, b0, s10); s11 = Vector256.FusedMultiplyAdd(x, b1, s11);
-            x = Vector256.Create(a[2]); s20 = Vector256.FusedMultiplyAdd(x, b0, s20); s21 = Vector256.FusedMultiplyAdd(x, b1, s21);
-            x = Vector256.Create(a[3]); s30 = Vector256.FusedMultiplyAdd(x, b0, s30); s31 = Vector256.FusedMultiplyAdd(x, b1, s31);
+            x = Vector256.Create(a[0]); s00 = Vector256.FusedMultiplyAdd(x, x0, s00); s01 = Vector256.FusedMultiplyAdd(x, x1, s01);
+            x = Vector256.Create(a[1]); s10 = Vector256.FusedMultiplyAdd(x, x0, s10); s11 = Vector256.FusedMultiplyAdd(x, x1, s11);
+            x = Vector256.Create(a[2]); s20 = Vector256.FusedMultiplyAdd(x, x0, s20); s21 = Vector256.FusedMultiplyAdd(x, x1, s21);
+            x = Vector256.Create(a[3]); s30 = Vector256.FusedMultiplyAdd(x, x0, s30); s31 = Vector256.FusedMultiplyAdd(x, x1, s31);
         }
         c00 = s00; c01 = s01; c10 = s10; c11 = s11; c20 = s20; c21 = s21; c30 = s30; c31 = s31;
     }
 
-    /// <summary>Two rows of a 6-row panel by 16 columns, even and odd depth steps in separate
-    /// accumulators (8 in flight, not 4, against the FMA latency), summed at the end.</summary>
+    /// <summary>Two rows, B as Rows4x16's, even and odd depth steps in separate accumulators (8 in flight,
+    /// not 4, against the FMA latency), summed at the end.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
-    private static void Rows2x16(int kc, float* a, float* b, out Vector256<float> c00, out Vector256<float> c01,
-                                 out Vector256<float> c10, out Vector256<float> c11)
+    internal static void Rows2x16(int kc, float* a, float* b0, float* b1, int* off, out Vector256<float> c00, out Vector256<float> c01,
+                                  out Vector256<float> c10, out Vector256<float> c11)
     {
         Vector256<float> s00 = default, s01 = default, s10 = default, s11 = default;
         Vector256<float> t00 = default, t01 = default, t10 = default, t11 = default;
-        int p = 0;
-        for (; p + 2 <= kc; p += 2, a += 12, b += 32)
+        int* end = off + kc;
+        for (; off + 1 < end; off += 2, a += 12)
         {
-            var b0 = Vector256.Load(b);
-            var b1 = Vector256.Load(b + 8);
-            var b2 = Vector256.Load(b + 16);
-            var b3 = Vector256.Load(b + 24);
+            nint o = off[0], o1 = off[1];
+            var x0 = Vector256.Load(b0 + o);
+            var x1 = Vector256.Load(b1 + o);
+            var y0 = Vector256.Load(b0 + o1);
+            var y1 = Vector256.Load(b1 + o1);
             Vector256<float> x;
-            x = Vector256.Create(a[0]); s00 = Vector256.FusedMultiplyAdd(x, b0, s00); s01 = Vector256.FusedMultiplyAdd(x, b1, s01);
-            x = Vector256.Create(a[1]); s10 = Vector256.FusedMultiplyAdd(x, b0, s10); s11 = Vector256.FusedMultiplyAdd(x, b1, s11);
-            x = Vector256.Create(a[6]); t00 = Vector256.FusedMultiplyAdd(x, b2, t00); t01 = Vector256.FusedMultiplyAdd(x, b3, t01);
-            x = Vector256.Create(a[7]); t10 = Vector256.FusedMultiplyAdd(x, b2, t10); t11 = Vector256.FusedMultiplyAdd(x, b3, t11);
+            x = Vector256.Create(a[0]); s00 = Vector256.FusedMultiplyAdd(x, x0, s00); s01 = Vector256.FusedMultiplyAdd(x, x1, s01);
+            x = Vector256.Create(a[1]); s10 = Vector256.FusedMultiplyAdd(x, x0, s10); s11 = Vector256.FusedMultiplyAdd(x, x1, s11);
+            x = Vector256.Create(a[6]); t00 = Vector256.FusedMultiplyAdd(x, y0, t00); t01 = Vector256.FusedMultiplyAdd(x, y1, t01);
+            x = Vector256.Create(a[7]); t10 = Vector256.FusedMultiplyAdd(x, y0, t10); t11 = Vector256.FusedMultiplyAdd(x, y1, t11);
         }
-        if (p < kc)
+        if (off < end)
         {
-            var b0 = Vector256.Load(b);
-            var b1 = Vector256.Load(b + 8);
+            nint o = *off;
+            var x0 = Vector256.Load(b0 + o);
+            var x1 = Vector256.Load(b1 + o);
             Vector256<float> x;
-            x = Vector256.Create(a[0]); s00 = Vector256.FusedMultiplyAdd(x, b0, s00); s01 = Vector256.FusedMultiplyAdd(x, b1, s01);
-            x = Vector256.Create(a[1]); s10 = Vector256.FusedMultiplyAdd(x, b0, s10); s11 = Vector256.FusedMultiplyAdd(x, b1, s11);
+            x = Vector256.Create(a[0]); s00 = Vector256.FusedMultiplyAdd(x, x0, s00); s01 = Vector256.FusedMultiplyAdd(x, x1, s01);
+            x = Vector256.Create(a[1]); s10 = Vector256.FusedMultiplyAdd(x, x0, s10); s11 = Vector256.FusedMultiplyAdd(x, x1, s11);
         }
         c00 = s00 + t00; c01 = s01 + t01; c10 = s10 + t10; c11 = s11 + t11;
     }
